@@ -1,0 +1,26 @@
+/**
+ * A broken rule of the ledger. `decide` returns one instead of events; nothing is written.
+ * The code is stable and becomes the problem type of the HTTP answer.
+ */
+export const DOMAIN_ERROR_CODES = [
+  'validation',
+  'not-found',
+  'conflict',
+  'insufficient-funds',
+  'exceeds-commitment',
+  'commitment-closed',
+  'approval-required',
+  'year-closed',
+] as const
+export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number]
+
+export class DomainError {
+  constructor(
+    readonly code: DomainErrorCode,
+    readonly message: string,
+  ) {}
+}
+
+export function isDomainError(value: unknown): value is DomainError {
+  return value instanceof DomainError
+}

@@ -1,0 +1,170 @@
+import { z } from 'zod'
+
+/**
+ * Every fact the ledger records, as a zod schema per event type and schema version. Events are
+ * immutable and kept forever, so a schema is never changed in place: a new shape gets a new
+ * version and an upcaster from the old one. Amounts are integer cents (JSON integers, bounded by
+ * MAX_AMOUNT_CENTS far below 2^53). Free text is bounded and not meant for personal data.
+ */
+
+export const LINES = ['ambulatory', 'flexible'] as const
+export type Line = (typeof LINES)[number]
+
+export const SOZIALRAUM_STATUSES = ['pilot', 'permanent'] as const
+export type SozialraumStatus = (typeof SOZIALRAUM_STATUSES)[number]
+
+export const TEXT_LIMITS = {
+  name: 200,
+  reference: 128,
+  freeText: 1000,
+} as const
+
+const line = z.enum(LINES)
+const cents = z.number().int().refine(Number.isSafeInteger)
+const positiveCents = cents.refine((value) => value > 0, 'must be positive')
+const signedCents = cents.refine((value) => value !== 0, 'must not be zero')
+const date = z.iso.date()
+const reference = z.string().min(1).max(TEXT_LIMITS.reference)
+const freeText = z.string().min(1).max(TEXT_LIMITS.freeText)
+const budgetKey = { year: z.number().int().min(2000).max(2100), sozialraum: z.string().min(1).max(64) }
+
+export const eventDataSchemas = {
+  SozialraumRegistered: z.object({
+    sozialraumId: z.string().min(1).max(64),
+    name: z.string().min(1).max(TEXT_LIMITS.name),
+    status: z.enum(SOZIALRAUM_STATUSES),
+  }),
+  SozialraumStatusChanged: z.object({
+    sozialraumId: z.string().min(1).max(64),
+    status: z.enum(SOZIALRAUM_STATUSES),
+    decisionRef: reference,
+  }),
+  BudgetAllocated: z.object({
+    ...budgetKey,
+    line,
+    amountCents: positiveCents,
+    decisionRef: reference,
+    note: freeText.optional(),
+  }),
+  BudgetAdjusted: z.object({ ...budgetKey, line, amountCents: signedCents, reason: freeText }),
+  BudgetTransferred: z.object({
+    ...budgetKey,
+    fromLine: line,
+    toLine: line,
+    amountCents: positiveCents,
+    reason: freeText,
+  }),
+  CommitmentCreated: z.object({
+    ...budgetKey,
+    commitmentId: z.uuid(),
+    line,
+    provider: reference,
+    caseRef: reference,
+    helpType: reference.optional(),
+    amountCents: positiveCents,
+    period: z.object({ from: date, to: date }),
+    decisionRef: reference.optional(),
+    status: z.enum(['requested', 'open']),
+    overBudget: z.boolean(),
+    overBudgetJustification: freeText.optional(),
+  }),
+  CommitmentAmended: z.object({
+    ...budgetKey,
+    commitmentId: z.uuid(),
+    amountCents: signedCents,
+    reason: freeText,
+  }),
+  InvoiceBooked: z.object({
+    ...budgetKey,
+    commitmentId: z.uuid(),
+    invoiceNo: reference,
+    amountCents: positiveCents,
+    invoiceDate: date,
+  }),
+  CommitmentReleased: z.object({
+    ...budgetKey,
+    commitmentId: z.uuid(),
+    amountCents: cents.refine((value) => value >= 0, 'must not be negative'),
+    reason: freeText,
+  }),
+  SpendingRecorded: z.object({
+    ...budgetKey,
+    spendingId: z.uuid(),
+    amountCents: positiveCents,
+    purpose: freeText,
+    category: reference.optional(),
+    receiptRef: reference,
+    date,
+  }),
+  SpendingReversed: z.object({
+    ...budgetKey,
+    spendingId: z.uuid(),
+    amountCents: positiveCents,
+    reason: freeText,
+  }),
+} as const
+
+export type EventType = keyof typeof eventDataSchemas
+export const EVENT_TYPES = Object.keys(eventDataSchemas) as EventType[]
+
+/** The schema version every event type is written with today. */
+export const CURRENT_SCHEMA_VERSION = 1
+
+export type EventDataOf<T extends EventType> = z.infer<(typeof eventDataSchemas)[T]>
+
+/** A domain event: what `decide` returns and `evolve` folds, without storage metadata. */
+export type DomainEvent = { [T in EventType]: { type: T; data: EventDataOf<T> } }[EventType]
+
+export type BudgetEvent = Exclude<
+  DomainEvent,
+  { type: 'SozialraumRegistered' | 'SozialraumStatusChanged' }
+>
+export type SozialraumEvent = Extract<
+  DomainEvent,
+  { type: 'SozialraumRegistered' | 'SozialraumStatusChanged' }
+>
+
+export const ROLES = ['finance', 'teamlead', 'auditor', 'anonymous'] as const
+export type Role = (typeof ROLES)[number]
+
+export const actorSchema = z.object({
+  sub: z.string().min(1).max(256),
+  role: z.enum(ROLES),
+})
+export type Actor = z.infer<typeof actorSchema>
+
+export const eventMetadataSchema = z.object({
+  schemaVersion: z.number().int().positive(),
+  actor: actorSchema,
+  recordedAt: z.iso.datetime(),
+  correlationId: z.string().min(1).max(128),
+  causationId: z.string().min(1).max(128),
+  idempotencyKey: z.string().min(1).max(128).nullable(),
+})
+export type EventMetadata = z.infer<typeof eventMetadataSchema>
+
+export class UnknownEventError extends Error {
+  constructor(
+    readonly eventType: string,
+    readonly schemaVersion: number,
+    readonly detail: string,
+  ) {
+    super(`cannot read event ${eventType} v${schemaVersion}: ${detail}`)
+    this.name = 'UnknownEventError'
+  }
+}
+
+function isEventType(type: string): type is EventType {
+  return Object.hasOwn(eventDataSchemas, type)
+}
+
+/** Validates a stored event into a typed domain event; unknown types or shapes are errors, never skipped. */
+export function parseDomainEvent(type: string, schemaVersion: number, data: unknown): DomainEvent {
+  if (!isEventType(type)) throw new UnknownEventError(type, schemaVersion, 'unknown type')
+  if (schemaVersion !== CURRENT_SCHEMA_VERSION) {
+    throw new UnknownEventError(type, schemaVersion, 'no upcaster for this schema version')
+  }
+  const result = eventDataSchemas[type].safeParse(data)
+  if (!result.success) throw new UnknownEventError(type, schemaVersion, result.error.message)
+  return { type, data: result.data } as DomainEvent
+}

@@ -1,0 +1,105 @@
+/**
+ * The event store port, in KurrentDB's terms so that SQLite, PostgreSQL and KurrentDB all fit:
+ * streams with 0-based bigint revisions, an expected state on append, a typed conflict error,
+ * an opaque ordered global position, and a catch-up subscription to the global log.
+ */
+
+/** Where the global log stands: a non-negative integer, strictly increasing in log order. */
+export type Position = bigint
+
+/** `START` is before the first event: reading "after START" reads everything. */
+export const START: Position = 0n
+
+export type ExpectedState = 'no_stream' | 'any' | 'stream_exists' | { revision: bigint }
+
+export interface EventToAppend {
+  /** A UUID. Appending an event id that the stream holds already writes nothing (idempotence). */
+  id: string
+  type: string
+  data: unknown
+  metadata: unknown
+}
+
+export interface RecordedEvent {
+  id: string
+  streamId: string
+  revision: bigint
+  position: Position
+  type: string
+  data: unknown
+  metadata: unknown
+}
+
+export interface AppendResult {
+  /** Revision of the last event in the stream after the append. */
+  nextExpectedRevision: bigint
+  /** Position of the last appended event. */
+  position: Position
+}
+
+/** The stream was not where the writer expected it: someone else wrote first. */
+export class WrongExpectedVersionError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly expected: ExpectedState,
+    /** The stream's current revision, or undefined when it does not exist. */
+    readonly actual: bigint | undefined,
+  ) {
+    super(
+      `stream ${streamId}: expected ${describeExpected(expected)}, but it is at ${actual === undefined ? 'no stream' : `revision ${actual}`}`,
+    )
+    this.name = 'WrongExpectedVersionError'
+  }
+}
+
+/** Event ids already stored in a way that does not repeat an earlier append exactly. */
+export class DuplicateEventIdError extends Error {
+  constructor(readonly eventId: string) {
+    super(`event id ${eventId} is stored already, and not as a retry of the same append`)
+    this.name = 'DuplicateEventIdError'
+  }
+}
+
+function describeExpected(expected: ExpectedState): string {
+  return typeof expected === 'object' ? `revision ${expected.revision}` : expected
+}
+
+export interface ReadStreamOptions {
+  direction?: 'forwards' | 'backwards'
+  /** Inclusive; defaults to the start (forwards) or the end (backwards). */
+  fromRevision?: bigint
+  maxCount: number
+}
+
+export interface ReadAllOptions {
+  /** Exclusive: events with a position greater than this. */
+  after: Position
+  maxCount: number
+}
+
+export interface SubscribeOptions {
+  /** The checkpoint: the subscription delivers events after it, in log order, then waits for new ones. */
+  after: Position
+  /** Upper bound of events fetched per read while catching up. */
+  batchSize?: number
+}
+
+export interface Subscription extends AsyncIterable<RecordedEvent> {
+  /** Ends the iteration; an iterator waiting for events returns. */
+  close(): void
+}
+
+/** The longest batch any read may ask for: every read is bounded. */
+export const MAX_READ_COUNT = 10_000
+
+export interface EventStore {
+  append(streamId: string, events: readonly EventToAppend[], expected: ExpectedState): Promise<AppendResult>
+  /** Reads one stream; a stream that does not exist reads as empty. */
+  readStream(streamId: string, options: ReadStreamOptions): Promise<RecordedEvent[]>
+  /** Reads the global log in order. */
+  readAll(options: ReadAllOptions): Promise<RecordedEvent[]>
+  /** Position of the newest event a reader may see, START when the log is empty. */
+  headPosition(): Promise<Position>
+  subscribeToAll(options: SubscribeOptions): Subscription
+  close(): Promise<void>
+}

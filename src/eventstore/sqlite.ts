@@ -1,0 +1,240 @@
+import { EventEmitter } from 'node:events'
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import {
+  DuplicateEventIdError,
+  MAX_READ_COUNT,
+  START,
+  WrongExpectedVersionError,
+  type AppendResult,
+  type EventStore,
+  type EventToAppend,
+  type ExpectedState,
+  type Position,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type Subscription,
+} from './port.js'
+import { pollingSubscription } from './subscription.js'
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position  INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream_id TEXT    NOT NULL,
+  revision  INTEGER NOT NULL,
+  event_id  TEXT    NOT NULL UNIQUE,
+  type      TEXT    NOT NULL,
+  data      TEXT    NOT NULL,
+  metadata  TEXT    NOT NULL,
+  UNIQUE (stream_id, revision)
+);
+`
+
+interface EventRow {
+  position: bigint
+  stream_id: string
+  revision: bigint
+  event_id: string
+  type: string
+  data: string
+  metadata: string
+}
+
+function toRecorded(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    streamId: row.stream_id,
+    revision: row.revision,
+    position: row.position,
+    type: row.type,
+    data: JSON.parse(row.data) as unknown,
+    metadata: JSON.parse(row.metadata) as unknown,
+  }
+}
+
+function boundedCount(maxCount: number): number {
+  if (!Number.isInteger(maxCount) || maxCount < 1) throw new RangeError('maxCount must be a positive integer')
+  return Math.min(maxCount, MAX_READ_COUNT)
+}
+
+export interface SqliteEventStoreOptions {
+  /** How often a waiting subscription looks for events appended by another process. */
+  pollIntervalMs?: number
+}
+
+/**
+ * The embedded event store: one SQLite file in WAL mode with synchronous=FULL, so that an
+ * acknowledged append survives a crash or power loss. SQLite allows one writer at a time, and
+ * better-sqlite3 runs each append as one synchronous transaction, so positions are assigned in
+ * commit order and a reader can never skip an event committed late.
+ */
+export class SqliteEventStore implements EventStore {
+  private readonly db: Database.Database
+  private readonly appended = new EventEmitter()
+  private readonly pollIntervalMs: number
+  private closed = false
+  private appends = 0
+
+  private readonly statements: {
+    streamRevision: Database.Statement<[string], { revision: bigint | null }>
+    insert: Database.Statement<[string, bigint, string, string, string, string], unknown>
+    byEventId: Database.Statement<[string], EventRow>
+    forwards: Database.Statement<[string, bigint, number], EventRow>
+    backwards: Database.Statement<[string, bigint, number], EventRow>
+    all: Database.Statement<[bigint, number], EventRow>
+    head: Database.Statement<[], { position: bigint | null }>
+  }
+
+  constructor(path: string, options: SqliteEventStoreOptions = {}) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    this.db = new Database(path)
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = FULL')
+    this.db.pragma('busy_timeout = 5000')
+    this.db.exec(SCHEMA)
+    this.pollIntervalMs = options.pollIntervalMs ?? 500
+    this.appended.setMaxListeners(0)
+    const columns = 'position, stream_id, revision, event_id, type, data, metadata'
+    const prepare = <P extends unknown[], R>(sql: string) => this.db.prepare<P, R>(sql).safeIntegers(true)
+    this.statements = {
+      streamRevision: prepare('SELECT MAX(revision) AS revision FROM events WHERE stream_id = ?'),
+      insert: prepare(
+        'INSERT INTO events (stream_id, revision, event_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      byEventId: prepare(`SELECT ${columns} FROM events WHERE event_id = ?`),
+      forwards: prepare(
+        `SELECT ${columns} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`,
+      ),
+      backwards: prepare(
+        `SELECT ${columns} FROM events WHERE stream_id = ? AND revision <= ? ORDER BY revision DESC LIMIT ?`,
+      ),
+      all: prepare(`SELECT ${columns} FROM events WHERE position > ? ORDER BY position ASC LIMIT ?`),
+      head: prepare('SELECT MAX(position) AS position FROM events'),
+    }
+  }
+
+  private readonly appendTransaction = (
+    streamId: string,
+    events: readonly EventToAppend[],
+    expected: ExpectedState,
+  ): AppendResult & { written: boolean } => {
+    const retried = this.findRetriedAppend(streamId, events)
+    if (retried) return { ...retried, written: false }
+
+    const current = this.statements.streamRevision.get(streamId)?.revision ?? undefined
+    const conflict =
+      (expected === 'no_stream' && current !== undefined) ||
+      (expected === 'stream_exists' && current === undefined) ||
+      (typeof expected === 'object' && expected.revision !== current)
+    if (conflict) throw new WrongExpectedVersionError(streamId, expected, current)
+
+    let revision = current ?? -1n
+    let position: Position = START
+    for (const event of events) {
+      revision += 1n
+      const result = this.statements.insert.run(
+        streamId,
+        revision,
+        event.id,
+        event.type,
+        JSON.stringify(event.data),
+        JSON.stringify(event.metadata),
+      )
+      position = BigInt(result.lastInsertRowid)
+    }
+    return { nextExpectedRevision: revision, position, written: true }
+  }
+
+  /**
+   * A retried append repeats the same event ids in the same stream and order: answer with what
+   * the first attempt wrote. Any other reuse of a stored event id is an error.
+   */
+  private findRetriedAppend(streamId: string, events: readonly EventToAppend[]): AppendResult | undefined {
+    let previous: EventRow | undefined
+    for (const [index, event] of events.entries()) {
+      const stored = this.statements.byEventId.get(event.id)
+      if (!stored) {
+        if (index === 0) return undefined
+        throw new DuplicateEventIdError(events[index - 1]?.id ?? event.id)
+      }
+      const follows = previous === undefined || stored.revision === previous.revision + 1n
+      if (stored.stream_id !== streamId || !follows) throw new DuplicateEventIdError(event.id)
+      previous = stored
+    }
+    if (!previous) return undefined
+    return { nextExpectedRevision: previous.revision, position: previous.position }
+  }
+
+  async append(streamId: string, events: readonly EventToAppend[], expected: ExpectedState): Promise<AppendResult> {
+    this.assertOpen()
+    if (events.length === 0) throw new RangeError('an append needs at least one event')
+    if (events.length > MAX_READ_COUNT) throw new RangeError(`an append holds at most ${MAX_READ_COUNT} events`)
+    const result = this.db.transaction(this.appendTransaction).immediate(streamId, events, expected)
+    if (result.written) {
+      this.appends += 1
+      this.appended.emit('appended')
+    }
+    return { nextExpectedRevision: result.nextExpectedRevision, position: result.position }
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions): Promise<RecordedEvent[]> {
+    this.assertOpen()
+    const count = boundedCount(options.maxCount)
+    const rows =
+      options.direction === 'backwards'
+        ? this.statements.backwards.all(streamId, options.fromRevision ?? BigInt(Number.MAX_SAFE_INTEGER), count)
+        : this.statements.forwards.all(streamId, options.fromRevision ?? 0n, count)
+    return rows.map(toRecorded)
+  }
+
+  async readAll(options: ReadAllOptions): Promise<RecordedEvent[]> {
+    this.assertOpen()
+    return this.statements.all.all(options.after, boundedCount(options.maxCount)).map(toRecorded)
+  }
+
+  async headPosition(): Promise<Position> {
+    this.assertOpen()
+    return this.statements.head.get()?.position ?? START
+  }
+
+  subscribeToAll(options: SubscribeOptions): Subscription {
+    this.assertOpen()
+    return pollingSubscription({
+      after: options.after,
+      batchSize: boundedCount(options.batchSize ?? 500),
+      readAll: (readOptions) => this.readAll(readOptions),
+      appendCount: () => this.appends,
+      waitForAppend: (seen, signal) => this.waitForAppend(seen, signal),
+    })
+  }
+
+  /** Resolves on the next append in this process, or after the poll interval for appends by others. */
+  private waitForAppend(seen: number, signal: AbortSignal): Promise<void> {
+    if (seen !== this.appends || signal.aborted) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.appended.off('appended', done)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, this.pollIntervalMs)
+      this.appended.on('appended', done)
+      signal.addEventListener('abort', done)
+    })
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.appended.emit('appended')
+    this.db.close()
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the event store is closed')
+  }
+}
