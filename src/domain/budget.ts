@@ -283,6 +283,7 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
           data: {
             ...key,
             commitmentId: commitment.id,
+            line: commitment.line,
             amountCents: centsToJson(command.amountCents),
             reason: command.reason,
           },
@@ -318,6 +319,7 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
           data: {
             ...key,
             commitmentId: commitment.id,
+            line: commitment.line,
             invoiceNo: command.invoiceNo,
             amountCents: centsToJson(command.amountCents),
             invoiceDate: command.invoiceDate,
@@ -337,6 +339,7 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
           data: {
             ...key,
             commitmentId: commitment.id,
+            line: commitment.line,
             amountCents: centsToJson(remainingCents(commitment)),
             reason: command.reason,
           },

@@ -71,12 +71,14 @@ export const eventDataSchemas = {
   CommitmentAmended: z.object({
     ...budgetKey,
     commitmentId: z.uuid(),
+    line,
     amountCents: signedCents,
     reason: freeText,
   }),
   InvoiceBooked: z.object({
     ...budgetKey,
     commitmentId: z.uuid(),
+    line,
     invoiceNo: reference,
     amountCents: positiveCents,
     invoiceDate: date,
@@ -84,6 +86,7 @@ export const eventDataSchemas = {
   CommitmentReleased: z.object({
     ...budgetKey,
     commitmentId: z.uuid(),
+    line,
     amountCents: cents.refine((value) => value >= 0, 'must not be negative'),
     reason: freeText,
   }),
@@ -140,6 +143,8 @@ export const eventMetadataSchema = z.object({
   correlationId: z.string().min(1).max(128),
   causationId: z.string().min(1).max(128),
   idempotencyKey: z.string().min(1).max(128).nullable(),
+  /** Digest of the request that carried the idempotency key: the same key with another request is refused. */
+  requestHash: z.string().max(128).nullable(),
 })
 export type EventMetadata = z.infer<typeof eventMetadataSchema>
 

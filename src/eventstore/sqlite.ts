@@ -157,8 +157,11 @@ export class SqliteEventStore implements EventStore {
     for (const [index, event] of events.entries()) {
       const stored = this.statements.byEventId.get(event.id)
       if (!stored) {
-        if (index === 0) return undefined
-        throw new DuplicateEventIdError(events[index - 1]?.id ?? event.id)
+        if (index > 0) throw new DuplicateEventIdError(events[index - 1]?.id ?? event.id)
+        // A new first event: not a retry, but none of the others may be stored either.
+        const reused = events.find((later) => this.statements.byEventId.get(later.id) !== undefined)
+        if (reused) throw new DuplicateEventIdError(reused.id)
+        return undefined
       }
       const follows = previous === undefined || stored.revision === previous.revision + 1n
       if (stored.stream_id !== streamId || !follows) throw new DuplicateEventIdError(event.id)

@@ -1,0 +1,76 @@
+import type { Line } from '../src/domain/events.js'
+import { sql, type Projection } from './projection.js'
+import type { Statement } from '../src/sql/port.js'
+
+type Column = 'allocated_cents' | 'committed_cents' | 'spent_cents'
+
+function addTo(year: number, sozialraum: string, line: Line, column: Column, cents: number): Statement {
+  return sql(
+    `UPDATE budget_lines SET ${column} = ${column} + ? WHERE year = ? AND sozialraum = ? AND line = ?`,
+    cents,
+    year,
+    sozialraum,
+    line,
+  )
+}
+
+/** Balances per budget and line, and each budget's revision (its ETag). */
+export const balancesProjection: Projection = {
+  name: 'balances',
+  tables: ['budgets', 'budget_lines'],
+  project({ event, revision }) {
+    if (event.type === 'SozialraumRegistered' || event.type === 'SozialraumStatusChanged') return []
+    const { year, sozialraum } = event.data
+    const changes: Statement[] = []
+    if (event.type === 'BudgetAllocated') {
+      changes.push(
+        sql(
+          'INSERT INTO budgets (year, sozialraum, revision) VALUES (?, ?, ?) ON CONFLICT (year, sozialraum) DO NOTHING',
+          year,
+          sozialraum,
+          revision,
+        ),
+      )
+      for (const line of ['ambulatory', 'flexible'] as const) {
+        changes.push(
+          sql(
+            'INSERT INTO budget_lines (year, sozialraum, line) VALUES (?, ?, ?) ON CONFLICT (year, sozialraum, line) DO NOTHING',
+            year,
+            sozialraum,
+            line,
+          ),
+        )
+      }
+    }
+    changes.push(sql('UPDATE budgets SET revision = ? WHERE year = ? AND sozialraum = ?', revision, year, sozialraum))
+
+    switch (event.type) {
+      case 'BudgetAllocated':
+      case 'BudgetAdjusted':
+        changes.push(addTo(year, sozialraum, event.data.line, 'allocated_cents', event.data.amountCents))
+        break
+      case 'BudgetTransferred':
+        changes.push(addTo(year, sozialraum, event.data.fromLine, 'allocated_cents', -event.data.amountCents))
+        changes.push(addTo(year, sozialraum, event.data.toLine, 'allocated_cents', event.data.amountCents))
+        break
+      case 'CommitmentCreated':
+      case 'CommitmentAmended':
+        changes.push(addTo(year, sozialraum, event.data.line, 'committed_cents', event.data.amountCents))
+        break
+      case 'InvoiceBooked':
+        changes.push(addTo(year, sozialraum, event.data.line, 'committed_cents', -event.data.amountCents))
+        changes.push(addTo(year, sozialraum, event.data.line, 'spent_cents', event.data.amountCents))
+        break
+      case 'CommitmentReleased':
+        changes.push(addTo(year, sozialraum, event.data.line, 'committed_cents', -event.data.amountCents))
+        break
+      case 'SpendingRecorded':
+        changes.push(addTo(year, sozialraum, 'flexible', 'spent_cents', event.data.amountCents))
+        break
+      case 'SpendingReversed':
+        changes.push(addTo(year, sozialraum, 'flexible', 'spent_cents', -event.data.amountCents))
+        break
+    }
+    return changes
+  },
+}

@@ -1,0 +1,99 @@
+import { sql, type Projection } from './projection.js'
+
+/**
+ * Commitments with their invoices. The status follows the same rule as the decider: a commitment
+ * with nothing left (amount = invoiced + released) is closed.
+ */
+const SETTLE =
+  "status = CASE WHEN status <> 'rejected' AND amount_cents = invoiced_cents + released_cents THEN 'closed' ELSE status END"
+
+export const commitmentsProjection: Projection = {
+  name: 'commitments',
+  tables: ['commitments', 'commitment_invoices'],
+  project({ event, metadata, position }) {
+    switch (event.type) {
+      case 'CommitmentCreated': {
+        const data = event.data
+        return [
+          sql(
+            `INSERT INTO commitments (year, sozialraum, id, line, provider, case_ref, help_type, period_from, period_to,
+               decision_ref, amount_cents, status, over_budget, over_budget_justification, created_by, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            data.year,
+            data.sozialraum,
+            data.commitmentId,
+            data.line,
+            data.provider,
+            data.caseRef,
+            data.helpType ?? null,
+            data.period.from,
+            data.period.to,
+            data.decisionRef ?? null,
+            data.amountCents,
+            data.status,
+            data.overBudget ? 1 : 0,
+            data.overBudgetJustification ?? null,
+            metadata.actor.sub,
+            metadata.recordedAt,
+          ),
+        ]
+      }
+      case 'CommitmentAmended':
+        return [
+          sql(
+            `UPDATE commitments SET amount_cents = amount_cents + ? WHERE year = ? AND sozialraum = ? AND id = ?`,
+            event.data.amountCents,
+            event.data.year,
+            event.data.sozialraum,
+            event.data.commitmentId,
+          ),
+          sql(
+            `UPDATE commitments SET ${SETTLE} WHERE year = ? AND sozialraum = ? AND id = ?`,
+            event.data.year,
+            event.data.sozialraum,
+            event.data.commitmentId,
+          ),
+        ]
+      case 'InvoiceBooked':
+        return [
+          sql(
+            `INSERT INTO commitment_invoices (year, sozialraum, commitment_id, invoice_no, amount_cents, invoice_date, position)
+             VALUES (?, ?, ?, ?, ?, ?, ?)`,
+            event.data.year,
+            event.data.sozialraum,
+            event.data.commitmentId,
+            event.data.invoiceNo,
+            event.data.amountCents,
+            event.data.invoiceDate,
+            position,
+          ),
+          sql(
+            `UPDATE commitments SET invoiced_cents = invoiced_cents + ? WHERE year = ? AND sozialraum = ? AND id = ?`,
+            event.data.amountCents,
+            event.data.year,
+            event.data.sozialraum,
+            event.data.commitmentId,
+          ),
+          sql(
+            `UPDATE commitments SET ${SETTLE} WHERE year = ? AND sozialraum = ? AND id = ?`,
+            event.data.year,
+            event.data.sozialraum,
+            event.data.commitmentId,
+          ),
+        ]
+      case 'CommitmentReleased':
+        return [
+          sql(
+            `UPDATE commitments SET released_cents = released_cents + ?, status = 'closed'
+             WHERE year = ? AND sozialraum = ? AND id = ?`,
+            event.data.amountCents,
+            event.data.year,
+            event.data.sozialraum,
+            event.data.commitmentId,
+          ),
+        ]
+      default:
+        return []
+    }
+  },
+}

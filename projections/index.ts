@@ -1,0 +1,16 @@
+import { auditProjection } from './audit.js'
+import { balancesProjection } from './balances.js'
+import { commitmentsProjection } from './commitments.js'
+import type { Projection } from './projection.js'
+import { sozialraeumeProjection } from './sozialraeume.js'
+import { spendingProjection } from './spending.js'
+
+export type { Projection } from './projection.js'
+
+export const projections: readonly Projection[] = [
+  sozialraeumeProjection,
+  balancesProjection,
+  commitmentsProjection,
+  spendingProjection,
+  auditProjection,
+]

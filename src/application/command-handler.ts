@@ -1,0 +1,269 @@
+import type { Actor, DomainEvent, EventMetadata } from '../domain/events.js'
+import { CURRENT_SCHEMA_VERSION } from '../domain/events.js'
+import { DomainError } from '../domain/errors.js'
+import {
+  WrongExpectedVersionError,
+  type EventStore,
+  type EventToAppend,
+  type Position,
+  type RecordedEvent,
+} from '../eventstore/port.js'
+import { toStoredEvent } from './stored-event.js'
+
+/** A decider in Emmett's shape; `context` gives `evolve` what the event's metadata says. */
+export interface Decider<State, Command, Event extends DomainEvent> {
+  initialState(): State
+  decide(state: State, command: Command): Event[] | DomainError
+  evolve(state: State, event: Event, context: { recordedAt: string; actorSub: string }): State
+  isEvent(event: DomainEvent): event is Event
+  /** Called after each decided write: throws when the state breaks an invariant (a bug, never bad input). */
+  assertInvariants?(state: State): void
+}
+
+/** Who asks, and how the request ties into the history. */
+export interface CommandContext {
+  actor: Actor
+  correlationId: string
+  causationId: string
+  idempotencyKey: string | null
+  /** Digest of the request, so that a key reused for another request can be refused. */
+  requestHash: string | null
+  /** From If-Match: the revision the client saw; undefined lets the server retry on conflicts. */
+  expectedRevision: bigint | undefined
+}
+
+export type WriteOutcome<State, Event> =
+  | { kind: 'written' | 'replayed'; position: Position; revision: bigint; state: State; events: Event[] }
+  | { kind: 'rejected'; error: DomainError }
+  | { kind: 'precondition-failed'; currentRevision: bigint | undefined }
+  | { kind: 'idempotency-key-reused' }
+
+interface IdempotentWrite {
+  requestHash: string | null
+  lastRevision: bigint
+}
+
+interface StreamView<State> {
+  state: State
+  /** Revision of the last event folded in, undefined while the stream does not exist. */
+  revision: bigint | undefined
+  idempotentWrites: Map<string, IdempotentWrite>
+}
+
+export interface CommandHandlerOptions {
+  store: EventStore
+  clock: () => Date
+  newEventId: () => string
+  /** How many times a write is decided again after another writer came first. */
+  maxAttempts?: number
+  /** How many streams' states are kept in memory. */
+  maxCachedStreams?: number
+}
+
+const READ_PAGE_SIZE = 1000
+
+/**
+ * Decides commands on one kind of stream: load the latest state (cached, caught up from the
+ * store), decide, append with the expected revision, and on a conflict decide again on the new
+ * state. Writes to one stream are serialised in this process; optimistic concurrency serialises
+ * them across processes.
+ */
+export class CommandHandler<State, Command, Event extends DomainEvent> {
+  private readonly cache = new Map<string, StreamView<State>>()
+  private readonly locks = new Map<string, Promise<unknown>>()
+  private readonly maxAttempts: number
+  private readonly maxCachedStreams: number
+
+  constructor(
+    private readonly decider: Decider<State, Command, Event>,
+    private readonly options: CommandHandlerOptions,
+  ) {
+    this.maxAttempts = options.maxAttempts ?? 10
+    this.maxCachedStreams = options.maxCachedStreams ?? 2000
+  }
+
+  /** The stream's current state, read from the store. */
+  async read(streamId: string, initialState: () => State): Promise<{ state: State; revision: bigint | undefined }> {
+    const view = await this.load(streamId, initialState)
+    return { state: view.state, revision: view.revision }
+  }
+
+  execute(
+    streamId: string,
+    initialState: () => State,
+    command: Command,
+    context: CommandContext,
+  ): Promise<WriteOutcome<State, Event>> {
+    return this.serialised(streamId, () => this.decideAndAppend(streamId, initialState, command, context))
+  }
+
+  private async decideAndAppend(
+    streamId: string,
+    initialState: () => State,
+    command: Command,
+    context: CommandContext,
+  ): Promise<WriteOutcome<State, Event>> {
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      const view = await this.load(streamId, initialState)
+
+      if (context.idempotencyKey !== null) {
+        const earlier = view.idempotentWrites.get(context.idempotencyKey)
+        if (earlier) {
+          if (earlier.requestHash !== context.requestHash) return { kind: 'idempotency-key-reused' }
+          return this.replay(streamId, initialState, context.idempotencyKey, earlier.lastRevision)
+        }
+      }
+      if (context.expectedRevision !== undefined && context.expectedRevision !== view.revision) {
+        return { kind: 'precondition-failed', currentRevision: view.revision }
+      }
+
+      const decision = this.decider.decide(view.state, command)
+      if (decision instanceof DomainError) return { kind: 'rejected', error: decision }
+
+      const metadata: EventMetadata = {
+        schemaVersion: CURRENT_SCHEMA_VERSION,
+        actor: context.actor,
+        recordedAt: this.options.clock().toISOString(),
+        correlationId: context.correlationId,
+        causationId: context.causationId,
+        idempotencyKey: context.idempotencyKey,
+        requestHash: context.requestHash,
+      }
+      const toAppend: EventToAppend[] = decision.map((event) => ({
+        id: this.options.newEventId(),
+        type: event.type,
+        data: event.data,
+        metadata,
+      }))
+      try {
+        const result = await this.options.store.append(
+          streamId,
+          toAppend,
+          view.revision === undefined ? 'no_stream' : { revision: view.revision },
+        )
+        let state = view.state
+        for (const event of decision) {
+          state = this.decider.evolve(state, event, { recordedAt: metadata.recordedAt, actorSub: metadata.actor.sub })
+        }
+        this.decider.assertInvariants?.(state)
+        view.state = state
+        view.revision = result.nextExpectedRevision
+        if (context.idempotencyKey !== null) {
+          view.idempotentWrites.set(context.idempotencyKey, {
+            requestHash: context.requestHash,
+            lastRevision: result.nextExpectedRevision,
+          })
+        }
+        return {
+          kind: 'written',
+          position: result.position,
+          revision: result.nextExpectedRevision,
+          state,
+          events: decision,
+        }
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError)) {
+          this.cache.delete(streamId)
+          throw error
+        }
+        // Another process wrote first: the cached view catches up on the next attempt.
+      }
+    }
+    throw new ConcurrencyExhaustedError(streamId, this.maxAttempts)
+  }
+
+  /** Answers a retried request: the state right after the first write, and the events it wrote. */
+  private async replay(
+    streamId: string,
+    initialState: () => State,
+    idempotencyKey: string,
+    lastRevision: bigint,
+  ): Promise<WriteOutcome<State, Event>> {
+    let state = initialState()
+    const events: Event[] = []
+    let position: Position | undefined
+    await this.readFrom(streamId, 0n, (recorded, event, metadata) => {
+      if (recorded.revision > lastRevision) return false
+      state = this.decider.evolve(state, event, { recordedAt: metadata.recordedAt, actorSub: metadata.actor.sub })
+      if (metadata.idempotencyKey === idempotencyKey) {
+        events.push(event)
+        position = recorded.position
+      }
+      return true
+    })
+    if (position === undefined) throw new Error(`stream ${streamId} lost the write of an idempotency key`)
+    return { kind: 'replayed', position, revision: lastRevision, state, events }
+  }
+
+  private async load(streamId: string, initialState: () => State): Promise<StreamView<State>> {
+    let view = this.cache.get(streamId)
+    if (view) {
+      this.cache.delete(streamId) // re-inserted below: the Map's order is the LRU order
+    } else {
+      view = { state: initialState(), revision: undefined, idempotentWrites: new Map() }
+    }
+    const from = view.revision === undefined ? 0n : view.revision + 1n
+    const current = view
+    await this.readFrom(streamId, from, (recorded, event, metadata) => {
+      current.state = this.decider.evolve(current.state, event, {
+        recordedAt: metadata.recordedAt,
+        actorSub: metadata.actor.sub,
+      })
+      current.revision = recorded.revision
+      if (metadata.idempotencyKey !== null) {
+        current.idempotentWrites.set(metadata.idempotencyKey, {
+          requestHash: metadata.requestHash,
+          lastRevision: recorded.revision,
+        })
+      }
+      return true
+    })
+    this.cache.set(streamId, view)
+    if (this.cache.size > this.maxCachedStreams) {
+      const oldest = this.cache.keys().next().value
+      if (oldest !== undefined) this.cache.delete(oldest)
+    }
+    return view
+  }
+
+  private async readFrom(
+    streamId: string,
+    fromRevision: bigint,
+    visit: (recorded: RecordedEvent, event: Event, metadata: EventMetadata) => boolean,
+  ): Promise<void> {
+    let next = fromRevision
+    for (;;) {
+      const page = await this.options.store.readStream(streamId, { fromRevision: next, maxCount: READ_PAGE_SIZE })
+      for (const recorded of page) {
+        const stored = toStoredEvent(recorded)
+        if (!this.decider.isEvent(stored.event)) {
+          throw new Error(`stream ${streamId} holds an event of type ${stored.event.type}, which does not belong there`)
+        }
+        if (!visit(recorded, stored.event, stored.metadata)) return
+        next = recorded.revision + 1n
+      }
+      if (page.length < READ_PAGE_SIZE) return
+    }
+  }
+
+  private serialised<T>(streamId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(streamId) ?? Promise.resolve()
+    const result = previous.then(work, work)
+    const tail = result.catch(() => undefined)
+    this.locks.set(streamId, tail)
+    void tail.then(() => {
+      if (this.locks.get(streamId) === tail) this.locks.delete(streamId)
+    })
+    return result
+  }
+}
+
+export class ConcurrencyExhaustedError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly attempts: number,
+  ) {
+    super(`stream ${streamId}: other writers came first ${attempts} times in a row`)
+    this.name = 'ConcurrencyExhaustedError'
+  }
+}

@@ -1,0 +1,81 @@
+import {
+  assertBudgetInvariants,
+  decideBudget,
+  evolveBudget,
+  initialBudgetState,
+  type BudgetCommand,
+  type BudgetState,
+} from '../domain/budget.js'
+import { DomainError } from '../domain/errors.js'
+import type { BudgetEvent, DomainEvent, SozialraumEvent } from '../domain/events.js'
+import {
+  decideSozialraum,
+  evolveSozialraum,
+  initialSozialraumState,
+  type SozialraumCommand,
+  type SozialraumState,
+} from '../domain/sozialraum.js'
+import { CommandHandler, type CommandContext, type CommandHandlerOptions, type WriteOutcome } from './command-handler.js'
+import { budgetStreamId, sozialraumStreamId } from './stored-event.js'
+
+const SOZIALRAUM_EVENT_TYPES: ReadonlySet<string> = new Set(['SozialraumRegistered', 'SozialraumStatusChanged'])
+
+const isSozialraumEvent = (event: DomainEvent): event is SozialraumEvent => SOZIALRAUM_EVENT_TYPES.has(event.type)
+const isBudgetEvent = (event: DomainEvent): event is BudgetEvent => !SOZIALRAUM_EVENT_TYPES.has(event.type)
+
+export type BudgetOutcome = WriteOutcome<BudgetState, BudgetEvent>
+export type SozialraumOutcome = WriteOutcome<SozialraumState, SozialraumEvent>
+
+/** The write side of the ledger: one command handler per kind of stream. */
+export class Ledger {
+  private readonly budgets: CommandHandler<BudgetState, BudgetCommand, BudgetEvent>
+  private readonly sozialraeume: CommandHandler<SozialraumState, SozialraumCommand, SozialraumEvent>
+
+  constructor(options: CommandHandlerOptions) {
+    this.budgets = new CommandHandler(
+      {
+        // The key comes with each call; this default is never used for a real stream.
+        initialState: () => initialBudgetState({ year: 0, sozialraum: '' }),
+        decide: decideBudget,
+        evolve: evolveBudget,
+        isEvent: isBudgetEvent,
+        assertInvariants: assertBudgetInvariants,
+      },
+      options,
+    )
+    this.sozialraeume = new CommandHandler(
+      {
+        initialState: () => initialSozialraumState(''),
+        decide: decideSozialraum,
+        evolve: evolveSozialraum,
+        isEvent: isSozialraumEvent,
+      },
+      options,
+    )
+  }
+
+  executeSozialraum(id: string, command: SozialraumCommand, context: CommandContext): Promise<SozialraumOutcome> {
+    return this.sozialraeume.execute(sozialraumStreamId(id), () => initialSozialraumState(id), command, context)
+  }
+
+  async executeBudget(
+    year: number,
+    sozialraum: string,
+    command: BudgetCommand,
+    context: CommandContext,
+  ): Promise<BudgetOutcome> {
+    // Registration is never undone, so checking it outside the budget's own stream is safe.
+    const registration = await this.sozialraeume.read(sozialraumStreamId(sozialraum), () =>
+      initialSozialraumState(sozialraum),
+    )
+    if (!registration.state.registered) {
+      return { kind: 'rejected', error: new DomainError('not-found', `Sozialraum ${sozialraum} is not registered`) }
+    }
+    return this.budgets.execute(
+      budgetStreamId(year, sozialraum),
+      () => initialBudgetState({ year, sozialraum }),
+      command,
+      context,
+    )
+  }
+}

@@ -1,0 +1,92 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod'
+import type { Logger } from 'pino'
+import { actorPlugin } from './actor.js'
+import type { HttpDeps } from './deps.js'
+import { errorHandler, problem, sendProblem } from './problem.js'
+import { auditRoutes } from './routes/audit.js'
+import { budgetRoutes } from './routes/budgets.js'
+import { commitmentRoutes } from './routes/commitments.js'
+import { operationsRoutes } from './routes/operations.js'
+import { sozialraeumeRoutes } from './routes/sozialraeume.js'
+import { spendingRoutes } from './routes/spending.js'
+
+/** Largest request body accepted; the biggest legitimate one is a few kilobytes. */
+export const BODY_LIMIT_BYTES = 64 * 1024
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Builds the HTTP API from its dependencies; it neither listens nor opens anything itself. */
+export async function buildApp(deps: HttpDeps & { logger: Logger }): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestIdHeader: 'x-request-id',
+    genReqId: (request) => {
+      const offered = request.headers['x-request-id']
+      return typeof offered === 'string' && REQUEST_ID.test(offered) ? offered : randomUUID()
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<ZodTypeProvider>()
+
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, problem('not-found', 404, `no route ${request.method} ${request.url.split('?')[0]}`)),
+  )
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  // Read your writes: a GET with ?minPosition= answers once the read models have reached it.
+  app.addHook('preHandler', async (request, reply) => {
+    if (request.method !== 'GET') return
+    const minPosition = (request.query as { minPosition?: string } | undefined)?.minPosition
+    if (minPosition === undefined) return
+    if (await deps.runner.waitFor(BigInt(minPosition), deps.readYourWritesTimeoutMs)) return
+    reply.header('retry-after', '1')
+    return sendProblem(
+      reply,
+      problem('unavailable', 503, `the read models have not reached position ${minPosition} yet; try again`),
+    )
+  })
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'sojus-ledger',
+        description: 'Event-sourced budget ledger for social-space-oriented youth welfare (SOJUS).',
+        version: '1',
+      },
+      tags: [
+        { name: 'Sozialräume' },
+        { name: 'Budgets' },
+        { name: 'Commitments' },
+        { name: 'Flexible spending' },
+        { name: 'Audit' },
+        { name: 'Operations' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+
+  await app.register(actorPlugin)
+  await app.register(operationsRoutes, deps)
+  await app.register(sozialraeumeRoutes, deps)
+  await app.register(budgetRoutes, deps)
+  await app.register(commitmentRoutes, deps)
+  await app.register(spendingRoutes, deps)
+  await app.register(auditRoutes, deps)
+  return app as unknown as FastifyInstance
+}

@@ -1,0 +1,121 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
+import type { DomainError, DomainErrorCode } from '../domain/errors.js'
+
+/** RFC 9457 problem details. The `type` is a URN ending in the problem's stable code. */
+export type ProblemCode =
+  | DomainErrorCode
+  | 'precondition-failed'
+  | 'idempotency-key-reused'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'payload-too-large'
+  | 'unsupported-media-type'
+  | 'unavailable'
+  | 'internal'
+
+export interface FieldError {
+  path: string
+  message: string
+}
+
+export interface Problem {
+  type: string
+  title: string
+  status: number
+  detail: string
+  errors?: FieldError[]
+}
+
+const TITLES: Record<ProblemCode, string> = {
+  validation: 'The request is not valid',
+  'not-found': 'Not found',
+  conflict: 'Conflict with the current state',
+  'insufficient-funds': 'Insufficient funds',
+  'exceeds-commitment': 'Exceeds the commitment',
+  'commitment-closed': 'The commitment is closed',
+  'approval-required': 'Approval required',
+  'year-closed': 'The fiscal year is closed',
+  'precondition-failed': 'Precondition failed',
+  'idempotency-key-reused': 'Idempotency key reused with another request',
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  'payload-too-large': 'Payload too large',
+  'unsupported-media-type': 'Unsupported media type',
+  unavailable: 'Service unavailable',
+  internal: 'Internal error',
+}
+
+export const DOMAIN_STATUS: Record<DomainErrorCode, number> = {
+  validation: 400,
+  'not-found': 404,
+  conflict: 409,
+  'insufficient-funds': 422,
+  'exceeds-commitment': 422,
+  'commitment-closed': 409,
+  'approval-required': 409,
+  'year-closed': 409,
+}
+
+export function problem(code: ProblemCode, status: number, detail: string, errors?: FieldError[]): Problem {
+  return {
+    type: `urn:sojus-ledger:problem:${code}`,
+    title: TITLES[code],
+    status,
+    detail,
+    ...(errors === undefined ? {} : { errors }),
+  }
+}
+
+/** Sends a problem; returns nothing, so that a handler can `return sendProblem(...)` whatever its response type. */
+export function sendProblem(reply: FastifyReply, value: Problem): void {
+  void reply.code(value.status).type('application/problem+json').send(value)
+}
+
+export function domainProblem(error: DomainError): Problem {
+  const status = DOMAIN_STATUS[error.code]
+  return problem(error.code, status, error.message, error.code === 'validation' ? [] : undefined)
+}
+
+const CONTEXT_NAMES: Record<string, string> = {
+  body: 'the request body',
+  params: 'the path',
+  querystring: 'the query string',
+  headers: 'a request header',
+}
+
+function fieldPath(instancePath: string, context: string | undefined): string {
+  const path = instancePath.replace(/^\//, '').split('/').filter(Boolean).join('.')
+  return context === 'body' || context === undefined ? path : path === '' ? context : `${context}.${path}`
+}
+
+/** Maps every error that reaches Fastify to problem+json; nothing internal leaks to the client. */
+export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const errors = error.validation.flatMap((issue) => {
+      const path = fieldPath(issue.instancePath, error.validationContext)
+      const keys = (issue.params as { keys?: unknown }).keys
+      // An unknown field is reported at the field itself, not at the object that holds it.
+      if (issue.keyword === 'unrecognized_keys' && Array.isArray(keys)) {
+        return keys.map((key) => ({ path: path === '' ? String(key) : `${path}.${String(key)}`, message: 'unknown field' }))
+      }
+      return [{ path, message: issue.message ?? 'is not valid' }]
+    })
+    const where = CONTEXT_NAMES[error.validationContext ?? 'body'] ?? 'the request'
+    return sendProblem(reply, problem('validation', 400, `${where} is not valid`, errors))
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return sendProblem(reply, problem('validation', 400, error.message, [{ path: '', message: error.message }]))
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return sendProblem(reply, problem('payload-too-large', 413, error.message))
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return sendProblem(reply, problem('unsupported-media-type', 415, 'send the body as application/json'))
+  }
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return sendProblem(reply, problem('validation', error.statusCode, error.message, []))
+  }
+  request.log.error({ err: error }, 'request failed')
+  return sendProblem(reply, problem('internal', 500, 'the request failed on the server; it has been logged'))
+}

@@ -1,0 +1,49 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { EVENT_TYPES } from '../../domain/events.js'
+import type { HttpDeps } from '../deps.js'
+import { auditEntrySchema, positionText, readQuery, slug, yearParam } from '../schemas.js'
+
+export const MAX_AUDIT_PAGE = 1000
+
+export const auditRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => {
+  app.get(
+    '/v1/audit/events',
+    {
+      schema: {
+        tags: ['Audit'],
+        summary: 'The audit trail: every event, oldest first, filtered and paged',
+        querystring: z.strictObject({
+          ...readQuery,
+          year: yearParam.optional(),
+          sozialraum: slug.optional(),
+          type: z.enum(EVENT_TYPES as [string, ...string[]]).optional(),
+          actor: z.string().min(1).max(256).optional(),
+          from: z.iso.datetime().optional().meta({ description: 'recordedAt at or after (ISO 8601 UTC)' }),
+          to: z.iso.datetime().optional().meta({ description: 'recordedAt before (ISO 8601 UTC)' }),
+          after: positionText.optional().meta({ description: 'the `next` of the previous page' }),
+          limit: z
+            .string()
+            .regex(/^[1-9]\d{0,3}$/, 'limit must be a whole number from 1 to 1000')
+            .refine((text) => Number(text) <= MAX_AUDIT_PAGE, 'limit must be a whole number from 1 to 1000')
+            .optional(),
+        }),
+        response: { 200: z.object({ items: z.array(auditEntrySchema), next: positionText.nullable() }) },
+      },
+    },
+    (request) => {
+      const query = request.query
+      return deps.readModels.auditEvents({
+        year: query.year === undefined ? undefined : Number(query.year),
+        sozialraum: query.sozialraum,
+        type: query.type,
+        actor: query.actor,
+        // recordedAt is stored as toISOString(); normalise so that text order is time order.
+        from: query.from === undefined ? undefined : new Date(query.from).toISOString(),
+        to: query.to === undefined ? undefined : new Date(query.to).toISOString(),
+        after: query.after === undefined ? undefined : BigInt(query.after),
+        limit: query.limit === undefined ? 100 : Number(query.limit),
+      })
+    },
+  )
+}

@@ -1,0 +1,81 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { sozialraumView } from '../../application/views.js'
+import type { HttpDeps } from '../deps.js'
+import {
+  problemSchema,
+  readQuery,
+  registerSozialraumBody,
+  slug,
+  sozialraumSchema,
+  sozialraumStatusBody,
+  sozialraumWriteSchema,
+  writeHeaders,
+} from '../schemas.js'
+import { commandContext, sendWrite } from '../write.js'
+
+export const sozialraeumeRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => {
+  app.post(
+    '/v1/sozialraeume',
+    {
+      schema: {
+        tags: ['Sozialräume'],
+        summary: 'Register a Sozialraum',
+        headers: writeHeaders,
+        body: registerSozialraumBody,
+        response: { 201: sozialraumWriteSchema, 409: problemSchema },
+      },
+    },
+    (request, reply) => {
+      const body = request.body
+      return sendWrite(
+        reply,
+        () =>
+          deps.ledger.executeSozialraum(
+            body.id,
+            { type: 'RegisterSozialraum', name: body.name, status: body.status ?? 'pilot' },
+            commandContext(request),
+          ),
+        ({ state }) => sozialraumView(state),
+      )
+    },
+  )
+
+  app.get(
+    '/v1/sozialraeume',
+    {
+      schema: {
+        tags: ['Sozialräume'],
+        summary: 'List the Sozialräume',
+        querystring: z.strictObject(readQuery),
+        response: { 200: z.object({ items: z.array(sozialraumSchema) }) },
+      },
+    },
+    async () => ({ items: await deps.readModels.listSozialraeume() }),
+  )
+
+  app.post(
+    '/v1/sozialraeume/:id/status',
+    {
+      schema: {
+        tags: ['Sozialräume'],
+        summary: 'Change the status of a Sozialraum (pilot or permanent)',
+        params: z.strictObject({ id: slug }),
+        headers: writeHeaders,
+        body: sozialraumStatusBody,
+        response: { 201: sozialraumWriteSchema },
+      },
+    },
+    (request, reply) =>
+      sendWrite(
+        reply,
+        () =>
+          deps.ledger.executeSozialraum(
+            request.params.id,
+            { type: 'ChangeSozialraumStatus', status: request.body.status, decisionRef: request.body.decisionRef },
+            commandContext(request),
+          ),
+        ({ state }) => sozialraumView(state),
+      ),
+  )
+}

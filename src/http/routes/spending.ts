@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { spendingView } from '../../application/views.js'
+import type { BudgetState } from '../../domain/budget.js'
+import type { HttpDeps } from '../deps.js'
+import { problem, sendProblem } from '../problem.js'
+import {
+  budgetParams,
+  budgetWrite,
+  problemSchema,
+  readQuery,
+  reversalBody,
+  spendingBody,
+  spendingParams,
+  spendingSchema,
+  writeHeaders,
+} from '../schemas.js'
+import { budgetWriteHandler, cents } from './budgets.js'
+
+const spendingWrite = budgetWrite(spendingSchema.shape)
+
+function spendingOf(state: BudgetState, id: string) {
+  const spending = state.spendings.get(id)
+  if (!spending) throw new Error(`spending ${id} is missing right after a write to it`)
+  return spendingView(state, spending)
+}
+
+export const spendingRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => {
+  app.post(
+    '/v1/budgets/:year/:sozialraum/spending',
+    {
+      schema: {
+        tags: ['Flexible spending'],
+        summary: 'Record flexible spending; the flexible line never goes below zero',
+        params: budgetParams,
+        headers: writeHeaders,
+        body: spendingBody,
+        response: { 201: spendingWrite, 409: problemSchema, 422: problemSchema },
+      },
+    },
+    (request, reply) => {
+      const body = request.body
+      return budgetWriteHandler(
+        deps,
+        request,
+        reply,
+        request.params,
+        {
+          type: 'RecordSpending',
+          spendingId: body.id ?? randomUUID(),
+          amountCents: cents(body.amount),
+          purpose: body.purpose,
+          category: body.category,
+          receiptRef: body.receiptRef,
+          date: body.date,
+        },
+        (state, events) => {
+          const recorded = events.find((event) => event.type === 'SpendingRecorded')
+          if (recorded?.type !== 'SpendingRecorded') throw new Error('the write recorded no spending')
+          return spendingOf(state, recorded.data.spendingId)
+        },
+      )
+    },
+  )
+
+  app.post(
+    '/v1/budgets/:year/:sozialraum/spending/:id/reversal',
+    {
+      schema: {
+        tags: ['Flexible spending'],
+        summary: 'Reverse (Storno) one spending, once',
+        params: spendingParams,
+        headers: writeHeaders,
+        body: reversalBody,
+        response: { 201: spendingWrite, 404: problemSchema, 409: problemSchema },
+      },
+    },
+    (request, reply) =>
+      budgetWriteHandler(
+        deps,
+        request,
+        reply,
+        request.params,
+        { type: 'ReverseSpending', spendingId: request.params.id, reason: request.body.reason },
+        (state) => spendingOf(state, request.params.id),
+      ),
+  )
+
+  app.get(
+    '/v1/budgets/:year/:sozialraum/spending',
+    {
+      schema: {
+        tags: ['Flexible spending'],
+        summary: 'The flexible spending of a budget',
+        params: budgetParams,
+        querystring: z.strictObject(readQuery),
+        response: { 200: z.object({ items: z.array(spendingSchema) }), 404: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      const year = Number(request.params.year)
+      if (!(await deps.readModels.getBudget(year, request.params.sozialraum))) {
+        return sendProblem(reply, problem('not-found', 404, `budget ${year} of ${request.params.sozialraum} has no allocation yet`))
+      }
+      return { items: await deps.readModels.listSpendings(year, request.params.sozialraum) }
+    },
+  )
+}

@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import stableStringify from 'safe-stable-stringify'
+import type { CommandContext, WriteOutcome } from '../application/command-handler.js'
+import { ConcurrencyExhaustedError } from '../application/command-handler.js'
+import { domainProblem, problem, sendProblem } from './problem.js'
+
+/** Builds the command context of a write request: actor, ids, idempotency and If-Match. */
+export function commandContext(request: FastifyRequest): CommandContext {
+  const headers = request.headers
+  const idempotencyKey = typeof headers['idempotency-key'] === 'string' ? headers['idempotency-key'] : null
+  const ifMatch = typeof headers['if-match'] === 'string' ? /^"(\d+)"$/.exec(headers['if-match'])?.[1] : undefined
+  const correlation = headers['x-correlation-id']
+  return {
+    actor: request.actor,
+    correlationId: typeof correlation === 'string' && correlation.length <= 128 && correlation !== '' ? correlation : request.id,
+    causationId: request.id,
+    idempotencyKey,
+    requestHash:
+      idempotencyKey === null
+        ? null
+        : createHash('sha256')
+            .update(`${request.method} ${request.url.split('?')[0] ?? ''} ${stableStringify(request.body ?? null)}`)
+            .digest('base64url'),
+    expectedRevision: ifMatch === undefined ? undefined : BigInt(ifMatch),
+  }
+}
+
+/**
+ * Sends the answer to a write: 201 with the position, the stream's revision (also as ETag) and
+ * what `body` makes of the state right after the write; or the problem that stopped it.
+ */
+export async function sendWrite<State, Event>(
+  reply: FastifyReply,
+  write: () => Promise<WriteOutcome<State, Event>>,
+  body: (written: { state: State; events: Event[]; revision: bigint }) => object,
+): Promise<void> {
+  let outcome: WriteOutcome<State, Event>
+  try {
+    outcome = await write()
+  } catch (error) {
+    if (error instanceof ConcurrencyExhaustedError) {
+      reply.header('retry-after', '1')
+      sendProblem(reply, problem('unavailable', 503, `${error.message}; try again`))
+    }
+    throw error
+  }
+  switch (outcome.kind) {
+    case 'rejected':
+      return sendProblem(reply, domainProblem(outcome.error))
+    case 'precondition-failed':
+      return sendProblem(
+        reply,
+        problem(
+          'precondition-failed',
+          412,
+          outcome.currentRevision === undefined
+            ? 'If-Match names a revision, but nothing has been written here yet'
+            : `If-Match does not match: the current revision is "${outcome.currentRevision}"`,
+        ),
+      )
+    case 'idempotency-key-reused':
+      return sendProblem(
+        reply,
+        problem('idempotency-key-reused', 422, 'this Idempotency-Key was used before with another request'),
+      )
+    case 'written':
+    case 'replayed':
+      if (outcome.kind === 'replayed') reply.header('idempotent-replayed', 'true')
+      reply.header('etag', `"${outcome.revision}"`)
+      reply.code(201).send({
+        position: outcome.position.toString(),
+        revision: outcome.revision.toString(),
+        ...body(outcome),
+      })
+  }
+}

@@ -1,0 +1,313 @@
+import type { LineBalance } from '../domain/budget.js'
+import { centsFromStorage, formatCents } from '../domain/money.js'
+import type { Line } from '../domain/events.js'
+import type { SqlDatabase, SqlValue } from '../sql/port.js'
+import {
+  balanceView,
+  budgetView,
+  sumBalances,
+  type BalanceView,
+  type BudgetView,
+  type CommitmentView,
+  type SozialraumView,
+  type SpendingView,
+} from '../application/views.js'
+
+/** The read side: queries over the projections' tables, answering in API.md's shapes. */
+
+type Integer = number | string | bigint
+
+interface BudgetRow {
+  year: Integer
+  sozialraum: string
+  revision: Integer
+  closed: Integer
+  line: Line
+  allocated_cents: Integer
+  committed_cents: Integer
+  spent_cents: Integer
+}
+
+interface CommitmentRow {
+  year: Integer
+  sozialraum: string
+  id: string
+  line: Line
+  provider: string
+  case_ref: string
+  help_type: string | null
+  period_from: string
+  period_to: string
+  decision_ref: string | null
+  amount_cents: Integer
+  invoiced_cents: Integer
+  released_cents: Integer
+  status: CommitmentView['status']
+  over_budget: Integer
+  over_budget_justification: string | null
+  created_by: string
+  created_at: string
+}
+
+interface InvoiceRow {
+  commitment_id: string
+  invoice_no: string
+  amount_cents: Integer
+  invoice_date: string
+}
+
+interface SpendingRow {
+  year: Integer
+  sozialraum: string
+  id: string
+  amount_cents: Integer
+  purpose: string
+  category: string | null
+  receipt_ref: string
+  spent_on: string
+  reversed: Integer
+  created_by: string
+  created_at: string
+}
+
+interface AuditRow {
+  position: Integer
+  stream_id: string
+  revision: Integer
+  event_id: string
+  type: string
+  version: Integer
+  recorded_at: string
+  actor_sub: string
+  actor_role: string
+  data: string
+}
+
+export interface AuditEntry {
+  position: string
+  streamId: string
+  revision: string
+  eventId: string
+  type: string
+  version: number
+  recordedAt: string
+  actor: { sub: string; role: string }
+  data: unknown
+}
+
+export interface AuditFilter {
+  year?: number | undefined
+  sozialraum?: string | undefined
+  type?: string | undefined
+  actor?: string | undefined
+  from?: string | undefined
+  to?: string | undefined
+  after?: bigint | undefined
+  limit: number
+}
+
+const COMMITMENT_COLUMNS = `year, sozialraum, id, line, provider, case_ref, help_type, period_from, period_to, decision_ref,
+  amount_cents, invoiced_cents, released_cents, status, over_budget, over_budget_justification, created_by, created_at`
+
+function lineBalance(row: BudgetRow): LineBalance {
+  return {
+    allocatedCents: centsFromStorage(row.allocated_cents),
+    committedCents: centsFromStorage(row.committed_cents),
+    spentCents: centsFromStorage(row.spent_cents),
+  }
+}
+
+function groupBudgets(rows: readonly BudgetRow[]): BudgetView[] {
+  const budgets = new Map<string, { first: BudgetRow; lines: Partial<Record<Line, LineBalance>> }>()
+  for (const row of rows) {
+    const key = `${row.year}/${row.sozialraum}`
+    const entry = budgets.get(key) ?? { first: row, lines: {} }
+    entry.lines[row.line] = lineBalance(row)
+    budgets.set(key, entry)
+  }
+  const empty: LineBalance = { allocatedCents: 0n, committedCents: 0n, spentCents: 0n }
+  return [...budgets.values()].map(({ first, lines }) =>
+    budgetView(
+      {
+        year: Number(first.year),
+        sozialraum: first.sozialraum,
+        revision: BigInt(first.revision),
+        closed: Number(first.closed) === 1,
+      },
+      { ambulatory: lines.ambulatory ?? empty, flexible: lines.flexible ?? empty },
+    ),
+  )
+}
+
+function commitmentFromRow(row: CommitmentRow, invoices: readonly InvoiceRow[]): CommitmentView {
+  const amount = centsFromStorage(row.amount_cents)
+  const invoiced = centsFromStorage(row.invoiced_cents)
+  const released = centsFromStorage(row.released_cents)
+  return {
+    id: row.id,
+    year: Number(row.year),
+    sozialraum: row.sozialraum,
+    line: row.line,
+    provider: row.provider,
+    caseRef: row.case_ref,
+    ...(row.help_type === null ? {} : { helpType: row.help_type }),
+    period: { from: row.period_from, to: row.period_to },
+    ...(row.decision_ref === null ? {} : { decisionRef: row.decision_ref }),
+    amount: formatCents(amount),
+    invoiced: formatCents(invoiced),
+    released: formatCents(released),
+    remaining: formatCents(amount - invoiced - released),
+    status: row.status,
+    overBudget: Number(row.over_budget) === 1,
+    ...(row.over_budget_justification === null ? {} : { overBudgetJustification: row.over_budget_justification }),
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    invoices: invoices.map((invoice) => ({
+      invoiceNo: invoice.invoice_no,
+      amount: formatCents(centsFromStorage(invoice.amount_cents)),
+      invoiceDate: invoice.invoice_date,
+    })),
+  }
+}
+
+export class ReadModels {
+  constructor(private readonly db: SqlDatabase) {}
+
+  async listSozialraeume(): Promise<SozialraumView[]> {
+    const rows = await this.db.query<{ id: string; name: string; status: SozialraumView['status']; opened_at: string }>(
+      'SELECT id, name, status, opened_at FROM sozialraeume ORDER BY id',
+    )
+    return rows.map((row) => ({ id: row.id, name: row.name, status: row.status, openedAt: row.opened_at }))
+  }
+
+  async sozialraumExists(id: string): Promise<boolean> {
+    return (await this.db.query('SELECT 1 AS found FROM sozialraeume WHERE id = ?', [id])).length > 0
+  }
+
+  async getBudget(year: number, sozialraum: string): Promise<BudgetView | undefined> {
+    const rows = await this.db.query<BudgetRow>(
+      `SELECT b.year, b.sozialraum, b.revision, b.closed, l.line, l.allocated_cents, l.committed_cents, l.spent_cents
+       FROM budgets b JOIN budget_lines l ON l.year = b.year AND l.sozialraum = b.sozialraum
+       WHERE b.year = ? AND b.sozialraum = ?`,
+      [year, sozialraum],
+    )
+    return groupBudgets(rows)[0]
+  }
+
+  /** Every budget of a year, or only those of the given Sozialräume. */
+  async listBudgets(
+    year: number,
+    onlySozialraeume?: readonly string[],
+  ): Promise<{ year: number; items: BudgetView[]; total: BalanceView }> {
+    const rows = await this.db.query<BudgetRow>(
+      `SELECT b.year, b.sozialraum, b.revision, b.closed, l.line, l.allocated_cents, l.committed_cents, l.spent_cents
+       FROM budgets b JOIN budget_lines l ON l.year = b.year AND l.sozialraum = b.sozialraum
+       WHERE b.year = ? ORDER BY b.sozialraum, l.line`,
+      [year],
+    )
+    const visible = onlySozialraeume ? rows.filter((row) => onlySozialraeume.includes(row.sozialraum)) : rows
+    return {
+      year,
+      items: groupBudgets(visible),
+      total: balanceView(sumBalances(visible.map(lineBalance))),
+    }
+  }
+
+  async listCommitments(year: number, sozialraum: string, status?: string): Promise<CommitmentView[]> {
+    const params: SqlValue[] = [year, sozialraum]
+    let filter = ''
+    if (status !== undefined) {
+      filter = ' AND status = ?'
+      params.push(status)
+    }
+    const rows = await this.db.query<CommitmentRow>(
+      `SELECT ${COMMITMENT_COLUMNS} FROM commitments WHERE year = ? AND sozialraum = ?${filter} ORDER BY created_at, id`,
+      params,
+    )
+    const invoices = await this.db.query<InvoiceRow>(
+      `SELECT commitment_id, invoice_no, amount_cents, invoice_date FROM commitment_invoices
+       WHERE year = ? AND sozialraum = ? ORDER BY position`,
+      [year, sozialraum],
+    )
+    const byCommitment = new Map<string, InvoiceRow[]>()
+    for (const invoice of invoices) {
+      const list = byCommitment.get(invoice.commitment_id) ?? []
+      list.push(invoice)
+      byCommitment.set(invoice.commitment_id, list)
+    }
+    return rows.map((row) => commitmentFromRow(row, byCommitment.get(row.id) ?? []))
+  }
+
+  async getCommitment(year: number, sozialraum: string, id: string): Promise<CommitmentView | undefined> {
+    const [row] = await this.db.query<CommitmentRow>(
+      `SELECT ${COMMITMENT_COLUMNS} FROM commitments WHERE year = ? AND sozialraum = ? AND id = ?`,
+      [year, sozialraum, id],
+    )
+    if (!row) return undefined
+    const invoices = await this.db.query<InvoiceRow>(
+      `SELECT commitment_id, invoice_no, amount_cents, invoice_date FROM commitment_invoices
+       WHERE year = ? AND sozialraum = ? AND commitment_id = ? ORDER BY position`,
+      [year, sozialraum, id],
+    )
+    return commitmentFromRow(row, invoices)
+  }
+
+  async listSpendings(year: number, sozialraum: string): Promise<SpendingView[]> {
+    const rows = await this.db.query<SpendingRow>(
+      `SELECT year, sozialraum, id, amount_cents, purpose, category, receipt_ref, spent_on, reversed, created_by, created_at
+       FROM spendings WHERE year = ? AND sozialraum = ? ORDER BY created_at, id`,
+      [year, sozialraum],
+    )
+    return rows.map((row) => ({
+      id: row.id,
+      year: Number(row.year),
+      sozialraum: row.sozialraum,
+      line: 'flexible' as const,
+      amount: formatCents(centsFromStorage(row.amount_cents)),
+      purpose: row.purpose,
+      ...(row.category === null ? {} : { category: row.category }),
+      receiptRef: row.receipt_ref,
+      date: row.spent_on,
+      reversed: Number(row.reversed) === 1,
+      createdBy: row.created_by,
+      createdAt: row.created_at,
+    }))
+  }
+
+  /** Audit entries oldest first; `next` is the cursor for the following page, or null at the end. */
+  async auditEvents(filter: AuditFilter): Promise<{ items: AuditEntry[]; next: string | null }> {
+    const conditions: string[] = ['position > ?']
+    const params: SqlValue[] = [filter.after ?? 0n]
+    const add = (condition: string, value: SqlValue | undefined) => {
+      if (value === undefined) return
+      conditions.push(condition)
+      params.push(value)
+    }
+    add('year = ?', filter.year)
+    add('sozialraum = ?', filter.sozialraum)
+    add('type = ?', filter.type)
+    add('actor_sub = ?', filter.actor)
+    add('recorded_at >= ?', filter.from)
+    add('recorded_at < ?', filter.to)
+    params.push(filter.limit + 1)
+    const rows = await this.db.query<AuditRow>(
+      `SELECT position, stream_id, revision, event_id, type, version, recorded_at, actor_sub, actor_role, data
+       FROM audit_events WHERE ${conditions.join(' AND ')} ORDER BY position LIMIT ?`,
+      params,
+    )
+    const page = rows.slice(0, filter.limit)
+    const items = page.map((row) => ({
+      position: BigInt(row.position).toString(),
+      streamId: row.stream_id,
+      revision: BigInt(row.revision).toString(),
+      eventId: row.event_id,
+      type: row.type,
+      version: Number(row.version),
+      recordedAt: row.recorded_at,
+      actor: { sub: row.actor_sub, role: row.actor_role },
+      data: JSON.parse(row.data) as unknown,
+    }))
+    const last = items[items.length - 1]
+    return { items, next: rows.length > filter.limit && last ? last.position : null }
+  }
+}

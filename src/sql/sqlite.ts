@@ -1,0 +1,53 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import type { SqlDatabase, SqlValue, Statement } from './port.js'
+
+/**
+ * Read models in SQLite. better-sqlite3 is synchronous, so a transaction runs to its end before
+ * any other JavaScript does: no other query can see it half done.
+ */
+export class SqliteDatabase implements SqlDatabase {
+  readonly dialect = 'sqlite' as const
+  private readonly db: Database.Database
+  private readonly cache = new Map<string, Database.Statement>()
+  private static readonly MAX_CACHED_STATEMENTS = 500
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    this.db = new Database(path)
+    this.db.pragma('journal_mode = WAL')
+    this.db.pragma('synchronous = FULL')
+    this.db.pragma('busy_timeout = 5000')
+    this.db.pragma('foreign_keys = ON')
+  }
+
+  private prepare(sql: string): Database.Statement {
+    let statement = this.cache.get(sql)
+    if (!statement) {
+      if (this.cache.size >= SqliteDatabase.MAX_CACHED_STATEMENTS) this.cache.clear()
+      statement = this.db.prepare(sql)
+      this.cache.set(sql, statement)
+    }
+    return statement
+  }
+
+  async query<Row extends object>(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
+    return this.prepare(sql).all(...params) as Row[]
+  }
+
+  private readonly runAll = (statements: readonly Statement[]): void => {
+    for (const statement of statements) {
+      if ('script' in statement) this.db.exec(statement.script)
+      else this.prepare(statement.sql).run(...statement.params)
+    }
+  }
+
+  async transaction(statements: readonly Statement[]): Promise<void> {
+    this.db.transaction(this.runAll).immediate(statements)
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close()
+  }
+}

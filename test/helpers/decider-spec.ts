@@ -1,0 +1,303 @@
+import type tap from 'tap'
+import {
+  assertBudgetInvariants,
+  availableCents,
+  decideBudget,
+  evolveBudget,
+  initialBudgetState,
+  type BudgetCommand,
+  type BudgetKey,
+  type BudgetState,
+  type EventContext,
+} from '../../src/domain/budget.js'
+import { DomainError, type DomainErrorCode } from '../../src/domain/errors.js'
+import { eventDataSchemas, type BudgetEvent, type DomainEvent, type Line } from '../../src/domain/events.js'
+import { formatCents, parseAmount, type Cents } from '../../src/domain/money.js'
+import {
+  decideSozialraum,
+  evolveSozialraum,
+  initialSozialraumState,
+  type SozialraumCommand,
+  type SozialraumState,
+} from '../../src/domain/sozialraum.js'
+import type { SozialraumEvent } from '../../src/domain/events.js'
+
+/**
+ * Emmett-style given/when/then specifications for a decider:
+ *
+ *   budgetSpec(t).given([allocated('flexible', eur('1000'))])
+ *     .when({ type: 'RecordSpending', ... })
+ *     .then([spendingRecorded(...)])
+ *
+ * `then` and `thenFails` report through tap; `then` returns the state after folding the new events,
+ * so a test can go on to check balances.
+ */
+
+/** The assertions the spec needs from a tap test, so any `t` fits. */
+export type Assert = Pick<typeof tap, 'same' | 'ok' | 'fail' | 'equal' | 'match' | 'pass'>
+
+export interface Decider<State, Command, Event> {
+  initialState: () => State
+  decide: (state: State, command: Command) => Event[] | DomainError
+  evolve: (state: State, event: Event) => State
+  /** Called after every folded event; throws when the state breaks an invariant. */
+  assertInvariants?: (state: State) => void
+  /** Called for every event `decide` returns; throws when the event would not be storable. */
+  assertEventValid?: (event: Event) => void
+}
+
+export interface Given<State, Command, Event> {
+  /** The state the `given` events led to. */
+  readonly state: State
+  when(command: Command): When<State, Event>
+}
+
+export interface When<State, Event> {
+  /** Expects exactly these events; returns the state after folding them (invariants checked). */
+  then(expected: Event[]): State
+  /** Expects a DomainError with this code (and a message matching the pattern); the state is unchanged. */
+  thenFails(code: DomainErrorCode, messagePattern?: RegExp | string): DomainError | undefined
+}
+
+export function deciderSpec<State, Command, Event>(decider: Decider<State, Command, Event>) {
+  const fold = (events: readonly Event[], start: State): State =>
+    events.reduce((state, event) => {
+      const next = decider.evolve(state, event)
+      decider.assertInvariants?.(next)
+      return next
+    }, start)
+
+  return (t: Assert) => ({
+    /** `adjust` sets what no event of this decider can reach yet (e.g. a closed fiscal year). */
+    given(events: readonly Event[], adjust: (state: State) => State = (state) => state): Given<State, Command, Event> {
+      const state = adjust(fold(events, decider.initialState()))
+      return {
+        state,
+        when(command: Command): When<State, Event> {
+          const snapshot = structuredClone(state)
+          const result = decider.decide(state, command)
+          // decide is pure: whatever it answers, it never touches the state it was given.
+          t.same(state, snapshot, 'decide leaves the given state unchanged')
+          return {
+            then(expected: Event[]): State {
+              if (result instanceof DomainError) {
+                t.fail(`expected events, got DomainError ${result.code}: ${result.message}`)
+                return state
+              }
+              t.same(result, expected, 'decide returns the expected events')
+              for (const event of result) decider.assertEventValid?.(event)
+              return fold(result, state)
+            },
+            thenFails(code: DomainErrorCode, messagePattern?: RegExp | string): DomainError | undefined {
+              if (!(result instanceof DomainError)) {
+                t.fail(`expected DomainError ${code}, got events ${JSON.stringify(result)}`)
+                return undefined
+              }
+              t.equal(result.code, code, `fails with ${code}: ${result.message}`)
+              if (messagePattern !== undefined) t.match(result.message, messagePattern, 'error message')
+              return result
+            },
+          }
+        },
+      }
+    },
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The budget decider
+
+export const BUDGET_KEY: BudgetKey = { year: 2025, sozialraum: 'unteres-malstatt' }
+export const CONTEXT: EventContext = { recordedAt: '2025-02-03T09:30:00.000Z', actorSub: 'finance-controller-1' }
+
+/** Throws unless the event's data passes its zod schema, i.e. the event could be stored as it is. */
+export function assertStorable(event: DomainEvent): void {
+  const result = eventDataSchemas[event.type].safeParse(event.data)
+  if (!result.success) {
+    throw new Error(`decide produced an event that fails its schema: ${event.type} ${result.error.message}`)
+  }
+}
+
+export const budgetDecider: Decider<BudgetState, BudgetCommand, BudgetEvent> = {
+  initialState: () => initialBudgetState(BUDGET_KEY),
+  decide: decideBudget,
+  evolve: (state, event) => evolveBudget(state, event, CONTEXT),
+  assertInvariants: assertBudgetInvariants,
+  assertEventValid: assertStorable,
+}
+
+export const budgetSpec = deciderSpec(budgetDecider)
+
+/** Folds events from the initial budget, asserting the invariants after each. */
+export function budgetAfter(events: readonly BudgetEvent[]): BudgetState {
+  return events.reduce((state, event) => {
+    const next = evolveBudget(state, event, CONTEXT)
+    assertBudgetInvariants(next)
+    return next
+  }, initialBudgetState(BUDGET_KEY))
+}
+
+export const closedYear = (state: BudgetState): BudgetState => ({ ...state, closed: true })
+
+/** Amounts in tests are written as EUR strings: eur('1250.50') → 125050n. */
+export function eur(text: string): Cents {
+  const parsed = parseAmount(text)
+  if (!parsed.ok) throw new Error(`test amount ${text}: ${parsed.reason}`)
+  return parsed.cents
+}
+
+/** A line's balance as EUR strings, so that failures read like a ledger. */
+export function balanceOf(state: BudgetState, line: Line) {
+  const balance = state.lines[line]
+  return {
+    allocated: formatCents(balance.allocatedCents),
+    committed: formatCents(balance.committedCents),
+    spent: formatCents(balance.spentCents),
+    available: formatCents(availableCents(balance)),
+  }
+}
+
+/** Fixed ids that pass `z.uuid()`. */
+export const uuid = (n: number): string => `00000000-0000-4000-8000-${n.toString().padStart(12, '0')}`
+
+// Event builders: events carry integer cents, builders take bigint cents like the commands do.
+
+const json = (cents: Cents): number => Number(cents)
+
+export const allocated = (line: Line, amountCents: Cents, decisionRef = 'JHA-2025-001'): BudgetEvent => ({
+  type: 'BudgetAllocated',
+  data: { ...BUDGET_KEY, line, amountCents: json(amountCents), decisionRef },
+})
+
+export const adjusted = (line: Line, amountCents: Cents, reason = 'correction'): BudgetEvent => ({
+  type: 'BudgetAdjusted',
+  data: { ...BUDGET_KEY, line, amountCents: json(amountCents), reason },
+})
+
+export const transferred = (fromLine: Line, toLine: Line, amountCents: Cents, reason = 'rebalance'): BudgetEvent => ({
+  type: 'BudgetTransferred',
+  data: { ...BUDGET_KEY, fromLine, toLine, amountCents: json(amountCents), reason },
+})
+
+export interface CommitmentFixture {
+  id: string
+  line: Line
+}
+
+export const PERIOD = { from: '2025-01-01', to: '2025-12-31' }
+
+export const commitmentCreated = (
+  commitment: CommitmentFixture,
+  amountCents: Cents,
+  options: {
+    status?: 'requested' | 'open'
+    overBudget?: boolean
+    overBudgetJustification?: string
+    period?: { from: string; to: string }
+  } = {},
+): BudgetEvent => ({
+  type: 'CommitmentCreated',
+  data: {
+    ...BUDGET_KEY,
+    commitmentId: commitment.id,
+    line: commitment.line,
+    provider: 'traeger-a',
+    caseRef: 'case-7f3a',
+    amountCents: json(amountCents),
+    period: options.period ?? PERIOD,
+    status: options.status ?? 'open',
+    overBudget: options.overBudget ?? false,
+    ...(options.overBudgetJustification === undefined
+      ? {}
+      : { overBudgetJustification: options.overBudgetJustification }),
+  },
+})
+
+export const commitmentAmended = (commitment: CommitmentFixture, amountCents: Cents, reason = 'more hours'): BudgetEvent => ({
+  type: 'CommitmentAmended',
+  data: { ...BUDGET_KEY, commitmentId: commitment.id, line: commitment.line, amountCents: json(amountCents), reason },
+})
+
+export const invoiceBooked = (
+  commitment: CommitmentFixture,
+  invoiceNo: string,
+  amountCents: Cents,
+  invoiceDate = '2025-02-28',
+): BudgetEvent => ({
+  type: 'InvoiceBooked',
+  data: {
+    ...BUDGET_KEY,
+    commitmentId: commitment.id,
+    line: commitment.line,
+    invoiceNo,
+    amountCents: json(amountCents),
+    invoiceDate,
+  },
+})
+
+export const commitmentReleased = (commitment: CommitmentFixture, amountCents: Cents, reason = 'case closed'): BudgetEvent => ({
+  type: 'CommitmentReleased',
+  data: { ...BUDGET_KEY, commitmentId: commitment.id, line: commitment.line, amountCents: json(amountCents), reason },
+})
+
+export const spendingRecorded = (spendingId: string, amountCents: Cents): BudgetEvent => ({
+  type: 'SpendingRecorded',
+  data: {
+    ...BUDGET_KEY,
+    spendingId,
+    amountCents: json(amountCents),
+    purpose: 'group offer materials',
+    receiptRef: 'receipt-1',
+    date: '2025-03-01',
+  },
+})
+
+export const spendingReversed = (spendingId: string, amountCents: Cents, reason = 'booked twice'): BudgetEvent => ({
+  type: 'SpendingReversed',
+  data: { ...BUDGET_KEY, spendingId, amountCents: json(amountCents), reason },
+})
+
+// Command builders with the defaults the event builders use, so a spec names only what matters.
+
+export const createCommitment = (
+  commitment: CommitmentFixture,
+  amountCents: Cents,
+  options: { overBudgetJustification?: string; period?: { from: string; to: string } } = {},
+): BudgetCommand => ({
+  type: 'CreateCommitment',
+  commitmentId: commitment.id,
+  line: commitment.line,
+  provider: 'traeger-a',
+  caseRef: 'case-7f3a',
+  amountCents,
+  period: options.period ?? PERIOD,
+  ...(options.overBudgetJustification === undefined ? {} : { overBudgetJustification: options.overBudgetJustification }),
+})
+
+export const bookInvoice = (
+  commitment: CommitmentFixture,
+  invoiceNo: string,
+  amountCents: Cents,
+  invoiceDate = '2025-02-28',
+): BudgetCommand => ({ type: 'BookInvoice', commitmentId: commitment.id, invoiceNo, amountCents, invoiceDate })
+
+export const recordSpending = (spendingId: string, amountCents: Cents): BudgetCommand => ({
+  type: 'RecordSpending',
+  spendingId,
+  amountCents,
+  purpose: 'group offer materials',
+  receiptRef: 'receipt-1',
+  date: '2025-03-01',
+})
+
+// ---------------------------------------------------------------------------------------------
+// The Sozialraum decider
+
+export const SOZIALRAUM_ID = 'unteres-malstatt'
+
+export const sozialraumSpec = deciderSpec<SozialraumState, SozialraumCommand, SozialraumEvent>({
+  initialState: () => initialSozialraumState(SOZIALRAUM_ID),
+  decide: decideSozialraum,
+  evolve: (state, event) => evolveSozialraum(state, event, { recordedAt: CONTEXT.recordedAt }),
+  assertEventValid: assertStorable,
+})
