@@ -153,6 +153,11 @@ export class SqliteEventStore implements EventStore {
    * the first attempt wrote. Any other reuse of a stored event id is an error.
    */
   private findRetriedAppend(streamId: string, events: readonly EventToAppend[]): AppendResult | undefined {
+    const ids = new Set<string>()
+    for (const event of events) {
+      if (ids.has(event.id)) throw new DuplicateEventIdError(event.id)
+      ids.add(event.id)
+    }
     let previous: EventRow | undefined
     for (const [index, event] of events.entries()) {
       const stored = this.statements.byEventId.get(event.id)

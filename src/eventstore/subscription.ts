@@ -25,7 +25,7 @@ export function pollingSubscription(source: PollingSubscriptionSource): Subscrip
       const batch = await source.readAll({ after: checkpoint, maxCount: source.batchSize })
       for (const event of batch) {
         if (abort.signal.aborted) return
-        void event.position
+        checkpoint = event.position
         yield event
       }
       if (batch.length < source.batchSize) await source.waitForAppend(seen, abort.signal)
