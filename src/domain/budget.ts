@@ -1,6 +1,6 @@
 import type { BudgetEvent, Line } from './events.js'
 import { DomainError } from './errors.js'
-import { centsToJson, formatCents, type Cents } from './money.js'
+import { centsToJson, formatCents, MAX_AMOUNT_CENTS, type Cents } from './money.js'
 
 /**
  * The budget of one Sozialraum for one fiscal year, as a decider: `decide` checks a command
@@ -161,6 +161,9 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
     const missing = mustExist(state)
     if (missing) return missing
   }
+  if ('amountCents' in command && (command.amountCents > MAX_AMOUNT_CENTS || command.amountCents < -MAX_AMOUNT_CENTS)) {
+    return new DomainError('validation', `an amount must not exceed ${formatCents(MAX_AMOUNT_CENTS)} in magnitude`)
+  }
 
   switch (command.type) {
     case 'AllocateBudget': {
@@ -228,7 +231,7 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
       const short = checkFunds(state, command.line, command.amountCents)
       if (short) {
         if (command.line !== 'ambulatory') return short
-        if (command.overBudgetJustification === undefined) {
+        if (command.overBudgetJustification === undefined || command.overBudgetJustification.trim() === '') {
           return new DomainError(
             'insufficient-funds',
             `${short.message}; an ambulatory commitment beyond the line needs an over-budget justification`,
