@@ -10,9 +10,11 @@ import {
 } from '../eventstore/port.js'
 import { toStoredEvent } from './stored-event.js'
 
-/** A decider in Emmett's shape; `context` gives `evolve` what the event's metadata says. */
+/**
+ * A decider in Emmett's shape; `context` gives `evolve` what the event's metadata says. The initial
+ * state depends on the stream (its year and Sozialraum), so it comes with each call instead.
+ */
 export interface Decider<State, Command, Event extends DomainEvent> {
-  initialState(): State
   decide(state: State, command: Command): Event[] | DomainError
   evolve(state: State, event: Event, context: { recordedAt: string; actorSub: string }): State
   isEvent(event: DomainEvent): event is Event
@@ -61,6 +63,8 @@ export interface CommandHandlerOptions {
 }
 
 const READ_PAGE_SIZE = 1000
+/** Writes waiting for one stream; beyond this the stream is busy and the client is asked to retry. */
+const MAX_QUEUED_PER_STREAM = 1000
 
 /**
  * Decides commands on one kind of stream: load the latest state (cached, caught up from the
@@ -70,7 +74,7 @@ const READ_PAGE_SIZE = 1000
  */
 export class CommandHandler<State, Command, Event extends DomainEvent> {
   private readonly cache = new Map<string, StreamView<State>>()
-  private readonly locks = new Map<string, Promise<unknown>>()
+  private readonly locks = new Map<string, { tail: Promise<unknown>; queued: number }>()
   private readonly maxAttempts: number
   private readonly maxCachedStreams: number
 
@@ -247,13 +251,15 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
   }
 
   private serialised<T>(streamId: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(streamId) ?? Promise.resolve()
-    const result = previous.then(work, work)
-    const tail = result.catch(() => undefined)
-    this.locks.set(streamId, tail)
-    void tail.then(() => {
-      if (this.locks.get(streamId) === tail) this.locks.delete(streamId)
+    const lock = this.locks.get(streamId) ?? { tail: Promise.resolve(), queued: 0 }
+    if (lock.queued >= MAX_QUEUED_PER_STREAM) return Promise.reject(new StreamBusyError(streamId, lock.queued))
+    lock.queued += 1
+    const result = lock.tail.then(work, work)
+    lock.tail = result.catch(() => undefined).then(() => {
+      lock.queued -= 1
+      if (lock.queued === 0 && this.locks.get(streamId) === lock) this.locks.delete(streamId)
     })
+    this.locks.set(streamId, lock)
     return result
   }
 }
@@ -265,5 +271,15 @@ export class ConcurrencyExhaustedError extends Error {
   ) {
     super(`stream ${streamId}: other writers came first ${attempts} times in a row`)
     this.name = 'ConcurrencyExhaustedError'
+  }
+}
+
+export class StreamBusyError extends Error {
+  constructor(
+    readonly streamId: string,
+    readonly queued: number,
+  ) {
+    super(`stream ${streamId} has ${queued} writes waiting already`)
+    this.name = 'StreamBusyError'
   }
 }

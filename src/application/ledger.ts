@@ -34,8 +34,6 @@ export class Ledger {
   constructor(options: CommandHandlerOptions) {
     this.budgets = new CommandHandler(
       {
-        // The key comes with each call; this default is never used for a real stream.
-        initialState: () => initialBudgetState({ year: 0, sozialraum: '' }),
         decide: decideBudget,
         evolve: evolveBudget,
         isEvent: isBudgetEvent,
@@ -45,7 +43,6 @@ export class Ledger {
     )
     this.sozialraeume = new CommandHandler(
       {
-        initialState: () => initialSozialraumState(''),
         decide: decideSozialraum,
         evolve: evolveSozialraum,
         isEvent: isSozialraumEvent,

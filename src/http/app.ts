@@ -50,8 +50,9 @@ export async function buildApp(deps: HttpDeps & { logger: Logger }): Promise<Fas
   // Read your writes: a GET with ?minPosition= answers once the read models have reached it.
   app.addHook('preHandler', async (request, reply) => {
     if (request.method !== 'GET') return
-    const minPosition = (request.query as { minPosition?: string } | undefined)?.minPosition
-    if (minPosition === undefined) return
+    const minPosition = (request.query as { minPosition?: unknown } | undefined)?.minPosition
+    // Routes that take ?minPosition= validate it; elsewhere (e.g. /health) it means nothing.
+    if (typeof minPosition !== 'string' || !/^\d{1,19}$/.test(minPosition)) return
     if (await deps.runner.waitFor(BigInt(minPosition), deps.readYourWritesTimeoutMs)) return
     reply.header('retry-after', '1')
     return sendProblem(

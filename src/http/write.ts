@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import stableStringify from 'safe-stable-stringify'
 import type { CommandContext, WriteOutcome } from '../application/command-handler.js'
-import { ConcurrencyExhaustedError } from '../application/command-handler.js'
+import { ConcurrencyExhaustedError, StreamBusyError } from '../application/command-handler.js'
 import { domainProblem, problem, sendProblem } from './problem.js'
 
 /** Builds the command context of a write request: actor, ids, idempotency and If-Match. */
@@ -39,7 +39,7 @@ export async function sendWrite<State, Event>(
   try {
     outcome = await write()
   } catch (error) {
-    if (error instanceof ConcurrencyExhaustedError) {
+    if (error instanceof ConcurrencyExhaustedError || error instanceof StreamBusyError) {
       reply.header('retry-after', '1')
       sendProblem(reply, problem('unavailable', 503, `${error.message}; try again`))
     }
