@@ -4,8 +4,15 @@ import { sql, type Projection } from './projection.js'
  * Commitments with their invoices. The status follows the same rule as the decider: a commitment
  * with nothing left (amount = invoiced + released) is closed.
  */
-const SETTLE =
-  "status = CASE WHEN status <> 'rejected' AND amount_cents = invoiced_cents + released_cents THEN 'closed' ELSE status END"
+const settle = (data: { year: number; sozialraum: string; commitmentId: string }) =>
+  sql(
+    `UPDATE commitments
+     SET status = CASE WHEN status <> 'rejected' AND amount_cents = invoiced_cents + released_cents THEN 'closed' ELSE status END
+     WHERE year = ? AND sozialraum = ? AND id = ?`,
+    data.year,
+    data.sozialraum,
+    data.commitmentId,
+  )
 
 export const commitmentsProjection: Projection = {
   name: 'commitments',
@@ -47,12 +54,7 @@ export const commitmentsProjection: Projection = {
             event.data.sozialraum,
             event.data.commitmentId,
           ),
-          sql(
-            `UPDATE commitments SET ${SETTLE} WHERE year = ? AND sozialraum = ? AND id = ?`,
-            event.data.year,
-            event.data.sozialraum,
-            event.data.commitmentId,
-          ),
+          settle(event.data),
         ]
       case 'InvoiceBooked':
         return [
@@ -74,12 +76,7 @@ export const commitmentsProjection: Projection = {
             event.data.sozialraum,
             event.data.commitmentId,
           ),
-          sql(
-            `UPDATE commitments SET ${SETTLE} WHERE year = ? AND sozialraum = ? AND id = ?`,
-            event.data.year,
-            event.data.sozialraum,
-            event.data.commitmentId,
-          ),
+          settle(event.data),
         ]
       case 'CommitmentReleased':
         return [

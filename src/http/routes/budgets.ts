@@ -52,6 +52,9 @@ export function budgetWriteHandler(
   )
 }
 
+export const budgetNotFound = (year: string | number, sozialraum: string) =>
+  problem('not-found', 404, `budget ${year} of ${sozialraum} has no allocation yet`)
+
 /** The data of the first written event of a type: what a write's response echoes. */
 export function writtenData<T extends BudgetEvent['type']>(
   events: readonly BudgetEvent[],
@@ -193,7 +196,7 @@ export const budgetRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
       const { year, sozialraum } = request.params
       const budget = await deps.readModels.getBudget(Number(year), sozialraum)
       if (!budget) {
-        return sendProblem(reply, problem('not-found', 404, `budget ${year} of ${sozialraum} has no allocation yet`))
+        return sendProblem(reply, budgetNotFound(year, sozialraum))
       }
       reply.header('etag', `"${budget.revision}"`)
       return budget

@@ -18,7 +18,7 @@ import {
   releaseBody,
   writeHeaders,
 } from '../schemas.js'
-import { budgetWriteHandler, cents } from './budgets.js'
+import { budgetNotFound, budgetWriteHandler, cents } from './budgets.js'
 
 const commitmentWrite = budgetWrite(commitmentSchema.shape)
 
@@ -168,7 +168,7 @@ export const commitmentRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
     async (request, reply) => {
       const year = Number(request.params.year)
       if (!(await deps.readModels.getBudget(year, request.params.sozialraum))) {
-        return sendProblem(reply, problem('not-found', 404, `budget ${year} of ${request.params.sozialraum} has no allocation yet`))
+        return sendProblem(reply, budgetNotFound(year, request.params.sozialraum))
       }
       return { items: await deps.readModels.listCommitments(year, request.params.sozialraum, request.query.status) }
     },

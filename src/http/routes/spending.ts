@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { spendingView } from '../../application/views.js'
 import type { BudgetState } from '../../domain/budget.js'
 import type { HttpDeps } from '../deps.js'
-import { problem, sendProblem } from '../problem.js'
+import { sendProblem } from '../problem.js'
 import {
   budgetParams,
   budgetWrite,
@@ -16,7 +16,7 @@ import {
   spendingSchema,
   writeHeaders,
 } from '../schemas.js'
-import { budgetWriteHandler, cents } from './budgets.js'
+import { budgetNotFound, budgetWriteHandler, cents } from './budgets.js'
 
 const spendingWrite = budgetWrite(spendingSchema.shape)
 
@@ -101,7 +101,7 @@ export const spendingRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps)
     async (request, reply) => {
       const year = Number(request.params.year)
       if (!(await deps.readModels.getBudget(year, request.params.sozialraum))) {
-        return sendProblem(reply, problem('not-found', 404, `budget ${year} of ${request.params.sozialraum} has no allocation yet`))
+        return sendProblem(reply, budgetNotFound(year, request.params.sozialraum))
       }
       return { items: await deps.readModels.listSpendings(year, request.params.sozialraum) }
     },
