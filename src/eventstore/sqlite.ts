@@ -60,6 +60,17 @@ function boundedCount(maxCount: number): number {
   return Math.min(maxCount, MAX_READ_COUNT)
 }
 
+interface PendingAppend {
+  streamId: string
+  events: readonly EventToAppend[]
+  expected: ExpectedState
+  resolve: (result: AppendResult) => void
+  reject: (error: unknown) => void
+}
+
+/** Most appends committed in one transaction. */
+const MAX_GROUP_COMMIT = 256
+
 export interface SqliteEventStoreOptions {
   /** How often a waiting subscription looks for events appended by another process. */
   pollIntervalMs?: number
@@ -77,6 +88,11 @@ export class SqliteEventStore implements EventStore {
   private readonly pollIntervalMs: number
   private closed = false
   private appends = 0
+  private pendingAppends: PendingAppend[] = []
+  private flushScheduled = false
+  private readonly groupCommit: Database.Transaction<
+    (group: readonly PendingAppend[]) => Array<{ ok: true; result: AppendResult & { written: boolean } } | { ok: false; error: unknown }>
+  >
 
   private readonly statements: {
     streamRevision: Database.Statement<[string], { revision: bigint | null }>
@@ -114,6 +130,17 @@ export class SqliteEventStore implements EventStore {
       all: prepare(`SELECT ${columns} FROM events WHERE position > ? ORDER BY position ASC LIMIT ?`),
       head: prepare('SELECT MAX(position) AS position FROM events'),
     }
+    // Nested inside the group's transaction, better-sqlite3 runs each append as a savepoint.
+    const appendOne = this.db.transaction(this.appendTransaction)
+    this.groupCommit = this.db.transaction((group: readonly PendingAppend[]) =>
+      group.map((append) => {
+        try {
+          return { ok: true as const, result: appendOne(append.streamId, append.events, append.expected) }
+        } catch (error) {
+          return { ok: false as const, error }
+        }
+      }),
+    )
   }
 
   private readonly appendTransaction = (
@@ -176,16 +203,57 @@ export class SqliteEventStore implements EventStore {
     return { nextExpectedRevision: previous.revision, position: previous.position }
   }
 
-  async append(streamId: string, events: readonly EventToAppend[], expected: ExpectedState): Promise<AppendResult> {
-    this.assertOpen()
-    if (events.length === 0) throw new RangeError('an append needs at least one event')
-    if (events.length > MAX_READ_COUNT) throw new RangeError(`an append holds at most ${MAX_READ_COUNT} events`)
-    const result = this.db.transaction(this.appendTransaction).immediate(streamId, events, expected)
-    if (result.written) {
+  /**
+   * Appends wait for the next turn of the event loop and commit together: one transaction and one
+   * fsync for every append that arrived meanwhile (group commit). Each append runs in its own
+   * savepoint, so a conflict fails that append alone; each promise resolves only after the commit.
+   */
+  append(streamId: string, events: readonly EventToAppend[], expected: ExpectedState): Promise<AppendResult> {
+    try {
+      this.assertOpen()
+      if (events.length === 0) throw new RangeError('an append needs at least one event')
+      if (events.length > MAX_READ_COUNT) throw new RangeError(`an append holds at most ${MAX_READ_COUNT} events`)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return new Promise((resolve, reject) => {
+      this.pendingAppends.push({ streamId, events, expected, resolve, reject })
+      if (!this.flushScheduled) {
+        this.flushScheduled = true
+        setImmediate(this.flushAppends)
+      }
+    })
+  }
+
+  private readonly flushAppends = (): void => {
+    this.flushScheduled = false
+    if (this.pendingAppends.length === 0) return
+    const group = this.pendingAppends.splice(0, MAX_GROUP_COMMIT)
+    if (this.pendingAppends.length > 0) {
+      this.flushScheduled = true
+      setImmediate(this.flushAppends)
+    }
+    let outcomes: Array<{ ok: true; result: AppendResult & { written: boolean } } | { ok: false; error: unknown }>
+    try {
+      outcomes = this.groupCommit.immediate(group)
+    } catch (error) {
+      for (const append of group) append.reject(error)
+      return
+    }
+    let written = false
+    for (const [index, append] of group.entries()) {
+      const outcome = outcomes[index]
+      if (!outcome) append.reject(new Error('the group commit lost an append'))
+      else if (!outcome.ok) append.reject(outcome.error)
+      else {
+        written ||= outcome.result.written
+        append.resolve({ nextExpectedRevision: outcome.result.nextExpectedRevision, position: outcome.result.position })
+      }
+    }
+    if (written) {
       this.appends += 1
       this.appended.emit('appended')
     }
-    return { nextExpectedRevision: result.nextExpectedRevision, position: result.position }
   }
 
   async readStream(streamId: string, options: ReadStreamOptions): Promise<RecordedEvent[]> {
@@ -237,6 +305,8 @@ export class SqliteEventStore implements EventStore {
 
   async close(): Promise<void> {
     if (this.closed) return
+    // Appends accepted before close are committed, not dropped.
+    while (this.pendingAppends.length > 0) this.flushAppends()
     this.closed = true
     this.appended.emit('appended')
     this.db.close()

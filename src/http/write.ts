@@ -41,7 +41,7 @@ export async function sendWrite<State, Event>(
   } catch (error) {
     if (error instanceof ConcurrencyExhaustedError || error instanceof StreamBusyError) {
       reply.header('retry-after', '1')
-      sendProblem(reply, problem('unavailable', 503, `${error.message}; try again`))
+      return sendProblem(reply, problem('unavailable', 503, `${error.message}; try again`))
     }
     throw error
   }

@@ -1,0 +1,213 @@
+/**
+ * HTTP benchmark of the service on loopback, with autocannon: flexible spending writes spread over
+ * 20 budgets, budget reads, and for comparison a bare Fastify 5 + zod route that validates a
+ * similar body. The servers run in this process; autocannon's clients run in worker threads, so
+ * that the load generator does not share the servers' event loop.
+ *
+ *   npm run bench                      # 10 s per scenario
+ *   BENCH_SECONDS=3 npm run bench      # shorter
+ *
+ * Other knobs: BENCH_CONNECTIONS (32), BENCH_WORKERS (1 on two cores, else 2; 0 runs autocannon
+ * on the main thread), BENCH_WARMUP_SECONDS (1).
+ */
+import autocannon from 'autocannon'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { pino } from 'pino'
+import { z } from 'zod'
+import { parseConfig } from '../src/config.js'
+import { openService, type Service } from '../src/service.js'
+
+const YEAR = 2025
+const SOZIALRAUM_COUNT = 20
+const FLEXIBLE_ALLOCATION = '10000000.00'
+const SETUP_REQUEST = fileURLToPath(new URL('./round-robin-request.cjs', import.meta.url))
+
+function positiveIntegerFromEnvironment(name: string, fallback: number, max: number): number {
+  const text = process.env[name]
+  if (text === undefined || text === '') return fallback
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new Error(`${name} must be a whole number from 0 to ${max}, not ${JSON.stringify(text)}`)
+  }
+  return value
+}
+
+const seconds = Math.max(1, positiveIntegerFromEnvironment('BENCH_SECONDS', 10, 600))
+const warmupSeconds = positiveIntegerFromEnvironment('BENCH_WARMUP_SECONDS', 1, 60)
+const connections = Math.max(1, positiveIntegerFromEnvironment('BENCH_CONNECTIONS', 32, 1024))
+// One core or two for the load generator, the rest for the servers on the main thread.
+const workers = positiveIntegerFromEnvironment('BENCH_WORKERS', Math.max(1, Math.min(2, availableParallelism() - 1)), 16)
+
+interface Row {
+  scenario: string
+  result: autocannon.Result
+}
+
+/** The comparison: what Fastify and zod alone cost for a body like a spending's. */
+async function bareFastify(): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false }).withTypeProvider<ZodTypeProvider>()
+  app.setValidatorCompiler(validatorCompiler)
+  app.setSerializerCompiler(serializerCompiler)
+  app.post(
+    '/v1/budgets/:year/:sozialraum/spending',
+    {
+      schema: {
+        params: z.strictObject({
+          year: z.string().regex(/^(20\d\d|2100)$/),
+          sozialraum: z.string().max(64).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/),
+        }),
+        headers: z.looseObject({ 'idempotency-key': z.string().min(1).max(128).optional() }),
+        body: z.strictObject({
+          id: z.uuid().optional(),
+          amount: z.string().regex(/^\d{1,13}(\.\d{1,2})?$/),
+          purpose: z.string().min(1).max(2000),
+          category: z.string().min(1).max(200).optional(),
+          receiptRef: z.string().min(1).max(200),
+          date: z.iso.date(),
+        }),
+        response: { 201: z.object({ id: z.string(), sozialraum: z.string(), amount: z.string(), date: z.string() }) },
+      },
+    },
+    async (request, reply) => {
+      reply.code(201)
+      return {
+        id: request.body.id ?? randomUUID(),
+        sozialraum: request.params.sozialraum,
+        amount: request.body.amount,
+        date: request.body.date,
+      }
+    },
+  )
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  return app as unknown as FastifyInstance
+}
+
+async function setUpBudgets(service: Service): Promise<string[]> {
+  const sozialraeume = Array.from({ length: SOZIALRAUM_COUNT }, (_, index) => `bench-${String(index + 1).padStart(2, '0')}`)
+  for (const id of sozialraeume) {
+    const registered = await service.app.inject({ method: 'POST', url: '/v1/sozialraeume', payload: { id, name: `Bench ${id}` } })
+    if (registered.statusCode !== 201) throw new Error(`registering ${id}: ${registered.statusCode} ${registered.body}`)
+    const allocated = await service.app.inject({
+      method: 'POST',
+      url: `/v1/budgets/${YEAR}/${id}/allocations`,
+      payload: { line: 'flexible', amount: FLEXIBLE_ALLOCATION, decisionRef: 'bench' },
+    })
+    if (allocated.statusCode !== 201) throw new Error(`allocating ${id}: ${allocated.statusCode} ${allocated.body}`)
+  }
+  return sozialraeume
+}
+
+async function run(
+  title: string,
+  url: string,
+  template: autocannon.RequestTemplate,
+  sozialraeume: string[],
+  durationSeconds: number,
+): Promise<autocannon.Result> {
+  return autocannon({
+    title,
+    url,
+    connections,
+    duration: durationSeconds,
+    ...(workers > 0 ? { workers } : {}),
+    timeout: 10,
+    initialContext: { sozialraeume },
+    requests: [{ ...template, setupRequest: SETUP_REQUEST }],
+  })
+}
+
+async function scenario(
+  rows: Row[],
+  title: string,
+  url: string,
+  template: autocannon.RequestTemplate,
+  sozialraeume: string[],
+): Promise<void> {
+  if (warmupSeconds > 0) await run(`${title} (warm-up)`, url, template, sozialraeume, warmupSeconds)
+  process.stderr.write(`running: ${title} (${seconds} s)\n`)
+  rows.push({ scenario: title, result: await run(title, url, template, sozialraeume, seconds) })
+}
+
+function table(rows: Row[]): string {
+  const header = ['scenario', 'req/s (mean)', 'p50 ms', 'p99 ms', 'requests', '2xx', 'non-2xx', 'errors']
+  const body = rows.map(({ scenario: title, result }) => [
+    title,
+    result.requests.average.toFixed(0),
+    result.latency.p50.toFixed(2),
+    result.latency.p99.toFixed(2),
+    String(result.requests.total),
+    String(result['2xx']),
+    String(result.non2xx),
+    String(result.errors + result.timeouts),
+  ])
+  const widths = header.map((cell, column) => Math.max(cell.length, ...body.map((row) => row[column]?.length ?? 0)))
+  const line = (cells: string[]) =>
+    `| ${cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join(' | ')} |`
+  return [line(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...body.map(line)].join('\n')
+}
+
+async function main(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-ledger-bench-'))
+  let service: Service | undefined
+  let bare: FastifyInstance | undefined
+  try {
+    service = await openService(
+      parseConfig({ DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`, PORT: '0' }),
+      pino({ level: 'silent' }),
+    )
+    const ledgerUrl = await service.app.listen({ port: 0, host: '127.0.0.1' })
+    bare = await bareFastify()
+    const bareAddress = bare.server.address()
+    if (bareAddress === null || typeof bareAddress === 'string') throw new Error('the bare Fastify server has no port')
+    const bareUrl = `http://127.0.0.1:${bareAddress.port}`
+    const sozialraeume = await setUpBudgets(service)
+
+    process.stderr.write(
+      `bench: ${connections} connections, ${workers} autocannon worker(s), ${seconds} s per scenario ` +
+        `(+${warmupSeconds} s warm-up), ${SOZIALRAUM_COUNT} budgets, node ${process.version}\n`,
+    )
+    const rows: Row[] = []
+    const spending = { method: 'POST', path: `/v1/budgets/${YEAR}/{sozialraum}/spending` }
+    await scenario(rows, 'bare Fastify + zod: POST spending-like body', bareUrl, spending, sozialraeume)
+    await scenario(rows, 'ledger: POST /v1/budgets/Y/S/spending', ledgerUrl, spending, sozialraeume)
+    await scenario(rows, 'ledger: GET /v1/budgets/Y/S', ledgerUrl, { method: 'GET', path: `/v1/budgets/${YEAR}/{sozialraum}` }, sozialraeume)
+
+    // What the writes left behind: every 201 is a recorded spending (a few more may have landed
+    // after autocannon stopped counting at the end of its duration).
+    const head = await service.store.headPosition()
+    const listed = await service.app.inject({ method: 'GET', url: `/v1/budgets/${YEAR}?minPosition=${head}` })
+    const budgets = listed.json<{ items: { revision: string }[] }>()
+    const spendingsRecorded = budgets.items.reduce((sum, budget) => sum + Number(budget.revision), 0)
+
+    process.stdout.write(`\n${table(rows)}\n\n`)
+    process.stdout.write(
+      `spendings recorded in the ledger: ${spendingsRecorded} (warm-up included); ` +
+        `p50/p99 are autocannon's latency percentiles; req/s is the mean of its per-second samples\n`,
+    )
+
+    let failures = 0
+    for (const { scenario: title, result } of rows) {
+      const other = Object.entries(result.statusCodeStats).filter(([status]) => !status.startsWith('2'))
+      if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+        failures++
+        process.stdout.write(
+          `NOT CLEAN: ${title}: ${result.non2xx} non-2xx ${JSON.stringify(Object.fromEntries(other))}, ` +
+            `${result.errors} errors, ${result.timeouts} timeouts\n`,
+        )
+      }
+    }
+    return failures === 0 ? 0 : 1
+  } finally {
+    await bare?.close()
+    await service?.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+process.exitCode = await main()
