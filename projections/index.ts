@@ -1,6 +1,7 @@
 import { auditProjection } from './audit.js'
 import { balancesProjection } from './balances.js'
 import { commitmentsProjection } from './commitments.js'
+import { idempotencyKeysProjection } from './idempotency-keys.js'
 import type { Projection } from './projection.js'
 import { sozialraeumeProjection } from './sozialraeume.js'
 import { spendingProjection } from './spending.js'
@@ -13,4 +14,5 @@ export const projections: readonly Projection[] = [
   commitmentsProjection,
   spendingProjection,
   auditProjection,
+  idempotencyKeysProjection,
 ]

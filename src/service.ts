@@ -45,10 +45,16 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
     if (applied.length > 0) logger.info({ applied }, 'applied migrations')
     const runner = new ProjectionRunner({ store, db, projections, logger: logger.child({ component: 'projections' }) })
     await runner.start()
-    const ledger = new Ledger({ store, clock: overrides.clock ?? (() => new Date()), newEventId: randomUUID })
+    const readModels = new ReadModels(db)
+    const ledger = new Ledger({
+      store,
+      clock: overrides.clock ?? (() => new Date()),
+      newEventId: randomUUID,
+      findIdempotentWrite: (actorSub, key) => readModels.idempotentWrite(actorSub, key),
+    })
     const app = await buildApp({
       ledger,
-      readModels: new ReadModels(db),
+      readModels,
       runner,
       store,
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,

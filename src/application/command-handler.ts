@@ -60,7 +60,18 @@ export interface CommandHandlerOptions {
   maxAttempts?: number
   /** How many streams' states are kept in memory. */
   maxCachedStreams?: number
+  /**
+   * Where an actor's idempotency key was used before, on any stream (a read model, so it may lag
+   * by the projection delay). Reuse on the same stream is always caught from the stream itself.
+   */
+  findIdempotentWrite?: (
+    actorSub: string,
+    key: string,
+  ) => Promise<{ streamId: string; requestHash: string | null } | undefined>
 }
+
+/** Idempotency keys belong to the actor who sent them: two users never share one. */
+const scopedKey = (actorSub: string, key: string): string => JSON.stringify([actorSub, key])
 
 const READ_PAGE_SIZE = 1000
 /** Writes waiting for one stream; beyond this the stream is busy and the client is asked to retry. */
@@ -92,12 +103,18 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     return { state: view.state, revision: view.revision }
   }
 
-  execute(
+  async execute(
     streamId: string,
     initialState: () => State,
     command: Command,
     context: CommandContext,
   ): Promise<WriteOutcome<State, Event>> {
+    if (context.idempotencyKey !== null && this.options.findIdempotentWrite) {
+      const earlier = await this.options.findIdempotentWrite(context.actor.sub, context.idempotencyKey)
+      if (earlier && (earlier.streamId !== streamId || earlier.requestHash !== context.requestHash)) {
+        return { kind: 'idempotency-key-reused' }
+      }
+    }
     return this.serialised(streamId, () => this.decideAndAppend(streamId, initialState, command, context))
   }
 
@@ -111,10 +128,10 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       const view = await this.load(streamId, initialState)
 
       if (context.idempotencyKey !== null) {
-        const earlier = view.idempotentWrites.get(context.idempotencyKey)
+        const earlier = view.idempotentWrites.get(scopedKey(context.actor.sub, context.idempotencyKey))
         if (earlier) {
           if (earlier.requestHash !== context.requestHash) return { kind: 'idempotency-key-reused' }
-          return this.replay(streamId, initialState, context.idempotencyKey, earlier.lastRevision)
+          return this.replay(streamId, initialState, context.actor.sub, context.idempotencyKey, earlier.lastRevision)
         }
       }
       if (context.expectedRevision !== undefined && context.expectedRevision !== view.revision) {
@@ -153,7 +170,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
         view.state = state
         view.revision = result.nextExpectedRevision
         if (context.idempotencyKey !== null) {
-          view.idempotentWrites.set(context.idempotencyKey, {
+          view.idempotentWrites.set(scopedKey(context.actor.sub, context.idempotencyKey), {
             requestHash: context.requestHash,
             lastRevision: result.nextExpectedRevision,
           })
@@ -180,6 +197,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
   private async replay(
     streamId: string,
     initialState: () => State,
+    actorSub: string,
     idempotencyKey: string,
     lastRevision: bigint,
   ): Promise<WriteOutcome<State, Event>> {
@@ -189,7 +207,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     await this.readFrom(streamId, 0n, (recorded, event, metadata) => {
       if (recorded.revision > lastRevision) return false
       state = this.decider.evolve(state, event, { recordedAt: metadata.recordedAt, actorSub: metadata.actor.sub })
-      if (metadata.idempotencyKey === idempotencyKey) {
+      if (metadata.idempotencyKey === idempotencyKey && metadata.actor.sub === actorSub) {
         events.push(event)
         position = recorded.position
       }
@@ -215,7 +233,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       })
       current.revision = recorded.revision
       if (metadata.idempotencyKey !== null) {
-        current.idempotentWrites.set(metadata.idempotencyKey, {
+        current.idempotentWrites.set(scopedKey(metadata.actor.sub, metadata.idempotencyKey), {
           requestHash: metadata.requestHash,
           lastRevision: recorded.revision,
         })

@@ -29,7 +29,8 @@ export async function buildApp(deps: HttpDeps & { logger: Logger }): Promise<Fas
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: BODY_LIMIT_BYTES,
-    requestIdHeader: 'x-request-id',
+    // Fastify would take the header as it comes; genReqId checks it first.
+    requestIdHeader: false,
     genReqId: (request) => {
       const offered = request.headers['x-request-id']
       return typeof offered === 'string' && REQUEST_ID.test(offered) ? offered : randomUUID()
@@ -37,6 +38,8 @@ export async function buildApp(deps: HttpDeps & { logger: Logger }): Promise<Fas
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<ZodTypeProvider>()
 
+  // Bodies are JSON only: anything else is 415, not a string that fails validation.
+  app.removeContentTypeParser(['text/plain'])
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.setErrorHandler(errorHandler)

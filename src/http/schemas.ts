@@ -19,15 +19,22 @@ export const amountText = (rule: 'positive' | 'nonzero') =>
 
 export const moneyOut = z.string().regex(/^-?\d+\.\d{2}$/).meta({ example: '1250.50' })
 export const line = z.enum(LINES)
-export const reference = z.string().min(1).max(TEXT_LIMITS.reference)
-export const freeText = z.string().min(1).max(TEXT_LIMITS.freeText).meta({ description: PERSONAL_DATA_NOTE })
+/** Text that says something: not empty, not only white space, bounded. */
+const text = (maxLength: number) => z.string().min(1).max(maxLength).regex(/\S/, 'must not be blank')
+export const reference = text(TEXT_LIMITS.reference)
+export const freeText = text(TEXT_LIMITS.freeText).meta({ description: PERSONAL_DATA_NOTE })
 export const businessDate = z.iso.date().meta({ description: 'YYYY-MM-DD' })
 export const slug = z
   .string()
   .max(64)
   .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a lowercase slug like "unteres-malstatt"')
 export const yearParam = z.string().regex(/^(20\d\d|2100)$/, 'year must be between 2000 and 2100')
-export const positionText = z.string().regex(/^(0|[1-9]\d{0,18})$/, 'must be a non-negative integer')
+const MAX_POSITION = 2n ** 63n - 1n
+export const positionText = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,18})$/, 'must be a non-negative integer')
+  // zod runs this even when the pattern failed: only digits may reach BigInt.
+  .refine((text) => !/^\d+$/.test(text) || BigInt(text) <= MAX_POSITION, 'must not exceed 2^63 - 1')
 
 export const readQuery = { minPosition: positionText.optional() }
 
@@ -47,7 +54,7 @@ export const writeHeaders = z.looseObject({
 
 export const registerSozialraumBody = z.strictObject({
   id: slug,
-  name: z.string().min(1).max(TEXT_LIMITS.name),
+  name: text(TEXT_LIMITS.name),
   status: z.enum(SOZIALRAUM_STATUSES).optional(),
 })
 export const sozialraumStatusBody = z.strictObject({ status: z.enum(SOZIALRAUM_STATUSES), decisionRef: reference })

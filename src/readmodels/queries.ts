@@ -173,6 +173,15 @@ function commitmentFromRow(row: CommitmentRow, invoices: readonly InvoiceRow[]):
 export class ReadModels {
   constructor(private readonly db: SqlDatabase) {}
 
+  /** The stream and request an actor's idempotency key was first used for, once projected. */
+  async idempotentWrite(actorSub: string, key: string): Promise<{ streamId: string; requestHash: string | null } | undefined> {
+    const [row] = await this.db.query<{ stream_id: string; request_hash: string | null }>(
+      'SELECT stream_id, request_hash FROM idempotency_keys WHERE actor_sub = ? AND idempotency_key = ?',
+      [actorSub, key],
+    )
+    return row ? { streamId: row.stream_id, requestHash: row.request_hash } : undefined
+  }
+
   async listSozialraeume(): Promise<SozialraumView[]> {
     const rows = await this.db.query<{ id: string; name: string; status: SozialraumView['status']; opened_at: string }>(
       'SELECT id, name, status, opened_at FROM sozialraeume ORDER BY id',

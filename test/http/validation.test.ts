@@ -203,12 +203,10 @@ t.test('bad input writes nothing', async (t) => {
     })
   }
 
-  // Known bug, kept green with an assertion-level todo (a todo subtest would not run at all).
   t.test('text/plain is refused as an unsupported media type', async (t) => {
-    const bug = 'bug: a text/plain body is parsed as a string and answered 400 validation ("expected object, received string"), not 415'
     const head = await service.store.headPosition()
     const response = await raw(`${seeded.url}/allocations`, '{"line":"flexible","amount":"1","decisionRef":"x"}', 'text/plain')
-    t.equal(response.status, 415, `got ${response.status}`, { todo: bug })
+    t.equal(response.status, 415, `got ${response.status}`)
     t.match(String(response.headers['content-type']), /^application\/problem\+json/, 'still a problem')
     t.equal(await service.store.headPosition(), head, 'nothing written')
   })
