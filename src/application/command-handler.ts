@@ -46,10 +46,10 @@ interface IdempotentWrite {
 }
 
 interface StreamView<State> {
-  state: State
+  readonly state: State
   /** Revision of the last event folded in, undefined while the stream does not exist. */
-  revision: bigint | undefined
-  idempotentWrites: Map<string, IdempotentWrite>
+  readonly revision: bigint | undefined
+  readonly idempotentWrites: Map<string, IdempotentWrite>
 }
 
 export interface CommandHandlerOptions {
@@ -167,14 +167,13 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
           state = this.decider.evolve(state, event, { recordedAt: metadata.recordedAt, actorSub: metadata.actor.sub })
         }
         this.decider.assertInvariants?.(state)
-        view.state = state
-        view.revision = result.nextExpectedRevision
         if (context.idempotencyKey !== null) {
           view.idempotentWrites.set(scopedKey(context.actor.sub, context.idempotencyKey), {
             requestHash: context.requestHash,
             lastRevision: result.nextExpectedRevision,
           })
         }
+        this.remember(streamId, { state, revision: result.nextExpectedRevision, idempotentWrites: view.idempotentWrites })
         return {
           kind: 'written',
           position: result.position,
@@ -217,29 +216,35 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     return { kind: 'replayed', position, revision: lastRevision, state, events }
   }
 
+  /**
+   * The stream's latest state: the cached view caught up with what the store has since. Views
+   * are never changed in place (a read may run beside a write of the same stream); a newer view
+   * replaces an older one in the cache. The idempotency map is shared: it only ever gains entries.
+   */
   private async load(streamId: string, initialState: () => State): Promise<StreamView<State>> {
-    let view = this.cache.get(streamId)
-    if (view) {
-      this.cache.delete(streamId) // re-inserted below: the Map's order is the LRU order
-    } else {
-      view = { state: initialState(), revision: undefined, idempotentWrites: new Map() }
-    }
-    const from = view.revision === undefined ? 0n : view.revision + 1n
-    const current = view
-    await this.readFrom(streamId, from, (recorded, event, metadata) => {
-      current.state = this.decider.evolve(current.state, event, {
-        recordedAt: metadata.recordedAt,
-        actorSub: metadata.actor.sub,
-      })
-      current.revision = recorded.revision
+    const base = this.cache.get(streamId)
+    let state = base?.state ?? initialState()
+    let revision = base?.revision
+    const idempotentWrites = base?.idempotentWrites ?? new Map<string, IdempotentWrite>()
+    await this.readFrom(streamId, revision === undefined ? 0n : revision + 1n, (recorded, event, metadata) => {
+      state = this.decider.evolve(state, event, { recordedAt: metadata.recordedAt, actorSub: metadata.actor.sub })
+      revision = recorded.revision
       if (metadata.idempotencyKey !== null) {
-        current.idempotentWrites.set(scopedKey(metadata.actor.sub, metadata.idempotencyKey), {
+        idempotentWrites.set(scopedKey(metadata.actor.sub, metadata.idempotencyKey), {
           requestHash: metadata.requestHash,
           lastRevision: recorded.revision,
         })
       }
       return true
     })
+    return this.remember(streamId, { state, revision, idempotentWrites })
+  }
+
+  /** Caches a view unless a newer one is there already; the Map's order is the LRU order. */
+  private remember(streamId: string, view: StreamView<State>): StreamView<State> {
+    const cached = this.cache.get(streamId)
+    if (cached && (cached.revision ?? -1n) > (view.revision ?? -1n)) return view
+    this.cache.delete(streamId)
     this.cache.set(streamId, view)
     if (this.cache.size > this.maxCachedStreams) {
       const oldest = this.cache.keys().next().value

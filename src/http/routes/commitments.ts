@@ -18,7 +18,7 @@ import {
   releaseBody,
   writeHeaders,
 } from '../schemas.js'
-import { budgetNotFound, budgetWriteHandler, cents } from './budgets.js'
+import { budgetNotFound, budgetWriteHandler, cents, writtenData } from './budgets.js'
 
 const commitmentWrite = budgetWrite(commitmentSchema.shape)
 
@@ -62,11 +62,7 @@ export const commitmentRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
           decisionRef: body.decisionRef,
           overBudgetJustification: body.overBudget?.justification,
         },
-        (state, events) => {
-          const created = events.find((event) => event.type === 'CommitmentCreated')
-          if (created?.type !== 'CommitmentCreated') throw new Error('the write created no commitment')
-          return commitmentOf(state, created.data.commitmentId)
-        },
+        (state, events) => commitmentOf(state, writtenData(events, 'CommitmentCreated').commitmentId),
       )
     },
   )

@@ -16,7 +16,7 @@ import {
   spendingSchema,
   writeHeaders,
 } from '../schemas.js'
-import { budgetNotFound, budgetWriteHandler, cents } from './budgets.js'
+import { budgetNotFound, budgetWriteHandler, cents, writtenData } from './budgets.js'
 
 const spendingWrite = budgetWrite(spendingSchema.shape)
 
@@ -55,11 +55,7 @@ export const spendingRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps)
           receiptRef: body.receiptRef,
           date: body.date,
         },
-        (state, events) => {
-          const recorded = events.find((event) => event.type === 'SpendingRecorded')
-          if (recorded?.type !== 'SpendingRecorded') throw new Error('the write recorded no spending')
-          return spendingOf(state, recorded.data.spendingId)
-        },
+        (state, events) => spendingOf(state, writtenData(events, 'SpendingRecorded').spendingId),
       )
     },
   )
