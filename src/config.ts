@@ -28,7 +28,9 @@ export class ConfigError extends Error {
 }
 
 export function parseConfig(environment: NodeJS.ProcessEnv): Config {
-  const result = environmentSchema.safeParse(environment)
+  // An empty variable (PORT= in a compose file) means unset, never "0" or "".
+  const present = Object.fromEntries(Object.entries(environment).filter(([, value]) => value !== undefined && value !== ''))
+  const result = environmentSchema.safeParse(present)
   if (!result.success) {
     const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')
     throw new ConfigError(`invalid configuration: ${problems}`)

@@ -8,6 +8,7 @@ import {
   type Position,
   type RecordedEvent,
 } from '../eventstore/port.js'
+import { scopedKey, type IdempotencyKeyIndex } from './idempotency-keys.js'
 import { toStoredEvent } from './stored-event.js'
 
 /**
@@ -60,18 +61,9 @@ export interface CommandHandlerOptions {
   maxAttempts?: number
   /** How many streams' states are kept in memory. */
   maxCachedStreams?: number
-  /**
-   * Where an actor's idempotency key was used before, on any stream (a read model, so it may lag
-   * by the projection delay). Reuse on the same stream is always caught from the stream itself.
-   */
-  findIdempotentWrite?: (
-    actorSub: string,
-    key: string,
-  ) => Promise<{ streamId: string; requestHash: string | null } | undefined>
+  /** Refuses a key that serves another request on another stream. */
+  idempotencyKeys?: IdempotencyKeyIndex
 }
-
-/** Idempotency keys belong to the actor who sent them: two users never share one. */
-const scopedKey = (actorSub: string, key: string): string => JSON.stringify([actorSub, key])
 
 const READ_PAGE_SIZE = 1000
 /** Writes waiting for one stream; beyond this the stream is busy and the client is asked to retry. */
@@ -109,13 +101,21 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     command: Command,
     context: CommandContext,
   ): Promise<WriteOutcome<State, Event>> {
-    if (context.idempotencyKey !== null && this.options.findIdempotentWrite) {
-      const earlier = await this.options.findIdempotentWrite(context.actor.sub, context.idempotencyKey)
-      if (earlier && (earlier.streamId !== streamId || earlier.requestHash !== context.requestHash)) {
-        return { kind: 'idempotency-key-reused' }
-      }
+    const key = context.idempotencyKey
+    const keys = this.options.idempotencyKeys
+    const request = { streamId, requestHash: context.requestHash }
+    if (key !== null && keys && !(await keys.claim(context.actor.sub, key, request))) {
+      return { kind: 'idempotency-key-reused' }
     }
-    return this.serialised(streamId, () => this.decideAndAppend(streamId, initialState, command, context))
+    let outcome: WriteOutcome<State, Event> | undefined
+    try {
+      outcome = await this.serialised(streamId, () => this.decideAndAppend(streamId, initialState, command, context))
+      return outcome
+    } finally {
+      const wrote = outcome?.kind === 'written' || outcome?.kind === 'replayed'
+      // An error may have come after the write committed: keep the claim then, to be safe.
+      if (key !== null && keys && outcome !== undefined && !wrote) keys.release(context.actor.sub, key, request)
+    }
   }
 
   private async decideAndAppend(

@@ -16,12 +16,17 @@ import {
   type SozialraumState,
 } from '../domain/sozialraum.js'
 import { CommandHandler, type CommandContext, type CommandHandlerOptions, type WriteOutcome } from './command-handler.js'
+import { IdempotencyKeyIndex, type FindIdempotentWrite } from './idempotency-keys.js'
 import { budgetStreamId, sozialraumStreamId } from './stored-event.js'
 
 const SOZIALRAUM_EVENT_TYPES: ReadonlySet<string> = new Set(['SozialraumRegistered', 'SozialraumStatusChanged'])
 
 const isSozialraumEvent = (event: DomainEvent): event is SozialraumEvent => SOZIALRAUM_EVENT_TYPES.has(event.type)
 const isBudgetEvent = (event: DomainEvent): event is BudgetEvent => !SOZIALRAUM_EVENT_TYPES.has(event.type)
+
+export interface LedgerOptions extends Omit<CommandHandlerOptions, 'idempotencyKeys'> {
+  findIdempotentWrite?: FindIdempotentWrite
+}
 
 export type BudgetOutcome = WriteOutcome<BudgetState, BudgetEvent>
 export type SozialraumOutcome = WriteOutcome<SozialraumState, SozialraumEvent>
@@ -31,7 +36,8 @@ export class Ledger {
   private readonly budgets: CommandHandler<BudgetState, BudgetCommand, BudgetEvent>
   private readonly sozialraeume: CommandHandler<SozialraumState, SozialraumCommand, SozialraumEvent>
 
-  constructor(options: CommandHandlerOptions) {
+  constructor({ findIdempotentWrite, ...common }: LedgerOptions) {
+    const options: CommandHandlerOptions = { ...common, idempotencyKeys: new IdempotencyKeyIndex(findIdempotentWrite) }
     this.budgets = new CommandHandler(
       {
         decide: decideBudget,

@@ -162,12 +162,16 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
     if (missing) return missing
   }
   if ('amountCents' in command && (command.amountCents > MAX_AMOUNT_CENTS || command.amountCents < -MAX_AMOUNT_CENTS)) {
-    return new DomainError('validation', `an amount must not exceed ${formatCents(MAX_AMOUNT_CENTS)} in magnitude`)
+    return new DomainError(
+      'validation',
+      `an amount must not exceed ${formatCents(MAX_AMOUNT_CENTS)} in magnitude`,
+      'amount',
+    )
   }
 
   switch (command.type) {
     case 'AllocateBudget': {
-      if (command.amountCents <= 0n) return new DomainError('validation', 'an allocation must be positive')
+      if (command.amountCents <= 0n) return new DomainError('validation', 'an allocation must be positive', 'amount')
       return [
         {
           type: 'BudgetAllocated',
@@ -183,7 +187,7 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
     }
 
     case 'AdjustBudget': {
-      if (command.amountCents === 0n) return new DomainError('validation', 'an adjustment must not be zero')
+      if (command.amountCents === 0n) return new DomainError('validation', 'an adjustment must not be zero', 'amount')
       if (command.amountCents < 0n) {
         const short = checkFunds(state, command.line, -command.amountCents)
         if (short) return short
@@ -198,9 +202,9 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
 
     case 'TransferBudget': {
       if (command.fromLine === command.toLine) {
-        return new DomainError('validation', 'a transfer moves money between two different lines')
+        return new DomainError('validation', 'a transfer moves money between two different lines', 'toLine')
       }
-      if (command.amountCents <= 0n) return new DomainError('validation', 'a transfer must be positive')
+      if (command.amountCents <= 0n) return new DomainError('validation', 'a transfer must be positive', 'amount')
       const short = checkFunds(state, command.fromLine, command.amountCents)
       if (short) return short
       return [
@@ -221,9 +225,12 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
       if (state.commitments.has(command.commitmentId)) {
         return new DomainError('conflict', `commitment ${command.commitmentId} exists already`)
       }
-      if (command.amountCents <= 0n) return new DomainError('validation', 'a commitment must be positive')
+      if (command.amountCents <= 0n) return new DomainError('validation', 'a commitment must be positive', 'amount')
       if (command.period.to < command.period.from) {
-        return new DomainError('validation', 'the period must not end before it starts')
+        return new DomainError('validation', 'the period must not end before it starts', 'period.to')
+      }
+      if (command.period.from > `${state.year}-12-31` || command.period.to < `${state.year}-01-01`) {
+        return new DomainError('validation', `the period must overlap fiscal year ${state.year}`, 'period')
       }
       // Rule 1: help under SGB VIII §§ 27 ff. is an entitlement, so an ambulatory commitment may
       // exceed the line when it is justified; it then waits for a finance controller's approval.
@@ -265,7 +272,7 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
       if (commitment instanceof DomainError) return commitment
       const closed = checkOpenForChanges(commitment)
       if (closed) return closed
-      if (command.amountCents === 0n) return new DomainError('validation', 'an amendment must not be zero')
+      if (command.amountCents === 0n) return new DomainError('validation', 'an amendment must not be zero', 'amount')
       const newAmount = commitment.amountCents + command.amountCents
       if (newAmount < commitment.invoicedCents) {
         return new DomainError(
@@ -274,7 +281,11 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
         )
       }
       if (newAmount <= 0n) {
-        return new DomainError('validation', 'an amendment must leave a positive amount; release the commitment instead')
+        return new DomainError(
+          'validation',
+          'an amendment must leave a positive amount; release the commitment instead',
+          'amount',
+        )
       }
       if (command.amountCents > 0n) {
         const short = checkFunds(state, commitment.line, command.amountCents)
@@ -308,7 +319,7 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
           `invoice ${command.invoiceNo} is booked on commitment ${commitment.id} already`,
         )
       }
-      if (command.amountCents <= 0n) return new DomainError('validation', 'an invoice must be positive')
+      if (command.amountCents <= 0n) return new DomainError('validation', 'an invoice must be positive', 'amount')
       const remaining = remainingCents(commitment)
       if (command.amountCents > remaining) {
         return new DomainError(
@@ -354,7 +365,10 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
       if (state.spendings.has(command.spendingId)) {
         return new DomainError('conflict', `spending ${command.spendingId} exists already`)
       }
-      if (command.amountCents <= 0n) return new DomainError('validation', 'a spending must be positive')
+      if (command.amountCents <= 0n) return new DomainError('validation', 'a spending must be positive', 'amount')
+      if (!command.date.startsWith(`${state.year}-`)) {
+        return new DomainError('validation', `the spending date must fall in fiscal year ${state.year}`, 'date')
+      }
       const short = checkFunds(state, 'flexible', command.amountCents)
       if (short) return short
       return [

@@ -18,6 +18,8 @@ export class DomainError {
   constructor(
     readonly code: DomainErrorCode,
     readonly message: string,
+    /** For validation errors: the field of the command at fault, e.g. "amount" or "period.to". */
+    readonly path?: string,
   ) {}
 }
 

@@ -130,14 +130,19 @@ export class SqliteEventStore implements EventStore {
       all: prepare(`SELECT ${columns} FROM events WHERE position > ? ORDER BY position ASC LIMIT ?`),
       head: prepare('SELECT MAX(position) AS position FROM events'),
     }
-    // Nested inside the group's transaction, better-sqlite3 runs each append as a savepoint.
+    // Nested inside the group's transaction, better-sqlite3 runs each append as a savepoint. Only
+    // the port's own refusals fail one append; any other error (disk full, I/O) may have rolled
+    // back the whole transaction, so it aborts the group and nothing of it is committed.
     const appendOne = this.db.transaction(this.appendTransaction)
     this.groupCommit = this.db.transaction((group: readonly PendingAppend[]) =>
       group.map((append) => {
         try {
           return { ok: true as const, result: appendOne(append.streamId, append.events, append.expected) }
         } catch (error) {
-          return { ok: false as const, error }
+          if (error instanceof WrongExpectedVersionError || error instanceof DuplicateEventIdError) {
+            return { ok: false as const, error }
+          }
+          throw error
         }
       }),
     )

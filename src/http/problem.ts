@@ -74,7 +74,8 @@ export function sendProblem(reply: FastifyReply, value: Problem): void {
 
 export function domainProblem(error: DomainError): Problem {
   const status = DOMAIN_STATUS[error.code]
-  return problem(error.code, status, error.message, error.code === 'validation' ? [] : undefined)
+  const errors = error.code === 'validation' ? [{ path: error.path ?? '', message: error.message }] : undefined
+  return problem(error.code, status, error.message, errors)
 }
 
 const CONTEXT_NAMES: Record<string, string> = {

@@ -19,11 +19,23 @@ export const amountText = (rule: 'positive' | 'nonzero') =>
 
 export const moneyOut = z.string().regex(/^-?\d+\.\d{2}$/).meta({ example: '1250.50' })
 export const line = z.enum(LINES)
-/** Text that says something: not empty, not only white space, bounded. */
-const text = (maxLength: number) => z.string().min(1).max(maxLength).regex(/\S/, 'must not be blank')
+/** Text that says something: bounded, not blank, no control characters (free text may break lines). */
+const text = (maxLength: number, allowLineBreaks = false) =>
+  z
+    .string()
+    .min(1)
+    .max(maxLength)
+    .regex(/\S/, 'must not be blank')
+    .regex(
+      allowLineBreaks ? /^(?:[^\p{Cc}]|[\t\n\r])*$/u : /^[^\p{Cc}]*$/u,
+      allowLineBreaks ? 'must not hold control characters other than tabs and line breaks' : 'must not hold control characters',
+    )
 export const reference = text(TEXT_LIMITS.reference)
-export const freeText = text(TEXT_LIMITS.freeText).meta({ description: PERSONAL_DATA_NOTE })
-export const businessDate = z.iso.date().meta({ description: 'YYYY-MM-DD' })
+export const freeText = text(TEXT_LIMITS.freeText, true).meta({ description: PERSONAL_DATA_NOTE })
+export const businessDate = z.iso
+  .date()
+  .regex(/^(20\d\d|2100)-/, 'must be a date in the years 2000 to 2100')
+  .meta({ description: 'YYYY-MM-DD' })
 export const slug = z
   .string()
   .max(64)
@@ -41,6 +53,9 @@ export const readQuery = { minPosition: positionText.optional() }
 export const budgetParams = z.strictObject({ year: yearParam, sozialraum: slug })
 export const commitmentParams = z.strictObject({ year: yearParam, sozialraum: slug, id: z.uuid() })
 export const spendingParams = commitmentParams
+
+/** Writes take their input from the body alone. */
+export const noQuery = z.strictObject({})
 
 export const writeHeaders = z.looseObject({
   'idempotency-key': z.string().min(1).max(128).optional(),

@@ -20,7 +20,10 @@ export function commandContext(request: FastifyRequest): CommandContext {
       idempotencyKey === null
         ? null
         : createHash('sha256')
-            .update(`${request.method} ${request.url.split('?')[0] ?? ''} ${stableStringify(request.body ?? null)}`)
+            // The route and its validated input, not the raw URL: /x/ and /x are the same request.
+            .update(
+              stableStringify([request.method, request.routeOptions.url, request.params ?? null, request.body ?? null]),
+            )
             .digest('base64url'),
     expectedRevision: ifMatch === undefined ? undefined : BigInt(ifMatch),
   }

@@ -189,10 +189,6 @@ export class ReadModels {
     return rows.map((row) => ({ id: row.id, name: row.name, status: row.status, openedAt: row.opened_at }))
   }
 
-  async sozialraumExists(id: string): Promise<boolean> {
-    return (await this.db.query('SELECT 1 AS found FROM sozialraeume WHERE id = ?', [id])).length > 0
-  }
-
   async getBudget(year: number, sozialraum: string): Promise<BudgetView | undefined> {
     const rows = await this.db.query<BudgetRow>(
       `SELECT b.year, b.sozialraum, b.revision, b.closed, l.line, l.allocated_cents, l.committed_cents, l.spent_cents

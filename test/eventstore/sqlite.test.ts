@@ -96,3 +96,44 @@ t.test('sqlite: a subscription sees appends by another connection to the same fi
     [0n, 1n, 2n],
   )
 })
+
+t.test('sqlite: group commit', async (t) => {
+  t.test('a conflict fails its own append only; the others of the group commit', async (t) => {
+    const store = new SqliteEventStore(freshPath())
+    t.teardown(() => store.close())
+    const stream = `s-${randomUUID()}`
+    await store.append(stream, [event(0)], 'no_stream')
+    const results = await Promise.allSettled([
+      store.append(`a-${randomUUID()}`, [event(1)], 'no_stream'),
+      store.append(stream, [event(2)], { revision: 5n }),
+      store.append(`b-${randomUUID()}`, [event(3)], 'no_stream'),
+    ])
+    t.same(
+      results.map((result) => result.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    )
+    t.equal(await store.headPosition(), 3n, 'the two good appends are stored, nothing of the bad one')
+  })
+
+  t.test('a storage failure aborts the whole group: nothing is stored that was not acknowledged', async (t) => {
+    const store = new SqliteEventStore(freshPath())
+    t.teardown(() => store.close())
+    await store.append(`s-${randomUUID()}`, [event(0)], 'no_stream')
+    const own = (store as unknown as { db: Database.Database }).db
+    // Leave room for a few small pages only: the large append in the middle fills the file.
+    own.pragma(`max_page_count = ${Number(own.pragma('page_count', { simple: true })) + 3}`)
+    const large: EventToAppend = { id: randomUUID(), type: 'Tested', data: { text: 'y'.repeat(200_000) }, metadata: {} }
+    const results = await Promise.allSettled([
+      store.append(`a-${randomUUID()}`, [event(1)], 'no_stream'),
+      store.append(`b-${randomUUID()}`, [large], 'no_stream'),
+      store.append(`c-${randomUUID()}`, [event(3)], 'no_stream'),
+    ])
+    t.same(
+      results.map((result) => result.status),
+      ['rejected', 'rejected', 'rejected'],
+      'every append of the failed group is refused',
+    )
+    t.equal(await store.headPosition(), 1n, 'and none of them is stored')
+    t.equal(own.inTransaction, false, 'no transaction is left open')
+  })
+})

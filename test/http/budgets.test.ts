@@ -264,4 +264,35 @@ t.test('budgets over HTTP', async (t) => {
     t.equal(elsewhere.status, 422, `got ${elsewhere.status}`)
     t.equal(await service.store.headPosition(), head, 'nothing written')
   })
+
+  t.test('one Idempotency-Key sent to two budgets at once writes once', async (t) => {
+    const a = await seed(app, 'key-race-a')
+    const b = await seed(app, 'key-race-b')
+    const head = await service.store.headPosition()
+    const [first, second] = await Promise.all([
+      post(app, `${a.url}/allocations`, { line: 'flexible', amount: '1.00', decisionRef: 'race' }, { 'idempotency-key': 'race-1' }),
+      post(app, `${b.url}/allocations`, { line: 'flexible', amount: '2.00', decisionRef: 'race' }, { 'idempotency-key': 'race-1' }),
+    ])
+    t.same([first?.status, second?.status].sort(), [201, 422])
+    t.equal(await service.store.headPosition(), head + 1n, 'exactly one event written')
+  })
+
+  t.test('a retry to the same route with a trailing slash is the same request', async (t) => {
+    const a = await seed(app, 'key-slash')
+    const body = { line: 'flexible', amount: '3.00', decisionRef: 'slash' }
+    const first = await post(app, `${a.url}/allocations`, body, { 'idempotency-key': 'slash-1' })
+    assertWritten(t, first)
+    const retry = await post(app, `${a.url}/allocations/`, body, { 'idempotency-key': 'slash-1' })
+    t.equal(retry.status, 201)
+    t.equal(retry.headers['idempotent-replayed'], 'true')
+    t.same(retry.body, first.body)
+  })
+
+  t.test('a key that failed to write is free for the corrected request', async (t) => {
+    const a = await seed(app, 'key-after-failure', { flexible: '10.00' })
+    const refused = await post(app, `${a.url}/adjustments`, { line: 'flexible', amount: '-20.00', reason: 'too much' }, { 'idempotency-key': 'fix-1' })
+    t.equal(refused.status, 422)
+    const corrected = await post(app, `${a.url}/adjustments`, { line: 'flexible', amount: '-5.00', reason: 'right' }, { 'idempotency-key': 'fix-1' })
+    assertWritten(t, corrected)
+  })
 })

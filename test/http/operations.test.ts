@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { assertProblem, get, post, seed } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
@@ -105,4 +106,26 @@ t.test('operations endpoints', async (t) => {
       t.equal(response.status, 200, `${url}: 200, got ${response.status}`)
     }
   })
+})
+
+t.test('GET /ready is 503 degraded while a projection cannot read the log', async (t) => {
+  const service = await startTestService(t)
+  // An event this version cannot read, as after a rollback to an older release.
+  await service.store.append(
+    'sozialraum-from-the-future',
+    [{ id: randomUUID(), type: 'SomethingNew', data: {}, metadata: {} }],
+    'no_stream',
+  )
+  const deadline = Date.now() + 5000
+  let response = await service.app.inject({ method: 'GET', url: '/ready' })
+  while (response.statusCode !== 503 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    response = await service.app.inject({ method: 'GET', url: '/ready' })
+  }
+  t.equal(response.statusCode, 503)
+  const body = response.json()
+  t.equal(body.status, 'degraded')
+  t.equal(body.projections.head, '1')
+  t.equal(body.projections.lag, '1')
+  t.match(body.projections.error, /SomethingNew/)
 })

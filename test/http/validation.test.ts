@@ -183,6 +183,25 @@ t.test('bad input writes nothing', async (t) => {
     },
     // Query strings
     { name: 'an unknown query parameter', send: () => get(app, '/v1/budgets/2025?foo=1'), path: /foo/ },
+    { name: 'a query parameter on a write', send: (url) => post(app, `${url}/spending?foo=1`, spendingBody()), path: /foo/ },
+    // Control characters stay out of the events, which are kept forever
+    { name: 'a NUL in a reference', send: (url) => post(app, `${url}/spending`, spendingBody({ receiptRef: 'R-1\u0000' })), path: 'receiptRef' },
+    { name: 'a line break in a reference', send: (url) => post(app, `${url}/spending`, spendingBody({ receiptRef: 'R-1\nR-2' })), path: 'receiptRef' },
+    { name: 'an escape character in free text', send: (url) => post(app, `${url}/spending`, spendingBody({ purpose: 'a\u001bb' })), path: 'purpose' },
+    { name: 'a blank name', send: () => post(app, '/v1/sozialraeume', { id: 'blank-name', name: '   ' }), path: 'name' },
+    // Dates and the fiscal year
+    { name: 'a date before 2000', send: (url) => post(app, `${url}/spending`, spendingBody({ date: '1999-12-31' })), path: 'date' },
+    { name: 'a spending dated in another fiscal year', send: (url) => post(app, `${url}/spending`, spendingBody({ date: '2024-12-31' })), path: 'date' },
+    {
+      name: 'a commitment period outside the fiscal year',
+      send: (url) => post(app, `${url}/commitments`, commitmentBody({ period: { from: '2026-01-01', to: '2026-06-30' } })),
+      path: 'period',
+    },
+    {
+      name: 'an amendment that leaves nothing',
+      send: () => post(app, `${commitment}/amendments`, { amount: '-1200.00', reason: 'zero' }),
+      path: 'amount',
+    },
   ]
 
   for (const c of cases) {

@@ -19,6 +19,7 @@ import {
   problemSchema,
   readQuery,
   transferBody,
+  noQuery,
   writeHeaders,
   yearParam,
 } from '../schemas.js'
@@ -74,6 +75,7 @@ export const budgetRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
         summary: 'Allocate money to a budget line (finance)',
         params: budgetParams,
         headers: writeHeaders,
+        querystring: noQuery,
         body: allocationBody,
         response: {
           201: budgetWrite({ line, amount: moneyOut, decisionRef: z.string(), note: z.string().optional() }),
@@ -110,6 +112,7 @@ export const budgetRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
         summary: 'Correct an allocation by a signed amount (finance)',
         params: budgetParams,
         headers: writeHeaders,
+        querystring: noQuery,
         body: adjustmentBody,
         response: { 201: budgetWrite({ line, amount: moneyOut, reason: z.string() }), 422: problemSchema },
       },
@@ -138,6 +141,7 @@ export const budgetRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
         summary: 'Move money between the two lines of a budget (finance)',
         params: budgetParams,
         headers: writeHeaders,
+        querystring: noQuery,
         body: transferBody,
         response: {
           201: budgetWrite({ fromLine: line, toLine: line, amount: moneyOut, reason: z.string() }),

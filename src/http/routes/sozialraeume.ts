@@ -10,6 +10,7 @@ import {
   sozialraumSchema,
   sozialraumStatusBody,
   sozialraumWriteSchema,
+  noQuery,
   writeHeaders,
 } from '../schemas.js'
 import { commandContext, sendWrite } from '../write.js'
@@ -22,6 +23,7 @@ export const sozialraeumeRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, d
         tags: ['Sozialräume'],
         summary: 'Register a Sozialraum',
         headers: writeHeaders,
+        querystring: noQuery,
         body: registerSozialraumBody,
         response: { 201: sozialraumWriteSchema, 409: problemSchema },
       },
@@ -62,6 +64,7 @@ export const sozialraeumeRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, d
         summary: 'Change the status of a Sozialraum (pilot or permanent)',
         params: z.strictObject({ id: slug }),
         headers: writeHeaders,
+        querystring: noQuery,
         body: sozialraumStatusBody,
         response: { 201: sozialraumWriteSchema },
       },

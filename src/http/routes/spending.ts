@@ -14,6 +14,7 @@ import {
   spendingBody,
   spendingParams,
   spendingSchema,
+  noQuery,
   writeHeaders,
 } from '../schemas.js'
 import { budgetNotFound, budgetWriteHandler, cents, writtenData } from './budgets.js'
@@ -35,6 +36,7 @@ export const spendingRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps)
         summary: 'Record flexible spending; the flexible line never goes below zero',
         params: budgetParams,
         headers: writeHeaders,
+        querystring: noQuery,
         body: spendingBody,
         response: { 201: spendingWrite, 409: problemSchema, 422: problemSchema },
       },
@@ -68,6 +70,7 @@ export const spendingRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps)
         summary: 'Reverse (Storno) one spending, once',
         params: spendingParams,
         headers: writeHeaders,
+        querystring: noQuery,
         body: reversalBody,
         response: { 201: spendingWrite, 404: problemSchema, 409: problemSchema },
       },
