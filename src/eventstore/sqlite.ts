@@ -60,9 +60,17 @@ function boundedCount(maxCount: number): number {
   return Math.min(maxCount, MAX_READ_COUNT)
 }
 
+/** An event as it is stored: serialised before it joins a group, so that bad data fails alone. */
+interface SerialisedEvent {
+  id: string
+  type: string
+  data: string
+  metadata: string
+}
+
 interface PendingAppend {
   streamId: string
-  events: readonly EventToAppend[]
+  events: readonly SerialisedEvent[]
   expected: ExpectedState
   resolve: (result: AppendResult) => void
   reject: (error: unknown) => void
@@ -150,7 +158,7 @@ export class SqliteEventStore implements EventStore {
 
   private readonly appendTransaction = (
     streamId: string,
-    events: readonly EventToAppend[],
+    events: readonly SerialisedEvent[],
     expected: ExpectedState,
   ): AppendResult & { written: boolean } => {
     const retried = this.findRetriedAppend(streamId, events)
@@ -167,14 +175,7 @@ export class SqliteEventStore implements EventStore {
     let position: Position = START
     for (const event of events) {
       revision += 1n
-      const result = this.statements.insert.run(
-        streamId,
-        revision,
-        event.id,
-        event.type,
-        JSON.stringify(event.data),
-        JSON.stringify(event.metadata),
-      )
+      const result = this.statements.insert.run(streamId, revision, event.id, event.type, event.data, event.metadata)
       position = BigInt(result.lastInsertRowid)
     }
     return { nextExpectedRevision: revision, position, written: true }
@@ -184,7 +185,7 @@ export class SqliteEventStore implements EventStore {
    * A retried append repeats the same event ids in the same stream and order: answer with what
    * the first attempt wrote. Any other reuse of a stored event id is an error.
    */
-  private findRetriedAppend(streamId: string, events: readonly EventToAppend[]): AppendResult | undefined {
+  private findRetriedAppend(streamId: string, events: readonly SerialisedEvent[]): AppendResult | undefined {
     const ids = new Set<string>()
     for (const event of events) {
       if (ids.has(event.id)) throw new DuplicateEventIdError(event.id)
@@ -214,15 +215,22 @@ export class SqliteEventStore implements EventStore {
    * savepoint, so a conflict fails that append alone; each promise resolves only after the commit.
    */
   append(streamId: string, events: readonly EventToAppend[], expected: ExpectedState): Promise<AppendResult> {
+    let serialised: SerialisedEvent[]
     try {
       this.assertOpen()
       if (events.length === 0) throw new RangeError('an append needs at least one event')
       if (events.length > MAX_READ_COUNT) throw new RangeError(`an append holds at most ${MAX_READ_COUNT} events`)
+      serialised = events.map((event) => ({
+        id: event.id,
+        type: event.type,
+        data: JSON.stringify(event.data),
+        metadata: JSON.stringify(event.metadata),
+      }))
     } catch (error) {
       return Promise.reject(error)
     }
     return new Promise((resolve, reject) => {
-      this.pendingAppends.push({ streamId, events, expected, resolve, reject })
+      this.pendingAppends.push({ streamId, events: serialised, expected, resolve, reject })
       if (!this.flushScheduled) {
         this.flushScheduled = true
         setImmediate(this.flushAppends)

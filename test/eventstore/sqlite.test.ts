@@ -115,6 +115,22 @@ t.test('sqlite: group commit', async (t) => {
     t.equal(await store.headPosition(), 3n, 'the two good appends are stored, nothing of the bad one')
   })
 
+  t.test('data that cannot be stored fails its own append only', async (t) => {
+    const store = new SqliteEventStore(freshPath())
+    t.teardown(() => store.close())
+    const unstorable: EventToAppend = { id: randomUUID(), type: 'Tested', data: { amount: 1n }, metadata: {} }
+    const results = await Promise.allSettled([
+      store.append(`a-${randomUUID()}`, [event(1)], 'no_stream'),
+      store.append(`b-${randomUUID()}`, [unstorable], 'no_stream'),
+      store.append(`c-${randomUUID()}`, [event(3)], 'no_stream'),
+    ])
+    t.same(
+      results.map((result) => result.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    )
+    t.equal(await store.headPosition(), 2n)
+  })
+
   t.test('a storage failure aborts the whole group: nothing is stored that was not acknowledged', async (t) => {
     const store = new SqliteEventStore(freshPath())
     t.teardown(() => store.close())
