@@ -1,18 +1,10 @@
 import t from 'tap'
 import { assertProblem, get, post, seed, spendingBody } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
+import type { AuditEntry } from '../../src/readmodels/queries.js'
 
-interface Entry {
-  position: string
-  streamId: string
-  revision: string
-  eventId: string
-  type: string
-  version: number
-  recordedAt: string
-  actor: { sub: string; role: string }
-  data: Record<string, unknown>
-}
+/** As the API answers it: `data` is a JSON object. */
+type Entry = AuditEntry & { data: Record<string, unknown> }
 
 t.test('GET /v1/audit/events', async (t) => {
   // A clock the test moves, so that from/to select known events.
