@@ -26,3 +26,9 @@ t.test('values are read and checked', async (t) => {
   }
   t.throws(() => parseConfig({ PORT: 'eighty' }), /PORT/, 'the message names the variable')
 })
+
+t.test('stores that have no adapter yet are refused with a clear message', async (t) => {
+  const { openStores } = await import('../src/service.js')
+  t.throws(() => openStores(parseConfig({ DATABASE_URL: 'postgres://u@db/ledger' })), { name: 'ConfigError', message: /not supported yet/ })
+  t.throws(() => openStores(parseConfig({ EVENTSTORE_URL: 'kurrentdb://localhost:2113' })), { name: 'ConfigError', message: /KurrentDB/ })
+})
