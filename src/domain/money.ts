@@ -22,6 +22,7 @@ export function parseAmount(text: string): AmountParseResult {
       reason: 'must be a decimal string with at most two decimals, e.g. "1250" or "1250.50"',
     }
   }
+  // Decimal#toFixed of decimal.js: exact decimal arithmetic, no binary float involved.
   const cents = BigInt(new Decimal(text).times(100).toFixed(0))
   if (cents > MAX_AMOUNT_CENTS || cents < -MAX_AMOUNT_CENTS) {
     return { ok: false, reason: `must not exceed ${formatCents(MAX_AMOUNT_CENTS)} in magnitude` }

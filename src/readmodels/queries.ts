@@ -189,6 +189,12 @@ export class ReadModels {
     return rows.map((row) => ({ id: row.id, name: row.name, status: row.status, openedAt: row.opened_at }))
   }
 
+  /** Whether the budget has had its first allocation (a list of its commitments or spending needs that). */
+  async budgetExists(year: number, sozialraum: string): Promise<boolean> {
+    const rows = await this.db.query('SELECT 1 AS found FROM budgets WHERE year = ? AND sozialraum = ?', [year, sozialraum])
+    return rows.length > 0
+  }
+
   async getBudget(year: number, sozialraum: string): Promise<BudgetView | undefined> {
     const rows = await this.db.query<BudgetRow>(
       `SELECT b.year, b.sozialraum, b.revision, b.closed, l.line, l.allocated_cents, l.committed_cents, l.spent_cents

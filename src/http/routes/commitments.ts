@@ -168,7 +168,7 @@ export const commitmentRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
     },
     async (request, reply) => {
       const year = Number(request.params.year)
-      if (!(await deps.readModels.getBudget(year, request.params.sozialraum))) {
+      if (!(await deps.readModels.budgetExists(year, request.params.sozialraum))) {
         return sendProblem(reply, budgetNotFound(year, request.params.sozialraum))
       }
       return { items: await deps.readModels.listCommitments(year, request.params.sozialraum, request.query.status) }

@@ -99,7 +99,7 @@ export const spendingRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps)
     },
     async (request, reply) => {
       const year = Number(request.params.year)
-      if (!(await deps.readModels.getBudget(year, request.params.sozialraum))) {
+      if (!(await deps.readModels.budgetExists(year, request.params.sozialraum))) {
         return sendProblem(reply, budgetNotFound(year, request.params.sozialraum))
       }
       return { items: await deps.readModels.listSpendings(year, request.params.sozialraum) }
