@@ -13,13 +13,14 @@
 import autocannon from 'autocannon'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
-import { randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { pino } from 'pino'
 import { z } from 'zod'
+import { signToken } from '../src/auth/tokens.js'
 import { parseConfig } from '../src/config.js'
 import { openService, type Service } from '../src/service.js'
 
@@ -88,15 +89,26 @@ async function bareFastify(): Promise<FastifyInstance> {
   return app as unknown as FastifyInstance
 }
 
+/** Every request carries a real token that the service verifies, as in production. */
+const BENCH_SECRET = randomBytes(32).toString('base64url')
+const AUTHORIZATION = `Bearer ${await signToken(BENCH_SECRET, { sub: 'bench', role: 'finance' }, '1h')}`
+
 async function setUpBudgets(service: Service): Promise<string[]> {
   const sozialraeume = Array.from({ length: SOZIALRAUM_COUNT }, (_, index) => `bench-${String(index + 1).padStart(2, '0')}`)
+  const headers = { authorization: AUTHORIZATION }
   for (const id of sozialraeume) {
-    const registered = await service.app.inject({ method: 'POST', url: '/v1/sozialraeume', payload: { id, name: `Bench ${id}` } })
+    const registered = await service.app.inject({
+      method: 'POST',
+      url: '/v1/sozialraeume',
+      payload: { id, name: `Bench ${id}` },
+      headers,
+    })
     if (registered.statusCode !== 201) throw new Error(`registering ${id}: ${registered.statusCode} ${registered.body}`)
     const allocated = await service.app.inject({
       method: 'POST',
       url: `/v1/budgets/${YEAR}/${id}/allocations`,
       payload: { line: 'flexible', amount: FLEXIBLE_ALLOCATION, decisionRef: 'bench' },
+      headers,
     })
     if (allocated.statusCode !== 201) throw new Error(`allocating ${id}: ${allocated.statusCode} ${allocated.body}`)
   }
@@ -118,6 +130,7 @@ async function run(
     ...(workers > 0 ? { workers } : {}),
     timeout: 10,
     initialContext: { sozialraeume },
+    headers: { authorization: AUTHORIZATION },
     requests: [{ ...template, setupRequest: SETUP_REQUEST }],
   })
 }
@@ -158,7 +171,13 @@ async function main(): Promise<number> {
   let bare: FastifyInstance | undefined
   try {
     service = await openService(
-      parseConfig({ DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`, PORT: '0' }),
+      parseConfig({
+        DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`,
+        PORT: '0',
+        JWT_SECRET: BENCH_SECRET,
+        // One token sends everything here: the limit stays on (its cost is measured) but high.
+        RATE_LIMIT_PER_MINUTE: '100000000',
+      }),
       pino({ level: 'silent' }),
     )
     const ledgerUrl = await service.app.listen({ port: 0, host: '127.0.0.1' })
@@ -181,7 +200,11 @@ async function main(): Promise<number> {
     // What the writes left behind: every 201 is a recorded spending (a few more may have landed
     // after autocannon stopped counting at the end of its duration).
     const head = await service.store.headPosition()
-    const listed = await service.app.inject({ method: 'GET', url: `/v1/budgets/${YEAR}?minPosition=${head}` })
+    const listed = await service.app.inject({
+      method: 'GET',
+      url: `/v1/budgets/${YEAR}?minPosition=${head}`,
+      headers: { authorization: AUTHORIZATION },
+    })
     const budgets = listed.json<{ items: { revision: string }[] }>()
     const spendingsRecorded = budgets.items.reduce((sum, budget) => sum + Number(budget.revision), 0)
 

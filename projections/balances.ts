@@ -62,6 +62,7 @@ export const balancesProjection: Projection = {
         changes.push(addTo(year, sozialraum, event.data.line, 'spent_cents', event.data.amountCents))
         break
       case 'CommitmentReleased':
+      case 'CommitmentRejected':
         changes.push(addTo(year, sozialraum, event.data.line, 'committed_cents', -event.data.amountCents))
         break
       case 'SpendingRecorded':

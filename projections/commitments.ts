@@ -78,6 +78,57 @@ export const commitmentsProjection: Projection = {
           ),
           settle(event.data),
         ]
+      case 'CommitmentApprovalRequested':
+        return [
+          sql(
+            `UPDATE commitments SET status = 'requested', over_budget = ?, over_budget_justification = ?
+             WHERE year = ? AND sozialraum = ? AND id = ?`,
+            event.data.overBudget ? 1 : 0,
+            event.data.overBudgetJustification ?? null,
+            event.data.year,
+            event.data.sozialraum,
+            event.data.commitmentId,
+          ),
+        ]
+      case 'CommitmentApproved':
+        return [
+          sql(
+            `UPDATE commitments SET status = 'open', last_decision = 'approve', last_decision_by = ?,
+               last_decision_at = ?, last_decision_comment = ?
+             WHERE year = ? AND sozialraum = ? AND id = ?`,
+            metadata.actor.sub,
+            metadata.recordedAt,
+            event.data.comment ?? null,
+            event.data.year,
+            event.data.sozialraum,
+            event.data.commitmentId,
+          ),
+          settle(event.data),
+        ]
+      case 'CommitmentRejected': {
+        // Rejected outright: the reservation is released. Else the unapproved increase is taken off.
+        const withdrawn = event.data.status === 'rejected'
+        return [
+          sql(
+            `UPDATE commitments SET
+               amount_cents = amount_cents - ?, released_cents = released_cents + ?, status = ?,
+               over_budget = ?, over_budget_justification = ?,
+               last_decision = 'reject', last_decision_by = ?, last_decision_at = ?, last_decision_comment = ?
+             WHERE year = ? AND sozialraum = ? AND id = ?`,
+            withdrawn ? 0 : event.data.amountCents,
+            withdrawn ? event.data.amountCents : 0,
+            event.data.status,
+            event.data.overBudget ? 1 : 0,
+            event.data.overBudgetJustification ?? null,
+            metadata.actor.sub,
+            metadata.recordedAt,
+            event.data.comment ?? null,
+            event.data.year,
+            event.data.sozialraum,
+            event.data.commitmentId,
+          ),
+        ]
+      }
       case 'CommitmentReleased':
         return [
           sql(

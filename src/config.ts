@@ -1,4 +1,8 @@
+import { join, dirname } from 'node:path'
 import { z } from 'zod'
+import { MIN_SECRET_LENGTH } from './auth/tokens.js'
+import { DEFAULT_FOUR_EYES_THRESHOLD_CENTS } from './domain/budget.js'
+import { parseAmount, type Cents } from './domain/money.js'
 
 /** The service's configuration, parsed once from the environment (API.md, "Configuration"). */
 const environmentSchema = z.object({
@@ -10,7 +14,28 @@ const environmentSchema = z.object({
     .default('sqlite:./data/sojus-ledger.db'),
   EVENTSTORE_URL: z.string().regex(/^(kurrentdb|esdb)(\+discover)?:\/\/.+/, 'must be kurrentdb://…').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  JWT_SECRET: z.string().min(MIN_SECRET_LENGTH, `must be at least ${MIN_SECRET_LENGTH} characters`).optional(),
+  JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  FOUR_EYES_THRESHOLD: z
+    .string()
+    .transform((text, context) => {
+      const parsed = parseAmount(text)
+      if (parsed.ok && parsed.cents > 0n) return parsed.cents
+      context.addIssue({ code: 'custom', message: 'must be a positive amount like "10000.00"' })
+      return z.NEVER
+    })
+    .optional(),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(100_000_000).default(60_000),
 })
+
+/** Where the service takes the keys that verify tokens from. */
+export type TokenKeysConfig =
+  | { kind: 'secret'; secret: string }
+  | { kind: 'jwks'; url: string }
+  /** The embedded default: a random secret in the data folder, made on first start. */
+  | { kind: 'generated-secret'; path: string }
 
 export type Database = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string }
 
@@ -21,6 +46,10 @@ export interface Config {
   eventStoreUrl: string | undefined
   logLevel: z.infer<typeof environmentSchema>['LOG_LEVEL']
   readYourWritesTimeoutMs: number
+  tokens: { keys: TokenKeysConfig; issuer: string | undefined; audience: string | undefined }
+  fourEyesThresholdCents: Cents
+  /** Requests per minute per token; 0 turns the limit off. */
+  rateLimitPerMinute: number
 }
 
 export class ConfigError extends Error {
@@ -39,6 +68,14 @@ export function parseConfig(environment: NodeJS.ProcessEnv): Config {
   const database: Database = env.DATABASE_URL.startsWith('sqlite:')
     ? { kind: 'sqlite', path: env.DATABASE_URL.slice('sqlite:'.length) }
     : { kind: 'postgres', url: env.DATABASE_URL }
+  if (env.JWT_SECRET !== undefined && env.JWKS_URL !== undefined) {
+    throw new ConfigError('invalid configuration: set JWT_SECRET or JWKS_URL, not both')
+  }
+  let keys: TokenKeysConfig
+  if (env.JWT_SECRET !== undefined) keys = { kind: 'secret', secret: env.JWT_SECRET }
+  else if (env.JWKS_URL !== undefined) keys = { kind: 'jwks', url: env.JWKS_URL }
+  else if (database.kind === 'sqlite') keys = { kind: 'generated-secret', path: join(dirname(database.path), 'jwt-secret') }
+  else throw new ConfigError('invalid configuration: with a PostgreSQL database, set JWT_SECRET or JWKS_URL')
   return {
     port: env.PORT,
     host: env.HOST,
@@ -46,5 +83,8 @@ export function parseConfig(environment: NodeJS.ProcessEnv): Config {
     eventStoreUrl: env.EVENTSTORE_URL,
     logLevel: env.LOG_LEVEL,
     readYourWritesTimeoutMs: 5000,
+    tokens: { keys, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE },
+    fourEyesThresholdCents: env.FOUR_EYES_THRESHOLD ?? DEFAULT_FOUR_EYES_THRESHOLD_CENTS,
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
   }
 }

@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { projections } from '../projections/index.js'
 import { Ledger } from './application/ledger.js'
-import { ConfigError, type Config } from './config.js'
+import { loadOrCreateSecret, tokenVerifier, type TokenKeys, type VerifyToken } from './auth/tokens.js'
+import { ConfigError, type Config, type TokenKeysConfig } from './config.js'
 import type { EventStore } from './eventstore/port.js'
 import { SqliteEventStore } from './eventstore/sqlite.js'
 import { buildApp } from './http/app.js'
@@ -24,6 +25,17 @@ export interface Service {
 
 export interface ServiceOverrides {
   clock?: () => Date
+  /** Failed authentications per minute per client address (tests lower it). */
+  failedAuthenticationsPerMinute?: number
+}
+
+/** The keys tokens are verified with; the embedded default makes its secret on first start. */
+export function tokenKeys(keys: TokenKeysConfig): TokenKeys {
+  return keys.kind === 'generated-secret' ? { kind: 'secret', secret: loadOrCreateSecret(keys.path) } : keys
+}
+
+export function openTokenVerifier(config: Config): VerifyToken {
+  return tokenVerifier(tokenKeys(config.tokens.keys), { issuer: config.tokens.issuer, audience: config.tokens.audience })
 }
 
 /** Opens the stores the configuration names. PostgreSQL and KurrentDB adapters come with their own issues. */
@@ -39,6 +51,7 @@ export function openStores(config: Config): { store: EventStore; db: SqlDatabase
 
 /** Wires the whole service: the one place where the parts meet. */
 export async function openService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
+  const verifyToken = openTokenVerifier(config)
   const { store, db } = openStores(config)
   try {
     const applied = await migrate(db, await loadMigrations())
@@ -51,6 +64,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       clock: overrides.clock ?? (() => new Date()),
       newEventId: randomUUID,
       findIdempotentWrite: (actorSub, key) => readModels.idempotentWrite(actorSub, key),
+      budgetPolicy: { fourEyesThresholdCents: config.fourEyesThresholdCents },
     })
     const app = await buildApp({
       ledger,
@@ -58,6 +72,11 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       runner,
       store,
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
+      verifyToken,
+      rateLimitPerMinute: config.rateLimitPerMinute,
+      ...(overrides.failedAuthenticationsPerMinute === undefined
+        ? {}
+        : { failedAuthenticationsPerMinute: overrides.failedAuthenticationsPerMinute }),
       logger,
     })
     let closing: Promise<void> | undefined

@@ -8,6 +8,9 @@ t.test('defaults: the embedded store on 127.0.0.1:3000', async (t) => {
   t.same(config.database, { kind: 'sqlite', path: './data/sojus-ledger.db' })
   t.equal(config.eventStoreUrl, undefined)
   t.equal(config.logLevel, 'info')
+  t.same(config.tokens.keys, { kind: 'generated-secret', path: 'data/jwt-secret' }, 'a secret beside the database')
+  t.equal(config.fourEyesThresholdCents, 1_000_000n, 'four eyes from 10000.00')
+  t.equal(config.rateLimitPerMinute, 60_000)
 })
 
 t.test('an empty variable means unset', async (t) => {
@@ -18,10 +21,42 @@ t.test('an empty variable means unset', async (t) => {
 })
 
 t.test('values are read and checked', async (t) => {
-  const config = parseConfig({ PORT: '8080', HOST: '0.0.0.0', DATABASE_URL: 'postgres://u@db/ledger', LOG_LEVEL: 'warn' })
+  const config = parseConfig({
+    PORT: '8080',
+    HOST: '0.0.0.0',
+    DATABASE_URL: 'postgres://u@db/ledger',
+    LOG_LEVEL: 'warn',
+    JWKS_URL: 'https://sso.example.org/realms/jugendamt/protocol/openid-connect/certs',
+    JWT_ISSUER: 'https://sso.example.org/realms/jugendamt',
+    JWT_AUDIENCE: 'sojus-ledger',
+    FOUR_EYES_THRESHOLD: '5000.5',
+    RATE_LIMIT_PER_MINUTE: '0',
+  })
   t.equal(config.port, 8080)
   t.same(config.database, { kind: 'postgres', url: 'postgres://u@db/ledger' })
-  for (const bad of [{ PORT: 'eighty' }, { PORT: '70000' }, { DATABASE_URL: 'mysql://x' }, { LOG_LEVEL: 'loud' }, { EVENTSTORE_URL: 'http://x' }]) {
+  t.same(config.tokens, {
+    keys: { kind: 'jwks', url: 'https://sso.example.org/realms/jugendamt/protocol/openid-connect/certs' },
+    issuer: 'https://sso.example.org/realms/jugendamt',
+    audience: 'sojus-ledger',
+  })
+  t.equal(config.fourEyesThresholdCents, 500_050n)
+  t.equal(config.rateLimitPerMinute, 0, '0 turns the rate limit off')
+  t.same(parseConfig({ JWT_SECRET: 'x'.repeat(32) }).tokens.keys, { kind: 'secret', secret: 'x'.repeat(32) })
+  for (const bad of [
+    { PORT: 'eighty' },
+    { PORT: '70000' },
+    { DATABASE_URL: 'mysql://x' },
+    { LOG_LEVEL: 'loud' },
+    { EVENTSTORE_URL: 'http://x' },
+    { JWT_SECRET: 'too-short' },
+    { JWKS_URL: 'ftp://keys' },
+    { JWT_SECRET: 'x'.repeat(32), JWKS_URL: 'https://sso.example.org/certs' },
+    { DATABASE_URL: 'postgres://u@db/ledger' },
+    { FOUR_EYES_THRESHOLD: '0' },
+    { FOUR_EYES_THRESHOLD: '10000.001' },
+    { FOUR_EYES_THRESHOLD: 'ten thousand' },
+    { RATE_LIMIT_PER_MINUTE: '-1' },
+  ]) {
     t.throws(() => parseConfig(bad), ConfigError, JSON.stringify(bad))
   }
   t.throws(() => parseConfig({ PORT: 'eighty' }), /PORT/, 'the message names the variable')
@@ -29,6 +64,7 @@ t.test('values are read and checked', async (t) => {
 
 t.test('stores that have no adapter yet are refused with a clear message', async (t) => {
   const { openStores } = await import('../src/service.js')
-  t.throws(() => openStores(parseConfig({ DATABASE_URL: 'postgres://u@db/ledger' })), { name: 'ConfigError', message: /not supported yet/ })
-  t.throws(() => openStores(parseConfig({ EVENTSTORE_URL: 'kurrentdb://localhost:2113' })), { name: 'ConfigError', message: /KurrentDB/ })
+  const secret = { JWT_SECRET: 'x'.repeat(32) }
+  t.throws(() => openStores(parseConfig({ ...secret, DATABASE_URL: 'postgres://u@db/ledger' })), { name: 'ConfigError', message: /not supported yet/ })
+  t.throws(() => openStores(parseConfig({ ...secret, EVENTSTORE_URL: 'kurrentdb://localhost:2113' })), { name: 'ConfigError', message: /KurrentDB/ })
 })

@@ -3,7 +3,9 @@ import {
   decideBudget,
   evolveBudget,
   initialBudgetState,
+  DEFAULT_BUDGET_POLICY,
   type BudgetCommand,
+  type BudgetPolicy,
   type BudgetState,
 } from '../domain/budget.js'
 import { DomainError } from '../domain/errors.js'
@@ -26,6 +28,8 @@ const isBudgetEvent = (event: DomainEvent): event is BudgetEvent => !SOZIALRAUM_
 
 export interface LedgerOptions extends Omit<CommandHandlerOptions, 'idempotencyKeys'> {
   findIdempotentWrite?: FindIdempotentWrite
+  /** The configurable rules (the four-eyes threshold); the defaults of DOMAIN.md otherwise. */
+  budgetPolicy?: BudgetPolicy
 }
 
 export type BudgetOutcome = WriteOutcome<BudgetState, BudgetEvent>
@@ -36,11 +40,11 @@ export class Ledger {
   private readonly budgets: CommandHandler<BudgetState, BudgetCommand, BudgetEvent>
   private readonly sozialraeume: CommandHandler<SozialraumState, SozialraumCommand, SozialraumEvent>
 
-  constructor({ findIdempotentWrite, ...common }: LedgerOptions) {
+  constructor({ findIdempotentWrite, budgetPolicy = DEFAULT_BUDGET_POLICY, ...common }: LedgerOptions) {
     const options: CommandHandlerOptions = { ...common, idempotencyKeys: new IdempotencyKeyIndex(findIdempotentWrite) }
     this.budgets = new CommandHandler(
       {
-        decide: decideBudget,
+        decide: (state, command) => decideBudget(state, command, budgetPolicy),
         evolve: evolveBudget,
         isEvent: isBudgetEvent,
         assertInvariants: assertBudgetInvariants,

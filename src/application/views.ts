@@ -18,6 +18,13 @@ export interface BalanceView {
   available: string
 }
 
+/** Over-budget (überplanmäßige) commitments of a budget that are not rejected (DOMAIN rule 1). */
+export interface OverBudgetSummary {
+  commitments: number
+  /** What they commit or have spent: amount − released. */
+  amountCents: Cents
+}
+
 export interface BudgetView {
   year: number
   sozialraum: string
@@ -25,6 +32,7 @@ export interface BudgetView {
   closed: boolean
   lines: { ambulatory: BalanceView; flexible: BalanceView }
   total: BalanceView
+  overBudget: { commitments: number; amount: string }
 }
 
 export interface CommitmentView {
@@ -47,6 +55,7 @@ export interface CommitmentView {
   createdBy: string
   createdAt: string
   invoices: Array<{ invoiceNo: string; amount: string; invoiceDate: string }>
+  lastDecision?: { decision: 'approve' | 'reject'; by: string; at: string; comment?: string }
 }
 
 export interface SpendingView {
@@ -95,6 +104,7 @@ export function sumBalances(balances: readonly LineBalance[]): LineBalance {
 export function budgetView(
   key: { year: number; sozialraum: string; revision: bigint; closed: boolean },
   lines: { ambulatory: LineBalance; flexible: LineBalance },
+  overBudget: OverBudgetSummary,
 ): BudgetView {
   return {
     year: key.year,
@@ -103,11 +113,22 @@ export function budgetView(
     closed: key.closed,
     lines: { ambulatory: balanceView(lines.ambulatory), flexible: balanceView(lines.flexible) },
     total: balanceView(sumBalances([lines.ambulatory, lines.flexible])),
+    overBudget: { commitments: overBudget.commitments, amount: formatCents(overBudget.amountCents) },
   }
 }
 
 export function budgetViewOfState(state: BudgetState, revision: bigint): BudgetView {
-  return budgetView({ year: state.year, sozialraum: state.sozialraum, revision, closed: state.closed }, state.lines)
+  const overBudget: OverBudgetSummary = { commitments: 0, amountCents: 0n }
+  for (const commitment of state.commitments.values()) {
+    if (!commitment.overBudget || commitment.status === 'rejected') continue
+    overBudget.commitments += 1
+    overBudget.amountCents += commitment.amountCents - commitment.releasedCents
+  }
+  return budgetView(
+    { year: state.year, sozialraum: state.sozialraum, revision, closed: state.closed },
+    state.lines,
+    overBudget,
+  )
 }
 
 export function commitmentView(state: BudgetState, commitment: CommitmentState): CommitmentView {
@@ -137,6 +158,16 @@ export function commitmentView(state: BudgetState, commitment: CommitmentState):
       amount: formatCents(invoice.amountCents),
       invoiceDate: invoice.invoiceDate,
     })),
+    ...(commitment.lastDecision === undefined
+      ? {}
+      : {
+          lastDecision: {
+            decision: commitment.lastDecision.decision,
+            by: commitment.lastDecision.by,
+            at: commitment.lastDecision.at,
+            ...(commitment.lastDecision.comment === undefined ? {} : { comment: commitment.lastDecision.comment }),
+          },
+        }),
   }
 }
 

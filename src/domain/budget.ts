@@ -27,6 +27,21 @@ export interface Invoice {
   invoiceDate: string
 }
 
+/** The terms a second person last agreed to; a rejection goes back to them (rule 6). */
+export interface ApprovedTerms {
+  /** 0 while the commitment has never been approved. */
+  amountCents: Cents
+  overBudget: boolean
+  overBudgetJustification: string | undefined
+}
+
+export interface ApprovalDecision {
+  decision: 'approve' | 'reject'
+  by: string
+  at: string
+  comment: string | undefined
+}
+
 export interface CommitmentState {
   id: string
   line: Line
@@ -44,6 +59,11 @@ export interface CommitmentState {
   createdBy: string
   createdAt: string
   invoices: readonly Invoice[]
+  /** Who asked for what now waits for approval: none of them may approve it (rule 6). */
+  requestedBy: readonly string[]
+  approvedTerms: ApprovedTerms
+  /** The latest approval decision, if any. */
+  lastDecision: ApprovalDecision | undefined
 }
 
 export interface SpendingState {
@@ -67,6 +87,23 @@ export interface BudgetState extends BudgetKey {
   spendings: ReadonlyMap<string, SpendingState>
 }
 
+/** Who decides on an approval: the decider checks the four-eyes rules against the commitment. */
+export interface Approver {
+  sub: string
+  role: string
+}
+
+/** Settings of the rules that are configuration, not law. */
+export interface BudgetPolicy {
+  /** Commitments at or above this amount wait for a second person's approval (rule 6). */
+  fourEyesThresholdCents: Cents
+}
+
+export const DEFAULT_FOUR_EYES_THRESHOLD_CENTS: Cents = 1_000_000n
+export const DEFAULT_BUDGET_POLICY: BudgetPolicy = Object.freeze({
+  fourEyesThresholdCents: DEFAULT_FOUR_EYES_THRESHOLD_CENTS,
+})
+
 /** What `evolve` needs to know about an event beyond its data. */
 export interface EventContext {
   recordedAt: string
@@ -89,7 +126,20 @@ export type BudgetCommand =
       decisionRef?: string | undefined
       overBudgetJustification?: string | undefined
     }
-  | { type: 'AmendCommitment'; commitmentId: string; amountCents: Cents; reason: string }
+  | {
+      type: 'AmendCommitment'
+      commitmentId: string
+      amountCents: Cents
+      reason: string
+      overBudgetJustification?: string | undefined
+    }
+  | {
+      type: 'DecideApproval'
+      commitmentId: string
+      decision: 'approve' | 'reject'
+      comment?: string | undefined
+      approver: Approver
+    }
   | { type: 'BookInvoice'; commitmentId: string; invoiceNo: string; amountCents: Cents; invoiceDate: string }
   | { type: 'ReleaseCommitment'; commitmentId: string; reason: string }
   | {
@@ -147,6 +197,67 @@ function findCommitment(state: BudgetState, id: string): CommitmentState | Domai
   )
 }
 
+/**
+ * Rule 1 for money a commitment reserves: within the line's available funds, or, for an
+ * ambulatory commitment with a non-blank justification, over budget.
+ */
+function fundsForCommitment(
+  state: BudgetState,
+  line: Line,
+  increaseCents: Cents,
+  justification: string | undefined,
+): { overBudget: boolean } | DomainError {
+  const short = checkFunds(state, line, increaseCents)
+  if (!short) return { overBudget: false }
+  if (line !== 'ambulatory') return short
+  if (justification === undefined || justification.trim() === '') {
+    return new DomainError(
+      'insufficient-funds',
+      `${short.message}; an ambulatory commitment beyond the line needs an over-budget justification`,
+    )
+  }
+  return { overBudget: true }
+}
+
+/** Rule 6: a second person, not one who asked; over-budget requests only by finance (rule 1). */
+function checkApprover(commitment: CommitmentState, approver: Approver): DomainError | undefined {
+  if (commitment.requestedBy.includes(approver.sub)) {
+    return new DomainError('forbidden', `${approver.sub} asked for commitment ${commitment.id}; a second person must decide`)
+  }
+  if (approver.role !== 'finance' && approver.role !== 'teamlead') {
+    return new DomainError('forbidden', `a ${approver.role} does not decide on commitments`)
+  }
+  if (commitment.overBudget && approver.role !== 'finance') {
+    return new DomainError('forbidden', `commitment ${commitment.id} is over budget; only finance decides on it`)
+  }
+  return undefined
+}
+
+/** The over-budget fields of an event: the flag, and the justification only where there is one. */
+function overBudgetMarking(
+  overBudget: boolean,
+  justification: string | undefined,
+): { overBudget: boolean; overBudgetJustification?: string } {
+  return justification === undefined ? { overBudget } : { overBudget, overBudgetJustification: justification }
+}
+
+function amended(
+  key: BudgetKey,
+  commitment: CommitmentState,
+  command: { amountCents: Cents; reason: string },
+): BudgetEvent {
+  return {
+    type: 'CommitmentAmended',
+    data: {
+      ...key,
+      commitmentId: commitment.id,
+      line: commitment.line,
+      amountCents: centsToJson(command.amountCents),
+      reason: command.reason,
+    },
+  }
+}
+
 function checkOpenForChanges(commitment: CommitmentState): DomainError | undefined {
   if (commitment.status === 'closed' || commitment.status === 'rejected') {
     return new DomainError('commitment-closed', `commitment ${commitment.id} is ${commitment.status}`)
@@ -154,7 +265,11 @@ function checkOpenForChanges(commitment: CommitmentState): DomainError | undefin
   return undefined
 }
 
-export function decideBudget(state: BudgetState, command: BudgetCommand): BudgetEvent[] | DomainError {
+export function decideBudget(
+  state: BudgetState,
+  command: BudgetCommand,
+  policy: BudgetPolicy = DEFAULT_BUDGET_POLICY,
+): BudgetEvent[] | DomainError {
   if (state.closed) return new DomainError('year-closed', `fiscal year ${state.year} is closed`)
   const key = { year: state.year, sozialraum: state.sozialraum }
   if (command.type !== 'AllocateBudget') {
@@ -234,18 +349,11 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
       }
       // Rule 1: help under SGB VIII §§ 27 ff. is an entitlement, so an ambulatory commitment may
       // exceed the line when it is justified; it then waits for a finance controller's approval.
-      let overBudget = false
-      const short = checkFunds(state, command.line, command.amountCents)
-      if (short) {
-        if (command.line !== 'ambulatory') return short
-        if (command.overBudgetJustification === undefined || command.overBudgetJustification.trim() === '') {
-          return new DomainError(
-            'insufficient-funds',
-            `${short.message}; an ambulatory commitment beyond the line needs an over-budget justification`,
-          )
-        }
-        overBudget = true
-      }
+      const funds = fundsForCommitment(state, command.line, command.amountCents, command.overBudgetJustification)
+      if (funds instanceof DomainError) return funds
+      const overBudget = funds.overBudget
+      // Rule 6: large sums wait for a second person.
+      const requested = overBudget || command.amountCents >= policy.fourEyesThresholdCents
       return [
         {
           type: 'CommitmentCreated',
@@ -259,7 +367,7 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
             amountCents: centsToJson(command.amountCents),
             period: { from: command.period.from, to: command.period.to },
             ...(command.decisionRef === undefined ? {} : { decisionRef: command.decisionRef }),
-            status: overBudget ? 'requested' : 'open',
+            status: requested ? 'requested' : 'open',
             overBudget,
             ...(overBudget ? { overBudgetJustification: command.overBudgetJustification } : {}),
           },
@@ -287,19 +395,59 @@ export function decideBudget(state: BudgetState, command: BudgetCommand): Budget
           'amount',
         )
       }
-      if (command.amountCents > 0n) {
-        const short = checkFunds(state, commitment.line, command.amountCents)
-        if (short) return short
-      }
+      if (command.amountCents < 0n) return [amended(key, commitment, command)]
+      const funds = fundsForCommitment(state, commitment.line, command.amountCents, command.overBudgetJustification)
+      if (funds instanceof DomainError) return funds
+      // An increase to or above the threshold, or beyond the line, needs a second person again:
+      // otherwise a small commitment could grow into a large one that nobody else has seen.
+      if (!funds.overBudget && newAmount < policy.fourEyesThresholdCents) return [amended(key, commitment, command)]
       return [
         {
-          type: 'CommitmentAmended',
+          type: 'CommitmentApprovalRequested',
           data: {
             ...key,
             commitmentId: commitment.id,
             line: commitment.line,
-            amountCents: centsToJson(command.amountCents),
-            reason: command.reason,
+            ...(funds.overBudget
+              ? overBudgetMarking(true, command.overBudgetJustification)
+              : overBudgetMarking(commitment.overBudget, commitment.overBudgetJustification)),
+          },
+        },
+        amended(key, commitment, command),
+      ]
+    }
+
+    case 'DecideApproval': {
+      const commitment = findCommitment(state, command.commitmentId)
+      if (commitment instanceof DomainError) return commitment
+      if (commitment.status !== 'requested') {
+        return new DomainError('conflict', `commitment ${commitment.id} is ${commitment.status}, not waiting for approval`)
+      }
+      const refused = checkApprover(commitment, command.approver)
+      if (refused) return refused
+      const comment = command.comment === undefined ? {} : { comment: command.comment }
+      const common = { ...key, commitmentId: commitment.id, line: commitment.line }
+      if (command.decision === 'approve') return [{ type: 'CommitmentApproved', data: { ...common, ...comment } }]
+      const terms = commitment.approvedTerms
+      const neverApproved = terms.amountCents === 0n
+      return [
+        {
+          type: 'CommitmentRejected',
+          data: {
+            ...common,
+            // Never approved: the whole reservation is released. Else only the unapproved increase.
+            amountCents: centsToJson(
+              neverApproved ? remainingCents(commitment) : commitment.amountCents - terms.amountCents,
+            ),
+            status: neverApproved
+              ? 'rejected'
+              : terms.amountCents === commitment.invoicedCents + commitment.releasedCents
+                ? 'closed'
+                : 'open',
+            ...(neverApproved
+              ? overBudgetMarking(commitment.overBudget, commitment.overBudgetJustification)
+              : overBudgetMarking(terms.overBudget, terms.overBudgetJustification)),
+            ...comment,
           },
         },
       ]
@@ -426,8 +574,20 @@ function withCommitment(state: BudgetState, commitment: CommitmentState): Map<st
 /** A commitment with nothing left to invoice is closed (rule 4). */
 function settle(commitment: CommitmentState): CommitmentState {
   return remainingCents(commitment) === 0n && commitment.status !== 'rejected'
-    ? { ...commitment, status: 'closed' }
+    ? { ...commitment, status: 'closed', requestedBy: [] }
     : commitment
+}
+
+function withRequester(commitment: CommitmentState, sub: string): readonly string[] {
+  return commitment.requestedBy.includes(sub) ? commitment.requestedBy : [...commitment.requestedBy, sub]
+}
+
+function decision(
+  kind: 'approve' | 'reject',
+  comment: string | undefined,
+  context: EventContext,
+): ApprovalDecision {
+  return { decision: kind, by: context.actorSub, at: context.recordedAt, comment }
 }
 
 function commitmentOf(state: BudgetState, data: { commitmentId: string }): CommitmentState {
@@ -474,6 +634,13 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
         createdBy: context.actorSub,
         createdAt: context.recordedAt,
         invoices: [],
+        requestedBy: data.status === 'requested' ? [context.actorSub] : [],
+        approvedTerms: {
+          amountCents: data.status === 'open' ? amount : 0n,
+          overBudget: false,
+          overBudgetJustification: undefined,
+        },
+        lastDecision: undefined,
       }
       return {
         ...state,
@@ -481,10 +648,71 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
         commitments: withCommitment(state, commitment),
       }
     }
+    case 'CommitmentApprovalRequested': {
+      const commitment = commitmentOf(state, event.data)
+      const requested: CommitmentState = {
+        ...commitment,
+        status: 'requested',
+        requestedBy: commitment.status === 'requested' ? withRequester(commitment, context.actorSub) : [context.actorSub],
+        overBudget: event.data.overBudget,
+        overBudgetJustification: event.data.overBudgetJustification,
+      }
+      return { ...state, commitments: withCommitment(state, requested) }
+    }
+    case 'CommitmentApproved': {
+      const commitment = commitmentOf(state, event.data)
+      const approved = settle({
+        ...commitment,
+        status: 'open',
+        requestedBy: [],
+        approvedTerms: {
+          amountCents: commitment.amountCents,
+          overBudget: commitment.overBudget,
+          overBudgetJustification: commitment.overBudgetJustification,
+        },
+        lastDecision: decision('approve', event.data.comment, context),
+      })
+      return { ...state, commitments: withCommitment(state, approved) }
+    }
+    case 'CommitmentRejected': {
+      const commitment = commitmentOf(state, event.data)
+      const amount = BigInt(event.data.amountCents)
+      const withdrawn = event.data.status === 'rejected'
+      const rejected: CommitmentState = {
+        ...commitment,
+        amountCents: withdrawn ? commitment.amountCents : commitment.amountCents - amount,
+        releasedCents: withdrawn ? commitment.releasedCents + amount : commitment.releasedCents,
+        status: event.data.status,
+        overBudget: event.data.overBudget,
+        overBudgetJustification: event.data.overBudgetJustification,
+        requestedBy: [],
+        lastDecision: decision('reject', event.data.comment, context),
+      }
+      return {
+        ...state,
+        lines: changeLine(state.lines, commitment.line, { committedCents: -amount }),
+        commitments: withCommitment(state, rejected),
+      }
+    }
     case 'CommitmentAmended': {
       const commitment = commitmentOf(state, event.data)
       const amount = BigInt(event.data.amountCents)
-      const amended = settle({ ...commitment, amountCents: commitment.amountCents + amount })
+      const amountCents = commitment.amountCents + amount
+      const waiting = commitment.status === 'requested'
+      const amended = settle({
+        ...commitment,
+        amountCents,
+        // While it waits, the amender asks too; what was approved never grows without approval.
+        requestedBy: waiting ? withRequester(commitment, context.actorSub) : commitment.requestedBy,
+        approvedTerms: {
+          ...commitment.approvedTerms,
+          amountCents: waiting
+            ? amountCents < commitment.approvedTerms.amountCents
+              ? amountCents
+              : commitment.approvedTerms.amountCents
+            : amountCents,
+        },
+      })
       return {
         ...state,
         lines: changeLine(state.lines, commitment.line, { committedCents: amount }),
@@ -515,6 +743,7 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
         ...commitment,
         releasedCents: commitment.releasedCents + amount,
         status: 'closed',
+        requestedBy: [],
       }
       return {
         ...state,
@@ -563,7 +792,16 @@ export function assertBudgetInvariants(state: BudgetState): void {
   for (const commitment of state.commitments.values()) {
     const remaining = remainingCents(commitment)
     if (remaining < 0n) throw new Error(`invariant broken: commitment ${commitment.id} has a negative remainder`)
-    if (commitment.status !== 'rejected') committed[commitment.line] += remaining
+    if (commitment.status === 'rejected' && remaining !== 0n) {
+      throw new Error(`invariant broken: rejected commitment ${commitment.id} still reserves funds`)
+    }
+    if (commitment.approvedTerms.amountCents > commitment.amountCents) {
+      throw new Error(`invariant broken: commitment ${commitment.id} has more approved than committed`)
+    }
+    if (commitment.status !== 'requested' && commitment.requestedBy.length > 0) {
+      throw new Error(`invariant broken: commitment ${commitment.id} is ${commitment.status} with requesters`)
+    }
+    committed[commitment.line] += remaining
   }
   for (const line of ['ambulatory', 'flexible'] as const) {
     if (state.lines[line].committedCents !== committed[line]) {

@@ -11,6 +11,7 @@ export const DOMAIN_ERROR_CODES = [
   'commitment-closed',
   'approval-required',
   'year-closed',
+  'forbidden',
 ] as const
 export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number]
 

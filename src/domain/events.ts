@@ -83,6 +83,38 @@ export const eventDataSchemas = {
     amountCents: positiveCents,
     invoiceDate: date,
   }),
+  /**
+   * An amendment that needs a second person's approval (four eyes or over budget) sends an open
+   * commitment back to `requested`; written just before the CommitmentAmended of the same command.
+   */
+  CommitmentApprovalRequested: z.object({
+    ...budgetKey,
+    commitmentId: z.uuid(),
+    line,
+    overBudget: z.boolean(),
+    overBudgetJustification: freeText.optional(),
+  }),
+  CommitmentApproved: z.object({
+    ...budgetKey,
+    commitmentId: z.uuid(),
+    line,
+    comment: freeText.optional(),
+  }),
+  /**
+   * A rejection withdraws what was requested: the whole commitment if it was never approved
+   * (status `rejected`, `amountCents` released), else only the increase since its last approval
+   * (status `open` again, `amountCents` taken off its amount, over-budget marking as it was then).
+   */
+  CommitmentRejected: z.object({
+    ...budgetKey,
+    commitmentId: z.uuid(),
+    line,
+    amountCents: cents.refine((value) => value >= 0, 'must not be negative'),
+    status: z.enum(['rejected', 'open', 'closed']),
+    overBudget: z.boolean(),
+    overBudgetJustification: freeText.optional(),
+    comment: freeText.optional(),
+  }),
   CommitmentReleased: z.object({
     ...budgetKey,
     commitmentId: z.uuid(),
@@ -127,12 +159,20 @@ export type SozialraumEvent = Extract<
   { type: 'SozialraumRegistered' | 'SozialraumStatusChanged' }
 >
 
-export const ROLES = ['finance', 'teamlead', 'auditor', 'anonymous'] as const
+/** The roles a token can carry (API.md, "Authentication and roles"). */
+export const ROLES = ['finance', 'teamlead', 'auditor'] as const
 export type Role = (typeof ROLES)[number]
+
+/**
+ * Who wrote an event. `anonymous` is kept readable for events written by version 0.1.0, which
+ * had no authentication; nothing is written with it any more.
+ */
+export const RECORDED_ROLES = [...ROLES, 'anonymous'] as const
+export type RecordedRole = (typeof RECORDED_ROLES)[number]
 
 export const actorSchema = z.object({
   sub: z.string().min(1).max(256),
-  role: z.enum(ROLES),
+  role: z.enum(RECORDED_ROLES),
 })
 export type Actor = z.infer<typeof actorSchema>
 

@@ -1,5 +1,12 @@
+import { z } from 'zod'
 import type { SozialraumEvent, SozialraumStatus } from './events.js'
 import { DomainError } from './errors.js'
+
+/** A Sozialraum's id: a lowercase slug (API.md, "Conventions"). */
+export const sozialraumId = z
+  .string()
+  .max(64)
+  .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a lowercase slug like "unteres-malstatt"')
 
 /** A Sozialraum's registration and status, decided on its own stream. */
 export interface SozialraumState {

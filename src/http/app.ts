@@ -1,3 +1,4 @@
+import helmet from '@fastify/helmet'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -9,13 +10,14 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod'
 import type { Logger } from 'pino'
-import { actorPlugin } from './actor.js'
+import { accessPlugin, type AccessOptions } from './access.js'
 import type { HttpDeps } from './deps.js'
 import { errorHandler, problem, sendProblem } from './problem.js'
 import { auditRoutes } from './routes/audit.js'
 import { budgetRoutes } from './routes/budgets.js'
 import { commitmentRoutes } from './routes/commitments.js'
 import { operationsRoutes } from './routes/operations.js'
+import { reportRoutes } from './routes/reports.js'
 import { sozialraeumeRoutes } from './routes/sozialraeume.js'
 import { spendingRoutes } from './routes/spending.js'
 
@@ -25,7 +27,7 @@ export const BODY_LIMIT_BYTES = 64 * 1024
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** Builds the HTTP API from its dependencies; it neither listens nor opens anything itself. */
-export async function buildApp(deps: HttpDeps & { logger: Logger }): Promise<FastifyInstance> {
+export async function buildApp(deps: HttpDeps & AccessOptions & { logger: Logger }): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -48,6 +50,18 @@ export async function buildApp(deps: HttpDeps & { logger: Logger }): Promise<Fas
   )
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+    // Ledger data is per user and changes with every write: no cache keeps a copy.
+    if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store')
+  })
+  // Security headers (nosniff, frame-ancestors, HSTS behind TLS, …) on every answer.
+  await app.register(helmet)
+  // Before any route: every route must be in the access table.
+  await app.register(accessPlugin, {
+    verifyToken: deps.verifyToken,
+    rateLimitPerMinute: deps.rateLimitPerMinute,
+    ...(deps.failedAuthenticationsPerMinute === undefined
+      ? {}
+      : { failedAuthenticationsPerMinute: deps.failedAuthenticationsPerMinute }),
   })
 
   // Read your writes: a GET with ?minPosition= answers once the read models have reached it.
@@ -71,12 +85,17 @@ export async function buildApp(deps: HttpDeps & { logger: Logger }): Promise<Fas
         description: 'Event-sourced budget ledger for social-space-oriented youth welfare (SOJUS).',
         version: '1',
       },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+      security: [{ bearer: [] }],
       tags: [
         { name: 'Sozialräume' },
         { name: 'Budgets' },
         { name: 'Commitments' },
         { name: 'Flexible spending' },
         { name: 'Audit' },
+        { name: 'Reports' },
         { name: 'Operations' },
       ],
     },
@@ -85,12 +104,12 @@ export async function buildApp(deps: HttpDeps & { logger: Logger }): Promise<Fas
   await app.register(swaggerUi, { routePrefix: '/docs' })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
-  await app.register(actorPlugin)
   await app.register(operationsRoutes, deps)
   await app.register(sozialraeumeRoutes, deps)
   await app.register(budgetRoutes, deps)
   await app.register(commitmentRoutes, deps)
   await app.register(spendingRoutes, deps)
   await app.register(auditRoutes, deps)
+  await app.register(reportRoutes, deps)
   return app as unknown as FastifyInstance
 }

@@ -11,6 +11,7 @@ export type ProblemCode =
   | 'forbidden'
   | 'payload-too-large'
   | 'unsupported-media-type'
+  | 'too-many-requests'
   | 'unavailable'
   | 'internal'
 
@@ -42,6 +43,7 @@ const TITLES: Record<ProblemCode, string> = {
   forbidden: 'Forbidden',
   'payload-too-large': 'Payload too large',
   'unsupported-media-type': 'Unsupported media type',
+  'too-many-requests': 'Too many requests',
   unavailable: 'Service unavailable',
   internal: 'Internal error',
 }
@@ -55,6 +57,7 @@ export const DOMAIN_STATUS: Record<DomainErrorCode, number> = {
   'commitment-closed': 409,
   'approval-required': 409,
   'year-closed': 409,
+  forbidden: 403,
 }
 
 export function problem(code: ProblemCode, status: number, detail: string, errors?: FieldError[]): Problem {

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { sozialraumId } from '../domain/sozialraum.js'
 import { LINES, SOZIALRAUM_STATUSES, TEXT_LIMITS } from '../domain/events.js'
 import { parseAmount } from '../domain/money.js'
 
@@ -36,10 +37,7 @@ export const businessDate = z.iso
   .date()
   .regex(/^(20\d\d|2100)-/, 'must be a date in the years 2000 to 2100')
   .meta({ description: 'YYYY-MM-DD' })
-export const slug = z
-  .string()
-  .max(64)
-  .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a lowercase slug like "unteres-malstatt"')
+export const slug = sozialraumId
 export const yearParam = z.string().regex(/^(20\d\d|2100)$/, 'year must be between 2000 and 2100')
 const MAX_POSITION = 2n ** 63n - 1n
 export const positionText = z
@@ -83,6 +81,9 @@ export const adjustmentBody = z.strictObject({ line, amount: amountText('nonzero
 export const transferBody = z
   .strictObject({ fromLine: line, toLine: line, amount: amountText('positive'), reason: freeText })
   .refine((body) => body.fromLine !== body.toLine, { message: 'toLine must differ from fromLine', path: ['toLine'] })
+const overBudgetRequest = z
+  .strictObject({ justification: freeText })
+  .meta({ description: 'Why an ambulatory commitment may exceed the line (legal entitlement, SGB VIII §§ 27 ff.)' })
 export const commitmentBody = z
   .strictObject({
     id: z.uuid().optional(),
@@ -93,13 +94,18 @@ export const commitmentBody = z
     amount: amountText('positive'),
     period: z.strictObject({ from: businessDate, to: businessDate }),
     decisionRef: reference.optional(),
-    overBudget: z.strictObject({ justification: freeText }).optional(),
+    overBudget: overBudgetRequest.optional(),
   })
   .refine((body) => body.period.to >= body.period.from, {
     message: 'the period must not end before it starts',
     path: ['period', 'to'],
   })
-export const amendmentBody = z.strictObject({ amount: amountText('nonzero'), reason: freeText })
+export const amendmentBody = z.strictObject({
+  amount: amountText('nonzero'),
+  reason: freeText,
+  overBudget: overBudgetRequest.optional(),
+})
+export const approvalBody = z.strictObject({ decision: z.enum(['approve', 'reject']), comment: freeText.optional() })
 export const invoiceBody = z.strictObject({ invoiceNo: reference, amount: amountText('positive'), invoiceDate: businessDate })
 export const releaseBody = z.strictObject({ reason: freeText })
 export const spendingBody = z.strictObject({
@@ -122,6 +128,9 @@ export const budgetSchema = z.object({
   closed: z.boolean(),
   lines: z.object({ ambulatory: balanceSchema, flexible: balanceSchema }),
   total: balanceSchema,
+  overBudget: z
+    .object({ commitments: z.number().int(), amount: moneyOut })
+    .meta({ description: 'Over-budget commitments that are not rejected, and what they commit or have spent' }),
 })
 export const budgetListSchema = z.object({ year: z.number().int(), items: z.array(budgetSchema), total: balanceSchema })
 export const sozialraumSchema = z.object({
@@ -150,6 +159,9 @@ export const commitmentSchema = z.object({
   createdBy: z.string(),
   createdAt: z.string(),
   invoices: z.array(z.object({ invoiceNo: z.string(), amount: moneyOut, invoiceDate: z.string() })),
+  lastDecision: z
+    .object({ decision: z.enum(['approve', 'reject']), by: z.string(), at: z.string(), comment: z.string().optional() })
+    .optional(),
 })
 export const spendingSchema = z.object({
   id: z.string(),

@@ -47,9 +47,21 @@ interface CommitmentRow {
   over_budget_justification: string | null
   created_by: string
   created_at: string
+  last_decision: 'approve' | 'reject' | null
+  last_decision_by: string | null
+  last_decision_at: string | null
+  last_decision_comment: string | null
+}
+
+interface OverBudgetRow {
+  year: Integer
+  sozialraum: string
+  commitments: Integer
+  amount_cents: Integer | null
 }
 
 interface InvoiceRow {
+  sozialraum: string
   commitment_id: string
   invoice_no: string
   amount_cents: Integer
@@ -107,7 +119,10 @@ export interface AuditFilter {
 }
 
 const COMMITMENT_COLUMNS = `year, sozialraum, id, line, provider, case_ref, help_type, period_from, period_to, decision_ref,
-  amount_cents, invoiced_cents, released_cents, status, over_budget, over_budget_justification, created_by, created_at`
+  amount_cents, invoiced_cents, released_cents, status, over_budget, over_budget_justification, created_by, created_at,
+  last_decision, last_decision_by, last_decision_at, last_decision_comment`
+
+const budgetKey = (year: Integer, sozialraum: string): string => `${year}/${sozialraum}`
 
 function lineBalance(row: BudgetRow): LineBalance {
   return {
@@ -117,17 +132,19 @@ function lineBalance(row: BudgetRow): LineBalance {
   }
 }
 
-function groupBudgets(rows: readonly BudgetRow[]): BudgetView[] {
+function groupBudgets(rows: readonly BudgetRow[], overBudget: readonly OverBudgetRow[]): BudgetView[] {
+  const overBudgetByKey = new Map(overBudget.map((row) => [budgetKey(row.year, row.sozialraum), row]))
   const budgets = new Map<string, { first: BudgetRow; lines: Partial<Record<Line, LineBalance>> }>()
   for (const row of rows) {
-    const key = `${row.year}/${row.sozialraum}`
+    const key = budgetKey(row.year, row.sozialraum)
     const entry = budgets.get(key) ?? { first: row, lines: {} }
     entry.lines[row.line] = lineBalance(row)
     budgets.set(key, entry)
   }
   const empty: LineBalance = { allocatedCents: 0n, committedCents: 0n, spentCents: 0n }
-  return [...budgets.values()].map(({ first, lines }) =>
-    budgetView(
+  return [...budgets.values()].map(({ first, lines }) => {
+    const summary = overBudgetByKey.get(budgetKey(first.year, first.sozialraum))
+    return budgetView(
       {
         year: Number(first.year),
         sozialraum: first.sozialraum,
@@ -135,8 +152,12 @@ function groupBudgets(rows: readonly BudgetRow[]): BudgetView[] {
         closed: Number(first.closed) === 1,
       },
       { ambulatory: lines.ambulatory ?? empty, flexible: lines.flexible ?? empty },
-    ),
-  )
+      {
+        commitments: summary ? Number(summary.commitments) : 0,
+        amountCents: summary?.amount_cents == null ? 0n : centsFromStorage(summary.amount_cents),
+      },
+    )
+  })
 }
 
 function commitmentFromRow(row: CommitmentRow, invoices: readonly InvoiceRow[]): CommitmentView {
@@ -167,6 +188,16 @@ function commitmentFromRow(row: CommitmentRow, invoices: readonly InvoiceRow[]):
       amount: formatCents(centsFromStorage(invoice.amount_cents)),
       invoiceDate: invoice.invoice_date,
     })),
+    ...(row.last_decision === null
+      ? {}
+      : {
+          lastDecision: {
+            decision: row.last_decision,
+            by: row.last_decision_by ?? '',
+            at: row.last_decision_at ?? '',
+            ...(row.last_decision_comment === null ? {} : { comment: row.last_decision_comment }),
+          },
+        }),
   }
 }
 
@@ -202,7 +233,18 @@ export class ReadModels {
        WHERE b.year = ? AND b.sozialraum = ?`,
       [year, sozialraum],
     )
-    return groupBudgets(rows)[0]
+    if (rows.length === 0) return undefined
+    return groupBudgets(rows, await this.overBudgetSummaries(year, sozialraum))[0]
+  }
+
+  /** Per budget: its over-budget commitments that are not rejected, and what they bind or spent. */
+  private overBudgetSummaries(year: number, sozialraum?: string): Promise<OverBudgetRow[]> {
+    return this.db.query<OverBudgetRow>(
+      `SELECT year, sozialraum, COUNT(*) AS commitments, SUM(amount_cents - released_cents) AS amount_cents
+       FROM commitments WHERE year = ? AND over_budget = 1 AND status <> 'rejected'${sozialraum === undefined ? '' : ' AND sozialraum = ?'}
+       GROUP BY year, sozialraum`,
+      sozialraum === undefined ? [year] : [year, sozialraum],
+    )
   }
 
   /** Every budget of a year, or only those of the given Sozialräume. */
@@ -219,44 +261,58 @@ export class ReadModels {
     const visible = onlySozialraeume ? rows.filter((row) => onlySozialraeume.includes(row.sozialraum)) : rows
     return {
       year,
-      items: groupBudgets(visible),
+      items: groupBudgets(visible, await this.overBudgetSummaries(year)),
       total: balanceView(sumBalances(visible.map(lineBalance))),
     }
   }
 
   async listCommitments(year: number, sozialraum: string, status?: string): Promise<CommitmentView[]> {
-    const params: SqlValue[] = [year, sozialraum]
-    let filter = ''
-    if (status !== undefined) {
-      filter = ' AND status = ?'
-      params.push(status)
-    }
+    return this.commitmentsWhere('c.year = ? AND c.sozialraum = ?', [year, sozialraum], status)
+  }
+
+  /** Every over-budget commitment of a year (DOMAIN rule 1), or only those of the given Sozialräume. */
+  async listOverBudgetCommitments(
+    year: number,
+    status?: string,
+    onlySozialraeume?: readonly string[],
+  ): Promise<CommitmentView[]> {
+    const all = await this.commitmentsWhere('c.year = ? AND c.over_budget = 1', [year], status)
+    return onlySozialraeume ? all.filter((commitment) => onlySozialraeume.includes(commitment.sozialraum)) : all
+  }
+
+  private async commitmentsWhere(where: string, params: SqlValue[], status?: string): Promise<CommitmentView[]> {
+    const filter = status === undefined ? '' : ' AND c.status = ?'
+    const filterParams = status === undefined ? params : [...params, status]
     const rows = await this.db.query<CommitmentRow>(
-      `SELECT ${COMMITMENT_COLUMNS} FROM commitments WHERE year = ? AND sozialraum = ?${filter} ORDER BY created_at, id`,
-      params,
+      `SELECT ${COMMITMENT_COLUMNS} FROM commitments c WHERE ${where}${filter} ORDER BY c.sozialraum, c.created_at, c.id`,
+      filterParams,
     )
+    if (rows.length === 0) return []
     const invoices = await this.db.query<InvoiceRow>(
-      `SELECT commitment_id, invoice_no, amount_cents, invoice_date FROM commitment_invoices
-       WHERE year = ? AND sozialraum = ? ORDER BY position`,
-      [year, sozialraum],
+      `SELECT i.sozialraum, i.commitment_id, i.invoice_no, i.amount_cents, i.invoice_date
+       FROM commitment_invoices i
+       JOIN commitments c ON c.year = i.year AND c.sozialraum = i.sozialraum AND c.id = i.commitment_id
+       WHERE ${where}${filter} ORDER BY i.position`,
+      filterParams,
     )
     const byCommitment = new Map<string, InvoiceRow[]>()
     for (const invoice of invoices) {
-      const list = byCommitment.get(invoice.commitment_id) ?? []
+      const key = `${invoice.sozialraum}/${invoice.commitment_id}`
+      const list = byCommitment.get(key) ?? []
       list.push(invoice)
-      byCommitment.set(invoice.commitment_id, list)
+      byCommitment.set(key, list)
     }
-    return rows.map((row) => commitmentFromRow(row, byCommitment.get(row.id) ?? []))
+    return rows.map((row) => commitmentFromRow(row, byCommitment.get(`${row.sozialraum}/${row.id}`) ?? []))
   }
 
   async getCommitment(year: number, sozialraum: string, id: string): Promise<CommitmentView | undefined> {
     const [row] = await this.db.query<CommitmentRow>(
-      `SELECT ${COMMITMENT_COLUMNS} FROM commitments WHERE year = ? AND sozialraum = ? AND id = ?`,
+      `SELECT ${COMMITMENT_COLUMNS} FROM commitments c WHERE year = ? AND sozialraum = ? AND id = ?`,
       [year, sozialraum, id],
     )
     if (!row) return undefined
     const invoices = await this.db.query<InvoiceRow>(
-      `SELECT commitment_id, invoice_no, amount_cents, invoice_date FROM commitment_invoices
+      `SELECT sozialraum, commitment_id, invoice_no, amount_cents, invoice_date FROM commitment_invoices
        WHERE year = ? AND sozialraum = ? AND commitment_id = ? ORDER BY position`,
       [year, sozialraum, id],
     )

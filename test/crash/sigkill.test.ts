@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
+import { bearer, DEFAULT_ACTOR, TEST_JWT_SECRET } from '../helpers/tokens.js'
 
 /**
  * Crash tests against the real process: `node --import tsx src/main.ts` on a SQLite file, driven
@@ -14,6 +15,7 @@ import t, { type Test } from 'tap'
  */
 
 const REPOSITORY_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const AUTHORIZATION: string = (await bearer(DEFAULT_ACTOR)).authorization ?? ''
 const START_TIMEOUT_MS = 30_000
 const EXIT_TIMEOUT_MS = 15_000
 const REQUEST_TIMEOUT_MS = 15_000
@@ -89,7 +91,7 @@ class ServerProcess {
   static async start(databasePath: string, register: (server: ServerProcess) => void): Promise<ServerProcess> {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: REPOSITORY_ROOT,
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${databasePath}`, LOG_LEVEL: 'info' },
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${databasePath}`, LOG_LEVEL: 'info', JWT_SECRET: TEST_JWT_SECRET },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     const server = new ServerProcess(child)
@@ -161,7 +163,7 @@ async function call(
 ): Promise<Answer> {
   const response = await fetch(`${server.url}${path}`, {
     method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    headers: { authorization: AUTHORIZATION, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   })
@@ -285,7 +287,7 @@ t.test('SIGKILL under concurrent writes loses no acknowledged spending and write
       try {
         const response = await fetch(`${first.url}/v1/budgets/${YEAR}/${sozialraum}/spending`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': attempt.key },
+          headers: { 'content-type': 'application/json', 'idempotency-key': attempt.key, authorization: AUTHORIZATION },
           body: JSON.stringify(attempt.body),
           signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
         })
@@ -465,6 +467,7 @@ t.test('SIGTERM lets a request in flight finish, then stops cleanly', async (t) 
     timeout: REQUEST_TIMEOUT_MS,
     headers: {
       'content-type': 'application/json',
+      authorization: AUTHORIZATION,
       'content-length': Buffer.byteLength(payload),
       'idempotency-key': requestId,
       'x-request-id': requestId,

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Test } from 'tap'
+import { bearer, DEFAULT_ACTOR } from './tokens.js'
 
 /**
- * Small helpers for the HTTP tests: requests through `app.inject` (no network), a seed that
+ * Small helpers for the HTTP tests: requests through `app.inject` (no network) as a finance
+ * controller unless the headers carry another Authorization (or `authorization: ''` for none), a seed that
  * registers a Sozialraum and funds both lines, and assertions for write answers and problems.
  */
 
@@ -20,6 +22,14 @@ export interface ApiResponse {
 }
 
 export type Headers = Record<string, string>
+
+/** Adds the default actor's token unless `headers` has an Authorization of its own; '' sends none. */
+async function withAuthorization(headers: Headers): Promise<Headers> {
+  if (!('authorization' in headers)) return { ...(await bearer(DEFAULT_ACTOR)), ...headers }
+  if (headers.authorization !== '') return headers
+  const { authorization: _none, ...rest } = headers
+  return rest
+}
 
 function wrap(response: { statusCode: number; headers: ApiResponse['headers']; body: string }): ApiResponse {
   let body: Json
@@ -38,16 +48,21 @@ export async function post(app: FastifyInstance, url: string, body: unknown, hea
     method: 'POST',
     url,
     payload,
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: await withAuthorization({ 'content-type': 'application/json', ...headers }),
   })
   return wrap(response)
 }
 
 /** GETs `url`; with `minPosition` the read waits until the read models have reached it. */
-export async function get(app: FastifyInstance, url: string, minPosition?: string): Promise<ApiResponse> {
+export async function get(
+  app: FastifyInstance,
+  url: string,
+  minPosition?: string,
+  headers: Headers = {},
+): Promise<ApiResponse> {
   const withPosition =
     minPosition === undefined ? url : `${url}${url.includes('?') ? '&' : '?'}minPosition=${minPosition}`
-  return wrap(await app.inject({ method: 'GET', url: withPosition }))
+  return wrap(await app.inject({ method: 'GET', url: withPosition, headers: await withAuthorization(headers) }))
 }
 
 export const uuid = (): string => randomUUID()

@@ -56,7 +56,7 @@ t.test('GET /v1/audit/events', async (t) => {
       type: 'SozialraumRegistered',
       version: 1,
       recordedAt: '2025-01-10T08:00:00.000Z',
-      actor: { sub: 'anonymous', role: 'anonymous' },
+      actor: { sub: 'test-finance', role: 'finance' },
       data: { sozialraumId: 'audit-a', name: 'Sozialraum audit-a', status: 'pilot' },
     })
     t.match(all.items[0]?.eventId, /^[0-9a-f-]{36}$/)
@@ -87,7 +87,8 @@ t.test('GET /v1/audit/events', async (t) => {
   })
 
   t.test('actor', async (t) => {
-    t.equal((await events('?actor=anonymous')).items.length, 9, 'every request is anonymous until authentication lands')
+    t.equal((await events('?actor=test-finance')).items.length, 9, 'every event names the token\'s subject')
+    t.equal((await events('?actor=anonymous')).items.length, 0, 'nobody is anonymous')
     t.same((await events('?actor=anna')).items, [])
   })
 

@@ -29,6 +29,7 @@ t.test('budgets over HTTP', async (t) => {
         flexible: balance('0.00', '0.00', '0.00', '0.00'),
       },
       total: balance('1000.00', '0.00', '0.00', '1000.00'),
+      overBudget: { commitments: 0, amount: '0.00' },
     })
 
     const second = await post(app, `${url}/allocations`, { line: 'flexible', amount: '250.5', decisionRef: 'HH-2025-02' })

@@ -46,7 +46,7 @@ t.test('commitments over HTTP', async (t) => {
       remaining: '1200.00',
       status: 'open',
       overBudget: false,
-      createdBy: 'anonymous',
+      createdBy: 'test-finance',
       invoices: [],
     })
     t.equal(created.body.overBudgetJustification, undefined)

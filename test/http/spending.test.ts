@@ -28,7 +28,7 @@ t.test('flexible spending over HTTP', async (t) => {
       receiptRef: 'R-0001',
       date: '2025-03-01',
       reversed: false,
-      createdBy: 'anonymous',
+      createdBy: 'test-finance',
     })
     t.same(recorded.body.budget.lines.flexible, balance('500.00', '0.00', '120.50', '379.50'))
     t.same(recorded.body.budget.lines.ambulatory, balance('100000.00', '0.00', '0.00', '100000.00'))

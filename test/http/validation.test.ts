@@ -1,4 +1,5 @@
 import t from 'tap'
+import { bearer, DEFAULT_ACTOR } from '../helpers/tokens.js'
 import { assertProblem, commitmentBody, get, post, seed, spendingBody, uuid, type ApiResponse } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
 
@@ -29,9 +30,10 @@ t.test('bad input writes nothing', async (t) => {
 
   const allocation = (amount: unknown) => (url: string) =>
     post(app, `${url}/allocations`, { line: 'ambulatory', amount, decisionRef: 'HH-1' })
+  const authorization = await bearer(DEFAULT_ACTOR)
   const raw = (url: string, payload: string, contentType: string) =>
     app
-      .inject({ method: 'POST', url, payload, headers: { 'content-type': contentType } })
+      .inject({ method: 'POST', url, payload, headers: { 'content-type': contentType, ...authorization } })
       .then((response) => ({
         status: response.statusCode,
         headers: response.headers,

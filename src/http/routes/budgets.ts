@@ -182,7 +182,7 @@ export const budgetRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
         response: { 200: budgetListSchema },
       },
     },
-    (request) => deps.readModels.listBudgets(Number(request.params.year)),
+    (request) => deps.readModels.listBudgets(Number(request.params.year), request.visibleSozialraeume),
   )
 
   app.get(

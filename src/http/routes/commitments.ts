@@ -7,6 +7,7 @@ import type { HttpDeps } from '../deps.js'
 import { problem, sendProblem } from '../problem.js'
 import {
   amendmentBody,
+  approvalBody,
   budgetParams,
   budgetWrite,
   commitmentBody,
@@ -93,6 +94,40 @@ export const commitmentRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
           commitmentId: request.params.id,
           amountCents: cents(request.body.amount),
           reason: request.body.reason,
+          overBudgetJustification: request.body.overBudget?.justification,
+        },
+        (state) => commitmentOf(state, request.params.id),
+      ),
+  )
+
+  app.post(
+    '/v1/budgets/:year/:sozialraum/commitments/:id/approval',
+    {
+      schema: {
+        tags: ['Commitments'],
+        summary: 'Approve or reject a requested commitment (four eyes)',
+        description:
+          'A second person decides: not the one who asked for it; only finance on an over-budget commitment. ' +
+          'A rejection withdraws what was requested: the whole commitment if it was never approved, else the increase since its last approval.',
+        params: commitmentParams,
+        headers: writeHeaders,
+        querystring: noQuery,
+        body: approvalBody,
+        response: { 201: commitmentWrite, 403: problemSchema, 404: problemSchema, 409: problemSchema },
+      },
+    },
+    (request, reply) =>
+      budgetWriteHandler(
+        deps,
+        request,
+        reply,
+        request.params,
+        {
+          type: 'DecideApproval',
+          commitmentId: request.params.id,
+          decision: request.body.decision,
+          comment: request.body.comment,
+          approver: request.actor,
         },
         (state) => commitmentOf(state, request.params.id),
       ),

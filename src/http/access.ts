@@ -1,0 +1,205 @@
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { InvalidTokenError, KeysUnavailableError, type Principal, type VerifyToken } from '../auth/tokens.js'
+import type { Actor, Role } from '../domain/events.js'
+import { problem, sendProblem } from './problem.js'
+
+/**
+ * Who may call which route (API.md's role column, DOMAIN rule 7), as one table, enforced for
+ * every request by the hook below. A route that is not in the table stops the service at start.
+ *
+ * - `public`: no token (operations and documentation).
+ * - `roles`: the roles that may call the route. For a team lead, `teamlead` says how far:
+ *   `path` — only when the path's `:sozialraum` is one of the token's Sozialräume;
+ *   `filter` — the route answers with the token's Sozialräume only (`request.visibleSozialraeume`).
+ */
+export type Access =
+  | { kind: 'public' }
+  | { kind: 'roles'; roles: readonly Role[]; teamlead?: 'path' | 'filter' }
+
+const PUBLIC: Access = { kind: 'public' }
+const FINANCE: Access = { kind: 'roles', roles: ['finance'] }
+const ANY_ROLE: Access = { kind: 'roles', roles: ['finance', 'teamlead', 'auditor'] }
+const AUDIT: Access = { kind: 'roles', roles: ['finance', 'auditor'] }
+/** Team leads within their Sozialräume, and finance: the writes of commitments and spending. */
+const BOOKING: Access = { kind: 'roles', roles: ['finance', 'teamlead'], teamlead: 'path' }
+/** Every read role; a team lead only reads their own budgets. */
+const BUDGET_READ: Access = { kind: 'roles', roles: ['finance', 'teamlead', 'auditor'], teamlead: 'path' }
+const YEAR_READ: Access = { kind: 'roles', roles: ['finance', 'teamlead', 'auditor'], teamlead: 'filter' }
+
+const BUDGET = '/v1/budgets/:year/:sozialraum'
+
+export const ACCESS_TABLE: Readonly<Record<string, Access>> = {
+  'GET /health': PUBLIC,
+  'GET /ready': PUBLIC,
+  'GET /openapi.json': PUBLIC,
+
+  'POST /v1/sozialraeume': FINANCE,
+  'GET /v1/sozialraeume': ANY_ROLE,
+  'POST /v1/sozialraeume/:id/status': FINANCE,
+
+  [`POST ${BUDGET}/allocations`]: FINANCE,
+  [`POST ${BUDGET}/adjustments`]: FINANCE,
+  [`POST ${BUDGET}/transfers`]: FINANCE,
+  'GET /v1/budgets/:year': YEAR_READ,
+  [`GET ${BUDGET}`]: BUDGET_READ,
+
+  [`POST ${BUDGET}/commitments`]: BOOKING,
+  [`POST ${BUDGET}/commitments/:id/amendments`]: BOOKING,
+  [`POST ${BUDGET}/commitments/:id/invoices`]: BOOKING,
+  [`POST ${BUDGET}/commitments/:id/release`]: BOOKING,
+  // Who of these may decide on a particular commitment (not its requester; finance only when it
+  // is over budget) depends on the commitment, so the decider checks that (DOMAIN rule 6).
+  [`POST ${BUDGET}/commitments/:id/approval`]: BOOKING,
+  [`GET ${BUDGET}/commitments`]: BUDGET_READ,
+  [`GET ${BUDGET}/commitments/:id`]: BUDGET_READ,
+  'GET /v1/reports/:year/over-budget-commitments': YEAR_READ,
+
+  [`POST ${BUDGET}/spending`]: BOOKING,
+  [`POST ${BUDGET}/spending/:id/reversal`]: BOOKING,
+  [`GET ${BUDGET}/spending`]: BUDGET_READ,
+
+  'GET /v1/audit/events': AUDIT,
+}
+
+/** The interactive documentation (@fastify/swagger-ui) has many routes of its own, all public. */
+const DOCS_PREFIX = '/docs'
+
+export function accessOf(method: string, url: string): Access | undefined {
+  if (url === DOCS_PREFIX || url.startsWith(`${DOCS_PREFIX}/`)) return PUBLIC
+  // Fastify answers HEAD with the GET route.
+  return ACCESS_TABLE[`${method === 'HEAD' ? 'GET' : method} ${url}`]
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who sends the request; undefined on public routes. */
+    principal: Principal | undefined
+    /** The principal as events record it. */
+    actor: Actor
+    /** On `filter` routes: the Sozialräume the principal may see; undefined means all of them. */
+    visibleSozialraeume: readonly string[] | undefined
+  }
+  interface FastifyContextConfig {
+    access?: Access
+  }
+}
+
+export interface AccessOptions {
+  verifyToken: VerifyToken
+  /** Requests per minute per token; 0 turns the limit off. */
+  rateLimitPerMinute: number
+  /** Failed authentications per minute per client address, whatever the limit above. */
+  failedAuthenticationsPerMinute?: number
+}
+
+const MINUTE_MS = 60_000
+const DEFAULT_FAILED_AUTHENTICATIONS_PER_MINUTE = 100
+/** Decorators must not share an object between requests; each request sets its own below. */
+const UNSET = undefined as unknown
+
+const unauthorized = (reply: FastifyReply, detail: string): void => {
+  reply.header('www-authenticate', 'Bearer')
+  sendProblem(reply, problem('unauthorized', 401, detail))
+}
+
+const tooManyRequests = (reply: FastifyReply, retryAfterSeconds: number, detail: string): void => {
+  reply.header('retry-after', String(Math.max(1, retryAfterSeconds)))
+  sendProblem(reply, problem('too-many-requests', 429, detail))
+}
+
+function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  if (typeof header !== 'string') return undefined
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header.trim())
+  return match?.[1]
+}
+
+/** Authentication, rate limits and authorization: one hook, before the body is even read. */
+export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptions) => {
+  app.decorateRequest('principal', UNSET as Principal | undefined)
+  app.decorateRequest('actor', UNSET as Actor)
+  app.decorateRequest('visibleSozialraeume', UNSET as readonly string[] | undefined)
+
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    for (const method of methods) {
+      const access = accessOf(method, route.url)
+      if (access === undefined) throw new Error(`route ${method} ${route.url} is missing from the access table`)
+      route.config = { ...route.config, access }
+    }
+  })
+
+  await app.register(rateLimit, { global: false })
+  const perToken =
+    options.rateLimitPerMinute > 0
+      ? app.createRateLimit({
+          max: options.rateLimitPerMinute,
+          timeWindow: MINUTE_MS,
+          keyGenerator: (request) => `token:${request.principal?.sub ?? ''}`,
+        })
+      : undefined
+  const failedPerAddress = app.createRateLimit({
+    max: options.failedAuthenticationsPerMinute ?? DEFAULT_FAILED_AUTHENTICATIONS_PER_MINUTE,
+    timeWindow: MINUTE_MS,
+    keyGenerator: (request) => `failed:${request.ip}`,
+  })
+
+  async function failAuthentication(request: FastifyRequest, reply: FastifyReply, detail: string): Promise<void> {
+    const failures = await failedPerAddress(request)
+    if (!failures.isAllowed && failures.isExceeded) {
+      return tooManyRequests(reply, failures.ttlInSeconds, 'too many failed authentications from this address')
+    }
+    request.log.info({ reason: detail }, 'authentication failed')
+    return unauthorized(reply, detail)
+  }
+
+  app.addHook('onRequest', async (request, reply) => {
+    const access = request.routeOptions.config.access
+    // No route (404) or a public one: nothing to check.
+    if (access === undefined || access.kind === 'public') return
+
+    // A client address that keeps failing is refused before its tokens cost any work.
+    const failures = await failedPerAddress(request, { increment: false })
+    if (!failures.isAllowed && failures.isExceeded) {
+      return tooManyRequests(reply, failures.ttlInSeconds, 'too many failed authentications from this address')
+    }
+    const token = bearerToken(request)
+    if (token === undefined) return failAuthentication(request, reply, 'send a token: Authorization: Bearer <JWT>')
+    let principal: Principal
+    try {
+      principal = await options.verifyToken(token)
+    } catch (error) {
+      if (error instanceof InvalidTokenError) return failAuthentication(request, reply, error.message)
+      if (error instanceof KeysUnavailableError) {
+        request.log.error({ err: error }, 'token keys unavailable')
+        reply.header('retry-after', '5')
+        return sendProblem(reply, problem('unavailable', 503, 'tokens cannot be verified right now; try again'))
+      }
+      throw error
+    }
+    request.principal = principal
+    request.actor = { sub: principal.sub, role: principal.role }
+
+    if (perToken) {
+      const limit = await perToken(request)
+      if (!limit.isAllowed && limit.isExceeded) {
+        return tooManyRequests(reply, limit.ttlInSeconds, `more than ${options.rateLimitPerMinute} requests per minute`)
+      }
+    }
+
+    if (!access.roles.includes(principal.role)) {
+      return sendProblem(reply, problem('forbidden', 403, `a ${principal.role} may not ${request.method} ${request.routeOptions.url}`))
+    }
+    if (principal.role !== 'teamlead' || access.teamlead === undefined) return
+    if (access.teamlead === 'filter') {
+      request.visibleSozialraeume = principal.sozialraeume
+      return
+    }
+    const sozialraum = (request.params as { sozialraum?: unknown }).sozialraum
+    if (typeof sozialraum !== 'string' || !principal.sozialraeume.includes(sozialraum)) {
+      return sendProblem(reply, problem('forbidden', 403, `Sozialraum ${String(sozialraum)} is outside this team lead's scope`))
+    }
+  })
+})
