@@ -28,6 +28,10 @@ const environmentSchema = z.object({
     })
     .optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(100_000_000).default(60_000),
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|\d{1,2}|[0-9a-fA-F.:/,\s]+)$/, 'must be true, false, a number of hops or proxy addresses')
+    .optional(),
 })
 
 /** Where the service takes the keys that verify tokens from. */
@@ -50,6 +54,11 @@ export interface Config {
   fourEyesThresholdCents: Cents
   /** Requests per minute per token; 0 turns the limit off. */
   rateLimitPerMinute: number
+  /**
+   * Fastify's trustProxy: which proxies' X-Forwarded-For to believe, so that the client address
+   * (failed-authentication limits, logs) is the client's, not the proxy's.
+   */
+  trustProxy: boolean | number | string
 }
 
 export class ConfigError extends Error {
@@ -86,5 +95,12 @@ export function parseConfig(environment: NodeJS.ProcessEnv): Config {
     tokens: { keys, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE },
     fourEyesThresholdCents: env.FOUR_EYES_THRESHOLD ?? DEFAULT_FOUR_EYES_THRESHOLD_CENTS,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    trustProxy: trustProxyOf(env.TRUST_PROXY),
   }
+}
+
+function trustProxyOf(text: string | undefined): boolean | number | string {
+  if (text === undefined || text === 'false') return false
+  if (text === 'true') return true
+  return /^\d+$/.test(text) ? Number(text) : text
 }

@@ -74,6 +74,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
       verifyToken,
       rateLimitPerMinute: config.rateLimitPerMinute,
+      trustProxy: config.trustProxy,
       ...(overrides.failedAuthenticationsPerMinute === undefined
         ? {}
         : { failedAuthenticationsPerMinute: overrides.failedAuthenticationsPerMinute }),

@@ -41,6 +41,10 @@ t.test('values are read and checked', async (t) => {
   })
   t.equal(config.fourEyesThresholdCents, 500_050n)
   t.equal(config.rateLimitPerMinute, 0, '0 turns the rate limit off')
+  t.equal(config.trustProxy, false, 'no proxy is trusted by default')
+  t.equal(parseConfig({ TRUST_PROXY: '1' }).trustProxy, 1, 'hops')
+  t.equal(parseConfig({ TRUST_PROXY: 'true' }).trustProxy, true)
+  t.equal(parseConfig({ TRUST_PROXY: '10.0.0.0/8,127.0.0.1' }).trustProxy, '10.0.0.0/8,127.0.0.1', 'addresses')
   t.same(parseConfig({ JWT_SECRET: 'x'.repeat(32) }).tokens.keys, { kind: 'secret', secret: 'x'.repeat(32) })
   for (const bad of [
     { PORT: 'eighty' },
@@ -56,6 +60,7 @@ t.test('values are read and checked', async (t) => {
     { FOUR_EYES_THRESHOLD: '10000.001' },
     { FOUR_EYES_THRESHOLD: 'ten thousand' },
     { RATE_LIMIT_PER_MINUTE: '-1' },
+    { TRUST_PROXY: 'everyone' },
   ]) {
     t.throws(() => parseConfig(bad), ConfigError, JSON.stringify(bad))
   }

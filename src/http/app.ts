@@ -26,6 +26,11 @@ export const BODY_LIMIT_BYTES = 64 * 1024
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
+const trustHops =
+  (hops: number) =>
+  (_address: string, hop: number): boolean =>
+    hop < hops
+
 /** Builds the HTTP API from its dependencies; it neither listens nor opens anything itself. */
 export async function buildApp(deps: HttpDeps & AccessOptions & { logger: Logger }): Promise<FastifyInstance> {
   const app = Fastify({
@@ -38,6 +43,8 @@ export async function buildApp(deps: HttpDeps & AccessOptions & { logger: Logger
       return typeof offered === 'string' && REQUEST_ID.test(offered) ? offered : randomUUID()
     },
     routerOptions: { ignoreTrailingSlash: true },
+    // A number of hops means: trust that many proxies nearest to the service.
+    trustProxy: typeof deps.trustProxy === 'number' ? trustHops(deps.trustProxy) : (deps.trustProxy ?? false),
   }).withTypeProvider<ZodTypeProvider>()
 
   // Bodies are JSON only: anything else is 415, not a string that fails validation.
@@ -54,7 +61,11 @@ export async function buildApp(deps: HttpDeps & AccessOptions & { logger: Logger
     if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store')
   })
   // Security headers (nosniff, frame-ancestors, HSTS behind TLS, …) on every answer.
-  await app.register(helmet)
+  await app.register(helmet, {
+    // The service may run on plain HTTP behind a TLS proxy or on localhost; upgrading /docs'
+    // requests to https there would break the page.
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+  })
   // Before any route: every route must be in the access table.
   await app.register(accessPlugin, {
     verifyToken: deps.verifyToken,

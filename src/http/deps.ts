@@ -11,4 +11,6 @@ export interface HttpDeps {
   store: EventStore
   /** How long `?minPosition=` waits for the read models. */
   readYourWritesTimeoutMs: number
+  /** Fastify's trustProxy (see Config.trustProxy). */
+  trustProxy?: boolean | number | string
 }
