@@ -18,7 +18,7 @@ export interface BalanceView {
   available: string
 }
 
-/** Over-budget (überplanmäßige) commitments of a budget that are not rejected (DOMAIN rule 1). */
+/** Over-budget (überplanmäßige) commitments of a budget that bind or have spent money (DOMAIN rule 1). */
 export interface OverBudgetSummary {
   commitments: number
   /** What they commit or have spent: amount − released. */
@@ -120,9 +120,11 @@ export function budgetView(
 export function budgetViewOfState(state: BudgetState, revision: bigint): BudgetView {
   const overBudget: OverBudgetSummary = { commitments: 0, amountCents: 0n }
   for (const commitment of state.commitments.values()) {
-    if (!commitment.overBudget || commitment.status === 'rejected') continue
+    const boundOrSpentCents = commitment.amountCents - commitment.releasedCents
+    // A rejected or withdrawn (released before any invoice) request binds nothing: not counted.
+    if (!commitment.overBudget || boundOrSpentCents === 0n) continue
     overBudget.commitments += 1
-    overBudget.amountCents += commitment.amountCents - commitment.releasedCents
+    overBudget.amountCents += boundOrSpentCents
   }
   return budgetView(
     { year: state.year, sozialraum: state.sozialraum, revision, closed: state.closed },

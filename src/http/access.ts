@@ -160,9 +160,9 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
     // No route (404) or a public one: nothing to check.
     if (access === undefined || access.kind === 'public') return
 
-    // A client address that keeps failing is refused before its tokens cost any work.
+    // A client address that has used up its failures is refused before its tokens cost any work.
     const failures = await failedPerAddress(request, { increment: false })
-    if (!failures.isAllowed && failures.isExceeded) {
+    if (!failures.isAllowed && failures.remaining === 0) {
       return tooManyRequests(reply, failures.ttlInSeconds, 'too many failed authentications from this address')
     }
     const token = bearerToken(request)

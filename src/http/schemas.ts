@@ -130,7 +130,7 @@ export const budgetSchema = z.object({
   total: balanceSchema,
   overBudget: z
     .object({ commitments: z.number().int(), amount: moneyOut })
-    .meta({ description: 'Over-budget commitments that are not rejected, and what they commit or have spent' }),
+    .meta({ description: 'Over-budget commitments that bind or have spent money (amount − released), and how much' }),
 })
 export const budgetListSchema = z.object({ year: z.number().int(), items: z.array(budgetSchema), total: balanceSchema })
 export const sozialraumSchema = z.object({

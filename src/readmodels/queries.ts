@@ -237,11 +237,11 @@ export class ReadModels {
     return groupBudgets(rows, await this.overBudgetSummaries(year, sozialraum))[0]
   }
 
-  /** Per budget: its over-budget commitments that are not rejected, and what they bind or spent. */
+  /** Per budget: its over-budget commitments that still bind or have spent money, and how much. */
   private overBudgetSummaries(year: number, sozialraum?: string): Promise<OverBudgetRow[]> {
     return this.db.query<OverBudgetRow>(
       `SELECT year, sozialraum, COUNT(*) AS commitments, SUM(amount_cents - released_cents) AS amount_cents
-       FROM commitments WHERE year = ? AND over_budget = 1 AND status <> 'rejected'${sozialraum === undefined ? '' : ' AND sozialraum = ?'}
+       FROM commitments WHERE year = ? AND over_budget = 1 AND amount_cents > released_cents${sozialraum === undefined ? '' : ' AND sozialraum = ?'}
        GROUP BY year, sozialraum`,
       sozialraum === undefined ? [year] : [year, sozialraum],
     )
