@@ -1,0 +1,643 @@
+import type { FastifyInstance } from 'fastify'
+import t from 'tap'
+import { signToken, type TokenClaims } from '../../src/auth/tokens.js'
+import type { Role } from '../../src/domain/events.js'
+import {
+  assertProblem,
+  commitmentBody,
+  get,
+  post,
+  seed,
+  spendingBody,
+  uuid,
+  type ApiResponse,
+  type Headers,
+  type Seeded,
+} from '../helpers/api.js'
+import { startTestService } from '../helpers/service.js'
+import { bearer } from '../helpers/tokens.js'
+
+/**
+ * Every route × every caller × inside/outside a team lead's scope gives the status API.md
+ * documents ("Authentication and roles", the role column of every route table; DOMAIN rules 6
+ * and 7), and a refused request writes nothing.
+ *
+ * The table below is written from API.md on purpose, not imported from src/http/access.ts: the
+ * point is to check the implementation against the contract. A route the app serves without a
+ * row here, or a row the app does not serve, fails the "one row per route" subtest.
+ *
+ * Callers: no token, a token signed with a foreign secret (both 401), finance, auditor, a team
+ * lead whose scope holds the path's Sozialraum and one whose scope does not. Every cell prepares
+ * its own state (a fresh Sozialraum, commitment or spending, made by another finance user) so that
+ * an allowed write succeeds; a GET row also checks HEAD, which Fastify answers with the GET route.
+ * Rows API.md documents but the app does not serve yet are `pending`: reported as tap todos (tap
+ * does not run a todo's body); once the app serves the route, the route check below fails until
+ * `pending` is dropped, and the row's cells then run like the others.
+ * Then: the `filter` routes show a team lead only their Sozialräume (and totals over those only),
+ * and the four-eyes rules of the approval route (DOMAIN rule 6).
+ */
+
+type Caller = 'no token' | 'bad token' | 'finance' | 'auditor' | 'teamlead in scope' | 'teamlead out of scope'
+const CALLERS: readonly Caller[] = [
+  'no token',
+  'bad token',
+  'finance',
+  'auditor',
+  'teamlead in scope',
+  'teamlead out of scope',
+]
+
+/**
+ * Who may call a route, as API.md says. `public`: everyone, no token needed (operations).
+ * For team leads: `scope` — only when the path's Sozialraum is one of theirs (API.md "teamlead
+ * (scope)", "own only"); `filter` — allowed, the answer holds only their Sozialräume.
+ */
+type Access = { public: true } | { public?: false; roles: readonly Role[]; teamlead?: 'scope' | 'filter' }
+
+const PUBLIC: Access = { public: true }
+const FINANCE_ONLY: Access = { roles: ['finance'] }
+const ANY_ROLE: Access = { roles: ['finance', 'auditor', 'teamlead'] }
+const AUDIT: Access = { roles: ['finance', 'auditor'] }
+/** "teamlead (scope), finance": the writes of commitments and spending. */
+const BOOKING: Access = { roles: ['finance', 'teamlead'], teamlead: 'scope' }
+/** "finance, auditor, teamlead (own only)" and "read roles" on one budget. */
+const BUDGET_READ: Access = { roles: ['finance', 'auditor', 'teamlead'], teamlead: 'scope' }
+/** The same on a whole year: a team lead's answer is limited to their Sozialräume. */
+const YEAR_READ: Access = { roles: ['finance', 'auditor', 'teamlead'], teamlead: 'filter' }
+
+/** What a cell sends: prepared fresh for each caller so that an allowed write can succeed. */
+interface Prepared {
+  /** The Sozialraum the request is about: the in-scope team lead's token names it. */
+  sozialraum: string
+  url: string
+  body?: unknown
+  /** For reads: wait until the read models have seen the preparation. */
+  minPosition?: string
+}
+
+interface Row {
+  method: 'GET' | 'POST'
+  /** As Fastify spells the route. */
+  path: string
+  access: Access
+  /** The status of an allowed call. */
+  success: 200 | 201
+  /** The route writes events when it succeeds (the ledger's writes). */
+  writes: boolean
+  prepare: () => Promise<Prepared>
+  /** API.md documents the route, but the app does not serve it yet: the row is a tap todo. */
+  pending?: string
+}
+
+const NOT_YET = 'documented in API.md, not served yet (README changelog 0.1.0 lists it as missing)'
+
+const BUDGET = '/v1/budgets/:year/:sozialraum'
+
+/** Builds the matrix; the preparations write through `app` as the default finance actor. */
+function matrix(app: FastifyInstance): Row[] {
+  let counter = 0
+  const fresh = (tag: string): string => `mx-${tag}-${++counter}`
+
+  const mustWrite = (response: ApiResponse, what: string): ApiResponse => {
+    if (response.status !== 201) throw new Error(`preparing ${what}: ${response.status} ${response.text}`)
+    return response
+  }
+
+  const seeded = (tag: string): Promise<Seeded> => seed(app, fresh(tag))
+
+  /** A funded budget with one commitment (created by the default finance actor, not a caller). */
+  async function withCommitment(
+    tag: string,
+    overrides: Record<string, unknown> = {},
+  ): Promise<Seeded & { id: string }> {
+    const budget = await seeded(tag)
+    const id = uuid()
+    const created = mustWrite(await post(app, `${budget.url}/commitments`, commitmentBody({ id, ...overrides })), tag)
+    return { ...budget, id, position: created.body.position }
+  }
+
+  async function withSpending(tag: string): Promise<Seeded & { id: string }> {
+    const budget = await seeded(tag)
+    const id = uuid()
+    const recorded = mustWrite(await post(app, `${budget.url}/spending`, spendingBody({ id })), tag)
+    return { ...budget, id, position: recorded.body.position }
+  }
+
+  const reading = (budget: Seeded, url: string): Prepared => ({
+    sozialraum: budget.sozialraum,
+    url,
+    minPosition: budget.position,
+  })
+
+  return [
+    // Operations (no role column in API.md: they are for load balancers, monitoring and people).
+    { method: 'GET', path: '/health', access: PUBLIC, success: 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/health' }) },
+    { method: 'GET', path: '/ready', access: PUBLIC, success: 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/ready' }) },
+    { method: 'GET', path: '/openapi.json', access: PUBLIC, success: 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/openapi.json' }) },
+    { method: 'GET', path: '/docs', access: PUBLIC, success: 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/docs' }) },
+    { method: 'GET', path: '/metrics', access: PUBLIC, success: 200, writes: false, pending: NOT_YET, prepare: async () => ({ sozialraum: fresh('ops'), url: '/metrics' }) },
+
+    // Sozialräume
+    {
+      method: 'POST',
+      path: '/v1/sozialraeume',
+      access: FINANCE_ONLY,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const id = fresh('register')
+        return { sozialraum: id, url: '/v1/sozialraeume', body: { id, name: `Sozialraum ${id}` } }
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/sozialraeume',
+      access: ANY_ROLE,
+      success: 200,
+      writes: false,
+      prepare: async () => reading(await seeded('list'), '/v1/sozialraeume'),
+    },
+    {
+      method: 'POST',
+      path: '/v1/sozialraeume/:id/status',
+      access: FINANCE_ONLY,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const budget = await seeded('status')
+        return {
+          sozialraum: budget.sozialraum,
+          url: `/v1/sozialraeume/${budget.sozialraum}/status`,
+          body: { status: 'permanent', decisionRef: '0201/2013' },
+        }
+      },
+    },
+
+    // Budgets
+    {
+      method: 'POST',
+      path: `${BUDGET}/allocations`,
+      access: FINANCE_ONLY,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const budget = await seeded('allocate')
+        return {
+          sozialraum: budget.sozialraum,
+          url: `${budget.url}/allocations`,
+          body: { line: 'flexible', amount: '500.00', decisionRef: 'KB-1' },
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: `${BUDGET}/adjustments`,
+      access: FINANCE_ONLY,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const budget = await seeded('adjust')
+        return {
+          sozialraum: budget.sozialraum,
+          url: `${budget.url}/adjustments`,
+          body: { line: 'ambulatory', amount: '-100.00', reason: 'Korrektur' },
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: `${BUDGET}/transfers`,
+      access: FINANCE_ONLY,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const budget = await seeded('transfer')
+        return {
+          sozialraum: budget.sozialraum,
+          url: `${budget.url}/transfers`,
+          body: { fromLine: 'ambulatory', toLine: 'flexible', amount: '100.00', reason: 'Umschichtung' },
+        }
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/budgets/:year',
+      access: YEAR_READ,
+      success: 200,
+      writes: false,
+      prepare: async () => reading(await seeded('year'), '/v1/budgets/2025'),
+    },
+    {
+      method: 'GET',
+      path: BUDGET,
+      access: BUDGET_READ,
+      success: 200,
+      writes: false,
+      prepare: async () => {
+        const budget = await seeded('budget')
+        return reading(budget, budget.url)
+      },
+    },
+
+    // Commitments
+    {
+      method: 'POST',
+      path: `${BUDGET}/commitments`,
+      access: BOOKING,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const budget = await seeded('commit')
+        return { sozialraum: budget.sozialraum, url: `${budget.url}/commitments`, body: commitmentBody({ id: uuid() }) }
+      },
+    },
+    {
+      method: 'POST',
+      path: `${BUDGET}/commitments/:id/amendments`,
+      access: BOOKING,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const c = await withCommitment('amend')
+        return {
+          sozialraum: c.sozialraum,
+          url: `${c.url}/commitments/${c.id}/amendments`,
+          body: { amount: '100.00', reason: 'Mehrbedarf' },
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: `${BUDGET}/commitments/:id/invoices`,
+      access: BOOKING,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const c = await withCommitment('invoice')
+        return {
+          sozialraum: c.sozialraum,
+          url: `${c.url}/commitments/${c.id}/invoices`,
+          body: { invoiceNo: 'RE-1', amount: '100.00', invoiceDate: '2025-02-01' },
+        }
+      },
+    },
+    {
+      method: 'POST',
+      path: `${BUDGET}/commitments/:id/release`,
+      access: BOOKING,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const c = await withCommitment('release')
+        return { sozialraum: c.sozialraum, url: `${c.url}/commitments/${c.id}/release`, body: { reason: 'Hilfe beendet' } }
+      },
+    },
+    {
+      // The caller is always a second person here: the commitment was requested by someone else.
+      method: 'POST',
+      path: `${BUDGET}/commitments/:id/approval`,
+      access: BOOKING,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const c = await withCommitment('approve', { amount: '10000.00' })
+        return {
+          sozialraum: c.sozialraum,
+          url: `${c.url}/commitments/${c.id}/approval`,
+          body: { decision: 'approve', comment: 'geprüft' },
+        }
+      },
+    },
+    {
+      method: 'GET',
+      path: `${BUDGET}/commitments`,
+      access: BUDGET_READ,
+      success: 200,
+      writes: false,
+      prepare: async () => {
+        const c = await withCommitment('commitments')
+        return reading(c, `${c.url}/commitments`)
+      },
+    },
+    {
+      method: 'GET',
+      path: `${BUDGET}/commitments/:id`,
+      access: BUDGET_READ,
+      success: 200,
+      writes: false,
+      prepare: async () => {
+        const c = await withCommitment('commitment')
+        return reading(c, `${c.url}/commitments/${c.id}`)
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/reports/:year/over-budget-commitments',
+      access: YEAR_READ,
+      success: 200,
+      writes: false,
+      prepare: async () => reading(await seeded('report'), '/v1/reports/2025/over-budget-commitments'),
+    },
+
+    // Flexible spending
+    {
+      method: 'POST',
+      path: `${BUDGET}/spending`,
+      access: BOOKING,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const budget = await seeded('spend')
+        return { sozialraum: budget.sozialraum, url: `${budget.url}/spending`, body: spendingBody({ id: uuid() }) }
+      },
+    },
+    {
+      method: 'POST',
+      path: `${BUDGET}/spending/:id/reversal`,
+      access: BOOKING,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const s = await withSpending('reverse')
+        return { sozialraum: s.sozialraum, url: `${s.url}/spending/${s.id}/reversal`, body: { reason: 'Fehlbuchung' } }
+      },
+    },
+    {
+      method: 'GET',
+      path: `${BUDGET}/spending`,
+      access: BUDGET_READ,
+      success: 200,
+      writes: false,
+      prepare: async () => {
+        const s = await withSpending('spendings')
+        return reading(s, `${s.url}/spending`)
+      },
+    },
+
+    // Audit
+    {
+      method: 'GET',
+      path: '/v1/audit/events',
+      access: AUDIT,
+      success: 200,
+      writes: false,
+      prepare: async () => reading(await seeded('audit'), '/v1/audit/events?year=2025&limit=5'),
+    },
+    {
+      method: 'GET',
+      path: '/v1/audit/balances',
+      access: AUDIT,
+      success: 200,
+      writes: false,
+      pending: NOT_YET,
+      prepare: async () => reading(await seeded('balances'), '/v1/audit/balances?year=2025&position=1'),
+    },
+    {
+      method: 'POST',
+      path: '/v1/audit/verify',
+      access: AUDIT,
+      success: 200,
+      writes: false,
+      pending: NOT_YET,
+      prepare: async () => ({ sozialraum: (await seeded('verify')).sozialraum, url: '/v1/audit/verify', body: {} }),
+    },
+    {
+      method: 'GET',
+      path: '/v1/audit/export',
+      access: AUDIT,
+      success: 200,
+      writes: false,
+      pending: NOT_YET,
+      prepare: async () => reading(await seeded('export'), '/v1/audit/export?year=2025&format=jsonl'),
+    },
+  ]
+}
+
+/** The status API.md documents for `caller` on a route with this access. */
+function expectedStatus(row: Row, caller: Caller): number {
+  const access = row.access
+  if (access.public) return row.success
+  if (caller === 'no token' || caller === 'bad token') return 401
+  const role: Role = caller === 'finance' ? 'finance' : caller === 'auditor' ? 'auditor' : 'teamlead'
+  if (!access.roles.includes(role)) return 403
+  if (caller === 'teamlead out of scope' && access.teamlead === 'scope') return 403
+  return row.success
+}
+
+/** A signature the service does not know: a well-formed token that must not get in. */
+const FOREIGN_SECRET = 'another-secret-that-is-long-enough-for-hs256-9876543210'
+const OUTSIDE = 'mx-elsewhere'
+
+async function headersFor(caller: Caller, sozialraum: string): Promise<Headers> {
+  switch (caller) {
+    case 'no token':
+      return { authorization: '' }
+    case 'bad token':
+      return { authorization: `Bearer ${await signToken(FOREIGN_SECRET, { sub: 'mx-finance', role: 'finance' }, '1h')}` }
+    case 'finance':
+      return bearer({ sub: 'mx-finance', role: 'finance' })
+    case 'auditor':
+      return bearer({ sub: 'mx-auditor', role: 'auditor' })
+    case 'teamlead in scope':
+      return bearer({ sub: 'mx-lead-in', role: 'teamlead', sozialraeume: [sozialraum] })
+    case 'teamlead out of scope':
+      return bearer({ sub: 'mx-lead-out', role: 'teamlead', sozialraeume: [OUTSIDE] })
+  }
+}
+
+/**
+ * The app's routes as `METHOD /path`, read from `printRoutes` (Fastify has no route list). HEAD
+ * routes are Fastify's automatic twins of the GET routes; swagger-ui's own routes under /docs/
+ * are left out (the /docs entry itself stays).
+ */
+function appRoutes(app: FastifyInstance): Set<string> {
+  const routes = new Set<string>()
+  const stack: string[] = []
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const match = /^([│ ]*)[├└]── (\S+)(?: \(([^)]*)\))?/.exec(line)
+    if (!match) continue
+    const depth = [...(match[1] ?? '')].length / 4
+    const path = (depth === 0 ? '' : (stack[depth - 1] ?? '')) + match[2]
+    stack[depth] = path
+    stack.length = depth + 1
+    for (const method of (match[3] ?? '').split(',').map((text) => text.trim())) {
+      if (method === '' || method === 'HEAD') continue
+      if (path.startsWith('/docs') && path !== '/docs') continue
+      routes.add(`${method} ${path}`)
+    }
+  }
+  return routes
+}
+
+/** The status of a HEAD request (the helpers send GET and POST only); `authorization: ''` sends none. */
+async function head(app: FastifyInstance, url: string, minPosition: string | undefined, headers: Headers): Promise<number> {
+  const { authorization, ...rest } = headers
+  const withPosition = minPosition === undefined ? url : `${url}${url.includes('?') ? '&' : '?'}minPosition=${minPosition}`
+  const response = await app.inject({
+    method: 'HEAD',
+    url: withPosition,
+    headers: authorization === undefined || authorization === '' ? rest : { ...rest, authorization },
+  })
+  return response.statusCode
+}
+
+const key = (row: Pick<Row, 'method' | 'path'>): string => `${row.method} ${row.path}`
+
+const centsOf = (money: string): bigint => BigInt(money.replace('.', ''))
+
+t.test('access matrix: every route × every caller', async (t) => {
+  // Many cells are failed authentications on purpose; keep their per-address limit out of the way.
+  const service = await startTestService(t, { failedAuthenticationsPerMinute: 1_000_000 })
+  const { app, store } = service
+  await seed(app, OUTSIDE)
+  const rows = matrix(app)
+
+  t.test('the matrix has one row per route of the app', async (t) => {
+    const served = appRoutes(app)
+    const documented = new Set(rows.filter((row) => row.pending === undefined).map(key))
+    t.same(
+      [...served].filter((route) => !documented.has(route)).sort(),
+      [],
+      'every route the app serves has a row (add one for a new route, or drop `pending` from its row)',
+    )
+    t.same(
+      [...documented].filter((route) => !served.has(route)).sort(),
+      [],
+      'every row not marked pending is a route the app serves',
+    )
+    // The same, told as a number. API.md's route tables hold 22 routes under /v1 (Sozialräume 3,
+    // budgets 5, commitments 7 with the approval extension, spending 3, audit 4); the app serves
+    // the extension GET /v1/reports/:year/over-budget-commitments too, and not yet the three audit
+    // routes marked pending: 22 + 1 - 3 = 20. Outside /v1: /health, /ready, /openapi.json, /docs.
+    const underV1 = [...served].filter((route) => route.split(' ')[1]?.startsWith('/v1/')).length
+    t.equal(underV1, 20, 'routes under /v1: the count this matrix was written for')
+    // A check that does not depend on how printRoutes draws its tree.
+    for (const row of rows) {
+      if (row.pending === undefined) t.ok(app.hasRoute({ method: row.method, url: row.path }), `${key(row)} is a route`)
+    }
+  })
+
+  for (const row of rows) {
+    const options = row.pending === undefined ? {} : { todo: row.pending }
+    t.test(key(row), options, async (t) => {
+      for (const caller of CALLERS) {
+        const prepared = await row.prepare()
+        const headers = await headersFor(caller, prepared.sozialraum)
+        const before = await store.headPosition()
+        const response =
+          row.method === 'POST'
+            ? await post(app, prepared.url, prepared.body ?? {}, headers)
+            : await get(app, prepared.url, prepared.minPosition, headers)
+        const after = await store.headPosition()
+        const expected = expectedStatus(row, caller)
+        const label = `${caller}`
+        if (expected === 401) assertProblem(t, response, 401, 'unauthorized', label)
+        else if (expected === 403) assertProblem(t, response, 403, 'forbidden', label)
+        else {
+          const got = response.status === expected ? '' : ` (got ${response.status}: ${response.text.slice(0, 300)})`
+          t.equal(response.status, expected, `${label}: ${expected}${got}`)
+        }
+        if (row.writes && expected === 201) t.ok(after > before, `${label}: the allowed write was stored`)
+        else t.equal(after, before, `${label}: nothing was written`)
+        if (row.method === 'GET') {
+          // Fastify answers HEAD with the GET route: it must not be a way around the check.
+          const headStatus = await head(app, prepared.url, prepared.minPosition, headers)
+          t.equal(headStatus, expected, `${label}: HEAD ${expected} as GET`)
+        }
+      }
+    })
+  }
+
+  const auditor = await bearer({ sub: 'mx-auditor', role: 'auditor' })
+  const finance = await bearer({ sub: 'mx-finance', role: 'finance' })
+
+  t.test('filter routes: a team lead sees their own Sozialräume, finance and auditor all', async (t) => {
+    // Two budgets for the filter routes, each with an over-budget commitment (DOMAIN rule 1).
+    const filtered = ['mx-filter-a', 'mx-filter-b']
+    let position = '0'
+    for (const sozialraum of filtered) {
+      const budget = await seed(app, sozialraum, { ambulatory: '1000.00', flexible: '100.00' })
+      const created = await post(
+        app,
+        `${budget.url}/commitments`,
+        commitmentBody({ amount: '5000.00', overBudget: { justification: 'Rechtsanspruch § 27 SGB VIII' } }),
+      )
+      if (created.status !== 201 || created.body.overBudget !== true) throw new Error(`over-budget commitment: ${created.text}`)
+      position = created.body.position
+    }
+    const lead = await bearer({ sub: 'mx-lead-filter', role: 'teamlead', sozialraeume: ['mx-filter-a', 'mx-not-registered'] })
+
+    t.test('GET /v1/budgets/2025 lists a team lead\'s own budgets only, for finance and auditor all', async (t) => {
+      const all = await get(app, '/v1/budgets/2025', position, finance)
+      t.equal(all.status, 200)
+      const allIds: string[] = all.body.items.map((item: { sozialraum: string }) => item.sozialraum)
+      t.ok(filtered.every((id) => allIds.includes(id)) && allIds.includes(OUTSIDE), 'finance sees every budget')
+      t.same((await get(app, '/v1/budgets/2025', position, auditor)).body, all.body, 'the auditor sees what finance sees')
+
+      const own = await get(app, '/v1/budgets/2025', position, lead)
+      t.equal(own.status, 200)
+      t.same(own.body.items.map((item: { sozialraum: string }) => item.sozialraum), ['mx-filter-a'], 'the team lead sees only their budget')
+      t.same(own.body.items, all.body.items.filter((item: { sozialraum: string }) => item.sozialraum === 'mx-filter-a'), 'as finance sees it')
+      for (const field of ['allocated', 'committed', 'spent', 'available'] as const) {
+        const sum = (items: { total: Record<string, string> }[]) => items.reduce((total, item) => total + centsOf(item.total[field] ?? '0'), 0n)
+        t.equal(centsOf(own.body.total[field]), sum(own.body.items), `the team lead's total ${field} sums their budgets only`)
+        t.equal(centsOf(all.body.total[field]), sum(all.body.items), `finance's total ${field} sums every budget`)
+      }
+    })
+
+    t.test('GET /v1/reports/2025/over-budget-commitments lists a team lead\'s own commitments only', async (t) => {
+      const url = '/v1/reports/2025/over-budget-commitments'
+      const all = await get(app, url, position, finance)
+      t.equal(all.status, 200)
+      const allIds: string[] = all.body.items.map((item: { sozialraum: string }) => item.sozialraum)
+      t.ok(filtered.every((id) => allIds.includes(id)), 'finance sees the over-budget commitments of every Sozialraum')
+      t.same((await get(app, url, position, auditor)).body, all.body, 'the auditor sees what finance sees')
+
+      const own = await get(app, url, position, lead)
+      t.equal(own.status, 200)
+      t.ok(own.body.items.length > 0, 'the team lead sees their over-budget commitment')
+      t.same(
+        own.body.items,
+        all.body.items.filter((item: { sozialraum: string }) => item.sozialraum === 'mx-filter-a'),
+        'the team lead sees exactly those of their Sozialraum',
+      )
+    })
+  })
+
+  t.test('approval: a second person decides; only finance on an over-budget commitment (DOMAIN rule 6)', async (t) => {
+    const budget = await seed(app, 'mx-four-eyes', { ambulatory: '50000.00' })
+    const leadA = { sub: 'mx-lead-1', role: 'teamlead', sozialraeume: ['mx-four-eyes'] } satisfies TokenClaims
+    const leadB = { sub: 'mx-lead-2', role: 'teamlead', sozialraeume: ['mx-four-eyes'] } satisfies TokenClaims
+    const approve = { decision: 'approve' }
+
+    async function refused(url: string, headers: Headers, message: string): Promise<void> {
+      const before = await store.headPosition()
+      assertProblem(t, await post(app, url, approve, headers), 403, 'forbidden', message)
+      t.equal(await store.headPosition(), before, `${message}: nothing was written`)
+    }
+
+    // Requested by the default finance actor: the same person may not approve it.
+    const byFinance = await post(app, `${budget.url}/commitments`, commitmentBody({ amount: '10000.00' }))
+    t.equal(byFinance.body?.status, 'requested')
+    await refused(`${budget.url}/commitments/${byFinance.body.id}/approval`, {}, 'the requesting finance controller')
+
+    // Requested by a team lead: not by that team lead, but by another one in scope.
+    const byLead = await post(app, `${budget.url}/commitments`, commitmentBody({ amount: '12000.00' }), await bearer(leadA))
+    t.equal(byLead.body?.status, 'requested')
+    const byLeadUrl = `${budget.url}/commitments/${byLead.body.id}/approval`
+    await refused(byLeadUrl, await bearer(leadA), 'the requesting team lead')
+    t.equal((await post(app, byLeadUrl, approve, await bearer(leadB))).status, 201, 'a second team lead in scope approves')
+
+    // Over budget: only finance decides, not a team lead in scope, never an auditor.
+    const over = await post(
+      app,
+      `${budget.url}/commitments`,
+      commitmentBody({ amount: '60000.00', overBudget: { justification: 'Rechtsanspruch § 27 SGB VIII' } }),
+    )
+    t.equal(over.body?.overBudget, true)
+    const overUrl = `${budget.url}/commitments/${over.body.id}/approval`
+    await refused(overUrl, await bearer(leadB), 'a team lead on an over-budget commitment')
+    await refused(overUrl, auditor, 'an auditor')
+    t.equal((await post(app, overUrl, approve, finance)).status, 201, 'a second finance controller approves it')
+  })
+})
