@@ -439,11 +439,8 @@ export function decideBudget(
             amountCents: centsToJson(
               neverApproved ? remainingCents(commitment) : commitment.amountCents - terms.amountCents,
             ),
-            status: neverApproved
-              ? 'rejected'
-              : terms.amountCents === commitment.invoicedCents + commitment.releasedCents
-                ? 'closed'
-                : 'open',
+            // A waiting commitment always has more approved than invoiced (else it would be closed).
+            status: neverApproved ? 'rejected' : 'open',
             ...(neverApproved
               ? overBudgetMarking(commitment.overBudget, commitment.overBudgetJustification)
               : overBudgetMarking(terms.overBudget, terms.overBudgetJustification)),

@@ -110,7 +110,7 @@ export const eventDataSchemas = {
     commitmentId: z.uuid(),
     line,
     amountCents: cents.refine((value) => value >= 0, 'must not be negative'),
-    status: z.enum(['rejected', 'open', 'closed']),
+    status: z.enum(['rejected', 'open']),
     overBudget: z.boolean(),
     overBudgetJustification: freeText.optional(),
     comment: freeText.optional(),

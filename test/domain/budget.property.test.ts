@@ -4,25 +4,42 @@ import {
   assertBudgetInvariants,
   availableCents,
   decideBudget,
+  DEFAULT_FOUR_EYES_THRESHOLD_CENTS,
   evolveBudget,
   initialBudgetState,
   remainingCents,
+  type Approver,
   type BudgetCommand,
+  type BudgetPolicy,
   type BudgetState,
+  type CommitmentStatus,
 } from '../../src/domain/budget.js'
-import { DomainError } from '../../src/domain/errors.js'
+import { DomainError, type DomainErrorCode } from '../../src/domain/errors.js'
 import { LINES, type BudgetEvent, type Line } from '../../src/domain/events.js'
 import type { Cents } from '../../src/domain/money.js'
-import { BUDGET_KEY, CONTEXT, assertStorable, uuid } from '../helpers/decider-spec.js'
+import { BUDGET_KEY, assertStorable, contextBy, uuid } from '../helpers/decider-spec.js'
 
 /**
  * Model-based properties of the budget decider: random command sequences, each decided on the
  * state so far and, when accepted, folded in. Amounts are either fixed or taken from the state at
  * the moment the command is decided ("exactly what is available", "one cent more", "exactly the
- * remainder"), so that the boundaries of rules 1–3 are hit often.
+ * remainder", "exactly the four-eyes threshold"), so that the boundaries of rules 1–3 and 6 are
+ * hit often. Each sequence runs under a random four-eyes threshold; commitments are created and
+ * amended by a few team leads and a finance controller, and decided on by a pool of approvers
+ * that includes whoever asked (rule 6 forbids that) and an auditor.
  */
 
-const NUM_RUNS = 300
+const NUM_RUNS = 500
+
+/** Who writes commitments and amendments. */
+const WRITERS: readonly Approver[] = [
+  { sub: 'teamlead-1', role: 'teamlead' },
+  { sub: 'teamlead-2', role: 'teamlead' },
+  { sub: 'finance-1', role: 'finance' },
+]
+/** Who may be asked to decide: the writers, a second finance controller and an auditor. */
+const APPROVERS: readonly Approver[] = [...WRITERS, { sub: 'finance-2', role: 'finance' }, { sub: 'auditor-1', role: 'auditor' }]
+const JUSTIFICATION = 'Rechtsanspruch § 27 SGB VIII'
 
 // ---------------------------------------------------------------------------------------------
 // Generated commands: a plan that is turned into a BudgetCommand against the current state.
@@ -33,13 +50,18 @@ type AmountPlan =
   | { kind: 'beyond-available' } // one cent more than that
   | { kind: 'remaining' } // exactly the remainder of the referenced commitment
   | { kind: 'beyond-remaining' }
+  | { kind: 'threshold'; offset: Cents } // the four-eyes threshold (plus offset), or what takes the commitment there
+
+/** The approver of a DecideApproval: one who asked for the commitment, or one of the pool. */
+type ApproverPlan = { kind: 'requester'; n: number; role: 'teamlead' | 'finance' } | { kind: 'pool'; n: number }
 
 type Plan =
   | { type: 'AllocateBudget'; line: Line; amount: AmountPlan }
   | { type: 'AdjustBudget'; line: Line; amount: AmountPlan; negative: boolean }
   | { type: 'TransferBudget'; fromLine: Line; toLine: Line; amount: AmountPlan }
-  | { type: 'CreateCommitment'; commitment: number; line: Line; amount: AmountPlan; justified: boolean; periodReversed: boolean }
-  | { type: 'AmendCommitment'; reference: number; amount: AmountPlan; negative: boolean }
+  | { type: 'CreateCommitment'; commitment: number; line: Line; amount: AmountPlan; justified: boolean; periodReversed: boolean; actor: number }
+  | { type: 'AmendCommitment'; reference: number; amount: AmountPlan; negative: boolean; justified: boolean; actor: number }
+  | { type: 'DecideApproval'; reference: number; amongRequested: boolean; decision: 'approve' | 'reject'; approver: ApproverPlan; comment: boolean }
   | { type: 'BookInvoice'; reference: number; invoiceNo: string; amount: AmountPlan }
   | { type: 'ReleaseCommitment'; reference: number }
   | { type: 'RecordSpending'; spending: number; amount: AmountPlan }
@@ -56,6 +78,18 @@ const amountArb: fc.Arbitrary<AmountPlan> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'beyond-available' } as const) },
   { weight: 1, arbitrary: fc.constant({ kind: 'remaining' } as const) },
   { weight: 1, arbitrary: fc.constant({ kind: 'beyond-remaining' } as const) },
+  { weight: 2, arbitrary: fc.constantFrom<Cents>(0n, -1n, 1n).map((offset) => ({ kind: 'threshold', offset }) as const) },
+)
+const writerArb = fc.nat(WRITERS.length - 1)
+const approverArb: fc.Arbitrary<ApproverPlan> = fc.oneof(
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('requester' as const), n: fc.nat(3), role: fc.constantFrom('teamlead' as const, 'finance' as const) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('pool' as const), n: fc.nat(APPROVERS.length - 1) }) },
+)
+/** Mostly the default threshold or one in the range of the generated amounts; now and then a tiny one. */
+const thresholdArb: fc.Arbitrary<Cents> = fc.oneof(
+  { weight: 2, arbitrary: fc.constant(DEFAULT_FOUR_EYES_THRESHOLD_CENTS) },
+  { weight: 4, arbitrary: fc.bigInt({ min: 100_000n, max: 3_000_000n }) },
+  { weight: 1, arbitrary: fc.constantFrom<Cents>(1n, 100n) },
 )
 /** A new commitment or spending takes one of a few ids, so that ids collide now and then. */
 const commitmentArb = fc.integer({ min: 1, max: COMMITMENT_IDS })
@@ -94,15 +128,29 @@ const planArb: fc.Arbitrary<Plan> = fc.oneof(
       amount: amountArb,
       justified: fc.boolean(),
       periodReversed: fc.nat(9).map((n) => n === 0), // now and then a period that ends before it starts
+      actor: writerArb,
     }),
   },
   {
-    weight: 3,
+    weight: 4,
     arbitrary: fc.record({
       type: fc.constant('AmendCommitment' as const),
       reference: referenceArb,
       amount: amountArb,
-      negative: fc.boolean(),
+      negative: fc.nat(2).map((n) => n === 0), // increases more often than decreases
+      justified: fc.boolean(),
+      actor: writerArb,
+    }),
+  },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      type: fc.constant('DecideApproval' as const),
+      reference: referenceArb,
+      amongRequested: fc.nat(4).map((n) => n !== 0), // mostly a commitment that waits
+      decision: fc.constantFrom('approve' as const, 'reject' as const),
+      approver: approverArb,
+      comment: fc.boolean(),
     }),
   },
   {
@@ -119,14 +167,26 @@ const planArb: fc.Arbitrary<Plan> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ type: fc.constant('ReverseSpending' as const), reference: referenceArb }) },
 )
 
-/** A few allocations first, so that most sequences work on an existing budget. */
-const sequenceArb = fc
-  .tuple(fc.array(allocationArb, { maxLength: 3 }), fc.array(planArb, { minLength: 1, maxLength: 60, size: 'max' }))
-  .map(([allocations, plans]) => [...allocations, ...plans])
+/** A few allocations first, so that most sequences work on an existing budget; and a threshold. */
+const sequenceArb = fc.record({
+  threshold: thresholdArb,
+  plans: fc
+    .tuple(fc.array(allocationArb, { maxLength: 3 }), fc.array(planArb, { minLength: 1, maxLength: 60, size: 'max' }))
+    .map(([allocations, plans]) => [...allocations, ...plans]),
+})
 
-function resolveAmount(plan: AmountPlan, state: BudgetState, line: Line, commitmentId: string | undefined): Cents {
+function resolveAmount(
+  plan: AmountPlan,
+  state: BudgetState,
+  line: Line,
+  commitmentId: string | undefined,
+  policy: BudgetPolicy,
+): Cents {
   const commitment = commitmentId === undefined ? undefined : state.commitments.get(commitmentId)
   switch (plan.kind) {
+    case 'threshold':
+      // (an amendment takes the commitment to this amount instead: see toCommand)
+      return policy.fourEyesThresholdCents + plan.offset
     case 'fixed':
       return plan.cents
     case 'available':
@@ -142,12 +202,21 @@ function resolveAmount(plan: AmountPlan, state: BudgetState, line: Line, commitm
 
 const nth = (ids: Iterable<string>, n: number, unknown: string): string => [...ids][n] ?? unknown
 
-function toCommand(plan: Plan, state: BudgetState): BudgetCommand {
+function toApprover(plan: ApproverPlan, state: BudgetState, commitmentId: string): Approver {
+  if (plan.kind === 'pool') return APPROVERS[plan.n] as Approver
+  const commitment = state.commitments.get(commitmentId)
+  const askers = commitment?.requestedBy.length ? commitment.requestedBy : [commitment?.createdBy ?? 'teamlead-1']
+  return { sub: askers[plan.n % askers.length] as string, role: plan.role }
+}
+
+function toCommand(plan: Plan, state: BudgetState, policy: BudgetPolicy): BudgetCommand {
+  const resolve = (amount: AmountPlan, line: Line, commitmentId: string | undefined) =>
+    resolveAmount(amount, state, line, commitmentId, policy)
   switch (plan.type) {
     case 'AllocateBudget':
-      return { type: plan.type, line: plan.line, amountCents: resolveAmount(plan.amount, state, plan.line, undefined), decisionRef: 'JHA' }
+      return { type: plan.type, line: plan.line, amountCents: resolve(plan.amount, plan.line, undefined), decisionRef: 'JHA' }
     case 'AdjustBudget': {
-      const amount = resolveAmount(plan.amount, state, plan.line, undefined)
+      const amount = resolve(plan.amount, plan.line, undefined)
       return { type: plan.type, line: plan.line, amountCents: plan.negative ? -amount : amount, reason: 'adjust' }
     }
     case 'TransferBudget':
@@ -155,7 +224,7 @@ function toCommand(plan: Plan, state: BudgetState): BudgetCommand {
         type: plan.type,
         fromLine: plan.fromLine,
         toLine: plan.toLine,
-        amountCents: resolveAmount(plan.amount, state, plan.fromLine, undefined),
+        amountCents: resolve(plan.amount, plan.fromLine, undefined),
         reason: 'transfer',
       }
     case 'CreateCommitment': {
@@ -166,16 +235,40 @@ function toCommand(plan: Plan, state: BudgetState): BudgetCommand {
         line: plan.line,
         provider: 'traeger',
         caseRef: `case-${plan.commitment}`,
-        amountCents: resolveAmount(plan.amount, state, plan.line, undefined),
+        amountCents: resolve(plan.amount, plan.line, undefined),
         period: plan.periodReversed ? { from: '2025-07-01', to: '2025-06-30' } : { from: '2025-01-01', to: '2025-12-31' },
-        ...(plan.justified ? { overBudgetJustification: 'Rechtsanspruch § 27 SGB VIII' } : {}),
+        ...(plan.justified ? { overBudgetJustification: JUSTIFICATION } : {}),
       }
     }
     case 'AmendCommitment': {
       const id = nth(state.commitments.keys(), plan.reference, uuid(90 + plan.reference))
       const line = state.commitments.get(id)?.line ?? 'ambulatory'
-      const amount = resolveAmount(plan.amount, state, line, id)
-      return { type: plan.type, commitmentId: id, amountCents: plan.negative ? -amount : amount, reason: 'amend' }
+      const amount = resolve(plan.amount, line, id)
+      const current = state.commitments.get(id)?.amountCents
+      // 'threshold': the amendment that takes the commitment to the threshold (plus offset).
+      const amountCents =
+        plan.amount.kind === 'threshold' && current !== undefined ? amount - current : plan.negative ? -amount : amount
+      return {
+        type: plan.type,
+        commitmentId: id,
+        amountCents,
+        reason: 'amend',
+        ...(plan.justified ? { overBudgetJustification: JUSTIFICATION } : {}),
+      }
+    }
+    case 'DecideApproval': {
+      const waiting = [...state.commitments.values()].filter((c) => c.status === 'requested').map((c) => c.id)
+      const id =
+        plan.amongRequested && waiting.length > 0
+          ? (waiting[plan.reference % waiting.length] as string)
+          : nth(state.commitments.keys(), plan.reference, uuid(90 + plan.reference))
+      return {
+        type: plan.type,
+        commitmentId: id,
+        decision: plan.decision,
+        approver: toApprover(plan.approver, state, id),
+        ...(plan.comment ? { comment: 'Kollegiale Beratung' } : {}),
+      }
     }
     case 'BookInvoice': {
       const id = nth(state.commitments.keys(), plan.reference, uuid(90 + plan.reference))
@@ -184,7 +277,7 @@ function toCommand(plan: Plan, state: BudgetState): BudgetCommand {
         type: plan.type,
         commitmentId: id,
         invoiceNo: plan.invoiceNo,
-        amountCents: resolveAmount(plan.amount, state, line, id),
+        amountCents: resolve(plan.amount, line, id),
         invoiceDate: '2025-03-31',
       }
     }
@@ -194,7 +287,7 @@ function toCommand(plan: Plan, state: BudgetState): BudgetCommand {
       return {
         type: plan.type,
         spendingId: uuid(100 + plan.spending),
-        amountCents: resolveAmount(plan.amount, state, 'flexible', undefined),
+        amountCents: resolve(plan.amount, 'flexible', undefined),
         purpose: 'group offer',
         receiptRef: 'receipt',
         date: '2025-03-01',
@@ -253,6 +346,15 @@ function recompute(events: readonly BudgetEvent[]): Record<Line, ModelBalance> {
       case 'CommitmentReleased':
         lineOf(event.data.commitmentId).released += BigInt(event.data.amountCents)
         break
+      case 'CommitmentRejected':
+        // Rejected outright: the reservation is released; else the unapproved increase is withdrawn.
+        if (event.data.status === 'rejected') lineOf(event.data.commitmentId).released += BigInt(event.data.amountCents)
+        else lineOf(event.data.commitmentId).amount -= BigInt(event.data.amountCents)
+        break
+      case 'CommitmentApprovalRequested':
+      case 'CommitmentApproved':
+        lineOf(event.data.commitmentId)
+        break
       case 'SpendingRecorded':
         spent.flexible += BigInt(event.data.amountCents)
         break
@@ -285,6 +387,147 @@ const balancesOf = (state: BudgetState): Record<Line, ModelBalance> => {
 }
 
 // ---------------------------------------------------------------------------------------------
+// An independent model of rule 6, kept from the commands, their actors and the events alone: it
+// never reads the decider's requestedBy, approvedTerms or lastDecision, and it says beforehand
+// what the decider must answer.
+
+interface ShadowCommitment {
+  line: Line
+  status: CommitmentStatus
+  amount: Cents
+  invoiced: Cents
+  released: Cents
+  overBudget: boolean
+  /** Who asked for what now waits: they may not decide on it. */
+  askers: Set<string>
+  /**
+   * What a rejection goes back to: the amount agreed when the request began, lowered by every
+   * smaller amount while it waits; 0 when a second person never agreed to any amount.
+   */
+  floor: Cents
+  /** The over-budget marking of the terms last agreed to. */
+  agreedOverBudget: boolean
+  /** The largest amount a second person ever approved. */
+  approvedCeiling: Cents
+  /** An over-budget request that finance has not approved yet. */
+  overBudgetUnapproved: boolean
+}
+
+type Expected = { kind: 'accepted' } | { kind: 'refused'; code: DomainErrorCode }
+
+class Shadow {
+  readonly commitments = new Map<string, ShadowCommitment>()
+
+  /** What DecideApproval must answer, from rule 6 (four eyes) and rule 1 (finance approves over budget). */
+  expectDecision(command: Extract<BudgetCommand, { type: 'DecideApproval' }>): Expected {
+    const commitment = this.commitments.get(command.commitmentId)
+    if (!commitment) return { kind: 'refused', code: 'not-found' }
+    if (commitment.status !== 'requested') return { kind: 'refused', code: 'conflict' }
+    if (commitment.askers.has(command.approver.sub)) return { kind: 'refused', code: 'forbidden' }
+    if (command.approver.role !== 'finance' && command.approver.role !== 'teamlead') return { kind: 'refused', code: 'forbidden' }
+    if (commitment.overBudget && command.approver.role !== 'finance') return { kind: 'refused', code: 'forbidden' }
+    return { kind: 'accepted' }
+  }
+
+  /** Folds one accepted event; throws where the event breaks what the model expects. */
+  apply(event: BudgetEvent, actor: string, threshold: Cents): void {
+    if (event.type === 'CommitmentCreated') {
+      const amount = BigInt(event.data.amountCents)
+      const requested = event.data.status === 'requested'
+      this.commitments.set(event.data.commitmentId, {
+        line: event.data.line,
+        status: event.data.status,
+        amount,
+        invoiced: 0n,
+        released: 0n,
+        overBudget: event.data.overBudget,
+        askers: new Set(requested ? [actor] : []),
+        floor: requested ? 0n : amount,
+        agreedOverBudget: false,
+        approvedCeiling: 0n,
+        overBudgetUnapproved: event.data.overBudget,
+      })
+      return
+    }
+    if (!('commitmentId' in event.data)) return
+    const commitment = this.commitments.get(event.data.commitmentId)
+    if (!commitment) throw new Error(`${event.type} of an unknown commitment`)
+    switch (event.type) {
+      case 'CommitmentApprovalRequested':
+        if (commitment.status !== 'requested') {
+          commitment.askers = new Set([actor])
+          commitment.floor = commitment.amount
+        } else {
+          commitment.askers.add(actor)
+        }
+        commitment.status = 'requested'
+        commitment.overBudget = event.data.overBudget
+        break
+      case 'CommitmentAmended':
+        commitment.amount += BigInt(event.data.amountCents)
+        if (commitment.status === 'requested') {
+          commitment.askers.add(actor)
+          if (commitment.amount < commitment.floor) commitment.floor = commitment.amount
+        } else {
+          commitment.floor = commitment.amount
+        }
+        break
+      case 'CommitmentApproved':
+        commitment.status = 'open'
+        commitment.askers.clear()
+        commitment.floor = commitment.amount
+        commitment.agreedOverBudget = commitment.overBudget
+        if (commitment.amount > commitment.approvedCeiling) commitment.approvedCeiling = commitment.amount
+        commitment.overBudgetUnapproved = false
+        break
+      case 'CommitmentRejected': {
+        const amount = BigInt(event.data.amountCents)
+        const neverAgreed = commitment.floor === 0n
+        const expected = neverAgreed
+          ? { amount: commitment.amount - commitment.invoiced - commitment.released, status: 'rejected', overBudget: commitment.overBudget }
+          : {
+              amount: commitment.amount - commitment.floor,
+              status: commitment.floor === commitment.invoiced + commitment.released ? 'closed' : 'open',
+              overBudget: commitment.agreedOverBudget,
+            }
+        const actual = { amount, status: event.data.status, overBudget: event.data.overBudget }
+        if (stringify(actual) !== stringify(expected)) {
+          throw new Error(`the rejection ${stringify(actual)} is not what was asked for since the last agreement ${stringify(expected)}`)
+        }
+        if (neverAgreed) commitment.released += amount
+        else commitment.amount = commitment.floor
+        commitment.status = event.data.status
+        commitment.overBudget = event.data.overBudget
+        commitment.askers.clear()
+        commitment.overBudgetUnapproved = false
+        break
+      }
+      case 'InvoiceBooked':
+        // Rule 6 from the outside: money flows only on what a second person has seen.
+        if (commitment.status !== 'open') throw new Error(`an invoice was booked on a ${commitment.status} commitment`)
+        if (commitment.amount >= threshold && commitment.amount > commitment.approvedCeiling) {
+          throw new Error(`an invoice was booked on ${commitment.amount} cents, at or above the threshold, but only ${commitment.approvedCeiling} were ever approved`)
+        }
+        if (commitment.overBudget && commitment.overBudgetUnapproved) {
+          throw new Error('an invoice was booked on an over-budget commitment that finance has not approved')
+        }
+        commitment.invoiced += BigInt(event.data.amountCents)
+        break
+      case 'CommitmentReleased':
+        commitment.released += BigInt(event.data.amountCents)
+        commitment.status = 'closed'
+        commitment.askers.clear()
+        break
+    }
+    // Rule 4: nothing left to invoice is closed.
+    if (commitment.status !== 'rejected' && commitment.amount === commitment.invoiced + commitment.released) {
+      commitment.status = 'closed'
+      commitment.askers.clear()
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Running a sequence and checking the properties after every command.
 
 const fail = (message: string, command: BudgetCommand): never => {
@@ -294,62 +537,129 @@ const fail = (message: string, command: BudgetCommand): never => {
 /** What the runs accepted and rejected, so that the test can show the generator reaches every rule. */
 const accepted = new Map<string, number>()
 const rejected = new Map<string, number>()
+const produced = new Map<string, number>()
 let overBudgetCommitments = 0
 const count = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1)
 
-function run(plans: readonly Plan[]): void {
+/** The actor who records the events of a command. */
+function actorOf(plan: Plan, command: BudgetCommand): string | undefined {
+  if (command.type === 'DecideApproval') return command.approver.sub
+  if (plan.type === 'CreateCommitment' || plan.type === 'AmendCommitment') return WRITERS[plan.actor]?.sub
+  return undefined
+}
+
+function run({ threshold, plans }: { threshold: Cents; plans: readonly Plan[] }): void {
+  const policy: BudgetPolicy = { fourEyesThresholdCents: threshold }
+  const shadow = new Shadow()
   let state = initialBudgetState(BUDGET_KEY)
   const history: BudgetEvent[] = []
   for (const plan of plans) {
-    const command = toCommand(plan, state)
+    const command = toCommand(plan, state, policy)
+    const context = contextBy(actorOf(plan, command))
     const before = state
     const snapshot = structuredClone(state)
-    const result = decideBudget(state, command)
+    const result = decideBudget(state, command, policy)
+
+    // (f) rule 6 decided as the model says: who may approve or reject, and only what waits.
+    if (command.type === 'DecideApproval') {
+      const expected = shadow.expectDecision(command)
+      const actual: Expected = result instanceof DomainError ? { kind: 'refused', code: result.code } : { kind: 'accepted' }
+      if (stringify(actual) !== stringify(expected)) fail(`DecideApproval answered ${stringify(actual)}, the model expects ${stringify(expected)}`, command)
+      if (expected.kind === 'refused' && expected.code === 'forbidden') {
+        const commitment = shadow.commitments.get(command.commitmentId)
+        count(rejected, commitment?.askers.has(command.approver.sub) ? 'DecideApproval:forbidden:asker' : `DecideApproval:forbidden:${command.approver.role}`)
+      }
+    }
+    // (g) a commitment that waits for approval takes no invoice.
+    if (command.type === 'BookInvoice' && shadow.commitments.get(command.commitmentId)?.status === 'requested') {
+      if (!(result instanceof DomainError) || result.code !== 'approval-required') {
+        fail('an invoice on a requested commitment was not refused with approval-required', command)
+      }
+    }
 
     if (result instanceof DomainError) {
       count(rejected, `${command.type}:${result.code}`)
       // (e) a rejected command writes nothing and leaves the state as it was: decide is pure.
       if (!deepEqual(state, snapshot)) fail(`the rejection (${result.code}) changed the state`, command)
-      const again = decideBudget(state, command)
+      const again = decideBudget(state, command, policy)
       if (!(again instanceof DomainError) || again.code !== result.code) fail('decide is not deterministic', command)
       continue
     }
 
     count(accepted, command.type)
     if (result.length === 0) fail('an accepted command returned no events', command)
+
+    // (h) what waits for a second person: a new commitment at or above the threshold or beyond
+    // its line; an increase beyond the line or to an amount at or above the threshold.
+    if (command.type === 'CreateCommitment') {
+      const overBudget = command.amountCents > availableCents(before.lines[command.line])
+      const mustWait = overBudget || command.amountCents >= threshold
+      const created = result[0]
+      if (created?.type !== 'CommitmentCreated' || (created.data.status === 'requested') !== mustWait || created.data.overBudget !== overBudget) {
+        fail(`a commitment of ${command.amountCents} (threshold ${threshold}, over budget: ${overBudget}) was created as ${stringify(created?.data)}`, command)
+      }
+    }
+    if (command.type === 'AmendCommitment') {
+      const commitment = before.commitments.get(command.commitmentId)
+      if (!commitment) return fail('an amendment of an unknown commitment was accepted', command)
+      const increase = command.amountCents > 0n
+      const overBudget = increase && command.amountCents > availableCents(before.lines[commitment.line])
+      const mustAsk = increase && (overBudget || commitment.amountCents + command.amountCents >= threshold)
+      const types = result.map((event) => event.type)
+      const expectedTypes = mustAsk ? ['CommitmentApprovalRequested', 'CommitmentAmended'] : ['CommitmentAmended']
+      if (stringify(types) !== stringify(expectedTypes)) fail(`the amendment produced ${types.join(', ')}, expected ${expectedTypes.join(', ')}`, command)
+      const asked = result[0]
+      if (overBudget && (asked?.type !== 'CommitmentApprovalRequested' || !asked.data.overBudget)) {
+        fail('an increase beyond the line was not marked over budget', command)
+      }
+      if (overBudget) {
+        const tracked = shadow.commitments.get(command.commitmentId)
+        if (tracked) tracked.overBudgetUnapproved = true
+      }
+    }
+
     for (const event of result) {
       try {
         assertStorable(event)
+        shadow.apply(event, context.actorSub, threshold)
+        state = evolveBudget(state, event, context)
+        // (a) the ledger's own invariants hold after every event, also between the two events of an amendment.
+        assertBudgetInvariants(state)
       } catch (error) {
         fail(String(error), command)
       }
-      state = evolveBudget(state, event, CONTEXT)
       history.push(event)
+      count(produced, event.type)
+      if (event.type === 'CommitmentRejected') count(produced, `CommitmentRejected:${event.data.status}`)
+      if (event.type === 'CommitmentApprovalRequested' && event.data.overBudget) count(produced, 'CommitmentApprovalRequested:overBudget')
+      if (event.type === 'CommitmentCreated') count(produced, `CommitmentCreated:${event.data.status}`)
+      if (event.type === 'InvoiceBooked') {
+        const commitment = shadow.commitments.get(event.data.commitmentId)
+        if (commitment && commitment.approvedCeiling > 0n) count(produced, 'InvoiceBooked:after-approval')
+      }
     }
 
     // (e) also on success, decide and evolve never mutate the state they were given.
     if (!deepEqual(before, snapshot)) fail('the state before the command was mutated', command)
 
-    // (a) the ledger's own invariants hold after every accepted command.
-    try {
-      assertBudgetInvariants(state)
-    } catch (error) {
-      fail(String(error), command)
-    }
-
     // (b) the flexible line never goes below zero.
     if (availableCents(state.lines.flexible) < 0n) fail('the flexible line went below zero', command)
 
-    // (c) only a justified (over-budget) ambulatory commitment may lower a line below zero.
+    // (c) only a justified (over-budget) ambulatory commitment or increase may lower a line below
+    // zero, and it then waits for approval.
     for (const line of LINES) {
       const availableBefore = availableCents(before.lines[line])
       const availableAfter = availableCents(state.lines[line])
       if (availableAfter < 0n && availableAfter < availableBefore) {
-        const overBudgetCommitment =
-          command.type === 'CreateCommitment' &&
+        const overBudgetRequest =
           line === 'ambulatory' &&
-          result.every((event) => event.type === 'CommitmentCreated' && event.data.overBudget && event.data.status === 'requested')
-        if (!overBudgetCommitment) {
+          ((command.type === 'CreateCommitment' &&
+            result.every((event) => event.type === 'CommitmentCreated' && event.data.overBudget && event.data.status === 'requested')) ||
+            (command.type === 'AmendCommitment' &&
+              result[0]?.type === 'CommitmentApprovalRequested' &&
+              result[0].data.overBudget &&
+              command.overBudgetJustification !== undefined))
+        if (!overBudgetRequest) {
           fail(`${command.type} took the ${line} line from ${availableBefore} to ${availableAfter}`, command)
         }
         overBudgetCommitments += 1
@@ -361,6 +671,47 @@ function run(plans: readonly Plan[]): void {
     const actual = balancesOf(state)
     if (!deepEqual(actual, expected)) {
       fail(`balances ${stringify(actual)} differ from the recomputation ${stringify(expected)}`, command)
+    }
+
+    if (shadow.commitments.size !== state.commitments.size) fail('the model and the state know different commitments', command)
+    for (const commitment of state.commitments.values()) {
+      // (i) the decider's state agrees with the model: status, amounts, marking and who asked.
+      const model = shadow.commitments.get(commitment.id)
+      const seen = {
+        status: commitment.status,
+        amount: commitment.amountCents,
+        invoiced: commitment.invoicedCents,
+        released: commitment.releasedCents,
+        overBudget: commitment.overBudget,
+        askers: [...commitment.requestedBy].sort(),
+      }
+      const modelled = model && {
+        status: model.status,
+        amount: model.amount,
+        invoiced: model.invoiced,
+        released: model.released,
+        overBudget: model.overBudget,
+        askers: [...model.askers].sort(),
+      }
+      if (stringify(seen) !== stringify(modelled)) fail(`commitment ${commitment.id} is ${stringify(seen)}, the model says ${stringify(modelled)}`, command)
+      // (j) approved is never more than committed, and an open commitment holds nothing unapproved:
+      // its current terms are the ones agreed to.
+      if (commitment.approvedTerms.amountCents > commitment.amountCents) fail(`commitment ${commitment.id} has more approved than its amount`, command)
+      if (commitment.status === 'open') {
+        const terms = { amountCents: commitment.amountCents, overBudget: commitment.overBudget, overBudgetJustification: commitment.overBudgetJustification }
+        if (!deepEqual(commitment.approvedTerms, terms)) {
+          fail(`open commitment ${commitment.id} has unapproved terms ${stringify(terms)}; approved are ${stringify(commitment.approvedTerms)}`, command)
+        }
+      }
+      // (k) the last decision is recorded by the one who decided, never by one who asked.
+      if (command.type === 'DecideApproval' && command.commitmentId === commitment.id) {
+        if (commitment.lastDecision?.decision !== command.decision || commitment.lastDecision.by !== command.approver.sub) {
+          fail(`the decision on ${commitment.id} is recorded as ${stringify(commitment.lastDecision)}`, command)
+        }
+        if (before.commitments.get(commitment.id)?.requestedBy.includes(command.approver.sub)) {
+          fail(`${command.approver.sub} decided on a commitment they asked for`, command)
+        }
+      }
     }
   }
 }
@@ -384,13 +735,19 @@ function deepEqual(a: unknown, b: unknown): boolean {
 }
 
 t.test('random command sequences keep the ledger consistent', async (t) => {
-  fc.assert(fc.property(sequenceArb, (plans) => run(plans)), { numRuns: NUM_RUNS })
-  t.pass(`${NUM_RUNS} sequences hold (a) invariants, (b) flexible ≥ 0, (c) only over-budget commitments go below zero, (d) balances follow from the events, (e) rejections change nothing`)
+  fc.assert(fc.property(sequenceArb, (sequence) => run(sequence)), { numRuns: NUM_RUNS })
+  t.pass(
+    `${NUM_RUNS} sequences hold (a) invariants after every event, (b) flexible ≥ 0, (c) only over-budget ` +
+      'requests go below zero, (d) balances follow from the events, (e) rejections change nothing, ' +
+      '(f) approvals only by a second person in the right role, (g) no invoice while requested, ' +
+      '(h) what must wait waits, (i) the state agrees with an independent model of rule 6, ' +
+      '(j) open commitments hold only approved terms, (k) decisions are recorded by who decided',
+  )
 })
 
 t.test('the generated sequences reach every rule', async (t) => {
   // Guards against a generator that silently stops exercising the interesting cases.
-  const commandTypes = ['AllocateBudget', 'AdjustBudget', 'TransferBudget', 'CreateCommitment', 'AmendCommitment', 'BookInvoice', 'ReleaseCommitment', 'RecordSpending', 'ReverseSpending']
+  const commandTypes = ['AllocateBudget', 'AdjustBudget', 'TransferBudget', 'CreateCommitment', 'AmendCommitment', 'DecideApproval', 'BookInvoice', 'ReleaseCommitment', 'RecordSpending', 'ReverseSpending']
   for (const type of commandTypes) t.ok((accepted.get(type) ?? 0) > 0, `some ${type} commands were accepted (${accepted.get(type) ?? 0})`)
   const rejections = [
     'AllocateBudget:validation',
@@ -410,6 +767,11 @@ t.test('the generated sequences reach every rule', async (t) => {
     'BookInvoice:approval-required',
     'BookInvoice:commitment-closed',
     'BookInvoice:not-found',
+    'DecideApproval:conflict',
+    'DecideApproval:not-found',
+    'DecideApproval:forbidden:asker',
+    'DecideApproval:forbidden:auditor',
+    'DecideApproval:forbidden:teamlead',
     'ReleaseCommitment:commitment-closed',
     'RecordSpending:insufficient-funds',
     'RecordSpending:conflict',
@@ -418,4 +780,15 @@ t.test('the generated sequences reach every rule', async (t) => {
   ]
   for (const key of rejections) t.ok((rejected.get(key) ?? 0) > 0, `some ${key} rejections (${rejected.get(key) ?? 0})`)
   t.ok(overBudgetCommitments > 0, `some over-budget commitments took the ambulatory line below zero (${overBudgetCommitments})`)
+  const events = [
+    'CommitmentCreated:open',
+    'CommitmentCreated:requested',
+    'CommitmentApprovalRequested',
+    'CommitmentApprovalRequested:overBudget',
+    'CommitmentApproved',
+    'CommitmentRejected:rejected',
+    'CommitmentRejected:open',
+    'InvoiceBooked:after-approval',
+  ]
+  for (const key of events) t.ok((produced.get(key) ?? 0) > 0, `some ${key} events (${produced.get(key) ?? 0})`)
 })

@@ -15,6 +15,7 @@ import {
   commitmentReleased,
   createCommitment,
   eur,
+  fourEyesAt,
   invoiceBooked,
   recordSpending,
   spendingRecorded,
@@ -319,9 +320,13 @@ t.test('commitments', async (t) => {
 
 t.test('amendments', async (t) => {
   const withCommitment = [...funded, commitmentCreated(familySupport, eur('24000'))]
+  // These specs are about funds (rule 1) and invoices (rule 3). An increase that leaves a
+  // commitment at or above the four-eyes threshold waits for approval (rule 6, see
+  // four-eyes.test.ts), so the funds specs run with a threshold above every amount here.
+  const fundsOnly = { policy: fourEyesAt(eur('1000000')) }
 
   t.test('an increase within the line raises the commitment', async (t) => {
-    const state = budgetSpec(t)
+    const state = budgetSpec(t, fundsOnly)
       .given(withCommitment)
       .when({ type: 'AmendCommitment', commitmentId: familySupport.id, amountCents: eur('6000'), reason: 'more hours' })
       .then([commitmentAmended(familySupport, eur('6000'), 'more hours')])
@@ -330,14 +335,16 @@ t.test('amendments', async (t) => {
   })
 
   t.test('an increase of exactly what is available is allowed', async (t) => {
-    budgetSpec(t)
+    const state = budgetSpec(t, fundsOnly)
       .given(withCommitment)
       .when({ type: 'AmendCommitment', commitmentId: familySupport.id, amountCents: eur('76000'), reason: 'x' })
       .then([commitmentAmended(familySupport, eur('76000'), 'x')])
+    t.same(balanceOf(state, 'ambulatory').available, '0.00')
+    t.equal(state.commitments.get(familySupport.id)?.status, 'open')
   })
 
   t.test('an increase beyond the line fails with insufficient-funds', async (t) => {
-    budgetSpec(t)
+    budgetSpec(t, fundsOnly)
       .given(withCommitment)
       .when({ type: 'AmendCommitment', commitmentId: familySupport.id, amountCents: eur('76000.01'), reason: 'x' })
       .thenFails('insufficient-funds', /76000\.00 available/)

@@ -3,10 +3,13 @@ import {
   assertBudgetInvariants,
   availableCents,
   decideBudget,
+  DEFAULT_BUDGET_POLICY,
   evolveBudget,
   initialBudgetState,
+  type Approver,
   type BudgetCommand,
   type BudgetKey,
+  type BudgetPolicy,
   type BudgetState,
   type EventContext,
 } from '../../src/domain/budget.js'
@@ -31,15 +34,38 @@ import type { SozialraumEvent } from '../../src/domain/events.js'
  *
  * `then` and `thenFails` report through tap; `then` returns the state after folding the new events,
  * so a test can go on to check balances.
+ *
+ * Where it matters who recorded an event (the four eyes of rule 6), a given event names its actor
+ * with `by('teamlead-2', event)`, and `when(command, { by })` names the actor of the new events.
+ * Without one, the decider's default actor (and for a budget: the approver of a DecideApproval)
+ * records them.
  */
 
 /** The assertions the spec needs from a tap test, so any `t` fits. */
 export type Assert = Pick<typeof tap, 'same' | 'ok' | 'fail' | 'equal' | 'match' | 'pass'>
 
+/** An event as a named actor recorded it. */
+export interface Recorded<Event> {
+  readonly by: string
+  readonly event: Event
+}
+
+/** A given event, with the actor who recorded it when that matters. */
+export type GivenEvent<Event> = Event | Recorded<Event>
+
+export const by = <Event>(actor: string, event: Event): Recorded<Event> => ({ by: actor, event })
+
+function isRecorded<Event>(entry: GivenEvent<Event>): entry is Recorded<Event> {
+  return typeof entry === 'object' && entry !== null && 'by' in entry && 'event' in entry
+}
+
 export interface Decider<State, Command, Event> {
   initialState: () => State
   decide: (state: State, command: Command) => Event[] | DomainError
-  evolve: (state: State, event: Event) => State
+  /** `actor` is who recorded the event; undefined for the decider's default actor. */
+  evolve: (state: State, event: Event, actor: string | undefined) => State
+  /** Who records the events of a command when the command says so itself (an approver). */
+  actorOf?: (command: Command) => string | undefined
   /** Called after every folded event; throws when the state breaks an invariant. */
   assertInvariants?: (state: State) => void
   /** Called for every event `decide` returns; throws when the event would not be storable. */
@@ -49,7 +75,8 @@ export interface Decider<State, Command, Event> {
 export interface Given<State, Command, Event> {
   /** The state the `given` events led to. */
   readonly state: State
-  when(command: Command): When<State, Event>
+  /** `by`: the actor who records the resulting events. */
+  when(command: Command, options?: { by?: string }): When<State, Event>
 }
 
 export interface When<State, Event> {
@@ -60,20 +87,24 @@ export interface When<State, Event> {
 }
 
 export function deciderSpec<State, Command, Event>(decider: Decider<State, Command, Event>) {
-  const fold = (events: readonly Event[], start: State): State =>
-    events.reduce((state, event) => {
-      const next = decider.evolve(state, event)
+  const fold = (events: readonly GivenEvent<Event>[], start: State, actor?: string): State =>
+    events.reduce((state, entry) => {
+      const next = isRecorded(entry) ? decider.evolve(state, entry.event, entry.by) : decider.evolve(state, entry, actor)
       decider.assertInvariants?.(next)
       return next
     }, start)
 
   return (t: Assert) => ({
     /** `adjust` sets what no event of this decider can reach yet (e.g. a closed fiscal year). */
-    given(events: readonly Event[], adjust: (state: State) => State = (state) => state): Given<State, Command, Event> {
+    given(
+      events: readonly GivenEvent<Event>[],
+      adjust: (state: State) => State = (state) => state,
+    ): Given<State, Command, Event> {
       const state = adjust(fold(events, decider.initialState()))
       return {
         state,
-        when(command: Command): When<State, Event> {
+        when(command: Command, options: { by?: string } = {}): When<State, Event> {
+          const actor = options.by ?? decider.actorOf?.(command)
           const snapshot = structuredClone(state)
           const result = decider.decide(state, command)
           // decide is pure: whatever it answers, it never touches the state it was given.
@@ -86,7 +117,7 @@ export function deciderSpec<State, Command, Event>(decider: Decider<State, Comma
               }
               t.same(result, expected, 'decide returns the expected events')
               for (const event of result) decider.assertEventValid?.(event)
-              return fold(result, state)
+              return fold(result, state, actor)
             },
             thenFails(code: DomainErrorCode, messagePattern?: RegExp | string): DomainError | undefined {
               if (!(result instanceof DomainError)) {
@@ -118,20 +149,37 @@ export function assertStorable(event: DomainEvent): void {
   }
 }
 
-export const budgetDecider: Decider<BudgetState, BudgetCommand, BudgetEvent> = {
-  initialState: () => initialBudgetState(BUDGET_KEY),
-  decide: decideBudget,
-  evolve: (state, event) => evolveBudget(state, event, CONTEXT),
-  assertInvariants: assertBudgetInvariants,
-  assertEventValid: assertStorable,
+/** The event context of an event recorded by `actor` (CONTEXT's actor by default). */
+export const contextBy = (actor: string | undefined): EventContext =>
+  actor === undefined ? CONTEXT : { ...CONTEXT, actorSub: actor }
+
+/** The budget decider under a policy (DOMAIN.md's defaults unless a spec says otherwise). */
+export function budgetDecider(policy: BudgetPolicy = DEFAULT_BUDGET_POLICY): Decider<BudgetState, BudgetCommand, BudgetEvent> {
+  return {
+    initialState: () => initialBudgetState(BUDGET_KEY),
+    decide: (state, command) => decideBudget(state, command, policy),
+    evolve: (state, event, actor) => evolveBudget(state, event, contextBy(actor)),
+    // An approval decision is recorded by the one who decides.
+    actorOf: (command) => (command.type === 'DecideApproval' ? command.approver.sub : undefined),
+    assertInvariants: assertBudgetInvariants,
+    assertEventValid: assertStorable,
+  }
 }
 
-export const budgetSpec = deciderSpec(budgetDecider)
+/** A spec of the budget decider; `policy` sets the configurable rules (the four-eyes threshold). */
+export function budgetSpec(t: Assert, options: { policy?: BudgetPolicy } = {}) {
+  return deciderSpec(budgetDecider(options.policy))(t)
+}
+
+/** A policy with this four-eyes threshold. */
+export const fourEyesAt = (thresholdCents: Cents): BudgetPolicy => ({ fourEyesThresholdCents: thresholdCents })
 
 /** Folds events from the initial budget, asserting the invariants after each. */
-export function budgetAfter(events: readonly BudgetEvent[]): BudgetState {
-  return events.reduce((state, event) => {
-    const next = evolveBudget(state, event, CONTEXT)
+export function budgetAfter(events: readonly GivenEvent<BudgetEvent>[]): BudgetState {
+  return events.reduce((state, entry) => {
+    const next = isRecorded(entry)
+      ? evolveBudget(state, entry.event, contextBy(entry.by))
+      : evolveBudget(state, entry, CONTEXT)
     assertBudgetInvariants(next)
     return next
   }, initialBudgetState(BUDGET_KEY))
@@ -240,6 +288,59 @@ export const commitmentReleased = (commitment: CommitmentFixture, amountCents: C
   data: { ...BUDGET_KEY, commitmentId: commitment.id, line: commitment.line, amountCents: json(amountCents), reason },
 })
 
+/** Rule 6: an amendment sends the commitment (back) to `requested`; written before its CommitmentAmended. */
+export const commitmentApprovalRequested = (
+  commitment: CommitmentFixture,
+  options: { overBudget?: boolean; overBudgetJustification?: string } = {},
+): BudgetEvent => ({
+  type: 'CommitmentApprovalRequested',
+  data: {
+    ...BUDGET_KEY,
+    commitmentId: commitment.id,
+    line: commitment.line,
+    overBudget: options.overBudget ?? false,
+    ...(options.overBudgetJustification === undefined
+      ? {}
+      : { overBudgetJustification: options.overBudgetJustification }),
+  },
+})
+
+export const commitmentApproved = (commitment: CommitmentFixture, comment?: string): BudgetEvent => ({
+  type: 'CommitmentApproved',
+  data: {
+    ...BUDGET_KEY,
+    commitmentId: commitment.id,
+    line: commitment.line,
+    ...(comment === undefined ? {} : { comment }),
+  },
+})
+
+/** `amountCents` is what the rejection withdraws; `status` what the commitment is afterwards. */
+export const commitmentRejected = (
+  commitment: CommitmentFixture,
+  amountCents: Cents,
+  options: {
+    status?: 'rejected' | 'open'
+    overBudget?: boolean
+    overBudgetJustification?: string
+    comment?: string
+  } = {},
+): BudgetEvent => ({
+  type: 'CommitmentRejected',
+  data: {
+    ...BUDGET_KEY,
+    commitmentId: commitment.id,
+    line: commitment.line,
+    amountCents: json(amountCents),
+    status: options.status ?? 'rejected',
+    overBudget: options.overBudget ?? false,
+    ...(options.overBudgetJustification === undefined
+      ? {}
+      : { overBudgetJustification: options.overBudgetJustification }),
+    ...(options.comment === undefined ? {} : { comment: options.comment }),
+  },
+})
+
 export const spendingRecorded = (spendingId: string, amountCents: Cents): BudgetEvent => ({
   type: 'SpendingRecorded',
   data: {
@@ -272,6 +373,37 @@ export const createCommitment = (
   amountCents,
   period: options.period ?? PERIOD,
   ...(options.overBudgetJustification === undefined ? {} : { overBudgetJustification: options.overBudgetJustification }),
+})
+
+export const amendCommitment = (
+  commitment: CommitmentFixture,
+  amountCents: Cents,
+  options: { reason?: string; overBudgetJustification?: string } = {},
+): BudgetCommand => ({
+  type: 'AmendCommitment',
+  commitmentId: commitment.id,
+  amountCents,
+  reason: options.reason ?? 'more hours',
+  ...(options.overBudgetJustification === undefined ? {} : { overBudgetJustification: options.overBudgetJustification }),
+})
+
+export const decideApproval = (
+  commitment: CommitmentFixture,
+  decision: 'approve' | 'reject',
+  approver: Approver,
+  comment?: string,
+): BudgetCommand => ({
+  type: 'DecideApproval',
+  commitmentId: commitment.id,
+  decision,
+  approver,
+  ...(comment === undefined ? {} : { comment }),
+})
+
+export const releaseCommitment = (commitment: CommitmentFixture, reason = 'case closed'): BudgetCommand => ({
+  type: 'ReleaseCommitment',
+  commitmentId: commitment.id,
+  reason,
 })
 
 export const bookInvoice = (
