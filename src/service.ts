@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { projections } from '../projections/index.js'
 import { Ledger } from './application/ledger.js'
-import { loadOrCreateSecret, tokenVerifier, type TokenKeys, type VerifyToken } from './auth/tokens.js'
+import { cachedVerifier, loadOrCreateSecret, tokenVerifier, type TokenKeys, type VerifyToken } from './auth/tokens.js'
 import { ConfigError, type Config, type TokenKeysConfig } from './config.js'
 import type { EventStore } from './eventstore/port.js'
 import { SqliteEventStore } from './eventstore/sqlite.js'
@@ -35,7 +35,9 @@ export function tokenKeys(keys: TokenKeysConfig): TokenKeys {
 }
 
 export function openTokenVerifier(config: Config): VerifyToken {
-  return tokenVerifier(tokenKeys(config.tokens.keys), { issuer: config.tokens.issuer, audience: config.tokens.audience })
+  return cachedVerifier(
+    tokenVerifier(tokenKeys(config.tokens.keys), { issuer: config.tokens.issuer, audience: config.tokens.audience }),
+  )
 }
 
 /** Opens the stores the configuration names. PostgreSQL and KurrentDB adapters come with their own issues. */

@@ -1,0 +1,61 @@
+import t from 'tap'
+import { cachedVerifier, InvalidTokenError, type Principal } from '../../src/auth/tokens.js'
+
+/** A verifier that counts its calls; tokens named "bad…" are refused. */
+function countingVerifier(expiresAtMs: number) {
+  const calls: string[] = []
+  const verify = async (token: string): Promise<Principal> => {
+    calls.push(token)
+    if (token.startsWith('bad')) throw new InvalidTokenError('the token signature does not verify')
+    return { sub: token, role: 'finance', name: undefined, sozialraeume: [], expiresAtMs }
+  }
+  return { calls, verify }
+}
+
+t.test('a verified token is trusted again without verifying it, until its exp', async (t) => {
+  let now = 1_000_000
+  const { calls, verify } = countingVerifier(1_030_000)
+  const cached = cachedVerifier(verify, { now: () => now, maxAgeMs: 60_000 })
+  t.equal((await cached('anna')).sub, 'anna')
+  t.equal((await cached('anna')).sub, 'anna')
+  t.same(calls, ['anna'], 'verified once')
+  now = 1_030_000
+  await cached('anna')
+  t.same(calls, ['anna', 'anna'], 'verified again at its exp')
+})
+
+t.test('a verified token is verified again after maxAgeMs, even before its exp', async (t) => {
+  let now = 0
+  const { calls, verify } = countingVerifier(10_000_000)
+  const cached = cachedVerifier(verify, { now: () => now, maxAgeMs: 60_000 })
+  await cached('anna')
+  now = 59_999
+  await cached('anna')
+  t.equal(calls.length, 1, 'still trusted just before maxAgeMs')
+  now = 60_000
+  await cached('anna')
+  t.equal(calls.length, 2, 'verified again at maxAgeMs')
+})
+
+t.test('a refused token is never cached', async (t) => {
+  const { calls, verify } = countingVerifier(10_000_000)
+  const cached = cachedVerifier(verify, { now: () => 0 })
+  await t.rejects(cached('bad-1'), InvalidTokenError)
+  await t.rejects(cached('bad-1'), InvalidTokenError)
+  t.same(calls, ['bad-1', 'bad-1'], 'verified (and refused) each time')
+})
+
+t.test('the cache holds at most maxEntries tokens, dropping the least recently used', async (t) => {
+  const { calls, verify } = countingVerifier(10_000_000)
+  const cached = cachedVerifier(verify, { now: () => 0, maxEntries: 2 })
+  await cached('a')
+  await cached('b')
+  await cached('a') // a is now the most recently used
+  await cached('c') // drops b
+  calls.length = 0
+  await cached('a')
+  await cached('c')
+  t.same(calls, [], 'a and c are still cached')
+  await cached('b')
+  t.same(calls, ['b'], 'b was dropped and is verified again')
+})
