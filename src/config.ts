@@ -15,7 +15,14 @@ const environmentSchema = z.object({
   EVENTSTORE_URL: z.string().regex(/^(kurrentdb|esdb)(\+discover)?:\/\/.+/, 'must be kurrentdb://…').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   JWT_SECRET: z.string().min(MIN_SECRET_LENGTH, `must be at least ${MIN_SECRET_LENGTH} characters`).optional(),
-  JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  // Keys fetched over plain HTTP could be swapped on the way; only loopback may skip TLS.
+  JWKS_URL: z
+    .url({ protocol: /^https?$/ })
+    .refine(
+      (url) => url.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//.test(url),
+      'must be https:// (http:// only on 127.0.0.1 or localhost)',
+    )
+    .optional(),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   FOUR_EYES_THRESHOLD: z
@@ -82,7 +89,13 @@ export function parseConfig(environment: NodeJS.ProcessEnv): Config {
   }
   let keys: TokenKeysConfig
   if (env.JWT_SECRET !== undefined) keys = { kind: 'secret', secret: env.JWT_SECRET }
-  else if (env.JWKS_URL !== undefined) keys = { kind: 'jwks', url: env.JWKS_URL }
+  else if (env.JWKS_URL !== undefined) {
+    // An identity provider issues tokens for many clients: only those meant for this service count.
+    if (env.JWT_ISSUER === undefined || env.JWT_AUDIENCE === undefined) {
+      throw new ConfigError('invalid configuration: with JWKS_URL, set JWT_ISSUER and JWT_AUDIENCE too')
+    }
+    keys = { kind: 'jwks', url: env.JWKS_URL }
+  }
   else if (database.kind === 'sqlite') keys = { kind: 'generated-secret', path: join(dirname(database.path), 'jwt-secret') }
   else throw new ConfigError('invalid configuration: with a PostgreSQL database, set JWT_SECRET or JWKS_URL')
   return {

@@ -1,4 +1,5 @@
 import { pino } from 'pino'
+import { SecretFileError } from './auth/tokens.js'
 import { ConfigError, parseConfig } from './config.js'
 import { openService } from './service.js'
 
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof SecretFileError) {
     process.stderr.write(`${error.message}\n`)
   } else {
     process.stderr.write(`sojus-ledger failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose'
+import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import { z } from 'zod'
 import { ROLES, type Role } from '../domain/events.js'
 import { sozialraumId } from '../domain/sozialraum.js'
@@ -46,6 +46,10 @@ export type VerifyToken = (token: string) => Promise<Principal>
 
 /** Clocks of issuer and service may differ a little. */
 const CLOCK_TOLERANCE_SECONDS = 30
+/** No token lives longer: there is no revocation list, so a leaked token must expire soon. */
+export const MAX_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60
+/** How long the identity provider's keys are trusted before they are fetched again. */
+const JWKS_CACHE_MAX_AGE_MS = 60_000
 const HS_ALGORITHMS = ['HS256']
 const ASYMMETRIC_ALGORITHMS = ['RS256', 'ES256']
 export const MIN_SECRET_LENGTH = 32
@@ -75,38 +79,46 @@ const JOSE_REASONS: Record<string, string> = {
 
 function reasonOf(error: unknown): string | undefined {
   if (error instanceof errors.JWTClaimValidationFailed) {
-    if (error.claim === 'nbf' || error.claim === 'iat') return 'the token is not valid yet'
     if (error.reason === 'missing') return `the token has no "${error.claim}" claim`
+    if ((error.claim === 'nbf' || error.claim === 'iat') && error.reason === 'check_failed') return 'the token is not valid yet'
     return `the token's "${error.claim}" claim is not accepted`
   }
   if (error instanceof errors.JOSEError) return JOSE_REASONS[error.code]
   return undefined
 }
 
-export function tokenVerifier(keys: TokenKeys, options: TokenOptions = {}): VerifyToken {
-  const key: Uint8Array | JWTVerifyGetKey =
-    keys.kind === 'secret' ? new TextEncoder().encode(keys.secret) : createRemoteJWKSet(new URL(keys.url))
-  const verifyOptions = {
-    algorithms: keys.kind === 'secret' ? HS_ALGORITHMS : ASYMMETRIC_ALGORITHMS,
+function signatureVerifier(keys: TokenKeys, options: TokenOptions): (token: string) => Promise<JWTPayload> {
+  const common: JWTVerifyOptions = {
     requiredClaims: ['exp', 'sub'],
     clockTolerance: CLOCK_TOLERANCE_SECONDS,
     ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
     ...(options.audience === undefined ? {} : { audience: options.audience }),
   }
+  if (keys.kind === 'secret') {
+    const secret = new TextEncoder().encode(keys.secret)
+    return async (token) => (await jwtVerify(token, secret, { ...common, algorithms: HS_ALGORITHMS })).payload
+  }
+  const jwks = createRemoteJWKSet(new URL(keys.url), { cacheMaxAge: JWKS_CACHE_MAX_AGE_MS })
+  return async (token) => (await jwtVerify(token, jwks, { ...common, algorithms: ASYMMETRIC_ALGORITHMS })).payload
+}
+
+export function tokenVerifier(keys: TokenKeys, options: TokenOptions = {}): VerifyToken {
+  const verifySignature = signatureVerifier(keys, options)
   return async (token) => {
-    let payload: unknown
+    let payload: JWTPayload
     try {
-      // jose takes a key or a key getter; the two overloads differ only in that.
-      payload =
-        key instanceof Uint8Array
-          ? (await jwtVerify(token, key, verifyOptions)).payload
-          : (await jwtVerify(token, key, verifyOptions)).payload
+      payload = await verifySignature(token)
     } catch (error) {
       const reason = reasonOf(error)
       if (reason !== undefined) throw new InvalidTokenError(reason)
       throw new KeysUnavailableError(
         `the identity provider's keys could not be read: ${error instanceof Error ? error.message : String(error)}`,
       )
+    }
+    // requiredClaims made jose check that exp is there and a number.
+    const expiresAtMs = Number(payload.exp) * 1000
+    if (!(expiresAtMs - Date.now() <= MAX_TOKEN_LIFETIME_SECONDS * 1000)) {
+      throw new InvalidTokenError(`the token lives longer than ${MAX_TOKEN_LIFETIME_SECONDS / 3600} hours`)
     }
     const claims = claimsSchema.safeParse(payload)
     if (!claims.success) {
@@ -119,8 +131,7 @@ export function tokenVerifier(keys: TokenKeys, options: TokenOptions = {}): Veri
       role,
       name,
       sozialraeume: role === 'teamlead' ? (sozialraeume ?? []) : [],
-      // requiredClaims makes jose check that exp is there and a number.
-      expiresAtMs: Number((payload as { exp: number }).exp) * 1000,
+      expiresAtMs,
     }
   }
 }
@@ -183,25 +194,47 @@ export function signToken(secret: string, claims: TokenClaims, expiresIn: string
     .sign(new TextEncoder().encode(secret))
 }
 
+export class SecretFileError extends Error {
+  override name = 'SecretFileError'
+}
+
+function readSecret(path: string): string {
+  const secret = readFileSync(path, 'utf8').trim()
+  if (secret.length < MIN_SECRET_LENGTH) {
+    throw new SecretFileError(
+      `${path} holds no usable secret (fewer than ${MIN_SECRET_LENGTH} characters); delete it to make a new one, or set JWT_SECRET`,
+    )
+  }
+  return secret
+}
+
 /**
  * The embedded default's secret: read from `path`, or made (random, readable by the owner only)
  * on first start. Losing it invalidates every token signed with it, nothing else.
  */
 export function loadOrCreateSecret(path: string): string {
   try {
-    return readFileSync(path, 'utf8').trim()
+    return readSecret(path)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
   mkdirSync(dirname(path), { recursive: true })
-  const secret = randomBytes(48).toString('base64url')
+  // Written whole and synced under another name, then linked into place: nobody ever reads a
+  // half-written secret, and if two processes start at once, the first link wins.
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`
+  const descriptor = openSync(temporary, 'wx', 0o600)
   try {
-    // 'wx': if another process made it in the meantime, theirs wins.
-    writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: 'wx' })
+    writeSync(descriptor, `${randomBytes(48).toString('base64url')}\n`)
+    fsyncSync(descriptor)
+  } finally {
+    closeSync(descriptor)
+  }
+  try {
+    linkSync(temporary, path)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    return readFileSync(path, 'utf8').trim()
+  } finally {
+    rmSync(temporary, { force: true })
   }
-  chmodSync(path, 0o600)
-  return secret
+  return readSecret(path)
 }

@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util'
-import { signToken } from '../auth/tokens.js'
-import { ConfigError, parseConfig } from '../config.js'
+import { decodeJwt } from 'jose'
+import { MAX_TOKEN_LIFETIME_SECONDS, signToken } from '../auth/tokens.js'
+import { parseConfig } from '../config.js'
 import { ROLES, type Role } from '../domain/events.js'
+import { sozialraumId } from '../domain/sozialraum.js'
 import { tokenKeys } from '../service.js'
 
 /**
@@ -39,17 +41,22 @@ if (sub === undefined || sub === '') fail('--sub is required')
 if (role === 'teamlead' && (sozialraum === undefined || sozialraum.length === 0)) {
   fail('a teamlead token needs at least one --sozialraum')
 }
+const notASlug = sozialraum?.find((id) => !sozialraumId.safeParse(id).success)
+if (notASlug !== undefined) fail(`--sozialraum ${notASlug} is not a Sozialraum id (a lowercase slug like unteres-malstatt)`)
 
 try {
   const config = parseConfig(process.env)
   if (config.tokens.keys.kind === 'jwks') {
     fail('JWKS_URL is set: tokens come from the identity provider, not from this command')
   }
-  const keys = tokenKeys(config.tokens.keys)
-  if (keys.kind !== 'secret') fail('no secret to sign with')
-  const token = await signToken(keys.secret, { sub, role, name, sozialraeume: sozialraum }, values['expires-in'])
+  const { secret } = tokenKeys(config.tokens.keys) as { secret: string }
+  const token = await signToken(secret, { sub, role, name, sozialraeume: sozialraum }, values['expires-in'])
+  const lifetimeSeconds = (decodeJwt(token).exp ?? Infinity) - Date.now() / 1000
+  if (!(lifetimeSeconds <= MAX_TOKEN_LIFETIME_SECONDS)) {
+    fail(`--expires-in must be at most ${MAX_TOKEN_LIFETIME_SECONDS / 3600}h: the service refuses longer-lived tokens`)
+  }
   process.stdout.write(`${token}\n`)
 } catch (error) {
-  // A bad configuration or --expires-in: say what, without a stack trace.
-  fail(error instanceof ConfigError || error instanceof Error ? error.message : String(error))
+  // A bad configuration, secret file or --expires-in: say what, without a stack trace.
+  fail(error instanceof Error ? error.message : String(error))
 }

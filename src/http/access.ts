@@ -124,11 +124,16 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
 
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method]
-    for (const method of methods) {
+    const rules = methods.map((method) => {
       const access = accessOf(method, route.url)
       if (access === undefined) throw new Error(`route ${method} ${route.url} is missing from the access table`)
-      route.config = { ...route.config, access }
+      return access
+    })
+    // One route has one config: its methods must share one rule.
+    if (rules.some((rule) => rule !== rules[0])) {
+      throw new Error(`route ${methods.join('/')} ${route.url} has different access rules per method; declare them apart`)
     }
+    route.config = { ...route.config, access: rules[0] }
   })
 
   await app.register(rateLimit, { global: false })
@@ -146,6 +151,10 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
     keyGenerator: (request) => `failed:${request.ip}`,
   })
 
+  /**
+   * Only failures count, and only failures are refused: a valid token is never locked out by
+   * someone else failing from the same address (a NAT, a proxy, a forged X-Forwarded-For).
+   */
   async function failAuthentication(request: FastifyRequest, reply: FastifyReply, detail: string): Promise<void> {
     const failures = await failedPerAddress(request)
     if (!failures.isAllowed && failures.isExceeded) {
@@ -157,14 +166,13 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
 
   app.addHook('onRequest', async (request, reply) => {
     const access = request.routeOptions.config.access
-    // No route (404) or a public one: nothing to check.
-    if (access === undefined || access.kind === 'public') return
-
-    // A client address that has used up its failures is refused before its tokens cost any work.
-    const failures = await failedPerAddress(request, { increment: false })
-    if (!failures.isAllowed && failures.remaining === 0) {
-      return tooManyRequests(reply, failures.ttlInSeconds, 'too many failed authentications from this address')
+    if (access === undefined) {
+      // Only the not-found handler has no rule; anything else is refused rather than served open.
+      if (request.is404) return
+      throw new Error(`no access rule for ${request.method} ${request.routeOptions.url ?? request.url}`)
     }
+    if (access.kind === 'public') return
+
     const token = bearerToken(request)
     if (token === undefined) return failAuthentication(request, reply, 'send a token: Authorization: Bearer <JWT>')
     let principal: Principal

@@ -1,15 +1,17 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import Fastify from 'fastify'
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose'
 import { pino, type Logger } from 'pino'
 import t, { type Test } from 'tap'
+import { MAX_TOKEN_LIFETIME_SECONDS, SecretFileError } from '../../src/auth/tokens.js'
 import { parseConfig } from '../../src/config.js'
-import { ACCESS_TABLE } from '../../src/http/access.js'
+import { ACCESS_TABLE, accessPlugin } from '../../src/http/access.js'
 import { openService, type Service, type ServiceOverrides } from '../../src/service.js'
 import {
   assertProblem,
@@ -209,6 +211,31 @@ t.test('a request without a token the service accepts is 401 with WWW-Authentica
       detail: /not valid yet/,
     },
     {
+      rule: 'a token that lives longer than 24 hours (exp 25 h ahead)',
+      authorization: async () => `Bearer ${await hs256(claims({ exp: nowSeconds() + 25 * 3600 }))}`,
+      detail: /lives longer than 24 hours/,
+    },
+    {
+      rule: 'a token that practically never expires (exp 1e300)',
+      authorization: async () => `Bearer ${await hs256(claims({ exp: 1e300 }))}`,
+      detail: /lives longer than 24 hours/,
+    },
+    {
+      rule: 'a token whose exp is not a number',
+      authorization: async () => `Bearer ${await hs256(claims({ exp: String(nowSeconds() + 3600) as unknown as number }))}`,
+      detail: /"exp" claim is not accepted/,
+    },
+    {
+      rule: 'a token whose nbf is not a number (wrong type, not "not valid yet")',
+      authorization: async () => `Bearer ${await hs256(claims({ nbf: 'soon' as unknown as number }))}`,
+      detail: /"nbf" claim is not accepted/,
+    },
+    {
+      rule: 'a token whose iat is not a number (wrong type, not "not valid yet")',
+      authorization: async () => `Bearer ${await hs256(claims({ iat: 'today' as unknown as number }))}`,
+      detail: /"iat" claim is not accepted/,
+    },
+    {
       rule: 'a token without exp',
       authorization: async () => `Bearer ${await hs256(without(claims(), 'exp'))}`,
       detail: /"exp"/,
@@ -275,6 +302,18 @@ t.test('exp and nbf are checked with 30 s of clock tolerance', async (t) => {
   t.equal((await get(service.app, '/v1/sozialraeume', undefined, bearer(expiredJustNow))).status, 200, 'expired 10 s ago: accepted')
   const validInAMoment = await hs256(claims({ nbf: nowSeconds() + 10 }))
   t.equal((await get(service.app, '/v1/sozialraeume', undefined, bearer(validInAMoment))).status, 200, 'nbf in 10 s: accepted')
+})
+
+t.test('a token may live up to 24 hours (MAX_TOKEN_LIFETIME_SECONDS), not a second more', async (t) => {
+  t.equal(MAX_TOKEN_LIFETIME_SECONDS, 24 * 3600, 'the limit is 24 hours')
+  const service = await startTestService(t, { failedAuthenticationsPerMinute: 10_000 })
+  const atTheLimit = await hs256(claims({ exp: nowSeconds() + MAX_TOKEN_LIFETIME_SECONDS }))
+  const read = await get(service.app, '/v1/sozialraeume', undefined, bearer(atTheLimit))
+  t.equal(read.status, 200, `exp exactly 24 h ahead: accepted (${read.text.slice(0, 200)})`)
+  // Seconds more than the limit, without clock tolerance: a lifetime is not a clock skew.
+  await assertRefused(t, service, bearer(await hs256(claims({ exp: nowSeconds() + MAX_TOKEN_LIFETIME_SECONDS + 60 }))), 'exp 24 h and a minute ahead', /the token lives longer than 24 hours/)
+  await assertRefused(t, service, bearer(await hs256(claims({ exp: nowSeconds() + 25 * 3600 }))), 'exp 25 h ahead', /the token lives longer than 24 hours/)
+  await assertRefused(t, service, bearer(await hs256(claims({ exp: 1e300 }))), 'exp 1e300', /the token lives longer than 24 hours/)
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -350,11 +389,66 @@ t.test('every non-public route of the access table, in every spelling, needs a t
   }
 })
 
+t.test('an unknown route is 404 without a token, and not a failed authentication', async (t) => {
+  const service = await startTestService(t, { failedAuthenticationsPerMinute: 1 })
+  for (const url of ['/v1/does-not-exist', '/v1/budgets/2025/unteres-malstatt/nothing', '/nothing']) {
+    const none = await get(service.app, url, undefined, { authorization: '' })
+    t.equal(none.status, 404, `${url} without a token: 404 (${none.text.slice(0, 200)})`)
+    t.equal((await get(service.app, url, undefined, { authorization: 'Bearer abc' })).status, 404, `${url} with a malformed token: 404`)
+  }
+  // With a limit of 1, a counted failure above would make this 429.
+  assertUnauthorized(t, await get(service.app, '/v1/sozialraeume', undefined, { authorization: '' }), 'first failure on a protected route')
+})
+
+t.test('the access table is enforced when routes are declared, and a route without a rule is never served open', async (t) => {
+  const verifyToken = async (): Promise<never> => {
+    throw new Error('not called')
+  }
+  const handler = async () => ({ served: 'open' })
+
+  t.test('a route missing from the access table cannot be declared', async (t) => {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await app.register(accessPlugin, { verifyToken, rateLimitPerMinute: 0 })
+    t.throws(() => app.get('/v1/not-in-the-table', handler), /missing from the access table/)
+  })
+
+  t.test('a route of several methods whose rules differ is refused; one whose rules agree is not', async (t) => {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await app.register(accessPlugin, { verifyToken, rateLimitPerMinute: 0 })
+    // GET /v1/sozialraeume is any role's, POST finance's: one route config cannot hold both.
+    t.throws(
+      () => app.route({ method: ['GET', 'POST'], url: '/v1/sozialraeume', handler }),
+      /different access rules per method/,
+    )
+    t.doesNotThrow(() => app.route({ method: ['GET', 'HEAD'], url: '/v1/audit/events', handler }), 'GET and HEAD share the GET rule')
+  })
+
+  t.test('a matched route without a rule (declared before the access plugin) is 500, not served', async (t) => {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    app.get('/v1/sozialraeume', handler)
+    await app.register(accessPlugin, { verifyToken, rateLimitPerMinute: 0 })
+    const response = await app.inject({ method: 'GET', url: '/v1/sozialraeume' })
+    t.equal(response.statusCode, 500, `500 (${response.body.slice(0, 200)})`)
+    t.notMatch(response.body, /served/, 'the handler did not run')
+    t.equal((await app.inject({ method: 'GET', url: '/v1/nothing' })).statusCode, 404, 'a 404 still passes')
+  })
+})
+
 // ---------------------------------------------------------------------------------------------
 // JWKS_URL: RS256/ES256 keys of an identity provider
 // ---------------------------------------------------------------------------------------------
 
-t.test('with JWKS_URL, tokens signed by the provider keys (RS256, ES256) are accepted and nothing else', async (t) => {
+/** JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE: an identity provider issues tokens for many clients. */
+const ISSUER = 'https://idp.example/realms/sojus'
+const AUDIENCE = 'sojus-ledger'
+
+/** Claims of a valid finance token from the identity provider, meant for this service. */
+const idpClaims = (extra: JWTPayload = {}): JWTPayload => claims({ iss: ISSUER, aud: AUDIENCE, ...extra })
+
+t.test('with JWKS_URL (and the required JWT_ISSUER, JWT_AUDIENCE), tokens signed by the provider keys (RS256, ES256) are accepted and nothing else', async (t) => {
   const rsa = await generateKeyPair('RS256')
   const ec = await generateKeyPair('ES256')
   const stranger = await generateKeyPair('RS256')
@@ -362,22 +456,22 @@ t.test('with JWKS_URL, tokens signed by the provider keys (RS256, ES256) are acc
     { ...(await exportJWK(rsa.publicKey)), kid: 'rsa-1', alg: 'RS256', use: 'sig' },
     { ...(await exportJWK(ec.publicKey)), kid: 'ec-1', alg: 'ES256', use: 'sig' },
   ])
-  const service = await openOwnService(t, { JWKS_URL: jwks.url }, { overrides: { failedAuthenticationsPerMinute: 10_000 } })
+  const service = await openOwnService(t, { JWKS_URL: jwks.url, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE }, { overrides: { failedAuthenticationsPerMinute: 10_000 } })
   const rs256 = (payload: JWTPayload) => sign(payload, rsa.privateKey, { alg: 'RS256', kid: 'rsa-1' })
   const es256 = (payload: JWTPayload) => sign(payload, ec.privateKey, { alg: 'ES256', kid: 'ec-1' })
 
   t.test('an RS256 token of a provider key is accepted', async (t) => {
-    const response = await get(service.app, '/v1/sozialraeume', undefined, bearer(await rs256(claims())))
+    const response = await get(service.app, '/v1/sozialraeume', undefined, bearer(await rs256(idpClaims())))
     t.equal(response.status, 200, response.text.slice(0, 200))
   })
   t.test('an ES256 token of a provider key is accepted', async (t) => {
-    const response = await get(service.app, '/v1/sozialraeume', undefined, bearer(await es256(claims())))
+    const response = await get(service.app, '/v1/sozialraeume', undefined, bearer(await es256(idpClaims())))
     t.equal(response.status, 200, response.text.slice(0, 200))
   })
   t.test('a provider-signed write records the token sub and role', async (t) => {
-    const written = await post(service.app, '/v1/sozialraeume', { id: 'jwks-written', name: 'Via JWKS' }, bearer(await es256(claims({ sub: 'kc-user-42' }))))
+    const written = await post(service.app, '/v1/sozialraeume', { id: 'jwks-written', name: 'Via JWKS' }, bearer(await es256(idpClaims({ sub: 'kc-user-42' }))))
     assertWritten(t, written)
-    const audit = await get(service.app, '/v1/audit/events', written.body.position, bearer(await rs256(claims())))
+    const audit = await get(service.app, '/v1/audit/events', written.body.position, bearer(await rs256(idpClaims())))
     t.same(audit.body?.items?.at(-1)?.actor, { sub: 'kc-user-42', role: 'finance' })
   })
   t.test('the keys are fetched once, not per request', async (t) => {
@@ -385,58 +479,80 @@ t.test('with JWKS_URL, tokens signed by the provider keys (RS256, ES256) are acc
   })
 
   t.test('an HS256 token (signed with a shared secret) is refused', async (t) => {
-    await assertRefused(t, service, bearer(await hs256(claims())), 'HS256 to a JWKS service', /algorithm/)
+    await assertRefused(t, service, bearer(await hs256(idpClaims())), 'HS256 to a JWKS service', /algorithm/)
   })
   t.test('algorithm confusion: HS256 with the provider public key as secret is refused', async (t) => {
     const pem = await exportSPKI(rsa.publicKey)
-    const token = await sign(claims(), secretKey(pem), { alg: 'HS256', kid: 'rsa-1' })
+    const token = await sign(idpClaims(), secretKey(pem), { alg: 'HS256', kid: 'rsa-1' })
     await assertRefused(t, service, bearer(token), 'HS256 keyed with the RSA public key', /algorithm/)
   })
   t.test('a token of a key that is not in the set (unknown kid) is refused', async (t) => {
-    const token = await sign(claims(), stranger.privateKey, { alg: 'RS256', kid: 'not-in-the-set' })
+    const token = await sign(idpClaims(), stranger.privateKey, { alg: 'RS256', kid: 'not-in-the-set' })
     await assertRefused(t, service, bearer(token), 'unknown kid', /no key/)
   })
   t.test('a token of a foreign key that claims a known kid is refused', async (t) => {
-    const token = await sign(claims(), stranger.privateKey, { alg: 'RS256', kid: 'rsa-1' })
+    const token = await sign(idpClaims(), stranger.privateKey, { alg: 'RS256', kid: 'rsa-1' })
     await assertRefused(t, service, bearer(token), 'foreign key, known kid', /signature/)
   })
   t.test('an unsigned token (alg: none) is refused', async (t) => {
-    const token = `${base64urlJson({ alg: 'none', typ: 'JWT' })}.${base64urlJson(claims())}.`
+    const token = `${base64urlJson({ alg: 'none', typ: 'JWT' })}.${base64urlJson(idpClaims())}.`
     await assertRefused(t, service, bearer(token), 'alg none', /algorithm/)
   })
   t.test('a provider-signed token with invalid claims is refused', async (t) => {
-    await assertRefused(t, service, bearer(await rs256(claims({ role: 'admin' }))), 'role admin', /role/)
-    await assertRefused(t, service, bearer(await es256(claims({ iat: nowSeconds() - 3600, exp: nowSeconds() - 120 }))), 'expired', /expired/)
+    await assertRefused(t, service, bearer(await rs256(idpClaims({ role: 'admin' }))), 'role admin', /role/)
+    await assertRefused(t, service, bearer(await es256(idpClaims({ iat: nowSeconds() - 3600, exp: nowSeconds() - 120 }))), 'expired', /expired/)
+    await assertRefused(t, service, bearer(await rs256(idpClaims({ exp: nowSeconds() + 25 * 3600 }))), 'exp 25 h ahead', /lives longer than 24 hours/)
   })
 })
 
-t.test('with JWT_ISSUER and JWT_AUDIENCE, iss and aud must match', async (t) => {
+t.test('with JWKS_URL, iss and aud must match JWT_ISSUER and JWT_AUDIENCE', async (t) => {
   const rsa = await generateKeyPair('RS256')
   const jwks = await serveJwks(t, [{ ...(await exportJWK(rsa.publicKey)), kid: 'rsa-1', alg: 'RS256' }])
-  const issuer = 'https://idp.example/realms/sojus'
-  const audience = 'sojus-ledger'
   const service = await openOwnService(
     t,
-    { JWKS_URL: jwks.url, JWT_ISSUER: issuer, JWT_AUDIENCE: audience },
+    { JWKS_URL: jwks.url, JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE },
     { overrides: { failedAuthenticationsPerMinute: 10_000 } },
   )
   const rs256 = (payload: JWTPayload) => sign(payload, rsa.privateKey, { alg: 'RS256', kid: 'rsa-1' })
 
-  const matching = await get(service.app, '/v1/sozialraeume', undefined, bearer(await rs256(claims({ iss: issuer, aud: audience }))))
+  const matching = await get(service.app, '/v1/sozialraeume', undefined, bearer(await rs256(claims({ iss: ISSUER, aud: AUDIENCE }))))
   t.equal(matching.status, 200, `iss and aud match: 200 (${matching.text.slice(0, 200)})`)
-  const inList = await get(service.app, '/v1/sozialraeume', undefined, bearer(await rs256(claims({ iss: issuer, aud: ['account', audience] }))))
+  const inList = await get(service.app, '/v1/sozialraeume', undefined, bearer(await rs256(claims({ iss: ISSUER, aud: ['account', AUDIENCE] }))))
   t.equal(inList.status, 200, 'aud as a list that holds the audience: 200')
 
-  await assertRefused(t, service, bearer(await rs256(claims({ iss: 'https://evil.example/realms/sojus', aud: audience }))), 'another issuer', /"iss"/)
-  await assertRefused(t, service, bearer(await rs256(claims({ iss: issuer, aud: 'another-service' }))), 'another audience', /"aud"/)
-  await assertRefused(t, service, bearer(await rs256(claims({ aud: audience }))), 'no iss', /"iss"/)
-  await assertRefused(t, service, bearer(await rs256(claims({ iss: issuer }))), 'no aud', /"aud"/)
+  await assertRefused(t, service, bearer(await rs256(claims({ iss: 'https://evil.example/realms/sojus', aud: AUDIENCE }))), 'another issuer', /"iss"/)
+  await assertRefused(t, service, bearer(await rs256(claims({ iss: ISSUER, aud: 'another-service' }))), 'another audience', /"aud"/)
+  await assertRefused(t, service, bearer(await rs256(claims({ aud: AUDIENCE }))), 'no iss', /"iss"/)
+  await assertRefused(t, service, bearer(await rs256(claims({ iss: ISSUER }))), 'no aud', /"aud"/)
+  await assertRefused(t, service, bearer(await rs256(claims())), 'neither iss nor aud', /"(iss|aud)"/)
+})
+
+t.test('JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE, and TLS unless the provider is on loopback', async (t) => {
+  const environment = (extra: Record<string, string>) => ({ DATABASE_URL: 'sqlite:/tmp/never-opened.db', ...extra })
+  const required = /with JWKS_URL, set JWT_ISSUER and JWT_AUDIENCE/
+  for (const [rule, extra] of [
+    ['neither', {}],
+    ['no JWT_AUDIENCE', { JWT_ISSUER: ISSUER }],
+    ['no JWT_ISSUER', { JWT_AUDIENCE: AUDIENCE }],
+  ] as const) {
+    t.throws(() => parseConfig(environment({ JWKS_URL: 'https://idp.example/jwks', ...extra })), { name: 'ConfigError', message: required }, rule)
+  }
+  const both = { JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE }
+  for (const url of ['https://idp.example/realms/sojus/protocol/openid-connect/certs', 'http://127.0.0.1:8080/jwks', 'http://localhost:8080/jwks', 'http://[::1]:8080/jwks']) {
+    const config = parseConfig(environment({ JWKS_URL: url, ...both }))
+    t.same(config.tokens.keys, { kind: 'jwks', url }, `${url} is accepted`)
+    t.equal(config.tokens.issuer, ISSUER, `${url}: the issuer is checked`)
+    t.equal(config.tokens.audience, AUDIENCE, `${url}: the audience is checked`)
+  }
+  for (const url of ['http://idp.example/jwks', 'http://10.0.0.5/jwks', 'http://localhost.evil.example/jwks', 'http://127.0.0.1.evil.example/jwks']) {
+    t.throws(() => parseConfig(environment({ JWKS_URL: url, ...both })), { name: 'ConfigError', message: /JWKS_URL/ }, `${url} is refused`)
+  }
 })
 
 t.test('when the JWKS cannot be fetched, the answer is 503 with Retry-After, not 401', async (t) => {
   const rsa = await generateKeyPair('RS256')
-  const service = await openOwnService(t, { JWKS_URL: await deadUrl() })
-  const token = await sign(claims(), rsa.privateKey, { alg: 'RS256', kid: 'rsa-1' })
+  const service = await openOwnService(t, { JWKS_URL: await deadUrl(), JWT_ISSUER: ISSUER, JWT_AUDIENCE: AUDIENCE })
+  const token = await sign(idpClaims(), rsa.privateKey, { alg: 'RS256', kid: 'rsa-1' })
   const before = await service.store.headPosition()
 
   for (const response of [
@@ -488,10 +604,11 @@ t.test('RATE_LIMIT_PER_MINUTE=0 turns the per-token limit off', async (t) => {
   t.same([...statuses], [200], '50 requests, all 200')
 })
 
-t.test('failed authentications are limited per client address; once over the limit, even a valid token is 429', async (t) => {
-  // access.ts counts failures per address and, once they reach the limit, refuses the address
-  // before looking at its token: with a limit of 3, three failures are 401, and from then on every
-  // request from that address is 429, a valid token's too.
+t.test('failed authentications are limited per client address; only failures are refused, a valid token never is', async (t) => {
+  // access.ts counts only failures per address and refuses only failures: with a limit of 3,
+  // three bad tokens are 401, and from then on (within the minute) every further bad token or
+  // missing token from that address is 429. A valid token from the same address (a NAT, a proxy,
+  // a forged X-Forwarded-For) is served throughout, and does not reset the count.
   const service = await startTestService(t, { failedAuthenticationsPerMinute: 3 })
   const app = service.app
   const valid = bearer(await tokenFor({ sub: 'anna', role: 'finance' }))
@@ -499,23 +616,31 @@ t.test('failed authentications are limited per client address; once over the lim
 
   for (let failure = 1; failure <= 3; failure++) {
     assertUnauthorized(t, await get(app, '/v1/sozialraeume', undefined, bad), `bad token ${failure}`)
+    t.equal((await get(app, '/v1/sozialraeume', undefined, valid)).status, 200, `a valid token after ${failure} failure(s): 200`)
   }
-  assertProblem(t, await get(app, '/v1/sozialraeume', undefined, valid), 429, 'too-many-requests', 'after 3 failures (= the limit) even a valid token')
 
   const fourth = await get(app, '/v1/sozialraeume', undefined, bad)
   assertProblem(t, fourth, 429, 'too-many-requests', 'the 4th bad token')
-  t.match(String(fourth.headers['retry-after']), /^[1-9]\d*$/, 'retry-after on the 4th bad token')
+  t.match(fourth.body?.detail, /failed authentications/, 'the detail names the reason')
+  t.match(String(fourth.headers['retry-after']), /^[1-9]\d*$/, 'retry-after on the 4th bad token: whole seconds, at least 1')
+  t.ok(Number(fourth.headers['retry-after']) <= 60, 'retry-after within the minute')
+  t.equal(fourth.headers['www-authenticate'], undefined, 'a 429 is no challenge')
 
-  const blocked = await get(app, '/v1/sozialraeume', undefined, valid)
-  assertProblem(t, blocked, 429, 'too-many-requests', 'a valid token from the blocked address')
-  t.match(blocked.body?.detail, /failed authentications/, 'the detail names the reason')
-  t.match(String(blocked.headers['retry-after']), /^[1-9]\d*$/, 'retry-after for the blocked address')
+  const valid1 = await get(app, '/v1/sozialraeume', undefined, valid)
+  t.equal(valid1.status, 200, `a valid token from the address over its limit: 200 (${valid1.text.slice(0, 200)})`)
+  t.same(valid1.body, { items: [] }, 'and the answer is the list')
+  const written = await post(app, '/v1/sozialraeume', { id: 'written-anyway', name: 'Written anyway' }, valid)
+  assertWritten(t, written, 'a valid write from the address over its limit')
 
+  // The valid requests did not reset the count: failures from the address are still refused.
   const before = await service.store.headPosition()
-  assertProblem(t, await post(app, '/v1/sozialraeume', REFUSED_WRITE, valid), 429, 'too-many-requests', 'a valid write from the blocked address')
-  t.equal(await service.store.headPosition(), before, 'nothing written')
-  assertProblem(t, await get(app, '/v1/sozialraeume', undefined, { authorization: '' }), 429, 'too-many-requests', 'no token from the blocked address')
+  assertProblem(t, await get(app, '/v1/sozialraeume', undefined, bad), 429, 'too-many-requests', 'a bad token after the valid ones')
+  assertProblem(t, await post(app, '/v1/sozialraeume', REFUSED_WRITE, bad), 429, 'too-many-requests', 'a bad write')
+  assertProblem(t, await get(app, '/v1/sozialraeume', undefined, { authorization: '' }), 429, 'too-many-requests', 'no token from the address')
+  assertProblem(t, await get(app, '/v1/sozialraeume', undefined, { authorization: 'Bearer abc' }), 429, 'too-many-requests', 'a malformed token from the address')
+  t.equal(await service.store.headPosition(), before, 'no refused request wrote anything')
 
+  t.equal((await get(app, '/v1/sozialraeume', undefined, valid)).status, 200, 'a valid token still: 200')
   t.equal((await get(app, '/health', undefined, { authorization: '' })).status, 200, 'public routes still answer')
 })
 
@@ -644,6 +769,46 @@ t.test('npm run token signs with the embedded default secret, which a service on
   const teamleadWithoutScope = await runTokenCli(['--role', 'teamlead', '--sub', 'ben'], databaseUrl)
   t.equal(teamleadWithoutScope.code, 2, 'a teamlead without --sozialraum exits 2')
   t.match(teamleadWithoutScope.stderr, /--sozialraum/)
+
+  const notASlug = await runTokenCli(['--role', 'teamlead', '--sub', 'ben', '--sozialraum', 'unteres-malstatt', '--sozialraum', 'Unteres Malstatt'], databaseUrl)
+  t.equal(notASlug.code, 2, 'a --sozialraum that is not a slug exits 2')
+  t.equal(notASlug.stdout, '', 'and prints no token')
+  t.match(notASlug.stderr, /--sozialraum Unteres Malstatt is not a Sozialraum id/, 'stderr names the value')
+
+  const tooLong = await runTokenCli(['--role', 'finance', '--sub', 'anna', '--expires-in', '25h'], databaseUrl)
+  t.equal(tooLong.code, 2, '--expires-in 25h exits 2')
+  t.equal(tooLong.stdout, '', 'and prints no token')
+  t.match(tooLong.stderr, /--expires-in must be at most 24h/, 'stderr says the limit')
+
+  const aDay = await runTokenCli(['--role', 'finance', '--sub', 'anna', '--expires-in', '24h'], databaseUrl)
+  t.equal(aDay.code, 0, `--expires-in 24h: exit 0 (${aDay.stderr})`)
+  t.equal((await get(service.app, '/v1/sozialraeume', undefined, bearer(aDay.stdout.trim()))).status, 200, 'a token of 24 hours is accepted')
+
+  t.same(readdirSync(dir).filter((name) => name.startsWith('jwt-secret')), ['jwt-secret'], 'no temporary secret file is left behind')
+})
+
+t.test('a secret file too short to be a secret is refused, by the service and by npm run token', async (t) => {
+  const dir = freshDir(t)
+  const databaseUrl = `sqlite:${join(dir, 'ledger.db')}`
+  const secretPath = join(dir, 'jwt-secret')
+  writeFileSync(secretPath, 'abc\n', { mode: 0o600 })
+
+  const config = parseConfig({ DATABASE_URL: databaseUrl })
+  t.same(config.tokens.keys, { kind: 'generated-secret', path: secretPath }, 'the embedded default uses the file beside the database')
+  const error: unknown = await openService(config, pino({ level: 'silent' })).then(
+    (service) => service.close().then(() => undefined),
+    (error: unknown) => error,
+  )
+  t.ok(error instanceof SecretFileError, `opening the service throws SecretFileError (got ${String(error)})`)
+  t.ok(error instanceof Error && error.message.includes(secretPath), 'the error names the file')
+  t.equal(readFileSync(secretPath, 'utf8'), 'abc\n', 'the file is left as it was')
+
+  const token = await runTokenCli(['--role', 'finance', '--sub', 'anna'], databaseUrl)
+  t.equal(token.code, 2, 'npm run token exits 2')
+  t.equal(token.stdout, '', 'and prints no token')
+  t.match(token.stderr, /holds no usable secret/, 'stderr says why')
+  t.ok(token.stderr.includes(secretPath), 'stderr names the file')
+  t.notMatch(token.stderr, /\bat .+:\d+:\d+/, 'no stack trace')
 })
 
 t.test('behind a trusted proxy, failed authentications are counted per client, not per proxy', async (t) => {
@@ -652,20 +817,22 @@ t.test('behind a trusted proxy, failed authentications are counted per client, n
   const valid = bearer(await tokenFor({ sub: 'anna', role: 'finance' }))
   const bad = bearer(await hs256(claims(), 'another-secret-that-is-long-enough-for-hs256-xyz'))
   const from = (client: string) => ({ 'x-forwarded-for': client })
+  const failing = from('203.0.113.7')
+  const other = from('198.51.100.23')
 
   for (let failure = 1; failure <= 2; failure++) {
-    assertUnauthorized(t, await get(app, '/v1/sozialraeume', undefined, { ...bad, ...from('203.0.113.7') }), `bad token ${failure}`)
+    assertUnauthorized(t, await get(app, '/v1/sozialraeume', undefined, { ...bad, ...failing }), `bad token ${failure}`)
   }
-  assertProblem(
-    t,
-    await get(app, '/v1/sozialraeume', undefined, { ...valid, ...from('203.0.113.7') }),
-    429,
-    'too-many-requests',
-    'the failing client is refused',
-  )
-  t.equal(
-    (await get(app, '/v1/sozialraeume', undefined, { ...valid, ...from('198.51.100.23') })).status,
-    200,
-    'another client behind the same proxy is not',
-  )
+  const over = await get(app, '/v1/sozialraeume', undefined, { ...bad, ...failing })
+  assertProblem(t, over, 429, 'too-many-requests', 'the failing client, over its limit, with a bad token')
+  t.match(String(over.headers['retry-after']), /^[1-9]\d*$/, 'retry-after for the failing client')
+  assertProblem(t, await get(app, '/v1/sozialraeume', undefined, { authorization: '', ...failing }), 429, 'too-many-requests', 'the failing client without a token')
+  t.equal((await get(app, '/v1/sozialraeume', undefined, { ...valid, ...failing })).status, 200, 'a valid token from the failing client still passes')
+
+  // Another client behind the same proxy has failures of its own to spend.
+  for (let failure = 1; failure <= 2; failure++) {
+    assertUnauthorized(t, await get(app, '/v1/sozialraeume', undefined, { ...bad, ...other }), `another client's bad token ${failure}: 401`)
+  }
+  assertProblem(t, await get(app, '/v1/sozialraeume', undefined, { ...bad, ...other }), 429, 'too-many-requests', "another client's 3rd bad token")
+  t.equal((await get(app, '/v1/sozialraeume', undefined, { ...valid, ...other })).status, 200, 'a valid token from the other client passes')
 })
