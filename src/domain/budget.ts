@@ -1,4 +1,4 @@
-import type { BudgetEvent, Line } from './events.js'
+import type { BudgetEvent, Line, RecordedRole } from './events.js'
 import { DomainError } from './errors.js'
 import { centsToJson, formatCents, MAX_AMOUNT_CENTS, type Cents } from './money.js'
 
@@ -59,8 +59,8 @@ export interface CommitmentState {
   createdBy: string
   createdAt: string
   invoices: readonly Invoice[]
-  /** Who asked for what now waits for approval: none of them may approve it (rule 6). */
-  requestedBy: readonly string[]
+  /** Who asked for what now waits for approval: they may not approve it (rule 6). */
+  requestedBy: string | undefined
   approvedTerms: ApprovedTerms
   /** The latest approval decision, if any. */
   lastDecision: ApprovalDecision | undefined
@@ -90,7 +90,7 @@ export interface BudgetState extends BudgetKey {
 /** Who decides on an approval: the decider checks the four-eyes rules against the commitment. */
 export interface Approver {
   sub: string
-  role: string
+  role: RecordedRole
 }
 
 /** Settings of the rules that are configuration, not law. */
@@ -220,12 +220,21 @@ function fundsForCommitment(
 }
 
 /** Rule 6: a second person, not one who asked; over-budget requests only by finance (rule 1). */
-function checkApprover(commitment: CommitmentState, approver: Approver): DomainError | undefined {
-  if (commitment.requestedBy.includes(approver.sub)) {
-    return new DomainError('forbidden', `${approver.sub} asked for commitment ${commitment.id}; a second person must decide`)
-  }
+/**
+ * Rule 6: a second person decides, not the one who asked; on an over-budget request only finance
+ * (rule 1). The requester may withdraw their own request, which is a rejection: it only frees funds.
+ */
+function checkApprover(
+  commitment: CommitmentState,
+  approver: Approver,
+  decision: 'approve' | 'reject',
+): DomainError | undefined {
   if (approver.role !== 'finance' && approver.role !== 'teamlead') {
     return new DomainError('forbidden', `a ${approver.role} does not decide on commitments`)
+  }
+  if (commitment.requestedBy === approver.sub) {
+    if (decision === 'reject') return undefined
+    return new DomainError('forbidden', `${approver.sub} asked for commitment ${commitment.id}; a second person must approve it`)
   }
   if (commitment.overBudget && approver.role !== 'finance') {
     return new DomainError('forbidden', `commitment ${commitment.id} is over budget; only finance decides on it`)
@@ -380,6 +389,13 @@ export function decideBudget(
       if (commitment instanceof DomainError) return commitment
       const closed = checkOpenForChanges(commitment)
       if (closed) return closed
+      // A request under review does not change, so an approval always covers what was seen.
+      if (commitment.status === 'requested') {
+        return new DomainError(
+          'approval-required',
+          `commitment ${commitment.id} waits for approval and cannot change until it is decided; its requester may withdraw the request by rejecting it`,
+        )
+      }
       if (command.amountCents === 0n) return new DomainError('validation', 'an amendment must not be zero', 'amount')
       const newAmount = commitment.amountCents + command.amountCents
       if (newAmount < commitment.invoicedCents) {
@@ -423,7 +439,7 @@ export function decideBudget(
       if (commitment.status !== 'requested') {
         return new DomainError('conflict', `commitment ${commitment.id} is ${commitment.status}, not waiting for approval`)
       }
-      const refused = checkApprover(commitment, command.approver)
+      const refused = checkApprover(commitment, command.approver, command.decision)
       if (refused) return refused
       const comment = command.comment === undefined ? {} : { comment: command.comment }
       const common = { ...key, commitmentId: commitment.id, line: commitment.line }
@@ -571,12 +587,8 @@ function withCommitment(state: BudgetState, commitment: CommitmentState): Map<st
 /** A commitment with nothing left to invoice is closed (rule 4). */
 function settle(commitment: CommitmentState): CommitmentState {
   return remainingCents(commitment) === 0n && commitment.status !== 'rejected'
-    ? { ...commitment, status: 'closed', requestedBy: [] }
+    ? { ...commitment, status: 'closed', requestedBy: undefined }
     : commitment
-}
-
-function withRequester(commitment: CommitmentState, sub: string): readonly string[] {
-  return commitment.requestedBy.includes(sub) ? commitment.requestedBy : [...commitment.requestedBy, sub]
 }
 
 function decision(
@@ -631,7 +643,7 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
         createdBy: context.actorSub,
         createdAt: context.recordedAt,
         invoices: [],
-        requestedBy: data.status === 'requested' ? [context.actorSub] : [],
+        requestedBy: data.status === 'requested' ? context.actorSub : undefined,
         approvedTerms: {
           amountCents: data.status === 'open' ? amount : 0n,
           overBudget: false,
@@ -650,7 +662,7 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
       const requested: CommitmentState = {
         ...commitment,
         status: 'requested',
-        requestedBy: commitment.status === 'requested' ? withRequester(commitment, context.actorSub) : [context.actorSub],
+        requestedBy: context.actorSub,
         overBudget: event.data.overBudget,
         overBudgetJustification: event.data.overBudgetJustification,
       }
@@ -661,7 +673,7 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
       const approved = settle({
         ...commitment,
         status: 'open',
-        requestedBy: [],
+        requestedBy: undefined,
         approvedTerms: {
           amountCents: commitment.amountCents,
           overBudget: commitment.overBudget,
@@ -682,7 +694,7 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
         status: event.data.status,
         overBudget: event.data.overBudget,
         overBudgetJustification: event.data.overBudgetJustification,
-        requestedBy: [],
+        requestedBy: undefined,
         lastDecision: decision('reject', event.data.comment, context),
       }
       return {
@@ -695,20 +707,15 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
       const commitment = commitmentOf(state, event.data)
       const amount = BigInt(event.data.amountCents)
       const amountCents = commitment.amountCents + amount
-      const waiting = commitment.status === 'requested'
       const amended = settle({
         ...commitment,
         amountCents,
-        // While it waits, the amender asks too; what was approved never grows without approval.
-        requestedBy: waiting ? withRequester(commitment, context.actorSub) : commitment.requestedBy,
-        approvedTerms: {
-          ...commitment.approvedTerms,
-          amountCents: waiting
-            ? amountCents < commitment.approvedTerms.amountCents
-              ? amountCents
-              : commitment.approvedTerms.amountCents
-            : amountCents,
-        },
+        // An open commitment's amount is approved as it changes; an increase that needs approval
+        // was sent to `requested` by the CommitmentApprovalRequested just before, and waits.
+        approvedTerms:
+          commitment.status === 'requested'
+            ? commitment.approvedTerms
+            : { ...commitment.approvedTerms, amountCents },
       })
       return {
         ...state,
@@ -740,7 +747,7 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
         ...commitment,
         releasedCents: commitment.releasedCents + amount,
         status: 'closed',
-        requestedBy: [],
+        requestedBy: undefined,
       }
       return {
         ...state,
@@ -795,8 +802,11 @@ export function assertBudgetInvariants(state: BudgetState): void {
     if (commitment.approvedTerms.amountCents > commitment.amountCents) {
       throw new Error(`invariant broken: commitment ${commitment.id} has more approved than committed`)
     }
-    if (commitment.status !== 'requested' && commitment.requestedBy.length > 0) {
-      throw new Error(`invariant broken: commitment ${commitment.id} is ${commitment.status} with requesters`)
+    if ((commitment.status === 'requested') !== (commitment.requestedBy !== undefined)) {
+      throw new Error(`invariant broken: commitment ${commitment.id} is ${commitment.status} with requester ${commitment.requestedBy}`)
+    }
+    if (commitment.status === 'open' && commitment.approvedTerms.amountCents !== commitment.amountCents) {
+      throw new Error(`invariant broken: open commitment ${commitment.id} has unapproved terms`)
     }
     committed[commitment.line] += remaining
   }

@@ -398,6 +398,23 @@ t.test('amendments', async (t) => {
       .thenFails('commitment-closed', /closed/)
   })
 
+  t.test('an amendment of a commitment that waits for approval fails with approval-required, even a decrease that ends an overrun', async (t) => {
+    // Rule 6 (four-eyes.test.ts): what waits does not change until it is decided; the requester
+    // withdraws the request instead, or a release ends the overrun (see release).
+    const overBudget = [
+      ...funded,
+      commitmentCreated(familySupport, eur('120000'), { status: 'requested', overBudget: true, overBudgetJustification: justification }),
+    ]
+    budgetSpec(t, fundsOnly)
+      .given(overBudget)
+      .when({ type: 'AmendCommitment', commitmentId: familySupport.id, amountCents: -eur('20000'), reason: 'x' })
+      .thenFails('approval-required', /waits for approval/)
+    budgetSpec(t, fundsOnly)
+      .given(overBudget)
+      .when({ type: 'AmendCommitment', commitmentId: familySupport.id, amountCents: eur('100'), reason: 'x', overBudgetJustification: justification })
+      .thenFails('approval-required', /waits for approval/)
+  })
+
   t.test('an amendment of an unknown commitment fails with not-found', async (t) => {
     budgetSpec(t)
       .given(withCommitment)

@@ -30,8 +30,10 @@ import {
 /**
  * DOMAIN rule 6 (four eyes) and the approval part of rule 1 (over budget): a commitment at or
  * above the threshold (default 10,000.00), or beyond its line, waits for a second person's
- * approval before it takes invoices; while it waits it reserves its funds; a rejection releases
- * them, or, after an amendment, withdraws only what was asked for since the last approval.
+ * approval before it takes invoices; while it waits it reserves its funds and does not change, so
+ * an approval covers what the approver saw; a rejection releases them, or, after an amendment,
+ * withdraws only what was asked for since the last approval. Whoever asked may not approve, but
+ * may withdraw the request, which is a rejection like any other.
  */
 
 const teamlead1: Approver = { sub: 'teamlead-1', role: 'teamlead' }
@@ -87,7 +89,7 @@ t.test('creating a commitment', async (t) => {
       .then([commitmentCreated(familySupport, eur('9999.99'))])
     const commitment = state.commitments.get(familySupport.id)
     t.equal(commitment?.status, 'open')
-    t.same(commitment?.requestedBy, [], 'nobody waits for a decision')
+    t.equal(commitment?.requestedBy, undefined, 'nobody waits for a decision')
     t.equal(commitment?.approvedTerms.amountCents, eur('9999.99'), 'what nobody else needs to see counts as agreed')
     t.equal(commitment?.lastDecision, undefined)
     budgetSpec(t)
@@ -104,7 +106,7 @@ t.test('creating a commitment', async (t) => {
     const commitment = state.commitments.get(familySupport.id)
     t.equal(commitment?.status, 'requested')
     t.equal(commitment?.overBudget, false)
-    t.same(commitment?.requestedBy, [teamlead1.sub], 'its creator asked for it')
+    t.equal(commitment?.requestedBy, teamlead1.sub, 'its creator asked for it')
     t.equal(commitment?.approvedTerms.amountCents, 0n, 'nothing is approved yet')
     t.same(balanceOf(state, 'ambulatory'), { allocated: '100000.00', committed: '10000.00', spent: '0.00', available: '90000.00' })
   })
@@ -156,17 +158,50 @@ t.test('a requested commitment takes no invoices', async (t) => {
 })
 
 t.test('who may decide', async (t) => {
-  t.test('the requester may neither approve nor reject', async (t) => {
+  t.test('the requester may not approve their own request, not even in another role', async (t) => {
     budgetSpec(t)
       .given(requested)
       .when(decideApproval(familySupport, 'approve', teamlead1))
-      .thenFails('forbidden', /teamlead-1 asked for commitment .*a second person must decide/)
-    budgetSpec(t).given(requested).when(decideApproval(familySupport, 'reject', teamlead1)).thenFails('forbidden')
-    // Not even in another role: it is the person who counts.
+      .thenFails('forbidden', /teamlead-1 asked for commitment .*a second person must approve it/)
+    // It is the person who counts.
     budgetSpec(t)
       .given(requested)
       .when(decideApproval(familySupport, 'approve', { sub: teamlead1.sub, role: 'finance' }))
       .thenFails('forbidden', /second person/)
+  })
+
+  t.test('the requester may withdraw their own request: a rejection that frees the funds', async (t) => {
+    const state = budgetSpec(t)
+      .given(requested)
+      .when(decideApproval(familySupport, 'reject', teamlead1, 'the family moved away'))
+      .then([commitmentRejected(familySupport, eur('12000'), { status: 'rejected', comment: 'the family moved away' })])
+    const commitment = state.commitments.get(familySupport.id)
+    t.equal(commitment?.status, 'rejected')
+    t.equal(commitment?.releasedCents, eur('12000'))
+    t.equal(commitment && remainingCents(commitment), 0n)
+    t.equal(commitment?.requestedBy, undefined, 'nobody waits for a decision any more')
+    t.same(
+      commitment?.lastDecision,
+      { decision: 'reject', by: teamlead1.sub, at: CONTEXT.recordedAt, comment: 'the family moved away' },
+      'the withdrawal is recorded as the requester\'s own rejection',
+    )
+    t.same(balanceOf(state, 'ambulatory'), { allocated: '100000.00', committed: '0.00', spent: '0.00', available: '100000.00' })
+    // It is the person who counts, in whatever role they now decide.
+    budgetSpec(t)
+      .given(requested)
+      .when(decideApproval(familySupport, 'reject', { sub: teamlead1.sub, role: 'finance' }))
+      .then([commitmentRejected(familySupport, eur('12000'), { status: 'rejected' })])
+  })
+
+  t.test('the role comes first: a requester who decides as an auditor may not even withdraw', async (t) => {
+    budgetSpec(t)
+      .given(requested)
+      .when(decideApproval(familySupport, 'reject', { sub: teamlead1.sub, role: 'auditor' }))
+      .thenFails('forbidden', /auditor does not decide/)
+    budgetSpec(t)
+      .given(requested)
+      .when(decideApproval(familySupport, 'approve', { sub: teamlead1.sub, role: 'auditor' }))
+      .thenFails('forbidden', /auditor does not decide/)
   })
 
   t.test('a second team lead approves: the commitment is open and takes invoices', async (t) => {
@@ -176,7 +211,7 @@ t.test('who may decide', async (t) => {
       .then([commitmentApproved(familySupport, 'collegial consultation of 2025-02-03')])
     const commitment = state.commitments.get(familySupport.id)
     t.equal(commitment?.status, 'open')
-    t.same(commitment?.requestedBy, [])
+    t.equal(commitment?.requestedBy, undefined)
     t.same(commitment?.approvedTerms, { amountCents: eur('12000'), overBudget: false, overBudgetJustification: undefined })
     t.same(commitment?.lastDecision, {
       decision: 'approve',
@@ -192,12 +227,30 @@ t.test('who may decide', async (t) => {
       .then([invoiceBooked(familySupport, 'R-1', eur('1000'))])
   })
 
-  t.test('a team lead may not approve an over-budget commitment', async (t) => {
+  t.test('a team lead who did not ask may neither approve nor reject an over-budget commitment', async (t) => {
     budgetSpec(t)
       .given(overBudgetRequested)
       .when(decideApproval(familySupport, 'approve', teamlead2))
       .thenFails('forbidden', /over budget; only finance decides/)
-    budgetSpec(t).given(overBudgetRequested).when(decideApproval(familySupport, 'reject', teamlead2)).thenFails('forbidden')
+    budgetSpec(t)
+      .given(overBudgetRequested)
+      .when(decideApproval(familySupport, 'reject', teamlead2))
+      .thenFails('forbidden', /over budget; only finance decides/)
+  })
+
+  t.test('the team lead who asked for an over-budget commitment may withdraw it, not approve it', async (t) => {
+    budgetSpec(t)
+      .given(overBudgetRequested)
+      .when(decideApproval(familySupport, 'approve', teamlead1))
+      .thenFails('forbidden', /teamlead-1 asked for commitment .*a second person must approve it/)
+    const state = budgetSpec(t)
+      .given(overBudgetRequested)
+      .when(decideApproval(familySupport, 'reject', teamlead1))
+      .then([commitmentRejected(familySupport, eur('9000'), { status: 'rejected', overBudget: true, overBudgetJustification: justification })])
+    const commitment = state.commitments.get(familySupport.id)
+    t.equal(commitment?.status, 'rejected')
+    t.equal(commitment?.lastDecision?.by, teamlead1.sub)
+    t.same(balanceOf(state, 'ambulatory'), { allocated: '100000.00', committed: '95000.00', spent: '0.00', available: '5000.00' }, 'the overrun ends')
   })
 
   t.test('finance approves an over-budget commitment, which stays marked as over budget', async (t) => {
@@ -266,7 +319,7 @@ t.test('rejecting a commitment that was never approved', async (t) => {
     t.equal(commitment && remainingCents(commitment), 0n)
     t.equal(commitment?.amountCents, eur('12000'), 'the amount asked for stays on record')
     t.equal(commitment?.releasedCents, eur('12000'))
-    t.same(commitment?.requestedBy, [])
+    t.equal(commitment?.requestedBy, undefined)
     t.same(commitment?.lastDecision, { decision: 'reject', by: teamlead2.sub, at: CONTEXT.recordedAt, comment: 'no need shown' })
     t.same(balanceOf(state, 'ambulatory'), { allocated: '100000.00', committed: '0.00', spent: '0.00', available: '100000.00' })
   })
@@ -297,7 +350,7 @@ t.test('an increase of an open commitment', async (t) => {
     const commitment = state.commitments.get(familySupport.id)
     t.equal(commitment?.status, 'requested')
     t.equal(commitment?.amountCents, eur('12000'))
-    t.same(commitment?.requestedBy, [teamlead2.sub], 'the amender asked for the increase')
+    t.equal(commitment?.requestedBy, teamlead2.sub, 'the amender asked for the increase')
     t.equal(commitment?.approvedTerms.amountCents, eur('8000'), 'what was agreed before stays agreed')
     t.same(balanceOf(state, 'ambulatory'), { allocated: '100000.00', committed: '11000.00', spent: '1000.00', available: '88000.00' }, 'the increase is reserved at once')
 
@@ -354,7 +407,7 @@ t.test('an increase of an open commitment', async (t) => {
     t.equal(commitment?.invoicedCents, eur('1000'))
     t.equal(commitment?.releasedCents, 0n, 'nothing of the approved amount is released')
     t.equal(commitment && remainingCents(commitment), eur('7000'))
-    t.same(commitment?.requestedBy, [])
+    t.equal(commitment?.requestedBy, undefined)
     t.equal(commitment?.lastDecision?.decision, 'reject')
     t.same(balanceOf(state, 'ambulatory'), { allocated: '100000.00', committed: '7000.00', spent: '1000.00', available: '92000.00' }, 'the line\'s committed is what it was before the increase')
 
@@ -364,19 +417,49 @@ t.test('an increase of an open commitment', async (t) => {
       .then([invoiceBooked(familySupport, 'R-2', eur('7000'))])
   })
 
-  t.test('a decrease while it waits lowers what a rejection goes back to', async (t) => {
-    const given = [...raisedToThreshold, by(teamlead1.sub, commitmentAmended(familySupport, -eur('5000')))]
-    const waiting = budgetAfter(given).commitments.get(familySupport.id)
-    t.equal(waiting?.status, 'requested', 'a decrease does not decide on the request')
-    t.same(waiting?.requestedBy, [teamlead2.sub, teamlead1.sub], 'who amends while it waits asks too')
-    t.equal(waiting?.approvedTerms.amountCents, eur('7000'))
+  t.test('the amender may withdraw the increase: the approved amount is open again', async (t) => {
     const state = budgetSpec(t)
-      .given(given)
-      .when(decideApproval(familySupport, 'reject', finance))
-      .then([commitmentRejected(familySupport, 0n, { status: 'open' })])
-    t.equal(state.commitments.get(familySupport.id)?.amountCents, eur('7000'))
+      .given(raisedToThreshold)
+      .when(decideApproval(familySupport, 'reject', teamlead2, 'asked too early'))
+      .then([commitmentRejected(familySupport, eur('4000'), { status: 'open', comment: 'asked too early' })])
+    const commitment = state.commitments.get(familySupport.id)
+    t.equal(commitment?.status, 'open')
+    t.equal(commitment?.amountCents, eur('8000'))
+    t.equal(commitment?.releasedCents, 0n)
+    t.same(commitment?.approvedTerms, { amountCents: eur('8000'), overBudget: false, overBudgetJustification: undefined })
+    t.equal(commitment?.requestedBy, undefined)
+    t.same(commitment?.lastDecision, { decision: 'reject', by: teamlead2.sub, at: CONTEXT.recordedAt, comment: 'asked too early' })
+    t.same(balanceOf(state, 'ambulatory'), { allocated: '100000.00', committed: '7000.00', spent: '1000.00', available: '92000.00' })
+  })
+
+  t.test('while it waits it cannot be amended, not even lowered, and nothing changes', async (t) => {
+    for (const [amendment, actor] of [
+      [amendCommitment(familySupport, -eur('5000')), teamlead1.sub],
+      [amendCommitment(familySupport, -eur('4000')), teamlead2.sub],
+      [amendCommitment(familySupport, eur('0.01')), teamlead2.sub],
+      [amendCommitment(familySupport, eur('1000'), { overBudgetJustification: justification }), finance.sub],
+    ] as const) {
+      budgetSpec(t)
+        .given(raisedToThreshold)
+        .when(amendment, { by: actor })
+        .thenFails('approval-required', /waits for approval and cannot change until it is decided/)
+    }
+    // (decide leaves the given state unchanged, as the spec checks; what waits is what was asked for)
+    const waiting = budgetAfter(raisedToThreshold).commitments.get(familySupport.id)
+    t.equal(waiting?.status, 'requested')
+    t.equal(waiting?.amountCents, eur('12000'))
+    t.equal(waiting?.requestedBy, teamlead2.sub)
+    t.equal(waiting?.approvedTerms.amountCents, eur('8000'))
+  })
+
+  t.test('after a withdrawal it can be amended again', async (t) => {
+    const withdrawn = [...raisedToThreshold, by(teamlead2.sub, commitmentRejected(familySupport, eur('4000'), { status: 'open' }))]
+    const state = budgetSpec(t)
+      .given(withdrawn)
+      .when(amendCommitment(familySupport, eur('1500')), { by: teamlead2.sub })
+      .then([commitmentAmended(familySupport, eur('1500'))])
     t.equal(state.commitments.get(familySupport.id)?.status, 'open')
-    t.same(balanceOf(state, 'ambulatory').committed, '6000.00')
+    t.equal(state.commitments.get(familySupport.id)?.approvedTerms.amountCents, eur('9500'))
   })
 })
 
@@ -416,9 +499,23 @@ t.test('an increase beyond the line', async (t) => {
     t.same(balanceOf(state, 'ambulatory'), { allocated: '100000.00', committed: '99500.00', spent: '1000.00', available: '-500.00' })
   })
 
-  t.test('only finance may approve it', async (t) => {
+  t.test('only finance may approve it; a team lead who did not ask may not reject it', async (t) => {
     budgetSpec(t).given(raisedOverBudget).when(decideApproval(familySupport, 'approve', teamlead1)).thenFails('forbidden', /only finance/)
+    budgetSpec(t).given(raisedOverBudget).when(decideApproval(familySupport, 'reject', teamlead1)).thenFails('forbidden', /only finance/)
+    budgetSpec(t).given(raisedOverBudget).when(decideApproval(familySupport, 'approve', teamlead2)).thenFails('forbidden', /second person/)
     budgetSpec(t).given(raisedOverBudget).when(decideApproval(familySupport, 'approve', finance)).then([commitmentApproved(familySupport)])
+  })
+
+  t.test('the team lead who asked for it may withdraw it: back to the approved terms', async (t) => {
+    const state = budgetSpec(t)
+      .given(raisedOverBudget)
+      .when(decideApproval(familySupport, 'reject', teamlead2))
+      .then([commitmentRejected(familySupport, eur('1500'), { status: 'open', overBudget: false })])
+    const commitment = state.commitments.get(familySupport.id)
+    t.equal(commitment?.status, 'open')
+    t.equal(commitment?.overBudget, false)
+    t.equal(commitment?.amountCents, eur('8000'))
+    t.same(balanceOf(state, 'ambulatory'), { allocated: '100000.00', committed: '98000.00', spent: '1000.00', available: '1000.00' })
   })
 
   t.test('a rejection goes back to the approved terms, which were not over budget', async (t) => {
@@ -435,40 +532,48 @@ t.test('an increase beyond the line', async (t) => {
   })
 })
 
-t.test('who amends a commitment while it waits may not approve it', async (t) => {
-  t.test('a decrease', async (t) => {
-    const given = [...requested, by(teamlead2.sub, commitmentAmended(familySupport, -eur('1000')))]
-    const state = budgetSpec(t)
-      .given(requested)
-      .when(amendCommitment(familySupport, -eur('1000')), { by: teamlead2.sub })
-      .then([commitmentAmended(familySupport, -eur('1000'))])
-    t.equal(state.commitments.get(familySupport.id)?.status, 'requested')
-    t.same(state.commitments.get(familySupport.id)?.requestedBy, [teamlead1.sub, teamlead2.sub])
-    budgetSpec(t).given(given).when(decideApproval(familySupport, 'approve', teamlead2)).thenFails('forbidden', /teamlead-2 asked/)
-    budgetSpec(t).given(given).when(decideApproval(familySupport, 'approve', teamlead1)).thenFails('forbidden', /teamlead-1 asked/)
-    budgetSpec(t).given(given).when(decideApproval(familySupport, 'approve', finance)).then([commitmentApproved(familySupport)])
+t.test('a commitment that waits for approval does not change until it is decided', async (t) => {
+  t.test('neither by its requester nor by anyone else, neither up nor down', async (t) => {
+    const amendments = [
+      amendCommitment(familySupport, -eur('1000')),
+      amendCommitment(familySupport, eur('500')),
+      amendCommitment(familySupport, eur('0.01')),
+      amendCommitment(familySupport, -eur('11999.99')),
+    ]
+    for (const amendment of amendments) {
+      for (const actor of [teamlead1.sub, teamlead2.sub, finance.sub]) {
+        budgetSpec(t)
+          .given(requested)
+          .when(amendment, { by: actor })
+          .thenFails('approval-required', /waits for approval and cannot change until it is decided; its requester may withdraw/)
+      }
+    }
   })
 
-  t.test('an increase', async (t) => {
+  t.test('not even to end an overrun: the requester withdraws it instead', async (t) => {
+    budgetSpec(t)
+      .given(overBudgetRequested)
+      .when(amendCommitment(familySupport, -eur('4000')), { by: teamlead1.sub })
+      .thenFails('approval-required')
+    budgetSpec(t)
+      .given(overBudgetRequested)
+      .when(amendCommitment(familySupport, eur('100'), { overBudgetJustification: justification }), { by: teamlead1.sub })
+      .thenFails('approval-required')
+  })
+
+  t.test('so an approval covers exactly what the requester asked for', async (t) => {
     const state = budgetSpec(t)
       .given(requested)
-      .when(amendCommitment(familySupport, eur('500')), { by: teamlead2.sub })
-      .then([commitmentApprovalRequested(familySupport), commitmentAmended(familySupport, eur('500'))])
-    const commitment = state.commitments.get(familySupport.id)
-    t.same(commitment?.requestedBy, [teamlead1.sub, teamlead2.sub], 'the creator still asks, and the amender too')
-    t.equal(commitment?.approvedTerms.amountCents, 0n)
-    const given = [
-      ...requested,
-      by(teamlead2.sub, commitmentApprovalRequested(familySupport)),
-      by(teamlead2.sub, commitmentAmended(familySupport, eur('500'))),
-    ]
-    budgetSpec(t).given(given).when(decideApproval(familySupport, 'approve', teamlead2)).thenFails('forbidden')
-    budgetSpec(t).given(given).when(decideApproval(familySupport, 'approve', teamlead1)).thenFails('forbidden')
-    // Never approved: a rejection releases all of it, the increase included.
+      .when(decideApproval(familySupport, 'approve', teamlead2))
+      .then([commitmentApproved(familySupport)])
+    t.same(state.commitments.get(familySupport.id)?.approvedTerms, { amountCents: eur('12000'), overBudget: false, overBudgetJustification: undefined })
+  })
+
+  t.test('a withdrawn request stays rejected and takes no amendment', async (t) => {
     budgetSpec(t)
-      .given(given)
-      .when(decideApproval(familySupport, 'reject', finance))
-      .then([commitmentRejected(familySupport, eur('12500'), { status: 'rejected' })])
+      .given([...requested, by(teamlead1.sub, commitmentRejected(familySupport, eur('12000')))])
+      .when(amendCommitment(familySupport, -eur('1000')), { by: teamlead1.sub })
+      .thenFails('commitment-closed', /is rejected/)
   })
 })
 
@@ -479,7 +584,7 @@ t.test('a release of a requested commitment closes it and frees its funds', asyn
     .then([commitmentReleased(familySupport, eur('12000'), 'withdrawn')])
   const commitment = state.commitments.get(familySupport.id)
   t.equal(commitment?.status, 'closed')
-  t.same(commitment?.requestedBy, [], 'nobody waits for a decision any more')
+  t.equal(commitment?.requestedBy, undefined, 'nobody waits for a decision any more')
   t.same(balanceOf(state, 'ambulatory'), { allocated: '100000.00', committed: '0.00', spent: '0.00', available: '100000.00' })
   budgetSpec(t)
     .given([...requested, commitmentReleased(familySupport, eur('12000'))])

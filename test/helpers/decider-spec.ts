@@ -288,7 +288,11 @@ export const commitmentReleased = (commitment: CommitmentFixture, amountCents: C
   data: { ...BUDGET_KEY, commitmentId: commitment.id, line: commitment.line, amountCents: json(amountCents), reason },
 })
 
-/** Rule 6: an amendment sends the commitment (back) to `requested`; written before its CommitmentAmended. */
+/**
+ * Rule 6: an increase of an open commitment to the threshold or beyond the line sends it (back) to
+ * `requested`, asked for by the amender; written before its CommitmentAmended. (A commitment that
+ * is `requested` already takes no amendment.)
+ */
 export const commitmentApprovalRequested = (
   commitment: CommitmentFixture,
   options: { overBudget?: boolean; overBudgetJustification?: string } = {},
@@ -315,7 +319,10 @@ export const commitmentApproved = (commitment: CommitmentFixture, comment?: stri
   },
 })
 
-/** `amountCents` is what the rejection withdraws; `status` what the commitment is afterwards. */
+/**
+ * `amountCents` is what the rejection (or the requester's withdrawal) gives back; `status` what the
+ * commitment is afterwards: `rejected` when it was never approved, else `open` on its approved terms.
+ */
 export const commitmentRejected = (
   commitment: CommitmentFixture,
   amountCents: Cents,

@@ -608,25 +608,45 @@ t.test('access matrix: every route × every caller', async (t) => {
     const budget = await seed(app, 'mx-four-eyes', { ambulatory: '50000.00' })
     const leadA = { sub: 'mx-lead-1', role: 'teamlead', sozialraeume: ['mx-four-eyes'] } satisfies TokenClaims
     const leadB = { sub: 'mx-lead-2', role: 'teamlead', sozialraeume: ['mx-four-eyes'] } satisfies TokenClaims
+    const outside = { sub: 'mx-lead-3', role: 'teamlead', sozialraeume: [OUTSIDE] } satisfies TokenClaims
     const approve = { decision: 'approve' }
+    const reject = { decision: 'reject' }
+    const approvalOf = (created: ApiResponse): string => `${budget.url}/commitments/${String(created.body.id)}/approval`
 
-    async function refused(url: string, headers: Headers, message: string): Promise<void> {
+    async function refused(url: string, body: unknown, headers: Headers, status: 403 | 409, code: string, message: string): Promise<void> {
       const before = await store.headPosition()
-      assertProblem(t, await post(app, url, approve, headers), 403, 'forbidden', message)
+      assertProblem(t, await post(app, url, body, headers), status, code, message)
       t.equal(await store.headPosition(), before, `${message}: nothing was written`)
     }
+    async function decided(url: string, body: unknown, headers: Headers, status: string, message: string): Promise<void> {
+      const before = await store.headPosition()
+      const response = await post(app, url, body, headers)
+      t.equal(response.status, 201, `${message}: 201 (${response.status === 201 ? '' : response.text.slice(0, 300)})`)
+      t.equal(response.body?.status, status, `${message}: the commitment is ${status}`)
+      t.ok((await store.headPosition()) > before, `${message}: the decision was stored`)
+    }
 
-    // Requested by the default finance actor: the same person may not approve it.
+    // Requested by the default finance actor: the same person may not approve it, only withdraw it.
     const byFinance = await post(app, `${budget.url}/commitments`, commitmentBody({ amount: '10000.00' }))
     t.equal(byFinance.body?.status, 'requested')
-    await refused(`${budget.url}/commitments/${byFinance.body.id}/approval`, {}, 'the requesting finance controller')
+    await refused(approvalOf(byFinance), approve, {}, 403, 'forbidden', 'the requesting finance controller approves')
+    await refused(approvalOf(byFinance), reject, auditor, 403, 'forbidden', 'an auditor rejects')
+    await decided(approvalOf(byFinance), reject, {}, 'rejected', 'the requesting finance controller withdraws')
 
     // Requested by a team lead: not by that team lead, but by another one in scope.
     const byLead = await post(app, `${budget.url}/commitments`, commitmentBody({ amount: '12000.00' }), await bearer(leadA))
     t.equal(byLead.body?.status, 'requested')
-    const byLeadUrl = `${budget.url}/commitments/${byLead.body.id}/approval`
-    await refused(byLeadUrl, await bearer(leadA), 'the requesting team lead')
-    t.equal((await post(app, byLeadUrl, approve, await bearer(leadB))).status, 201, 'a second team lead in scope approves')
+    const byLeadUrl = approvalOf(byLead)
+    await refused(byLeadUrl, approve, await bearer(leadA), 403, 'forbidden', 'the requesting team lead approves')
+    await refused(byLeadUrl, reject, await bearer(outside), 403, 'forbidden', 'a team lead out of scope rejects')
+    // While it waits, nobody amends it: in scope 409, out of scope 403 first.
+    const amendments = `${budget.url}/commitments/${String(byLead.body.id)}/amendments`
+    const amendment = { amount: '100.00', reason: 'Mehrbedarf' }
+    await refused(amendments, amendment, finance, 409, 'approval-required', 'finance amends a requested commitment')
+    await refused(amendments, amendment, await bearer(leadA), 409, 'approval-required', 'its requester amends it')
+    await refused(amendments, amendment, await bearer(leadB), 409, 'approval-required', 'a second team lead amends it')
+    await refused(amendments, amendment, await bearer(outside), 403, 'forbidden', 'a team lead out of scope amends it')
+    await decided(byLeadUrl, approve, await bearer(leadB), 'open', 'a second team lead in scope approves')
 
     // Over budget: only finance decides, not a team lead in scope, never an auditor.
     const over = await post(
@@ -635,9 +655,24 @@ t.test('access matrix: every route × every caller', async (t) => {
       commitmentBody({ amount: '60000.00', overBudget: { justification: 'Rechtsanspruch § 27 SGB VIII' } }),
     )
     t.equal(over.body?.overBudget, true)
-    const overUrl = `${budget.url}/commitments/${over.body.id}/approval`
-    await refused(overUrl, await bearer(leadB), 'a team lead on an over-budget commitment')
-    await refused(overUrl, auditor, 'an auditor')
-    t.equal((await post(app, overUrl, approve, finance)).status, 201, 'a second finance controller approves it')
+    const overUrl = approvalOf(over)
+    await refused(overUrl, approve, await bearer(leadB), 403, 'forbidden', 'a team lead approves an over-budget commitment')
+    await refused(overUrl, reject, await bearer(leadB), 403, 'forbidden', 'a team lead rejects an over-budget commitment')
+    await refused(overUrl, approve, auditor, 403, 'forbidden', 'an auditor')
+    await decided(overUrl, approve, finance, 'open', 'a second finance controller approves it')
+
+    // An over-budget request of a team lead: they may withdraw it, not approve it; another lead neither.
+    const overByLead = await post(
+      app,
+      `${budget.url}/commitments`,
+      commitmentBody({ amount: '5000.00', overBudget: { justification: 'Rechtsanspruch § 27 SGB VIII' } }),
+      await bearer(leadA),
+    )
+    t.equal(overByLead.body?.overBudget, true)
+    t.equal(overByLead.body?.status, 'requested')
+    const overByLeadUrl = approvalOf(overByLead)
+    await refused(overByLeadUrl, approve, await bearer(leadA), 403, 'forbidden', 'the requesting team lead approves their over-budget request')
+    await refused(overByLeadUrl, reject, await bearer(leadB), 403, 'forbidden', "another team lead rejects a lead's over-budget request")
+    await decided(overByLeadUrl, reject, await bearer(leadA), 'rejected', 'the requesting team lead withdraws their over-budget request')
   })
 })

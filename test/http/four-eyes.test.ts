@@ -23,7 +23,9 @@ import { bearer, TEST_JWT_SECRET } from '../helpers/tokens.js'
 /**
  * Four eyes over HTTP (DOMAIN rules 1 and 6): large and over-budget commitments wait for a
  * second person's approval, reserve their funds meanwhile, and a rejection withdraws what was
- * asked for. Every flow ends by reading the commitment back from the read models.
+ * asked for. The requester may not approve, but may withdraw their own request (a rejection); a
+ * waiting commitment cannot be amended until it is decided. Every flow ends by reading the
+ * commitment back from the read models.
  */
 
 const ISO_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
@@ -145,8 +147,16 @@ t.test('four eyes over HTTP', async (t) => {
     const approval = `${url}/commitments/${id}/approval`
 
     const before = await head()
-    assertProblem(t, await post(app, approval, { decision: 'approve' }, leadA), 403, 'forbidden', 'the requester approves')
-    assertProblem(t, await post(app, approval, { decision: 'reject' }, leadA), 403, 'forbidden', 'the requester rejects')
+    const byRequester = await post(app, approval, { decision: 'approve' }, leadA)
+    assertProblem(t, byRequester, 403, 'forbidden', 'the requester approves')
+    t.match(byRequester.body?.detail, /lead-a asked for commitment .*a second person must approve/, 'the detail says why')
+    assertProblem(
+      t,
+      await post(app, approval, { decision: 'approve', comment: 'eilig' }, { ...leadA, 'if-match': `"${String(created.body.revision)}"` }),
+      403,
+      'forbidden',
+      'the requester approves with a current If-Match',
+    )
     assertProblem(
       t,
       await post(app, approval, { decision: 'approve' }, await lead('lead-x', 'other-sozialraum')),
@@ -162,6 +172,7 @@ t.test('four eyes over HTTP', async (t) => {
       'forbidden',
       'the requester (same sub) with a finance token',
     )
+    assertProblem(t, await post(app, approval, { decision: 'reject' }, await auditor()), 403, 'forbidden', 'an auditor rejects')
     assertProblem(t, await post(app, approval, { decision: 'maybe' }, leadB), 400, 'validation', 'an unknown decision')
     assertProblem(t, await post(app, approval, { decision: 'approve', by: 'lead-b' }, leadB), 400, 'validation', 'an unknown field')
     assertProblem(t, await post(app, approval, { comment: 'ok' }, leadB), 400, 'validation', 'no decision')
@@ -207,6 +218,168 @@ t.test('four eyes over HTTP', async (t) => {
     await assertReadAgrees(t, app, url, invoiced)
   })
 
+  t.test('rule 6: the requester may withdraw their own request by rejecting it, as any rejection', async (t) => {
+    const sr = 'withdrawal'
+    const { url } = await seed(app, sr)
+    const leadA = await lead('lead-a', sr)
+    const leadB = await lead('lead-b', sr)
+    const withdrawnAsk = await post(app, `${url}/commitments`, commitmentBody({ amount: '15000.00', caseRef: 'W-1' }), leadA)
+    assertWritten(t, withdrawnAsk)
+    const rejectedAsk = await post(app, `${url}/commitments`, commitmentBody({ amount: '15000.00', caseRef: 'W-2' }), leadA)
+    assertWritten(t, rejectedAsk)
+    t.same(rejectedAsk.body.budget.lines.ambulatory, balance('100000.00', '30000.00', '0.00', '70000.00'), 'both reserve')
+    const withdrawnApproval = `${url}/commitments/${String(withdrawnAsk.body.id)}/approval`
+
+    const before = await head()
+    const withdrawn = await post(
+      app,
+      withdrawnApproval,
+      { decision: 'reject', comment: 'Antrag zurückgezogen' },
+      { ...leadA, 'if-match': `"${String(rejectedAsk.body.revision)}"` },
+    )
+    assertWritten(t, withdrawn, 'the requester withdraws')
+    t.equal(BigInt(withdrawn.body.position), before + 1n, 'one event')
+    t.match(withdrawn.body, {
+      id: withdrawnAsk.body.id,
+      amount: '15000.00',
+      invoiced: '0.00',
+      released: '15000.00',
+      remaining: '0.00',
+      status: 'rejected',
+      overBudget: false,
+      createdBy: 'lead-a',
+    })
+    t.match(withdrawn.body.lastDecision, { decision: 'reject', by: 'lead-a', comment: 'Antrag zurückgezogen' })
+    t.match(withdrawn.body.lastDecision?.at, ISO_TIMESTAMP)
+    t.same(withdrawn.body.budget.lines.ambulatory, balance('100000.00', '15000.00', '0.00', '85000.00'), 'its reservation is freed')
+
+    const rejected = await post(app, `${url}/commitments/${String(rejectedAsk.body.id)}/approval`, { decision: 'reject', comment: 'Antrag zurückgezogen' }, leadB)
+    assertWritten(t, rejected, 'a second team lead rejects the other one')
+    t.same(rejected.body.budget.lines.ambulatory, balance('100000.00', '0.00', '0.00', '100000.00'))
+    // The same effect as a rejection by someone else: only who decided, and when, differ.
+    const effect = (response: ApiResponse) => {
+      const { id: _id, caseRef: _caseRef, createdAt: _createdAt, lastDecision, ...rest } = commitmentOf(response)
+      const { by: _by, at: _at, ...decision } = lastDecision as Record<string, unknown>
+      return { ...rest, lastDecision: decision }
+    }
+    t.same(effect(withdrawn), effect(rejected), 'a withdrawal is a rejection like any other')
+
+    const events = await get(app, `/v1/audit/events?type=CommitmentRejected&sozialraum=${sr}`, rejected.body.position)
+    t.same(
+      events.body.items.map((item: { actor: unknown; data: { commitmentId: string; amountCents: number; status: string } }) => [
+        item.actor,
+        item.data.commitmentId,
+        item.data.amountCents,
+        item.data.status,
+      ]),
+      [
+        [{ sub: 'lead-a', role: 'teamlead' }, withdrawnAsk.body.id, 1500000, 'rejected'],
+        [{ sub: 'lead-b', role: 'teamlead' }, rejectedAsk.body.id, 1500000, 'rejected'],
+      ],
+      'the audit trail records both as CommitmentRejected, each by who decided',
+    )
+
+    const decided = await head()
+    assertProblem(t, await post(app, withdrawnApproval, { decision: 'approve' }, leadB), 409, 'conflict', 'approving a withdrawn request')
+    assertProblem(t, await post(app, withdrawnApproval, { decision: 'reject' }, leadA), 409, 'conflict', 'withdrawing it twice')
+    assertProblem(
+      t,
+      await post(app, `${url}/commitments/${String(withdrawnAsk.body.id)}/amendments`, { amount: '1.00', reason: 'x' }, leadA),
+      409,
+      'commitment-closed',
+      'amending a withdrawn request',
+    )
+    t.equal(await head(), decided, 'nothing written')
+    await assertReadAgrees(t, app, url, withdrawn, 'after the withdrawal', { latestOfBudget: false })
+    await assertReadAgrees(t, app, url, rejected)
+
+    // An increase that waits is withdrawn the same way: back to the approved terms.
+    const small = await post(app, `${url}/commitments`, commitmentBody({ amount: '6000.00', caseRef: 'W-3' }), leadA)
+    assertWritten(t, small)
+    const raised = await post(app, `${url}/commitments/${String(small.body.id)}/amendments`, { amount: '5000.00', reason: 'länger' }, leadB)
+    assertWritten(t, raised, 'lead-b asks for an increase')
+    t.match(raised.body, { amount: '11000.00', status: 'requested', createdBy: 'lead-a' })
+    const increaseApproval = `${url}/commitments/${String(small.body.id)}/approval`
+    const waiting = await head()
+    assertProblem(t, await post(app, increaseApproval, { decision: 'approve' }, leadB), 403, 'forbidden', 'who asked for the increase approves')
+    t.equal(await head(), waiting, 'nothing written')
+    const withdrawnIncrease = await post(app, increaseApproval, { decision: 'reject' }, leadB)
+    assertWritten(t, withdrawnIncrease, 'who asked for the increase withdraws it')
+    t.match(withdrawnIncrease.body, { amount: '6000.00', released: '0.00', remaining: '6000.00', status: 'open', overBudget: false })
+    t.match(withdrawnIncrease.body.lastDecision, { decision: 'reject', by: 'lead-b' })
+    t.same(withdrawnIncrease.body.budget.lines.ambulatory, balance('100000.00', '6000.00', '0.00', '94000.00'), 'committed as approved')
+    await assertReadAgrees(t, app, url, withdrawnIncrease, 'after withdrawing the increase')
+  })
+
+  t.test('rule 1: on an over-budget request, a team lead who did not ask decides nothing; its requester may withdraw it', async (t) => {
+    const sr = 'over-budget-withdrawal'
+    const { url } = await seed(app, sr, { ambulatory: '3000.00', flexible: '1000.00' })
+    const leadA = await lead('lead-a', sr)
+    const leadB = await lead('lead-b', sr)
+    const created = await post(
+      app,
+      `${url}/commitments`,
+      commitmentBody({ amount: '5000.00', overBudget: { justification: JUSTIFICATION } }),
+      leadA,
+    )
+    assertWritten(t, created)
+    t.match(created.body, { status: 'requested', overBudget: true })
+    t.same(created.body.budget.overBudget, { commitments: 1, amount: '5000.00' }, 'the request is counted while it waits')
+    const approval = `${url}/commitments/${String(created.body.id)}/approval`
+
+    const before = await head()
+    assertProblem(t, await post(app, approval, { decision: 'approve' }, leadB), 403, 'forbidden', 'another team lead approves')
+    assertProblem(t, await post(app, approval, { decision: 'reject' }, leadB), 403, 'forbidden', 'another team lead rejects')
+    assertProblem(t, await post(app, approval, { decision: 'approve' }, leadA), 403, 'forbidden', 'the requester approves')
+    assertProblem(t, await post(app, approval, { decision: 'reject' }, await auditor()), 403, 'forbidden', 'an auditor rejects')
+    t.equal(await head(), before, 'nothing written')
+
+    const withdrawn = await post(app, approval, { decision: 'reject', comment: 'doch nicht nötig' }, leadA)
+    assertWritten(t, withdrawn, 'the requester withdraws their over-budget request')
+    t.match(withdrawn.body, { amount: '5000.00', released: '5000.00', remaining: '0.00', status: 'rejected', overBudget: true })
+    t.match(withdrawn.body.lastDecision, { decision: 'reject', by: 'lead-a', comment: 'doch nicht nötig' })
+    t.same(withdrawn.body.budget.lines.ambulatory, balance('3000.00', '0.00', '0.00', '3000.00'), 'the line is whole again')
+    t.same(withdrawn.body.budget.overBudget, { commitments: 0, amount: '0.00' }, 'a withdrawn request is not counted')
+    const budget = await get(app, url, withdrawn.body.position)
+    t.same(budget.body, withdrawn.body.budget, 'GET budget agrees')
+    const year = await get(app, '/v1/budgets/2025', withdrawn.body.position)
+    t.same(
+      year.body.items.find((item: { sozialraum: string }) => item.sozialraum === sr)?.overBudget,
+      { commitments: 0, amount: '0.00' },
+      'GET /v1/budgets/2025 does not count it either',
+    )
+    const report = await get(app, '/v1/reports/2025/over-budget-commitments?status=rejected', withdrawn.body.position)
+    t.same(
+      report.body.items.filter((item: { id: string }) => item.id === created.body.id),
+      [commitmentOf(withdrawn)],
+      'the report still lists it, as rejected',
+    )
+    await assertReadAgrees(t, app, url, withdrawn)
+
+    // What still binds or was spent counts; what was released does not (amount − released).
+    const approvedOver = await post(
+      app,
+      `${url}/commitments`,
+      commitmentBody({ amount: '4000.00', caseRef: 'OB-2', overBudget: { justification: JUSTIFICATION } }),
+      leadA,
+    )
+    assertWritten(t, approvedOver)
+    assertWritten(t, await post(app, `${url}/commitments/${String(approvedOver.body.id)}/approval`, { decision: 'approve' }, await finance('fin-b')), 'finance approves')
+    const invoiced = await post(
+      app,
+      `${url}/commitments/${String(approvedOver.body.id)}/invoices`,
+      { invoiceNo: 'RE-1', amount: '1000.00', invoiceDate: '2025-03-01' },
+      leadA,
+    )
+    assertWritten(t, invoiced)
+    t.same(invoiced.body.budget.overBudget, { commitments: 1, amount: '4000.00' }, 'an approved one counts whole')
+    const released = await post(app, `${url}/commitments/${String(approvedOver.body.id)}/release`, { reason: 'Hilfe beendet' }, leadA)
+    assertWritten(t, released, 'the rest is released')
+    t.match(released.body, { amount: '4000.00', invoiced: '1000.00', released: '3000.00', status: 'closed' })
+    t.same(released.body.budget.overBudget, { commitments: 1, amount: '1000.00' }, 'once released, what was spent still counts')
+    await assertReadAgrees(t, app, url, released)
+  })
+
   t.test("rule 1: an over-budget commitment is requested and needs a finance controller's approval", async (t) => {
     const sr = 'over-budget-approval'
     const { url } = await seed(app, sr, { ambulatory: '3000.00', flexible: '1000.00' })
@@ -246,6 +419,7 @@ t.test('four eyes over HTTP', async (t) => {
       'forbidden',
       'nor reject it',
     )
+    assertProblem(t, await post(app, approval, { decision: 'approve' }, leadA), 403, 'forbidden', 'the requester may not approve it')
     assertProblem(
       t,
       await post(app, `${url}/commitments/${id}/invoices`, { invoiceNo: 'RE-1', amount: '1.00', invoiceDate: '2025-03-01' }, leadA),
@@ -480,6 +654,12 @@ t.test('four eyes over HTTP', async (t) => {
       'no invoice while the increase waits',
     )
     assertProblem(t, await post(app, approval, { decision: 'approve' }, leadA), 403, 'forbidden', 'the one who raised it')
+    for (const [name, amount, headers] of [
+      ['a further increase by who raised it', '1000.00', leadA],
+      ['a decrease by a second team lead', '-1000.00', leadB],
+    ] as const) {
+      assertProblem(t, await post(app, `${url}/commitments/${id}/amendments`, { amount, reason: 'x' }, headers), 409, 'approval-required', name)
+    }
     t.equal(await head(), before, 'nothing written')
 
     const rejected = await post(app, approval, { decision: 'reject', comment: 'Laufzeit nicht begründet' }, leadB)
@@ -612,40 +792,55 @@ t.test('four eyes over HTTP', async (t) => {
     await assertReadAgrees(t, app, url, approved, 'after the approval')
   })
 
-  t.test('rule 6: whoever amended a requested commitment may not approve it', async (t) => {
+  t.test('rule 6: a requested commitment cannot be amended until it is decided', async (t) => {
     const sr = 'amender'
-    const { url } = await seed(app, sr)
+    const { url } = await seed(app, sr, { ambulatory: '20000.00' })
     const leadA = await lead('lead-a', sr)
     const leadB = await lead('lead-b', sr)
-    const leadC = await lead('lead-c', sr)
     const created = await post(app, `${url}/commitments`, commitmentBody({ amount: '12000.00' }), leadA)
     assertWritten(t, created)
+    t.equal(created.body.status, 'requested')
     const id = created.body.id as string
+    const amendments = `${url}/commitments/${id}/amendments`
     const approval = `${url}/commitments/${id}/approval`
 
-    const raised = await post(app, `${url}/commitments/${id}/amendments`, { amount: '500.00', reason: 'mehr' }, leadB)
-    assertWritten(t, raised, 'lead-b raises it')
-    t.match(raised.body, { amount: '12500.00', status: 'requested' })
-    const lowered = await post(app, `${url}/commitments/${id}/amendments`, { amount: '-100.00', reason: 'weniger' }, leadC)
-    assertWritten(t, lowered, 'lead-c lowers it')
-    t.match(lowered.body, { amount: '12400.00', status: 'requested' })
-
     const before = await head()
-    for (const [name, headers] of [
-      ['the requester', leadA],
-      ['who raised it', leadB],
-      ['who lowered it', leadC],
+    for (const [name, body, headers] of [
+      ['the requester raises it', { amount: '500.00', reason: 'mehr' }, leadA],
+      ['the requester lowers it', { amount: '-100.00', reason: 'weniger' }, leadA],
+      ['a second team lead raises it', { amount: '500.00', reason: 'mehr' }, leadB],
+      ['a second team lead lowers it', { amount: '-100.00', reason: 'weniger' }, leadB],
+      ['finance raises it', { amount: '1.00', reason: 'Rundung' }, await finance('fin-b')],
+      [
+        'an over-budget increase with justification',
+        { amount: '10000.00', reason: 'Verlängerung', overBudget: { justification: JUSTIFICATION } },
+        leadB,
+      ],
+      ['with a current If-Match', { amount: '500.00', reason: 'mehr' }, { ...leadB, 'if-match': `"${String(created.body.revision)}"` }],
     ] as const) {
-      assertProblem(t, await post(app, approval, { decision: 'approve' }, headers), 403, 'forbidden', name)
+      const refused = await post(app, amendments, body, headers)
+      assertProblem(t, refused, 409, 'approval-required', name)
+      t.match(refused.body?.detail, /waits for approval.*withdraw/, `${name}: the detail says what to do`)
     }
     t.equal(await head(), before, 'nothing written')
+    const unchanged = await get(app, `${url}/commitments/${id}`, created.body.position)
+    t.same(unchanged.body, commitmentOf(created), 'the commitment is as it was requested')
+    t.same((await get(app, url, created.body.position)).body, created.body.budget, 'and so is the budget')
 
-    const approved = await post(app, approval, { decision: 'approve' }, await lead('lead-d', sr))
-    assertWritten(t, approved, 'a fourth person approves')
-    t.match(approved.body, { amount: '12400.00', status: 'open', createdBy: 'lead-a' })
-    t.match(approved.body.lastDecision, { decision: 'approve', by: 'lead-d' })
-    t.same(approved.body.budget.lines.ambulatory, balance('100000.00', '12400.00', '0.00', '87600.00'))
+    // What is approved is what was requested, and seen.
+    const approved = await post(app, approval, { decision: 'approve' }, leadB)
+    assertWritten(t, approved, 'a second person approves')
+    t.match(approved.body, { amount: '12000.00', remaining: '12000.00', status: 'open', createdBy: 'lead-a' })
+    t.match(approved.body.lastDecision, { decision: 'approve', by: 'lead-b' })
+    t.same(approved.body.budget.lines.ambulatory, balance('20000.00', '12000.00', '0.00', '8000.00'))
     await assertReadAgrees(t, app, url, approved)
+
+    // Decided, it can be amended again.
+    const lowered = await post(app, amendments, { amount: '-100.00', reason: 'weniger' }, leadA)
+    assertWritten(t, lowered, 'a decrease once approved')
+    t.match(lowered.body, { amount: '11900.00', status: 'open' })
+    t.same(lowered.body.budget.lines.ambulatory, balance('20000.00', '11900.00', '0.00', '8100.00'))
+    await assertReadAgrees(t, app, url, lowered)
   })
 
   t.test('rule 6: FOUR_EYES_THRESHOLD is honoured', async (t) => {
@@ -846,8 +1041,12 @@ t.test('four eyes over HTTP', async (t) => {
     const created = await post(first.app, `${url}/commitments`, commitmentBody({ amount: '12000.00' }), leadA)
     assertWritten(t, created)
     const id = created.body.id as string
-    const raised = await post(first.app, `${url}/commitments/${id}/amendments`, { amount: '1.00', reason: 'mehr' }, leadB)
+    // An increase that lead-b asks for: lead-b, not the creator, is its requester.
+    const small = await post(first.app, `${url}/commitments`, commitmentBody({ amount: '6000.00', caseRef: 'SMALL' }), leadA)
+    assertWritten(t, small)
+    const raised = await post(first.app, `${url}/commitments/${String(small.body.id)}/amendments`, { amount: '5000.00', reason: 'mehr' }, leadB)
     assertWritten(t, raised)
+    t.match(raised.body, { amount: '11000.00', status: 'requested', createdBy: 'lead-a' })
     const other = await post(first.app, `${url}/commitments`, commitmentBody({ amount: '15000.00', caseRef: 'OTHER' }), leadA)
     const otherApproval = `${url}/commitments/${String(other.body.id)}/approval`
     const keyedB = { ...leadB, 'idempotency-key': 'before-restart' }
@@ -860,22 +1059,44 @@ t.test('four eyes over HTTP', async (t) => {
     t.teardown(() => second.close())
     const app = second.app
     const approval = `${url}/commitments/${id}/approval`
+    const raisedApproval = `${url}/commitments/${String(small.body.id)}/approval`
     const before = await second.store.headPosition()
     assertProblem(t, await post(app, approval, { decision: 'approve' }, leadA), 403, 'forbidden', 'the requester, after a restart')
-    assertProblem(t, await post(app, approval, { decision: 'approve' }, leadB), 403, 'forbidden', 'the amender, after a restart')
+    assertProblem(
+      t,
+      await post(app, approval, { decision: 'approve' }, await bearer({ sub: 'lead-a', role: 'finance' })),
+      403,
+      'forbidden',
+      'the requester with a finance token, after a restart',
+    )
+    assertProblem(t, await post(app, raisedApproval, { decision: 'approve' }, leadB), 403, 'forbidden', 'who asked for the increase, after a restart')
+    assertProblem(
+      t,
+      await post(app, `${url}/commitments/${id}/amendments`, { amount: '1.00', reason: 'mehr' }, leadB),
+      409,
+      'approval-required',
+      'an amendment while it waits, after a restart',
+    )
     const replayed = await post(app, otherApproval, { decision: 'approve' }, keyedB)
     t.equal(replayed.status, 201, 'the retry after a restart')
     t.equal(replayed.headers['idempotent-replayed'], 'true')
     t.equal(replayed.text, approvedBefore.text, 'replays the first answer')
     t.equal(await second.store.headPosition(), before, 'nothing written')
-    await assertReadAgrees(t, app, url, raised, 'the read models survive the restart', { latestOfBudget: false })
+    await assertReadAgrees(t, app, url, created, 'the read models survive the restart', { latestOfBudget: false })
+    await assertReadAgrees(t, app, url, raised, 'the increase survives the restart', { latestOfBudget: false })
     await assertReadAgrees(t, app, url, approvedBefore, 'the approval before the restart')
 
     const keyed = { ...(await lead('lead-c', sr)), 'idempotency-key': 'restart-approval' }
     const approved = await post(app, approval, { decision: 'approve' }, keyed)
     assertWritten(t, approved, 'a third person approves')
-    t.match(approved.body, { amount: '12001.00', status: 'open' })
+    t.match(approved.body, { amount: '12000.00', status: 'open' })
     t.match(approved.body.lastDecision, { decision: 'approve', by: 'lead-c' })
     await assertReadAgrees(t, app, url, approved)
+
+    const withdrawn = await post(app, raisedApproval, { decision: 'reject', comment: 'zurückgezogen' }, leadB)
+    assertWritten(t, withdrawn, 'who asked for the increase withdraws it, after a restart')
+    t.match(withdrawn.body, { amount: '6000.00', status: 'open' })
+    t.match(withdrawn.body.lastDecision, { decision: 'reject', by: 'lead-b' })
+    await assertReadAgrees(t, app, url, withdrawn)
   })
 })

@@ -13,7 +13,7 @@ import {
   type Headers,
 } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
-import { bearer } from '../helpers/tokens.js'
+import { bearer, DEFAULT_ACTOR } from '../helpers/tokens.js'
 
 /**
  * DOMAIN rule 7 as a property: no sequence of team-lead commands changes a budget outside the
@@ -21,7 +21,10 @@ import { bearer } from '../helpers/tokens.js'
  * approval decisions, spending, reversals), aimed at Sozialräume in and out of scope, with mostly
  * valid bodies. After every command: out of scope means 403 and nothing written. After every
  * sequence: each budget stream only grew by events of team leads whose scope includes it; the one
- * Sozialraum no lead holds is unchanged. In scope, a command may succeed or fail by the ledger rules.
+ * Sozialraum no lead holds is unchanged. In scope, a command may succeed or fail by the ledger rules;
+ * where the four-eyes rules decide (DOMAIN rule 6), the answer must be theirs: an approval decision
+ * on a requested commitment is 403 for its requester's approval (their rejection withdraws it: 201)
+ * and for a team lead on an over-budget one, else written; a requested commitment cannot be amended.
  */
 
 const YEAR = 2025
@@ -38,6 +41,9 @@ const LEADS = {
   'lead-ab': ['prop-a', 'prop-b'],
 } as const satisfies Record<string, readonly string[]>
 type Lead = keyof typeof LEADS
+
+/** Who asks for a commitment in each budget before a run (fixed, so that a counterexample replays). */
+const PREPARED_REQUESTER: Partial<Record<Target, Lead>> = { 'prop-a': 'lead-a', 'prop-b': 'lead-ab' }
 
 const inScope = (lead: Lead, sozialraum: string): boolean => (LEADS[lead] as readonly string[]).includes(sozialraum)
 /** The leads allowed to write to a budget. */
@@ -101,12 +107,47 @@ const step: fc.Arbitrary<Step> = fc.constantFrom(...(Object.keys(LEADS) as Lead[
   }),
 )
 
+/** A commitment as the run's write answers left it: enough to know what the four-eyes rules say. */
+interface Tracked {
+  status: string
+  overBudget: boolean
+  /** Who asked for what waits: the actor of the write that made it `requested`. */
+  requestedBy: string | undefined
+}
+
 /** What a run knows about one budget: the ids a command can refer to. */
 interface Known {
   commitments: string[]
   /** Commitments last seen waiting for approval. */
   requested: string[]
   spendings: string[]
+  /** Every known commitment's state, updated from each (not replayed) write answer. */
+  state: Map<string, Tracked>
+}
+
+const COMMITMENT_COMMANDS: ReadonlySet<Command['kind']> = new Set(['create', 'amend', 'invoice', 'release', 'approval'])
+
+/** The commitment a command refers to (not for `create`: its id may be fresh). */
+function commitmentIdOf(path: string): string | undefined {
+  return /^\/commitments\/([^/]+)\//.exec(path)?.[1]
+}
+
+/**
+ * What the four-eyes rules make of an in-scope approval decision, from the tracked state:
+ * undefined where they do not decide (the ledger's other rules may).
+ */
+function expectedDecision(
+  tracked: Tracked | undefined,
+  lead: Lead,
+  decision: 'approve' | 'reject',
+): { status: 201 | 403 | 404 | 409; code?: string } {
+  if (tracked === undefined) return { status: 404, code: 'not-found' }
+  if (tracked.status !== 'requested') return { status: 409, code: 'conflict' }
+  // The requester withdraws their own request by rejecting it; approving it needs a second person.
+  if (tracked.requestedBy === lead) return decision === 'reject' ? { status: 201 } : { status: 403, code: 'forbidden' }
+  // Over budget: finance decides, never a team lead who did not ask.
+  if (tracked.overBudget) return { status: 403, code: 'forbidden' }
+  return { status: 201 }
 }
 
 const pick = (ids: readonly string[], index: number): string => ids[index % ids.length] ?? uuid()
@@ -188,13 +229,25 @@ t.test('no sequence of team-lead commands changes a budget outside the lead\'s s
   const readBudget = (sozialraum: string): Promise<RecordedEvent[]> =>
     store.readStream(budgetStreamId(YEAR, sozialraum), { maxCount: MAX_READ_COUNT })
 
-  const tally = { outOfScope: 0, inScope: 0, inScopeWritten: 0, approvalsWritten: 0 }
+  const tally = {
+    outOfScope: 0,
+    inScope: 0,
+    inScopeWritten: 0,
+    approvalsWritten: 0,
+    decisionsChecked: 0,
+    requesterApprovalsRefused: 0,
+    requesterWithdrawals: 0,
+    requestedAmendmentsRefused: 0,
+  }
 
-  /** Finance prepares each budget: an open and a requested commitment, a spending (not by a lead). */
+  /**
+   * Finance prepares each budget: an open and a requested commitment, a spending; and a lead of
+   * the budget (if it has one) asks for a commitment of its own.
+   */
   async function prepare(): Promise<Record<Target, Known>> {
     const known = {} as Record<Target, Known>
     for (const target of TARGETS) {
-      known[target] = { commitments: [], requested: [], spendings: [] }
+      known[target] = { commitments: [], requested: [], spendings: [], state: new Map() }
       if (target === GHOST) continue
       const url = budgetUrl(YEAR, target)
       for (const value of ['1200.00', '12000.00']) {
@@ -202,6 +255,20 @@ t.test('no sequence of team-lead commands changes a budget outside the lead\'s s
         if (created.status !== 201) throw new Error(`preparing a commitment: ${created.text}`)
         known[target].commitments.push(created.body.id)
         if (created.body.status === 'requested') known[target].requested.push(created.body.id)
+        known[target].state.set(created.body.id, {
+          status: created.body.status,
+          overBudget: created.body.overBudget === true,
+          requestedBy: created.body.status === 'requested' ? DEFAULT_ACTOR.sub : undefined,
+        })
+      }
+      // And one requested by a lead of the budget, so that its requester's decisions come up too.
+      const requester = PREPARED_REQUESTER[target]
+      if (requester !== undefined) {
+        const asked = await post(app, `${url}/commitments`, commitmentBody({ amount: '15000.00' }), tokens[requester])
+        if (asked.status !== 201 || asked.body.status !== 'requested') throw new Error(`preparing a lead's request: ${asked.text}`)
+        known[target].commitments.push(asked.body.id)
+        known[target].requested.push(asked.body.id)
+        known[target].state.set(asked.body.id, { status: 'requested', overBudget: false, requestedBy: requester })
       }
       const spent = await post(app, `${url}/spending`, spendingBody())
       if (spent.status !== 201) throw new Error(`preparing a spending: ${spent.text}`)
@@ -219,6 +286,8 @@ t.test('no sequence of team-lead commands changes a budget outside the lead\'s s
 
     for (const s of steps) {
       const { path, body } = request(s, known[s.target])
+      const referred = commitmentIdOf(path)
+      const trackedBefore = referred === undefined ? undefined : known[s.target].state.get(referred)
       const headers: Headers = {
         ...tokens[s.lead],
         ...(s.idempotencyKey === null ? {} : { 'idempotency-key': `run-${run}-${s.idempotencyKey}` }),
@@ -236,15 +305,52 @@ t.test('no sequence of team-lead commands changes a budget outside the lead\'s s
       tally.inScope++
       const fourEyes = s.command.kind === 'approval' && response.status === 403
       check(IN_SCOPE_STATUSES.has(response.status) || fourEyes, () => `in scope, unexpected status: ${describe(s, response)}`)
-      if (response.status !== 201) continue
+      // Where the four-eyes rules decide, the answer is theirs. Only for well-formed requests
+      // without a key: a malformed body is 400 first, a reused key 422 first.
+      const plain = !s.malformed && s.idempotencyKey === null
+      if (plain && s.command.kind === 'approval') {
+        const decision = s.command.decision
+        const expected = expectedDecision(trackedBefore, s.lead, decision)
+        tally.decisionsChecked++
+        check(
+          response.status === expected.status && (expected.code === undefined || String(response.body?.type).endsWith(expected.code)),
+          () => `the four-eyes rules say ${expected.status} ${expected.code ?? ''} (tracked ${JSON.stringify(trackedBefore)}): ${describe(s, response)}`,
+        )
+        if (trackedBefore?.status === 'requested' && trackedBefore.requestedBy === s.lead) {
+          if (decision === 'approve') tally.requesterApprovalsRefused++
+          else tally.requesterWithdrawals++
+        }
+      }
+      if (plain && s.command.kind === 'amend' && trackedBefore?.status === 'requested') {
+        tally.requestedAmendmentsRefused++
+        check(
+          response.status === 409 && String(response.body?.type).endsWith('approval-required'),
+          () => `a requested commitment was not refused an amendment with 409 approval-required: ${describe(s, response)}`,
+        )
+      }
+      if (response.status !== 201) {
+        const after = await store.headPosition()
+        check(after === head, () => `refused (${response.status}), but the log moved from ${head} to ${after}: ${describe(s, response)}`)
+        continue
+      }
       tally.inScopeWritten++
       if (s.command.kind === 'approval') tally.approvalsWritten++
       // Remember what the write created, so that later commands can refer to it.
-      const resource = response.body as { id: string; status?: string }
+      const resource = response.body as { id: string; status?: string; overBudget?: boolean }
       const k = known[s.target]
       if (s.command.kind === 'create' && !k.commitments.includes(resource.id)) k.commitments.push(resource.id)
       if (s.command.kind === 'spending' && !k.spendings.includes(resource.id)) k.spendings.push(resource.id)
       if (resource.status === 'requested' && !k.requested.includes(resource.id)) k.requested.push(resource.id)
+      // A replayed answer tells of an earlier write, not of the commitment as it is now.
+      if (COMMITMENT_COMMANDS.has(s.command.kind) && response.headers['idempotent-replayed'] !== 'true') {
+        const previous = k.state.get(resource.id)
+        const status = String(resource.status)
+        k.state.set(resource.id, {
+          status,
+          overBudget: resource.overBudget === true,
+          requestedBy: status !== 'requested' ? undefined : previous?.status === 'requested' ? previous.requestedBy : s.lead,
+        })
+      }
     }
 
     for (const target of TARGETS) {
@@ -285,4 +391,9 @@ t.test('no sequence of team-lead commands changes a budget outside the lead\'s s
   t.ok(tally.outOfScope > 0, `out-of-scope commands were sent (${tally.outOfScope})`)
   t.ok(tally.inScopeWritten > 0, `in-scope commands were written (${tally.inScopeWritten} of ${tally.inScope})`)
   t.ok(tally.approvalsWritten > 0, `in-scope approval decisions were written (${tally.approvalsWritten})`)
+  t.ok(tally.decisionsChecked > 0, `in-scope approval decisions were checked against the four-eyes rules (${tally.decisionsChecked})`)
+  t.comment(
+    `requester approvals refused: ${tally.requesterApprovalsRefused}, requester withdrawals: ${tally.requesterWithdrawals}, ` +
+      `amendments of requested commitments refused: ${tally.requestedAmendmentsRefused}`,
+  )
 })

@@ -33,7 +33,8 @@ const JUSTIFICATION = 'Rechtsanspruch nach § 27 SGB VIII'
 
 /**
  * Who acts: the first three write commitments and amendments; approvals come from any of them, or
- * from whoever asked for the commitment (rule 6 refuses them, as it refuses the auditor).
+ * from whoever asked for the commitment (rule 6 lets them withdraw it, never approve it; the
+ * auditor decides nothing).
  */
 const ACTORS: readonly Actor[] = [
   { sub: 'teamlead-1', role: 'teamlead' },
@@ -73,7 +74,7 @@ const amount = fc.bigInt({ min: 1n, max: 500_000n })
 const pick = fc.nat({ max: 20 })
 /** A writer: a team lead or finance. */
 const writer = fc.nat({ max: 2 })
-/** An approver: one of ACTORS, or (past their end) whoever asked for the commitment. */
+/** An approver: one of ACTORS, or (past their end) whoever asked for the commitment, as a team lead. */
 const approver = fc.nat({ max: ACTORS.length })
 /** A threshold in the range of the generated amounts, so that commitments wait for approval often. */
 const threshold = fc.bigInt({ min: 50_000n, max: 800_000n })
@@ -153,9 +154,9 @@ function actorOf(step: Step, state: BudgetState | undefined, commitmentId: strin
   if (step.kind !== 'decide') return ACTORS['actor' in step ? step.actor : 2] as Actor
   const chosen = ACTORS[step.approver]
   if (chosen) return chosen
-  // Whoever asked for it (rule 6 refuses them), as a team lead.
+  // Whoever asked for it, as a team lead: rule 6 lets them withdraw, not approve, even over budget.
   const commitment = state?.commitments.get(commitmentId)
-  return { sub: commitment?.requestedBy[step.pick % Math.max(commitment.requestedBy.length, 1)] ?? commitment?.createdBy ?? 'teamlead-1', role: 'teamlead' }
+  return { sub: commitment?.requestedBy ?? commitment?.createdBy ?? 'teamlead-1', role: 'teamlead' }
 }
 
 /**
@@ -348,11 +349,18 @@ async function runSteps(ledger: Ledger, steps: readonly Step[]): Promise<Map<str
     const actor = actorOf(step, state, commitmentId)
     const command = toCommand(step, commitmentId, spendings[step.sozialraum] ?? [], actor, state)
     const outcome = await ledger.executeBudget(YEAR, id, command, contextOf(actor))
-    if (outcome.kind === 'rejected' && command.type === 'DecideApproval') count(`${command.type}:${outcome.error.code}`)
+    if (outcome.kind === 'rejected' && (command.type === 'DecideApproval' || command.type === 'AmendCommitment')) {
+      count(`${command.type}:${outcome.error.code}`)
+    }
     if (outcome.kind !== 'written') continue
     answered.set(id, outcome.state)
     if (command.type === 'BookInvoice' && outcome.state.commitments.get(command.commitmentId)?.status === 'closed') count('InvoiceBooked:closing')
     count(command.type === 'DecideApproval' ? `${command.type}:${command.decision}` : command.type)
+    // A rejection by the one who asked is their withdrawal of the request, over budget too.
+    const decided = command.type === 'DecideApproval' ? state?.commitments.get(command.commitmentId) : undefined
+    if (command.type === 'DecideApproval' && command.decision === 'reject' && decided?.requestedBy === actor.sub) {
+      count(decided.overBudget ? 'DecideApproval:withdraw:overBudget' : 'DecideApproval:withdraw')
+    }
     for (const event of outcome.events) {
       if (event.type === 'CommitmentCreated') count(`${event.type}:${event.data.status}`)
       if (event.type === 'CommitmentApprovalRequested') count(event.data.overBudget ? `${event.type}:overBudget` : event.type)
@@ -435,8 +443,10 @@ function sameView(t: Test, actual: unknown, expected: unknown, what: string): bo
 /**
  * One sequence that surely reaches every path of rule 6, besides the random ones: an increase sent
  * back to approval and rejected, an over-budget increase that a team lead may not approve and
- * finance does, an invoice on it, a requester refused, a rejection of a never-approved commitment,
- * a release of a requested one.
+ * finance does, an invoice on it, a requester refused to approve, a rejection of a never-approved
+ * commitment; an amendment of a requested one refused, then its release; an over-budget request
+ * that another team lead may not reject and the team lead who asked withdraws; an increase
+ * withdrawn by who asked for it.
  */
 const FOUR_EYES_EXAMPLE: [bigint, Step[]] = [
   300_000n,
@@ -457,7 +467,15 @@ const FOUR_EYES_EXAMPLE: [bigint, Step[]] = [
     { kind: 'decide', sozialraum: 0, pick: 1, decision: 'reject', approver: 1, comment: false },
     { kind: 'invoice', sozialraum: 0, pick: 1, cents: 1n, whole: true, invoiceNo: 2 },
     { kind: 'commit', sozialraum: 1, line: 'ambulatory', cents: 400_000n, justified: false, actor: 0 },
+    { kind: 'amend', sozialraum: 1, pick: 0, cents: 1_000n, justified: false, actor: 1 },
+    { kind: 'decide', sozialraum: 1, pick: 1, decision: 'approve', approver: ACTORS.length, comment: false },
     { kind: 'release', sozialraum: 1, pick: 0 },
+    { kind: 'commit', sozialraum: 1, line: 'ambulatory', cents: 100_000n, justified: false, actor: 1 },
+    { kind: 'commit', sozialraum: 1, line: 'ambulatory', cents: 450_000n, justified: true, actor: 0 },
+    { kind: 'decide', sozialraum: 1, pick: 1, decision: 'reject', approver: 1, comment: false },
+    { kind: 'decide', sozialraum: 1, pick: 1, decision: 'reject', approver: ACTORS.length, comment: true },
+    { kind: 'amend', sozialraum: 1, pick: 1, cents: 250_000n, justified: false, actor: 1 },
+    { kind: 'decide', sozialraum: 1, pick: 1, decision: 'reject', approver: ACTORS.length, comment: false },
   ],
 ]
 
@@ -472,16 +490,19 @@ t.test('read models always equal a recomputation from the events and the views o
     { numRuns: 60, examples: [FOUR_EYES_EXAMPLE] },
   )
 
-  t.test('the steps wrote approvals, rejections and over-budget amendments', async (t) => {
+  t.test('the steps wrote approvals, rejections, withdrawals and over-budget amendments', async (t) => {
     for (const key of [
       'CreateCommitment',
       'CommitmentCreated:requested',
       'AmendCommitment',
+      'AmendCommitment:approval-required',
       'CommitmentApprovalRequested',
       'CommitmentApprovalRequested:overBudget',
       'DecideApproval:approve',
       'DecideApproval:reject',
       'DecideApproval:forbidden',
+      'DecideApproval:withdraw',
+      'DecideApproval:withdraw:overBudget',
       'CommitmentRejected:rejected',
       'CommitmentRejected:open',
       'BookInvoice',
