@@ -160,6 +160,12 @@ function groupBudgets(rows: readonly BudgetRow[], overBudget: readonly OverBudge
   })
 }
 
+/** A column the projection always fills together with another; null means a corrupt row. */
+function required(value: string | null, column: string): string {
+  if (value === null) throw new Error(`read model corrupt: commitments.${column} is null`)
+  return value
+}
+
 function commitmentFromRow(row: CommitmentRow, invoices: readonly InvoiceRow[]): CommitmentView {
   const amount = centsFromStorage(row.amount_cents)
   const invoiced = centsFromStorage(row.invoiced_cents)
@@ -193,8 +199,8 @@ function commitmentFromRow(row: CommitmentRow, invoices: readonly InvoiceRow[]):
       : {
           lastDecision: {
             decision: row.last_decision,
-            by: row.last_decision_by ?? '',
-            at: row.last_decision_at ?? '',
+            by: required(row.last_decision_by, 'last_decision_by'),
+            at: required(row.last_decision_at, 'last_decision_at'),
             ...(row.last_decision_comment === null ? {} : { comment: row.last_decision_comment }),
           },
         }),
@@ -276,8 +282,13 @@ export class ReadModels {
     status?: string,
     onlySozialraeume?: readonly string[],
   ): Promise<CommitmentView[]> {
-    const all = await this.commitmentsWhere('c.year = ? AND c.over_budget = 1', [year], status)
-    return onlySozialraeume ? all.filter((commitment) => onlySozialraeume.includes(commitment.sozialraum)) : all
+    if (onlySozialraeume === undefined) return this.commitmentsWhere('c.year = ? AND c.over_budget = 1', [year], status)
+    if (onlySozialraeume.length === 0) return []
+    return this.commitmentsWhere(
+      `c.year = ? AND c.over_budget = 1 AND c.sozialraum IN (${onlySozialraeume.map(() => '?').join(', ')})`,
+      [year, ...onlySozialraeume],
+      status,
+    )
   }
 
   private async commitmentsWhere(where: string, params: SqlValue[], status?: string): Promise<CommitmentView[]> {
@@ -307,7 +318,7 @@ export class ReadModels {
 
   async getCommitment(year: number, sozialraum: string, id: string): Promise<CommitmentView | undefined> {
     const [row] = await this.db.query<CommitmentRow>(
-      `SELECT ${COMMITMENT_COLUMNS} FROM commitments c WHERE year = ? AND sozialraum = ? AND id = ?`,
+      `SELECT ${COMMITMENT_COLUMNS} FROM commitments WHERE year = ? AND sozialraum = ? AND id = ?`,
       [year, sozialraum, id],
     )
     if (!row) return undefined
