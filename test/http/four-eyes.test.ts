@@ -16,6 +16,7 @@ import {
   uuid,
   type ApiResponse,
   type Headers,
+  type SeedOptions,
 } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
 import { bearer, TEST_JWT_SECRET } from '../helpers/tokens.js'
@@ -43,6 +44,47 @@ const lead = (sub: string, ...sozialraeume: string[]): Promise<Headers> =>
 /** A finance controller: the helpers' default one ('test-finance') unless another sub is given. */
 const finance = (sub = 'test-finance'): Promise<Headers> => bearer({ sub, role: 'finance' })
 const auditor = (): Promise<Headers> => bearer({ sub: 'auditor-1', role: 'auditor' })
+
+/** Where most flows start: a Sozialraum, two of its team leads, and a commitment lead A asked for. */
+interface Flow {
+  url: string
+  leadA: Headers
+  leadB: Headers
+  created: ApiResponse
+  id: string
+  approval: string
+  invoices: string
+  amendments: string
+}
+
+/**
+ * Seeds `sr` (its lines as in `budget`), makes team leads lead-a and lead-b of it (lead-b also of
+ * `leadBAlso`), and has lead-a create `commitmentBody(commitment)`, asserted written as `message`.
+ */
+async function flow(
+  t: Test,
+  app: FastifyInstance,
+  sr: string,
+  options: { commitment: Record<string, unknown>; budget?: SeedOptions; message?: string; leadBAlso?: string[] },
+): Promise<Flow> {
+  const { url } = await seed(app, sr, options.budget)
+  const leadA = await lead('lead-a', sr)
+  const leadB = await lead('lead-b', sr, ...(options.leadBAlso ?? []))
+  const created = await post(app, `${url}/commitments`, commitmentBody(options.commitment), leadA)
+  assertWritten(t, created, options.message)
+  const id = created.body.id as string
+  const commitment = `${url}/commitments/${id}`
+  return {
+    url,
+    leadA,
+    leadB,
+    created,
+    id,
+    approval: `${commitment}/approval`,
+    invoices: `${commitment}/invoices`,
+    amendments: `${commitment}/amendments`,
+  }
+}
 
 /**
  * Read models agree with write answers: GET …/commitments/:id?minPosition=<position of `last`>
@@ -137,14 +179,11 @@ t.test('four eyes over HTTP', async (t) => {
 
   t.test('rule 6: the requester may not approve; a second team lead of the Sozialraum may', async (t) => {
     const sr = 'second-person'
-    const { url } = await seed(app, sr)
-    const leadA = await lead('lead-a', sr)
-    const leadB = await lead('lead-b', sr, 'somewhere-else')
-    const created = await post(app, `${url}/commitments`, commitmentBody({ amount: '12000.00' }), leadA)
-    assertWritten(t, created)
+    const { url, leadA, leadB, created, id, approval, invoices } = await flow(t, app, sr, {
+      commitment: { amount: '12000.00' },
+      leadBAlso: ['somewhere-else'],
+    })
     t.equal(created.body.status, 'requested')
-    const id = created.body.id as string
-    const approval = `${url}/commitments/${id}/approval`
 
     const before = await head()
     const byRequester = await post(app, approval, { decision: 'approve' }, leadA)
@@ -205,12 +244,7 @@ t.test('four eyes over HTTP', async (t) => {
     t.equal(BigInt(approved.body.position), before + 1n, 'one event')
     await assertReadAgrees(t, app, url, approved, 'after the approval')
 
-    const invoiced = await post(
-      app,
-      `${url}/commitments/${id}/invoices`,
-      { invoiceNo: 'RE-1', amount: '1000.00', invoiceDate: '2025-02-28' },
-      leadA,
-    )
+    const invoiced = await post(app, invoices, { invoiceNo: 'RE-1', amount: '1000.00', invoiceDate: '2025-02-28' }, leadA)
     assertWritten(t, invoiced, 'the requester books an invoice once approved')
     t.match(invoiced.body, { status: 'open', invoiced: '1000.00', remaining: '11000.00' })
     t.match(invoiced.body.lastDecision, { decision: 'approve', by: 'lead-b' }, 'the decision stays on record')
@@ -220,15 +254,17 @@ t.test('four eyes over HTTP', async (t) => {
 
   t.test('rule 6: the requester may withdraw their own request by rejecting it, as any rejection', async (t) => {
     const sr = 'withdrawal'
-    const { url } = await seed(app, sr)
-    const leadA = await lead('lead-a', sr)
-    const leadB = await lead('lead-b', sr)
-    const withdrawnAsk = await post(app, `${url}/commitments`, commitmentBody({ amount: '15000.00', caseRef: 'W-1' }), leadA)
-    assertWritten(t, withdrawnAsk)
+    const {
+      url,
+      leadA,
+      leadB,
+      created: withdrawnAsk,
+      approval: withdrawnApproval,
+      amendments: withdrawnAmendments,
+    } = await flow(t, app, sr, { commitment: { amount: '15000.00', caseRef: 'W-1' } })
     const rejectedAsk = await post(app, `${url}/commitments`, commitmentBody({ amount: '15000.00', caseRef: 'W-2' }), leadA)
     assertWritten(t, rejectedAsk)
     t.same(rejectedAsk.body.budget.lines.ambulatory, balance('100000.00', '30000.00', '0.00', '70000.00'), 'both reserve')
-    const withdrawnApproval = `${url}/commitments/${String(withdrawnAsk.body.id)}/approval`
 
     const before = await head()
     const withdrawn = await post(
@@ -284,7 +320,7 @@ t.test('four eyes over HTTP', async (t) => {
     assertProblem(t, await post(app, withdrawnApproval, { decision: 'reject' }, leadA), 409, 'conflict', 'withdrawing it twice')
     assertProblem(
       t,
-      await post(app, `${url}/commitments/${String(withdrawnAsk.body.id)}/amendments`, { amount: '1.00', reason: 'x' }, leadA),
+      await post(app, withdrawnAmendments, { amount: '1.00', reason: 'x' }, leadA),
       409,
       'commitment-closed',
       'amending a withdrawn request',
@@ -313,19 +349,12 @@ t.test('four eyes over HTTP', async (t) => {
 
   t.test('rule 1: on an over-budget request, a team lead who did not ask decides nothing; its requester may withdraw it', async (t) => {
     const sr = 'over-budget-withdrawal'
-    const { url } = await seed(app, sr, { ambulatory: '3000.00', flexible: '1000.00' })
-    const leadA = await lead('lead-a', sr)
-    const leadB = await lead('lead-b', sr)
-    const created = await post(
-      app,
-      `${url}/commitments`,
-      commitmentBody({ amount: '5000.00', overBudget: { justification: JUSTIFICATION } }),
-      leadA,
-    )
-    assertWritten(t, created)
+    const { url, leadA, leadB, created, approval } = await flow(t, app, sr, {
+      budget: { ambulatory: '3000.00', flexible: '1000.00' },
+      commitment: { amount: '5000.00', overBudget: { justification: JUSTIFICATION } },
+    })
     t.match(created.body, { status: 'requested', overBudget: true })
     t.same(created.body.budget.overBudget, { commitments: 1, amount: '5000.00' }, 'the request is counted while it waits')
-    const approval = `${url}/commitments/${String(created.body.id)}/approval`
 
     const before = await head()
     assertProblem(t, await post(app, approval, { decision: 'approve' }, leadB), 403, 'forbidden', 'another team lead approves')
@@ -382,17 +411,11 @@ t.test('four eyes over HTTP', async (t) => {
 
   t.test("rule 1: an over-budget commitment is requested and needs a finance controller's approval", async (t) => {
     const sr = 'over-budget-approval'
-    const { url } = await seed(app, sr, { ambulatory: '3000.00', flexible: '1000.00' })
-    const leadA = await lead('lead-a', sr)
-    const leadB = await lead('lead-b', sr)
-
-    const created = await post(
-      app,
-      `${url}/commitments`,
-      commitmentBody({ amount: '5000.00', overBudget: { justification: JUSTIFICATION } }),
-      leadA,
-    )
-    assertWritten(t, created, 'over budget, below the threshold')
+    const { url, leadA, leadB, created, approval, invoices } = await flow(t, app, sr, {
+      budget: { ambulatory: '3000.00', flexible: '1000.00' },
+      commitment: { amount: '5000.00', overBudget: { justification: JUSTIFICATION } },
+      message: 'over budget, below the threshold',
+    })
     t.match(created.body, {
       amount: '5000.00',
       status: 'requested',
@@ -401,8 +424,6 @@ t.test('four eyes over HTTP', async (t) => {
     })
     t.same(created.body.budget.lines.ambulatory, balance('3000.00', '5000.00', '0.00', '-2000.00'))
     t.same(created.body.budget.overBudget, { commitments: 1, amount: '5000.00' }, 'the write counts it')
-    const id = created.body.id as string
-    const approval = `${url}/commitments/${id}/approval`
 
     const before = await head()
     assertProblem(
@@ -422,7 +443,7 @@ t.test('four eyes over HTTP', async (t) => {
     assertProblem(t, await post(app, approval, { decision: 'approve' }, leadA), 403, 'forbidden', 'the requester may not approve it')
     assertProblem(
       t,
-      await post(app, `${url}/commitments/${id}/invoices`, { invoiceNo: 'RE-1', amount: '1.00', invoiceDate: '2025-03-01' }, leadA),
+      await post(app, invoices, { invoiceNo: 'RE-1', amount: '1.00', invoiceDate: '2025-03-01' }, leadA),
       409,
       'approval-required',
     )
@@ -475,12 +496,7 @@ t.test('four eyes over HTTP', async (t) => {
     )
     t.equal(await head(), flexibleBefore, 'nothing written')
 
-    const invoiced = await post(
-      app,
-      `${url}/commitments/${id}/invoices`,
-      { invoiceNo: 'RE-1', amount: '1000.00', invoiceDate: '2025-03-01' },
-      leadA,
-    )
+    const invoiced = await post(app, invoices, { invoiceNo: 'RE-1', amount: '1000.00', invoiceDate: '2025-03-01' }, leadA)
     assertWritten(t, invoiced, 'invoices once approved')
     t.same(invoiced.body.budget.lines.ambulatory, balance('3000.00', '4000.00', '1000.00', '-2000.00'))
     t.same(invoiced.body.budget.overBudget, { commitments: 1, amount: '5000.00' }, 'invoiced money still counts')
@@ -564,14 +580,10 @@ t.test('four eyes over HTTP', async (t) => {
 
   t.test('rule 6: rejecting a never-approved commitment withdraws it and releases its funds', async (t) => {
     const sr = 'reject-new'
-    const { url } = await seed(app, sr)
-    const leadA = await lead('lead-a', sr)
-    const leadB = await lead('lead-b', sr)
-    const created = await post(app, `${url}/commitments`, commitmentBody({ amount: '15000.00' }), leadA)
-    assertWritten(t, created)
+    const { url, leadA, leadB, created, id, approval, invoices, amendments } = await flow(t, app, sr, {
+      commitment: { amount: '15000.00' },
+    })
     t.same(created.body.budget.lines.ambulatory, balance('100000.00', '15000.00', '0.00', '85000.00'))
-    const id = created.body.id as string
-    const approval = `${url}/commitments/${id}/approval`
 
     const rejected = await post(app, approval, { decision: 'reject', comment: 'andere Hilfeart prüfen' }, leadB)
     assertWritten(t, rejected, 'rejection')
@@ -597,14 +609,8 @@ t.test('four eyes over HTTP', async (t) => {
     assertWritten(t, open)
     const before = await head()
     const invoice = { invoiceNo: 'RE-1', amount: '1.00', invoiceDate: '2025-03-01' }
-    assertProblem(t, await post(app, `${url}/commitments/${id}/invoices`, invoice, leadA), 409, 'commitment-closed', 'invoice')
-    assertProblem(
-      t,
-      await post(app, `${url}/commitments/${id}/amendments`, { amount: '1.00', reason: 'x' }, leadA),
-      409,
-      'commitment-closed',
-      'amendment',
-    )
+    assertProblem(t, await post(app, invoices, invoice, leadA), 409, 'commitment-closed', 'invoice')
+    assertProblem(t, await post(app, amendments, { amount: '1.00', reason: 'x' }, leadA), 409, 'commitment-closed', 'amendment')
     assertProblem(t, await post(app, `${url}/commitments/${id}/release`, { reason: 'x' }, leadA), 409, 'commitment-closed', 'release')
     assertProblem(t, await post(app, approval, { decision: 'approve' }, leadB), 409, 'conflict', 'approving a rejected one')
     assertProblem(t, await post(app, approval, { decision: 'reject' }, leadB), 409, 'conflict', 'rejecting it twice')
@@ -629,17 +635,12 @@ t.test('four eyes over HTTP', async (t) => {
 
   t.test('rule 6: an increase to the threshold needs approval again; rejecting it restores the approved terms', async (t) => {
     const sr = 're-approval'
-    const { url } = await seed(app, sr)
-    const leadA = await lead('lead-a', sr)
-    const leadB = await lead('lead-b', sr)
-    const created = await post(app, `${url}/commitments`, commitmentBody({ amount: '6000.00' }), leadA)
-    assertWritten(t, created)
+    const { url, leadA, leadB, created, id, approval, invoices, amendments } = await flow(t, app, sr, {
+      commitment: { amount: '6000.00' },
+    })
     t.equal(created.body.status, 'open')
-    const id = created.body.id as string
-    const approval = `${url}/commitments/${id}/approval`
-    const invoices = `${url}/commitments/${id}/invoices`
 
-    const raised = await post(app, `${url}/commitments/${id}/amendments`, { amount: '5000.00', reason: 'längere Laufzeit' }, leadA)
+    const raised = await post(app, amendments, { amount: '5000.00', reason: 'längere Laufzeit' }, leadA)
     assertWritten(t, raised, 'the increase')
     t.match(raised.body, { amount: '11000.00', remaining: '11000.00', status: 'requested', overBudget: false })
     t.same(raised.body.budget.lines.ambulatory, balance('100000.00', '11000.00', '0.00', '89000.00'), 'it reserves the increase')
@@ -658,7 +659,7 @@ t.test('four eyes over HTTP', async (t) => {
       ['a further increase by who raised it', '1000.00', leadA],
       ['a decrease by a second team lead', '-1000.00', leadB],
     ] as const) {
-      assertProblem(t, await post(app, `${url}/commitments/${id}/amendments`, { amount, reason: 'x' }, headers), 409, 'approval-required', name)
+      assertProblem(t, await post(app, amendments, { amount, reason: 'x' }, headers), 409, 'approval-required', name)
     }
     t.equal(await head(), before, 'nothing written')
 
@@ -681,7 +682,7 @@ t.test('four eyes over HTTP', async (t) => {
     assertWritten(t, invoiced, 'invoices work again')
     t.match(invoiced.body, { amount: '6000.00', invoiced: '1000.00', remaining: '5000.00', status: 'open' })
 
-    const again = await post(app, `${url}/commitments/${id}/amendments`, { amount: '5000.00', reason: 'neu begründet' }, leadA)
+    const again = await post(app, amendments, { amount: '5000.00', reason: 'neu begründet' }, leadA)
     assertWritten(t, again, 'the increase once more')
     t.match(again.body, { amount: '11000.00', invoiced: '1000.00', remaining: '10000.00', status: 'requested' })
     assertProblem(t, await post(app, approval, { decision: 'approve' }, leadA), 403, 'forbidden', 'still not the requester')
@@ -717,14 +718,10 @@ t.test('four eyes over HTTP', async (t) => {
 
   t.test('rule 1: an amendment beyond the available funds is over budget and needs finance', async (t) => {
     const sr = 'amend-over-budget'
-    const { url } = await seed(app, sr, { ambulatory: '5000.00' })
-    const leadA = await lead('lead-a', sr)
-    const leadB = await lead('lead-b', sr)
-    const created = await post(app, `${url}/commitments`, commitmentBody({ amount: '4000.00' }), leadA)
-    assertWritten(t, created)
-    const id = created.body.id as string
-    const amendments = `${url}/commitments/${id}/amendments`
-    const approval = `${url}/commitments/${id}/approval`
+    const { url, leadA, leadB, id, amendments, approval } = await flow(t, app, sr, {
+      budget: { ambulatory: '5000.00' },
+      commitment: { amount: '4000.00' },
+    })
 
     const before = await head()
     assertProblem(
@@ -794,15 +791,11 @@ t.test('four eyes over HTTP', async (t) => {
 
   t.test('rule 6: a requested commitment cannot be amended until it is decided', async (t) => {
     const sr = 'amender'
-    const { url } = await seed(app, sr, { ambulatory: '20000.00' })
-    const leadA = await lead('lead-a', sr)
-    const leadB = await lead('lead-b', sr)
-    const created = await post(app, `${url}/commitments`, commitmentBody({ amount: '12000.00' }), leadA)
-    assertWritten(t, created)
+    const { url, leadA, leadB, created, id, amendments, approval } = await flow(t, app, sr, {
+      budget: { ambulatory: '20000.00' },
+      commitment: { amount: '12000.00' },
+    })
     t.equal(created.body.status, 'requested')
-    const id = created.body.id as string
-    const amendments = `${url}/commitments/${id}/amendments`
-    const approval = `${url}/commitments/${id}/approval`
 
     const before = await head()
     for (const [name, body, headers] of [
@@ -878,13 +871,7 @@ t.test('four eyes over HTTP', async (t) => {
 
   t.test('Idempotency-Key on an approval replays the first answer', async (t) => {
     const sr = 'idempotent-approval'
-    const { url } = await seed(app, sr)
-    const leadA = await lead('lead-a', sr)
-    const leadB = await lead('lead-b', sr)
-    const created = await post(app, `${url}/commitments`, commitmentBody({ amount: '12000.00' }), leadA)
-    assertWritten(t, created)
-    const id = created.body.id as string
-    const approval = `${url}/commitments/${id}/approval`
+    const { url, leadA, leadB, approval, invoices } = await flow(t, app, sr, { commitment: { amount: '12000.00' } })
     const body = { decision: 'approve', comment: 'ok' }
     const keyed = { ...leadB, 'idempotency-key': 'approve-1' }
 
@@ -900,12 +887,7 @@ t.test('four eyes over HTTP', async (t) => {
     t.equal(retry.text, first.text, 'identical body')
     t.equal(await head(), afterFirst, 'nothing written')
 
-    const invoiced = await post(
-      app,
-      `${url}/commitments/${id}/invoices`,
-      { invoiceNo: 'RE-1', amount: '500.00', invoiceDate: '2025-03-01' },
-      leadA,
-    )
+    const invoiced = await post(app, invoices, { invoiceNo: 'RE-1', amount: '500.00', invoiceDate: '2025-03-01' }, leadA)
     assertWritten(t, invoiced)
     const afterInvoice = await head()
     const late = await post(app, approval, body, keyed)
@@ -1002,11 +984,7 @@ t.test('four eyes over HTTP', async (t) => {
 
   t.test('rule 6: two decisions at once are decided on one consistent state', async (t) => {
     const sr = 'concurrent-decisions'
-    const { url } = await seed(app, sr)
-    const leadA = await lead('lead-a', sr)
-    const created = await post(app, `${url}/commitments`, commitmentBody({ amount: '20000.00' }), leadA)
-    assertWritten(t, created)
-    const approval = `${url}/commitments/${created.body.id}/approval`
+    const { url, approval } = await flow(t, app, sr, { commitment: { amount: '20000.00' } })
     const before = await head()
 
     const answers = await Promise.all([
@@ -1035,12 +1013,9 @@ t.test('four eyes over HTTP', async (t) => {
   t.test('rule 6: who asked is remembered across a restart', async (t) => {
     const first = await startTestService(t)
     const sr = 'restart'
-    const { url } = await seed(first.app, sr)
-    const leadA = await lead('lead-a', sr)
-    const leadB = await lead('lead-b', sr)
-    const created = await post(first.app, `${url}/commitments`, commitmentBody({ amount: '12000.00' }), leadA)
-    assertWritten(t, created)
-    const id = created.body.id as string
+    const { url, leadA, leadB, created, approval, amendments } = await flow(t, first.app, sr, {
+      commitment: { amount: '12000.00' },
+    })
     // An increase that lead-b asks for: lead-b, not the creator, is its requester.
     const small = await post(first.app, `${url}/commitments`, commitmentBody({ amount: '6000.00', caseRef: 'SMALL' }), leadA)
     assertWritten(t, small)
@@ -1058,7 +1033,6 @@ t.test('four eyes over HTTP', async (t) => {
     const second = await openService(config, pino({ level: 'silent' }), {})
     t.teardown(() => second.close())
     const app = second.app
-    const approval = `${url}/commitments/${id}/approval`
     const raisedApproval = `${url}/commitments/${String(small.body.id)}/approval`
     const before = await second.store.headPosition()
     assertProblem(t, await post(app, approval, { decision: 'approve' }, leadA), 403, 'forbidden', 'the requester, after a restart')
@@ -1072,7 +1046,7 @@ t.test('four eyes over HTTP', async (t) => {
     assertProblem(t, await post(app, raisedApproval, { decision: 'approve' }, leadB), 403, 'forbidden', 'who asked for the increase, after a restart')
     assertProblem(
       t,
-      await post(app, `${url}/commitments/${id}/amendments`, { amount: '1.00', reason: 'mehr' }, leadB),
+      await post(app, amendments, { amount: '1.00', reason: 'mehr' }, leadB),
       409,
       'approval-required',
       'an amendment while it waits, after a restart',
