@@ -103,7 +103,6 @@ export const commitmentsProjection: Projection = {
             event.data.sozialraum,
             event.data.commitmentId,
           ),
-          settle(event.data),
         ]
       case 'CommitmentRejected': {
         // Rejected outright: the reservation is released. Else the unapproved increase is taken off.

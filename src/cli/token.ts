@@ -46,10 +46,9 @@ if (notASlug !== undefined) fail(`--sozialraum ${notASlug} is not a Sozialraum i
 
 try {
   const config = parseConfig(process.env)
-  if (config.tokens.keys.kind === 'jwks') {
-    fail('JWKS_URL is set: tokens come from the identity provider, not from this command')
-  }
-  const { secret } = tokenKeys(config.tokens.keys) as { secret: string }
+  const keys = tokenKeys(config.tokens.keys)
+  if (keys.kind === 'jwks') fail('JWKS_URL is set: tokens come from the identity provider, not from this command')
+  const { secret } = keys
   const token = await signToken(secret, { sub, role, name, sozialraeume: sozialraum }, values['expires-in'])
   const lifetimeSeconds = (decodeJwt(token).exp ?? Infinity) - Date.now() / 1000
   if (!(lifetimeSeconds <= MAX_TOKEN_LIFETIME_SECONDS)) {

@@ -670,7 +670,8 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
     }
     case 'CommitmentApproved': {
       const commitment = commitmentOf(state, event.data)
-      const approved = settle({
+      // A waiting commitment takes no invoices or amendments, so something is always left of it.
+      const approved: CommitmentState = {
         ...commitment,
         status: 'open',
         requestedBy: undefined,
@@ -680,7 +681,7 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
           overBudgetJustification: commitment.overBudgetJustification,
         },
         lastDecision: decision('approve', event.data.comment, context),
-      })
+      }
       return { ...state, commitments: withCommitment(state, approved) }
     }
     case 'CommitmentRejected': {
