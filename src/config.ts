@@ -1,7 +1,7 @@
 import { join, dirname } from 'node:path'
 import { z } from 'zod'
 import { MIN_SECRET_LENGTH } from './auth/tokens.js'
-import { DEFAULT_FOUR_EYES_THRESHOLD_CENTS } from './domain/budget.js'
+import { DEFAULT_FOUR_EYES_THRESHOLD_CENTS } from './domain/budget/index.js'
 import { parseAmount, type Cents } from './domain/money.js'
 
 /** The service's configuration, parsed once from the environment (API.md, "Configuration"). */

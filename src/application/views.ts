@@ -5,7 +5,7 @@ import {
   type CommitmentState,
   type LineBalance,
   type SpendingState,
-} from '../domain/budget.js'
+} from '../domain/budget/index.js'
 import { formatCents, type Cents } from '../domain/money.js'
 import type { SozialraumState } from '../domain/sozialraum.js'
 

@@ -12,6 +12,8 @@ export const DOMAIN_ERROR_CODES = [
   'approval-required',
   'year-closed',
   'forbidden',
+  /** A balance or sum would go beyond MAX_BALANCE_CENTS (money.ts). */
+  'limit-exceeded',
 ] as const
 export type DomainErrorCode = (typeof DOMAIN_ERROR_CODES)[number]
 

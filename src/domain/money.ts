@@ -10,6 +10,17 @@ export type Cents = bigint
 /** The largest single amount a request may carry: one billion EUR, far above any Sozialraum budget. */
 export const MAX_AMOUNT_CENTS: Cents = 100_000_000_000n
 
+/**
+ * The largest magnitude of any balance or sum the ledger keeps: a line's allocated, committed,
+ * spent and available amounts, and a commitment's amount, invoiced and released. Without it a
+ * balance could grow without end in steps of MAX_AMOUNT_CENTS. 10^13 cents is 100 billion EUR,
+ * tens of thousands of times the largest Sozialraum budget (DOMAIN.md: 1–3 million EUR a year),
+ * so no real budget comes near it; yet a single balance stays exact everywhere as a number (below
+ * 2^53 ≈ 9.0·10^15), about 900 of them sum exactly even as JS numbers, and about 900,000 of
+ * them in a SQL BIGINT (below 2^63 ≈ 9.2·10^18), so totals over all Sozialräume and years stay exact.
+ */
+export const MAX_BALANCE_CENTS: Cents = 10_000_000_000_000n
+
 /** Plain decimal notation, at most two decimals, no exponent, no leading zeros, no plus sign. */
 const AMOUNT_PATTERN = /^-?(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$/
 
@@ -39,7 +50,10 @@ export function formatCents(cents: Cents): string {
   return `${negative ? '-' : ''}${euros.toString()}.${rest}`
 }
 
-/** Events store cents as JSON integers; they are bounded far below 2^53 by MAX_AMOUNT_CENTS. */
+/**
+ * Events store cents as JSON integers; they are bounded far below 2^53 by MAX_AMOUNT_CENTS (what a
+ * request carries) and MAX_BALANCE_CENTS (what a release or rejection gives back).
+ */
 export function centsToJson(cents: Cents): number {
   if (cents > BigInt(Number.MAX_SAFE_INTEGER) || cents < -BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new RangeError(`amount of ${cents} cents is beyond what an event can hold exactly`)
@@ -47,10 +61,22 @@ export function centsToJson(cents: Cents): number {
   return Number(cents)
 }
 
-/** Reads cents back from an event (integer number) or a SQL row (number or, from pg, string). */
+/** An integer in plain decimal digits, as SQL gives cents cast to TEXT or PostgreSQL gives a BIGINT or NUMERIC sum. */
+const INTEGER_TEXT = /^-?[0-9]+$/
+
+/**
+ * Reads cents back from an event (integer number) or a SQL row. A number is read only while it is
+ * exact; cents of any size cross as a string of digits (the read-model queries cast amounts and
+ * sums to TEXT, since a driver gives a BIGINT beyond 2^53 as an inexact number) or a bigint.
+ */
 export function centsFromStorage(value: number | string | bigint): Cents {
-  if (typeof value === 'number' && !Number.isSafeInteger(value)) {
-    throw new RangeError(`stored amount ${value} is not an integer number of cents`)
+  if (typeof value === 'bigint') return value
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) {
+      throw new RangeError(`stored amount ${value} is not an exact integer number of cents; read it as text`)
+    }
+    return BigInt(value)
   }
+  if (!INTEGER_TEXT.test(value)) throw new RangeError(`stored amount "${value}" is not an integer number of cents`)
   return BigInt(value)
 }

@@ -1,4 +1,4 @@
-import type { LineBalance } from '../domain/budget.js'
+import type { LineBalance } from '../domain/budget/index.js'
 import { centsFromStorage, formatCents } from '../domain/money.js'
 import type { Line } from '../domain/events.js'
 import type { SqlDatabase, SqlValue } from '../sql/port.js'
@@ -17,15 +17,25 @@ import {
 
 type Integer = number | string | bigint
 
+/**
+ * Cents as SQL gives them when cast to TEXT: a string of digits, exact at any size. A driver gives
+ * a BIGINT beyond 2^53 as an inexact number (better-sqlite3) and a sum as NUMERIC text (pg), so
+ * every amount and every sum of amounts is read through `centsText`.
+ */
+type CentsText = string
+
+/** Selects a cents column or sum as exact text under the name `alias`. */
+const centsText = (expression: string, alias: string): string => `CAST(${expression} AS TEXT) AS ${alias}`
+
 interface BudgetRow {
   year: Integer
   sozialraum: string
   revision: Integer
   closed: Integer
   line: Line
-  allocated_cents: Integer
-  committed_cents: Integer
-  spent_cents: Integer
+  allocated_cents: CentsText
+  committed_cents: CentsText
+  spent_cents: CentsText
 }
 
 interface CommitmentRow {
@@ -39,9 +49,9 @@ interface CommitmentRow {
   period_from: string
   period_to: string
   decision_ref: string | null
-  amount_cents: Integer
-  invoiced_cents: Integer
-  released_cents: Integer
+  amount_cents: CentsText
+  invoiced_cents: CentsText
+  released_cents: CentsText
   status: CommitmentView['status']
   over_budget: Integer
   over_budget_justification: string | null
@@ -57,14 +67,14 @@ interface OverBudgetRow {
   year: Integer
   sozialraum: string
   commitments: Integer
-  amount_cents: Integer | null
+  amount_cents: CentsText | null
 }
 
 interface InvoiceRow {
   sozialraum: string
   commitment_id: string
   invoice_no: string
-  amount_cents: Integer
+  amount_cents: CentsText
   invoice_date: string
 }
 
@@ -72,7 +82,7 @@ interface SpendingRow {
   year: Integer
   sozialraum: string
   id: string
-  amount_cents: Integer
+  amount_cents: CentsText
   purpose: string
   category: string | null
   receipt_ref: string
@@ -119,8 +129,15 @@ export interface AuditFilter {
 }
 
 const COMMITMENT_COLUMNS = `year, sozialraum, id, line, provider, case_ref, help_type, period_from, period_to, decision_ref,
-  amount_cents, invoiced_cents, released_cents, status, over_budget, over_budget_justification, created_by, created_at,
+  ${centsText('amount_cents', 'amount_cents')}, ${centsText('invoiced_cents', 'invoiced_cents')},
+  ${centsText('released_cents', 'released_cents')}, status, over_budget, over_budget_justification, created_by, created_at,
   last_decision, last_decision_by, last_decision_at, last_decision_comment`
+
+const LINE_CENTS = [
+  centsText('l.allocated_cents', 'allocated_cents'),
+  centsText('l.committed_cents', 'committed_cents'),
+  centsText('l.spent_cents', 'spent_cents'),
+].join(', ')
 
 const budgetKey = (year: Integer, sozialraum: string): string => `${year}/${sozialraum}`
 
@@ -234,7 +251,7 @@ export class ReadModels {
 
   async getBudget(year: number, sozialraum: string): Promise<BudgetView | undefined> {
     const rows = await this.db.query<BudgetRow>(
-      `SELECT b.year, b.sozialraum, b.revision, b.closed, l.line, l.allocated_cents, l.committed_cents, l.spent_cents
+      `SELECT b.year, b.sozialraum, b.revision, b.closed, l.line, ${LINE_CENTS}
        FROM budgets b JOIN budget_lines l ON l.year = b.year AND l.sozialraum = b.sozialraum
        WHERE b.year = ? AND b.sozialraum = ?`,
       [year, sozialraum],
@@ -246,7 +263,7 @@ export class ReadModels {
   /** Per budget: its over-budget commitments that still bind or have spent money, and how much. */
   private overBudgetSummaries(year: number, sozialraum?: string): Promise<OverBudgetRow[]> {
     return this.db.query<OverBudgetRow>(
-      `SELECT year, sozialraum, COUNT(*) AS commitments, SUM(amount_cents - released_cents) AS amount_cents
+      `SELECT year, sozialraum, COUNT(*) AS commitments, ${centsText('SUM(amount_cents - released_cents)', 'amount_cents')}
        FROM commitments WHERE year = ? AND over_budget = 1 AND amount_cents > released_cents${sozialraum === undefined ? '' : ' AND sozialraum = ?'}
        GROUP BY year, sozialraum`,
       sozialraum === undefined ? [year] : [year, sozialraum],
@@ -259,7 +276,7 @@ export class ReadModels {
     onlySozialraeume?: readonly string[],
   ): Promise<{ year: number; items: BudgetView[]; total: BalanceView }> {
     const rows = await this.db.query<BudgetRow>(
-      `SELECT b.year, b.sozialraum, b.revision, b.closed, l.line, l.allocated_cents, l.committed_cents, l.spent_cents
+      `SELECT b.year, b.sozialraum, b.revision, b.closed, l.line, ${LINE_CENTS}
        FROM budgets b JOIN budget_lines l ON l.year = b.year AND l.sozialraum = b.sozialraum
        WHERE b.year = ? ORDER BY b.sozialraum, l.line`,
       [year],
@@ -300,7 +317,7 @@ export class ReadModels {
     )
     if (rows.length === 0) return []
     const invoices = await this.db.query<InvoiceRow>(
-      `SELECT i.sozialraum, i.commitment_id, i.invoice_no, i.amount_cents, i.invoice_date
+      `SELECT i.sozialraum, i.commitment_id, i.invoice_no, ${centsText('i.amount_cents', 'amount_cents')}, i.invoice_date
        FROM commitment_invoices i
        JOIN commitments c ON c.year = i.year AND c.sozialraum = i.sozialraum AND c.id = i.commitment_id
        WHERE ${where}${filter} ORDER BY i.position`,
@@ -323,7 +340,7 @@ export class ReadModels {
     )
     if (!row) return undefined
     const invoices = await this.db.query<InvoiceRow>(
-      `SELECT sozialraum, commitment_id, invoice_no, amount_cents, invoice_date FROM commitment_invoices
+      `SELECT sozialraum, commitment_id, invoice_no, ${centsText('amount_cents', 'amount_cents')}, invoice_date FROM commitment_invoices
        WHERE year = ? AND sozialraum = ? AND commitment_id = ? ORDER BY position`,
       [year, sozialraum, id],
     )
@@ -332,7 +349,7 @@ export class ReadModels {
 
   async listSpendings(year: number, sozialraum: string): Promise<SpendingView[]> {
     const rows = await this.db.query<SpendingRow>(
-      `SELECT year, sozialraum, id, amount_cents, purpose, category, receipt_ref, spent_on, reversed, created_by, created_at
+      `SELECT year, sozialraum, id, ${centsText('amount_cents', 'amount_cents')}, purpose, category, receipt_ref, spent_on, reversed, created_by, created_at
        FROM spendings WHERE year = ? AND sozialraum = ? ORDER BY created_at, id`,
       [year, sozialraum],
     )

@@ -13,10 +13,10 @@ import {
   type BudgetPolicy,
   type BudgetState,
   type CommitmentStatus,
-} from '../../src/domain/budget.js'
+} from '../../src/domain/budget/index.js'
 import { DomainError, type DomainErrorCode } from '../../src/domain/errors.js'
 import { LINES, type BudgetEvent, type Line } from '../../src/domain/events.js'
-import type { Cents } from '../../src/domain/money.js'
+import { MAX_AMOUNT_CENTS, MAX_BALANCE_CENTS, type Cents } from '../../src/domain/money.js'
 import { BUDGET_KEY, assertStorable, contextBy, uuid } from '../helpers/decider-spec.js'
 
 /**
@@ -28,6 +28,11 @@ import { BUDGET_KEY, assertStorable, contextBy, uuid } from '../helpers/decider-
  * amended by a few team leads and a finance controller, and decided on by a pool of approvers
  * and by whoever asked (rule 6 lets them withdraw their request, never approve it), in any role,
  * an auditor's included.
+ *
+ * One run in five starts near the limit on balances (MAX_BALANCE_CENTS): from a history folded
+ * first (standing for a hundred or so accepted allocations and commitments of at most
+ * MAX_AMOUNT_CENTS each), with amounts up to MAX_AMOUNT_CENTS and amounts that take a balance
+ * exactly to the limit, one cent below or one cent beyond it.
  */
 
 const NUM_RUNS = 1000
@@ -52,6 +57,7 @@ type AmountPlan =
   | { kind: 'remaining' } // exactly the remainder of the referenced commitment
   | { kind: 'beyond-remaining' }
   | { kind: 'threshold'; offset: Cents } // the four-eyes threshold (plus offset), or what takes the commitment there
+  | { kind: 'limit'; offset: Cents } // what takes the balance the command raises to MAX_BALANCE_CENTS (plus offset)
 
 /** The approver of a DecideApproval: the one who asked for the commitment, in some role, or one of the pool. */
 type ApproverPlan = { kind: 'requester'; role: Approver['role'] } | { kind: 'pool'; n: number }
@@ -81,11 +87,6 @@ const amountArb: fc.Arbitrary<AmountPlan> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'beyond-remaining' } as const) },
   { weight: 2, arbitrary: fc.constantFrom<Cents>(0n, -1n, 1n).map((offset) => ({ kind: 'threshold', offset }) as const) },
 )
-/** An amendment goes beyond the line more often, so that increases wait as over budget often enough. */
-const amendmentAmountArb: fc.Arbitrary<AmountPlan> = fc.oneof(
-  { weight: 3, arbitrary: amountArb },
-  { weight: 1, arbitrary: fc.constant({ kind: 'beyond-available' } as const) },
-)
 const writerArb = fc.nat(WRITERS.length - 1)
 const approverArb: fc.Arbitrary<ApproverPlan> = fc.oneof(
   {
@@ -109,91 +110,175 @@ const spendingArb = fc.integer({ min: 1, max: SPENDING_IDS })
  */
 const referenceArb = fc.oneof({ weight: 3, arbitrary: fc.nat(2) }, { weight: 1, arbitrary: fc.nat(7) })
 
-const allocationArb: fc.Arbitrary<Plan> = fc.record({
-  type: fc.constant('AllocateBudget' as const),
-  line: lineArb,
-  amount: fc.oneof(
+/** Amounts of the runs near the limit: up to the largest single amount, and the limit's boundary. */
+const largeAmountArb: fc.Arbitrary<AmountPlan> = fc.oneof(
+  { weight: 3, arbitrary: fc.bigInt({ min: 1n, max: MAX_AMOUNT_CENTS }).map((cents) => ({ kind: 'fixed', cents }) as const) },
+  { weight: 3, arbitrary: fc.constantFrom<Cents>(-1n, 0n, 1n).map((offset) => ({ kind: 'limit', offset }) as const) },
+  { weight: 2, arbitrary: amountArb },
+)
+
+const allocationArb = (amount: fc.Arbitrary<AmountPlan>): fc.Arbitrary<Plan> =>
+  fc.record({ type: fc.constant('AllocateBudget' as const), line: lineArb, amount })
+
+/** Allocations mostly of fixed amounts in the order of a budget's, now and then of any amount. */
+const budgetAllocationArb = allocationArb(
+  fc.oneof(
     { weight: 4, arbitrary: fc.bigInt({ min: 1n, max: 10_000_000n }).map((cents) => ({ kind: 'fixed', cents }) as const) },
     { weight: 1, arbitrary: amountArb },
   ),
-})
-
-const planArb: fc.Arbitrary<Plan> = fc.oneof(
-  { weight: 2, arbitrary: allocationArb },
-  {
-    weight: 2,
-    arbitrary: fc.record({ type: fc.constant('AdjustBudget' as const), line: lineArb, amount: amountArb, negative: fc.boolean() }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({ type: fc.constant('TransferBudget' as const), fromLine: lineArb, toLine: lineArb, amount: amountArb }),
-  },
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      type: fc.constant('CreateCommitment' as const),
-      commitment: commitmentArb,
-      line: lineArb,
-      amount: amountArb,
-      justified: fc.boolean(),
-      periodReversed: fc.nat(9).map((n) => n === 0), // now and then a period that ends before it starts
-      actor: writerArb,
-    }),
-  },
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      type: fc.constant('AmendCommitment' as const),
-      reference: referenceArb,
-      amongOpen: fc.nat(3).map((n) => n !== 0), // mostly a commitment that can change; now and then any
-      amount: amendmentAmountArb,
-      negative: fc.nat(2).map((n) => n === 0), // increases more often than decreases
-      justified: fc.boolean(),
-      actor: writerArb,
-    }),
-  },
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      type: fc.constant('DecideApproval' as const),
-      reference: referenceArb,
-      amongRequested: fc.nat(4).map((n) => n !== 0), // mostly a commitment that waits
-      decision: fc.constantFrom('approve' as const, 'reject' as const),
-      approver: approverArb,
-      comment: fc.boolean(),
-    }),
-  },
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      type: fc.constant('BookInvoice' as const),
-      reference: referenceArb,
-      invoiceNo: fc.constantFrom('R-1', 'R-2', 'R-3'),
-      amount: amountArb,
-    }),
-  },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('ReleaseCommitment' as const), reference: referenceArb }) },
-  { weight: 4, arbitrary: fc.record({ type: fc.constant('RecordSpending' as const), spending: spendingArb, amount: amountArb }) },
-  { weight: 2, arbitrary: fc.record({ type: fc.constant('ReverseSpending' as const), reference: referenceArb }) },
 )
 
+/** Every kind of command, with `amounts` for their amounts and `allocations` for the allocations. */
+const planArbWith = (amounts: fc.Arbitrary<AmountPlan>, allocations: fc.Arbitrary<Plan>): fc.Arbitrary<Plan> => {
+  /** An amendment goes beyond the line more often, so that increases wait as over budget often enough. */
+  const amendmentAmountArb: fc.Arbitrary<AmountPlan> = fc.oneof(
+    { weight: 3, arbitrary: amounts },
+    { weight: 1, arbitrary: fc.constant({ kind: 'beyond-available' } as const) },
+  )
+  return fc.oneof(
+    { weight: 2, arbitrary: allocations },
+    {
+      weight: 2,
+      arbitrary: fc.record({ type: fc.constant('AdjustBudget' as const), line: lineArb, amount: amounts, negative: fc.boolean() }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({ type: fc.constant('TransferBudget' as const), fromLine: lineArb, toLine: lineArb, amount: amounts }),
+    },
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        type: fc.constant('CreateCommitment' as const),
+        commitment: commitmentArb,
+        line: lineArb,
+        amount: amounts,
+        justified: fc.boolean(),
+        periodReversed: fc.nat(9).map((n) => n === 0), // now and then a period that ends before it starts
+        actor: writerArb,
+      }),
+    },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        type: fc.constant('AmendCommitment' as const),
+        reference: referenceArb,
+        amongOpen: fc.nat(3).map((n) => n !== 0), // mostly a commitment that can change; now and then any
+        amount: amendmentAmountArb,
+        negative: fc.nat(2).map((n) => n === 0), // increases more often than decreases
+        justified: fc.boolean(),
+        actor: writerArb,
+      }),
+    },
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        type: fc.constant('DecideApproval' as const),
+        reference: referenceArb,
+        amongRequested: fc.nat(4).map((n) => n !== 0), // mostly a commitment that waits
+        decision: fc.constantFrom('approve' as const, 'reject' as const),
+        approver: approverArb,
+        comment: fc.boolean(),
+      }),
+    },
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        type: fc.constant('BookInvoice' as const),
+        reference: referenceArb,
+        invoiceNo: fc.constantFrom('R-1', 'R-2', 'R-3'),
+        amount: amounts,
+      }),
+    },
+    { weight: 2, arbitrary: fc.record({ type: fc.constant('ReleaseCommitment' as const), reference: referenceArb }) },
+    { weight: 4, arbitrary: fc.record({ type: fc.constant('RecordSpending' as const), spending: spendingArb, amount: amounts }) },
+    { weight: 2, arbitrary: fc.record({ type: fc.constant('ReverseSpending' as const), reference: referenceArb }) },
+  )
+}
+
+/**
+ * Where a run near the limit starts: each line allocated up to a gap below the limit and, now and
+ * then, one large ambulatory commitment that a second person approved, binding all of its line's
+ * allocation but `unbound`, with `invoiced` of it spent. Gaps of up to three of the largest single
+ * amounts, so that a few commands reach the limit.
+ */
+interface HeadStart {
+  gaps: Record<Line, Cents>
+  commitment: { id: number; unbound: Cents; invoiced: Cents } | undefined
+}
+
+const gapArb = fc.oneof(fc.constantFrom<Cents>(0n, 1n, 100n), fc.bigInt({ min: 0n, max: 3n * MAX_AMOUNT_CENTS }))
+const headStartArb: fc.Arbitrary<HeadStart> = fc.record({
+  gaps: fc.record({ ambulatory: gapArb, flexible: gapArb }),
+  commitment: fc.option(
+    fc.record({ id: commitmentArb, unbound: gapArb, invoiced: fc.oneof(fc.constant(0n), gapArb, fc.bigInt({ min: 0n, max: MAX_BALANCE_CENTS })) }),
+    { nil: undefined, freq: 3 },
+  ),
+})
+
+interface Sequence {
+  threshold: Cents
+  headStart: HeadStart | undefined
+  plans: Plan[]
+}
+
 /** A few allocations first, so that most sequences work on an existing budget; and a threshold. */
-const sequenceArb = fc.record({
+const budgetSequenceArb: fc.Arbitrary<Sequence> = fc.record({
   threshold: thresholdArb,
+  headStart: fc.constant(undefined),
   plans: fc
-    .tuple(fc.array(allocationArb, { maxLength: 3 }), fc.array(planArb, { minLength: 1, maxLength: 60, size: 'max' }))
+    .tuple(
+      fc.array(budgetAllocationArb, { maxLength: 3 }),
+      fc.array(planArbWith(amountArb, budgetAllocationArb), { minLength: 1, maxLength: 60, size: 'max' }),
+    )
     .map(([allocations, plans]) => [...allocations, ...plans]),
 })
 
+const nearLimitSequenceArb: fc.Arbitrary<Sequence> = fc.record({
+  threshold: thresholdArb,
+  headStart: headStartArb,
+  plans: fc.array(planArbWith(largeAmountArb, allocationArb(largeAmountArb)), { minLength: 1, maxLength: 60, size: 'max' }),
+})
+
+const sequenceArb = fc.oneof({ weight: 4, arbitrary: budgetSequenceArb }, { weight: 1, arbitrary: nearLimitSequenceArb })
+
+/** The events of a head start, each with the actor who recorded it; all within the limit. */
+function headStartEvents(headStart: HeadStart | undefined): { actor: string | undefined; event: BudgetEvent }[] {
+  if (headStart === undefined) return []
+  const allocatedCents = (line: Line) => MAX_BALANCE_CENTS - headStart.gaps[line]
+  const events: { actor: string | undefined; event: BudgetEvent }[] = LINES.map((line) => ({
+    actor: undefined,
+    event: { type: 'BudgetAllocated', data: { ...BUDGET_KEY, line, amountCents: Number(allocatedCents(line)), decisionRef: 'JHA', kind: 'allocation' } },
+  }))
+  const commitment = headStart.commitment
+  const amount = commitment === undefined ? 0n : allocatedCents('ambulatory') - commitment.unbound
+  if (commitment === undefined || amount <= 0n) return events
+  const key = { ...BUDGET_KEY, commitmentId: uuid(commitment.id), line: 'ambulatory' as const }
+  const created: BudgetEvent = {
+    type: 'CommitmentCreated',
+    data: { ...key, provider: 'traeger', caseRef: 'case-large', amountCents: Number(amount), period: { from: '2025-01-01', to: '2025-12-31' }, status: 'requested', overBudget: false },
+  }
+  events.push({ actor: 'teamlead-1', event: created }, { actor: 'finance-2', event: { type: 'CommitmentApproved', data: key } })
+  // Invoiced, but something left, so that the commitment stays open.
+  const invoiced = commitment.invoiced < amount ? commitment.invoiced : amount - 1n
+  if (invoiced > 0n) {
+    events.push({ actor: 'teamlead-1', event: { type: 'InvoiceBooked', data: { ...key, invoiceNo: 'R-0', amountCents: Number(invoiced), invoiceDate: '2025-03-31' } } })
+  }
+  return events
+}
+
+/** `raised`: the balance the command raises, which a 'limit' amount takes to the limit. */
 function resolveAmount(
   plan: AmountPlan,
   state: BudgetState,
   line: Line,
   commitmentId: string | undefined,
   policy: BudgetPolicy,
+  raised: Cents,
 ): Cents {
   const commitment = commitmentId === undefined ? undefined : state.commitments.get(commitmentId)
   switch (plan.kind) {
+    case 'limit':
+      return MAX_BALANCE_CENTS + plan.offset - raised
     case 'threshold':
       // (an amendment takes the commitment to this amount instead: see toCommand)
       return policy.fourEyesThresholdCents + plan.offset
@@ -219,21 +304,25 @@ function toApprover(plan: ApproverPlan, state: BudgetState, commitmentId: string
 }
 
 function toCommand(plan: Plan, state: BudgetState, policy: BudgetPolicy): BudgetCommand {
-  const resolve = (amount: AmountPlan, line: Line, commitmentId: string | undefined) =>
-    resolveAmount(amount, state, line, commitmentId, policy)
+  const resolve = (amount: AmountPlan, line: Line, commitmentId: string | undefined, raised: Cents) =>
+    resolveAmount(amount, state, line, commitmentId, policy, raised)
+  const balance = (line: Line) => state.lines[line]
   switch (plan.type) {
-    case 'AllocateBudget':
-      return { type: plan.type, line: plan.line, amountCents: resolve(plan.amount, plan.line, undefined), decisionRef: 'JHA' }
+    case 'AllocateBudget': {
+      const amountCents = resolve(plan.amount, plan.line, undefined, balance(plan.line).allocatedCents)
+      return { type: plan.type, line: plan.line, amountCents, decisionRef: 'JHA' }
+    }
     case 'AdjustBudget': {
-      const amount = resolve(plan.amount, plan.line, undefined)
-      return { type: plan.type, line: plan.line, amountCents: plan.negative ? -amount : amount, reason: 'adjust' }
+      const amount = resolve(plan.amount, plan.line, undefined, balance(plan.line).allocatedCents)
+      const negative = plan.negative && plan.amount.kind !== 'limit'
+      return { type: plan.type, line: plan.line, amountCents: negative ? -amount : amount, reason: 'adjust' }
     }
     case 'TransferBudget':
       return {
         type: plan.type,
         fromLine: plan.fromLine,
         toLine: plan.toLine,
-        amountCents: resolve(plan.amount, plan.fromLine, undefined),
+        amountCents: resolve(plan.amount, plan.fromLine, undefined, balance(plan.toLine).allocatedCents),
         reason: 'transfer',
       }
     case 'CreateCommitment': {
@@ -244,7 +333,7 @@ function toCommand(plan: Plan, state: BudgetState, policy: BudgetPolicy): Budget
         line: plan.line,
         provider: 'traeger',
         caseRef: `case-${plan.commitment}`,
-        amountCents: resolve(plan.amount, plan.line, undefined),
+        amountCents: resolve(plan.amount, plan.line, undefined, balance(plan.line).committedCents),
         period: plan.periodReversed ? { from: '2025-07-01', to: '2025-06-30' } : { from: '2025-01-01', to: '2025-12-31' },
         ...(plan.justified ? { overBudgetJustification: JUSTIFICATION } : {}),
       }
@@ -256,11 +345,17 @@ function toCommand(plan: Plan, state: BudgetState, policy: BudgetPolicy): Budget
           ? (open[plan.reference % open.length] as string)
           : nth(state.commitments.keys(), plan.reference, uuid(90 + plan.reference))
       const line = state.commitments.get(id)?.line ?? 'ambulatory'
-      const amount = resolve(plan.amount, line, id)
       const current = state.commitments.get(id)?.amountCents
+      const committed = balance(line).committedCents
+      // 'limit': what takes the commitment's amount or its line's committed amount, whichever is higher, to the limit.
+      const amount = resolve(plan.amount, line, id, current !== undefined && current > committed ? current : committed)
       // 'threshold': the amendment that takes the commitment to the threshold (plus offset).
       const amountCents =
-        plan.amount.kind === 'threshold' && current !== undefined ? amount - current : plan.negative ? -amount : amount
+        plan.amount.kind === 'threshold' && current !== undefined
+          ? amount - current
+          : plan.negative && plan.amount.kind !== 'limit'
+            ? -amount
+            : amount
       return {
         type: plan.type,
         commitmentId: id,
@@ -290,7 +385,7 @@ function toCommand(plan: Plan, state: BudgetState, policy: BudgetPolicy): Budget
         type: plan.type,
         commitmentId: id,
         invoiceNo: plan.invoiceNo,
-        amountCents: resolve(plan.amount, line, id),
+        amountCents: resolve(plan.amount, line, id, balance(line).spentCents),
         invoiceDate: '2025-03-31',
       }
     }
@@ -300,7 +395,7 @@ function toCommand(plan: Plan, state: BudgetState, policy: BudgetPolicy): Budget
       return {
         type: plan.type,
         spendingId: uuid(100 + plan.spending),
-        amountCents: resolve(plan.amount, 'flexible', undefined),
+        amountCents: resolve(plan.amount, 'flexible', undefined, balance('flexible').spentCents),
         purpose: 'group offer',
         receiptRef: 'receipt',
         date: '2025-03-01',
@@ -399,6 +494,57 @@ const balancesOf = (state: BudgetState): Record<Line, ModelBalance> => {
   return { ambulatory: balance('ambulatory'), flexible: balance('flexible') }
 }
 
+/**
+ * Whether a command, should every other rule let it pass, takes a balance beyond the limit: the
+ * formulas of DOMAIN.md applied to what the command moves, on the recomputed balances and the
+ * model's commitments. Releases, decisions and reversals only give money back: never beyond.
+ */
+function takesBeyondLimit(command: BudgetCommand, balances: Record<Line, ModelBalance>, shadow: Shadow): boolean {
+  const lines = { ambulatory: { ...balances.ambulatory }, flexible: { ...balances.flexible } }
+  const commitmentSums: Cents[] = []
+  switch (command.type) {
+    case 'AllocateBudget':
+    case 'AdjustBudget':
+      lines[command.line].allocated += command.amountCents
+      break
+    case 'TransferBudget':
+      lines[command.fromLine].allocated -= command.amountCents
+      lines[command.toLine].allocated += command.amountCents
+      break
+    case 'CreateCommitment':
+      lines[command.line].committed += command.amountCents
+      commitmentSums.push(command.amountCents)
+      break
+    case 'AmendCommitment': {
+      const commitment = shadow.commitments.get(command.commitmentId)
+      if (!commitment) return false
+      lines[commitment.line].committed += command.amountCents
+      commitmentSums.push(commitment.amount + command.amountCents)
+      break
+    }
+    case 'BookInvoice': {
+      const commitment = shadow.commitments.get(command.commitmentId)
+      if (!commitment) return false
+      lines[commitment.line].committed -= command.amountCents
+      lines[commitment.line].spent += command.amountCents
+      commitmentSums.push(commitment.invoiced + command.amountCents)
+      break
+    }
+    case 'RecordSpending':
+      lines.flexible.spent += command.amountCents
+      break
+    default:
+      return false
+  }
+  const beyond = (cents: Cents) => cents > MAX_BALANCE_CENTS || cents < -MAX_BALANCE_CENTS
+  return (
+    LINES.some((line) => {
+      const { allocated, committed, spent } = lines[line]
+      return [allocated, committed, spent, allocated - committed - spent].some(beyond)
+    }) || commitmentSums.some(beyond)
+  )
+}
+
 // ---------------------------------------------------------------------------------------------
 // An independent model of rule 6, kept from the commands, their actors and the events alone: it
 // never reads the decider's requestedBy, approvedTerms or lastDecision, and it says beforehand
@@ -427,6 +573,8 @@ interface ShadowCommitment {
 }
 
 type Expected = { kind: 'accepted' } | { kind: 'refused'; code: DomainErrorCode }
+
+const withinSingleAmount = (cents: Cents) => cents <= MAX_AMOUNT_CENTS && cents >= -MAX_AMOUNT_CENTS
 
 /** What the model expects of a DecideApproval, and which path of rules 1 and 6 leads there. */
 interface ExpectedDecision {
@@ -463,6 +611,8 @@ class Shadow {
 
   /** What AmendCommitment must answer where rule 6 decides it: nothing that waits changes. */
   expectAmendment(command: Extract<BudgetCommand, { type: 'AmendCommitment' }>): Expected | undefined {
+    // (An amount beyond the largest single amount is invalid before any rule of a commitment is asked.)
+    if (!withinSingleAmount(command.amountCents)) return { kind: 'refused', code: 'validation' }
     return this.commitments.get(command.commitmentId)?.status === 'requested'
       ? { kind: 'refused', code: 'approval-required' }
       : undefined
@@ -592,6 +742,8 @@ const produced = new Map<string, number>()
 /** Which path of rules 1 and 6 each DecideApproval took, as the model classifies it. */
 const decisionPaths = new Map<string, number>()
 let overBudgetCommitments = 0
+/** Accepted commands after which some balance stood exactly at the limit. */
+let atLimit = 0
 const count = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1)
 
 /** The actor who records the events of a command. */
@@ -601,11 +753,20 @@ function actorOf(plan: Plan, command: BudgetCommand): string | undefined {
   return undefined
 }
 
-function run({ threshold, plans }: { threshold: Cents; plans: readonly Plan[] }): void {
+function run({ threshold, headStart, plans }: Sequence): void {
   const policy: BudgetPolicy = { fourEyesThresholdCents: threshold }
   const shadow = new Shadow()
   let state = initialBudgetState(BUDGET_KEY)
   const history: BudgetEvent[] = []
+  // A run near the limit starts from its history, folded as it is.
+  for (const { actor, event } of headStartEvents(headStart)) {
+    const context = contextBy(actor)
+    assertStorable(event)
+    shadow.apply(event, context.actorSub, threshold)
+    state = evolveBudget(state, event, context)
+    assertBudgetInvariants(state)
+    history.push(event)
+  }
   for (const plan of plans) {
     const command = toCommand(plan, state, policy)
     const context = contextBy(actorOf(plan, command))
@@ -614,6 +775,13 @@ function run({ threshold, plans }: { threshold: Cents; plans: readonly Plan[] })
     const result = decideBudget(state, command, policy)
 
     const answer: Expected = result instanceof DomainError ? { kind: 'refused', code: result.code } : { kind: 'accepted' }
+    // (m) the limit on balances as the model sees it: a command refused with limit-exceeded takes
+    // a balance beyond the limit; an accepted one never does.
+    const beyondLimit = takesBeyondLimit(command, recompute(history), shadow)
+    if (answer.kind === 'refused' && answer.code === 'limit-exceeded' && !beyondLimit) {
+      fail('refused with limit-exceeded, but the model sees every balance within the limit', command)
+    }
+    if (answer.kind === 'accepted' && beyondLimit) fail('accepted, but the model sees a balance beyond the limit', command)
     // (f) rule 6 decided as the model says: who may approve, who may reject or withdraw, and only what waits.
     if (command.type === 'DecideApproval') {
       const { expected, path } = shadow.expectDecision(command)
@@ -630,7 +798,11 @@ function run({ threshold, plans }: { threshold: Cents; plans: readonly Plan[] })
       }
     }
     // (g) a commitment that waits for approval takes no invoice.
-    if (command.type === 'BookInvoice' && shadow.commitments.get(command.commitmentId)?.status === 'requested') {
+    if (
+      command.type === 'BookInvoice' &&
+      withinSingleAmount(command.amountCents) &&
+      shadow.commitments.get(command.commitmentId)?.status === 'requested'
+    ) {
       if (!(result instanceof DomainError) || result.code !== 'approval-required') {
         fail('an invoice on a requested commitment was not refused with approval-required', command)
       }
@@ -738,6 +910,17 @@ function run({ threshold, plans }: { threshold: Cents; plans: readonly Plan[] })
       fail(`balances ${stringify(actual)} differ from the recomputation ${stringify(expected)}`, command)
     }
 
+    // (n) no accepted command leaves a balance or sum beyond the limit: a line's allocated,
+    // committed, spent and available amounts, a commitment's amount, invoiced and released.
+    const sums = [
+      ...LINES.flatMap((line) => Object.values(expected[line])),
+      ...[...state.commitments.values()].flatMap((c) => [c.amountCents, c.invoicedCents, c.releasedCents]),
+    ]
+    if (sums.some((cents) => cents > MAX_BALANCE_CENTS || cents < -MAX_BALANCE_CENTS)) {
+      fail(`a balance went beyond the limit: ${stringify(expected)}`, command)
+    }
+    if (sums.some((cents) => cents === MAX_BALANCE_CENTS || cents === -MAX_BALANCE_CENTS)) atLimit += 1
+
     if (shadow.commitments.size !== state.commitments.size) fail('the model and the state know different commitments', command)
     for (const commitment of state.commitments.values()) {
       // (i) the decider's state agrees with the model: status, amounts, marking and who asked; and
@@ -828,8 +1011,9 @@ const create = (commitment: number, line: Line, amount: AmountPlan, actor: numbe
 const fixed = (cents: Cents): AmountPlan => ({ kind: 'fixed', cents })
 const requester = (role: Approver['role']): ApproverPlan => ({ kind: 'requester', role })
 const pool = (n: number): ApproverPlan => ({ kind: 'pool', n })
-const EVERY_PATH: { threshold: Cents; plans: Plan[] } = {
+const EVERY_PATH: Sequence = {
   threshold: 1_000_000n,
+  headStart: undefined,
   plans: [
     { type: 'AllocateBudget', line: 'ambulatory', amount: fixed(5_000_000n) },
     { type: 'AllocateBudget', line: 'flexible', amount: fixed(1_000_000n) },
@@ -868,15 +1052,41 @@ const EVERY_PATH: { threshold: Cents; plans: Plan[] } = {
   ],
 }
 
+/**
+ * One sequence that surely meets the limit on every kind of balance a command raises, besides the
+ * random runs near it: the ambulatory line allocated to the limit and committed but 1.00 to a
+ * large approved commitment; the flexible line 1.00 below the limit. Every command aims at the
+ * limit plus one cent and is refused, except the allocation and the amendment that take their
+ * balance exactly to it.
+ */
+const toLimit = (offset: Cents): AmountPlan => ({ kind: 'limit', offset })
+const AT_THE_LIMIT: Sequence = {
+  threshold: 1_000_000n,
+  headStart: { gaps: { ambulatory: 0n, flexible: 100n }, commitment: { id: 1, unbound: 100n, invoiced: 0n } },
+  plans: [
+    { type: 'AllocateBudget', line: 'ambulatory', amount: toLimit(1n) }, // allocated LIMIT + 0.01
+    { type: 'AllocateBudget', line: 'flexible', amount: toLimit(0n) }, // allocated exactly LIMIT
+    { type: 'AdjustBudget', line: 'flexible', amount: toLimit(1n), negative: false },
+    { type: 'TransferBudget', fromLine: 'ambulatory', toLine: 'flexible', amount: toLimit(1n) },
+    create(2, 'ambulatory', toLimit(1n), 0, true), // over budget by 0.01, committed LIMIT + 0.01
+    amend(toLimit(1n), 0, true), // the commitment's amount and the line's committed amount LIMIT + 0.01
+    amend(toLimit(0n), 0), // exactly LIMIT, within the line: waits for approval
+  ],
+}
+
 t.test('random command sequences keep the ledger consistent', async (t) => {
-  fc.assert(fc.property(sequenceArb, (sequence) => run(sequence)), { numRuns: NUM_RUNS, examples: [[EVERY_PATH]] })
+  fc.assert(fc.property(sequenceArb, (sequence) => run(sequence)), {
+    numRuns: NUM_RUNS,
+    examples: [[EVERY_PATH], [AT_THE_LIMIT]],
+  })
   t.pass(
     `${NUM_RUNS} sequences hold (a) invariants after every event, (b) flexible ≥ 0, (c) only over-budget ` +
       'requests go below zero, (d) balances follow from the events, (e) rejections change nothing, ' +
       '(f) approvals only by a second person in the right role, withdrawals by the requester, ' +
       '(g) no invoice while requested, (h) what must wait waits, (i) the state agrees with an ' +
       'independent model of rule 6, (j) open commitments hold only approved terms, (k) decisions are ' +
-      'recorded by who decided, (l) what waits does not change',
+      'recorded by who decided, (l) what waits does not change, (m) refused at the limit exactly when a ' +
+      'balance would pass it, (n) no balance beyond the limit',
   )
 })
 
@@ -914,6 +1124,11 @@ t.test('the generated sequences reach every rule', async (t) => {
   ]
   for (const key of rejections) t.ok((rejected.get(key) ?? 0) > 0, `some ${key} rejections (${rejected.get(key) ?? 0})`)
   t.ok(overBudgetCommitments > 0, `some over-budget commitments took the ambulatory line below zero (${overBudgetCommitments})`)
+  // The limit on balances: reached, refused one cent beyond, accepted exactly at it.
+  for (const type of ['AllocateBudget', 'AdjustBudget', 'TransferBudget', 'CreateCommitment', 'AmendCommitment']) {
+    t.ok((rejected.get(`${type}:limit-exceeded`) ?? 0) > 0, `some ${type}:limit-exceeded rejections (${rejected.get(`${type}:limit-exceeded`) ?? 0})`)
+  }
+  t.ok(atLimit > 0, `some accepted commands left a balance exactly at the limit (${atLimit})`)
   const events = [
     'CommitmentCreated:open',
     'CommitmentCreated:requested',

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { remainingCents, type BudgetCommand } from '../../src/domain/budget.js'
+import { remainingCents, type BudgetCommand } from '../../src/domain/budget/index.js'
 import type { BudgetEvent } from '../../src/domain/events.js'
 import {
   BUDGET_KEY,
@@ -51,6 +51,7 @@ t.test('allocation', async (t) => {
             line: 'ambulatory',
             amountCents: 25_000_000,
             decisionRef: 'JHA-2025-001',
+            kind: 'allocation',
           },
         },
       ])
@@ -66,7 +67,7 @@ t.test('allocation', async (t) => {
       .then([
         {
           type: 'BudgetAllocated',
-          data: { ...BUDGET_KEY, line: 'flexible', amountCents: 500_050, decisionRef: 'JHA-2025-017', note: 'second half' },
+          data: { ...BUDGET_KEY, line: 'flexible', amountCents: 500_050, decisionRef: 'JHA-2025-017', note: 'second half', kind: 'allocation' },
         },
       ])
     t.same(balanceOf(state, 'flexible').available, '15000.50')

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { remainingCents, type Approver } from '../../src/domain/budget.js'
+import { remainingCents, type Approver } from '../../src/domain/budget/index.js'
 import type { BudgetEvent } from '../../src/domain/events.js'
 import {
   CONTEXT,
@@ -277,9 +277,17 @@ t.test('who may decide', async (t) => {
     budgetSpec(t)
       .given(requested)
       .when(decideApproval(familySupport, 'approve', auditor))
-      .thenFails('forbidden', /auditor does not decide/)
+      .thenFails('forbidden', /^an auditor does not decide on commitments$/)
     budgetSpec(t).given(requested).when(decideApproval(familySupport, 'reject', auditor)).thenFails('forbidden')
     budgetSpec(t).given(overBudgetRequested).when(decideApproval(familySupport, 'approve', auditor)).thenFails('forbidden')
+  })
+
+  t.test('the refusal names the role with its article, whichever role it is', async (t) => {
+    // Events written before authentication (0.1.0) carry the role `anonymous`.
+    budgetSpec(t)
+      .given(requested)
+      .when(decideApproval(familySupport, 'approve', { sub: 'someone', role: 'anonymous' }))
+      .thenFails('forbidden', /^an anonymous user does not decide on commitments$/)
   })
 
   t.test('only a commitment that waits for approval can be decided on', async (t) => {

@@ -121,3 +121,21 @@ t.test('centsFromStorage reads integers from events and SQL rows', async (t) => 
   t.throws(() => centsFromStorage(Number.MAX_SAFE_INTEGER + 2), RangeError)
   t.throws(() => centsFromStorage(Number.NaN), RangeError)
 })
+
+t.test('centsFromStorage reads cents beyond 2^53 exactly from text or bigint', async (t) => {
+  // 2^53 + 1 cents: the first integer a JS number cannot hold (it would read as 2^53).
+  const text = '9007199254740993'
+  t.equal(centsFromStorage(text), 9_007_199_254_740_993n, 'text from SQL CAST(… AS TEXT)')
+  t.equal(formatCents(centsFromStorage(text)), '90071992547409.93', 'formatted exactly, to the cent')
+  t.equal(centsFromStorage(`-${text}`), -9_007_199_254_740_993n)
+  // A sum of a million line balances at the limit, as PostgreSQL's NUMERIC sum or SQLite's text gives it.
+  t.equal(formatCents(centsFromStorage('10000000000000000000')), '100000000000000000.00')
+  t.equal(centsFromStorage(2n ** 70n), 2n ** 70n, 'a bigint passes as it is')
+  t.throws(() => centsFromStorage(2 ** 53 + 2), RangeError, 'an inexact number is refused, never rounded')
+})
+
+t.test('centsFromStorage refuses text that is not an integer of cents', async (t) => {
+  for (const text of ['', ' 12', '12 ', '1.5', '1e20', '0x10', '+5', '--1', '12a']) {
+    t.throws(() => centsFromStorage(text), RangeError, JSON.stringify(text))
+  }
+})

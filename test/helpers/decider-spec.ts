@@ -12,7 +12,7 @@ import {
   type BudgetPolicy,
   type BudgetState,
   type EventContext,
-} from '../../src/domain/budget.js'
+} from '../../src/domain/budget/index.js'
 import { DomainError, type DomainErrorCode } from '../../src/domain/errors.js'
 import { eventDataSchemas, type BudgetEvent, type DomainEvent, type Line } from '../../src/domain/events.js'
 import { formatCents, parseAmount, type Cents } from '../../src/domain/money.js'
@@ -214,7 +214,7 @@ const json = (cents: Cents): number => Number(cents)
 
 export const allocated = (line: Line, amountCents: Cents, decisionRef = 'JHA-2025-001'): BudgetEvent => ({
   type: 'BudgetAllocated',
-  data: { ...BUDGET_KEY, line, amountCents: json(amountCents), decisionRef },
+  data: { ...BUDGET_KEY, line, amountCents: json(amountCents), decisionRef, kind: 'allocation' },
 })
 
 export const adjusted = (line: Line, amountCents: Cents, reason = 'correction'): BudgetEvent => ({

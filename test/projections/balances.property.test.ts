@@ -18,11 +18,11 @@ import {
   type BudgetCommand,
   type BudgetPolicy,
   type BudgetState,
-} from '../../src/domain/budget.js'
+} from '../../src/domain/budget/index.js'
 import type { Actor, Line } from '../../src/domain/events.js'
 import { formatCents } from '../../src/domain/money.js'
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
-import { ProjectionRunner, resetProjection } from '../../src/projections/runner.js'
+import { ProjectionRunner, resetProjection } from '../../projections/runner.js'
 import { ReadModels } from '../../src/readmodels/queries.js'
 import { loadMigrations, migrate } from '../../src/sql/migrate.js'
 import { SqliteDatabase } from '../../src/sql/sqlite.js'

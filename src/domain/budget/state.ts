@@ -1,0 +1,128 @@
+import type { Line, RecordedRole } from '../events.js'
+import type { Cents } from '../money.js'
+
+/** The state of a budget as the decider sees it, and the settings it decides under. */
+
+export interface BudgetKey {
+  year: number
+  sozialraum: string
+}
+
+export interface LineBalance {
+  allocatedCents: Cents
+  committedCents: Cents
+  spentCents: Cents
+}
+
+export type CommitmentStatus = 'requested' | 'open' | 'closed' | 'rejected'
+
+export interface Invoice {
+  invoiceNo: string
+  amountCents: Cents
+  invoiceDate: string
+}
+
+/** The terms a second person last agreed to; a rejection goes back to them (rule 6). */
+export interface ApprovedTerms {
+  /** 0 while the commitment has never been approved. */
+  amountCents: Cents
+  overBudget: boolean
+  overBudgetJustification: string | undefined
+}
+
+export interface ApprovalDecision {
+  decision: 'approve' | 'reject'
+  by: string
+  at: string
+  comment: string | undefined
+}
+
+export interface CommitmentState {
+  id: string
+  line: Line
+  provider: string
+  caseRef: string
+  helpType: string | undefined
+  period: { from: string; to: string }
+  decisionRef: string | undefined
+  amountCents: Cents
+  invoicedCents: Cents
+  releasedCents: Cents
+  status: CommitmentStatus
+  overBudget: boolean
+  overBudgetJustification: string | undefined
+  createdBy: string
+  createdAt: string
+  invoices: readonly Invoice[]
+  /** Who asked for what now waits for approval: they may not approve it (rule 6). */
+  requestedBy: string | undefined
+  approvedTerms: ApprovedTerms
+  /** The latest approval decision, if any. */
+  lastDecision: ApprovalDecision | undefined
+}
+
+export interface SpendingState {
+  id: string
+  amountCents: Cents
+  purpose: string
+  category: string | undefined
+  receiptRef: string
+  date: string
+  reversed: boolean
+  createdBy: string
+  createdAt: string
+}
+
+export interface BudgetState extends BudgetKey {
+  /** True from the first allocation on; before it the budget does not exist. */
+  exists: boolean
+  closed: boolean
+  lines: Readonly<Record<Line, LineBalance>>
+  commitments: ReadonlyMap<string, CommitmentState>
+  spendings: ReadonlyMap<string, SpendingState>
+}
+
+/** Who decides on an approval: the decider checks the four-eyes rules against the commitment. */
+export interface Approver {
+  sub: string
+  role: RecordedRole
+}
+
+/** Settings of the rules that are configuration, not law. */
+export interface BudgetPolicy {
+  /** Commitments at or above this amount wait for a second person's approval (rule 6). */
+  fourEyesThresholdCents: Cents
+}
+
+export const DEFAULT_FOUR_EYES_THRESHOLD_CENTS: Cents = 1_000_000n
+export const DEFAULT_BUDGET_POLICY: BudgetPolicy = Object.freeze({
+  fourEyesThresholdCents: DEFAULT_FOUR_EYES_THRESHOLD_CENTS,
+})
+
+/** What `evolve` needs to know about an event beyond its data. */
+export interface EventContext {
+  recordedAt: string
+  actorSub: string
+}
+
+const emptyLine = (): LineBalance => ({ allocatedCents: 0n, committedCents: 0n, spentCents: 0n })
+
+export function initialBudgetState(key: BudgetKey): BudgetState {
+  return {
+    year: key.year,
+    sozialraum: key.sozialraum,
+    exists: false,
+    closed: false,
+    lines: { ambulatory: emptyLine(), flexible: emptyLine() },
+    commitments: new Map(),
+    spendings: new Map(),
+  }
+}
+
+export function availableCents(balance: LineBalance): Cents {
+  return balance.allocatedCents - balance.committedCents - balance.spentCents
+}
+
+export function remainingCents(commitment: CommitmentState): Cents {
+  return commitment.amountCents - commitment.invoicedCents - commitment.releasedCents
+}
