@@ -115,6 +115,12 @@ export function tokenVerifier(keys: TokenKeys, options: TokenOptions = {}): Veri
         `the identity provider's keys could not be read: ${error instanceof Error ? error.message : String(error)}`,
       )
     }
+    // jose checks that iat, when there, is a number, but not that it lies in the past (it does
+    // only together with maxTokenAge, which would make iat required): a token issued in the
+    // future, beyond the clock tolerance, is not valid yet.
+    if (payload.iat !== undefined && payload.iat * 1000 > Date.now() + CLOCK_TOLERANCE_SECONDS * 1000) {
+      throw new InvalidTokenError('the token is not valid yet: its "iat" claim lies in the future')
+    }
     // requiredClaims made jose check that exp is there and a number.
     const expiresAtMs = Number(payload.exp) * 1000
     if (!(expiresAtMs - Date.now() <= MAX_TOKEN_LIFETIME_SECONDS * 1000)) {
@@ -218,7 +224,7 @@ export function loadOrCreateSecret(path: string): string {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
-  mkdirSync(dirname(path), { recursive: true })
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
   // Written whole and synced under another name, then linked into place: nobody ever reads a
   // half-written secret, and if two processes start at once, the first link wins.
   const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`

@@ -3,16 +3,22 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { randomUUID } from 'node:crypto'
-import {
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Logger } from 'pino'
 import { accessPlugin, type AccessOptions } from './access.js'
+import { readModelPlugin } from './read-models.js'
+import { declareCommonAnswers } from './answers.js'
 import type { HttpDeps } from './deps.js'
-import { errorHandler, problem, sendProblem } from './problem.js'
+import { useJsonBodyParser } from './json-body.js'
+import { swaggerOptions } from './openapi.js'
+import {
+  clientErrorHandler,
+  errorHandler,
+  frameworkErrorHandler,
+  MAX_PATH_PARAMETER_LENGTH,
+  problem,
+  sendProblem,
+} from './problem.js'
 import { auditRoutes } from './routes/audit.js'
 import { budgetRoutes } from './routes/budgets.js'
 import { commitmentRoutes } from './routes/commitments.js'
@@ -31,8 +37,14 @@ const trustHops =
   (_address: string, hop: number): boolean =>
     hop < hops
 
+export interface AppOptions {
+  logger: Logger
+  /** Called with the app before any route is declared (tests add hooks that every route gets). */
+  onApp?: (app: FastifyInstance) => void
+}
+
 /** Builds the HTTP API from its dependencies; it neither listens nor opens anything itself. */
-export async function buildApp(deps: HttpDeps & AccessOptions & { logger: Logger }): Promise<FastifyInstance> {
+export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -42,19 +54,27 @@ export async function buildApp(deps: HttpDeps & AccessOptions & { logger: Logger
       const offered = request.headers['x-request-id']
       return typeof offered === 'string' && REQUEST_ID.test(offered) ? offered : randomUUID()
     },
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PATH_PARAMETER_LENGTH },
+    // Every answer is problem+json, also those of the router and of requests that are not HTTP.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
     // A number of hops means: trust that many proxies nearest to the service.
     trustProxy: typeof deps.trustProxy === 'number' ? trustHops(deps.trustProxy) : (deps.trustProxy ?? false),
   }).withTypeProvider<ZodTypeProvider>()
 
-  // Bodies are JSON only: anything else is 415, not a string that fails validation.
+  // Bodies are JSON only, parsed strictly: anything else is 415, not a string that fails validation.
   app.removeContentTypeParser(['text/plain'])
+  useJsonBodyParser(app as unknown as FastifyInstance)
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   app.setErrorHandler(errorHandler)
+  // The method only: the URL is the client's own, and may be anything.
   app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, problem('not-found', 404, `no route ${request.method} ${request.url.split('?')[0]}`)),
+    sendProblem(reply, problem('not-found', 404, `no ${request.method} route has this path`)),
   )
+  // Before any route: each gets the answers every route may give (and public ones `security: []`).
+  app.addHook('onRoute', declareCommonAnswers)
+  deps.onApp?.(app as unknown as FastifyInstance)
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
     // Ledger data is per user and changes with every write: no cache keeps a copy.
@@ -75,45 +95,12 @@ export async function buildApp(deps: HttpDeps & AccessOptions & { logger: Logger
       : { failedAuthenticationsPerMinute: deps.failedAuthenticationsPerMinute }),
   })
 
-  // Read your writes: a GET with ?minPosition= answers once the read models have reached it.
-  app.addHook('preHandler', async (request, reply) => {
-    if (request.method !== 'GET') return
-    const minPosition = (request.query as { minPosition?: unknown } | undefined)?.minPosition
-    // Routes that take ?minPosition= validate it; elsewhere (e.g. /health) it means nothing.
-    if (typeof minPosition !== 'string' || !/^\d{1,19}$/.test(minPosition)) return
-    if (await deps.runner.waitFor(BigInt(minPosition), deps.readYourWritesTimeoutMs)) return
-    reply.header('retry-after', '1')
-    return sendProblem(
-      reply,
-      problem('unavailable', 503, `the read models have not reached position ${minPosition} yet; try again`),
-    )
-  })
+  // Before any route: every read route must say which projections it reads. A GET with
+  // ?minPosition= answers once those have reached it; a projection that replays serves nothing.
+  await app.register(readModelPlugin, { progress: deps.runner, readYourWritesTimeoutMs: deps.readYourWritesTimeoutMs })
 
-  await app.register(swagger, {
-    openapi: {
-      info: {
-        title: 'sojus-ledger',
-        description: 'Event-sourced budget ledger for social-space-oriented youth welfare (SOJUS).',
-        version: '1',
-      },
-      components: {
-        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-      },
-      security: [{ bearer: [] }],
-      tags: [
-        { name: 'Sozialräume' },
-        { name: 'Budgets' },
-        { name: 'Commitments' },
-        { name: 'Flexible spending' },
-        { name: 'Audit' },
-        { name: 'Reports' },
-        { name: 'Operations' },
-      ],
-    },
-    transform: jsonSchemaTransform,
-  })
+  await app.register(swagger, swaggerOptions)
   await app.register(swaggerUi, { routePrefix: '/docs' })
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
 
   await app.register(operationsRoutes, deps)
   await app.register(sozialraeumeRoutes, deps)

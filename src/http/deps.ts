@@ -1,13 +1,14 @@
 import type { Ledger } from '../application/ledger.js'
 import type { EventStore } from '../eventstore/port.js'
-import type { ProjectionRunner } from '../projections/runner.js'
 import type { ReadModels } from '../readmodels/queries.js'
+import type { ReadModelProgress } from './read-models.js'
 
 /** What the HTTP layer needs from the rest of the service; tests pass their own. */
 export interface HttpDeps {
   ledger: Ledger
   readModels: ReadModels
-  runner: ProjectionRunner
+  /** How far the projections are; the runner in projections/ gives it. */
+  runner: ReadModelProgress
   store: EventStore
   /** How long `?minPosition=` waits for the read models. */
   readYourWritesTimeoutMs: number

@@ -1,6 +1,9 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import type { DomainError, DomainErrorCode } from '../domain/errors.js'
+import { JsonBodyError } from './json-body.js'
 
 /** RFC 9457 problem details. The `type` is a URN ending in the problem's stable code. */
 export type ProblemCode =
@@ -37,6 +40,7 @@ const TITLES: Record<ProblemCode, string> = {
   'commitment-closed': 'The commitment is closed',
   'approval-required': 'Approval required',
   'year-closed': 'The fiscal year is closed',
+  'limit-exceeded': 'A balance would exceed its limit',
   'precondition-failed': 'Precondition failed',
   'idempotency-key-reused': 'Idempotency key reused with another request',
   unauthorized: 'Unauthorized',
@@ -58,6 +62,7 @@ export const DOMAIN_STATUS: Record<DomainErrorCode, number> = {
   'approval-required': 409,
   'year-closed': 409,
   forbidden: 403,
+  'limit-exceeded': 422,
 }
 
 export function problem(code: ProblemCode, status: number, detail: string, errors?: FieldError[]): Problem {
@@ -108,10 +113,11 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     const where = CONTEXT_NAMES[error.validationContext ?? 'body'] ?? 'the request'
     return sendProblem(reply, problem('validation', 400, `${where} is not valid`, errors))
   }
+  // The body parser (json-body.ts) refused the body: not JSON, not UTF-8, a key twice, …
+  if (error instanceof JsonBodyError) {
+    return sendProblem(reply, problem('validation', 400, error.message, [{ path: error.path, message: error.message }]))
+  }
   switch (error.code) {
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return sendProblem(reply, problem('validation', 400, error.message, [{ path: '', message: error.message }]))
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return sendProblem(reply, problem('payload-too-large', 413, error.message))
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -122,4 +128,53 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   }
   request.log.error({ err: error }, 'request failed')
   return sendProblem(reply, problem('internal', 500, 'the request failed on the server; it has been logged'))
+}
+
+/**
+ * Errors the router meets before any route runs (Fastify's `frameworkErrors`): a path that is
+ * not valid percent-encoding, or a path parameter longer than the router takes. Fastify's own
+ * answers would echo the URL; these do not.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  switch (error.code) {
+    case 'FST_ERR_BAD_URL':
+      return sendProblem(
+        reply,
+        problem('validation', 400, 'the path is not valid percent-encoding', [{ path: 'path', message: 'is not valid percent-encoding' }]),
+      )
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return sendProblem(reply, problem('validation', 414, `a path segment is longer than ${MAX_PATH_PARAMETER_LENGTH} characters`))
+  }
+  request.log.error({ err: error }, 'request failed in the router')
+  return sendProblem(reply, problem('internal', 500, 'the request failed on the server; it has been logged'))
+}
+
+/** Fastify's default, named: the longest path parameter the router takes (every id here is shorter). */
+export const MAX_PATH_PARAMETER_LENGTH = 100
+
+/**
+ * Requests that are not even HTTP (Node's `clientError`: malformed request line or headers,
+ * headers over the size limit, a request that does not arrive in time) never reach Fastify's
+ * routing; the answer is written to the socket directly, as problem+json, and the connection closed.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  // The connection is gone: nobody reads an answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, detail] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'the request headers are larger than this service takes']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'the request did not arrive in time']
+        : [400, 'the request is not valid HTTP']
+  const body = JSON.stringify(problem('validation', status, detail, status === 400 ? [{ path: '', message: detail }] : undefined))
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+        'Content-Type: application/problem+json\r\n' +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        'Connection: close\r\n\r\n' +
+        body,
+    )
+  }
+  socket.destroy(error)
 }

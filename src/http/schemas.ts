@@ -7,19 +7,45 @@ import { parseAmount } from '../domain/money.js'
 
 const PERSONAL_DATA_NOTE = 'Free text kept forever in the audit trail: never put personal data of children or families here.'
 
+/**
+ * The notation parseAmount (domain/money.ts) takes: plain decimal, at most two decimals, no
+ * exponent, no leading zeros, no plus sign. Checked here so that the OpenAPI document shows it;
+ * parseAmount stays the judge of the magnitude and of anything this pattern lets through.
+ */
+const AMOUNT_NOTATION = /^-?(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$/
+
 export const amountText = (rule: 'positive' | 'nonzero') =>
   z
     .string()
+    .regex(AMOUNT_NOTATION, 'amount must be a decimal string with at most two decimals, e.g. "1250" or "1250.50"')
     .superRefine((text, context) => {
+      // zod runs this even when the pattern failed: one message per amount is enough.
+      if (!AMOUNT_NOTATION.test(text)) return
       const parsed = parseAmount(text)
       if (!parsed.ok) context.addIssue({ code: 'custom', message: `amount ${parsed.reason}` })
       else if (rule === 'positive' && parsed.cents <= 0n) context.addIssue({ code: 'custom', message: 'amount must be greater than 0' })
       else if (rule === 'nonzero' && parsed.cents === 0n) context.addIssue({ code: 'custom', message: 'amount must not be 0' })
     })
-    .meta({ description: 'EUR as a decimal string with at most two decimals, e.g. "1250.50"', example: '1250.50' })
+    .meta({
+      description:
+        rule === 'positive'
+          ? 'EUR as a decimal string with at most two decimals, greater than 0 and at most 1000000000.00, e.g. "1250.50"'
+          : 'EUR as a signed decimal string with at most two decimals, not 0 and at most 1000000000.00 in magnitude, e.g. "-250.00"',
+      example: rule === 'positive' ? '1250.50' : '-250.00',
+    })
 
 export const moneyOut = z.string().regex(/^-?\d+\.\d{2}$/).meta({ example: '1250.50' })
 export const line = z.enum(LINES)
+/**
+ * No control characters (Unicode's Cc: U+0000–U+001F and U+007F–U+009F), written as plain
+ * character classes without the `u` flag: the OpenAPI document carries these patterns, and
+ * generated clients compile them as ECMA-262 patterns without flags, where `\p{Cc}` means
+ * something else entirely. Outside the BMP, both halves of a surrogate pair pass the class.
+ */
+export const NO_CONTROL_CHARACTERS = /^[^\x00-\x1F\x7F-\x9F]*$/
+/** The same, but tab, line feed and carriage return are allowed (free text may break lines). */
+export const NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS = /^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$/
+
 /** Text that says something: bounded, not blank, no control characters (free text may break lines). */
 const text = (maxLength: number, allowLineBreaks = false) =>
   z
@@ -28,7 +54,7 @@ const text = (maxLength: number, allowLineBreaks = false) =>
     .max(maxLength)
     .regex(/\S/, 'must not be blank')
     .regex(
-      allowLineBreaks ? /^(?:[^\p{Cc}]|[\t\n\r])*$/u : /^[^\p{Cc}]*$/u,
+      allowLineBreaks ? NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS : NO_CONTROL_CHARACTERS,
       allowLineBreaks ? 'must not hold control characters other than tabs and line breaks' : 'must not hold control characters',
     )
 export const reference = text(TEXT_LIMITS.reference)
@@ -48,8 +74,17 @@ export const positionText = z
 
 export const readQuery = { minPosition: positionText.optional() }
 
+/**
+ * The id of a commitment or spending: a UUID, taken in any case and kept in lower case, so that
+ * one UUID names one commitment whether a client writes it in upper or lower case.
+ */
+export const resourceId = z
+  .uuid()
+  .toLowerCase()
+  .meta({ description: 'A UUID; upper and lower case name the same id, which answers show in lower case' })
+
 export const budgetParams = z.strictObject({ year: yearParam, sozialraum: slug })
-export const commitmentParams = z.strictObject({ year: yearParam, sozialraum: slug, id: z.uuid() })
+export const commitmentParams = z.strictObject({ year: yearParam, sozialraum: slug, id: resourceId })
 export const spendingParams = commitmentParams
 
 /** Writes take their input from the body alone. */
@@ -86,7 +121,7 @@ const overBudgetRequest = z
   .meta({ description: 'Why an ambulatory commitment may exceed the line (legal entitlement, SGB VIII §§ 27 ff.)' })
 export const commitmentBody = z
   .strictObject({
-    id: z.uuid().optional(),
+    id: resourceId.optional(),
     line: line.optional(),
     provider: reference,
     caseRef: reference.meta({ description: 'Pseudonymous case reference from the case management system, never a name' }),
@@ -109,7 +144,7 @@ export const approvalBody = z.strictObject({ decision: z.enum(['approve', 'rejec
 export const invoiceBody = z.strictObject({ invoiceNo: reference, amount: amountText('positive'), invoiceDate: businessDate })
 export const releaseBody = z.strictObject({ reason: freeText })
 export const spendingBody = z.strictObject({
-  id: z.uuid().optional(),
+  id: resourceId.optional(),
   amount: amountText('positive'),
   purpose: freeText,
   category: reference.optional(),
@@ -118,86 +153,133 @@ export const spendingBody = z.strictObject({
 })
 export const reversalBody = z.strictObject({ reason: freeText })
 
-// Responses
+// Responses: the schemas with an `id` are the named components of the OpenAPI document.
 
-export const balanceSchema = z.object({ allocated: moneyOut, committed: moneyOut, spent: moneyOut, available: moneyOut })
-export const budgetSchema = z.object({
-  year: z.number().int(),
-  sozialraum: z.string(),
-  revision: positionText,
-  closed: z.boolean(),
-  lines: z.object({ ambulatory: balanceSchema, flexible: balanceSchema }),
-  total: balanceSchema,
-  overBudget: z
-    .object({ commitments: z.number().int(), amount: moneyOut })
-    .meta({ description: 'Over-budget commitments that bind or have spent money (amount − released), and how much' }),
-})
-export const budgetListSchema = z.object({ year: z.number().int(), items: z.array(budgetSchema), total: balanceSchema })
-export const sozialraumSchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  status: z.enum(SOZIALRAUM_STATUSES),
-  openedAt: z.string(),
-})
-export const commitmentSchema = z.object({
-  id: z.string(),
-  year: z.number().int(),
-  sozialraum: z.string(),
-  line,
-  provider: z.string(),
-  caseRef: z.string(),
-  helpType: z.string().optional(),
-  period: z.object({ from: z.string(), to: z.string() }),
-  decisionRef: z.string().optional(),
-  amount: moneyOut,
-  invoiced: moneyOut,
-  released: moneyOut,
-  remaining: moneyOut,
-  status: z.enum(['requested', 'open', 'closed', 'rejected']),
-  overBudget: z.boolean(),
-  overBudgetJustification: z.string().optional(),
-  createdBy: z.string(),
-  createdAt: z.string(),
-  invoices: z.array(z.object({ invoiceNo: z.string(), amount: moneyOut, invoiceDate: z.string() })),
-  lastDecision: z
-    .object({ decision: z.enum(['approve', 'reject']), by: z.string(), at: z.string(), comment: z.string().optional() })
-    .optional(),
-})
-export const spendingSchema = z.object({
-  id: z.string(),
-  year: z.number().int(),
-  sozialraum: z.string(),
-  line: z.literal('flexible'),
-  amount: moneyOut,
-  purpose: z.string(),
-  category: z.string().optional(),
-  receiptRef: z.string(),
-  date: z.string(),
-  reversed: z.boolean(),
-  createdBy: z.string(),
-  createdAt: z.string(),
-})
-export const auditEntrySchema = z.object({
-  position: positionText,
-  streamId: z.string(),
-  revision: positionText,
-  eventId: z.string(),
-  type: z.string(),
-  version: z.number().int(),
-  recordedAt: z.string(),
-  actor: z.object({ sub: z.string(), role: z.string() }),
-  data: z.unknown(),
-})
+export const balanceSchema = z
+  .object({ allocated: moneyOut, committed: moneyOut, spent: moneyOut, available: moneyOut })
+  .meta({ id: 'Balance', description: 'Money of a line or a budget: allocated − committed − spent = available' })
+export const budgetSchema = z
+  .object({
+    year: z.number().int(),
+    sozialraum: z.string(),
+    revision: positionText,
+    closed: z.boolean(),
+    lines: z.object({ ambulatory: balanceSchema, flexible: balanceSchema }),
+    total: balanceSchema,
+    overBudget: z
+      .object({ commitments: z.number().int(), amount: moneyOut })
+      .meta({ description: 'Over-budget commitments that bind or have spent money (amount − released), and how much' }),
+  })
+  .meta({ id: 'Budget', description: "A Sozialraum's budget of one year, with its two lines" })
+export const budgetListSchema = z
+  .object({ year: z.number().int(), items: z.array(budgetSchema), total: balanceSchema })
+  .meta({ id: 'BudgetList', description: 'Every budget of a year, with their total' })
+export const sozialraumSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    status: z.enum(SOZIALRAUM_STATUSES),
+    openedAt: z.string(),
+  })
+  .meta({ id: 'Sozialraum' })
+export const sozialraumListSchema = z.object({ items: z.array(sozialraumSchema) }).meta({ id: 'SozialraumList' })
+const invoiceSchema = z
+  .object({ invoiceNo: z.string(), amount: moneyOut, invoiceDate: z.string() })
+  .meta({ id: 'Invoice', description: 'A provider invoice booked against a commitment' })
+export const commitmentStatus = z.enum(['requested', 'open', 'closed', 'rejected'])
+export const commitmentSchema = z
+  .object({
+    id: z.string(),
+    year: z.number().int(),
+    sozialraum: z.string(),
+    line,
+    provider: z.string(),
+    caseRef: z.string(),
+    helpType: z.string().optional(),
+    period: z.object({ from: z.string(), to: z.string() }),
+    decisionRef: z.string().optional(),
+    amount: moneyOut,
+    invoiced: moneyOut,
+    released: moneyOut,
+    remaining: moneyOut,
+    status: commitmentStatus,
+    overBudget: z.boolean(),
+    overBudgetJustification: z.string().optional(),
+    createdBy: z.string(),
+    createdAt: z.string(),
+    invoices: z.array(invoiceSchema),
+    lastDecision: z
+      .object({ decision: z.enum(['approve', 'reject']), by: z.string(), at: z.string(), comment: z.string().optional() })
+      .optional(),
+  })
+  .meta({ id: 'Commitment', description: 'Funds committed to a provider for a case, with its invoices' })
+export const commitmentListSchema = z
+  .object({ items: z.array(commitmentSchema) })
+  .meta({ id: 'CommitmentList' })
+export const spendingSchema = z
+  .object({
+    id: z.string(),
+    year: z.number().int(),
+    sozialraum: z.string(),
+    line: z.literal('flexible'),
+    amount: moneyOut,
+    purpose: z.string(),
+    category: z.string().optional(),
+    receiptRef: z.string(),
+    date: z.string(),
+    reversed: z.boolean(),
+    createdBy: z.string(),
+    createdAt: z.string(),
+  })
+  .meta({ id: 'Spending', description: 'A flexible spending, paid from the flexible line' })
+export const spendingListSchema = z.object({ items: z.array(spendingSchema) }).meta({ id: 'SpendingList' })
+export const auditEntrySchema = z
+  .object({
+    position: positionText,
+    streamId: z.string(),
+    revision: positionText,
+    eventId: z.string(),
+    type: z.string(),
+    version: z.number().int(),
+    recordedAt: z.string(),
+    actor: z.object({ sub: z.string(), role: z.string() }),
+    data: z.unknown(),
+  })
+  .meta({ id: 'AuditEntry', description: 'One event of the log, as it was recorded' })
+export const auditPageSchema = z
+  .object({
+    items: z.array(auditEntrySchema),
+    next: positionText.nullable().meta({ description: 'Pass as `after` for the next page; null on the last page' }),
+  })
+  .meta({ id: 'AuditPage' })
 
-const writeEnvelope = { position: positionText, revision: positionText }
+const writeEnvelope = {
+  position: positionText.meta({ description: 'Where the write stands in the global log; pass as ?minPosition= to read it' }),
+  revision: positionText.meta({ description: "The stream's revision after the write (also the ETag)" }),
+}
 export const budgetWrite = <T extends z.ZodRawShape>(resource: T) =>
   z.object({ ...writeEnvelope, budget: budgetSchema, ...resource })
-export const sozialraumWriteSchema = z.object({ ...writeEnvelope, ...sozialraumSchema.shape })
-
-export const problemSchema = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.number().int(),
-  detail: z.string(),
-  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+export const sozialraumWriteSchema = z
+  .object({ ...writeEnvelope, ...sozialraumSchema.shape })
+  .meta({ id: 'SozialraumWritten', description: 'A Sozialraum as written, with the position of the write' })
+export const commitmentWriteSchema = budgetWrite(commitmentSchema.shape).meta({
+  id: 'CommitmentWritten',
+  description: 'A commitment as written, with the budget right after the write',
 })
+export const spendingWriteSchema = budgetWrite(spendingSchema.shape).meta({
+  id: 'SpendingWritten',
+  description: 'A spending as written, with the budget right after the write',
+})
+
+export const problemSchema = z
+  .object({
+    type: z.string().meta({ description: 'A URN ending in the problem code, e.g. urn:sojus-ledger:problem:validation' }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    errors: z
+      .array(z.object({ path: z.string(), message: z.string() }).meta({ id: 'FieldError' }))
+      .optional()
+      .meta({ description: 'On validation problems: each field that is not valid' }),
+  })
+  .meta({ id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' })

@@ -3,7 +3,14 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import stableStringify from 'safe-stable-stringify'
 import type { CommandContext, WriteOutcome } from '../application/command-handler.js'
 import { ConcurrencyExhaustedError, StreamBusyError } from '../application/command-handler.js'
+import { budgetViewOfState } from '../application/views.js'
+import type { BudgetCommand, BudgetState } from '../domain/budget/index.js'
+import type { BudgetEvent, EventDataOf } from '../domain/events.js'
+import { formatCents, parseAmount, type Cents } from '../domain/money.js'
+import type { HttpDeps } from './deps.js'
 import { domainProblem, problem, sendProblem } from './problem.js'
+
+/** The write path every route shares: command context, the answer to a write, budget writes. */
 
 /** Builds the command context of a write request: actor, ids, idempotency and If-Match. */
 export function commandContext(request: FastifyRequest): CommandContext {
@@ -77,4 +84,45 @@ export async function sendWrite<State, Event>(
         ...body(outcome),
       })
   }
+}
+
+/** Amounts reach the handlers validated by their schema, so parsing cannot fail here. */
+export function cents(text: string): Cents {
+  const parsed = parseAmount(text)
+  if (!parsed.ok) throw new Error(`an unvalidated amount reached a handler: ${parsed.reason}`)
+  return parsed.cents
+}
+
+export const money = (amountCents: number): string => formatCents(BigInt(amountCents))
+
+/**
+ * Runs a budget command and answers with the budget right after the write plus the resource
+ * that `resource` reads from the state and the written events (so that a replay answers the same).
+ */
+export function budgetWriteHandler(
+  deps: HttpDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  key: { year: string; sozialraum: string },
+  command: BudgetCommand,
+  resource: (state: BudgetState, events: BudgetEvent[]) => object,
+): Promise<void> {
+  return sendWrite(
+    reply,
+    () => deps.ledger.executeBudget(Number(key.year), key.sozialraum, command, commandContext(request)),
+    ({ state, events, revision }) => ({ budget: budgetViewOfState(state, revision), ...resource(state, events) }),
+  )
+}
+
+export const budgetNotFound = (year: string | number, sozialraum: string) =>
+  problem('not-found', 404, `budget ${year} of ${sozialraum} has no allocation yet`)
+
+/** The data of the first written event of a type: what a write's response echoes. */
+export function writtenData<T extends BudgetEvent['type']>(
+  events: readonly BudgetEvent[],
+  type: T,
+): EventDataOf<T> {
+  const event = events.find((candidate) => candidate.type === type)
+  if (!event) throw new Error(`the write produced no ${type} event`)
+  return event.data as EventDataOf<T>
 }

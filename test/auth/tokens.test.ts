@@ -1,5 +1,6 @@
+import { SignJWT, type JWTPayload } from 'jose'
 import t from 'tap'
-import { cachedVerifier, InvalidTokenError, type Principal } from '../../src/auth/tokens.js'
+import { cachedVerifier, InvalidTokenError, tokenVerifier, type Principal } from '../../src/auth/tokens.js'
 
 /** A verifier that counts its calls; tokens named "bad…" are refused. */
 function countingVerifier(expiresAtMs: number) {
@@ -58,4 +59,27 @@ t.test('the cache holds at most maxEntries tokens, dropping the least recently u
   t.same(calls, [], 'a and c are still cached')
   await cached('b')
   t.same(calls, ['b'], 'b was dropped and is verified again')
+})
+
+const SECRET = 'a-secret-for-the-iat-tests-that-is-long-enough-0123456789'
+const nowSeconds = (): number => Math.floor(Date.now() / 1000)
+
+/** Signs exactly these claims with SECRET (HS256). */
+const signed = (payload: JWTPayload): Promise<string> =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(new TextEncoder().encode(SECRET))
+
+t.test('a token issued in the future (iat beyond the 30 s clock tolerance) is refused', async (t) => {
+  const verify = tokenVerifier({ kind: 'secret', secret: SECRET })
+  const claims = (iat: number | undefined): JWTPayload => ({
+    sub: 'anna',
+    role: 'finance',
+    exp: nowSeconds() + 3600,
+    ...(iat === undefined ? {} : { iat }),
+  })
+  await t.rejects(verify(await signed(claims(nowSeconds() + 60))), InvalidTokenError, 'iat a minute ahead')
+  await t.rejects(verify(await signed(claims(nowSeconds() + 3600))), /not valid yet: its "iat" claim lies in the future/, 'iat an hour ahead, and the reason says so')
+  t.equal((await verify(await signed(claims(nowSeconds() + 10)))).sub, 'anna', 'iat 10 s ahead: within the tolerance')
+  t.equal((await verify(await signed(claims(nowSeconds())))).sub, 'anna', 'iat now')
+  t.equal((await verify(await signed(claims(nowSeconds() - 600)))).sub, 'anna', 'iat ten minutes ago')
+  t.equal((await verify(await signed(claims(undefined)))).sub, 'anna', 'no iat: nothing to check (iat is not required)')
 })

@@ -1,8 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { EVENT_TYPES } from '../../domain/events.js'
+import { answer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
-import { auditEntrySchema, positionText, readQuery, slug, yearParam } from '../schemas.js'
+import { auditPageSchema, positionText, readQuery, slug, yearParam } from '../schemas.js'
 
 export const MAX_AUDIT_PAGE = 1000
 
@@ -24,11 +25,12 @@ export const auditRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =>
           after: positionText.optional().meta({ description: 'the `next` of the previous page' }),
           limit: z
             .string()
-            .regex(/^[1-9]\d{0,3}$/, 'limit must be a whole number from 1 to 1000')
-            .refine((text) => Number(text) <= MAX_AUDIT_PAGE, 'limit must be a whole number from 1 to 1000')
-            .optional(),
+            // 1 to MAX_AUDIT_PAGE, as a pattern, so that the OpenAPI document says what is enforced.
+            .regex(/^([1-9][0-9]{0,2}|1000)$/, `limit must be a whole number from 1 to ${MAX_AUDIT_PAGE}`)
+            .optional()
+            .meta({ description: `How many entries a page holds at most: 1 to ${MAX_AUDIT_PAGE} (default 100)` }),
         }),
-        response: { 200: z.object({ items: z.array(auditEntrySchema), next: positionText.nullable() }) },
+        response: { 200: answer('A page of the audit trail, oldest first; `next` continues it', auditPageSchema) },
       },
     },
     (request) => {

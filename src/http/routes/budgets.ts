@@ -1,12 +1,8 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { budgetViewOfState } from '../../application/views.js'
-import type { BudgetCommand, BudgetState } from '../../domain/budget.js'
-import type { BudgetEvent, EventDataOf } from '../../domain/events.js'
-import { formatCents, parseAmount, type Cents } from '../../domain/money.js'
+import { answer, budgetWriteRefused, NOT_FOUND, problemAnswer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
-import { problem, sendProblem } from '../problem.js'
+import { sendProblem } from '../problem.js'
 import {
   adjustmentBody,
   allocationBody,
@@ -16,55 +12,13 @@ import {
   budgetWrite,
   line,
   moneyOut,
-  problemSchema,
   readQuery,
   transferBody,
   noQuery,
   writeHeaders,
   yearParam,
 } from '../schemas.js'
-import { commandContext, sendWrite } from '../write.js'
-
-/** Amounts reach the handlers validated by their schema, so parsing cannot fail here. */
-export function cents(text: string): Cents {
-  const parsed = parseAmount(text)
-  if (!parsed.ok) throw new Error(`an unvalidated amount reached a handler: ${parsed.reason}`)
-  return parsed.cents
-}
-
-export const money = (amountCents: number): string => formatCents(BigInt(amountCents))
-
-/**
- * Runs a budget command and answers with the budget right after the write plus the resource
- * that `resource` reads from the state and the written events (so that a replay answers the same).
- */
-export function budgetWriteHandler(
-  deps: HttpDeps,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  key: { year: string; sozialraum: string },
-  command: BudgetCommand,
-  resource: (state: BudgetState, events: BudgetEvent[]) => object,
-): Promise<void> {
-  return sendWrite(
-    reply,
-    () => deps.ledger.executeBudget(Number(key.year), key.sozialraum, command, commandContext(request)),
-    ({ state, events, revision }) => ({ budget: budgetViewOfState(state, revision), ...resource(state, events) }),
-  )
-}
-
-export const budgetNotFound = (year: string | number, sozialraum: string) =>
-  problem('not-found', 404, `budget ${year} of ${sozialraum} has no allocation yet`)
-
-/** The data of the first written event of a type: what a write's response echoes. */
-export function writtenData<T extends BudgetEvent['type']>(
-  events: readonly BudgetEvent[],
-  type: T,
-): EventDataOf<T> {
-  const event = events.find((candidate) => candidate.type === type)
-  if (!event) throw new Error(`the write produced no ${type} event`)
-  return event.data as EventDataOf<T>
-}
+import { budgetNotFound, budgetWriteHandler, cents, money, writtenData } from '../write.js'
 
 export const budgetRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => {
   app.post(
@@ -78,8 +32,12 @@ export const budgetRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
         querystring: noQuery,
         body: allocationBody,
         response: {
-          201: budgetWrite({ line, amount: moneyOut, decisionRef: z.string(), note: z.string().optional() }),
-          404: problemSchema,
+          201: answer(
+            'The allocation as written, with the budget right after it',
+            budgetWrite({ line, amount: moneyOut, decisionRef: z.string(), note: z.string().optional() }),
+          ),
+          404: problemAnswer(NOT_FOUND.sozialraum),
+          422: budgetWriteRefused(),
         },
       },
     },
@@ -114,7 +72,11 @@ export const budgetRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
         headers: writeHeaders,
         querystring: noQuery,
         body: adjustmentBody,
-        response: { 201: budgetWrite({ line, amount: moneyOut, reason: z.string() }), 422: problemSchema },
+        response: {
+          201: answer('The adjustment as written, with the budget right after it', budgetWrite({ line, amount: moneyOut, reason: z.string() })),
+          404: problemAnswer(NOT_FOUND.budget),
+          422: budgetWriteRefused('less than nothing would be available on the line (insufficient-funds)'),
+        },
       },
     },
     (request, reply) => {
@@ -144,8 +106,12 @@ export const budgetRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
         querystring: noQuery,
         body: transferBody,
         response: {
-          201: budgetWrite({ fromLine: line, toLine: line, amount: moneyOut, reason: z.string() }),
-          422: problemSchema,
+          201: answer(
+            'The transfer as written, with the budget right after it',
+            budgetWrite({ fromLine: line, toLine: line, amount: moneyOut, reason: z.string() }),
+          ),
+          404: problemAnswer(NOT_FOUND.budget),
+          422: budgetWriteRefused('the line the money comes from has not that much available (insufficient-funds)'),
         },
       },
     },
@@ -179,7 +145,7 @@ export const budgetRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
         summary: 'Every budget of a year, with totals',
         params: z.strictObject({ year: yearParam }),
         querystring: z.strictObject(readQuery),
-        response: { 200: budgetListSchema },
+        response: { 200: answer('Every budget of the year that the token may see, with their total', budgetListSchema) },
       },
     },
     (request) => deps.readModels.listBudgets(Number(request.params.year), request.visibleSozialraeume),
@@ -193,7 +159,10 @@ export const budgetRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
         summary: 'One budget with its lines; ETag is its revision',
         params: budgetParams,
         querystring: z.strictObject(readQuery),
-        response: { 200: budgetSchema, 404: problemSchema },
+        response: {
+          200: answer('The budget; its ETag is its revision', budgetSchema),
+          404: problemAnswer(NOT_FOUND.budget),
+        },
       },
     },
     async (request, reply) => {

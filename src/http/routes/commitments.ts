@@ -2,27 +2,30 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { commitmentView } from '../../application/views.js'
-import type { BudgetState } from '../../domain/budget.js'
+import type { BudgetState } from '../../domain/budget/index.js'
+import { answer, budgetWriteRefused, NOT_FOUND, problemAnswer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
 import { problem, sendProblem } from '../problem.js'
 import {
   amendmentBody,
   approvalBody,
   budgetParams,
-  budgetWrite,
   commitmentBody,
+  commitmentListSchema,
   commitmentParams,
   commitmentSchema,
+  commitmentStatus,
+  commitmentWriteSchema,
   invoiceBody,
-  problemSchema,
   readQuery,
   releaseBody,
   noQuery,
   writeHeaders,
 } from '../schemas.js'
-import { budgetNotFound, budgetWriteHandler, cents, writtenData } from './budgets.js'
+import { budgetNotFound, budgetWriteHandler, cents, writtenData } from '../write.js'
 
-const commitmentWrite = budgetWrite(commitmentSchema.shape)
+/** The answer to every write of a commitment: the commitment as it is right after the write. */
+const written = (description: string) => answer(description, commitmentWriteSchema)
 
 function commitmentOf(state: BudgetState, id: string) {
   const commitment = state.commitments.get(id)
@@ -43,7 +46,12 @@ export const commitmentRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
         headers: writeHeaders,
         querystring: noQuery,
         body: commitmentBody,
-        response: { 201: commitmentWrite, 409: problemSchema, 422: problemSchema },
+        response: {
+          201: written('The commitment as written ("requested" if it needs a second person\'s approval), with the budget right after it'),
+          404: problemAnswer(NOT_FOUND.budget),
+          409: problemAnswer('A commitment with this id exists already (conflict), or the year is closed (year-closed)'),
+          422: budgetWriteRefused('the line has not that much available and no overBudget justification was given (insufficient-funds)'),
+        },
       },
     },
     (request, reply) => {
@@ -80,7 +88,15 @@ export const commitmentRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
         headers: writeHeaders,
         querystring: noQuery,
         body: amendmentBody,
-        response: { 201: commitmentWrite, 404: problemSchema, 409: problemSchema, 422: problemSchema },
+        response: {
+          201: written('The commitment with its new amount, with the budget right after it'),
+          404: problemAnswer(NOT_FOUND.commitment),
+          409: problemAnswer('The commitment is closed or rejected (commitment-closed), waits for approval, or the year is closed (year-closed)'),
+          422: budgetWriteRefused(
+            'the amount would fall below what is invoiced (exceeds-commitment)',
+            'the line has not that much available (insufficient-funds)',
+          ),
+        },
       },
     },
     (request, reply) =>
@@ -113,7 +129,12 @@ export const commitmentRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
         headers: writeHeaders,
         querystring: noQuery,
         body: approvalBody,
-        response: { 201: commitmentWrite, 403: problemSchema, 404: problemSchema, 409: problemSchema },
+        response: {
+          201: written('The commitment after the decision ("open" when approved, "rejected" or back to its last approval when rejected)'),
+          403: problemAnswer('The requester may not approve their own request, and only finance decides on an over-budget commitment (forbidden)'),
+          404: problemAnswer(NOT_FOUND.commitment),
+          409: problemAnswer('The commitment is not waiting for approval (conflict), or the year is closed (year-closed)'),
+        },
       },
     },
     (request, reply) =>
@@ -143,7 +164,15 @@ export const commitmentRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
         headers: writeHeaders,
         querystring: noQuery,
         body: invoiceBody,
-        response: { 201: commitmentWrite, 404: problemSchema, 409: problemSchema, 422: problemSchema },
+        response: {
+          201: written('The commitment with the invoice booked, with the budget right after it'),
+          404: problemAnswer(NOT_FOUND.commitment),
+          409: problemAnswer(
+            'The invoice number is booked on this commitment already (conflict), the commitment is closed (commitment-closed) ' +
+              'or waits for approval (approval-required), or the year is closed (year-closed)',
+          ),
+          422: budgetWriteRefused('the invoice is larger than what remains of the commitment (exceeds-commitment)'),
+        },
       },
     },
     (request, reply) =>
@@ -173,7 +202,11 @@ export const commitmentRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
         headers: writeHeaders,
         querystring: noQuery,
         body: releaseBody,
-        response: { 201: commitmentWrite, 404: problemSchema, 409: problemSchema },
+        response: {
+          201: written('The closed commitment, with the budget right after its remainder returned to the line'),
+          404: problemAnswer(NOT_FOUND.commitment),
+          409: problemAnswer('The commitment is closed already (commitment-closed), or the year is closed (year-closed)'),
+        },
       },
     },
     (request, reply) =>
@@ -196,9 +229,12 @@ export const commitmentRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
         params: budgetParams,
         querystring: z.strictObject({
           ...readQuery,
-          status: z.enum(['requested', 'open', 'closed', 'rejected']).optional(),
+          status: commitmentStatus.optional(),
         }),
-        response: { 200: z.object({ items: z.array(commitmentSchema) }), 404: problemSchema },
+        response: {
+          200: answer('The commitments of the budget, with the given status if one is asked for', commitmentListSchema),
+          404: problemAnswer(NOT_FOUND.budget),
+        },
       },
     },
     async (request, reply) => {
@@ -218,7 +254,10 @@ export const commitmentRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
         summary: 'One commitment with its invoices',
         params: commitmentParams,
         querystring: z.strictObject(readQuery),
-        response: { 200: commitmentSchema, 404: problemSchema },
+        response: {
+          200: answer('The commitment with its invoices', commitmentSchema),
+          404: problemAnswer(NOT_FOUND.commitment),
+        },
       },
     },
     async (request, reply) => {

@@ -1,12 +1,17 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { answer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
+import { problemSchema } from '../schemas.js'
 
 const projections = z.object({
   position: z.string(),
   head: z.string(),
   lag: z.string(),
   error: z.string().optional(),
+  replaying: z
+    .array(z.object({ name: z.string(), position: z.string(), target: z.string() }))
+    .meta({ description: 'Projections replaying the log after a rebuild: their routes answer 503 until they reach `target`' }),
 })
 
 export const operationsRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => {
@@ -16,7 +21,7 @@ export const operationsRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
       schema: {
         tags: ['Operations'],
         summary: 'The process is alive',
-        response: { 200: z.object({ status: z.literal('ok') }) },
+        response: { 200: answer('The process is alive', z.object({ status: z.literal('ok') })) },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -29,11 +34,26 @@ export const operationsRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
         tags: ['Operations'],
         summary: 'The store is reachable; how far the read models lag behind the log',
         response: {
-          200: z.object({ status: z.literal('ready'), projections }),
-          503: z.union([
-            z.object({ status: z.literal('degraded'), projections }),
-            z.object({ status: z.literal('unavailable'), detail: z.string() }),
-          ]),
+          200: answer(
+            'The store is reachable and the read models follow the log (`catching-up` while a rebuilt projection replays; its routes answer 503 meanwhile, all others serve)',
+            z.object({ status: z.enum(['ready', 'catching-up']), projections }),
+          ),
+          // Not ready is an answer about the service, not a problem with the request; but like
+          // every GET, this one waits for ?minPosition= and may give up with a problem.
+          503: {
+            description:
+              'Not ready: the event store is not reachable (unavailable), or a projection stopped at an event it cannot read ' +
+              '(degraded); or, as a problem, the read models have not reached ?minPosition= in time',
+            content: {
+              'application/json': {
+                schema: z.union([
+                  z.object({ status: z.literal('degraded'), projections }),
+                  z.object({ status: z.literal('unavailable'), detail: z.string() }),
+                ]),
+              },
+              'application/problem+json': { schema: problemSchema },
+            },
+          },
         },
       },
     },
@@ -48,15 +68,31 @@ export const operationsRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
         })
       }
       const status = deps.runner.status()
+      const replaying = status.projections
+        .filter((projection) => !projection.serving)
+        .map(({ name, position, target }) => ({ name, position: position.toString(), target: target.toString() }))
       const progress = {
         position: status.position.toString(),
         head: head.toString(),
         lag: (head > status.position ? head - status.position : 0n).toString(),
+        replaying,
       }
       if (status.error !== undefined) {
         return reply.code(503).send({ status: 'degraded' as const, projections: { ...progress, error: status.error } })
       }
-      return reply.code(200).send({ status: 'ready' as const, projections: progress })
+      return reply.code(200).send({ status: replaying.length > 0 ? ('catching-up' as const) : ('ready' as const), projections: progress })
     },
+  )
+
+  app.get(
+    '/openapi.json',
+    {
+      schema: {
+        tags: ['Operations'],
+        summary: 'This document: the OpenAPI 3 description of the API',
+        response: { 200: answer('The OpenAPI 3 document', z.record(z.string(), z.unknown())) },
+      },
+    },
+    async () => app.swagger() as Record<string, unknown>,
   )
 }

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { answer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
-import { commitmentSchema, readQuery, yearParam } from '../schemas.js'
+import { commitmentSchema, commitmentStatus, readQuery, yearParam } from '../schemas.js'
 
 export const reportRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => {
   app.get(
@@ -14,9 +15,14 @@ export const reportRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
         params: z.strictObject({ year: yearParam }),
         querystring: z.strictObject({
           ...readQuery,
-          status: z.enum(['requested', 'open', 'closed', 'rejected']).optional(),
+          status: commitmentStatus.optional(),
         }),
-        response: { 200: z.object({ year: z.number().int(), items: z.array(commitmentSchema) }) },
+        response: {
+          200: answer(
+            'The over-budget commitments of the year that the token may see',
+            z.object({ year: z.number().int(), items: z.array(commitmentSchema) }),
+          ),
+        },
       },
     },
     async (request) => {

@@ -1,13 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { sozialraumView } from '../../application/views.js'
+import { answer, NOT_FOUND, problemAnswer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
 import {
-  problemSchema,
   readQuery,
   registerSozialraumBody,
   slug,
-  sozialraumSchema,
+  sozialraumListSchema,
   sozialraumStatusBody,
   sozialraumWriteSchema,
   noQuery,
@@ -25,7 +25,10 @@ export const sozialraeumeRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, d
         headers: writeHeaders,
         querystring: noQuery,
         body: registerSozialraumBody,
-        response: { 201: sozialraumWriteSchema, 409: problemSchema },
+        response: {
+          201: answer('The Sozialraum as registered', sozialraumWriteSchema),
+          409: problemAnswer('A Sozialraum with this id is registered already (conflict)'),
+        },
       },
     },
     (request, reply) => {
@@ -50,7 +53,7 @@ export const sozialraeumeRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, d
         tags: ['Sozialräume'],
         summary: 'List the Sozialräume',
         querystring: z.strictObject(readQuery),
-        response: { 200: z.object({ items: z.array(sozialraumSchema) }) },
+        response: { 200: answer('Every registered Sozialraum', sozialraumListSchema) },
       },
     },
     async () => ({ items: await deps.readModels.listSozialraeume() }),
@@ -66,7 +69,11 @@ export const sozialraeumeRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, d
         headers: writeHeaders,
         querystring: noQuery,
         body: sozialraumStatusBody,
-        response: { 201: sozialraumWriteSchema },
+        response: {
+          201: answer('The Sozialraum with its new status', sozialraumWriteSchema),
+          404: problemAnswer(NOT_FOUND.sozialraum),
+          409: problemAnswer('The Sozialraum has this status already (conflict)'),
+        },
       },
     },
     (request, reply) =>

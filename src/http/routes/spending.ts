@@ -2,24 +2,22 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { spendingView } from '../../application/views.js'
-import type { BudgetState } from '../../domain/budget.js'
+import type { BudgetState } from '../../domain/budget/index.js'
+import { answer, budgetWriteRefused, NOT_FOUND, problemAnswer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
 import { sendProblem } from '../problem.js'
 import {
   budgetParams,
-  budgetWrite,
-  problemSchema,
   readQuery,
   reversalBody,
   spendingBody,
+  spendingListSchema,
   spendingParams,
-  spendingSchema,
+  spendingWriteSchema,
   noQuery,
   writeHeaders,
 } from '../schemas.js'
-import { budgetNotFound, budgetWriteHandler, cents, writtenData } from './budgets.js'
-
-const spendingWrite = budgetWrite(spendingSchema.shape)
+import { budgetNotFound, budgetWriteHandler, cents, writtenData } from '../write.js'
 
 function spendingOf(state: BudgetState, id: string) {
   const spending = state.spendings.get(id)
@@ -38,7 +36,12 @@ export const spendingRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps)
         headers: writeHeaders,
         querystring: noQuery,
         body: spendingBody,
-        response: { 201: spendingWrite, 409: problemSchema, 422: problemSchema },
+        response: {
+          201: answer('The spending as written, with the budget right after it', spendingWriteSchema),
+          404: problemAnswer(NOT_FOUND.budget),
+          409: problemAnswer('A spending with this id exists already (conflict), or the year is closed (year-closed)'),
+          422: budgetWriteRefused('the flexible line has not that much available (insufficient-funds)'),
+        },
       },
     },
     (request, reply) => {
@@ -72,7 +75,11 @@ export const spendingRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps)
         headers: writeHeaders,
         querystring: noQuery,
         body: reversalBody,
-        response: { 201: spendingWrite, 404: problemSchema, 409: problemSchema },
+        response: {
+          201: answer('The reversed spending, with the budget right after its amount returned to the line', spendingWriteSchema),
+          404: problemAnswer(NOT_FOUND.spending),
+          409: problemAnswer('The spending is reversed already (conflict), or the year is closed (year-closed)'),
+        },
       },
     },
     (request, reply) =>
@@ -94,7 +101,10 @@ export const spendingRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps)
         summary: 'The flexible spending of a budget',
         params: budgetParams,
         querystring: z.strictObject(readQuery),
-        response: { 200: z.object({ items: z.array(spendingSchema) }), 404: problemSchema },
+        response: {
+          200: answer('The flexible spending of the budget, reversed ones included', spendingListSchema),
+          404: problemAnswer(NOT_FOUND.budget),
+        },
       },
     },
     async (request, reply) => {

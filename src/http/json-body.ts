@@ -1,0 +1,111 @@
+import type { FastifyInstance } from 'fastify'
+import secureJsonParse from 'secure-json-parse'
+
+/**
+ * The one parser of request bodies (`application/json`). What it takes becomes events, which
+ * are kept forever, so it is stricter than JSON.parse:
+ * - the bytes must be UTF-8 (no silent U+FFFD for what is not);
+ * - no key may appear twice in one object (JSON.parse would keep the last one, unseen);
+ * - no string, key or value, may hold a lone surrogate (`"\ud800"` is valid JSON, but no text);
+ * - `__proto__` and `constructor.prototype` keys are refused, as Fastify's own parser does.
+ * Anything else is a 400 validation problem; what the body means is the route schema's business.
+ */
+
+/** A body that is not the JSON this API takes; `path` names the member where that is known. */
+export class JsonBodyError extends Error {
+  override name = 'JsonBodyError'
+  readonly statusCode = 400
+  constructor(
+    message: string,
+    readonly path = '',
+  ) {
+    super(message)
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const COLON = 0x3a
+
+/** String.prototype.isWellFormed (Node 20; not in TypeScript's ES2022 library). */
+const isWellFormedMethod = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed
+if (isWellFormedMethod === undefined) throw new Error('String.prototype.isWellFormed is missing: Node.js 20 or newer is needed')
+const isWellFormed = (text: string): boolean => isWellFormedMethod.call(text)
+
+/**
+ * How many name separators (`:`) stand outside strings: in valid JSON text, exactly one per
+ * member of every object, duplicates included.
+ */
+function memberSeparators(text: string): number {
+  let count = 0
+  let inString = false
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index)
+    if (inString) {
+      if (code === BACKSLASH) index++
+      else if (code === QUOTE) inString = false
+    } else if (code === QUOTE) inString = true
+    else if (code === COLON) count++
+  }
+  return count
+}
+
+const pathOf = (parent: string, key: string | number): string => (parent === '' ? String(key) : `${parent}.${key}`)
+
+/**
+ * Walks the parsed value (without recursion: a 64 KiB body may nest thousands deep), refuses
+ * the first string that is not well-formed, and counts the members of its objects.
+ */
+function countMembersOfWellFormed(value: unknown): number {
+  let members = 0
+  const pending: [unknown, string][] = [[value, '']]
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, path] = next
+    if (typeof item === 'string') {
+      if (!isWellFormed(item)) throw new JsonBodyError('holds a lone surrogate (\\ud800–\\udfff outside a pair), which is no text', path)
+    } else if (Array.isArray(item)) {
+      item.forEach((element, index) => pending.push([element, pathOf(path, index)]))
+    } else if (typeof item === 'object' && item !== null) {
+      for (const [key, member] of Object.entries(item)) {
+        if (!isWellFormed(key)) throw new JsonBodyError('a key holds a lone surrogate (\\ud800–\\udfff outside a pair)', path)
+        members++
+        pending.push([member, pathOf(path, key)])
+      }
+    }
+  }
+  return members
+}
+
+/** Parses a request body as this API takes JSON; throws JsonBodyError for anything else. */
+export function parseJsonBody(body: Buffer): unknown {
+  if (body.length === 0) throw new JsonBodyError('the body is empty; send a JSON object')
+  let text: string
+  try {
+    text = UTF8.decode(body)
+  } catch {
+    throw new JsonBodyError('the body is not valid UTF-8')
+  }
+  let value: unknown
+  try {
+    value = secureJsonParse.parse(text, undefined, { protoAction: 'error', constructorAction: 'error' })
+  } catch {
+    throw new JsonBodyError('the body is not valid JSON (or names __proto__ or constructor.prototype)')
+  }
+  if (countMembersOfWellFormed(value) !== memberSeparators(text)) {
+    throw new JsonBodyError('the body names a key twice in one object; send each key once')
+  }
+  return value
+}
+
+/** Replaces Fastify's JSON parser with parseJsonBody (the body limit stays the app's). */
+export function useJsonBodyParser(app: FastifyInstance): void {
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
+}
