@@ -1,4 +1,4 @@
-import type { Line } from '../src/domain/events.js'
+import { isBudgetEvent, type Line } from '../src/domain/events.js'
 import { sql, type Projection } from './projection.js'
 import type { Statement } from '../src/sql/port.js'
 
@@ -19,7 +19,7 @@ export const balancesProjection: Projection = {
   name: 'balances',
   tables: ['budgets', 'budget_lines'],
   project({ event, revision }) {
-    if (event.type === 'SozialraumRegistered' || event.type === 'SozialraumStatusChanged') return []
+    if (!isBudgetEvent(event)) return []
     const { year, sozialraum } = event.data
     const changes: Statement[] = []
     if (event.type === 'BudgetAllocated') {

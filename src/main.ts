@@ -1,6 +1,6 @@
 import { pino } from 'pino'
-import { SecretFileError } from './auth/tokens.js'
-import { ConfigError, parseConfig } from './config.js'
+import { isOperatorError } from './cli/run.js'
+import { parseConfig } from './config.js'
 import { openService } from './service.js'
 
 const SHUTDOWN_TIMEOUT_MS = 10_000
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError || error instanceof SecretFileError) {
+  if (isOperatorError(error)) {
     process.stderr.write(`${error.message}\n`)
   } else {
     process.stderr.write(`sojus-ledger failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)

@@ -7,8 +7,9 @@ import { cachedVerifier, loadOrCreateSecret, tokenVerifier, type TokenKeys, type
 import { ConfigError, type Config, type TokenKeysConfig } from './config.js'
 import type { EventStore } from './eventstore/port.js'
 import { SqliteEventStore } from './eventstore/sqlite.js'
+import { StoreLock } from './eventstore/store-lock.js'
 import { buildApp } from './http/app.js'
-import { ProjectionRunner } from './projections/runner.js'
+import { ProjectionRunner } from '../projections/runner.js'
 import { ReadModels } from './readmodels/queries.js'
 import { loadMigrations, migrate } from './sql/migrate.js'
 import type { SqlDatabase } from './sql/port.js'
@@ -27,6 +28,8 @@ export interface ServiceOverrides {
   clock?: () => Date
   /** Failed authentications per minute per client address (tests lower it). */
   failedAuthenticationsPerMinute?: number
+  /** Called with the HTTP app before its routes are declared (tests add hooks every route gets). */
+  onApp?: (app: FastifyInstance) => void
 }
 
 /** The keys tokens are verified with; the embedded default makes its secret on first start. */
@@ -40,26 +43,59 @@ export function openTokenVerifier(config: Config): VerifyToken {
   )
 }
 
-/** Opens the stores the configuration names. PostgreSQL and KurrentDB adapters come with their own issues. */
-export function openStores(config: Config): { store: EventStore; db: SqlDatabase } {
+export interface Stores {
+  store: EventStore
+  db: SqlDatabase
+  /** Closes both stores and lets the next owner in. */
+  close(): Promise<void>
+}
+
+/**
+ * Opens the stores the configuration names, as their one owner: `purpose` (serve, migrate,
+ * rebuild-projections) names this process to another that finds the store in use. PostgreSQL
+ * and KurrentDB adapters come with their own issues.
+ */
+export function openStores(config: Config, purpose: string): Stores {
   if (config.eventStoreUrl !== undefined) {
     throw new ConfigError('EVENTSTORE_URL (KurrentDB) is not supported yet; unset it to keep the events in DATABASE_URL')
   }
   if (config.database.kind !== 'sqlite') {
     throw new ConfigError('DATABASE_URL=postgres://… is not supported yet; use sqlite:<path>')
   }
-  return { store: new SqliteEventStore(config.database.path), db: new SqliteDatabase(config.database.path) }
+  const path = config.database.path
+  const lock = StoreLock.acquire(path, purpose)
+  try {
+    const store = new SqliteEventStore(path)
+    const db = new SqliteDatabase(path)
+    return {
+      store,
+      db,
+      close: async () => {
+        try {
+          await store.close()
+          await db.close()
+        } finally {
+          lock.release()
+        }
+      },
+    }
+  } catch (error) {
+    lock.release()
+    throw error
+  }
 }
 
 /** Wires the whole service: the one place where the parts meet. */
 export async function openService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
-  const verifyToken = openTokenVerifier(config)
-  const { store, db } = openStores(config)
+  // The stores first: they create the data folder with its private mode, and refuse a second owner.
+  const stores = openStores(config, 'serve')
+  const { store, db } = stores
+  let app: FastifyInstance | undefined
   try {
+    const verifyToken = openTokenVerifier(config)
     const applied = await migrate(db, await loadMigrations())
     if (applied.length > 0) logger.info({ applied }, 'applied migrations')
     const runner = new ProjectionRunner({ store, db, projections, logger: logger.child({ component: 'projections' }) })
-    await runner.start()
     const readModels = new ReadModels(db)
     const ledger = new Ledger({
       store,
@@ -68,7 +104,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       findIdempotentWrite: (actorSub, key) => readModels.idempotentWrite(actorSub, key),
       budgetPolicy: { fourEyesThresholdCents: config.fourEyesThresholdCents },
     })
-    const app = await buildApp({
+    app = await buildApp({
       ledger,
       readModels,
       runner,
@@ -80,25 +116,28 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       ...(overrides.failedAuthenticationsPerMinute === undefined
         ? {}
         : { failedAuthenticationsPerMinute: overrides.failedAuthenticationsPerMinute }),
+      ...(overrides.onApp === undefined ? {} : { onApp: overrides.onApp }),
       logger,
     })
+    // Last, so that nothing is left running when an earlier step fails.
+    await runner.start()
+    const started = app
     let closing: Promise<void> | undefined
     return {
-      app,
+      app: started,
       store,
       db,
       runner,
       close: () =>
         (closing ??= (async () => {
-          await app.close()
+          await started.close()
           await runner.stop()
-          await store.close()
-          await db.close()
+          await stores.close()
         })()),
     }
   } catch (error) {
-    await store.close()
-    await db.close()
+    await app?.close()
+    await stores.close()
     throw error
   }
 }

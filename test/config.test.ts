@@ -70,6 +70,6 @@ t.test('values are read and checked', async (t) => {
 t.test('stores that have no adapter yet are refused with a clear message', async (t) => {
   const { openStores } = await import('../src/service.js')
   const secret = { JWT_SECRET: 'x'.repeat(32) }
-  t.throws(() => openStores(parseConfig({ ...secret, DATABASE_URL: 'postgres://u@db/ledger' })), { name: 'ConfigError', message: /not supported yet/ })
-  t.throws(() => openStores(parseConfig({ ...secret, EVENTSTORE_URL: 'kurrentdb://localhost:2113' })), { name: 'ConfigError', message: /KurrentDB/ })
+  t.throws(() => openStores(parseConfig({ ...secret, DATABASE_URL: 'postgres://u@db/ledger' }), 'test'), { name: 'ConfigError', message: /not supported yet/ })
+  t.throws(() => openStores(parseConfig({ ...secret, EVENTSTORE_URL: 'kurrentdb://localhost:2113' }), 'test'), { name: 'ConfigError', message: /KurrentDB/ })
 })

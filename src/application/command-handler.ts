@@ -1,5 +1,5 @@
 import type { Actor, DomainEvent, EventMetadata } from '../domain/events.js'
-import { CURRENT_SCHEMA_VERSION } from '../domain/events.js'
+import { EVENT_VERSIONS, eventMetadataSchema, validateNewEvent } from '../domain/events.js'
 import { DomainError } from '../domain/errors.js'
 import {
   WrongExpectedVersionError,
@@ -19,7 +19,10 @@ export interface Decider<State, Command, Event extends DomainEvent> {
   decide(state: State, command: Command): Event[] | DomainError
   evolve(state: State, event: Event, context: { recordedAt: string; actorSub: string }): State
   isEvent(event: DomainEvent): event is Event
-  /** Called after each decided write: throws when the state breaks an invariant (a bug, never bad input). */
+  /**
+   * Called on the state a decision would leave, before anything is stored: throws when it breaks
+   * an invariant (a bug, never bad input).
+   */
   assertInvariants?(state: State): void
 }
 
@@ -138,35 +141,15 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
         return { kind: 'precondition-failed', currentRevision: view.revision }
       }
 
-      const decision = this.decider.decide(view.state, command)
-      if (decision instanceof DomainError) return { kind: 'rejected', error: decision }
-
-      const metadata: EventMetadata = {
-        schemaVersion: CURRENT_SCHEMA_VERSION,
-        actor: context.actor,
-        recordedAt: this.options.clock().toISOString(),
-        correlationId: context.correlationId,
-        causationId: context.causationId,
-        idempotencyKey: context.idempotencyKey,
-        requestHash: context.requestHash,
-      }
-      const toAppend: EventToAppend[] = decision.map((event) => ({
-        id: this.options.newEventId(),
-        type: event.type,
-        data: event.data,
-        metadata,
-      }))
+      const decided = this.decider.decide(view.state, command)
+      if (decided instanceof DomainError) return { kind: 'rejected', error: decided }
+      const { events, state, toAppend } = this.prepare(view.state, decided, context)
       try {
         const result = await this.options.store.append(
           streamId,
           toAppend,
           view.revision === undefined ? 'no_stream' : { revision: view.revision },
         )
-        let state = view.state
-        for (const event of decision) {
-          state = this.decider.evolve(state, event, { recordedAt: metadata.recordedAt, actorSub: metadata.actor.sub })
-        }
-        this.decider.assertInvariants?.(state)
         if (context.idempotencyKey !== null) {
           view.idempotentWrites.set(scopedKey(context.actor.sub, context.idempotencyKey), {
             requestHash: context.requestHash,
@@ -174,13 +157,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
           })
         }
         this.remember(streamId, { state, revision: result.nextExpectedRevision, idempotentWrites: view.idempotentWrites })
-        return {
-          kind: 'written',
-          position: result.position,
-          revision: result.nextExpectedRevision,
-          state,
-          events: decision,
-        }
+        return { kind: 'written', position: result.position, revision: result.nextExpectedRevision, state, events }
       } catch (error) {
         if (!(error instanceof WrongExpectedVersionError)) {
           this.cache.delete(streamId)
@@ -190,6 +167,38 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       }
     }
     throw new ConcurrencyExhaustedError(streamId, this.maxAttempts)
+  }
+
+  /**
+   * Everything that can be checked before a write is checked before it: each decided event
+   * against its schema, the metadata against its own, and the state the events leave against the
+   * invariants. A failure throws (a bug, answered 500) and nothing is stored; what is stored is
+   * exactly what was folded into the state.
+   */
+  private prepare(
+    current: State,
+    decided: readonly Event[],
+    context: CommandContext,
+  ): { events: Event[]; state: State; toAppend: EventToAppend[] } {
+    if (decided.length === 0) throw new Error('the decider accepted a command without deciding any event')
+    const recordedAt = this.options.clock().toISOString()
+    const events = decided.map((event) => validateNewEvent(event))
+    let state = current
+    for (const event of events) state = this.decider.evolve(state, event, { recordedAt, actorSub: context.actor.sub })
+    this.decider.assertInvariants?.(state)
+    const toAppend = events.map((event) => {
+      const metadata: EventMetadata = eventMetadataSchema.parse({
+        schemaVersion: EVENT_VERSIONS[event.type],
+        actor: context.actor,
+        recordedAt,
+        correlationId: context.correlationId,
+        causationId: context.causationId,
+        idempotencyKey: context.idempotencyKey,
+        requestHash: context.requestHash,
+      })
+      return { id: this.options.newEventId(), type: event.type, data: event.data, metadata }
+    })
+    return { events, state, toAppend }
   }
 
   /** Answers a retried request: the state right after the first write, and the events it wrote. */

@@ -7,9 +7,9 @@ import {
   type BudgetCommand,
   type BudgetPolicy,
   type BudgetState,
-} from '../domain/budget.js'
+} from '../domain/budget/index.js'
 import { DomainError } from '../domain/errors.js'
-import type { BudgetEvent, DomainEvent, SozialraumEvent } from '../domain/events.js'
+import { isBudgetEvent, isSozialraumEvent, type BudgetEvent, type SozialraumEvent } from '../domain/events.js'
 import {
   decideSozialraum,
   evolveSozialraum,
@@ -20,11 +20,6 @@ import {
 import { CommandHandler, type CommandContext, type CommandHandlerOptions, type WriteOutcome } from './command-handler.js'
 import { IdempotencyKeyIndex, type FindIdempotentWrite } from './idempotency-keys.js'
 import { budgetStreamId, sozialraumStreamId } from './stored-event.js'
-
-const SOZIALRAUM_EVENT_TYPES: ReadonlySet<string> = new Set(['SozialraumRegistered', 'SozialraumStatusChanged'])
-
-const isSozialraumEvent = (event: DomainEvent): event is SozialraumEvent => SOZIALRAUM_EVENT_TYPES.has(event.type)
-const isBudgetEvent = (event: DomainEvent): event is BudgetEvent => !SOZIALRAUM_EVENT_TYPES.has(event.type)
 
 export interface LedgerOptions extends Omit<CommandHandlerOptions, 'idempotencyKeys'> {
   findIdempotentWrite?: FindIdempotentWrite

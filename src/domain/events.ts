@@ -39,12 +39,18 @@ export const eventDataSchemas = {
     status: z.enum(SOZIALRAUM_STATUSES),
     decisionRef: reference,
   }),
+  /**
+   * Version 2 adds `kind`: money granted by a decision (`allocation`), or what the close of the
+   * previous year carries into this one (`carry-over`, DOMAIN rule 8), which reports must tell
+   * apart. Every version-1 event was an allocation.
+   */
   BudgetAllocated: z.object({
     ...budgetKey,
     line,
     amountCents: positiveCents,
     decisionRef: reference,
     note: freeText.optional(),
+    kind: z.enum(['allocation', 'carry-over']),
   }),
   BudgetAdjusted: z.object({ ...budgetKey, line, amountCents: signedCents, reason: freeText }),
   BudgetTransferred: z.object({
@@ -142,22 +148,54 @@ export const eventDataSchemas = {
 export type EventType = keyof typeof eventDataSchemas
 export const EVENT_TYPES = Object.keys(eventDataSchemas) as EventType[]
 
-/** The schema version every event type is written with today. */
-export const CURRENT_SCHEMA_VERSION = 1
-
 export type EventDataOf<T extends EventType> = z.infer<(typeof eventDataSchemas)[T]>
 
 /** A domain event: what `decide` returns and `evolve` folds, without storage metadata. */
 export type DomainEvent = { [T in EventType]: { type: T; data: EventDataOf<T> } }[EventType]
 
-export type BudgetEvent = Exclude<
-  DomainEvent,
-  { type: 'SozialraumRegistered' | 'SozialraumStatusChanged' }
->
-export type SozialraumEvent = Extract<
-  DomainEvent,
-  { type: 'SozialraumRegistered' | 'SozialraumStatusChanged' }
->
+/** The events of a Sozialraum's own stream; every other event belongs to a budget stream. */
+export const SOZIALRAUM_EVENT_TYPES = ['SozialraumRegistered', 'SozialraumStatusChanged'] as const
+type SozialraumEventType = (typeof SOZIALRAUM_EVENT_TYPES)[number]
+
+export type BudgetEvent = Exclude<DomainEvent, { type: SozialraumEventType }>
+export type SozialraumEvent = Extract<DomainEvent, { type: SozialraumEventType }>
+
+const sozialraumEventTypes: ReadonlySet<string> = new Set(SOZIALRAUM_EVENT_TYPES)
+export const isSozialraumEvent = (event: DomainEvent): event is SozialraumEvent => sozialraumEventTypes.has(event.type)
+export const isBudgetEvent = (event: DomainEvent): event is BudgetEvent => !sozialraumEventTypes.has(event.type)
+
+/**
+ * The version each event type is written with today. A type's version goes up when its shape
+ * changes; the schema above is always the newest one, and `UPCASTERS` turn every older version
+ * into it when an event is read, so an old event stays readable forever.
+ *
+ * A new version may only add fields whose absence keeps the old meaning: a process that does not
+ * know the new version yet reads such an event with its own newest schema, which drops the fields
+ * it does not know (a rolling upgrade runs old and new processes side by side). A change of
+ * meaning is a new event type, never a new version.
+ */
+export const EVENT_VERSIONS: Readonly<Record<EventType, number>> = {
+  SozialraumRegistered: 1,
+  SozialraumStatusChanged: 1,
+  BudgetAllocated: 2,
+  BudgetAdjusted: 1,
+  BudgetTransferred: 1,
+  CommitmentCreated: 1,
+  CommitmentAmended: 1,
+  InvoiceBooked: 1,
+  CommitmentApprovalRequested: 1,
+  CommitmentApproved: 1,
+  CommitmentRejected: 1,
+  CommitmentReleased: 1,
+  SpendingRecorded: 1,
+  SpendingReversed: 1,
+}
+
+/** Turns the data of version `n` into version `n + 1`; keyed by type, then by `n`. */
+type Upcaster = (data: Record<string, unknown>) => Record<string, unknown>
+export const UPCASTERS: Readonly<Partial<Record<EventType, Readonly<Record<number, Upcaster>>>>> = {
+  BudgetAllocated: { 1: (data) => ({ ...data, kind: 'allocation' }) },
+}
 
 /** The roles a token can carry (API.md, "Authentication and roles"). */
 export const ROLES = ['finance', 'teamlead', 'auditor'] as const
@@ -177,6 +215,7 @@ export const actorSchema = z.object({
 export type Actor = z.infer<typeof actorSchema>
 
 export const eventMetadataSchema = z.object({
+  /** The version of this event's type it was written with (EVENT_VERSIONS). */
   schemaVersion: z.number().int().positive(),
   actor: actorSchema,
   recordedAt: z.iso.datetime(),
@@ -203,13 +242,52 @@ function isEventType(type: string): type is EventType {
   return Object.hasOwn(eventDataSchemas, type)
 }
 
-/** Validates a stored event into a typed domain event; unknown types or shapes are errors, never skipped. */
+function upcast(type: EventType, schemaVersion: number, data: unknown): unknown {
+  let upcasted = data
+  for (let version = schemaVersion; version < EVENT_VERSIONS[type]; version++) {
+    const upcaster = UPCASTERS[type]?.[version]
+    if (!upcaster) throw new UnknownEventError(type, schemaVersion, `no upcaster from version ${version}`)
+    if (typeof upcasted !== 'object' || upcasted === null) throw new UnknownEventError(type, schemaVersion, 'data is not an object')
+    upcasted = upcaster(upcasted as Record<string, unknown>)
+  }
+  return upcasted
+}
+
+/**
+ * Validates a stored event into a typed domain event of the current version: older versions go
+ * through their upcasters, newer ones are read with the newest schema this process knows (see
+ * EVENT_VERSIONS). Unknown types or shapes are errors, never skipped.
+ */
 export function parseDomainEvent(type: string, schemaVersion: number, data: unknown): DomainEvent {
   if (!isEventType(type)) throw new UnknownEventError(type, schemaVersion, 'unknown type')
-  if (schemaVersion !== CURRENT_SCHEMA_VERSION) {
-    throw new UnknownEventError(type, schemaVersion, 'no upcaster for this schema version')
+  if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1) {
+    throw new UnknownEventError(type, schemaVersion, 'not a schema version')
   }
-  const result = eventDataSchemas[type].safeParse(data)
+  const result = eventDataSchemas[type].safeParse(upcast(type, schemaVersion, data))
   if (!result.success) throw new UnknownEventError(type, schemaVersion, result.error.message)
   return { type, data: result.data } as DomainEvent
+}
+
+/**
+ * Checks an event a decider produced against its current schema before it is stored: an event
+ * that fails is a bug in the decider, never bad input. Answers the data as the schema reads it,
+ * so that what is stored and what is folded into the state are the same.
+ */
+export function validateNewEvent<E extends DomainEvent>(event: E): E {
+  const result = eventDataSchemas[event.type].safeParse(event.data)
+  if (!result.success) {
+    throw new InvalidEventError(event.type, result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; '))
+  }
+  return { type: event.type, data: result.data } as E
+}
+
+/** A decided event that does not match its own schema: a bug, and nothing is stored. */
+export class InvalidEventError extends Error {
+  constructor(
+    readonly eventType: string,
+    readonly detail: string,
+  ) {
+    super(`the decider produced an invalid ${eventType} event: ${detail}`)
+    this.name = 'InvalidEventError'
+  }
 }

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events'
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
+import { createPrivateFile } from './store-lock.js'
 import {
   DuplicateEventIdError,
   MAX_READ_COUNT,
@@ -113,7 +112,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   constructor(path: string, options: SqliteEventStoreOptions = {}) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    if (path !== ':memory:') createPrivateFile(path)
     this.db = new Database(path)
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = FULL')

@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
+import { createPrivateFile } from '../eventstore/store-lock.js'
 import type { SqlDatabase, SqlValue, Statement } from './port.js'
 
 /**
@@ -18,7 +17,7 @@ export class SqliteDatabase implements SqlDatabase {
   private static readonly MAX_CACHED_STATEMENTS = 500
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    if (path !== ':memory:') createPrivateFile(path)
     this.db = new Database(path)
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')

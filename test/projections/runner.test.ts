@@ -5,9 +5,8 @@ import { join } from 'node:path'
 import { pino } from 'pino'
 import t from 'tap'
 import type { Projection } from '../../projections/index.js'
-import { CURRENT_SCHEMA_VERSION } from '../../src/domain/events.js'
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
-import { ProjectionRunner } from '../../src/projections/runner.js'
+import { ProjectionRunner, resetProjection } from '../../projections/runner.js'
 import { loadMigrations, migrate } from '../../src/sql/migrate.js'
 import { SqliteDatabase } from '../../src/sql/sqlite.js'
 
@@ -31,7 +30,7 @@ const registration = (id: string) => ({
   type: 'SozialraumRegistered',
   data: { sozialraumId: id, name: id, status: 'pilot' },
   metadata: {
-    schemaVersion: CURRENT_SCHEMA_VERSION,
+    schemaVersion: 1,
     actor: { sub: 'test', role: 'finance' },
     recordedAt: '2025-01-01T00:00:00.000Z',
     correlationId: 'c',
@@ -86,4 +85,62 @@ t.test('waitFor answers false after its timeout, and stop releases every waiter'
   const pending = runner.waitFor(5n, 60_000)
   await runner.stop()
   t.equal(await pending, false)
+})
+
+/** A projection that records each position it sees in its own table, whose key refuses a second application. */
+function recorder(name: string, failFirst = 0): Projection & { failuresLeft: number } {
+  const projection = {
+    name,
+    tables: [`seen_${name}`],
+    failuresLeft: failFirst,
+    project: ({ position }: { position: bigint }) => {
+      if (projection.failuresLeft > 0) {
+        projection.failuresLeft -= 1
+        throw new Error(`${name} cannot project yet (injected)`)
+      }
+      return [{ sql: `INSERT INTO seen_${name} (position) VALUES (?)`, params: [position] }]
+    },
+  }
+  return projection
+}
+
+t.test('a projection reset for a rebuild catches up on its own while the others keep serving', async (t) => {
+  const { store, db } = await setup(t)
+  await db.transaction([{ script: 'CREATE TABLE seen_a (position BIGINT PRIMARY KEY); CREATE TABLE seen_b (position BIGINT PRIMARY KEY)' }])
+  const logger = pino({ level: 'silent' })
+  const append = async (count: number) => {
+    for (let index = 0; index < count; index++) await store.append(`sozialraum-${randomUUID()}`, [registration('r')], 'no_stream')
+    return store.headPosition()
+  }
+  const a = recorder('a')
+  const b = recorder('b')
+  const first = new ProjectionRunner({ store, db, projections: [a, b], logger, batchSize: 7 })
+  await first.start()
+  t.ok(await first.waitFor(await append(40), 5000))
+  await first.stop()
+
+  await resetProjection(db, b)
+  b.failuresLeft = 3 // the replay stalls for a while, as a long rebuild would
+  const second = new ProjectionRunner({ store, db, projections: [a, b], logger, batchSize: 7, maxRetryDelayMs: 200 })
+  await second.start()
+  t.ok(second.isServing('a'), 'the projection that was up to date serves at once')
+  t.notOk(second.isServing('b'), 'the reset one does not serve until it has caught up')
+  const head = await append(15)
+  t.ok(await second.waitFor(head, 5000, ['a']), 'new events reach the serving projection while the other replays')
+  t.notOk(second.isServing('b'), 'still replaying')
+  t.match(second.status().projections, [
+    { name: 'a', serving: true },
+    { name: 'b', serving: false },
+  ])
+  const writing = append(30) // writes go on while it catches up and joins
+  t.ok(await second.waitFor(await writing, 10_000), 'both reach the head')
+  t.ok(second.isServing('b'), 'the rebuilt projection serves once it has caught up')
+  const last = await append(5)
+  t.ok(await second.waitFor(last, 5000, ['b']), 'and follows the log after joining')
+  await second.stop()
+
+  for (const table of ['seen_a', 'seen_b']) {
+    const rows = await db.query<{ count: number; top: number }>(`SELECT COUNT(*) AS count, MAX(position) AS top FROM ${table}`)
+    t.same(rows[0], { count: Number(last), top: Number(last) }, `${table} holds every event exactly once`)
+  }
 })

@@ -1,0 +1,90 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Position } from '../eventstore/port.js'
+import { problem, sendProblem } from './problem.js'
+
+/** What the HTTP layer needs to know of the projections: how far each is, and whether it serves. */
+export interface ReadModelProgress {
+  isServing(projection: string): boolean
+  /** Resolves true once the named projections have processed `position`, false after `timeoutMs`. */
+  waitFor(position: Position, timeoutMs: number, projections?: readonly string[]): Promise<boolean>
+  status(): {
+    /** The lowest position every projection has processed. */
+    position: Position
+    /** Why the projections stopped, while they cannot proceed. */
+    error: string | undefined
+    projections: ReadonlyArray<{ name: string; position: Position; target: Position; serving: boolean }>
+  }
+}
+
+/**
+ * Which projections each read route answers from, as one table beside the access table. A
+ * projection that replays (after a rebuild) serves no reads until it has caught up: its routes
+ * answer 503 while every other route keeps serving, and `?minPosition=` waits only for the
+ * projections the route reads. A GET route missing from the table stops the service at start.
+ */
+const BUDGET = '/v1/budgets/:year/:sozialraum'
+export const READ_MODELS: Readonly<Record<string, readonly string[]>> = {
+  'GET /health': [],
+  'GET /ready': [],
+  'GET /openapi.json': [],
+  'GET /v1/sozialraeume': ['sozialraeume'],
+  'GET /v1/budgets/:year': ['balances', 'commitments'],
+  [`GET ${BUDGET}`]: ['balances', 'commitments'],
+  [`GET ${BUDGET}/commitments`]: ['balances', 'commitments'],
+  [`GET ${BUDGET}/commitments/:id`]: ['commitments'],
+  [`GET ${BUDGET}/spending`]: ['balances', 'spending'],
+  'GET /v1/reports/:year/over-budget-commitments': ['commitments'],
+  'GET /v1/audit/events': ['audit'],
+}
+
+/** Writes read one projection: the index that refuses an idempotency key used on another stream. */
+const IDEMPOTENCY_KEYS = 'idempotency-keys'
+
+export interface ReadModelOptions {
+  progress: ReadModelProgress
+  /** How long `?minPosition=` waits for the read models. */
+  readYourWritesTimeoutMs: number
+}
+
+const isRead = (method: string): boolean => method === 'GET' || method === 'HEAD'
+
+function readModelsOf(request: FastifyRequest): readonly string[] {
+  const method = request.method === 'HEAD' ? 'GET' : request.method
+  return READ_MODELS[`${method} ${request.routeOptions.url}`] ?? []
+}
+
+function unavailable(reply: FastifyReply, detail: string): void {
+  reply.header('retry-after', '1')
+  sendProblem(reply, problem('unavailable', 503, detail))
+}
+
+async function gate(options: ReadModelOptions, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  if (!isRead(request.method)) {
+    if (request.headers['idempotency-key'] === undefined || options.progress.isServing(IDEMPOTENCY_KEYS)) return
+    return unavailable(reply, 'the index of idempotency keys is being rebuilt; try again shortly')
+  }
+  const names = readModelsOf(request)
+  const replaying = names.filter((name) => !options.progress.isServing(name))
+  if (replaying.length > 0) {
+    const progress = options.progress.status().projections.filter((projection) => replaying.includes(projection.name))
+    const where = progress.map((projection) => `${projection.name} at position ${projection.position} of ${projection.target}`)
+    return unavailable(reply, `the read model is being rebuilt (${where.join(', ')}); try again shortly`)
+  }
+  const minPosition = (request.query as { minPosition?: unknown } | undefined)?.minPosition
+  // Routes that take ?minPosition= validate it; elsewhere (e.g. /health) it means nothing.
+  if (typeof minPosition !== 'string' || !/^\d{1,19}$/.test(minPosition)) return
+  if (await options.progress.waitFor(BigInt(minPosition), options.readYourWritesTimeoutMs, names)) return
+  return unavailable(reply, `the read models have not reached position ${minPosition} yet; try again`)
+}
+
+export const readModelPlugin = fp(async (app: FastifyInstance, options: ReadModelOptions) => {
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    if (!methods.includes('GET') || route.url.startsWith('/docs')) return
+    if (!Object.hasOwn(READ_MODELS, `GET ${route.url}`)) {
+      throw new Error(`route GET ${route.url} is not in READ_MODELS (src/http/read-models.ts): say which projections it reads`)
+    }
+  })
+  app.addHook('preHandler', (request, reply) => gate(options, request, reply))
+})

@@ -1,0 +1,128 @@
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { CommandHandler, type CommandContext, type Decider } from '../../src/application/command-handler.js'
+import { toStoredEvent } from '../../src/application/stored-event.js'
+import { InvalidEventError, isSozialraumEvent, type SozialraumEvent } from '../../src/domain/events.js'
+import {
+  decideSozialraum,
+  evolveSozialraum,
+  initialSozialraumState,
+  type SozialraumCommand,
+  type SozialraumState,
+} from '../../src/domain/sozialraum.js'
+import { START } from '../../src/eventstore/port.js'
+import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
+
+/**
+ * The command handler checks everything it can before it appends: each decided event against its
+ * schema, and the state the events leave against the invariants. Faulty deciders stand in for the
+ * bugs these checks catch; a real store shows that nothing of theirs is stored.
+ */
+
+const sozialraumDecider: Decider<SozialraumState, SozialraumCommand, SozialraumEvent> = {
+  decide: decideSozialraum,
+  evolve: evolveSozialraum,
+  isEvent: isSozialraumEvent,
+}
+
+const context: CommandContext = {
+  actor: { sub: 'anna', role: 'finance' },
+  correlationId: 'c-1',
+  causationId: 'c-1',
+  idempotencyKey: null,
+  requestHash: null,
+  expectedRevision: undefined,
+}
+const register: SozialraumCommand = { type: 'RegisterSozialraum', name: 'Unteres Malstatt', status: 'pilot' }
+
+function setup(t: { teardown(fn: () => unknown): void }, decider: Decider<SozialraumState, SozialraumCommand, SozialraumEvent>) {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-handler-'))
+  const store = new SqliteEventStore(join(dir, 'events.db'))
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const handler = new CommandHandler(decider, { store, clock: () => new Date('2025-03-01T10:00:00Z'), newEventId: randomUUID })
+  const execute = (id: string, command: SozialraumCommand = register) =>
+    handler.execute(`sozialraum-${id}`, () => initialSozialraumState(id), command, context)
+  return { store, execute }
+}
+
+t.test('a sound decider writes, with the version of its event type in the metadata', async (t) => {
+  const { store, execute } = setup(t, sozialraumDecider)
+  const outcome = await execute('unteres-malstatt')
+  t.equal(outcome.kind, 'written')
+  const [recorded] = await store.readAll({ after: START, maxCount: 10 })
+  t.ok(recorded)
+  if (!recorded) return
+  t.match(recorded.metadata, { schemaVersion: 1, actor: { sub: 'anna', role: 'finance' } })
+  t.same(toStoredEvent(recorded).event, { type: 'SozialraumRegistered', data: { sozialraumId: 'unteres-malstatt', name: 'Unteres Malstatt', status: 'pilot' } })
+})
+
+t.test('an event that fails its own schema is refused before the append', async (t) => {
+  const { store, execute } = setup(t, {
+    ...sozialraumDecider,
+    decide: (state) => [{ type: 'SozialraumRegistered', data: { sozialraumId: state.id, name: '', status: 'pilot' } }],
+  })
+  await t.rejects(execute('leer'), InvalidEventError)
+  t.equal(await store.headPosition(), START, 'nothing was stored')
+})
+
+t.test('an event with a field of the wrong kind is refused before the append', async (t) => {
+  const { store, execute } = setup(t, {
+    ...sozialraumDecider,
+    decide: (state) => [
+      { type: 'SozialraumRegistered', data: { sozialraumId: state.id, name: 'x', status: 'closed' as 'pilot' } },
+    ],
+  })
+  await t.rejects(execute('falsch'), { name: 'InvalidEventError', message: /status/ })
+  t.equal(await store.headPosition(), START)
+})
+
+t.test('a decision that breaks an invariant is refused before the append', async (t) => {
+  const { store, execute } = setup(t, {
+    ...sozialraumDecider,
+    assertInvariants: (state) => {
+      if (state.registered) throw new Error('invariant broken: registered (injected)')
+    },
+  })
+  await t.rejects(execute('kaputt'), { message: /invariant broken/ })
+  t.equal(await store.headPosition(), START, 'nothing was stored')
+  // The handler keeps no half-made state: a sound decider on the same stream starts afresh.
+})
+
+t.test('an evolve that throws on a decided event stores nothing', async (t) => {
+  const { store, execute } = setup(t, {
+    ...sozialraumDecider,
+    evolve: () => {
+      throw new Error('evolve cannot fold this (injected)')
+    },
+  })
+  await t.rejects(execute('x'), { message: /injected/ })
+  t.equal(await store.headPosition(), START)
+})
+
+t.test('a decider that accepts a command without any event is a bug', async (t) => {
+  const { store, execute } = setup(t, { ...sozialraumDecider, decide: () => [] })
+  await t.rejects(execute('leer'), { message: /without deciding any event/ })
+  t.equal(await store.headPosition(), START)
+})
+
+t.test('what is stored is what the schema reads: fields the schema does not know are not stored', async (t) => {
+  const { store, execute } = setup(t, {
+    ...sozialraumDecider,
+    decide: (state) => [
+      {
+        type: 'SozialraumRegistered',
+        data: { sozialraumId: state.id, name: 'x', status: 'pilot', extra: 'personal data' } as SozialraumEvent['data'] &
+          object,
+      } as SozialraumEvent,
+    ],
+  })
+  t.equal((await execute('extra')).kind, 'written')
+  const [recorded] = await store.readAll({ after: START, maxCount: 10 })
+  t.same(recorded?.data, { sozialraumId: 'extra', name: 'x', status: 'pilot' })
+})

@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import t from 'tap'
+import { parseConfig } from '../../src/config.js'
+import { StoreInUseError, StoreLock } from '../../src/eventstore/store-lock.js'
+import { openService } from '../../src/service.js'
+import { TEST_JWT_SECRET } from '../helpers/tokens.js'
+
+/** One owner per embedded store: a second service, migrate or rebuild on a store in use stops at once. */
+
+const ROOT = new URL('../../', import.meta.url).pathname
+
+function freshStore(t: { teardown(fn: () => unknown): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-lock-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return join(dir, 'data', 'ledger.db')
+}
+
+interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs one of the project's TypeScript entry points in a child process, as an operator would. */
+function runScript(script: string, args: string[], environment: Record<string, string>): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, LOG_LEVEL: 'silent', ...environment },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+    child.on('error', reject)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+}
+
+t.test('a second lock on the same store is refused, naming the file and the holder', async (t) => {
+  const path = freshStore(t)
+  const lock = StoreLock.acquire(path, 'serve')
+  t.throws(() => StoreLock.acquire(path, 'migrate'), StoreInUseError)
+  try {
+    StoreLock.acquire(path, 'migrate')
+  } catch (error) {
+    t.match((error as Error).message, path, 'names the store')
+    t.match((error as Error).message, `process ${process.pid}`, 'names the process holding it')
+    t.match((error as Error).message, 'serve', 'says what the holder does')
+  }
+  lock.release()
+  const again = StoreLock.acquire(path, 'migrate')
+  t.pass('released locks can be taken again')
+  again.release()
+})
+
+t.test('the store, its lock and its folder are private to the service user', async (t) => {
+  const path = freshStore(t)
+  const config = parseConfig({ DATABASE_URL: `sqlite:${path}`, JWT_SECRET: TEST_JWT_SECRET })
+  const service = await openService(config, pino({ level: 'silent' }))
+  t.teardown(() => service.close())
+  const mode = (file: string) => (statSync(file).mode & 0o777).toString(8)
+  t.equal(mode(join(path, '..')), '700', 'the data folder')
+  for (const file of [path, `${path}-wal`, `${path}.lock`]) t.equal(mode(file), '600', file)
+})
+
+t.test('a second service on a store in use stops at once', async (t) => {
+  const path = freshStore(t)
+  const config = parseConfig({ DATABASE_URL: `sqlite:${path}`, JWT_SECRET: TEST_JWT_SECRET })
+  const first = await openService(config, pino({ level: 'silent' }))
+  t.teardown(() => first.close())
+  await t.rejects(openService(config, pino({ level: 'silent' })), StoreInUseError)
+
+  const environment = { DATABASE_URL: `sqlite:${path}`, JWT_SECRET: TEST_JWT_SECRET, PORT: '0' }
+  const service = await runScript('src/main.ts', [], environment)
+  t.equal(service.code, 1, 'a second service process exits with 1')
+  t.match(service.stderr, new RegExp(`in use by process ${process.pid}`))
+  t.match(service.stderr, path)
+  t.notMatch(service.stderr, /\n\s+at /, 'no stack trace')
+
+  for (const [script, args] of [
+    ['src/cli/migrate.ts', []],
+    ['src/cli/rebuild-projections.ts', ['all']],
+  ] as const) {
+    const exit = await runScript(script, [...args], environment)
+    t.equal(exit.code, 1, `${script} is refused`)
+    t.match(exit.stderr, new RegExp(`${path.replace(/[.]/g, '\\.')} is in use by process ${process.pid}`), `${script} names the holder`)
+  }
+})
+
+t.test('a process that dies holding the lock leaves no stale lock', async (t) => {
+  const path = freshStore(t)
+  const holder = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--eval',
+      `import('${join(ROOT, 'src/eventstore/store-lock.ts')}').then(({ StoreLock }) => { StoreLock.acquire(${JSON.stringify(path)}, 'serve'); console.log('locked'); setInterval(() => {}, 1000) })`,
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  t.teardown(() => holder.kill('SIGKILL'))
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve())
+    holder.on('exit', (code) => reject(new Error(`the holder exited with ${code}`)))
+  })
+  t.throws(() => StoreLock.acquire(path, 'serve'), { name: 'StoreInUseError', message: new RegExp(`process ${holder.pid}`) })
+  const exited = new Promise((resolve) => holder.on('exit', resolve))
+  holder.kill('SIGKILL')
+  await exited
+  const lock = StoreLock.acquire(path, 'serve')
+  t.pass('the lock is free once its holder is dead')
+  lock.release()
+})

@@ -1,0 +1,78 @@
+import Fastify from 'fastify'
+import t from 'tap'
+import type { Position } from '../../src/eventstore/port.js'
+import { readModelPlugin, type ReadModelProgress } from '../../src/http/read-models.js'
+
+/**
+ * The gate between routes and projections: a projection that replays serves no reads, the other
+ * routes keep serving, and `?minPosition=` waits only for the projections a route reads. The
+ * progress is a plain object here; test/projections/ runs the real runner through a rebuild.
+ */
+
+function progress(replaying: string[]) {
+  const waited: Array<{ position: Position; names: readonly string[] | undefined }> = []
+  const value: ReadModelProgress = {
+    isServing: (name) => !replaying.includes(name),
+    waitFor: async (position, _timeoutMs, names) => {
+      waited.push({ position, names })
+      return true
+    },
+    status: () => ({
+      position: 10n,
+      error: undefined,
+      projections: ['sozialraeume', 'audit', 'idempotency-keys'].map((name) => ({
+        name,
+        position: replaying.includes(name) ? 10n : 99n,
+        target: 99n,
+        serving: !replaying.includes(name),
+      })),
+    }),
+  }
+  return { value, waited }
+}
+
+async function appWith(progress: ReadModelProgress) {
+  const app = Fastify()
+  await app.register(readModelPlugin, { progress, readYourWritesTimeoutMs: 100 })
+  app.get('/v1/sozialraeume', async () => ({ items: [] }))
+  app.get('/v1/audit/events', async () => ({ items: [] }))
+  app.post('/v1/sozialraeume', async () => ({ written: true }))
+  await app.ready()
+  return app
+}
+
+t.test('a replaying projection answers 503 on its routes only', async (t) => {
+  const app = await appWith(progress(['audit']).value)
+  t.teardown(() => app.close())
+  const audit = await app.inject({ method: 'GET', url: '/v1/audit/events' })
+  t.equal(audit.statusCode, 503)
+  t.match(audit.headers['content-type'], /^application\/problem\+json/)
+  t.equal(audit.headers['retry-after'], '1')
+  t.match(audit.json(), { type: 'urn:sojus-ledger:problem:unavailable', detail: /audit at position 10 of 99/ })
+  t.equal((await app.inject({ method: 'GET', url: '/v1/sozialraeume' })).statusCode, 200, 'the others keep serving')
+  t.equal((await app.inject({ method: 'HEAD', url: '/v1/audit/events' })).statusCode, 503, 'HEAD as GET')
+})
+
+t.test('?minPosition= waits only for the projections the route reads', async (t) => {
+  const { value, waited } = progress(['audit'])
+  const app = await appWith(value)
+  t.teardown(() => app.close())
+  const read = await app.inject({ method: 'GET', url: '/v1/sozialraeume?minPosition=42' })
+  t.equal(read.statusCode, 200)
+  t.same(waited, [{ position: 42n, names: ['sozialraeume'] }])
+})
+
+t.test('writes with an idempotency key wait for the index of keys', async (t) => {
+  const app = await appWith(progress(['idempotency-keys']).value)
+  t.teardown(() => app.close())
+  const keyed = await app.inject({ method: 'POST', url: '/v1/sozialraeume', headers: { 'idempotency-key': 'k-1' } })
+  t.equal(keyed.statusCode, 503)
+  t.equal((await app.inject({ method: 'POST', url: '/v1/sozialraeume' })).statusCode, 200, 'writes without a key go on')
+})
+
+t.test('a read route that does not say which projections it reads stops the service at start', async (t) => {
+  const app = Fastify()
+  await app.register(readModelPlugin, { progress: progress([]).value, readYourWritesTimeoutMs: 100 })
+  t.throws(() => app.get('/v1/unlisted', async () => ({})), /not in READ_MODELS/)
+  await app.close()
+})

@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import t from 'tap'
+import { parseConfig } from '../../src/config.js'
+import { openService, type Service } from '../../src/service.js'
+import { get, post, seed, spendingBody } from '../helpers/api.js'
+import { TEST_JWT_SECRET } from '../helpers/tokens.js'
+
+/**
+ * A rebuild cannot corrupt: run beside a serving service it is refused and the balances stay
+ * right; run while the service is stopped, the next start replays the projection and serves the
+ * same balances as before.
+ */
+
+const ROOT = new URL('../../', import.meta.url).pathname
+
+function rebuild(path: string, ...names: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/rebuild-projections.ts'), ...names], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: `sqlite:${path}`, JWT_SECRET: TEST_JWT_SECRET },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.on('error', reject)
+    child.on('exit', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+t.test('rebuild while serving is refused; rebuild while stopped replays to the same balances', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-rebuild-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'ledger.db')
+  const config = parseConfig({ DATABASE_URL: `sqlite:${path}`, JWT_SECRET: TEST_JWT_SECRET })
+  const open = async (): Promise<Service> => {
+    const service = await openService(config, pino({ level: 'silent' }))
+    t.teardown(() => service.close())
+    return service
+  }
+
+  let service = await open()
+  const budget = await seed(service.app, 'unteres-malstatt')
+  let position = budget.position
+  for (let index = 0; index < 20; index++) {
+    const spent = await post(service.app, `${budget.url}/spending`, spendingBody({ amount: `${index + 1}.25` }))
+    t.equal(spent.status, 201)
+    position = spent.body.position
+  }
+  const before = await get(service.app, budget.url, position)
+  t.equal(before.status, 200)
+
+  const refused = await rebuild(path, 'balances')
+  t.equal(refused.code, 1, 'refused while the service holds the store')
+  t.match(refused.stderr, `in use by process ${process.pid}`)
+  const still = await get(service.app, budget.url)
+  t.same(still.body, before.body, 'the balances are untouched')
+  t.equal((await get(service.app, '/ready')).body.status, 'ready')
+
+  await service.close()
+  const done = await rebuild(path, 'balances', 'spending')
+  t.equal(done.code, 0, done.stderr)
+  t.match(done.stdout, 'reset balances, spending')
+
+  service = await open()
+  t.equal((await get(service.app, '/v1/sozialraeume')).status, 200, 'a projection that was not reset serves at once')
+  let after = await get(service.app, budget.url, position)
+  for (let attempt = 0; attempt < 50 && after.status === 503; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    after = await get(service.app, budget.url, position)
+  }
+  t.equal(after.status, 200)
+  t.same(after.body, before.body, 'the rebuilt balances equal the ones before')
+  const spendings = await get(service.app, `${budget.url}/spending`)
+  t.equal(spendings.body.items.length, 20, 'the rebuilt spending list holds every spending once')
+})
