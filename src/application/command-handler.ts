@@ -8,6 +8,7 @@ import {
   type Position,
   type RecordedEvent,
 } from '../eventstore/port.js'
+import { eventHash, linkOf } from '../audit/chain.js'
 import { scopedKey, type IdempotencyKeyIndex } from './idempotency-keys.js'
 import { toStoredEvent } from './stored-event.js'
 
@@ -53,6 +54,8 @@ interface StreamView<State> {
   readonly state: State
   /** Revision of the last event folded in, undefined while the stream does not exist. */
   readonly revision: bigint | undefined
+  /** The chain's link of the event at `revision` (src/audit/chain.ts); null before the first. */
+  readonly lastHash: string | null
   readonly idempotentWrites: Map<string, IdempotentWrite>
 }
 
@@ -143,7 +146,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
 
       const decided = this.decider.decide(view.state, command)
       if (decided instanceof DomainError) return { kind: 'rejected', error: decided }
-      const { events, state, toAppend } = this.prepare(view.state, decided, context)
+      const { events, state, toAppend, lastHash } = this.prepare(streamId, view, decided, context)
       try {
         const result = await this.options.store.append(
           streamId,
@@ -156,7 +159,8 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
             lastRevision: result.nextExpectedRevision,
           })
         }
-        this.remember(streamId, { state, revision: result.nextExpectedRevision, idempotentWrites: view.idempotentWrites })
+        const revision = result.nextExpectedRevision
+        this.remember(streamId, { state, revision, lastHash, idempotentWrites: view.idempotentWrites })
         return { kind: 'written', position: result.position, revision: result.nextExpectedRevision, state, events }
       } catch (error) {
         if (!(error instanceof WrongExpectedVersionError)) {
@@ -176,17 +180,23 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
    * exactly what was folded into the state.
    */
   private prepare(
-    current: State,
+    streamId: string,
+    view: StreamView<State>,
     decided: readonly Event[],
     context: CommandContext,
-  ): { events: Event[]; state: State; toAppend: EventToAppend[] } {
+  ): { events: Event[]; state: State; toAppend: EventToAppend[]; lastHash: string | null } {
     if (decided.length === 0) throw new Error('the decider accepted a command without deciding any event')
     const recordedAt = this.options.clock().toISOString()
     const events = decided.map((event) => validateNewEvent(event))
-    let state = current
+    let state = view.state
     for (const event of events) state = this.decider.evolve(state, event, { recordedAt, actorSub: context.actor.sub })
     this.decider.assertInvariants?.(state)
+    // Each event links to the one before it; the expected revision makes the append fail, and
+    // the links be made again, when another writer came first.
+    let lastHash = view.lastHash
+    let revision = view.revision ?? -1n
     const toAppend = events.map((event) => {
+      revision += 1n
       const metadata: EventMetadata = eventMetadataSchema.parse({
         schemaVersion: EVENT_VERSIONS[event.type],
         actor: context.actor,
@@ -195,10 +205,13 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
         causationId: context.causationId,
         idempotencyKey: context.idempotencyKey,
         requestHash: context.requestHash,
+        previousHash: lastHash,
       })
-      return { id: this.options.newEventId(), type: event.type, data: event.data, metadata }
+      const hash = eventHash({ streamId, revision, type: event.type, data: event.data, metadata }, lastHash)
+      lastHash = hash
+      return { id: this.options.newEventId(), type: event.type, data: event.data, metadata: { ...metadata, hash } }
     })
-    return { events, state, toAppend }
+    return { events, state, toAppend, lastHash }
   }
 
   /** Answers a retried request: the state right after the first write, and the events it wrote. */
@@ -234,10 +247,12 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     const base = this.cache.get(streamId)
     let state = base?.state ?? initialState()
     let revision = base?.revision
+    let lastHash = base?.lastHash ?? null
     const idempotentWrites = base?.idempotentWrites ?? new Map<string, IdempotentWrite>()
     await this.readFrom(streamId, revision === undefined ? 0n : revision + 1n, (recorded, event, metadata) => {
       state = this.decider.evolve(state, event, { recordedAt: metadata.recordedAt, actorSub: metadata.actor.sub })
       revision = recorded.revision
+      lastHash = linkOf(recorded, lastHash)
       if (metadata.idempotencyKey !== null) {
         idempotentWrites.set(scopedKey(metadata.actor.sub, metadata.idempotencyKey), {
           requestHash: metadata.requestHash,
@@ -246,7 +261,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       }
       return true
     })
-    return this.remember(streamId, { state, revision, idempotentWrites })
+    return this.remember(streamId, { state, revision, lastHash, idempotentWrites })
   }
 
   /** Caches a view unless a newer one is there already; the Map's order is the LRU order. */

@@ -224,6 +224,12 @@ export const eventMetadataSchema = z.object({
   idempotencyKey: z.string().min(1).max(128).nullable(),
   /** Digest of the request that carried the idempotency key: the same key with another request is refused. */
   requestHash: z.string().max(128).nullable(),
+  /**
+   * The tamper-evident chain (src/audit/chain.ts): the hash of the stream's previous event (null
+   * for its first) and of this one. Events written before 0.3.0 have neither.
+   */
+  previousHash: z.string().regex(/^[0-9a-f]{64}$/).nullable().optional(),
+  hash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
 })
 export type EventMetadata = z.infer<typeof eventMetadataSchema>
 
