@@ -8,7 +8,7 @@ import {
   type Position,
   type RecordedEvent,
 } from '../eventstore/port.js'
-import { eventHash, linkOf } from '../audit/chain.js'
+import { linkOf, withLinks } from '../audit/chain.js'
 import { scopedKey, type IdempotencyKeyIndex } from './idempotency-keys.js'
 import { toStoredEvent } from './stored-event.js'
 
@@ -205,11 +205,10 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
         causationId: context.causationId,
         idempotencyKey: context.idempotencyKey,
         requestHash: context.requestHash,
-        previousHash: lastHash,
       })
-      const hash = eventHash({ streamId, revision, type: event.type, data: event.data, metadata }, lastHash)
-      lastHash = hash
-      return { id: this.options.newEventId(), type: event.type, data: event.data, metadata: { ...metadata, hash } }
+      const linked = withLinks({ streamId, revision, type: event.type, data: event.data }, metadata, lastHash)
+      lastHash = linked.hash
+      return { id: this.options.newEventId(), type: event.type, data: event.data, metadata: linked }
     })
     return { events, state, toAppend, lastHash }
   }

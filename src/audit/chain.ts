@@ -58,6 +58,16 @@ export function eventHash(event: ChainedContent, previousHash: string | null): s
   return createHash('sha256').update(text).digest('hex')
 }
 
+/** The metadata an event is stored with: its own, plus its links after `previousHash`. */
+export function withLinks<M extends object>(
+  event: { streamId: string; revision: bigint; type: string; data: unknown },
+  metadata: M,
+  previousHash: string | null,
+): M & { previousHash: string | null; hash: string } {
+  const linked = { ...metadata, previousHash }
+  return { ...linked, hash: eventHash({ ...event, metadata: linked }, previousHash) }
+}
+
 /**
  * The link of a stored event as the chain continues: its stored hash when it has one (whether
  * that is right is the verifier's question), else the hash computed over what is stored.
