@@ -23,7 +23,7 @@ import { budgetStreamId, sozialraumStreamId } from './stored-event.js'
 
 export interface LedgerOptions extends Omit<CommandHandlerOptions, 'idempotencyKeys'> {
   findIdempotentWrite?: FindIdempotentWrite
-  /** The configurable rules (the four-eyes threshold); the defaults of DOMAIN.md otherwise. */
+  /** The configurable rules (the four-eyes threshold); the defaults of docs/domain.md otherwise. */
   budgetPolicy?: BudgetPolicy
 }
 

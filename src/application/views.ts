@@ -9,7 +9,7 @@ import {
 import { formatCents, type Cents } from '../domain/money.js'
 import type { SozialraumState } from '../domain/sozialraum.js'
 
-/** The JSON shapes of API.md, built from the decider's state (write responses) or from read models. */
+/** The JSON shapes of docs/api.md, built from the decider's state (write responses) or from read models. */
 
 export interface BalanceView {
   allocated: string
@@ -18,7 +18,7 @@ export interface BalanceView {
   available: string
 }
 
-/** Over-budget (überplanmäßige) commitments of a budget that bind or have spent money (DOMAIN rule 1). */
+/** Over-budget (überplanmäßige) commitments of a budget that bind or have spent money (docs/domain.md rule 1). */
 export interface OverBudgetSummary {
   commitments: number
   /** What they commit or have spent: amount − released. */

@@ -7,7 +7,7 @@ import { ROLES, type Role } from '../domain/events.js'
 import { sozialraumId } from '../domain/sozialraum.js'
 
 /**
- * Bearer tokens (API.md, "Authentication and roles"): verified with jose, never parsed by hand.
+ * Bearer tokens (docs/api.md, "Authentication and roles"): verified with jose, never parsed by hand.
  * HS256 with a shared secret (JWT_SECRET, or the embedded default's generated secret), or
  * RS256/ES256 with the keys of an identity provider (JWKS_URL, e.g. a Keycloak realm).
  */

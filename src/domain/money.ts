@@ -14,7 +14,7 @@ export const MAX_AMOUNT_CENTS: Cents = 100_000_000_000n
  * The largest magnitude of any balance or sum the ledger keeps: a line's allocated, committed,
  * spent and available amounts, and a commitment's amount, invoiced and released. Without it a
  * balance could grow without end in steps of MAX_AMOUNT_CENTS. 10^13 cents is 100 billion EUR,
- * tens of thousands of times the largest Sozialraum budget (DOMAIN.md: 1–3 million EUR a year),
+ * tens of thousands of times the largest Sozialraum budget (docs/domain.md: 1–3 million EUR a year),
  * so no real budget comes near it; yet a single balance stays exact everywhere as a number (below
  * 2^53 ≈ 9.0·10^15), about 900 of them sum exactly even as JS numbers, and about 900,000 of
  * them in a SQL BIGINT (below 2^63 ≈ 9.2·10^18), so totals over all Sozialräume and years stay exact.

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import type { SozialraumEvent, SozialraumStatus } from './events.js'
 import { DomainError } from './errors.js'
 
-/** A Sozialraum's id: a lowercase slug (API.md, "Conventions"). */
+/** A Sozialraum's id: a lowercase slug (docs/api.md, "Conventions"). */
 export const sozialraumId = z
   .string()
   .max(64)

@@ -13,7 +13,7 @@ export interface PollingSubscriptionSource {
 /**
  * A catch-up subscription over any store that can read its global log in order: read batches
  * after the checkpoint until the log is exhausted, then wait for the next append. Adapters whose
- * readAll never skips a late commit (see DESIGN.md) get a subscription that never skips one either.
+ * readAll never skips a late commit (see docs/architecture.md) get a subscription that never skips one either.
  */
 export function pollingSubscription(source: PollingSubscriptionSource): Subscription {
   const abort = new AbortController()

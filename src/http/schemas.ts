@@ -3,7 +3,7 @@ import { sozialraumId } from '../domain/sozialraum.js'
 import { LINES, SOZIALRAUM_STATUSES, TEXT_LIMITS } from '../domain/events.js'
 import { parseAmount } from '../domain/money.js'
 
-/** Request and response schemas of API.md. Requests are strict: unknown fields are rejected. */
+/** Request and response schemas of docs/api.md. Requests are strict: unknown fields are rejected. */
 
 const PERSONAL_DATA_NOTE = 'Free text kept forever in the audit trail: never put personal data of children or families here.'
 
