@@ -185,6 +185,7 @@ export class ProjectionRunner {
         await this.follow(group)
         return
       } catch (error) {
+        if (this.stopping) return
         group.error = error instanceof Error ? error.message : String(error)
         this.options.logger.error({ err: error, group: group.kind, retryDelayMs }, 'projection batch failed; retrying from the checkpoints')
         await new Promise<void>((resolve) => {
@@ -220,6 +221,9 @@ export class ProjectionRunner {
           pending = iterator.next()
         }
         await this.apply(group, batch)
+        // SQLite reads and commits synchronously: without this turn, a long replay would hold
+        // the event loop until it ends, and not even /health would be answered meanwhile.
+        await nextTick(undefined)
       }
     } finally {
       subscription.close()

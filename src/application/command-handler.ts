@@ -187,7 +187,10 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
   ): { events: Event[]; state: State; toAppend: EventToAppend[]; lastHash: string | null } {
     if (decided.length === 0) throw new Error('the decider accepted a command without deciding any event')
     const recordedAt = this.options.clock().toISOString()
-    const events = decided.map((event) => validateNewEvent(event))
+    const events = decided.map((event) => {
+      if (!this.decider.isEvent(event)) throw new Error(`the decider produced a ${event.type}, which does not belong on ${streamId}`)
+      return validateNewEvent(event)
+    })
     let state = view.state
     for (const event of events) state = this.decider.evolve(state, event, { recordedAt, actorSub: context.actor.sub })
     this.decider.assertInvariants?.(state)

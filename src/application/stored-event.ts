@@ -15,6 +15,8 @@ export interface StoredEvent {
   eventId: string
   event: DomainEvent
   metadata: EventMetadata
+  /** The data exactly as it was recorded, before any upcaster: what the audit trail shows. */
+  recordedData: unknown
 }
 
 export function toStoredEvent(recorded: RecordedEvent): StoredEvent {
@@ -29,6 +31,7 @@ export function toStoredEvent(recorded: RecordedEvent): StoredEvent {
     eventId: recorded.id,
     event: parseDomainEvent(recorded.type, metadata.data.schemaVersion, recorded.data),
     metadata: metadata.data,
+    recordedData: recorded.data,
   }
 }
 

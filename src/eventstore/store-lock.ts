@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
@@ -9,10 +9,12 @@ import Database from 'better-sqlite3'
  * wrong for good; so the service, `migrate` and `rebuild-projections` each hold this lock for as
  * long as they use the store, and a second one stops at once.
  *
- * The lock is SQLite's own write lock on a small file beside the store (`<store>.lock`), held by
- * a transaction that never ends: the operating system drops it when the process dies, so a crash
- * never leaves a stale lock behind. The file also names its owner, which others can still read
- * while the lock is held (a reserved lock lets readers in), so a refusal says who holds it.
+ * The lock is SQLite's own write lock on a small file beside the store (`<store>.lock`, named
+ * after the store's real path, so that a symlink leads to the same lock), held by a transaction
+ * that never ends: the operating system drops it when the process dies, so a crash never leaves
+ * a stale lock. The file names its owner, which others can read while the lock is held (WAL
+ * mode lets readers in). As a second guard against a lock file deleted by hand, the owner also
+ * signs in inside the store itself, and a newcomer refuses a store whose owner is still alive.
  */
 export class StoreInUseError extends Error {
   override name = 'StoreInUseError'
@@ -25,8 +27,10 @@ interface Owner {
   since: string
 }
 
-const OWNER_SCHEMA = `CREATE TABLE IF NOT EXISTS owner (
+const OWNER_TABLE = `CREATE TABLE IF NOT EXISTS store_owner (
   id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, purpose TEXT NOT NULL, since TEXT NOT NULL)`
+const SELECT_OWNER = 'SELECT pid, host, purpose, since FROM store_owner WHERE id = 1'
+const UPSERT_OWNER = 'INSERT OR REPLACE INTO store_owner (id, pid, host, purpose, since) VALUES (1, ?, ?, ?, ?)'
 
 /**
  * Creates the store's folder (0700) and file (0600) before SQLite does, so that social data is
@@ -39,51 +43,101 @@ export function createPrivateFile(path: string): void {
 
 export class StoreLock {
   private constructor(
-    private readonly db: Database.Database,
-    readonly path: string,
+    private readonly lock: Database.Database,
+    private readonly storePath: string,
   ) {}
 
   /** Takes the lock of the store at `storePath` for `purpose`, or throws StoreInUseError naming the holder. */
   static acquire(storePath: string, purpose: string): StoreLock {
-    const path = `${storePath}.lock`
-    createPrivateFile(path)
-    const db = new Database(path, { timeout: 0 })
+    createPrivateFile(storePath)
+    const realPath = realpathSync(storePath)
+    const lockPath = `${realPath}.lock`
+    createPrivateFile(lockPath)
+    const lock = new Database(lockPath, { timeout: 0 })
     try {
-      db.exec(OWNER_SCHEMA)
-      db.exec('BEGIN IMMEDIATE')
-      db.prepare('INSERT OR REPLACE INTO owner (id, pid, host, purpose, since) VALUES (1, ?, ?, ?, ?)').run(
-        process.pid,
-        hostname(),
-        purpose,
-        new Date().toISOString(),
-      )
-      // Commit the owner's name so that others can read it, and take the lock again at once. If
-      // another process takes it in between, it wins and this one is refused: the lock decides.
-      db.exec('COMMIT')
-      db.exec('BEGIN IMMEDIATE')
-      return new StoreLock(db, path)
+      lock.pragma('journal_mode = WAL')
+      lock.exec(OWNER_TABLE)
+      lock.exec('BEGIN IMMEDIATE')
     } catch (error) {
-      const holder = StoreLock.ownerOf(db)
-      db.close()
+      const holder = ownerIn(lock)
+      lock.close()
       if (!isBusy(error)) throw error
-      throw new StoreInUseError(
-        `the store ${storePath} is in use${holder ? ` by ${describe(holder)}` : ''}; stop that process first (lock file ${path})`,
-      )
+      throw new StoreInUseError(`the store ${storePath} is in use${holder ? ` by ${describe(holder)}` : ''}; stop that process first (lock file ${lockPath})`)
     }
-  }
-
-  private static ownerOf(db: Database.Database): Owner | undefined {
     try {
-      return db.prepare('SELECT pid, host, purpose, since FROM owner WHERE id = 1').get() as Owner | undefined
-    } catch {
-      return undefined
+      const owner: Owner = { pid: process.pid, host: hostname(), purpose, since: new Date().toISOString() }
+      signIn(realPath, owner)
+      // Commit the owner's name so that others can read it; the write lock is held throughout.
+      lock.prepare(UPSERT_OWNER).run(owner.pid, owner.host, owner.purpose, owner.since)
+      lock.exec('COMMIT')
+      lock.exec('BEGIN IMMEDIATE')
+      return new StoreLock(lock, realPath)
+    } catch (error) {
+      lock.close()
+      throw error
     }
   }
 
   release(): void {
-    if (!this.db.open) return
-    this.db.exec('ROLLBACK')
-    this.db.close()
+    if (!this.lock.open) return
+    signOut(this.storePath)
+    this.lock.exec('ROLLBACK')
+    this.lock.close()
+  }
+}
+
+/** Signs the owner in inside the store, unless a live owner is signed in there already. */
+function signIn(storePath: string, owner: Owner): void {
+  const store = new Database(storePath, { timeout: 5000 })
+  try {
+    store.exec(OWNER_TABLE)
+    store
+      .transaction(() => {
+        const current = store.prepare(SELECT_OWNER).get() as Owner | undefined
+        if (current && current.pid !== owner.pid && current.host === owner.host && isAlive(current.pid)) {
+          throw new StoreInUseError(
+            `the store ${storePath} is in use by ${describe(current)}, although its lock file was not held: ` +
+              'was the lock file deleted, or the store copied? Stop that process first',
+          )
+        }
+        store.prepare(UPSERT_OWNER).run(owner.pid, owner.host, owner.purpose, owner.since)
+      })
+      .immediate()
+  } finally {
+    store.close()
+  }
+}
+
+/** The owner a lock file names, if it can be read. */
+function ownerIn(db: Database.Database): Owner | undefined {
+  try {
+    return db.prepare(SELECT_OWNER).get() as Owner | undefined
+  } catch {
+    return undefined
+  }
+}
+
+function signOut(storePath: string): void {
+  const store = new Database(storePath, { timeout: 5000 })
+  try {
+    store.prepare('DELETE FROM store_owner WHERE id = 1 AND pid = ? AND host = ?').run(process.pid, hostname())
+  } finally {
+    store.close()
+  }
+}
+
+/** Whether a process with this id runs a Node.js program (on Linux; elsewhere, whether it runs at all). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false
+  }
+  try {
+    // A process id is reused after its process ended: only a Node.js process can be an owner.
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('node')
+  } catch {
+    return true
   }
 }
 

@@ -52,12 +52,6 @@ const ANY_ROUTE: Readonly<Record<number, string>> = {
   500: 'The request failed on the server (internal); the log has it under the answer\'s X-Request-Id',
 }
 
-/** Every GET waits for ?minPosition= when it is a position (app.ts), the public ones too. */
-const READ_YOUR_WRITES = 'The read models have not reached ?minPosition= in time (unavailable); see Retry-After'
-
-/** Statuses every public route may answer with. */
-const PUBLIC_ROUTE: Readonly<Record<number, string>> = { 503: READ_YOUR_WRITES }
-
 /** Statuses every /v1 route may answer with, whatever it does. */
 const API_ROUTE: Readonly<Record<number, string>> = {
   400: 'The request is not valid (validation): its path, query, headers or body; `errors` names each field',
@@ -94,9 +88,10 @@ export function declareCommonAnswers(route: RouteOptions): void {
   if (!isApiRoute(route.url) && !isPublicOperation) return
 
   const common: Record<number, string> = { ...ANY_ROUTE }
-  if (isPublicOperation) Object.assign(common, PUBLIC_ROUTE)
   if (isApiRoute(route.url)) Object.assign(common, API_ROUTE)
   if (isApiRoute(route.url) && methods.includes('POST')) Object.assign(common, API_WRITE)
+  // The router refuses an over-long path parameter before the route runs, but for this route's path.
+  if (route.url.includes(':')) common[414] = 'A path parameter is longer than 100 characters (uri-too-long)'
 
   const declared = (route.schema?.response ?? {}) as Record<string, unknown>
   const response: Record<string, unknown> = {}

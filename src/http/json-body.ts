@@ -23,6 +23,16 @@ export class JsonBodyError extends Error {
   }
 }
 
+/** A JSON body in another charset than UTF-8: 415, like any other media type this API does not take. */
+export class UnsupportedCharsetError extends Error {
+  override name = 'UnsupportedCharsetError'
+  readonly statusCode = 415
+  readonly code = 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+  constructor(charset: string) {
+    super(`the body is declared as ${charset}; send JSON as UTF-8`)
+  }
+}
+
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
@@ -101,8 +111,11 @@ export function parseJsonBody(body: Buffer): unknown {
 /** Replaces Fastify's JSON parser with parseJsonBody (the body limit stays the app's). */
 export function useJsonBodyParser(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     try {
+      // JSON is UTF-8 (RFC 8259); a body that says it is another charset would be misread.
+      const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1]
+      if (charset !== undefined && charset.toLowerCase() !== 'utf-8') throw new UnsupportedCharsetError(charset)
       done(null, parseJsonBody(body as Buffer))
     } catch (error) {
       done(error as Error, undefined)

@@ -13,6 +13,9 @@ export type ProblemCode =
   | 'unauthorized'
   | 'forbidden'
   | 'payload-too-large'
+  | 'uri-too-long'
+  | 'headers-too-large'
+  | 'request-timeout'
   | 'unsupported-media-type'
   | 'too-many-requests'
   | 'unavailable'
@@ -46,6 +49,9 @@ const TITLES: Record<ProblemCode, string> = {
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
   'payload-too-large': 'Payload too large',
+  'uri-too-long': 'A path segment is too long',
+  'headers-too-large': 'Request headers too large',
+  'request-timeout': 'The request did not arrive in time',
   'unsupported-media-type': 'Unsupported media type',
   'too-many-requests': 'Too many requests',
   unavailable: 'Service unavailable',
@@ -143,7 +149,7 @@ export function frameworkErrorHandler(error: FastifyError, request: FastifyReque
         problem('validation', 400, 'the path is not valid percent-encoding', [{ path: 'path', message: 'is not valid percent-encoding' }]),
       )
     case 'FST_ERR_MAX_PARAM_LENGTH':
-      return sendProblem(reply, problem('validation', 414, `a path segment is longer than ${MAX_PATH_PARAMETER_LENGTH} characters`))
+      return sendProblem(reply, problem('uri-too-long', 414, `a path segment is longer than ${MAX_PATH_PARAMETER_LENGTH} characters`))
   }
   request.log.error({ err: error }, 'request failed in the router')
   return sendProblem(reply, problem('internal', 500, 'the request failed on the server; it has been logged'))
@@ -160,13 +166,13 @@ export const MAX_PATH_PARAMETER_LENGTH = 100
 export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
   // The connection is gone: nobody reads an answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return
-  const [status, detail] =
+  const [code, status, detail]: [ProblemCode, number, string] =
     error.code === 'HPE_HEADER_OVERFLOW'
-      ? [431, 'the request headers are larger than this service takes']
+      ? ['headers-too-large', 431, 'the request headers are larger than this service takes']
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, 'the request did not arrive in time']
-        : [400, 'the request is not valid HTTP']
-  const body = JSON.stringify(problem('validation', status, detail, status === 400 ? [{ path: '', message: detail }] : undefined))
+        ? ['request-timeout', 408, 'the request did not arrive in time']
+        : ['validation', 400, 'the request is not valid HTTP']
+  const body = JSON.stringify(problem(code, status, detail, status === 400 ? [{ path: '', message: detail }] : undefined))
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +

@@ -36,6 +36,11 @@ export const READ_MODELS: Readonly<Record<string, readonly string[]>> = {
   [`GET ${BUDGET}/spending`]: ['balances', 'spending'],
   'GET /v1/reports/:year/over-budget-commitments': ['commitments'],
   'GET /v1/audit/events': ['audit'],
+  // The export reads the event store itself (routes/audit-export.ts): no read model.
+  'GET /v1/audit/export': [],
+  'GET /v1/audit/balances': ['balance-history'],
+  // The seal reads the event store itself (src/audit/seal.ts): no read model.
+  'GET /v1/audit/seal': [],
 }
 
 /** Writes read one projection: the index that refuses an idempotency key used on another stream. */
@@ -71,8 +76,10 @@ async function gate(options: ReadModelOptions, request: FastifyRequest, reply: F
     const where = progress.map((projection) => `${projection.name} at position ${projection.position} of ${projection.target}`)
     return unavailable(reply, `the read model is being rebuilt (${where.join(', ')}); try again shortly`)
   }
+  // Only routes that read projections take ?minPosition= (and validate it); on the operations
+  // routes it means nothing, so that nobody can hold a liveness probe for seconds with it.
+  if (names.length === 0) return
   const minPosition = (request.query as { minPosition?: unknown } | undefined)?.minPosition
-  // Routes that take ?minPosition= validate it; elsewhere (e.g. /health) it means nothing.
   if (typeof minPosition !== 'string' || !/^\d{1,19}$/.test(minPosition)) return
   if (await options.progress.waitFor(BigInt(minPosition), options.readYourWritesTimeoutMs, names)) return
   return unavailable(reply, `the read models have not reached position ${minPosition} yet; try again`)

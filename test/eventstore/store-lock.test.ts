@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs'
+import Database from 'better-sqlite3'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -122,4 +123,33 @@ t.test('a process that dies holding the lock leaves no stale lock', async (t) =>
   const lock = StoreLock.acquire(path, 'serve')
   t.pass('the lock is free once its holder is dead')
   lock.release()
+})
+
+t.test('neither a deleted lock file nor a symlink to the store lets a second owner in', async (t) => {
+  const path = freshStore(t)
+  const lock = StoreLock.acquire(path, 'serve')
+  t.teardown(() => lock.release())
+  const alias = join(path, '..', '..', 'alias.db')
+  symlinkSync(path, alias)
+  t.throws(() => StoreLock.acquire(alias, 'migrate'), { name: 'StoreInUseError', message: `process ${process.pid}` }, 'a symlink leads to the same lock')
+  for (const suffix of ['.lock', '.lock-wal', '.lock-shm']) rmSync(`${path}${suffix}`, { force: true })
+  const exit = await runScript('src/cli/rebuild-projections.ts', ['all'], { DATABASE_URL: `sqlite:${path}`, JWT_SECRET: TEST_JWT_SECRET })
+  t.equal(exit.code, 1, 'a rebuild is refused although the lock file is gone')
+  t.match(exit.stderr, `in use by process ${process.pid}`)
+  t.match(exit.stderr, /lock file was not held/)
+})
+
+t.test('a lock refused while another process reads its owner is not mistaken for a holder', async (t) => {
+  const path = freshStore(t)
+  const first = StoreLock.acquire(path, 'serve')
+  first.release()
+  // A reader of the lock file (as a refused starter is, reading the holder's name) does not stop
+  // the next owner from committing its own name.
+  const reader = new Database(`${realpathSync(path)}.lock`, { readonly: true })
+  reader.exec('BEGIN')
+  reader.prepare('SELECT * FROM store_owner').all()
+  t.teardown(() => reader.close())
+  const second = StoreLock.acquire(path, 'serve')
+  t.pass('acquired beside a reader')
+  second.release()
 })

@@ -140,3 +140,22 @@ t.test('over HTTP: 400 problems that write nothing', async (t) => {
     )
   })
 })
+
+t.test('a JSON body declared in another charset than UTF-8 is 415', async (t) => {
+  const service = await startTestService(t)
+  const response = await service.app.inject({
+    method: 'POST',
+    url: '/v1/sozialraeume',
+    payload: Buffer.from(JSON.stringify({ id: 'utf-sechzehn', name: 'x' }), 'utf16le'),
+    headers: { ...(await bearer(DEFAULT_ACTOR)), 'content-type': 'application/json; charset=utf-16' },
+  })
+  t.equal(response.statusCode, 415)
+  t.match(response.headers['content-type'], /^application\/problem\+json/)
+  const utf8 = await service.app.inject({
+    method: 'POST',
+    url: '/v1/sozialraeume',
+    payload: JSON.stringify({ id: 'utf-acht', name: 'x' }),
+    headers: { ...(await bearer(DEFAULT_ACTOR)), 'content-type': 'application/json; charset=UTF-8' },
+  })
+  t.equal(utf8.statusCode, 201, 'UTF-8 said aloud is fine')
+})

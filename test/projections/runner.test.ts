@@ -144,3 +144,20 @@ t.test('a projection reset for a rebuild catches up on its own while the others 
     t.same(rows[0], { count: Number(last), top: Number(last) }, `${table} holds every event exactly once`)
   }
 })
+
+t.test('a long replay leaves the event loop free between batches', async (t) => {
+  const { store, db } = await setup(t)
+  await db.transaction([{ script: 'CREATE TABLE seen_c (position BIGINT PRIMARY KEY)' }])
+  const events = Array.from({ length: 3000 }, () => registration('r'))
+  for (let index = 0; index < events.length; index += 500) {
+    await store.append(`sozialraum-bulk-${index}`, events.slice(index, index + 500), 'no_stream')
+  }
+  const runner = new ProjectionRunner({ store, db, projections: [recorder('c')], logger: pino({ level: 'silent' }), batchSize: 50 })
+  let ticks = 0
+  const timer = setInterval(() => (ticks += 1), 1)
+  await runner.start()
+  t.ok(await runner.waitFor(3000n, 20_000), 'the replay reaches the head')
+  clearInterval(timer)
+  await runner.stop()
+  t.ok(ticks >= 5, `timers fire while 60 batches are applied (${ticks} ticks)`)
+})

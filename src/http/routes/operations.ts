@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { answer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
-import { problemSchema } from '../schemas.js'
 
 const projections = z.object({
   position: z.string(),
@@ -38,12 +37,10 @@ export const operationsRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
             'The store is reachable and the read models follow the log (`catching-up` while a rebuilt projection replays; its routes answer 503 meanwhile, all others serve)',
             z.object({ status: z.enum(['ready', 'catching-up']), projections }),
           ),
-          // Not ready is an answer about the service, not a problem with the request; but like
-          // every GET, this one waits for ?minPosition= and may give up with a problem.
+          // Not ready is an answer about the service, not a problem with the request.
           503: {
             description:
-              'Not ready: the event store is not reachable (unavailable), or a projection stopped at an event it cannot read ' +
-              '(degraded); or, as a problem, the read models have not reached ?minPosition= in time',
+              'Not ready: the event store is not reachable (unavailable), or a projection stopped at an event it cannot read (degraded)',
             content: {
               'application/json': {
                 schema: z.union([
@@ -51,7 +48,6 @@ export const operationsRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
                   z.object({ status: z.literal('unavailable'), detail: z.string() }),
                 ]),
               },
-              'application/problem+json': { schema: problemSchema },
             },
           },
         },
