@@ -1,4 +1,5 @@
 import { auditProjection } from './audit.js'
+import { balanceHistoryProjection } from './balance-history.js'
 import { balancesProjection } from './balances.js'
 import { commitmentsProjection } from './commitments.js'
 import { idempotencyKeysProjection } from './idempotency-keys.js'
@@ -15,4 +16,5 @@ export const projections: readonly Projection[] = [
   spendingProjection,
   auditProjection,
   idempotencyKeysProjection,
+  balanceHistoryProjection,
 ]

@@ -1,0 +1,206 @@
+import { isBudgetEvent, LINES, type BudgetEvent, type Line } from '../src/domain/events.js'
+import type { Statement } from '../src/sql/port.js'
+import { sql, type Projection } from './projection.js'
+
+/**
+ * Every budget's balances as they stood after each of its events, for the auditor's
+ * `GET /v1/audit/balances` (DOMAIN: "replay it to any past moment").
+ *
+ * Why a history table rather than replaying the log on request: folding the events up to P costs
+ * O(P) per request (a year holds ~100,000 events). Ledgers that answer historical balances keep
+ * them as data instead. TigerBeetle, for accounts with the `history` flag, stores the balance after
+ * every transfer (`get_account_balances`); Blnk stores daily balance snapshots and applies the
+ * transactions since the nearest one. Here the TigerBeetle way: per budget event, one row with the
+ * budget's running figures (both lines, the revision, the over-budget summary) under the event's
+ * position. That costs about 180 bytes per event with the indexes (1,000,000 events: 177 MB in
+ * SQLite, measured by bench/as-of.ts), and a read takes, per budget of the year, the last row at or
+ * before P: one seek on (year, sozialraum, position), with no delta to replay (Blnk's snapshots
+ * would save space but make a read cost the events since the snapshot). Measured on 1,000,000
+ * events: p50 0.3 ms, p99 under 3 ms.
+ *
+ * What a row costs: O(1) statements, each on a primary key. The running figures live in
+ * `balance_history_budgets`; an event changes them by what it carries (the same formulas as the
+ * balances projection), and the new row is copied from them. The over-budget summary (commitments
+ * marked over budget that bind or have spent money, and amount − released of them) depends on
+ * the commitment's state, not only on the event, so `balance_history_commitments` keeps per
+ * commitment its marking and amount − released, and an event that changes a commitment takes
+ * the commitment's old share out of the summary and puts its new share in: no scan of the
+ * budget's commitments. Time maps to a position through `recorded_up_to` (see the migration).
+ */
+
+type Figure = 'allocated' | 'committed' | 'spent'
+type FigureColumn = `${Line}_${Figure}_cents`
+
+const figureColumn = (line: Line, figure: Figure): FigureColumn => `${line}_${figure}_cents`
+const FIGURE_COLUMNS: readonly FigureColumn[] = LINES.flatMap((line) =>
+  (['allocated', 'committed', 'spent'] as const).map((figure) => figureColumn(line, figure)),
+)
+
+/** What an event changes of its budget's line figures, as DOMAIN.md's formulas say (and the balances projection does). */
+function figureChanges(event: BudgetEvent): Map<FigureColumn, number> {
+  const changes = new Map<FigureColumn, number>()
+  const add = (line: Line, figure: Figure, cents: number) => {
+    const column = figureColumn(line, figure)
+    changes.set(column, (changes.get(column) ?? 0) + cents)
+  }
+  switch (event.type) {
+    case 'BudgetAllocated':
+    case 'BudgetAdjusted':
+      add(event.data.line, 'allocated', event.data.amountCents)
+      break
+    case 'BudgetTransferred':
+      add(event.data.fromLine, 'allocated', -event.data.amountCents)
+      add(event.data.toLine, 'allocated', event.data.amountCents)
+      break
+    case 'CommitmentCreated':
+    case 'CommitmentAmended':
+      add(event.data.line, 'committed', event.data.amountCents)
+      break
+    case 'InvoiceBooked':
+      add(event.data.line, 'committed', -event.data.amountCents)
+      add(event.data.line, 'spent', event.data.amountCents)
+      break
+    case 'CommitmentReleased':
+    case 'CommitmentRejected':
+      add(event.data.line, 'committed', -event.data.amountCents)
+      break
+    case 'SpendingRecorded':
+      add('flexible', 'spent', event.data.amountCents)
+      break
+    case 'SpendingReversed':
+      add('flexible', 'spent', -event.data.amountCents)
+      break
+    case 'CommitmentApprovalRequested':
+    case 'CommitmentApproved':
+      break
+  }
+  return changes
+}
+
+interface CommitmentKey {
+  year: number
+  sozialraum: string
+  commitmentId: string
+}
+
+/** A commitment's share of the over-budget summary: counted when marked and binding or having spent money. */
+const SHARE_COUNT = 'CASE WHEN c.over_budget = 1 AND c.bound_cents > 0 THEN 1 ELSE 0 END'
+const SHARE_CENTS = 'CASE WHEN c.over_budget = 1 AND c.bound_cents > 0 THEN c.bound_cents ELSE 0 END'
+const COMMITMENT = 'FROM balance_history_commitments c WHERE c.year = ? AND c.sozialraum = ? AND c.id = ?'
+
+/** Takes the commitment's share out of its budget's summary (`-`), or puts it in (`+`). */
+function overBudgetShare(sign: '+' | '-', key: CommitmentKey): Statement {
+  const id = [key.year, key.sozialraum, key.commitmentId]
+  return sql(
+    `UPDATE balance_history_budgets SET
+       over_budget_commitments = over_budget_commitments ${sign} COALESCE((SELECT ${SHARE_COUNT} ${COMMITMENT}), 0),
+       over_budget_cents = over_budget_cents ${sign} COALESCE((SELECT ${SHARE_CENTS} ${COMMITMENT}), 0)
+     WHERE year = ? AND sozialraum = ?`,
+    ...id,
+    ...id,
+    key.year,
+    key.sozialraum,
+  )
+}
+
+function updateCommitment(assignments: string, values: ReadonlyArray<number>, key: CommitmentKey): Statement {
+  return sql(
+    `UPDATE balance_history_commitments SET ${assignments} WHERE year = ? AND sozialraum = ? AND id = ?`,
+    ...values,
+    key.year,
+    key.sozialraum,
+    key.commitmentId,
+  )
+}
+
+/**
+ * What an event changes of a commitment's marking and amount − released, as the commitments
+ * projection does: an amendment changes the amount, a release or a rejection (of the whole request
+ * or of an unapproved increase) takes `amountCents` off what it binds, a request for approval or
+ * a rejection sets the marking the event names. An invoice moves money from committed to spent
+ * and leaves amount − released as it is.
+ */
+function commitmentChanges(event: BudgetEvent): Statement[] {
+  switch (event.type) {
+    case 'CommitmentCreated': {
+      const data = event.data
+      return [
+        sql(
+          'INSERT INTO balance_history_commitments (year, sozialraum, id, over_budget, bound_cents) VALUES (?, ?, ?, ?, ?)',
+          data.year,
+          data.sozialraum,
+          data.commitmentId,
+          data.overBudget ? 1 : 0,
+          data.amountCents,
+        ),
+        overBudgetShare('+', data),
+      ]
+    }
+    case 'CommitmentAmended':
+      return reshare(event.data, updateCommitment('bound_cents = bound_cents + ?', [event.data.amountCents], event.data))
+    case 'CommitmentApprovalRequested':
+      return reshare(event.data, updateCommitment('over_budget = ?', [event.data.overBudget ? 1 : 0], event.data))
+    case 'CommitmentRejected':
+      return reshare(
+        event.data,
+        updateCommitment('bound_cents = bound_cents - ?, over_budget = ?', [event.data.amountCents, event.data.overBudget ? 1 : 0], event.data),
+      )
+    case 'CommitmentReleased':
+      return reshare(event.data, updateCommitment('bound_cents = bound_cents - ?', [event.data.amountCents], event.data))
+    default:
+      return []
+  }
+}
+
+/** The commitment's old share out, the change, its new share in. */
+const reshare = (key: CommitmentKey, change: Statement): Statement[] => [overBudgetShare('-', key), change, overBudgetShare('+', key)]
+
+const YEAR_UPSERT = `INSERT INTO balance_history_years (year, recorded_up_to) VALUES (?, ?)
+  ON CONFLICT (year) DO UPDATE SET recorded_up_to = CASE
+    WHEN excluded.recorded_up_to > balance_history_years.recorded_up_to THEN excluded.recorded_up_to
+    ELSE balance_history_years.recorded_up_to END`
+
+const COPIED_COLUMNS = ['revision', 'closed', ...FIGURE_COLUMNS, 'over_budget_commitments', 'over_budget_cents'].join(', ')
+
+/** The new row, copied from the running figures. (A parameter in a SELECT list has no type in PostgreSQL: cast it.) */
+const HISTORY_ROW = `INSERT INTO balance_history (year, sozialraum, position, recorded_up_to, ${COPIED_COLUMNS})
+  SELECT b.year, b.sozialraum, CAST(? AS BIGINT), y.recorded_up_to, ${COPIED_COLUMNS.split(', ').map((name) => `b.${name}`).join(', ')}
+  FROM balance_history_budgets b JOIN balance_history_years y ON y.year = b.year
+  WHERE b.year = ? AND b.sozialraum = ?`
+
+export const balanceHistoryProjection: Projection = {
+  name: 'balance-history',
+  tables: ['balance_history', 'balance_history_budgets', 'balance_history_commitments', 'balance_history_years'],
+  project({ event, revision, position, metadata }) {
+    if (!isBudgetEvent(event)) return []
+    const { year, sozialraum } = event.data
+    const changes: Statement[] = []
+    // The budget exists from its first allocation on, as in the balances projection.
+    if (event.type === 'BudgetAllocated') {
+      changes.push(
+        sql(
+          'INSERT INTO balance_history_budgets (year, sozialraum, revision) VALUES (?, ?, ?) ON CONFLICT (year, sozialraum) DO NOTHING',
+          year,
+          sozialraum,
+          revision,
+        ),
+      )
+    }
+    const figures = [...figureChanges(event)]
+    changes.push(
+      sql(
+        `UPDATE balance_history_budgets SET ${['revision = ?', ...figures.map(([column]) => `${column} = ${column} + ?`)].join(', ')}
+         WHERE year = ? AND sozialraum = ?`,
+        revision,
+        ...figures.map(([, cents]) => cents),
+        year,
+        sozialraum,
+      ),
+    )
+    changes.push(...commitmentChanges(event))
+    // recordedAt is an ISO 8601 UTC timestamp of any precision; as toISOString() text order is time order.
+    changes.push(sql(YEAR_UPSERT, year, new Date(metadata.recordedAt).toISOString()))
+    changes.push(sql(HISTORY_ROW, position, year, sozialraum))
+    return changes
+  },
+}
