@@ -4,7 +4,7 @@ import { MIN_SECRET_LENGTH } from './auth/tokens.js'
 import { DEFAULT_FOUR_EYES_THRESHOLD_CENTS } from './domain/budget/index.js'
 import { parseAmount, type Cents } from './domain/money.js'
 
-/** The service's configuration, parsed once from the environment (API.md, "Configuration"). */
+/** The service's configuration, parsed once from the environment (docs/api.md, "Configuration"). */
 const environmentSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -15,6 +15,7 @@ const environmentSchema = z.object({
   EVENTSTORE_URL: z.string().regex(/^(kurrentdb|esdb)(\+discover)?:\/\/.+/, 'must be kurrentdb://…').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   JWT_SECRET: z.string().min(MIN_SECRET_LENGTH, `must be at least ${MIN_SECRET_LENGTH} characters`).optional(),
+  AUDIT_SEAL_KEY: z.string().min(MIN_SECRET_LENGTH, `must be at least ${MIN_SECRET_LENGTH} characters`).optional(),
   // Keys fetched over plain HTTP could be swapped on the way; only loopback may skip TLS.
   JWKS_URL: z
     .url({ protocol: /^https?$/ })
@@ -50,6 +51,12 @@ export type TokenKeysConfig =
 
 export type Database = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string }
 
+/**
+ * The key audit seals are signed with (src/audit/seal.ts), never stored in the database: given, or
+ * on the embedded default a random one in the data folder beside the JWT secret, made on first use.
+ */
+export type AuditSealKeyConfig = { kind: 'key'; key: string } | { kind: 'generated-key'; path: string }
+
 export interface Config {
   port: number
   host: string
@@ -66,6 +73,8 @@ export interface Config {
    * (failed-authentication limits, logs) is the client's, not the proxy's.
    */
   trustProxy: boolean | number | string
+  /** Undefined only with PostgreSQL and no AUDIT_SEAL_KEY: seals are refused then (loadSealKey). */
+  auditSealKey: AuditSealKeyConfig | undefined
 }
 
 export class ConfigError extends Error {
@@ -109,6 +118,12 @@ export function parseConfig(environment: NodeJS.ProcessEnv): Config {
     fourEyesThresholdCents: env.FOUR_EYES_THRESHOLD ?? DEFAULT_FOUR_EYES_THRESHOLD_CENTS,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     trustProxy: trustProxyOf(env.TRUST_PROXY),
+    auditSealKey:
+      env.AUDIT_SEAL_KEY !== undefined
+        ? { kind: 'key', key: env.AUDIT_SEAL_KEY }
+        : database.kind === 'sqlite'
+          ? { kind: 'generated-key', path: join(dirname(database.path), 'audit-seal-key') }
+          : undefined,
   }
 }
 

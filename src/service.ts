@@ -3,6 +3,8 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { projections } from '../projections/index.js'
 import { Ledger } from './application/ledger.js'
+import { loadSealKey } from './audit/seal.js'
+import { LogVerifier, sqliteEventLocator } from './audit/verify.js'
 import { cachedVerifier, loadOrCreateSecret, tokenVerifier, type TokenKeys, type VerifyToken } from './auth/tokens.js'
 import { ConfigError, type Config, type TokenKeysConfig } from './config.js'
 import type { EventStore } from './eventstore/port.js'
@@ -97,9 +99,12 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
     if (applied.length > 0) logger.info({ applied }, 'applied migrations')
     const runner = new ProjectionRunner({ store, db, projections, logger: logger.child({ component: 'projections' }) })
     const readModels = new ReadModels(db)
+    const clock = overrides.clock ?? (() => new Date())
+    // The events and the read models share one SQLite file: the read side can name an unreadable event.
+    const verifier = new LogVerifier({ store, db, sealKey: loadSealKey(config.auditSealKey), clock, locate: sqliteEventLocator(db) })
     const ledger = new Ledger({
       store,
-      clock: overrides.clock ?? (() => new Date()),
+      clock,
       newEventId: randomUUID,
       findIdempotentWrite: (actorSub, key) => readModels.idempotentWrite(actorSub, key),
       budgetPolicy: { fourEyesThresholdCents: config.fourEyesThresholdCents },
@@ -109,6 +114,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       readModels,
       runner,
       store,
+      verifier,
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
       verifyToken,
       rateLimitPerMinute: config.rateLimitPerMinute,

@@ -1,4 +1,5 @@
 import type { Ledger } from '../application/ledger.js'
+import type { LogVerifier } from '../audit/verify.js'
 import type { EventStore } from '../eventstore/port.js'
 import type { ReadModels } from '../readmodels/queries.js'
 import type { ReadModelProgress } from './read-models.js'
@@ -10,6 +11,8 @@ export interface HttpDeps {
   /** How far the projections are; the runner in projections/ gives it. */
   runner: ReadModelProgress
   store: EventStore
+  /** Verifies the log and takes seals (POST /v1/audit/verify, GET /v1/audit/seal). */
+  verifier: LogVerifier
   /** How long `?minPosition=` waits for the read models. */
   readYourWritesTimeoutMs: number
   /** Fastify's trustProxy (see Config.trustProxy). */

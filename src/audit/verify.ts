@@ -1,0 +1,1003 @@
+import { createHash } from 'node:crypto'
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
+import { toStoredEvent, type StoredEvent } from '../application/stored-event.js'
+import type { CommitmentStatus } from '../domain/budget/index.js'
+import { isBudgetEvent, isSozialraumEvent, LINES, type BudgetEvent, type Line } from '../domain/events.js'
+import { centsFromStorage, formatCents, type Cents } from '../domain/money.js'
+import { MAX_READ_COUNT, START, type EventStore, type Position, type RecordedEvent } from '../eventstore/port.js'
+import type { SqlDatabase } from '../sql/port.js'
+import { isHash } from './chain.js'
+import { sealForgery, takeSeal, type Seal } from './seal.js'
+
+/**
+ * The verifier: reads the whole event log from the event store, page by page (never the audit read
+ * model), and answers three questions.
+ *
+ * 1. Is the log intact? Per stream, revisions follow each other from 0 (a deleted event is a gap),
+ *    each event's stored `previousHash` is the link of the event before it, and its stored `hash`
+ *    is the hash of what is stored now (src/audit/chain.ts). An event that no longer parses (its
+ *    JSON, its type, its schema) or no longer replays is reported there too, never a crash.
+ * 2. Do the read models follow from the events? Every budget event is folded into a replayed state
+ *    (independently of the projections' SQL), and each budget's lines, commitments and spendings
+ *    are compared with the tables `budget_lines`, `budgets`, `commitments` and `spendings`.
+ * 3. Given an earlier seal (src/audit/seal.ts): did a stream go back, or change at a sealed revision?
+ *
+ * Memory stays bounded by the state, not the log: per stream its next revision and last link, per
+ * budget its replayed state, and the read models' values (loaded before the log is read: they are
+ * about as large as the replayed state).
+ */
+
+/** Events read per page: small enough that the service answers other requests between pages. */
+export const VERIFY_PAGE_SIZE = 2000
+/** Most chain breaks, mismatches and seal problems listed; each list says how many there were. */
+export const MAX_LISTED = 1000
+/** Longest reason given for an event that does not parse: zod's messages can be long. */
+const MAX_REASON_LENGTH = 500
+/** How often the read models are read again when a projection batch fell between the queries. */
+const MAX_SNAPSHOT_ATTEMPTS = 5
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+export interface ChainBreak {
+  position: string
+  streamId: string
+  revision: string
+  /** Undefined when the event cannot be read at all and the store cannot say which it is. */
+  eventId?: string
+  reason: string
+}
+
+export interface Mismatch {
+  year: number
+  sozialraum: string
+  /** e.g. `lines.flexible.spent`, `commitments.<id>.invoiced`, `spendings.<id>` (a row on one side only). */
+  field: string
+  /** What the events say: EUR with two decimals, a status, true/false, present/missing. */
+  expected: string
+  /** What the read model says, in the same notation. */
+  actual: string
+  /**
+   * The first event that touched the field after the last position at which the replayed value
+   * equalled the read model's; null when no event touched it (a row only the read model has).
+   */
+  divergedAt: string | null
+}
+
+export type SealProblemKind = 'missing' | 'went-back' | 'hash-differs' | 'unreadable' | 'not-covered'
+
+export interface SealProblem {
+  kind: SealProblemKind
+  streamId: string
+  reason: string
+}
+
+export interface VerifyReport {
+  ok: boolean
+  eventsChecked: number
+  /** The log was verified up to this position: its head when the verify started. */
+  head: string
+  /** The position each compared projection had processed; the comparison stops there. */
+  comparedAt: Record<ComparedProjection, string>
+  mismatches: Mismatch[]
+  mismatchesFound: number
+  chain: { ok: boolean; brokenAt?: ChainBreak; breaks: ChainBreak[]; breaksFound: number }
+  seal?: { ok: boolean; position: string; problems: SealProblem[]; problemsFound: number }
+}
+
+export interface VerifyProgress {
+  eventsChecked: number
+  position: Position
+  head: Position
+}
+
+/** A bounded list that counts what it leaves out. */
+class Listing<T> {
+  readonly items: T[] = []
+  found = 0
+  add(item: T): void {
+    this.found += 1
+    if (this.items.length < MAX_LISTED) this.items.push(item)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The read models, as the projections left them
+
+const COMPARED_PROJECTIONS = ['balances', 'commitments', 'spending'] as const
+export type ComparedProjection = (typeof COMPARED_PROJECTIONS)[number]
+
+interface LineValues {
+  allocated: Cents
+  committed: Cents
+  spent: Cents
+}
+const LINE_FIELDS = ['allocated', 'committed', 'spent'] as const
+
+interface BudgetRows {
+  /** The `budgets` row's revision; undefined when the budget has lines or commitments but no row. */
+  revision: bigint | undefined
+  lines: Partial<Record<Line, LineValues>>
+  commitments: Map<string, ReplayedCommitment>
+  spendings: Map<string, ReplayedSpending>
+}
+
+interface ReadModelSnapshot {
+  checkpoints: Record<ComparedProjection, Position>
+  budgets: Map<string, BudgetRows>
+}
+
+type Integer = number | string | bigint
+const budgetKeyOf = (year: Integer, sozialraum: string): string => `${Number(year)}/${sozialraum}`
+
+async function readCheckpoints(db: SqlDatabase): Promise<Record<ComparedProjection, Position>> {
+  const rows = await db.query<{ name: string; position: string }>(
+    `SELECT name, CAST(position AS TEXT) AS position FROM projection_checkpoints WHERE name IN (?, ?, ?)`,
+    [...COMPARED_PROJECTIONS],
+  )
+  const positions = { balances: START, commitments: START, spending: START }
+  for (const row of rows) positions[row.name as ComparedProjection] = BigInt(row.position)
+  return positions
+}
+
+const sameCheckpoints = (a: Record<ComparedProjection, Position>, b: Record<ComparedProjection, Position>): boolean =>
+  COMPARED_PROJECTIONS.every((name) => a[name] === b[name])
+
+/**
+ * Reads the compared tables and their checkpoints as one consistent snapshot. We compare only up
+ * to the positions the projections had processed (their checkpoints), rather than wait for them:
+ * a projection that is behind, or replaying after a rebuild, is still compared as far as it got,
+ * and a verify never waits on a projection stuck at an event that cannot be read. The queries are
+ * issued together, the checkpoints first and again last: on SQLite each runs to its end as it is
+ * called, so no projection batch falls between them; on a store whose queries take turns on one
+ * connection, checkpoints that moved between the two reads tell that one did, and all is read again.
+ */
+async function loadReadModels(db: SqlDatabase): Promise<ReadModelSnapshot> {
+  for (let attempt = 0; attempt < MAX_SNAPSHOT_ATTEMPTS; attempt++) {
+    const cents = (column: string) => `CAST(${column} AS TEXT) AS ${column}`
+    const [checkpoints, budgets, lines, commitments, spendings, checkpointsAfter] = await Promise.all([
+      readCheckpoints(db),
+      db.query<{ year: Integer; sozialraum: string; revision: string }>(
+        `SELECT year, sozialraum, CAST(revision AS TEXT) AS revision FROM budgets`,
+      ),
+      db.query<{ year: Integer; sozialraum: string; line: Line; allocated_cents: string; committed_cents: string; spent_cents: string }>(
+        `SELECT year, sozialraum, line, ${cents('allocated_cents')}, ${cents('committed_cents')}, ${cents('spent_cents')} FROM budget_lines`,
+      ),
+      db.query<{
+        year: Integer
+        sozialraum: string
+        id: string
+        line: Line
+        amount_cents: string
+        invoiced_cents: string
+        released_cents: string
+        status: CommitmentStatus
+        over_budget: Integer
+      }>(
+        `SELECT year, sozialraum, id, line, ${cents('amount_cents')}, ${cents('invoiced_cents')}, ${cents('released_cents')},
+           status, over_budget FROM commitments`,
+      ),
+      db.query<{ year: Integer; sozialraum: string; id: string; amount_cents: string; reversed: Integer }>(
+        `SELECT year, sozialraum, id, ${cents('amount_cents')}, reversed FROM spendings`,
+      ),
+      readCheckpoints(db),
+    ])
+    if (!sameCheckpoints(checkpoints, checkpointsAfter)) continue
+    const snapshot: ReadModelSnapshot = { checkpoints, budgets: new Map() }
+    const rowsOf = (year: Integer, sozialraum: string): BudgetRows => {
+      const key = budgetKeyOf(year, sozialraum)
+      let rows = snapshot.budgets.get(key)
+      if (!rows) snapshot.budgets.set(key, (rows = { revision: undefined, lines: {}, commitments: new Map(), spendings: new Map() }))
+      return rows
+    }
+    for (const row of budgets) rowsOf(row.year, row.sozialraum).revision = BigInt(row.revision)
+    for (const row of lines) {
+      rowsOf(row.year, row.sozialraum).lines[row.line] = {
+        allocated: centsFromStorage(row.allocated_cents),
+        committed: centsFromStorage(row.committed_cents),
+        spent: centsFromStorage(row.spent_cents),
+      }
+    }
+    for (const row of commitments) {
+      rowsOf(row.year, row.sozialraum).commitments.set(row.id, {
+        line: row.line,
+        amount: centsFromStorage(row.amount_cents),
+        invoiced: centsFromStorage(row.invoiced_cents),
+        released: centsFromStorage(row.released_cents),
+        status: row.status,
+        overBudget: Number(row.over_budget) !== 0,
+      })
+    }
+    for (const row of spendings) {
+      rowsOf(row.year, row.sozialraum).spendings.set(row.id, { amount: centsFromStorage(row.amount_cents), reversed: Number(row.reversed) !== 0 })
+    }
+    return snapshot
+  }
+  throw new Error(`the read models changed while they were read, ${MAX_SNAPSHOT_ATTEMPTS} times; try again`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The replay: a budget's state as the decider's evolve folds it, reduced to what is compared
+
+export interface ReplayedCommitment {
+  line: Line
+  amount: Cents
+  invoiced: Cents
+  released: Cents
+  status: CommitmentStatus
+  overBudget: boolean
+}
+
+export interface ReplayedSpending {
+  amount: Cents
+  reversed: boolean
+}
+
+export interface ReplayedBudget {
+  exists: boolean
+  lines: Record<Line, LineValues>
+  commitments: Map<string, ReplayedCommitment>
+  spendings: Map<string, ReplayedSpending>
+}
+
+export function initialReplayedBudget(): ReplayedBudget {
+  const line = (): LineValues => ({ allocated: 0n, committed: 0n, spent: 0n })
+  return { exists: false, lines: { ambulatory: line(), flexible: line() }, commitments: new Map(), spendings: new Map() }
+}
+
+/** A commitment with nothing left to invoice is closed (rule 4), as evolve's `settle` says. */
+function settle(commitment: ReplayedCommitment): void {
+  if (commitment.amount - commitment.invoiced - commitment.released === 0n && commitment.status !== 'rejected') {
+    commitment.status = 'closed'
+  }
+}
+
+/**
+ * Folds one event into a replayed budget, in place, exactly as `evolveBudget` changes the fields
+ * kept here (test/audit/verify.test.ts checks that on generated histories). evolve copies the
+ * budget's maps on every event, which makes a replay quadratic in a budget's commitments; this
+ * fold changes one entry. Answers why an event does not replay (evolve would throw), else undefined.
+ */
+export function foldBudgetEvent(budget: ReplayedBudget, event: BudgetEvent): string | undefined {
+  const { lines } = budget
+  switch (event.type) {
+    case 'BudgetAllocated':
+      budget.exists = true
+      lines[event.data.line].allocated += BigInt(event.data.amountCents)
+      return undefined
+    case 'BudgetAdjusted':
+      lines[event.data.line].allocated += BigInt(event.data.amountCents)
+      return undefined
+    case 'BudgetTransferred':
+      lines[event.data.fromLine].allocated -= BigInt(event.data.amountCents)
+      lines[event.data.toLine].allocated += BigInt(event.data.amountCents)
+      return undefined
+    case 'CommitmentCreated': {
+      const { data } = event
+      budget.commitments.set(data.commitmentId, {
+        line: data.line,
+        amount: BigInt(data.amountCents),
+        invoiced: 0n,
+        released: 0n,
+        status: data.status,
+        overBudget: data.overBudget,
+      })
+      lines[data.line].committed += BigInt(data.amountCents)
+      return undefined
+    }
+    case 'SpendingRecorded':
+      budget.spendings.set(event.data.spendingId, { amount: BigInt(event.data.amountCents), reversed: false })
+      lines.flexible.spent += BigInt(event.data.amountCents)
+      return undefined
+    case 'SpendingReversed': {
+      const spending = budget.spendings.get(event.data.spendingId)
+      if (!spending) return `it reverses spending ${event.data.spendingId}, which its budget does not have`
+      lines.flexible.spent -= spending.amount
+      spending.reversed = true
+      return undefined
+    }
+    default:
+      return foldCommitmentEvent(budget, event)
+  }
+}
+
+function foldCommitmentEvent(budget: ReplayedBudget, event: BudgetEvent): string | undefined {
+  if (!('commitmentId' in event.data)) return undefined
+  const commitment = budget.commitments.get(event.data.commitmentId)
+  if (!commitment) return `it refers to commitment ${event.data.commitmentId}, which its budget does not have`
+  const line = budget.lines[commitment.line]
+  switch (event.type) {
+    case 'CommitmentApprovalRequested':
+      commitment.status = 'requested'
+      commitment.overBudget = event.data.overBudget
+      break
+    case 'CommitmentApproved':
+      commitment.status = 'open'
+      break
+    case 'CommitmentRejected': {
+      const amount = BigInt(event.data.amountCents)
+      if (event.data.status === 'rejected') commitment.released += amount
+      else commitment.amount -= amount
+      commitment.status = event.data.status
+      commitment.overBudget = event.data.overBudget
+      line.committed -= amount
+      break
+    }
+    case 'CommitmentAmended':
+      commitment.amount += BigInt(event.data.amountCents)
+      settle(commitment)
+      line.committed += BigInt(event.data.amountCents)
+      break
+    case 'InvoiceBooked':
+      commitment.invoiced += BigInt(event.data.amountCents)
+      settle(commitment)
+      line.committed -= BigInt(event.data.amountCents)
+      line.spent += BigInt(event.data.amountCents)
+      break
+    case 'CommitmentReleased':
+      commitment.released += BigInt(event.data.amountCents)
+      commitment.status = 'closed'
+      line.committed -= BigInt(event.data.amountCents)
+      break
+  }
+  return undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replay and comparison with the read models
+
+const COMMITMENT_FIELDS = ['amount', 'invoiced', 'released', 'status', 'overBudget'] as const
+const SPENDING_FIELDS = ['amount', 'reversed'] as const
+
+/** Values in the report's notation: money in EUR with two decimals, everything else as text. */
+const shown = (value: Cents | string | boolean): string => (typeof value === 'bigint' ? formatCents(value) : String(value))
+
+/**
+ * Where each field's replayed value first left the read model's and has not come back: kept only
+ * for fields that differ now, so that it costs nothing while the two agree.
+ */
+class Divergences {
+  private readonly byEntity = new Map<string, Map<string, Position>>()
+
+  observe(entity: string, field: string, equal: boolean, position: Position): void {
+    if (equal && this.byEntity.size === 0) return
+    const fields = this.byEntity.get(entity)
+    if (equal) {
+      if (fields?.delete(field) && fields.size === 0) this.byEntity.delete(entity)
+      return
+    }
+    if (!fields) this.byEntity.set(entity, new Map([[field, position]]))
+    else if (!fields.has(field)) fields.set(field, position)
+  }
+
+  at(entity: string, field: string): string | null {
+    return this.byEntity.get(entity)?.get(field)?.toString() ?? null
+  }
+}
+
+interface BudgetReplay {
+  year: number
+  sozialraum: string
+  state: ReplayedBudget
+  /** The revision of the budget's last event, as the `budgets` row keeps it. */
+  revision: bigint
+  rows: BudgetRows | undefined
+  budget: Divergences
+  commitments: Divergences
+  spendings: Divergences
+}
+
+const BUDGET_STREAM = /^budget-(\d{4})-(.+)$/
+const SOZIALRAUM_STREAM = /^sozialraum-(.+)$/
+
+/**
+ * Folds the budget events into replayed budgets and watches where they part from the read models.
+ * A projection is compared once, when the log passes its checkpoint (or at the end): the replayed
+ * state then holds exactly the events that projection had processed.
+ */
+class Replay {
+  private readonly budgets = new Map<string, BudgetReplay>()
+  private readonly compared = new Set<ComparedProjection>()
+  /** The lowest checkpoint of a projection not compared yet. */
+  private nextComparison: Position | undefined
+  readonly mismatches = new Listing<Mismatch>()
+
+  constructor(private readonly snapshot: ReadModelSnapshot) {
+    this.nextComparison = this.lowestPending()
+  }
+
+  private lowestPending(): Position | undefined {
+    let lowest: Position | undefined
+    for (const name of COMPARED_PROJECTIONS) {
+      const checkpoint = this.snapshot.checkpoints[name]
+      if (!this.compared.has(name) && (lowest === undefined || checkpoint < lowest)) lowest = checkpoint
+    }
+    return lowest
+  }
+
+  /** Compares every projection whose checkpoint lies before `position`, before that event is folded. */
+  reach(position: Position): void {
+    while (this.nextComparison !== undefined && this.nextComparison < position) {
+      for (const name of COMPARED_PROJECTIONS) {
+        if (!this.compared.has(name) && this.snapshot.checkpoints[name] < position) this.compare(name)
+      }
+      this.nextComparison = this.lowestPending()
+    }
+  }
+
+  finish(): void {
+    for (const name of COMPARED_PROJECTIONS) if (!this.compared.has(name)) this.compare(name)
+  }
+
+  /** Folds a parsed event; answers why it is not a valid event of its stream, or undefined. */
+  apply(stored: StoredEvent): string | undefined {
+    const { event, streamId } = stored
+    if (isSozialraumEvent(event)) {
+      const id = SOZIALRAUM_STREAM.exec(streamId)?.[1]
+      return id === event.data.sozialraumId ? undefined : `a ${event.type} of Sozialraum ${event.data.sozialraumId} in stream ${streamId}`
+    }
+    // Events of neither kind (the audit's own) belong to no budget and change no compared read model.
+    if (!isBudgetEvent(event)) return undefined
+    const match = BUDGET_STREAM.exec(streamId)
+    if (!match || Number(match[1]) !== event.data.year || match[2] !== event.data.sozialraum) {
+      return `a ${event.type} of budget ${event.data.year}/${event.data.sozialraum} in stream ${streamId}`
+    }
+    if (this.nextComparison === undefined) return undefined // every projection is compared: nothing left to fold for
+    const budget = this.budgetOf(event.data.year, event.data.sozialraum)
+    budget.revision = stored.revision
+    const problem = foldBudgetEvent(budget.state, event)
+    if (problem !== undefined) return `it does not replay: ${problem}`
+    this.observe(budget, event, stored.position)
+    return undefined
+  }
+
+  private budgetOf(year: number, sozialraum: string): BudgetReplay {
+    const key = budgetKeyOf(year, sozialraum)
+    let budget = this.budgets.get(key)
+    if (!budget) {
+      budget = {
+        year,
+        sozialraum,
+        state: initialReplayedBudget(),
+        revision: 0n,
+        rows: this.snapshot.budgets.get(key),
+        budget: new Divergences(),
+        commitments: new Divergences(),
+        spendings: new Divergences(),
+      }
+      this.budgets.set(key, budget)
+    }
+    return budget
+  }
+
+  /** Compares what the event may have changed with the read models, for projections still to compare. */
+  private observe(budget: BudgetReplay, event: BudgetEvent, position: Position): void {
+    const { rows, state } = budget
+    if (!this.compared.has('balances') && state.exists) {
+      budget.budget.observe('budget', 'row', rows?.revision !== undefined, position)
+      budget.budget.observe('budget', 'revision', rows?.revision === budget.revision, position)
+      for (const line of LINES) {
+        const actual = rows?.lines[line]
+        budget.budget.observe(line, 'row', actual !== undefined, position)
+        for (const field of LINE_FIELDS) budget.budget.observe(line, field, actual?.[field] === state.lines[line][field], position)
+      }
+    }
+    const commitmentId = 'commitmentId' in event.data ? event.data.commitmentId : undefined
+    const commitment = commitmentId === undefined ? undefined : state.commitments.get(commitmentId)
+    if (commitmentId !== undefined && commitment && !this.compared.has('commitments')) {
+      const actual = rows?.commitments.get(commitmentId)
+      budget.commitments.observe(commitmentId, 'row', actual !== undefined, position)
+      for (const field of COMMITMENT_FIELDS) budget.commitments.observe(commitmentId, field, actual?.[field] === commitment[field], position)
+    }
+    const spendingId = 'spendingId' in event.data ? event.data.spendingId : undefined
+    const spending = spendingId === undefined ? undefined : state.spendings.get(spendingId)
+    if (spendingId !== undefined && spending && !this.compared.has('spending')) {
+      const actual = rows?.spendings.get(spendingId)
+      budget.spendings.observe(spendingId, 'row', actual !== undefined, position)
+      for (const field of SPENDING_FIELDS) budget.spendings.observe(spendingId, field, actual?.[field] === spending[field], position)
+    }
+  }
+
+  private compare(name: ComparedProjection): void {
+    this.compared.add(name)
+    const replays = [...this.budgets.values()]
+    for (const budget of replays) {
+      this.compareBudget(name, budget)
+    }
+    // Budgets only the read models have.
+    for (const [key, rows] of this.snapshot.budgets) {
+      if (this.budgets.has(key)) continue
+      const [year, ...rest] = key.split('/')
+      const orphan: BudgetReplay = {
+        year: Number(year),
+        sozialraum: rest.join('/'),
+        state: initialReplayedBudget(),
+        revision: 0n,
+        rows,
+        budget: new Divergences(),
+        commitments: new Divergences(),
+        spendings: new Divergences(),
+      }
+      this.compareBudget(name, orphan)
+    }
+  }
+
+  private compareBudget(name: ComparedProjection, budget: BudgetReplay): void {
+    if (name === 'balances') this.compareBalances(budget)
+    else if (name === 'commitments') {
+      this.compareRows(budget, 'commitments', COMMITMENT_FIELDS, budget.state.commitments, budget.rows?.commitments, budget.commitments)
+    } else this.compareRows(budget, 'spendings', SPENDING_FIELDS, budget.state.spendings, budget.rows?.spendings, budget.spendings)
+  }
+
+  private report(budget: BudgetReplay, field: string, expected: string, actual: string, divergedAt: string | null): void {
+    this.mismatches.add({ year: budget.year, sozialraum: budget.sozialraum, field, expected, actual, divergedAt })
+  }
+
+  private compareBalances(budget: BudgetReplay): void {
+    const { rows, state } = budget
+    const hasRow = rows?.revision !== undefined
+    if (state.exists !== hasRow) {
+      return this.report(budget, 'budget', state.exists ? 'present' : 'missing', hasRow ? 'present' : 'missing', budget.budget.at('budget', 'row'))
+    }
+    if (!state.exists) return
+    if (rows?.revision !== budget.revision) {
+      this.report(budget, 'revision', budget.revision.toString(), String(rows?.revision), budget.budget.at('budget', 'revision'))
+    }
+    for (const line of LINES) {
+      const actual = rows?.lines[line]
+      if (!actual) {
+        this.report(budget, `lines.${line}`, 'present', 'missing', budget.budget.at(line, 'row'))
+        continue
+      }
+      for (const field of LINE_FIELDS) {
+        const expected = state.lines[line][field]
+        if (expected !== actual[field]) {
+          this.report(budget, `lines.${line}.${field}`, shown(expected), shown(actual[field]), budget.budget.at(line, field))
+        }
+      }
+    }
+  }
+
+  /** Rows of commitments or spendings: each replayed one with its fields, and those only the read model has. */
+  private compareRows(
+    budget: BudgetReplay,
+    kind: 'commitments' | 'spendings',
+    fields: readonly string[],
+    replayed: ReadonlyMap<string, object>,
+    actual: ReadonlyMap<string, object> | undefined,
+    divergences: Divergences,
+  ): void {
+    for (const [id, expected] of replayed) {
+      const row = actual?.get(id) as Record<string, Cents | string | boolean> | undefined
+      if (!row) {
+        this.report(budget, `${kind}.${id}`, 'present', 'missing', divergences.at(id, 'row'))
+        continue
+      }
+      for (const field of fields) {
+        const value = (expected as Record<string, Cents | string | boolean>)[field] as Cents | string | boolean
+        if (value !== row[field]) {
+          this.report(budget, `${kind}.${id}.${field}`, shown(value), shown(row[field] as Cents | string | boolean), divergences.at(id, field))
+        }
+      }
+    }
+    for (const id of actual?.keys() ?? []) if (!replayed.has(id)) this.report(budget, `${kind}.${id}`, 'missing', 'present', null)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chain
+
+/**
+ * RFC 8785 canonical JSON of a value JSON.parse gave, byte for byte what `canonicalize` (which
+ * chain.ts's eventHash uses) gives, and throwing where it throws (a lone surrogate, a number that
+ * is not finite). canonicalize makes a Set per key and scans every string in JavaScript, which was
+ * a third of a verify's time; test/audit/verify.test.ts checks the two agree on arbitrary JSON.
+ */
+function canonicalJson(value: unknown, skip?: ReadonlySet<string>): string {
+  if (typeof value === 'string') {
+    if (!isWellFormed(value)) throw new Error('Lone surrogate is not allowed')
+    return JSON.stringify(value)
+  }
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error('a number that is not finite is not allowed')
+    return JSON.stringify(value)
+  }
+  if (typeof value === 'boolean') return value ? 'true' : 'false'
+  if (value === null) return 'null'
+  if (typeof value !== 'object') throw new Error(`a ${typeof value} is not JSON`)
+  if (Array.isArray(value)) {
+    let text = '['
+    for (let index = 0; index < value.length; index++) text += (index === 0 ? '' : ',') + canonicalJson(value[index])
+    return `${text}]`
+  }
+  const object = value as Record<string, unknown>
+  if (typeof object.toJSON === 'function') throw new Error('an object with toJSON is not JSON')
+  const keys = Object.keys(object).sort()
+  let text = '{'
+  let first = true
+  for (const key of keys) {
+    const member = object[key]
+    if (member === undefined || skip?.has(key)) continue
+    text += (first ? '' : ',') + quotedKey(key) + ':' + canonicalJson(member)
+    first = false
+  }
+  return `${text}}`
+}
+
+/** Most member names kept quoted: the events' names are a few dozen, repeated in every event. */
+const MAX_QUOTED_KEYS = 10_000
+const quotedKeys = new Map<string, string>()
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key)
+  if (quoted === undefined) {
+    quoted = canonicalJson(key)
+    if (quotedKeys.size < MAX_QUOTED_KEYS) quotedKeys.set(key, quoted)
+  }
+  return quoted
+}
+
+/** String.prototype.isWellFormed (ES2024, in Node 20): no lone surrogate. Not in this project's ES2022 lib. */
+const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed()
+
+const LINK_FIELDS: ReadonlySet<string> = new Set(['hash', 'previousHash'])
+
+/** chain.ts's eventHash over canonicalJson: the same hash, several times faster. */
+export function fastEventHash(
+  event: { streamId: string; revision: bigint; type: string; data: unknown; metadata: unknown },
+  previousHash: string | null,
+): string {
+  const metadata = typeof event.metadata === 'object' && event.metadata !== null ? event.metadata : {}
+  // The members of eventHash's object in sorted order: data, metadata, previousHash, revision, streamId, type.
+  const text =
+    `{"data":${canonicalJson(event.data)},"metadata":${canonicalJson(Array.isArray(metadata) ? { ...metadata } : metadata, LINK_FIELDS)},` +
+    `"previousHash":${canonicalJson(previousHash)},"revision":${canonicalJson(event.revision.toString())},` +
+    `"streamId":${canonicalJson(event.streamId)},"type":${canonicalJson(event.type)}}`
+  return createHash('sha256').update(text).digest('hex')
+}
+
+/** An event the store cannot hand over (its JSON is broken), as far as the store can name it. */
+export interface LocatedEvent {
+  position: Position
+  streamId: string
+  revision: bigint
+  eventId: string
+}
+
+/** Names the first event after a position without parsing it; undefined when there is none. */
+export type LocateEvent = (after: Position) => Promise<LocatedEvent | undefined>
+
+interface StreamChain {
+  nextRevision: bigint
+  /** The link of the stream's last event; undefined when it could not be read. */
+  link: string | null | undefined
+  /** Whether an event of the stream carried a hash: from then on, every one must. */
+  chained: boolean
+}
+
+/** The event's hash after `previousHash`, or undefined (and why) when its content has no canonical form. */
+function hashOf(event: RecordedEvent, previousHash: string | null, reasons: string[]): string | undefined {
+  try {
+    return fastEventHash(event, previousHash)
+  } catch (error) {
+    reasons.push(`it has no canonical form to hash: ${error instanceof Error ? error.message : String(error)}`)
+    return undefined
+  }
+}
+
+const metadataFields = (metadata: unknown): Record<string, unknown> =>
+  (typeof metadata === 'object' && metadata !== null && !Array.isArray(metadata) ? metadata : {}) as Record<string, unknown>
+
+/** Checks each stream's revisions and links; keeps per stream only what the next event needs. */
+class ChainCheck {
+  private readonly streams = new Map<string, StreamChain>()
+
+  private streamOf(streamId: string): StreamChain {
+    let stream = this.streams.get(streamId)
+    if (!stream) this.streams.set(streamId, (stream = { nextRevision: 0n, link: null, chained: false }))
+    return stream
+  }
+
+  /** Checks the revision; answers whether the event moves its stream on (an older revision does not). */
+  private follows(stream: StreamChain, revision: bigint, reasons: string[]): boolean {
+    if (revision > stream.nextRevision) {
+      const missing =
+        revision - 1n === stream.nextRevision ? `revision ${stream.nextRevision} is` : `revisions ${stream.nextRevision} to ${revision - 1n} are`
+      reasons.push(`${missing} missing before its revision ${revision}`)
+    } else if (revision < stream.nextRevision) {
+      reasons.push(`revision ${revision} comes after revision ${stream.nextRevision - 1n}`)
+    }
+    const advances = revision >= stream.nextRevision
+    if (advances) stream.nextRevision = revision + 1n
+    return advances
+  }
+
+  /** Checks one readable event; answers its link (undefined when it cannot be known). */
+  check(event: RecordedEvent, reasons: string[]): string | undefined {
+    const stream = this.streamOf(event.streamId)
+    // A revision column changed to text (SQLite keeps what it is given) reads as a string.
+    if (typeof event.revision !== 'bigint') {
+      reasons.push(`its revision ${String(event.revision)} is not an integer`)
+      return undefined
+    }
+    const advances = this.follows(stream, event.revision, reasons)
+    const metadata = metadataFields(event.metadata)
+    const hasHash = 'hash' in metadata
+    let link: string | undefined
+    if (!hasHash) {
+      if (stream.chained) reasons.push('it carries no hash, though an earlier event of its stream does')
+      if ('previousHash' in metadata) reasons.push('it carries a previousHash but no hash')
+      link = stream.link === undefined ? undefined : hashOf(event, stream.link, reasons)
+    } else {
+      const { hash, previousHash } = metadata
+      const hashIsValid = isHash(hash)
+      if (!hashIsValid || !(previousHash === null || isHash(previousHash))) {
+        reasons.push('its hash or previousHash is not a SHA-256 in hex')
+      } else {
+        if (stream.link !== undefined && previousHash !== stream.link) {
+          reasons.push('its previousHash is not the link of the event before it in its stream')
+        }
+        const computed = hashOf(event, previousHash, reasons)
+        if (computed !== undefined && computed !== hash) {
+          reasons.push('its hash does not match its content (stream, revision, type, data, metadata)')
+        }
+      }
+      link = hashIsValid ? hash : undefined
+    }
+    if (advances) {
+      stream.link = link
+      stream.chained ||= hasHash
+    }
+    return link
+  }
+
+  /** An event that cannot be read: its revision still counts; the link after it cannot be checked. */
+  unreadable(event: LocatedEvent, reasons: string[]): void {
+    const stream = this.streamOf(event.streamId)
+    if (this.follows(stream, event.revision, reasons)) stream.link = undefined
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The seal
+
+/** Compares the log with an earlier seal: each sealed stream must still reach its sealed revision with the same link. */
+class SealCheck {
+  private readonly sealed = new Map<string, { revision: bigint; hash: string }>()
+  /** Per sealed stream: its highest revision now, and its link at the sealed revision (null: unreadable). */
+  private readonly current = new Map<string, { head: bigint; link: string | null | undefined }>()
+  private readonly position: Position
+  readonly problems = new Listing<SealProblem>()
+
+  constructor(seal: Seal) {
+    for (const head of seal.heads) this.sealed.set(head.streamId, { revision: BigInt(head.revision), hash: head.hash })
+    this.position = BigInt(seal.position)
+  }
+
+  observe(streamId: string, revision: bigint, position: Position, link: string | undefined): void {
+    const sealed = this.sealed.get(streamId)
+    if (position <= this.position && (!sealed || revision > sealed.revision)) {
+      this.problems.add({
+        kind: 'not-covered',
+        streamId,
+        reason: `revision ${revision} at position ${position} is older than the seal (position ${this.position}), but the seal does not hold it`,
+      })
+    }
+    if (!sealed) return
+    const current = this.current.get(streamId)
+    if (!current) this.current.set(streamId, { head: revision, link: revision === sealed.revision ? (link ?? null) : undefined })
+    else {
+      if (revision > current.head) current.head = revision
+      if (revision === sealed.revision) current.link = link ?? null
+    }
+  }
+
+  finish(): { ok: boolean; position: string; problems: SealProblem[]; problemsFound: number } {
+    for (const [streamId, sealed] of this.sealed) {
+      const current = this.current.get(streamId)
+      const add = (kind: SealProblemKind, reason: string) => this.problems.add({ kind, streamId, reason })
+      if (!current) add('missing', `the seal has it at revision ${sealed.revision}; the log no longer has the stream`)
+      else if (current.head < sealed.revision) {
+        add('went-back', `the seal has it at revision ${sealed.revision}; the log now ends at revision ${current.head}`)
+      } else if (current.link === null) {
+        add('unreadable', `its event at the sealed revision ${sealed.revision} cannot be read, or its link cannot be known (see the chain)`)
+      }
+      else if (current.link !== sealed.hash) {
+        add('hash-differs', `its event at the sealed revision ${sealed.revision} is not the one sealed: its link differs`)
+      }
+    }
+    const { items, found } = this.problems
+    return { ok: found === 0, position: this.position.toString(), problems: items, problemsFound: found }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the log
+
+type Page = { events: RecordedEvent[]; unreadable?: undefined } | { events: RecordedEvent[]; unreadable: LocatedEvent | 'unknown' }
+
+/** A store's JSON.parse failing on stored text: the event is unreadable, the store is fine. */
+const isUnreadable = (error: unknown): boolean => error instanceof SyntaxError
+
+/**
+ * Reads a page after `after`; when an event in it cannot be read, the events before it (found by
+ * halving the page) and then the unreadable event, as far as `locate` can name it.
+ */
+async function readPage(store: EventStore, after: Position, size: number, locate: LocateEvent | undefined): Promise<Page> {
+  for (let count = size; count >= 1; count = Math.floor(count / 2)) {
+    try {
+      return { events: await store.readAll({ after, maxCount: count }) }
+    } catch (error) {
+      if (!isUnreadable(error)) throw error
+    }
+  }
+  return { events: [], unreadable: (await locate?.(after)) ?? 'unknown' }
+}
+
+/** For the SQLite store, whose `events` table the read models' connection sees (one file): names an event without parsing it. */
+export function sqliteEventLocator(db: SqlDatabase): LocateEvent {
+  return async (after) => {
+    const [row] = await db.query<{ position: string; stream_id: string; revision: string; event_id: string }>(
+      `SELECT CAST(position AS TEXT) AS position, stream_id, CAST(revision AS TEXT) AS revision, event_id
+       FROM events WHERE position > ? ORDER BY position LIMIT 1`,
+      [after],
+    )
+    return row && { position: BigInt(row.position), streamId: row.stream_id, revision: BigInt(row.revision), eventId: row.event_id }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The verify
+
+export interface VerifyOptions {
+  store: EventStore
+  /** The read models' database. */
+  db: SqlDatabase
+  /** An earlier seal, already found authentic (sealForgery). */
+  seal?: Seal
+  /** Names an event the store cannot read, so that the verify can go on past it. */
+  locate?: LocateEvent
+  onProgress?: (progress: VerifyProgress) => void
+  pageSize?: number
+}
+
+const clipped = (text: string): string => (text.length > MAX_REASON_LENGTH ? `${text.slice(0, MAX_REASON_LENGTH)}…` : text)
+
+function parse(event: RecordedEvent, reasons: string[]): StoredEvent | undefined {
+  try {
+    return toStoredEvent(event)
+  } catch (error) {
+    reasons.push(`it does not parse: ${clipped(error instanceof Error ? error.message : String(error))}`)
+    return undefined
+  }
+}
+
+/** Verifies the whole log up to its head as the verify starts; see the top of this file. */
+export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
+  const snapshot = await loadReadModels(options.db)
+  const head = await options.store.headPosition()
+  const pageSize = Math.min(options.pageSize ?? VERIFY_PAGE_SIZE, MAX_READ_COUNT)
+  const chain = new ChainCheck()
+  const replay = new Replay(snapshot)
+  const seal = options.seal === undefined ? undefined : new SealCheck(options.seal)
+  const breaks = new Listing<ChainBreak>()
+  let eventsChecked = 0
+  let after: Position = START
+
+  const check = (event: RecordedEvent): void => {
+    const reasons: string[] = []
+    const link = chain.check(event, reasons)
+    seal?.observe(event.streamId, event.revision, event.position, link)
+    replay.reach(event.position)
+    const stored = parse(event, reasons)
+    const problem = stored && replay.apply(stored)
+    if (problem !== undefined) reasons.push(problem)
+    if (reasons.length > 0) {
+      const { position, streamId, revision, id } = event
+      breaks.add({ position: position.toString(), streamId, revision: revision.toString(), eventId: id, reason: reasons.join('; ') })
+    }
+    eventsChecked += 1
+  }
+
+  while (after < head) {
+    const page = await readPage(options.store, after, pageSize, options.locate)
+    for (const event of page.events) {
+      if (event.position > head) break
+      check(event)
+    }
+    after = page.events.length > 0 ? (page.events[page.events.length - 1]?.position ?? head) : head
+    if (page.unreadable === 'unknown') {
+      breaks.add({
+        position: (after + 1n).toString(),
+        streamId: 'unknown',
+        revision: 'unknown',
+        reason: `the event after position ${after} cannot be read, and this store cannot say which it is: the verify stopped there`,
+      })
+      break
+    }
+    if (page.unreadable !== undefined) {
+      const located = page.unreadable
+      if (located.position > head) break
+      const reasons = ['it cannot be read: its data or metadata is not JSON']
+      chain.unreadable(located, reasons)
+      seal?.observe(located.streamId, located.revision, located.position, undefined)
+      replay.reach(located.position)
+      const { position, streamId, revision, eventId } = located
+      breaks.add({ position: position.toString(), streamId, revision: revision.toString(), eventId, reason: reasons.join('; ') })
+      eventsChecked += 1
+      after = located.position
+    }
+    options.onProgress?.({ eventsChecked, position: after < head ? after : head, head })
+    await yieldToEventLoop()
+  }
+  replay.finish()
+  const sealReport = seal?.finish()
+  const brokenAt = breaks.items[0]
+  const chainReport = { ok: breaks.found === 0, ...(brokenAt ? { brokenAt } : {}), breaks: breaks.items, breaksFound: breaks.found }
+  const mismatches = replay.mismatches
+  return {
+    ok: chainReport.ok && mismatches.found === 0 && (sealReport?.ok ?? true),
+    eventsChecked,
+    head: head.toString(),
+    comparedAt: {
+      balances: snapshot.checkpoints.balances.toString(),
+      commitments: snapshot.checkpoints.commitments.toString(),
+      spending: snapshot.checkpoints.spending.toString(),
+    },
+    mismatches: mismatches.items,
+    mismatchesFound: mismatches.found,
+    chain: chainReport,
+    ...(sealReport ? { seal: sealReport } : {}),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service's verifier: one verify at a time, seals on demand
+
+export interface LogVerifierOptions {
+  store: EventStore
+  db: SqlDatabase
+  /** The key seals are signed with (loadSealKey). */
+  sealKey: string
+  clock: () => Date
+  locate?: LocateEvent
+}
+
+export type VerifyStart =
+  | { kind: 'started'; report: Promise<VerifyReport> }
+  | { kind: 'busy' }
+  | { kind: 'forged'; reason: string }
+
+export class LogVerifier {
+  private running: Promise<VerifyReport> | undefined
+  private sealing: Promise<Seal> | undefined
+
+  constructor(private readonly options: LogVerifierOptions) {}
+
+  /** Starts a verify, unless one is under way or the seal is not one this service made. */
+  verify(seal?: Seal): VerifyStart {
+    const forged = seal === undefined ? undefined : sealForgery(seal, this.options.sealKey)
+    if (forged !== undefined) return { kind: 'forged', reason: forged }
+    if (this.running) return { kind: 'busy' }
+    const { store, db, locate } = this.options
+    const report = verifyLog({ store, db, ...(seal ? { seal } : {}), ...(locate ? { locate } : {}) })
+    this.running = report
+    const clear = () => {
+      this.running = undefined
+    }
+    report.then(clear, clear)
+    return { kind: 'started', report }
+  }
+
+  /** A seal of the log as it is now; requests that arrive while one is taken share it. */
+  seal(): Promise<Seal> {
+    if (!this.sealing) {
+      const clear = () => {
+        this.sealing = undefined
+      }
+      this.sealing = takeSeal(this.options.store, this.options.sealKey, this.options.clock)
+      this.sealing.then(clear, clear)
+    }
+    return this.sealing
+  }
+}

@@ -1,0 +1,212 @@
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { eventHash } from '../../src/audit/chain.js'
+import { loadSealKey, rootOf, sealForgery, signSeal, takeSeal, type Seal } from '../../src/audit/seal.js'
+import { ConfigError, parseConfig } from '../../src/config.js'
+import { get, post, spendingBody } from '../helpers/api.js'
+import { startTestService } from '../helpers/service.js'
+import { copyOf, eventRows, runVerifyCli, tamper, TEST_SEAL_KEY, verifyFile, writeHistory, type EventRow } from './history.js'
+
+/**
+ * Seals: signed with a key kept outside the database; a seal that was changed, or made with
+ * another key, is refused; verified against a later log, a seal finds what the chain alone cannot:
+ * a stream cut after its last good event, a stream rewritten with fresh hashes, an event slipped
+ * in before the seal's position.
+ */
+
+const SEALED_AT = new Date('2025-06-30T12:00:00.000Z')
+
+t.test('the key: AUDIT_SEAL_KEY, or on the embedded default a file beside the database', async (t) => {
+  t.same(parseConfig({}).auditSealKey, { kind: 'generated-key', path: 'data/audit-seal-key' }, 'beside the JWT secret')
+  t.same(parseConfig({ AUDIT_SEAL_KEY: 'k'.repeat(32) }).auditSealKey, { kind: 'key', key: 'k'.repeat(32) })
+  t.throws(() => parseConfig({ AUDIT_SEAL_KEY: 'too-short' }), { name: 'ConfigError', message: /AUDIT_SEAL_KEY: must be at least 32 characters/ })
+  const postgres = parseConfig({ DATABASE_URL: 'postgres://u@db/ledger', JWT_SECRET: 'x'.repeat(32) })
+  t.equal(postgres.auditSealKey, undefined, 'no data folder to keep a key in')
+  t.throws(() => loadSealKey(postgres.auditSealKey), ConfigError)
+  t.throws(() => loadSealKey(postgres.auditSealKey), /set AUDIT_SEAL_KEY/)
+
+  const service = await startTestService(t)
+  const path = join(service.dir, 'audit-seal-key')
+  const key = readFileSync(path, 'utf8').trim()
+  t.ok(key.length >= 32, 'the service made a key on its first start')
+  t.equal(statSync(path).mode & 0o777, 0o600, 'readable by its owner only')
+  const sealed = await get(service.app, '/v1/audit/seal')
+  t.equal(sealed.status, 200)
+  t.equal(sealForgery(sealed.body as Seal, key), undefined, 'seals are signed with it')
+  await service.close()
+  for (const file of ['ledger.db', 'ledger.db-wal']) {
+    const bytes = (() => {
+      try {
+        return readFileSync(join(service.dir, file))
+      } catch {
+        return Buffer.alloc(0)
+      }
+    })()
+    t.notOk(bytes.includes(key), `${file} does not hold the key`)
+  }
+})
+
+t.test('a seal names every stream at its head, with a root over them, and signs it', async (t) => {
+  const service = await startTestService(t, { clock: () => SEALED_AT }, { AUDIT_SEAL_KEY: TEST_SEAL_KEY })
+  await writeHistory(service.app)
+  const seal = await takeSeal(service.store, TEST_SEAL_KEY, () => SEALED_AT)
+  const rows = eventRows(join(service.dir, 'ledger.db'))
+  const heads = new Map<string, EventRow>()
+  for (const row of rows) heads.set(row.stream_id, row)
+  t.strictSame(
+    seal.heads,
+    [...heads.values()]
+      .map((row) => ({ streamId: row.stream_id, revision: String(row.revision), hash: JSON.parse(row.metadata).hash as string }))
+      .sort((a, b) => (a.streamId < b.streamId ? -1 : 1)),
+    "each stream's last revision and its hash, sorted by stream",
+  )
+  t.equal(seal.root, rootOf(seal.heads))
+  t.equal(seal.position, String(rows[rows.length - 1]?.position), 'the log position it covers')
+  t.equal(seal.sealedAt, SEALED_AT.toISOString())
+  t.equal(seal.version, 1)
+  t.equal(sealForgery(seal, TEST_SEAL_KEY), undefined, 'it verifies with the key')
+
+  const forgeries: Array<[string, Seal, RegExp]> = [
+    ['another root', { ...seal, root: 'f'.repeat(64) }, /HMAC does not match/],
+    ['another HMAC', { ...seal, hmac: `${seal.hmac.slice(0, 63)}${seal.hmac.endsWith('0') ? '1' : '0'}` }, /HMAC does not match/],
+    ['a head moved back', { ...seal, heads: seal.heads.map((head, index) => (index === 0 ? { ...head, revision: '0' } : head)) }, /HMAC does not match/],
+    ['another time', { ...seal, sealedAt: '2025-07-01T12:00:00.000Z' }, /HMAC does not match/],
+  ]
+  for (const [what, forged, reason] of forgeries) t.match(sealForgery(forged, TEST_SEAL_KEY), reason, `${what} is refused`)
+  t.match(sealForgery(seal, `${TEST_SEAL_KEY}-other`), /HMAC does not match/, 'a seal checked with another key is refused')
+  const otherKey = signSeal(seal.heads, BigInt(seal.position), SEALED_AT, 'someone-elses-key-of-32-characters-000')
+  t.match(sealForgery(otherKey, TEST_SEAL_KEY), /HMAC does not match/, 'a seal made with another key is refused')
+  const reordered = { ...seal, heads: [...seal.heads].reverse() }
+  const { hmac: _hmac, ...content } = reordered
+  const signedReordered = signSeal(content.heads, BigInt(content.position), SEALED_AT, TEST_SEAL_KEY)
+  t.strictSame(signedReordered.heads, seal.heads, 'signSeal sorts the heads itself')
+})
+
+/** A history, its seal, and the closed database file. */
+async function sealedLog(t: Test): Promise<{ path: string; seal: Seal; rows: EventRow[] }> {
+  const service = await startTestService(t, {}, { AUDIT_SEAL_KEY: TEST_SEAL_KEY })
+  const history = await writeHistory(service.app)
+  t.ok(await service.runner.waitFor(BigInt(history.position), 5000))
+  const seal = await takeSeal(service.store, TEST_SEAL_KEY, () => SEALED_AT)
+  await service.close()
+  const path = join(service.dir, 'ledger.db')
+  return { path, seal, rows: eventRows(path) }
+}
+
+t.test('against a later log, a seal finds what the chain cannot', async (t) => {
+  const { path, seal, rows } = await sealedLog(t)
+  const north = rows.filter((row) => row.stream_id === 'budget-2025-nord')
+  const last = rows[rows.length - 1] as EventRow
+
+  const untouched = await verifyFile(copyOf(t, path), { seal })
+  t.equal(untouched.ok, true)
+  t.strictSame(untouched.seal, { ok: true, position: seal.position, problems: [], problemsFound: 0 }, 'an untouched log keeps its seal')
+
+  t.test("a stream's tail cut off", async (t) => {
+    const copy = copyOf(t, path)
+    const tail = north.slice(-2)
+    tamper(copy, (db) => db.prepare('DELETE FROM events WHERE position IN (?, ?)').run(tail[0]?.position, tail[1]?.position))
+    const chainOnly = await verifyFile(copy)
+    t.equal(chainOnly.chain.ok, true, 'without the seal, the chain alone does not see it (what is left is a valid chain)')
+    const sealed = await verifyFile(copy, { seal })
+    t.equal(sealed.ok, false)
+    t.strictSame(sealed.seal?.problems, [
+      {
+        kind: 'went-back',
+        streamId: 'budget-2025-nord',
+        reason: `the seal has it at revision ${north[north.length - 1]?.revision}; the log now ends at revision ${north[north.length - 3]?.revision}`,
+      },
+    ])
+  })
+
+  t.test('a whole stream deleted', async (t) => {
+    const copy = copyOf(t, path)
+    tamper(copy, (db) => db.prepare("DELETE FROM events WHERE stream_id = 'budget-2025-sued'").run())
+    t.equal((await verifyFile(copy)).chain.ok, true, 'the chain alone does not see it')
+    t.match((await verifyFile(copy, { seal })).seal?.problems, [{ kind: 'missing', streamId: 'budget-2025-sued' }])
+  })
+
+  t.test("a stream's head rewritten with a fresh, valid hash", async (t) => {
+    const copy = copyOf(t, path)
+    const head = north[north.length - 1] as EventRow
+    const data = JSON.parse(head.data) as Record<string, unknown>
+    const metadata = JSON.parse(head.metadata) as Record<string, unknown>
+    const changed = { ...data, reason: 'Fehlbuchung (geändert)' }
+    const rehashed = { ...metadata, hash: eventHash({ streamId: head.stream_id, revision: BigInt(head.revision), type: head.type, data: changed, metadata }, metadata.previousHash as string) }
+    tamper(copy, (db) => db.prepare('UPDATE events SET data = ?, metadata = ? WHERE position = ?').run(JSON.stringify(changed), JSON.stringify(rehashed), head.position))
+    t.equal((await verifyFile(copy)).ok, true, 'without the seal, nothing shows: the chain holds and no compared value changed')
+    t.match((await verifyFile(copy, { seal })).seal?.problems, [
+      { kind: 'hash-differs', streamId: 'budget-2025-nord', reason: `its event at the sealed revision ${head.revision} is not the one sealed: its link differs` },
+    ])
+  })
+
+  t.test('an event slipped in before the seal', async (t) => {
+    const copy = copyOf(t, path)
+    const metadata = { ...(JSON.parse(last.metadata) as Record<string, unknown>), hash: undefined, previousHash: undefined }
+    const data = { sozialraumId: 'neu', name: 'Neu', status: 'pilot' }
+    const event = { streamId: 'sozialraum-neu', revision: 0n, type: 'SozialraumRegistered', data }
+    const linked = { ...metadata, previousHash: null, hash: eventHash({ ...event, metadata }, null) }
+    tamper(copy, (db) => {
+      db.prepare('DELETE FROM events WHERE position = ?').run(last.position)
+      db.prepare('INSERT INTO events (position, stream_id, revision, event_id, type, data, metadata) VALUES (?, ?, 0, ?, ?, ?, ?)').run(
+        last.position,
+        event.streamId,
+        'a2b4a2a8-9d1e-4f0e-8a43-51c2d0a1b2c3',
+        event.type,
+        JSON.stringify(data),
+        JSON.stringify(linked),
+      )
+    })
+    const report = await verifyFile(copy, { seal })
+    t.equal(report.chain.ok, true, 'a valid chain of its own')
+    t.match(
+      [...(report.seal?.problems ?? [])].sort((a, b) => a.kind.localeCompare(b.kind)),
+      [
+        { kind: 'not-covered', streamId: 'sozialraum-neu', reason: `revision 0 at position ${last.position} is older than the seal (position ${seal.position}), but the seal does not hold it` },
+        { kind: 'went-back', streamId: last.stream_id },
+      ],
+    )
+  })
+
+  t.test('the command line takes a saved seal', async (t) => {
+    const sealFile = join(copyOf(t, path), '..', 'seal.json')
+    writeFileSync(sealFile, JSON.stringify(seal))
+    const kept = await runVerifyCli(copyOf(t, path), '--seal', sealFile)
+    t.equal(kept.code, 0, `exit 0: the log keeps its seal (${kept.stderr})`)
+    t.match(JSON.parse(kept.stdout), { ok: true, seal: { ok: true, problems: [] } })
+
+    const cut = copyOf(t, path)
+    tamper(cut, (db) => db.prepare('DELETE FROM events WHERE position = ?').run(north[north.length - 1]?.position))
+    const broken = await runVerifyCli(cut, '--seal', sealFile)
+    t.equal(broken.code, 1, 'exit 1: a stream went back')
+    t.match(JSON.parse(broken.stdout), { ok: false, chain: { ok: true }, seal: { ok: false, problems: [{ kind: 'went-back' }] } })
+
+    writeFileSync(sealFile, JSON.stringify({ ...seal, root: '0'.repeat(64) }))
+    const forged = await runVerifyCli(copyOf(t, path), '--seal', sealFile)
+    t.equal(forged.code, 1, 'exit 1: a forged seal is refused')
+    t.match(forged.stderr, /HMAC does not match/)
+    t.equal(forged.stdout, '', 'and nothing is verified')
+    writeFileSync(sealFile, JSON.stringify({ ...seal, extra: true }))
+    const strict = await runVerifyCli(copyOf(t, path), '--seal', sealFile)
+    t.equal(strict.code, 1)
+    t.match(strict.stderr, /is not a seal/)
+  })
+})
+
+t.test('events written after the seal keep it', async (t) => {
+  const service = await startTestService(t, {}, { AUDIT_SEAL_KEY: TEST_SEAL_KEY })
+  const history = await writeHistory(service.app)
+  const seal = await takeSeal(service.store, TEST_SEAL_KEY, () => SEALED_AT)
+  let position = history.position
+  for (let index = 0; index < 3; index++) {
+    const spent = await post(service.app, `${history.north.url}/spending`, spendingBody())
+    t.equal(spent.status, 201)
+    position = spent.body.position
+  }
+  t.ok(await service.runner.waitFor(BigInt(position), 5000))
+  await service.close()
+  const report = await verifyFile(join(service.dir, 'ledger.db'), { seal })
+  t.equal(report.ok, true)
+  t.equal(report.seal?.ok, true)
+})
