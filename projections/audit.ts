@@ -1,13 +1,15 @@
+import { isBudgetEvent, isSozialraumEvent } from '../src/domain/events.js'
 import { sql, type Projection } from './projection.js'
 
-/** Every event with its position, actor and data: the trail auditors read. */
+/** Every event with its position, actor and data as recorded: the trail auditors read. */
 export const auditProjection: Projection = {
   name: 'audit',
   tables: ['audit_events'],
-  project({ event, metadata, position, streamId, revision, eventId }) {
-    const data = event.data
-    const budget = 'year' in data ? data : undefined
-    const sozialraum = 'sozialraumId' in data ? data.sozialraumId : data.sozialraum
+  project({ event, metadata, position, streamId, revision, eventId, recordedData }) {
+    // An export (AuditExported) names the year it exported but belongs to no budget, nor to a
+    // Sozialraum: `?year=` and `?sozialraum=` find the events of budgets and Sozialräume only.
+    const budget = isBudgetEvent(event) ? event.data : undefined
+    const sozialraum = isSozialraumEvent(event) ? event.data.sozialraumId : (budget?.sozialraum ?? null)
     return [
       sql(
         `INSERT INTO audit_events (position, stream_id, revision, event_id, type, version, year, sozialraum,
@@ -24,7 +26,8 @@ export const auditProjection: Projection = {
         metadata.recordedAt,
         metadata.actor.sub,
         metadata.actor.role,
-        JSON.stringify(event.data),
+        // As recorded, with the version it was written with: never a field an upcaster added.
+        JSON.stringify(recordedData),
         JSON.stringify(metadata),
       ),
     ]

@@ -41,7 +41,7 @@ export const eventDataSchemas = {
   }),
   /**
    * Version 2 adds `kind`: money granted by a decision (`allocation`), or what the close of the
-   * previous year carries into this one (`carry-over`, DOMAIN rule 8), which reports must tell
+   * previous year carries into this one (`carry-over`, docs/domain.md rule 8), which reports must tell
    * apart. Every version-1 event was an allocation.
    */
   BudgetAllocated: z.object({
@@ -143,6 +143,11 @@ export const eventDataSchemas = {
     amountCents: positiveCents,
     reason: freeText,
   }),
+  /**
+   * Someone exported the events of a fiscal year (GET /v1/audit/export): who and when are the
+   * event's actor and recordedAt. Kept in a stream of its own (`audit-exports`), never a budget's.
+   */
+  AuditExported: z.object({ year: budgetKey.year, format: z.enum(['csv', 'jsonl']) }),
 } as const
 
 export type EventType = keyof typeof eventDataSchemas
@@ -153,26 +158,34 @@ export type EventDataOf<T extends EventType> = z.infer<(typeof eventDataSchemas)
 /** A domain event: what `decide` returns and `evolve` folds, without storage metadata. */
 export type DomainEvent = { [T in EventType]: { type: T; data: EventDataOf<T> } }[EventType]
 
-/** The events of a Sozialraum's own stream; every other event belongs to a budget stream. */
+/** The events of a Sozialraum's own stream; the audit's own events; every other event belongs to a budget stream. */
 export const SOZIALRAUM_EVENT_TYPES = ['SozialraumRegistered', 'SozialraumStatusChanged'] as const
 type SozialraumEventType = (typeof SOZIALRAUM_EVENT_TYPES)[number]
+export const AUDIT_EVENT_TYPES = ['AuditExported'] as const
+type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
 
-export type BudgetEvent = Exclude<DomainEvent, { type: SozialraumEventType }>
+export type BudgetEvent = Exclude<DomainEvent, { type: SozialraumEventType | AuditEventType }>
 export type SozialraumEvent = Extract<DomainEvent, { type: SozialraumEventType }>
+export type AuditEvent = Extract<DomainEvent, { type: AuditEventType }>
 
 const sozialraumEventTypes: ReadonlySet<string> = new Set(SOZIALRAUM_EVENT_TYPES)
+const auditEventTypes: ReadonlySet<string> = new Set(AUDIT_EVENT_TYPES)
 export const isSozialraumEvent = (event: DomainEvent): event is SozialraumEvent => sozialraumEventTypes.has(event.type)
-export const isBudgetEvent = (event: DomainEvent): event is BudgetEvent => !sozialraumEventTypes.has(event.type)
+export const isAuditEvent = (event: DomainEvent): event is AuditEvent => auditEventTypes.has(event.type)
+export const isBudgetEvent = (event: DomainEvent): event is BudgetEvent =>
+  !sozialraumEventTypes.has(event.type) && !auditEventTypes.has(event.type)
 
 /**
  * The version each event type is written with today. A type's version goes up when its shape
  * changes; the schema above is always the newest one, and `UPCASTERS` turn every older version
  * into it when an event is read, so an old event stays readable forever.
  *
- * A new version may only add fields whose absence keeps the old meaning: a process that does not
- * know the new version yet reads such an event with its own newest schema, which drops the fields
- * it does not know (a rolling upgrade runs old and new processes side by side). A change of
- * meaning is a new event type, never a new version.
+ * A new version may only add fields whose absence keeps the old meaning: from 0.3.0 on, a process
+ * that does not know a version yet reads such an event with its own newest schema, which drops
+ * the fields it does not know (so that, on a store several processes share, old and new ones can
+ * run side by side during an upgrade). A change of meaning is a new event type, never a new
+ * version. Version 0.2.0 refuses every version but 1: once 0.3.0 has written a BudgetAllocated
+ * (version 2), the store cannot go back to 0.2.0.
  */
 export const EVENT_VERSIONS: Readonly<Record<EventType, number>> = {
   SozialraumRegistered: 1,
@@ -189,6 +202,7 @@ export const EVENT_VERSIONS: Readonly<Record<EventType, number>> = {
   CommitmentReleased: 1,
   SpendingRecorded: 1,
   SpendingReversed: 1,
+  AuditExported: 1,
 }
 
 /** Turns the data of version `n` into version `n + 1`; keyed by type, then by `n`. */
@@ -197,7 +211,7 @@ export const UPCASTERS: Readonly<Partial<Record<EventType, Readonly<Record<numbe
   BudgetAllocated: { 1: (data) => ({ ...data, kind: 'allocation' }) },
 }
 
-/** The roles a token can carry (API.md, "Authentication and roles"). */
+/** The roles a token can carry (docs/api.md, "Authentication and roles"). */
 export const ROLES = ['finance', 'teamlead', 'auditor'] as const
 export type Role = (typeof ROLES)[number]
 
