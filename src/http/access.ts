@@ -6,7 +6,7 @@ import type { Actor, Role } from '../domain/events.js'
 import { problem, sendProblem } from './problem.js'
 
 /**
- * Who may call which route (API.md's role column, DOMAIN rule 7), as one table, enforced for
+ * Who may call which route (docs/api.md's role column, docs/domain.md rule 7), as one table, enforced for
  * every request by the hook below. A route that is not in the table stops the service at start.
  *
  * - `public`: no token (operations and documentation).
@@ -50,7 +50,7 @@ export const ACCESS_TABLE: Readonly<Record<string, Access>> = {
   [`POST ${BUDGET}/commitments/:id/invoices`]: BOOKING,
   [`POST ${BUDGET}/commitments/:id/release`]: BOOKING,
   // Who of these may decide on a particular commitment (not its requester; finance only when it
-  // is over budget) depends on the commitment, so the decider checks that (DOMAIN rule 6).
+  // is over budget) depends on the commitment, so the decider checks that (docs/domain.md rule 6).
   [`POST ${BUDGET}/commitments/:id/approval`]: BOOKING,
   [`GET ${BUDGET}/commitments`]: BUDGET_READ,
   [`GET ${BUDGET}/commitments/:id`]: BUDGET_READ,
@@ -61,6 +61,10 @@ export const ACCESS_TABLE: Readonly<Record<string, Access>> = {
   [`GET ${BUDGET}/spending`]: BUDGET_READ,
 
   'GET /v1/audit/events': AUDIT,
+  'GET /v1/audit/export': AUDIT,
+  'GET /v1/audit/balances': AUDIT,
+  'POST /v1/audit/verify': AUDIT,
+  'GET /v1/audit/seal': AUDIT,
 }
 
 /** The interactive documentation (@fastify/swagger-ui) has many routes of its own, all public. */

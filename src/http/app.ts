@@ -20,6 +20,9 @@ import {
   sendProblem,
 } from './problem.js'
 import { auditRoutes } from './routes/audit.js'
+import { auditExportRoutes } from './routes/audit-export.js'
+import { auditBalanceRoutes } from './routes/audit-balances.js'
+import { auditVerifyRoutes } from './routes/audit-verify.js'
 import { budgetRoutes } from './routes/budgets.js'
 import { commitmentRoutes } from './routes/commitments.js'
 import { operationsRoutes } from './routes/operations.js'
@@ -108,6 +111,9 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
   await app.register(commitmentRoutes, deps)
   await app.register(spendingRoutes, deps)
   await app.register(auditRoutes, deps)
+  await app.register(auditExportRoutes, deps)
+  await app.register(auditBalanceRoutes, deps)
+  await app.register(auditVerifyRoutes, deps)
   await app.register(reportRoutes, deps)
   return app as unknown as FastifyInstance
 }

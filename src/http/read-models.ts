@@ -36,8 +36,8 @@ export const READ_MODELS: Readonly<Record<string, readonly string[]>> = {
   [`GET ${BUDGET}/spending`]: ['balances', 'spending'],
   'GET /v1/reports/:year/over-budget-commitments': ['commitments'],
   'GET /v1/audit/events': ['audit'],
-  // The export reads the event store itself (routes/audit-export.ts): no read model.
-  'GET /v1/audit/export': [],
+  // The export reads the events from the event store, the list of a year's budgets from balances.
+  'GET /v1/audit/export': ['balances'],
   'GET /v1/audit/balances': ['balance-history'],
   // The seal reads the event store itself (src/audit/seal.ts): no read model.
   'GET /v1/audit/seal': [],

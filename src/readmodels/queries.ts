@@ -13,7 +13,7 @@ import {
   type SpendingView,
 } from '../application/views.js'
 
-/** The read side: queries over the projections' tables, answering in API.md's shapes. */
+/** The read side: queries over the projections' tables, answering in docs/api.md's shapes. */
 
 type Integer = number | string | bigint
 
@@ -224,6 +224,58 @@ function commitmentFromRow(row: CommitmentRow, invoices: readonly InvoiceRow[]):
   }
 }
 
+/**
+ * A past moment of the ledger: right after the event at `position` (inclusive), or right after
+ * the last event of the year recorded at or before `recordedAt` (an ISO 8601 UTC timestamp as
+ * toISOString() writes it, so that text order is time order). Exactly: after the longest run of
+ * the year's events, from its first in log order, all recorded at or before that time; so an
+ * event stamped by a clock running behind never brings in the events logged before it that were
+ * recorded after the time.
+ */
+export type LedgerMoment = { position: bigint } | { recordedAt: string }
+
+interface HistoryRow {
+  sozialraum: string
+  revision: string
+  closed: Integer
+  ambulatory_allocated_cents: CentsText
+  ambulatory_committed_cents: CentsText
+  ambulatory_spent_cents: CentsText
+  flexible_allocated_cents: CentsText
+  flexible_committed_cents: CentsText
+  flexible_spent_cents: CentsText
+  over_budget_commitments: Integer
+  over_budget_cents: CentsText
+}
+
+const HISTORY_COLUMNS = [
+  'h.sozialraum',
+  centsText('h.revision', 'revision'),
+  'h.closed',
+  ...['ambulatory', 'flexible'].flatMap((line) =>
+    ['allocated', 'committed', 'spent'].map((figure) => centsText(`h.${line}_${figure}_cents`, `${line}_${figure}_cents`)),
+  ),
+  'h.over_budget_commitments',
+  centsText('h.over_budget_cents', 'over_budget_cents'),
+].join(', ')
+
+function historyLines(row: HistoryRow): Record<Line, LineBalance> {
+  const line = (prefix: Line): LineBalance => ({
+    allocatedCents: centsFromStorage(row[`${prefix}_allocated_cents`]),
+    committedCents: centsFromStorage(row[`${prefix}_committed_cents`]),
+    spentCents: centsFromStorage(row[`${prefix}_spent_cents`]),
+  })
+  return { ambulatory: line('ambulatory'), flexible: line('flexible') }
+}
+
+function budgetOfHistory(year: number, row: HistoryRow, lines: Record<Line, LineBalance>): BudgetView {
+  return budgetView(
+    { year, sozialraum: row.sozialraum, revision: BigInt(row.revision), closed: Number(row.closed) === 1 },
+    lines,
+    { commitments: Number(row.over_budget_commitments), amountCents: centsFromStorage(row.over_budget_cents) },
+  )
+}
+
 export class ReadModels {
   constructor(private readonly db: SqlDatabase) {}
 
@@ -293,7 +345,7 @@ export class ReadModels {
     return this.commitmentsWhere('c.year = ? AND c.sozialraum = ?', [year, sozialraum], status)
   }
 
-  /** Every over-budget commitment of a year (DOMAIN rule 1), or only those of the given Sozialräume. */
+  /** Every over-budget commitment of a year (docs/domain.md rule 1), or only those of the given Sozialräume. */
   async listOverBudgetCommitments(
     year: number,
     status?: string,
@@ -404,5 +456,48 @@ export class ReadModels {
     }))
     const last = items[items.length - 1]
     return { items, next: rows.length > filter.limit && last ? last.position : null }
+  }
+
+  /**
+   * Every budget of a year as it stood at a past moment, in the shape of `listBudgets`: from the
+   * balance-history projection, the last row of each budget at or before the moment's position
+   * (one seek per budget on its primary key). A budget with no row by then did not exist yet.
+   */
+  async budgetsAsOf(year: number, moment: LedgerMoment): Promise<{ year: number; items: BudgetView[]; total: BalanceView }> {
+    const position = 'position' in moment ? moment.position : await this.positionRecordedBy(year, moment.recordedAt)
+    const rows =
+      position === undefined
+        ? []
+        : await this.db.query<HistoryRow>(
+            `SELECT ${HISTORY_COLUMNS}
+             FROM balance_history_budgets b
+             JOIN balance_history h ON h.year = b.year AND h.sozialraum = b.sozialraum AND h.position = (
+               SELECT x.position FROM balance_history x
+               WHERE x.year = b.year AND x.sozialraum = b.sozialraum AND x.position <= ?
+               ORDER BY x.position DESC LIMIT 1)
+             WHERE b.year = ? ORDER BY b.sozialraum`,
+            [position, year],
+          )
+    const budgets = rows.map((row) => ({ row, lines: historyLines(row) }))
+    return {
+      year,
+      items: budgets.map(({ row, lines }) => budgetOfHistory(year, row, lines)),
+      total: balanceView(sumBalances(budgets.flatMap(({ lines }) => [lines.ambulatory, lines.flexible]))),
+    }
+  }
+
+  /**
+   * The position of the last event of the year recorded at or before `recordedAt`, or undefined
+   * before the year's first event. `recorded_up_to` never decreases with the position within a
+   * year, so the last row by it is the last by position too: one seek, no scan.
+   */
+  private async positionRecordedBy(year: number, recordedAt: string): Promise<bigint | undefined> {
+    // Named apart from the column: ORDER BY would take the alias, and order positions as text.
+    const [row] = await this.db.query<{ position_text: string }>(
+      `SELECT CAST(position AS TEXT) AS position_text FROM balance_history
+       WHERE year = ? AND recorded_up_to <= ? ORDER BY recorded_up_to DESC, position DESC LIMIT 1`,
+      [year, recordedAt],
+    )
+    return row === undefined ? undefined : BigInt(row.position_text)
   }
 }

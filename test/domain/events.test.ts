@@ -101,7 +101,8 @@ t.test('a store written by 0.2.0 is read, decided on and projected through the u
   const budget = await get(service.app, url, spent.body.position)
   t.equal(budget.body.lines.flexible.allocated, '5000.00', 'the projection reads the old event')
   const trail = await get(service.app, '/v1/audit/events?type=BudgetAllocated', spent.body.position)
-  t.match(trail.body.items, [{ version: 1, data: { ...allocationV1, kind: 'allocation' } }], 'the trail keeps the version it was written with')
+  t.same(trail.body.items[0]?.data, allocationV1, 'the trail shows the event as it was recorded')
+  t.equal(trail.body.items[0]?.version, 1, 'with the version it was written with')
 
   const again = await post(service.app, `${url}/allocations`, { line: 'flexible', amount: '1.00', decisionRef: 'HH-2025/0300' })
   const written = await service.store.readAll({ after: BigInt(spent.body.position), maxCount: 10 })

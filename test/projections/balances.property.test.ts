@@ -19,7 +19,7 @@ import {
   type BudgetPolicy,
   type BudgetState,
 } from '../../src/domain/budget/index.js'
-import type { Actor, Line } from '../../src/domain/events.js'
+import { isBudgetEvent, type Actor, type Line } from '../../src/domain/events.js'
 import { formatCents } from '../../src/domain/money.js'
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
 import { ProjectionRunner, resetProjection } from '../../projections/runner.js'
@@ -299,7 +299,7 @@ async function replayBudget(store: SqliteEventStore, sozialraum: string): Promis
   let revision: bigint | undefined
   for (const recorded of await store.readStream(budgetStreamId(YEAR, sozialraum), { maxCount: 10_000 })) {
     const { event, metadata } = toStoredEvent(recorded)
-    if (event.type === 'SozialraumRegistered' || event.type === 'SozialraumStatusChanged') throw new Error('not a budget event')
+    if (!isBudgetEvent(event)) throw new Error('not a budget event')
     state = evolveBudget(state, event, { recordedAt: metadata.recordedAt, actorSub: metadata.actor.sub })
     revision = recorded.revision
   }
