@@ -1,5 +1,6 @@
 import { isBudgetEvent, LINES, type BudgetEvent, type Line } from '../src/domain/events.js'
 import type { Statement } from '../src/sql/port.js'
+import { lineChanges, type Figure } from './line-changes.js'
 import { sql, type Projection } from './projection.js'
 
 /**
@@ -28,7 +29,6 @@ import { sql, type Projection } from './projection.js'
  * budget's commitments. Time maps to a position through `recorded_up_to` (see the migration).
  */
 
-type Figure = 'allocated' | 'committed' | 'spent'
 type FigureColumn = `${Line}_${Figure}_cents`
 
 const figureColumn = (line: Line, figure: Figure): FigureColumn => `${line}_${figure}_cents`
@@ -36,43 +36,12 @@ const FIGURE_COLUMNS: readonly FigureColumn[] = LINES.flatMap((line) =>
   (['allocated', 'committed', 'spent'] as const).map((figure) => figureColumn(line, figure)),
 )
 
-/** What an event changes of its budget's line figures, as DOMAIN.md's formulas say (and the balances projection does). */
+/** What an event changes of its budget's figures, by column (the same changes the balances projection applies). */
 function figureChanges(event: BudgetEvent): Map<FigureColumn, number> {
   const changes = new Map<FigureColumn, number>()
-  const add = (line: Line, figure: Figure, cents: number) => {
+  for (const { line, figure, cents } of lineChanges(event)) {
     const column = figureColumn(line, figure)
     changes.set(column, (changes.get(column) ?? 0) + cents)
-  }
-  switch (event.type) {
-    case 'BudgetAllocated':
-    case 'BudgetAdjusted':
-      add(event.data.line, 'allocated', event.data.amountCents)
-      break
-    case 'BudgetTransferred':
-      add(event.data.fromLine, 'allocated', -event.data.amountCents)
-      add(event.data.toLine, 'allocated', event.data.amountCents)
-      break
-    case 'CommitmentCreated':
-    case 'CommitmentAmended':
-      add(event.data.line, 'committed', event.data.amountCents)
-      break
-    case 'InvoiceBooked':
-      add(event.data.line, 'committed', -event.data.amountCents)
-      add(event.data.line, 'spent', event.data.amountCents)
-      break
-    case 'CommitmentReleased':
-    case 'CommitmentRejected':
-      add(event.data.line, 'committed', -event.data.amountCents)
-      break
-    case 'SpendingRecorded':
-      add('flexible', 'spent', event.data.amountCents)
-      break
-    case 'SpendingReversed':
-      add('flexible', 'spent', -event.data.amountCents)
-      break
-    case 'CommitmentApprovalRequested':
-    case 'CommitmentApproved':
-      break
   }
   return changes
 }

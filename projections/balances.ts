@@ -1,4 +1,5 @@
 import { isBudgetEvent, type Line } from '../src/domain/events.js'
+import { lineChanges } from './line-changes.js'
 import { sql, type Projection } from './projection.js'
 import type { Statement } from '../src/sql/port.js'
 
@@ -44,33 +45,8 @@ export const balancesProjection: Projection = {
     }
     changes.push(sql('UPDATE budgets SET revision = ? WHERE year = ? AND sozialraum = ?', revision, year, sozialraum))
 
-    switch (event.type) {
-      case 'BudgetAllocated':
-      case 'BudgetAdjusted':
-        changes.push(addTo(year, sozialraum, event.data.line, 'allocated_cents', event.data.amountCents))
-        break
-      case 'BudgetTransferred':
-        changes.push(addTo(year, sozialraum, event.data.fromLine, 'allocated_cents', -event.data.amountCents))
-        changes.push(addTo(year, sozialraum, event.data.toLine, 'allocated_cents', event.data.amountCents))
-        break
-      case 'CommitmentCreated':
-      case 'CommitmentAmended':
-        changes.push(addTo(year, sozialraum, event.data.line, 'committed_cents', event.data.amountCents))
-        break
-      case 'InvoiceBooked':
-        changes.push(addTo(year, sozialraum, event.data.line, 'committed_cents', -event.data.amountCents))
-        changes.push(addTo(year, sozialraum, event.data.line, 'spent_cents', event.data.amountCents))
-        break
-      case 'CommitmentReleased':
-      case 'CommitmentRejected':
-        changes.push(addTo(year, sozialraum, event.data.line, 'committed_cents', -event.data.amountCents))
-        break
-      case 'SpendingRecorded':
-        changes.push(addTo(year, sozialraum, 'flexible', 'spent_cents', event.data.amountCents))
-        break
-      case 'SpendingReversed':
-        changes.push(addTo(year, sozialraum, 'flexible', 'spent_cents', -event.data.amountCents))
-        break
+    for (const { line, figure, cents } of lineChanges(event)) {
+      changes.push(addTo(year, sozialraum, line, `${figure}_cents`, cents))
     }
     return changes
   },

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,6 +7,7 @@ import { sqliteEventLocator, verifyLog, type VerifyOptions, type VerifyReport } 
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
 import { SqliteDatabase } from '../../src/sql/sqlite.js'
 import { commitmentBody, post, seed, spendingBody, uuid, type ApiResponse } from '../helpers/api.js'
+import { runScript, type Exit } from '../helpers/cli.js'
 import { bearer } from '../helpers/tokens.js'
 
 /**
@@ -122,21 +122,7 @@ export function eventRows(path: string): EventRow[] {
 /** The key the tests' seals are signed with (AUDIT_SEAL_KEY). */
 export const TEST_SEAL_KEY = 'a-seal-key-of-at-least-32-characters-0123'
 
-const ROOT = new URL('../../', import.meta.url).pathname
-
 /** Runs `src/cli/verify.ts` on the database file at `path`, as `npm run verify` runs the built one. */
-export function runVerifyCli(path: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/verify.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: `sqlite:${path}`, AUDIT_SEAL_KEY: TEST_SEAL_KEY },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('error', reject)
-    child.on('exit', (code) => resolve({ code, stdout, stderr }))
-  })
+export function runVerifyCli(path: string, ...args: string[]): Promise<Exit> {
+  return runScript('src/cli/verify.ts', args, { DATABASE_URL: `sqlite:${path}`, AUDIT_SEAL_KEY: TEST_SEAL_KEY })
 }

@@ -8,44 +8,15 @@ import t from 'tap'
 import { parseConfig } from '../../src/config.js'
 import { StoreInUseError, StoreLock } from '../../src/eventstore/store-lock.js'
 import { openService } from '../../src/service.js'
+import { ROOT, runScript } from '../helpers/cli.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
 
 /** One owner per embedded store: a second service, migrate or rebuild on a store in use stops at once. */
-
-const ROOT = new URL('../../', import.meta.url).pathname
 
 function freshStore(t: { teardown(fn: () => unknown): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'sojus-lock-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return join(dir, 'data', 'ledger.db')
-}
-
-interface Exit {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
-
-/** Runs one of the project's TypeScript entry points in a child process, as an operator would. */
-function runScript(script: string, args: string[], environment: Record<string, string>): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, LOG_LEVEL: 'silent', ...environment },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.on('error', reject)
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
-    })
-  })
 }
 
 t.test('a second lock on the same store is refused, naming the file and the holder', async (t) => {

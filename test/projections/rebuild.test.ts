@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,6 +6,7 @@ import t from 'tap'
 import { parseConfig } from '../../src/config.js'
 import { openService, type Service } from '../../src/service.js'
 import { get, post, seed, spendingBody } from '../helpers/api.js'
+import { runScript } from '../helpers/cli.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
 
 /**
@@ -15,23 +15,8 @@ import { TEST_JWT_SECRET } from '../helpers/tokens.js'
  * same balances as before.
  */
 
-const ROOT = new URL('../../', import.meta.url).pathname
-
-function rebuild(path: string, ...names: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/rebuild-projections.ts'), ...names], {
-      cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: `sqlite:${path}`, JWT_SECRET: TEST_JWT_SECRET },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-    child.on('error', reject)
-    child.on('exit', (code) => resolve({ code, stdout, stderr }))
-  })
-}
+const rebuild = (path: string, ...names: string[]) =>
+  runScript('src/cli/rebuild-projections.ts', names, { DATABASE_URL: `sqlite:${path}`, JWT_SECRET: TEST_JWT_SECRET })
 
 t.test('rebuild while serving is refused; rebuild while stopped replays to the same balances', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sojus-rebuild-'))
