@@ -64,6 +64,9 @@ const API_ROUTE: Readonly<Record<number, string>> = {
     'or the budget is too busy to take the write',
 }
 
+/** POST routes that only read: they check the ledger instead of changing it. */
+const READ_ONLY_POSTS: ReadonlySet<string> = new Set(['/v1/audit/verify'])
+
 /** Statuses every /v1 write may answer with, besides its own. */
 const API_WRITE: Readonly<Record<number, string>> = {
   409: 'The write does not fit the current state (conflict, year-closed, …)',
@@ -89,7 +92,11 @@ export function declareCommonAnswers(route: RouteOptions): void {
 
   const common: Record<number, string> = { ...ANY_ROUTE }
   if (isApiRoute(route.url)) Object.assign(common, API_ROUTE)
-  if (isApiRoute(route.url) && methods.includes('POST')) Object.assign(common, API_WRITE)
+  if (isApiRoute(route.url) && methods.includes('POST')) {
+    // A POST that writes nothing (verify) takes a body, but no If-Match and no Idempotency-Key.
+    if (READ_ONLY_POSTS.has(route.url)) Object.assign(common, { 413: API_WRITE[413], 415: API_WRITE[415] })
+    else Object.assign(common, API_WRITE)
+  }
   // The router refuses an over-long path parameter before the route runs, but for this route's path.
   if (route.url.includes(':')) common[414] = 'A path parameter is longer than 100 characters (uri-too-long)'
 

@@ -2,7 +2,7 @@ import { parse } from 'csv-parse/sync'
 import t from 'tap'
 import type { TokenClaims } from '../../src/auth/tokens.js'
 import { formatCents } from '../../src/domain/money.js'
-import { exportPages } from '../../src/http/routes/audit-export.js'
+import { exportPages, MAX_CONCURRENT_EXPORTS } from '../../src/http/routes/audit-export.js'
 import { assertProblem, commitmentBody, get, post, seed, spendingBody, type ApiResponse, type Json } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
 import { bearer } from '../helpers/tokens.js'
@@ -228,4 +228,23 @@ t.test('GET /v1/audit/export', async (t) => {
     const before = await get(app, '/v1/audit/events?type=AuditExported', String(await service.store.headPosition()))
     t.equal(before.body.items.length, 6, 'refused requests record nothing')
   })
+})
+
+t.test('a few exports at a time: more are refused with 503 before anything is recorded', async (t) => {
+  const service = await startTestService(t)
+  await seed(service.app, 'export-limit', { year: 2025 })
+  const before = await service.store.headPosition()
+  const answers = await Promise.all(Array.from({ length: MAX_CONCURRENT_EXPORTS + 2 }, () => exportOf(service.app, '?year=2025&format=jsonl')))
+  const refused = answers.filter((answer) => answer.status === 503)
+  t.equal(answers.filter((answer) => answer.status === 200).length, MAX_CONCURRENT_EXPORTS, 'as many as the limit are sent')
+  t.equal(refused.length, 2, 'the others are refused')
+  for (const answer of refused) {
+    t.match(answer.headers['content-type'], /^application\/problem\+json/)
+    t.match(JSON.parse(answer.text), { type: 'urn:sojus-ledger:problem:unavailable', status: 503 })
+  }
+  t.equal(refused[0]?.headers['retry-after'], '5')
+  const recorded = await service.store.readStream('audit-exports', { maxCount: 100 })
+  t.equal(recorded.length, MAX_CONCURRENT_EXPORTS, 'only the exports sent are recorded')
+  t.ok((await service.store.headPosition()) - before === BigInt(MAX_CONCURRENT_EXPORTS))
+  t.equal((await exportOf(service.app, '?year=2025&format=jsonl')).status, 200, 'once they are done, the next one runs')
 })

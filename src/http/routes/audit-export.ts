@@ -53,6 +53,8 @@ export const EXPORT_PAGE_SIZE = 1000
 /** About the most events read ahead over all the year's streams together: each stream's page is a share of it. */
 export const EXPORT_BUFFERED_EVENTS = 5000
 export const AUDIT_EXPORTS_STREAM = 'audit-exports'
+/** Exports one process streams at once; each holds about 8 MB of pages and read-ahead. */
+export const MAX_CONCURRENT_EXPORTS = 2
 /** The projection that lists a year's budgets (READ_MODELS names it for this route too). */
 const BALANCES = 'balances'
 
@@ -287,6 +289,7 @@ const exportQuery = z.strictObject({
 export const auditExportRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => {
   // The service's clock is not among the HTTP dependencies: exports are recorded at the real time.
   const records = new CommandHandler(exportRecords, { store: deps.store, clock: () => new Date(), newEventId: randomUUID })
+  let exportsRunning = 0
 
   app.get(
     '/v1/audit/export',
@@ -310,7 +313,19 @@ export const auditExportRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, de
         },
       },
     },
-    (request, reply) => sendExport(deps, records, request, reply, Number(request.query.year), request.query.format),
+    async (request, reply) => {
+      // An export holds a stream of pages open for as long as the client reads: a few at a time.
+      if (request.method !== 'HEAD' && exportsRunning >= MAX_CONCURRENT_EXPORTS) {
+        reply.header('retry-after', '5')
+        return sendProblem(reply, problem('unavailable', 503, `${exportsRunning} exports are running; nothing was recorded or sent, try again shortly`))
+      }
+      exportsRunning += 1
+      try {
+        await sendExport(deps, records, request, reply, Number(request.query.year), request.query.format)
+      } finally {
+        exportsRunning -= 1
+      }
+    },
   )
 }
 
