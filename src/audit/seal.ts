@@ -18,6 +18,12 @@ import { linkOf } from './chain.js'
  * it covers (every event at or before it), when it was taken, and an HMAC-SHA256 over all of that
  * with a key kept outside the database (AUDIT_SEAL_KEY, or `audit-seal-key` in the data folder):
  * whoever can write the database cannot make a seal that verifies.
+ *
+ * The heads alone do not fix the order of the log: two events of different streams can swap their
+ * positions and every stream still reads the same. So a seal also holds `logDigest`, a running
+ * SHA-256 over every event's position, stream, revision and link up to its position (LogDigest),
+ * signed with the rest. Seals taken before it existed have no `logDigest`; they still verify, with
+ * every check but the order's (stripping it from a newer seal changes what the HMAC covers).
  */
 
 export const SEAL_VERSION = 1
@@ -45,6 +51,9 @@ const sealOf = <Head extends z.ZodType>(head: Head) =>
     sealedAt: z.iso.datetime().meta({ description: 'When the seal was taken (ISO 8601 UTC)' }),
     root: hexHash.meta({ description: 'SHA-256 over the canonical JSON (RFC 8785) of `heads`' }),
     heads: z.array(head).max(MAX_SEAL_HEADS).meta({ description: 'Every stream, sorted by streamId' }),
+    logDigest: hexHash.optional().meta({
+      description: "SHA-256 over every event's position, stream, revision and link up to `position`, in log order; absent in older seals",
+    }),
     hmac: hexHash.meta({
       description: 'HMAC-SHA256 over the canonical JSON of every other member, with a key kept outside the database',
     }),
@@ -79,10 +88,28 @@ function hmacOf(content: Omit<Seal, 'hmac'>, key: string): string {
   return createHmac('sha256', key).update(canonical(content)).digest('hex')
 }
 
+/**
+ * The log's order up to a position: a running SHA-256 over each event's position, stream, revision
+ * and link, in log order. Each event is one line of JSON, so no stream id can make two different
+ * logs give the same text. The seal and the verifier both feed it, each as it reads the log.
+ */
+export class LogDigest {
+  private readonly hash = createHash('sha256')
+
+  /** `link` undefined: the event's link cannot be known (it cannot be read), so no sealed digest matches. */
+  add(position: Position, streamId: string, revision: bigint | string, link: string | undefined): void {
+    this.hash.update(`${JSON.stringify([position.toString(), streamId, String(revision), link ?? 'unknown'])}\n`)
+  }
+
+  digest(): string {
+    return this.hash.digest('hex')
+  }
+}
+
 const byStream = (a: StreamHead, b: StreamHead): number => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0)
 
-/** Signs the heads of the log at `position`. */
-export function signSeal(heads: readonly StreamHead[], position: Position, sealedAt: Date, key: string): Seal {
+/** Signs the heads (and, given, the order's digest) of the log at `position`. */
+export function signSeal(heads: readonly StreamHead[], position: Position, sealedAt: Date, key: string, logDigest?: string): Seal {
   const sorted = [...heads].sort(byStream)
   const content = {
     version: SEAL_VERSION,
@@ -90,6 +117,7 @@ export function signSeal(heads: readonly StreamHead[], position: Position, seale
     sealedAt: sealedAt.toISOString(),
     root: rootOf(sorted),
     heads: sorted,
+    ...(logDigest === undefined ? {} : { logDigest }),
   } as const
   return { ...content, hmac: hmacOf(content, key) }
 }
@@ -122,6 +150,7 @@ export function sealForgery(seal: Seal, key: string): string | undefined {
 export async function takeSeal(store: EventStore, key: string, clock: () => Date): Promise<Seal> {
   const head = await store.headPosition()
   const heads = new Map<string, { revision: bigint; link: string }>()
+  const order = new LogDigest()
   let after: Position = START
   while (after < head) {
     let page
@@ -135,14 +164,16 @@ export async function takeSeal(store: EventStore, key: string, clock: () => Date
     for (const event of page) {
       if (event.position > head) break
       const previous = heads.get(event.streamId)?.link ?? null
-      heads.set(event.streamId, { revision: event.revision, link: linkOf(event, previous) })
+      const link = linkOf(event, previous)
+      heads.set(event.streamId, { revision: event.revision, link })
+      order.add(event.position, event.streamId, event.revision, link)
     }
     after = page[page.length - 1]?.position ?? head
     await yieldToEventLoop()
   }
   if (heads.size > MAX_SEAL_HEADS) throw new Error(`cannot seal: the log has ${heads.size} streams, a seal holds at most ${MAX_SEAL_HEADS}`)
   const list = [...heads].map(([streamId, { revision, link }]) => ({ streamId, revision: revision.toString(), hash: link }))
-  return signSeal(list, head, clock(), key)
+  return signSeal(list, head, clock(), key, order.digest())
 }
 
 /** The key seals are signed with: AUDIT_SEAL_KEY, or the embedded default's file, made on first use. */

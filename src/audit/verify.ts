@@ -7,24 +7,30 @@ import { centsFromStorage, formatCents, type Cents } from '../domain/money.js'
 import { MAX_READ_COUNT, START, type EventStore, type Position, type RecordedEvent } from '../eventstore/port.js'
 import type { SqlDatabase } from '../sql/port.js'
 import { isHash } from './chain.js'
-import { sealForgery, takeSeal, type Seal } from './seal.js'
+import { LogDigest, sealForgery, takeSeal, type Seal } from './seal.js'
 
 /**
- * The verifier: reads the whole event log from the event store, page by page (never the audit read
- * model), and answers three questions.
+ * The verifier: reads the whole event log from the event store, page by page (the event store is
+ * the truth: read models are only compared with it), and answers four questions.
  *
  * 1. Is the log intact? Per stream, revisions follow each other from 0 (a deleted event is a gap),
  *    each event's stored `previousHash` is the link of the event before it, and its stored `hash`
- *    is the hash of what is stored now (src/audit/chain.ts). An event that no longer parses (its
- *    JSON, its type, its schema) or no longer replays is reported there too, never a crash.
+ *    is the hash of what is stored now (src/audit/chain.ts). An event recorded more than 60 s
+ *    before the event before it in its stream is reported too: the chain has no key, so a forged
+ *    event appended with valid links can only give itself away by its time. An event that no longer
+ *    parses (its JSON, its type, its schema) or no longer replays is reported there too, never a crash.
  * 2. Do the read models follow from the events? Every budget event is folded into a replayed state
- *    (independently of the projections' SQL), and each budget's lines, commitments and spendings
- *    are compared with the tables `budget_lines`, `budgets`, `commitments` and `spendings`.
- * 3. Given an earlier seal (src/audit/seal.ts): did a stream go back, or change at a sealed revision?
+ *    (independently of the projections' SQL), and each budget's lines, commitments (amounts, status
+ *    and text fields) and spendings are compared with the tables `budget_lines`, `budgets`,
+ *    `commitments` and `spendings`.
+ * 3. Is the audit trail (`audit_events`, what auditors read) the log? Row by row, up to its
+ *    projection's checkpoint, read in pages alongside the log.
+ * 4. Given an earlier seal (src/audit/seal.ts): did a stream go back, or change at a sealed revision;
+ *    is the log up to the seal in the order sealed; does an event after it claim to be older?
  *
- * Memory stays bounded by the state, not the log: per stream its next revision and last link, per
- * budget its replayed state, and the read models' values (loaded before the log is read: they are
- * about as large as the replayed state).
+ * Memory stays bounded by the state, not the log: per stream its next revision, last link and
+ * time, per budget its replayed state, and the read models' values (loaded before the log is read:
+ * they are about as large as the replayed state); the audit trail a page at a time.
  */
 
 /** Events read per page: small enough that the service answers other requests between pages. */
@@ -33,6 +39,12 @@ export const VERIFY_PAGE_SIZE = 2000
 export const MAX_LISTED = 1000
 /** Longest reason given for an event that does not parse: zod's messages can be long. */
 const MAX_REASON_LENGTH = 500
+/**
+ * How far an event's `recordedAt` may lie before the one it must follow (the event before it in its
+ * stream, or the seal): the handler stamps an event when it decides, and appends it after, so a
+ * write decided just before another (or before a seal) may land just after it.
+ */
+export const RECORDED_AT_TOLERANCE_MS = 60_000
 /** How often the read models are read again when a projection batch fell between the queries. */
 const MAX_SNAPSHOT_ATTEMPTS = 5
 
@@ -64,12 +76,34 @@ export interface Mismatch {
   divergedAt: string | null
 }
 
-export type SealProblemKind = 'missing' | 'went-back' | 'hash-differs' | 'unreadable' | 'not-covered'
+export type SealProblemKind =
+  | 'missing'
+  | 'went-back'
+  | 'hash-differs'
+  | 'unreadable'
+  | 'not-covered'
+  | 'recorded-before-seal'
+  | 'log-order-changed'
 
 export interface SealProblem {
   kind: SealProblemKind
-  streamId: string
+  /** Absent for `log-order-changed`: a digest over the whole log cannot say which stream moved. */
+  streamId?: string
   reason: string
+  /** For a problem with one event (`recorded-before-seal`): where it is and which it is. */
+  position?: string
+  revision?: string
+  eventId?: string
+}
+
+/** A row of `audit_events` that is not the event at its position says it is. */
+export interface AuditTrailMismatch {
+  position: string
+  /** A column (`stream_id`, `data`, …), or `row` for a row on one side only. */
+  field: string
+  /** What the event says: the column's value as text, `present` or `missing`. */
+  expected: string
+  actual: string
 }
 
 export interface VerifyReport {
@@ -83,6 +117,8 @@ export interface VerifyReport {
   mismatchesFound: number
   chain: { ok: boolean; brokenAt?: ChainBreak; breaks: ChainBreak[]; breaksFound: number }
   seal?: { ok: boolean; position: string; problems: SealProblem[]; problemsFound: number }
+  /** `audit_events` compared row by row with the log, up to the `audit` projection's checkpoint (`comparedAt`). */
+  auditTrail: { ok: boolean; comparedAt: string; mismatches: AuditTrailMismatch[]; mismatchesFound: number }
 }
 
 export interface VerifyProgress {
@@ -117,6 +153,8 @@ const LINE_FIELDS = ['allocated', 'committed', 'spent'] as const
 interface BudgetRows {
   /** The `budgets` row's revision; undefined when the budget has lines or commitments but no row. */
   revision: bigint | undefined
+  /** The `budgets` row's `closed`; undefined when there is no row. */
+  closed: boolean | undefined
   lines: Partial<Record<Line, LineValues>>
   commitments: Map<string, ReplayedCommitment>
   spendings: Map<string, ReplayedSpending>
@@ -128,6 +166,48 @@ interface ReadModelSnapshot {
 }
 
 type Integer = number | string | bigint
+
+interface CommitmentRow {
+  year: Integer
+  sozialraum: string
+  id: string
+  line: Line
+  amount_cents: string
+  invoiced_cents: string
+  released_cents: string
+  status: CommitmentStatus
+  over_budget: Integer
+  provider: string
+  case_ref: string
+  help_type: string | null
+  period_from: string
+  period_to: string
+  decision_ref: string | null
+  over_budget_justification: string | null
+}
+
+const COMMITMENT_COLUMNS =
+  'year, sozialraum, id, line, CAST(amount_cents AS TEXT) AS amount_cents, CAST(invoiced_cents AS TEXT) AS invoiced_cents, ' +
+  'CAST(released_cents AS TEXT) AS released_cents, status, over_budget, provider, case_ref, help_type, period_from, period_to, ' +
+  'decision_ref, over_budget_justification'
+
+function commitmentOfRow(row: CommitmentRow): ReplayedCommitment {
+  return {
+    line: row.line,
+    amount: centsFromStorage(row.amount_cents),
+    invoiced: centsFromStorage(row.invoiced_cents),
+    released: centsFromStorage(row.released_cents),
+    status: row.status,
+    overBudget: Number(row.over_budget) !== 0,
+    provider: row.provider,
+    caseRef: row.case_ref,
+    helpType: row.help_type,
+    periodFrom: row.period_from,
+    periodTo: row.period_to,
+    decisionRef: row.decision_ref,
+    overBudgetJustification: row.over_budget_justification,
+  }
+}
 const budgetKeyOf = (year: Integer, sozialraum: string): string => `${Number(year)}/${sozialraum}`
 
 async function readCheckpoints(db: SqlDatabase): Promise<Record<ComparedProjection, Position>> {
@@ -157,26 +237,13 @@ async function loadReadModels(db: SqlDatabase): Promise<ReadModelSnapshot> {
     const cents = (column: string) => `CAST(${column} AS TEXT) AS ${column}`
     const [checkpoints, budgets, lines, commitments, spendings, checkpointsAfter] = await Promise.all([
       readCheckpoints(db),
-      db.query<{ year: Integer; sozialraum: string; revision: string }>(
-        `SELECT year, sozialraum, CAST(revision AS TEXT) AS revision FROM budgets`,
+      db.query<{ year: Integer; sozialraum: string; revision: string; closed: Integer }>(
+        `SELECT year, sozialraum, CAST(revision AS TEXT) AS revision, closed FROM budgets`,
       ),
       db.query<{ year: Integer; sozialraum: string; line: Line; allocated_cents: string; committed_cents: string; spent_cents: string }>(
         `SELECT year, sozialraum, line, ${cents('allocated_cents')}, ${cents('committed_cents')}, ${cents('spent_cents')} FROM budget_lines`,
       ),
-      db.query<{
-        year: Integer
-        sozialraum: string
-        id: string
-        line: Line
-        amount_cents: string
-        invoiced_cents: string
-        released_cents: string
-        status: CommitmentStatus
-        over_budget: Integer
-      }>(
-        `SELECT year, sozialraum, id, line, ${cents('amount_cents')}, ${cents('invoiced_cents')}, ${cents('released_cents')},
-           status, over_budget FROM commitments`,
-      ),
+      db.query<CommitmentRow>(`SELECT ${COMMITMENT_COLUMNS} FROM commitments`),
       db.query<{ year: Integer; sozialraum: string; id: string; amount_cents: string; reversed: Integer }>(
         `SELECT year, sozialraum, id, ${cents('amount_cents')}, reversed FROM spendings`,
       ),
@@ -187,10 +254,16 @@ async function loadReadModels(db: SqlDatabase): Promise<ReadModelSnapshot> {
     const rowsOf = (year: Integer, sozialraum: string): BudgetRows => {
       const key = budgetKeyOf(year, sozialraum)
       let rows = snapshot.budgets.get(key)
-      if (!rows) snapshot.budgets.set(key, (rows = { revision: undefined, lines: {}, commitments: new Map(), spendings: new Map() }))
+      if (!rows) {
+        snapshot.budgets.set(key, (rows = { revision: undefined, closed: undefined, lines: {}, commitments: new Map(), spendings: new Map() }))
+      }
       return rows
     }
-    for (const row of budgets) rowsOf(row.year, row.sozialraum).revision = BigInt(row.revision)
+    for (const row of budgets) {
+      const rows = rowsOf(row.year, row.sozialraum)
+      rows.revision = BigInt(row.revision)
+      rows.closed = Number(row.closed) !== 0
+    }
     for (const row of lines) {
       rowsOf(row.year, row.sozialraum).lines[row.line] = {
         allocated: centsFromStorage(row.allocated_cents),
@@ -198,16 +271,7 @@ async function loadReadModels(db: SqlDatabase): Promise<ReadModelSnapshot> {
         spent: centsFromStorage(row.spent_cents),
       }
     }
-    for (const row of commitments) {
-      rowsOf(row.year, row.sozialraum).commitments.set(row.id, {
-        line: row.line,
-        amount: centsFromStorage(row.amount_cents),
-        invoiced: centsFromStorage(row.invoiced_cents),
-        released: centsFromStorage(row.released_cents),
-        status: row.status,
-        overBudget: Number(row.over_budget) !== 0,
-      })
-    }
+    for (const row of commitments) rowsOf(row.year, row.sozialraum).commitments.set(row.id, commitmentOfRow(row))
     for (const row of spendings) {
       rowsOf(row.year, row.sozialraum).spendings.set(row.id, { amount: centsFromStorage(row.amount_cents), reversed: Number(row.reversed) !== 0 })
     }
@@ -226,6 +290,14 @@ export interface ReplayedCommitment {
   released: Cents
   status: CommitmentStatus
   overBudget: boolean
+  /** The text fields the commitments table keeps, null where the event has none (SQL NULL). */
+  provider: string
+  caseRef: string
+  helpType: string | null
+  periodFrom: string
+  periodTo: string
+  decisionRef: string | null
+  overBudgetJustification: string | null
 }
 
 export interface ReplayedSpending {
@@ -281,6 +353,13 @@ export function foldBudgetEvent(budget: ReplayedBudget, event: BudgetEvent): str
         released: 0n,
         status: data.status,
         overBudget: data.overBudget,
+        provider: data.provider,
+        caseRef: data.caseRef,
+        helpType: data.helpType ?? null,
+        periodFrom: data.period.from,
+        periodTo: data.period.to,
+        decisionRef: data.decisionRef ?? null,
+        overBudgetJustification: data.overBudgetJustification ?? null,
       })
       lines[data.line].committed += BigInt(data.amountCents)
       return undefined
@@ -310,6 +389,7 @@ function foldCommitmentEvent(budget: ReplayedBudget, event: BudgetEvent): string
     case 'CommitmentApprovalRequested':
       commitment.status = 'requested'
       commitment.overBudget = event.data.overBudget
+      commitment.overBudgetJustification = event.data.overBudgetJustification ?? null
       break
     case 'CommitmentApproved':
       commitment.status = 'open'
@@ -320,6 +400,7 @@ function foldCommitmentEvent(budget: ReplayedBudget, event: BudgetEvent): string
       else commitment.amount -= amount
       commitment.status = event.data.status
       commitment.overBudget = event.data.overBudget
+      commitment.overBudgetJustification = event.data.overBudgetJustification ?? null
       line.committed -= amount
       break
     }
@@ -346,11 +427,25 @@ function foldCommitmentEvent(budget: ReplayedBudget, event: BudgetEvent): string
 // ---------------------------------------------------------------------------------------------
 // Replay and comparison with the read models
 
-const COMMITMENT_FIELDS = ['amount', 'invoiced', 'released', 'status', 'overBudget'] as const
+const COMMITMENT_FIELDS = [
+  'amount',
+  'invoiced',
+  'released',
+  'status',
+  'overBudget',
+  'provider',
+  'caseRef',
+  'helpType',
+  'periodFrom',
+  'periodTo',
+  'decisionRef',
+  'overBudgetJustification',
+] as const
 const SPENDING_FIELDS = ['amount', 'reversed'] as const
 
 /** Values in the report's notation: money in EUR with two decimals, everything else as text. */
-const shown = (value: Cents | string | boolean): string => (typeof value === 'bigint' ? formatCents(value) : String(value))
+type Value = Cents | string | boolean | null
+const shown = (value: Value): string => (typeof value === 'bigint' ? formatCents(value) : String(value))
 
 /**
  * Where each field's replayed value first left the read model's and has not come back: kept only
@@ -476,6 +571,7 @@ class Replay {
     if (!this.compared.has('balances') && state.exists) {
       budget.budget.observe('budget', 'row', rows?.revision !== undefined, position)
       budget.budget.observe('budget', 'revision', rows?.revision === budget.revision, position)
+      budget.budget.observe('budget', 'closed', rows?.closed !== true, position)
       for (const line of LINES) {
         const actual = rows?.lines[line]
         budget.budget.observe(line, 'row', actual !== undefined, position)
@@ -543,6 +639,8 @@ class Replay {
     if (rows?.revision !== budget.revision) {
       this.report(budget, 'revision', budget.revision.toString(), String(rows?.revision), budget.budget.at('budget', 'revision'))
     }
+    // No event closes a budget (yet): the balances projection never sets `closed`, so it must be false.
+    if (rows?.closed === true) this.report(budget, 'closed', 'false', 'true', budget.budget.at('budget', 'closed'))
     for (const line of LINES) {
       const actual = rows?.lines[line]
       if (!actual) {
@@ -568,15 +666,15 @@ class Replay {
     divergences: Divergences,
   ): void {
     for (const [id, expected] of replayed) {
-      const row = actual?.get(id) as Record<string, Cents | string | boolean> | undefined
+      const row = actual?.get(id) as Record<string, Value> | undefined
       if (!row) {
         this.report(budget, `${kind}.${id}`, 'present', 'missing', divergences.at(id, 'row'))
         continue
       }
       for (const field of fields) {
-        const value = (expected as Record<string, Cents | string | boolean>)[field] as Cents | string | boolean
+        const value = (expected as Record<string, Value>)[field] as Value
         if (value !== row[field]) {
-          this.report(budget, `${kind}.${id}.${field}`, shown(value), shown(row[field] as Cents | string | boolean), divergences.at(id, field))
+          this.report(budget, `${kind}.${id}.${field}`, shown(value), shown(row[field] as Value), divergences.at(id, field))
         }
       }
     }
@@ -656,6 +754,14 @@ export function fastEventHash(
   return createHash('sha256').update(text).digest('hex')
 }
 
+/** Where an event is and which it is, whether it could be read or only located. */
+interface ObservedEvent {
+  position: Position
+  streamId: string
+  revision: bigint
+  eventId?: string
+}
+
 /** An event the store cannot hand over (its JSON is broken), as far as the store can name it. */
 export interface LocatedEvent {
   position: Position
@@ -673,6 +779,8 @@ interface StreamChain {
   link: string | null | undefined
   /** Whether an event of the stream carried a hash: from then on, every one must. */
   chained: boolean
+  /** The `recordedAt` of the stream's last event, in ms; undefined when it had none that parses. */
+  recordedAt: number | undefined
 }
 
 /** The event's hash after `previousHash`, or undefined (and why) when its content has no canonical form. */
@@ -688,13 +796,20 @@ function hashOf(event: RecordedEvent, previousHash: string | null, reasons: stri
 const metadataFields = (metadata: unknown): Record<string, unknown> =>
   (typeof metadata === 'object' && metadata !== null && !Array.isArray(metadata) ? metadata : {}) as Record<string, unknown>
 
+/** The event's `recordedAt` in ms, or undefined when it has none that parses (the parse reports that). */
+function recordedAtOf(metadata: unknown): number | undefined {
+  const recordedAt = metadataFields(metadata).recordedAt
+  const time = typeof recordedAt === 'string' ? Date.parse(recordedAt) : Number.NaN
+  return Number.isNaN(time) ? undefined : time
+}
+
 /** Checks each stream's revisions and links; keeps per stream only what the next event needs. */
 class ChainCheck {
   private readonly streams = new Map<string, StreamChain>()
 
   private streamOf(streamId: string): StreamChain {
     let stream = this.streams.get(streamId)
-    if (!stream) this.streams.set(streamId, (stream = { nextRevision: 0n, link: null, chained: false }))
+    if (!stream) this.streams.set(streamId, (stream = { nextRevision: 0n, link: null, chained: false, recordedAt: undefined }))
     return stream
   }
 
@@ -747,8 +862,25 @@ class ChainCheck {
     if (advances) {
       stream.link = link
       stream.chained ||= hasHash
+      this.followsInTime(stream, event, reasons)
     }
     return link
+  }
+
+  /**
+   * The chain has no key: whoever can write the file can append an event with valid links and an
+   * old `recordedAt`. An event recorded well before the one it follows in its stream is such a
+   * forgery (or a clock that went back), since the handler stamps events as it decides them.
+   */
+  private followsInTime(stream: StreamChain, event: RecordedEvent, reasons: string[]): void {
+    const recordedAt = recordedAtOf(event.metadata)
+    if (recordedAt === undefined) return
+    const previous = stream.recordedAt
+    if (previous !== undefined && recordedAt < previous - RECORDED_AT_TOLERANCE_MS) {
+      const at = new Date(recordedAt).toISOString()
+      reasons.push(`recorded-before-previous: it was recorded at ${at}, more than 60 s before the event before it in its stream (${new Date(previous).toISOString()})`)
+    }
+    stream.recordedAt = Math.max(recordedAt, previous ?? recordedAt)
   }
 
   /** An event that cannot be read: its revision still counts; the link after it cannot be checked. */
@@ -761,20 +893,32 @@ class ChainCheck {
 // ---------------------------------------------------------------------------------------------
 // The seal
 
-/** Compares the log with an earlier seal: each sealed stream must still reach its sealed revision with the same link. */
+/**
+ * Compares the log with an earlier seal: each sealed stream must still reach its sealed revision
+ * with the same link, the log up to the seal's position must be in the order sealed (its
+ * `logDigest`, when the seal has one), and no event after the seal may claim to be older than it.
+ */
 class SealCheck {
   private readonly sealed = new Map<string, { revision: bigint; hash: string }>()
   /** Per sealed stream: its highest revision now, and its link at the sealed revision (null: unreadable). */
   private readonly current = new Map<string, { head: bigint; link: string | null | undefined }>()
   private readonly position: Position
+  private readonly sealedAt: number
+  private readonly logDigest: string | undefined
+  private readonly order = new LogDigest()
   readonly problems = new Listing<SealProblem>()
 
   constructor(seal: Seal) {
     for (const head of seal.heads) this.sealed.set(head.streamId, { revision: BigInt(head.revision), hash: head.hash })
     this.position = BigInt(seal.position)
+    this.sealedAt = Date.parse(seal.sealedAt)
+    this.logDigest = seal.logDigest
   }
 
-  observe(streamId: string, revision: bigint, position: Position, link: string | undefined): void {
+  observe(event: ObservedEvent, link: string | undefined, recordedAt: number | undefined): void {
+    const { streamId, revision, position } = event
+    if (position <= this.position) this.order.add(position, streamId, revision, link)
+    else this.recordedAfter(event, recordedAt)
     const sealed = this.sealed.get(streamId)
     if (position <= this.position && (!sealed || revision > sealed.revision)) {
       this.problems.add({
@@ -792,7 +936,32 @@ class SealCheck {
     }
   }
 
+  /**
+   * The chain has no key, so an event appended after the seal can claim any time. One that claims
+   * to be older than the seal (by more than the tolerance) was not written when it says it was.
+   */
+  private recordedAfter(event: ObservedEvent, recordedAt: number | undefined): void {
+    if (recordedAt === undefined || !(recordedAt < this.sealedAt - RECORDED_AT_TOLERANCE_MS)) return
+    const { streamId, position, revision, eventId } = event
+    this.problems.add({
+      kind: 'recorded-before-seal',
+      streamId,
+      position: position.toString(),
+      revision: revision.toString(),
+      ...(eventId === undefined ? {} : { eventId }),
+      reason:
+        `it comes after the seal (position ${this.position}) but was recorded at ${new Date(recordedAt).toISOString()}, ` +
+        `more than 60 s before the seal was taken (${new Date(this.sealedAt).toISOString()})`,
+    })
+  }
+
   finish(): { ok: boolean; position: string; problems: SealProblem[]; problemsFound: number } {
+    if (this.logDigest !== undefined && this.order.digest() !== this.logDigest) {
+      this.problems.add({
+        kind: 'log-order-changed',
+        reason: `the log up to the seal's position ${this.position} is not the one sealed: events were moved, removed, added or changed`,
+      })
+    }
     for (const [streamId, sealed] of this.sealed) {
       const current = this.current.get(streamId)
       const add = (kind: SealProblemKind, reason: string) => this.problems.add({ kind, streamId, reason })
@@ -808,6 +977,121 @@ class SealCheck {
     }
     const { items, found } = this.problems
     return { ok: found === 0, position: this.position.toString(), problems: items, problemsFound: found }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit trail
+
+/** The columns of `audit_events` that must say what the event at their position says. */
+const AUDIT_COLUMNS = ['stream_id', 'revision', 'event_id', 'type', 'version', 'recorded_at', 'actor_sub', 'actor_role', 'data'] as const
+type AuditColumn = (typeof AUDIT_COLUMNS)[number]
+type AuditRow = Record<AuditColumn, string | null> & { position: string }
+
+async function readAuditCheckpoint(db: SqlDatabase): Promise<Position> {
+  const [row] = await db.query<{ position: string }>(
+    `SELECT CAST(position AS TEXT) AS position FROM projection_checkpoints WHERE name = 'audit'`,
+  )
+  return row ? BigInt(row.position) : START
+}
+
+/** Canonical JSON, so that the projection's JSON.stringify and the store's text compare by value. */
+function canonicalText(value: unknown): string {
+  try {
+    return canonicalJson(value)
+  } catch (error) {
+    return `no canonical form: ${error instanceof Error ? error.message : String(error)}`
+  }
+}
+
+/** The row the audit projection writes for an event (projections/audit.ts), as text. */
+function expectedAuditRow(event: RecordedEvent): Record<AuditColumn, string> {
+  const metadata = metadataFields(event.metadata)
+  const actor = metadataFields(metadata.actor)
+  return {
+    stream_id: event.streamId,
+    revision: String(event.revision),
+    event_id: event.id,
+    type: event.type,
+    version: String(metadata.schemaVersion),
+    recorded_at: String(metadata.recordedAt),
+    actor_sub: String(actor.sub),
+    actor_role: String(actor.role),
+    // As recorded, never upcast: the projection stores the recorded data.
+    data: canonicalText(event.data),
+  }
+}
+
+function actualData(text: string | null): string {
+  if (text === null) return 'null'
+  try {
+    return canonicalText(JSON.parse(text))
+  } catch {
+    return `not JSON: ${text}`
+  }
+}
+
+/**
+ * Compares `audit_events`, the trail auditors read, row by row with the log up to the audit
+ * projection's checkpoint. The walk hands it each page's events; it then reads the rows of that
+ * stretch of positions (in pages too), so memory stays bounded by a page, never by the log.
+ */
+class AuditTrailCheck {
+  readonly mismatches = new Listing<AuditTrailMismatch>()
+  /** The events of the current stretch by position; undefined: an event that cannot be read. */
+  private readonly pending = new Map<Position, RecordedEvent | undefined>()
+  private comparedTo: Position = START
+
+  constructor(
+    private readonly db: SqlDatabase,
+    readonly checkpoint: Position,
+    private readonly pageSize: number,
+  ) {}
+
+  expect(position: Position, event: RecordedEvent | undefined): void {
+    if (position <= this.checkpoint) this.pending.set(position, event)
+  }
+
+  /** Compares the rows after the last stretch, up to `through` (at most the checkpoint), with the events expected there. */
+  async compareThrough(through: Position): Promise<void> {
+    const to = through < this.checkpoint ? through : this.checkpoint
+    while (this.comparedTo < to) {
+      const rows = await this.db.query<AuditRow>(
+        `SELECT CAST(position AS TEXT) AS position, stream_id, CAST(revision AS TEXT) AS revision, event_id, type,
+           CAST(version AS TEXT) AS version, recorded_at, actor_sub, actor_role, data
+         FROM audit_events WHERE audit_events.position > ? AND audit_events.position <= ?
+         ORDER BY audit_events.position LIMIT ?`,
+        // The column, not the text alias: sorted as text, 1000 would come before 999.
+        [this.comparedTo, to, this.pageSize],
+      )
+      for (const row of rows) this.compareRow(row)
+      this.comparedTo = rows.length < this.pageSize ? to : BigInt((rows[rows.length - 1] as AuditRow).position)
+    }
+    for (const position of this.pending.keys()) if (position <= to) this.add(position, 'row', 'present', 'missing')
+    this.pending.clear()
+  }
+
+  private compareRow(row: AuditRow): void {
+    const position = BigInt(row.position)
+    if (!this.pending.has(position)) return this.add(position, 'row', 'missing', 'present')
+    const event = this.pending.get(position)
+    this.pending.delete(position)
+    // An event that cannot be read is a chain break already; what its row should hold is unknown.
+    if (event === undefined) return
+    const expected = expectedAuditRow(event)
+    for (const column of AUDIT_COLUMNS) {
+      const actual = column === 'data' ? actualData(row.data) : String(row[column])
+      if (actual !== expected[column]) this.add(position, column, expected[column], actual)
+    }
+  }
+
+  private add(position: Position, field: string, expected: string, actual: string): void {
+    this.mismatches.add({ position: position.toString(), field, expected: clipped(expected), actual: clipped(actual) })
+  }
+
+  report(): VerifyReport['auditTrail'] {
+    const { items, found } = this.mismatches
+    return { ok: found === 0, comparedAt: this.checkpoint.toString(), mismatches: items, mismatchesFound: found }
   }
 }
 
@@ -872,83 +1156,124 @@ function parse(event: RecordedEvent, reasons: string[]): StoredEvent | undefined
   }
 }
 
+/**
+ * One pass over the log: each event goes through the chain, the seal, the replay and the audit
+ * trail's comparison, and the chain breaks found on the way are listed.
+ */
+class LogWalk {
+  private readonly chain = new ChainCheck()
+  private readonly replay: Replay
+  private readonly seal: SealCheck | undefined
+  private readonly breaks = new Listing<ChainBreak>()
+  eventsChecked = 0
+
+  constructor(
+    private readonly snapshot: ReadModelSnapshot,
+    seal: Seal | undefined,
+    readonly audit: AuditTrailCheck,
+  ) {
+    this.replay = new Replay(snapshot)
+    this.seal = seal === undefined ? undefined : new SealCheck(seal)
+  }
+
+  check(event: RecordedEvent): void {
+    const reasons: string[] = []
+    const link = this.chain.check(event, reasons)
+    const { position, streamId, revision, id } = event
+    this.seal?.observe({ position, streamId, revision, eventId: id }, link, recordedAtOf(event.metadata))
+    this.audit.expect(position, event)
+    this.replay.reach(position)
+    const stored = parse(event, reasons)
+    const problem = stored && this.replay.apply(stored)
+    if (problem !== undefined) reasons.push(problem)
+    if (reasons.length > 0) {
+      this.breaks.add({ position: position.toString(), streamId, revision: String(revision), eventId: id, reason: reasons.join('; ') })
+    }
+    this.eventsChecked += 1
+  }
+
+  /** An event the store cannot read, as far as `locate` named it. */
+  unreadable(located: LocatedEvent): void {
+    const reasons = ['it cannot be read: its data or metadata is not JSON']
+    this.chain.unreadable(located, reasons)
+    this.seal?.observe(located, undefined, undefined)
+    this.audit.expect(located.position, undefined)
+    this.replay.reach(located.position)
+    const { position, streamId, revision, eventId } = located
+    this.breaks.add({ position: position.toString(), streamId, revision: revision.toString(), eventId, reason: reasons.join('; ') })
+    this.eventsChecked += 1
+  }
+
+  /** The store cannot even name the event after `after`: the walk stops there. */
+  stopped(after: Position): void {
+    this.breaks.add({
+      position: (after + 1n).toString(),
+      streamId: 'unknown',
+      revision: 'unknown',
+      reason: `the event after position ${after} cannot be read, and this store cannot say which it is: the verify stopped there`,
+    })
+  }
+
+  report(head: Position): VerifyReport {
+    this.replay.finish()
+    const sealReport = this.seal?.finish()
+    const { breaks, snapshot } = this
+    const brokenAt = breaks.items[0]
+    const chain = { ok: breaks.found === 0, ...(brokenAt ? { brokenAt } : {}), breaks: breaks.items, breaksFound: breaks.found }
+    const { mismatches } = this.replay
+    const auditTrail = this.audit.report()
+    return {
+      ok: chain.ok && mismatches.found === 0 && (sealReport?.ok ?? true) && auditTrail.ok,
+      eventsChecked: this.eventsChecked,
+      head: head.toString(),
+      comparedAt: {
+        balances: snapshot.checkpoints.balances.toString(),
+        commitments: snapshot.checkpoints.commitments.toString(),
+        spending: snapshot.checkpoints.spending.toString(),
+      },
+      mismatches: mismatches.items,
+      mismatchesFound: mismatches.found,
+      chain,
+      ...(sealReport ? { seal: sealReport } : {}),
+      auditTrail,
+    }
+  }
+}
+
 /** Verifies the whole log up to its head as the verify starts; see the top of this file. */
 export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
   const snapshot = await loadReadModels(options.db)
-  const head = await options.store.headPosition()
   const pageSize = Math.min(options.pageSize ?? VERIFY_PAGE_SIZE, MAX_READ_COUNT)
-  const chain = new ChainCheck()
-  const replay = new Replay(snapshot)
-  const seal = options.seal === undefined ? undefined : new SealCheck(options.seal)
-  const breaks = new Listing<ChainBreak>()
-  let eventsChecked = 0
+  // Read before the head: the audit projection cannot have processed an event the head does not cover.
+  const audit = new AuditTrailCheck(options.db, await readAuditCheckpoint(options.db), pageSize)
+  const head = await options.store.headPosition()
+  const walk = new LogWalk(snapshot, options.seal, audit)
   let after: Position = START
-
-  const check = (event: RecordedEvent): void => {
-    const reasons: string[] = []
-    const link = chain.check(event, reasons)
-    seal?.observe(event.streamId, event.revision, event.position, link)
-    replay.reach(event.position)
-    const stored = parse(event, reasons)
-    const problem = stored && replay.apply(stored)
-    if (problem !== undefined) reasons.push(problem)
-    if (reasons.length > 0) {
-      const { position, streamId, revision, id } = event
-      breaks.add({ position: position.toString(), streamId, revision: revision.toString(), eventId: id, reason: reasons.join('; ') })
-    }
-    eventsChecked += 1
-  }
-
+  let complete = true
   while (after < head) {
     const page = await readPage(options.store, after, pageSize, options.locate)
     for (const event of page.events) {
       if (event.position > head) break
-      check(event)
+      walk.check(event)
     }
     after = page.events.length > 0 ? (page.events[page.events.length - 1]?.position ?? head) : head
     if (page.unreadable === 'unknown') {
-      breaks.add({
-        position: (after + 1n).toString(),
-        streamId: 'unknown',
-        revision: 'unknown',
-        reason: `the event after position ${after} cannot be read, and this store cannot say which it is: the verify stopped there`,
-      })
+      walk.stopped(after)
+      complete = false
       break
     }
     if (page.unreadable !== undefined) {
-      const located = page.unreadable
-      if (located.position > head) break
-      const reasons = ['it cannot be read: its data or metadata is not JSON']
-      chain.unreadable(located, reasons)
-      seal?.observe(located.streamId, located.revision, located.position, undefined)
-      replay.reach(located.position)
-      const { position, streamId, revision, eventId } = located
-      breaks.add({ position: position.toString(), streamId, revision: revision.toString(), eventId, reason: reasons.join('; ') })
-      eventsChecked += 1
-      after = located.position
+      if (page.unreadable.position > head) break
+      walk.unreadable(page.unreadable)
+      after = page.unreadable.position
     }
-    options.onProgress?.({ eventsChecked, position: after < head ? after : head, head })
+    await audit.compareThrough(after < head ? after : head)
+    options.onProgress?.({ eventsChecked: walk.eventsChecked, position: after < head ? after : head, head })
     await yieldToEventLoop()
   }
-  replay.finish()
-  const sealReport = seal?.finish()
-  const brokenAt = breaks.items[0]
-  const chainReport = { ok: breaks.found === 0, ...(brokenAt ? { brokenAt } : {}), breaks: breaks.items, breaksFound: breaks.found }
-  const mismatches = replay.mismatches
-  return {
-    ok: chainReport.ok && mismatches.found === 0 && (sealReport?.ok ?? true),
-    eventsChecked,
-    head: head.toString(),
-    comparedAt: {
-      balances: snapshot.checkpoints.balances.toString(),
-      commitments: snapshot.checkpoints.commitments.toString(),
-      spending: snapshot.checkpoints.spending.toString(),
-    },
-    mismatches: mismatches.items,
-    mismatchesFound: mismatches.found,
-    chain: chainReport,
-    ...(sealReport ? { seal: sealReport } : {}),
-  }
+  // Rows past the last event, up to the checkpoint, have no event; unless the walk stopped short of them.
+  await audit.compareThrough(complete ? head : after)
+  return walk.report(head)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import type { FastifyInstance } from 'fastify'
+import { withLinks } from '../../src/audit/chain.js'
 import { sqliteEventLocator, verifyLog, type VerifyOptions, type VerifyReport } from '../../src/audit/verify.js'
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
 import { SqliteDatabase } from '../../src/sql/sqlite.js'
@@ -117,6 +118,34 @@ export function eventRows(path: string): EventRow[] {
   } finally {
     db.close()
   }
+}
+
+export interface ForgedEvent {
+  streamId: string
+  revision: number
+  eventId: string
+  type: string
+  data: unknown
+  /** Without links: they are made here, after `previousHash`. */
+  metadata: Record<string, unknown>
+  previousHash: string | null
+}
+
+/**
+ * Appends an event with valid links after the last one, as anyone who can write the file could
+ * (the chain has no key); answers its position.
+ */
+export function appendForged(path: string, event: ForgedEvent): number {
+  const { hash: _hash, previousHash: _previous, ...metadata } = event.metadata
+  const linked = withLinks({ ...event, revision: BigInt(event.revision) }, metadata, event.previousHash)
+  let position = 0
+  tamper(path, (db) => {
+    const inserted = db
+      .prepare('INSERT INTO events (stream_id, revision, event_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(event.streamId, event.revision, event.eventId, event.type, JSON.stringify(event.data), JSON.stringify(linked))
+    position = Number(inserted.lastInsertRowid)
+  })
+  return position
 }
 
 /** The key the tests' seals are signed with (AUDIT_SEAL_KEY). */

@@ -3,10 +3,14 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { eventHash } from '../../src/audit/chain.js'
 import { loadSealKey, rootOf, sealForgery, signSeal, takeSeal, type Seal } from '../../src/audit/seal.js'
+import { LogVerifier } from '../../src/audit/verify.js'
 import { ConfigError, parseConfig } from '../../src/config.js'
+import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
+import { SqliteDatabase } from '../../src/sql/sqlite.js'
 import { get, post, spendingBody } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
-import { copyOf, eventRows, runVerifyCli, tamper, TEST_SEAL_KEY, verifyFile, writeHistory, type EventRow } from './history.js'
+import { uuid } from '../helpers/api.js'
+import { appendForged, copyOf, eventRows, runVerifyCli, tamper, TEST_SEAL_KEY, verifyFile, writeHistory, type EventRow } from './history.js'
 
 /**
  * Seals: signed with a key kept outside the database; a seal that was changed, or made with
@@ -65,7 +69,10 @@ t.test('a seal names every stream at its head, with a root over them, and signs 
   t.equal(seal.position, String(rows[rows.length - 1]?.position), 'the log position it covers')
   t.equal(seal.sealedAt, SEALED_AT.toISOString())
   t.equal(seal.version, 1)
+  t.match(seal.logDigest, /^[0-9a-f]{64}$/, "it holds the digest of the log's order")
   t.equal(sealForgery(seal, TEST_SEAL_KEY), undefined, 'it verifies with the key')
+  const { logDigest: _logDigest, ...withoutDigest } = seal
+  t.match(sealForgery(withoutDigest, TEST_SEAL_KEY), /HMAC does not match/, 'the digest removed: the HMAC covers it')
 
   const forgeries: Array<[string, Seal, RegExp]> = [
     ['another root', { ...seal, root: 'f'.repeat(64) }, /HMAC does not match/],
@@ -112,6 +119,7 @@ t.test('against a later log, a seal finds what the chain cannot', async (t) => {
     const sealed = await verifyFile(copy, { seal })
     t.equal(sealed.ok, false)
     t.strictSame(sealed.seal?.problems, [
+      { kind: 'log-order-changed', reason: `the log up to the seal's position ${seal.position} is not the one sealed: events were moved, removed, added or changed` },
       {
         kind: 'went-back',
         streamId: 'budget-2025-nord',
@@ -124,7 +132,7 @@ t.test('against a later log, a seal finds what the chain cannot', async (t) => {
     const copy = copyOf(t, path)
     tamper(copy, (db) => db.prepare("DELETE FROM events WHERE stream_id = 'budget-2025-sued'").run())
     t.equal((await verifyFile(copy)).chain.ok, true, 'the chain alone does not see it')
-    t.match((await verifyFile(copy, { seal })).seal?.problems, [{ kind: 'missing', streamId: 'budget-2025-sued' }])
+    t.match((await verifyFile(copy, { seal })).seal?.problems, [{ kind: 'log-order-changed' }, { kind: 'missing', streamId: 'budget-2025-sued' }])
   })
 
   t.test("a stream's head rewritten with a fresh, valid hash", async (t) => {
@@ -135,8 +143,12 @@ t.test('against a later log, a seal finds what the chain cannot', async (t) => {
     const changed = { ...data, reason: 'Fehlbuchung (geändert)' }
     const rehashed = { ...metadata, hash: eventHash({ streamId: head.stream_id, revision: BigInt(head.revision), type: head.type, data: changed, metadata }, metadata.previousHash as string) }
     tamper(copy, (db) => db.prepare('UPDATE events SET data = ?, metadata = ? WHERE position = ?').run(JSON.stringify(changed), JSON.stringify(rehashed), head.position))
-    t.equal((await verifyFile(copy)).ok, true, 'without the seal, nothing shows: the chain holds and no compared value changed')
+    const chainOnly = await verifyFile(copy)
+    t.equal(chainOnly.chain.ok, true, 'without the seal, the chain holds')
+    t.strictSame(chainOnly.mismatches, [], 'and no compared value changed')
+    t.match(chainOnly.auditTrail.mismatches, [{ position: String(head.position), field: 'data' }], 'only the audit trail, written before, still has the old data')
     t.match((await verifyFile(copy, { seal })).seal?.problems, [
+      { kind: 'log-order-changed' },
       { kind: 'hash-differs', streamId: 'budget-2025-nord', reason: `its event at the sealed revision ${head.revision} is not the one sealed: its link differs` },
     ])
   })
@@ -163,10 +175,80 @@ t.test('against a later log, a seal finds what the chain cannot', async (t) => {
     t.match(
       [...(report.seal?.problems ?? [])].sort((a, b) => a.kind.localeCompare(b.kind)),
       [
+        { kind: 'log-order-changed' },
         { kind: 'not-covered', streamId: 'sozialraum-neu', reason: `revision 0 at position ${last.position} is older than the seal (position ${seal.position}), but the seal does not hold it` },
         { kind: 'went-back', streamId: last.stream_id },
       ],
     )
+  })
+
+  t.test('a forged event appended after the seal, backdated to before it', async (t) => {
+    const metadata = JSON.parse(last.metadata) as Record<string, unknown>
+    const forge = (copy: string, recordedAt: string, eventId: string) =>
+      appendForged(copy, {
+        streamId: 'sozialraum-neu',
+        revision: 0,
+        eventId,
+        type: 'SozialraumRegistered',
+        data: { sozialraumId: 'neu', name: 'Neu', status: 'pilot' },
+        metadata: { ...metadata, recordedAt },
+        previousHash: null,
+      })
+    const copy = copyOf(t, path)
+    const eventId = uuid()
+    const position = forge(copy, '2025-06-30T11:50:00.000Z', eventId)
+    const report = await verifyFile(copy, { seal })
+    t.equal(report.chain.ok, true, 'its links are valid')
+    t.equal(report.ok, false)
+    t.strictSame(report.seal?.problems, [
+      {
+        kind: 'recorded-before-seal',
+        streamId: 'sozialraum-neu',
+        position: String(position),
+        revision: '0',
+        eventId,
+        reason:
+          `it comes after the seal (position ${seal.position}) but was recorded at 2025-06-30T11:50:00.000Z, ` +
+          `more than 60 s before the seal was taken (${SEALED_AT.toISOString()})`,
+      },
+    ])
+
+    const late = copyOf(t, path)
+    forge(late, '2025-06-30T11:59:30.000Z', uuid())
+    t.equal((await verifyFile(late, { seal })).seal?.ok, true, 'decided less than 60 s before the seal, appended after it: kept')
+  })
+
+  t.test('two events of different streams swap their positions', async (t) => {
+    const index = rows.findIndex((row, at) => at + 1 < rows.length && rows[at + 1]?.stream_id !== row.stream_id)
+    const [first, second] = [rows[index] as EventRow, rows[index + 1] as EventRow]
+    const copy = copyOf(t, path)
+    tamper(copy, (db) => {
+      const move = db.prepare('UPDATE events SET position = ? WHERE position = ?')
+      move.run(-1, first.position)
+      move.run(first.position, second.position)
+      move.run(second.position, -1)
+    })
+    const report = await verifyFile(copy, { seal })
+    t.equal(report.chain.ok, true, 'each stream still reads the same')
+    t.strictSame(report.seal?.problems, [
+      { kind: 'log-order-changed', reason: `the log up to the seal's position ${seal.position} is not the one sealed: events were moved, removed, added or changed` },
+    ])
+
+    // The service's verifier (POST /v1/audit/verify) reports it the same way.
+    const store = new SqliteEventStore(copy)
+    const db = new SqliteDatabase(copy)
+    t.teardown(async () => {
+      await store.close()
+      await db.close()
+    })
+    const started = new LogVerifier({ store, db, sealKey: TEST_SEAL_KEY, clock: () => SEALED_AT }).verify(seal)
+    if (started.kind !== 'started') throw new Error(`the verify did not start: ${started.kind}`)
+    t.match((await started.report).seal?.problems, [{ kind: 'log-order-changed', reason: /^the log up to/ }])
+
+    const older = signSeal(seal.heads, BigInt(seal.position), SEALED_AT, TEST_SEAL_KEY)
+    t.equal(older.logDigest, undefined, 'a seal from before the digest')
+    t.equal(sealForgery(older, TEST_SEAL_KEY), undefined, 'still verifies')
+    t.equal((await verifyFile(copy, { seal: older })).seal?.ok, true, 'and is checked for everything but the order')
   })
 
   t.test('the command line takes a saved seal', async (t) => {
@@ -180,7 +262,7 @@ t.test('against a later log, a seal finds what the chain cannot', async (t) => {
     tamper(cut, (db) => db.prepare('DELETE FROM events WHERE position = ?').run(north[north.length - 1]?.position))
     const broken = await runVerifyCli(cut, '--seal', sealFile)
     t.equal(broken.code, 1, 'exit 1: a stream went back')
-    t.match(JSON.parse(broken.stdout), { ok: false, chain: { ok: true }, seal: { ok: false, problems: [{ kind: 'went-back' }] } })
+    t.match(JSON.parse(broken.stdout), { ok: false, chain: { ok: true }, seal: { ok: false, problems: [{ kind: 'log-order-changed' }, { kind: 'went-back' }] } })
 
     writeFileSync(sealFile, JSON.stringify({ ...seal, root: '0'.repeat(64) }))
     const forged = await runVerifyCli(copyOf(t, path), '--seal', sealFile)

@@ -15,7 +15,7 @@ import {
 import { EVENT_TYPES, isBudgetEvent, type BudgetEvent, type DomainEvent, type Line } from '../../src/domain/events.js'
 import { startTestService } from '../helpers/service.js'
 import { BUDGET_KEY, uuid } from '../helpers/decider-spec.js'
-import { copyOf, eventRows, runVerifyCli, tamper, verifyFile, writeHistory, type EventRow, type History } from './history.js'
+import { appendForged, copyOf, eventRows, runVerifyCli, tamper, verifyFile, writeHistory, type EventRow, type History } from './history.js'
 
 /**
  * The verifier: its fold equals the decider's evolve and its hash the chain's; an untouched log
@@ -110,7 +110,21 @@ function comparedOf(state: BudgetState): unknown {
     ),
     commitments: [...state.commitments].map(([id, c]) => [
       id,
-      { line: c.line, amount: c.amountCents, invoiced: c.invoicedCents, released: c.releasedCents, status: c.status, overBudget: c.overBudget },
+      {
+        line: c.line,
+        amount: c.amountCents,
+        invoiced: c.invoicedCents,
+        released: c.releasedCents,
+        status: c.status,
+        overBudget: c.overBudget,
+        provider: c.provider,
+        caseRef: c.caseRef,
+        helpType: c.helpType ?? null,
+        periodFrom: c.period.from,
+        periodTo: c.period.to,
+        decisionRef: c.decisionRef ?? null,
+        overBudgetJustification: c.overBudgetJustification ?? null,
+      },
     ]),
     spendings: [...state.spendings].map(([id, s]) => [id, { amount: s.amountCents, reversed: s.reversed }]),
   }
@@ -262,6 +276,11 @@ t.test('a log as the service wrote it verifies; each change to the file is found
   t.strictSame(untouched.chain, { ok: true, breaks: [], breaksFound: 0 }, 'the chain holds')
   t.equal(untouched.head, String(rows[rows.length - 1]?.position))
   t.strictSame(untouched.comparedAt, { balances: untouched.head, commitments: untouched.head, spending: untouched.head })
+  // Pages that end between 9 and 10, or 99 and 100, compare positions by number, never as text.
+  for (const pageSize of [2, 7, 9, 11, 97]) {
+    const paged = await verifyFile(copyOf(t, path), { pageSize })
+    t.equal(paged.ok, true, `an untouched log verifies in pages of ${pageSize} (${JSON.stringify(paged.auditTrail.mismatches.slice(0, 2))})`)
+  }
 
   t.test('one byte of data, still JSON', async (t) => {
     const copy = copyOf(t, path)
@@ -363,6 +382,34 @@ t.test('a log as the service wrote it verifies; each change to the file is found
     t.match(breakOf(report, fourth), { revision: String(third.revision), reason: new RegExp(`revision ${third.revision} comes after revision ${fourth.revision}`) })
   })
 
+  t.test('a forged event appended with valid links, recorded well before the event before it', async (t) => {
+    const streamRows = rows.filter((row) => row.stream_id === 'sozialraum-nord')
+    const previous = streamRows[streamRows.length - 1] as EventRow
+    const metadata = JSON.parse(previous.metadata) as Record<string, unknown>
+    const earlier = (seconds: number) => new Date(Date.parse(metadata.recordedAt as string) - seconds * 1000).toISOString()
+    const forge = (copy: string, recordedAt: string, eventId: string) =>
+      appendForged(copy, {
+        streamId: previous.stream_id,
+        revision: previous.revision + 1,
+        eventId,
+        type: previous.type,
+        data: JSON.parse(previous.data),
+        metadata: { ...metadata, recordedAt },
+        previousHash: metadata.hash as string,
+      })
+    const copy = copyOf(t, path)
+    const eventId = uuid(501)
+    const position = forge(copy, earlier(120), eventId)
+    const report = await verifyFile(copy)
+    const forged = { position, stream_id: previous.stream_id, revision: previous.revision + 1, event_id: eventId } as EventRow
+    assertNamed(t, report, forged, new RegExp(`^recorded-before-previous: it was recorded at ${earlier(120)}, more than 60 s before`), 'a backdated event')
+    t.equal(report.chain.breaksFound, 1, 'and only that one')
+
+    const close = copyOf(t, path)
+    forge(close, earlier(30), uuid(502))
+    t.equal((await verifyFile(close)).ok, true, 'within 60 s of the event before it: kept (two writes decided close together)')
+  })
+
   t.test('a lone surrogate escaped into the data', async (t) => {
     const copy = copyOf(t, path)
     tamper(copy, withData(third, third.data.replace('"purpose":"', '"purpose":"\\ud800')))
@@ -426,6 +473,30 @@ t.test('read models changed by hand are reported with budget, field, both values
     t.equal(report.mismatchesFound, 4)
   })
 
+  t.test("a commitment's text fields and a budget's closed flag", async (t) => {
+    const copy = copyOf(t, path)
+    tamper(copy, (db) => {
+      db.prepare("UPDATE commitments SET provider = 'Anderer Träger', help_type = NULL, over_budget_justification = 'erfunden' WHERE id = ?").run(
+        history.commitments.large,
+      )
+      db.prepare("UPDATE budgets SET closed = 1 WHERE year = 2025 AND sozialraum = 'sued'").run()
+    })
+    const report = await verifyFile(copy)
+    const created = rowOf(rows, (row) => row.type === 'CommitmentCreated' && row.data.includes(history.commitments.large), 'creating the large commitment')
+    const data = JSON.parse(created.data) as { provider: string; helpType: string }
+    const first = rowOf(rows, (row) => row.stream_id === 'budget-2025-sued', 'of the south')
+    const commitment = `commitments.${history.commitments.large}`
+    t.strictSame(
+      [...report.mismatches].sort((a, b) => a.field.localeCompare(b.field)),
+      [
+        { year: 2025, sozialraum: 'sued', field: 'closed', expected: 'false', actual: 'true', divergedAt: String(first.position) },
+        { year: 2025, sozialraum: 'nord', field: `${commitment}.helpType`, expected: data.helpType, actual: 'null', divergedAt: String(created.position) },
+        { year: 2025, sozialraum: 'nord', field: `${commitment}.overBudgetJustification`, expected: 'null', actual: 'erfunden', divergedAt: String(created.position) },
+        { year: 2025, sozialraum: 'nord', field: `${commitment}.provider`, expected: data.provider, actual: 'Anderer Träger', divergedAt: String(created.position) },
+      ],
+    )
+  })
+
   t.test('a projection behind the log is compared as far as it got', async (t) => {
     const copy = copyOf(t, path)
     tamper(copy, (db) => {
@@ -434,6 +505,63 @@ t.test('read models changed by hand are reported with budget, field, both values
     const report = await verifyFile(copy)
     t.equal(report.ok, true, 'an emptied projection, reset to 0, is not a mismatch')
     t.equal(report.comparedAt.balances, '0')
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// The audit trail
+
+t.test('the audit trail is compared row by row with the log, as far as its projection got', async (t) => {
+  const { path, history, rows } = await writtenLog(t)
+  const third = rows.filter((row) => row.type === 'SpendingRecorded')[2] as EventRow
+  const transfer = rowOf(rows, (row) => row.type === 'BudgetTransferred', 'of a transfer')
+  // A small page, so that the rows are read in many pages alongside the log's.
+  const verify = (copy: string) => verifyFile(copy, { pageSize: 3 })
+
+  const untouched = await verify(copyOf(t, path))
+  t.strictSame(untouched.auditTrail, { ok: true, comparedAt: untouched.head, mismatches: [], mismatchesFound: 0 }, 'an untouched trail agrees')
+
+  t.test('columns changed; data with its keys reordered is the same data', async (t) => {
+    const copy = copyOf(t, path)
+    const reordered = JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(transfer.data) as object).reverse()))
+    tamper(copy, (db) => {
+      const update = db.prepare('UPDATE audit_events SET actor_sub = ?, data = ? WHERE position = ?')
+      update.run('someone-else', third.data.replace('"amountCents":5000', '"amountCents":5001'), third.position)
+      db.prepare('UPDATE audit_events SET data = ? WHERE position = ?').run(reordered, transfer.position)
+    })
+    const report = await verify(copy)
+    t.equal(report.ok, false)
+    t.equal(report.chain.ok, true, 'the events are intact')
+    t.match(report.auditTrail.mismatches, [
+      { position: String(third.position), field: 'actor_sub', expected: JSON.parse(third.metadata).actor.sub, actual: 'someone-else' },
+      { position: String(third.position), field: 'data', expected: /"amountCents":5000[,}]/, actual: /"amountCents":5001[,}]/ },
+    ])
+    t.equal(report.auditTrail.mismatchesFound, 2)
+  })
+
+  t.test('a row deleted, and a row whose event was deleted', async (t) => {
+    const copy = copyOf(t, path)
+    tamper(copy, (db) => {
+      db.prepare('DELETE FROM audit_events WHERE position = ?').run(transfer.position)
+      db.prepare('DELETE FROM events WHERE position = ?').run(third.position)
+    })
+    const report = await verify(copy)
+    t.strictSame(report.auditTrail.mismatches, [
+      { position: String(transfer.position), field: 'row', expected: 'present', actual: 'missing' },
+      { position: String(third.position), field: 'row', expected: 'missing', actual: 'present' },
+    ])
+  })
+
+  t.test('rows past the checkpoint are not compared', async (t) => {
+    const copy = copyOf(t, path)
+    tamper(copy, (db) => {
+      db.prepare('DELETE FROM audit_events WHERE position > ?').run(transfer.position)
+      db.prepare("UPDATE projection_checkpoints SET position = ? WHERE name = 'audit'").run(transfer.position)
+    })
+    const report = await verify(copy)
+    t.equal(report.ok, true, 'a trail behind the log is compared as far as it got')
+    t.equal(report.auditTrail.comparedAt, String(transfer.position))
+    t.equal(history.position, report.head)
   })
 })
 

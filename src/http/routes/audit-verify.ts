@@ -38,11 +38,23 @@ const mismatchSchema = z
 
 const sealProblemSchema = z
   .object({
-    kind: z.enum(['missing', 'went-back', 'hash-differs', 'unreadable', 'not-covered']),
-    streamId: z.string(),
+    kind: z.enum(['missing', 'went-back', 'hash-differs', 'unreadable', 'not-covered', 'recorded-before-seal', 'log-order-changed']),
+    streamId: z.string().optional().meta({ description: 'Absent for `log-order-changed`: a digest over the whole log cannot say which stream moved' }),
     reason: z.string(),
+    position: position.optional(),
+    revision: z.string().optional(),
+    eventId: z.string().optional(),
   })
   .meta({ id: 'SealProblem' })
+
+const auditTrailMismatchSchema = z
+  .object({
+    position,
+    field: z.string().meta({ description: 'A column of the audit trail (`stream_id`, `data`, …), or `row` for a row on one side only' }),
+    expected: z.string().meta({ description: 'What the event says: the value as text, `present` or `missing`' }),
+    actual: z.string(),
+  })
+  .meta({ id: 'AuditTrailMismatch', description: 'An entry of the audit trail that is not the event at its position' })
 
 const verifyReportSchema = z
   .object({
@@ -68,7 +80,18 @@ const verifyReportSchema = z
         problemsFound: z.number().int(),
       })
       .optional()
-      .meta({ description: 'With a seal: every stream that lost events the seal holds, or changed at its sealed revision' }),
+      .meta({
+        description:
+          'With a seal: every stream that lost events the seal holds or changed at its sealed revision, events recorded before the seal but written after it, and a changed order of the sealed log',
+      }),
+    auditTrail: z
+      .object({
+        ok: z.boolean(),
+        comparedAt: position.meta({ description: 'How far the audit trail had processed the log: it is compared up to there' }),
+        mismatches: z.array(auditTrailMismatchSchema).meta({ description: 'At most 1000; `mismatchesFound` counts them all' }),
+        mismatchesFound: z.number().int(),
+      })
+      .meta({ description: 'The audit trail (GET /v1/audit/events) compared with the log, entry by entry' }),
   })
   .meta({ id: 'VerifyReport' })
 
