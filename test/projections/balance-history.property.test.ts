@@ -15,8 +15,6 @@ import { balanceView, budgetViewOfState, sumBalances, type BudgetView } from '..
 import {
   evolveBudget,
   initialBudgetState,
-  remainingCents,
-  type BudgetCommand,
   type BudgetState,
 } from '../../src/domain/budget/index.js'
 import { isBudgetEvent, type Actor, type Line } from '../../src/domain/events.js'
@@ -25,6 +23,7 @@ import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
 import { ReadModels } from '../../src/readmodels/queries.js'
 import { loadMigrations, migrate } from '../../src/sql/migrate.js'
 import { SqliteDatabase } from '../../src/sql/sqlite.js'
+import { budgetCommandOf } from '../helpers/budget-commands.js'
 
 /**
  * The balance history (projections/balance-history.ts) against an independent model: over random
@@ -39,7 +38,6 @@ import { SqliteDatabase } from '../../src/sql/sqlite.js'
 
 const YEARS = [2025, 2026] as const
 const SOZIALRAEUME = ['unteres-malstatt', 'unteres-alt-saarbruecken'] as const
-const JUSTIFICATION = 'Rechtsanspruch nach § 27 SGB VIII'
 const START_TIME = Date.parse('2025-06-01T10:00:00.000Z')
 
 /** Commitments and amendments come from the writers; decisions from an approver, or from whoever asked (a withdrawal). */
@@ -177,55 +175,6 @@ function pickCommitment(action: Action, ids: readonly string[], state: BudgetSta
   return ids[n % ids.length] as string
 }
 
-function commandOf(action: Action, commitmentId: string, spendingId: string, approver: Actor, state: BudgetState | undefined, year: number): BudgetCommand {
-  switch (action.kind) {
-    case 'allocate':
-      return { type: 'AllocateBudget', line: action.line, amountCents: action.cents, decisionRef: 'HH' }
-    case 'adjust':
-      return { type: 'AdjustBudget', line: action.line, amountCents: action.cents, reason: 'correction' }
-    case 'transfer':
-      return {
-        type: 'TransferBudget',
-        fromLine: action.from,
-        toLine: action.from === 'ambulatory' ? 'flexible' : 'ambulatory',
-        amountCents: action.cents,
-        reason: 'shift',
-      }
-    case 'commit':
-      return {
-        type: 'CreateCommitment',
-        commitmentId: randomUUID(),
-        line: action.line,
-        provider: 'traeger-a',
-        caseRef: 'case-1',
-        amountCents: action.cents,
-        period: { from: `${year}-01-01`, to: `${year}-12-31` },
-        overBudgetJustification: action.justified ? JUSTIFICATION : undefined,
-      }
-    case 'amend':
-      return {
-        type: 'AmendCommitment',
-        commitmentId,
-        amountCents: action.cents,
-        reason: 'change',
-        overBudgetJustification: action.justified ? JUSTIFICATION : undefined,
-      }
-    case 'decide':
-      return { type: 'DecideApproval', commitmentId, decision: action.decision, approver: { sub: approver.sub, role: approver.role } }
-    case 'invoice': {
-      const commitment = state?.commitments.get(commitmentId)
-      const cents = action.whole && commitment ? remainingCents(commitment) : action.cents
-      return { type: 'BookInvoice', commitmentId, invoiceNo: `R-${action.invoiceNo}`, amountCents: cents, invoiceDate: `${year}-02-01` }
-    }
-    case 'release':
-      return { type: 'ReleaseCommitment', commitmentId, reason: 'done' }
-    case 'spend':
-      return { type: 'RecordSpending', spendingId: randomUUID(), amountCents: action.cents, purpose: 'Gruppenangebot', receiptRef: 'B-1', date: `${year}-03-01` }
-    case 'reverse':
-      return { type: 'ReverseSpending', spendingId, reason: 'Storno' }
-  }
-}
-
 interface Parts {
   store: SqliteEventStore
   db: SqliteDatabase
@@ -277,7 +226,7 @@ async function runSteps(parts: Parts, plan: readonly Step[]): Promise<void> {
     const actor = step.action.kind === 'decide' ? approver : (WRITERS['writer' in step.action ? step.action.writer : 1] as Actor)
     const spent = spendings[step.budget] ?? []
     const spendingId = spent.length === 0 ? randomUUID() : (spent[('pick' in step.action ? step.action.pick : 0) % spent.length] as string)
-    const command = commandOf(step.action, commitmentId, spendingId, approver, state, year)
+    const command = budgetCommandOf(step.action, { commitmentId, spendingId, approver, state, year })
     const outcome = await parts.ledger.executeBudget(year, sozialraum, command, contextOf(actor))
     if (outcome.kind !== 'written') continue
     answered.set(step.budget, outcome.state)

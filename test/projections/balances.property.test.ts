@@ -14,7 +14,6 @@ import { budgetViewOfState, commitmentView, type CommitmentView } from '../../sr
 import {
   evolveBudget,
   initialBudgetState,
-  remainingCents,
   type BudgetCommand,
   type BudgetPolicy,
   type BudgetState,
@@ -26,10 +25,10 @@ import { ProjectionRunner, resetProjection } from '../../projections/runner.js'
 import { ReadModels } from '../../src/readmodels/queries.js'
 import { loadMigrations, migrate } from '../../src/sql/migrate.js'
 import { SqliteDatabase } from '../../src/sql/sqlite.js'
+import { budgetCommandOf } from '../helpers/budget-commands.js'
 
 const YEAR = 2025
 const SOZIALRAEUME = ['unteres-malstatt', 'unteres-alt-saarbruecken'] as const
-const JUSTIFICATION = 'Rechtsanspruch nach § 27 SGB VIII'
 
 /**
  * Who acts: the first three write commitments and amendments; approvals come from any of them, or
@@ -182,58 +181,7 @@ function toCommand(
   state: BudgetState | undefined,
 ): BudgetCommand {
   const spendingId = spendings.length === 0 ? randomUUID() : (spendings[('pick' in step ? step.pick : 0) % spendings.length] as string)
-  switch (step.kind) {
-    case 'allocate':
-      return { type: 'AllocateBudget', line: step.line, amountCents: step.cents, decisionRef: 'HH' }
-    case 'adjust':
-      return { type: 'AdjustBudget', line: step.line, amountCents: step.cents, reason: 'correction' }
-    case 'transfer':
-      return {
-        type: 'TransferBudget',
-        fromLine: step.from,
-        toLine: step.from === 'ambulatory' ? 'flexible' : 'ambulatory',
-        amountCents: step.cents,
-        reason: 'shift',
-      }
-    case 'commit':
-      return {
-        type: 'CreateCommitment',
-        commitmentId: randomUUID(),
-        line: step.line,
-        provider: 'traeger-a',
-        caseRef: 'case-1',
-        amountCents: step.cents,
-        period: { from: '2025-01-01', to: '2025-12-31' },
-        overBudgetJustification: step.justified ? JUSTIFICATION : undefined,
-      }
-    case 'amend':
-      return {
-        type: 'AmendCommitment',
-        commitmentId,
-        amountCents: step.cents,
-        reason: 'change',
-        overBudgetJustification: step.justified ? JUSTIFICATION : undefined,
-      }
-    case 'decide':
-      return {
-        type: 'DecideApproval',
-        commitmentId,
-        decision: step.decision,
-        approver: { sub: actor.sub, role: actor.role },
-        comment: step.comment ? 'Kollegiale Beratung' : undefined,
-      }
-    case 'invoice': {
-      const commitment = state?.commitments.get(commitmentId)
-      const cents = step.whole && commitment ? remainingCents(commitment) : step.cents
-      return { type: 'BookInvoice', commitmentId, invoiceNo: `R-${step.invoiceNo}`, amountCents: cents, invoiceDate: '2025-02-01' }
-    }
-    case 'release':
-      return { type: 'ReleaseCommitment', commitmentId, reason: 'done' }
-    case 'spend':
-      return { type: 'RecordSpending', spendingId: randomUUID(), amountCents: step.cents, purpose: 'Gruppenangebot', receiptRef: 'B-1', date: '2025-03-01' }
-    case 'reverse':
-      return { type: 'ReverseSpending', spendingId, reason: 'Storno' }
-  }
+  return budgetCommandOf(step, { commitmentId, spendingId, approver: actor, state, year: YEAR })
 }
 
 interface Totals {

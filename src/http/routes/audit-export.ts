@@ -5,6 +5,7 @@ import { stringify } from 'csv-stringify/sync'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import type { AuditEntry } from '../../readmodels/queries.js'
 import { CommandHandler, ConcurrencyExhaustedError, StreamBusyError, type Decider } from '../../application/command-handler.js'
 import { budgetStreamId, toStoredEvent } from '../../application/stored-event.js'
 import { isAuditEvent, type AuditEvent } from '../../domain/events.js'
@@ -64,15 +65,7 @@ const MEDIA_TYPES: Readonly<Record<ExportFormat, string>> = {
 }
 
 /** One exported event: the audit trail's entry (its data as recorded), plus its amount as a decimal string. */
-export interface ExportEntry {
-  position: string
-  streamId: string
-  revision: string
-  eventId: string
-  type: string
-  version: number
-  recordedAt: string
-  actor: { sub: string; role: string }
+export interface ExportEntry extends Omit<AuditEntry, 'data'> {
   /** The event's `amountCents` as EUR with two decimals ("1250.50"); null for events without an amount. */
   amount: string | null
   /** As recorded, in the schema version `version`: never a field an upcaster added. */
