@@ -12,6 +12,12 @@ const environmentSchema = z.object({
     .string()
     .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'must be sqlite:<path> or postgres://…')
     .default('sqlite:./data/sojus-ledger.db'),
+  /** Bounded pool of PostgreSQL connections per process (DATABASE_URL=postgres://… only). */
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(100).default(10),
+  /** Longest a PostgreSQL statement may run before the server cancels it. */
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
+  /** With it, the request rate limits are shared by every process through Redis. */
+  REDIS_URL: z.string().regex(/^rediss?:\/\/.+/, 'must be redis://… or rediss://…').optional(),
   EVENTSTORE_URL: z.string().regex(/^(kurrentdb|esdb)(\+discover)?:\/\/.+/, 'must be kurrentdb://…').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   JWT_SECRET: z.string().min(MIN_SECRET_LENGTH, `must be at least ${MIN_SECRET_LENGTH} characters`).optional(),
@@ -49,7 +55,9 @@ export type TokenKeysConfig =
   /** The embedded default: a random secret in the data folder, made on first start. */
   | { kind: 'generated-secret'; path: string }
 
-export type Database = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string }
+export type Database =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; url: string; poolSize: number; statementTimeoutMs: number }
 
 /**
  * The key audit seals are signed with (src/audit/seal.ts), never stored in the database: given, or
@@ -73,6 +81,8 @@ export interface Config {
    * (failed-authentication limits, logs) is the client's, not the proxy's.
    */
   trustProxy: boolean | number | string
+  /** Where rate limits are counted across processes; undefined counts them in each process. */
+  redisUrl: string | undefined
   /** Undefined only with PostgreSQL and no AUDIT_SEAL_KEY: seals are refused then (loadSealKey). */
   auditSealKey: AuditSealKeyConfig | undefined
 }
@@ -92,7 +102,12 @@ export function parseConfig(environment: NodeJS.ProcessEnv): Config {
   const env = result.data
   const database: Database = env.DATABASE_URL.startsWith('sqlite:')
     ? { kind: 'sqlite', path: env.DATABASE_URL.slice('sqlite:'.length) }
-    : { kind: 'postgres', url: env.DATABASE_URL }
+    : {
+        kind: 'postgres',
+        url: env.DATABASE_URL,
+        poolSize: env.DATABASE_POOL_SIZE,
+        statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      }
   if (env.JWT_SECRET !== undefined && env.JWKS_URL !== undefined) {
     throw new ConfigError('invalid configuration: set JWT_SECRET or JWKS_URL, not both')
   }
@@ -118,6 +133,7 @@ export function parseConfig(environment: NodeJS.ProcessEnv): Config {
     fourEyesThresholdCents: env.FOUR_EYES_THRESHOLD ?? DEFAULT_FOUR_EYES_THRESHOLD_CENTS,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     trustProxy: trustProxyOf(env.TRUST_PROXY),
+    redisUrl: env.REDIS_URL,
     auditSealKey:
       env.AUDIT_SEAL_KEY !== undefined
         ? { kind: 'key', key: env.AUDIT_SEAL_KEY }

@@ -119,6 +119,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       verifyToken,
       rateLimitPerMinute: config.rateLimitPerMinute,
       trustProxy: config.trustProxy,
+      ...(config.redisUrl === undefined ? {} : { redisUrl: config.redisUrl }),
       ...(overrides.failedAuthenticationsPerMinute === undefined
         ? {}
         : { failedAuthenticationsPerMinute: overrides.failedAuthenticationsPerMinute }),

@@ -15,6 +15,8 @@ export interface HttpDeps {
   verifier: LogVerifier
   /** How long `?minPosition=` waits for the read models. */
   readYourWritesTimeoutMs: number
+  /** With it, rate limits are counted in Redis and shared by every process (see Config.redisUrl). */
+  redisUrl?: string
   /** Fastify's trustProxy (see Config.trustProxy). */
   trustProxy?: boolean | number | string
 }
