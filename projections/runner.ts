@@ -2,7 +2,8 @@ import { setImmediate as nextTick } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { toStoredEvent } from '../src/application/stored-event.js'
 import { START, type EventStore, type Position, type RecordedEvent } from '../src/eventstore/port.js'
-import type { SqlDatabase, Statement } from '../src/sql/port.js'
+import { RowCountError, type SqlDatabase, type Statement } from '../src/sql/port.js'
+import { soleProjector, type ProjectorLease } from './lease.js'
 import type { Projection } from './projection.js'
 
 export interface ProjectionRunnerOptions {
@@ -10,6 +11,8 @@ export interface ProjectionRunnerOptions {
   db: SqlDatabase
   projections: readonly Projection[]
   logger: Logger
+  /** Who may project; the embedded store's one owner always may. */
+  lease?: ProjectorLease
   /** Most events applied in one transaction. */
   batchSize?: number
   /** Longest pause before trying again after a failed batch. */
@@ -28,12 +31,15 @@ export interface ProjectionStatus {
   /** The lowest position every projection has processed. */
   position: Position
   error: string | undefined
+  /** Whether this process applies the projections (else another one does, and this one follows). */
+  projecting: boolean
   projections: ProjectionProgress[]
 }
 
 const MAX_WAITERS = 10_000
-const CHECKPOINT_UPSERT =
-  'INSERT INTO projection_checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET position = excluded.position'
+const CHECKPOINT_CREATE = 'INSERT INTO projection_checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'
+/** Compare-and-set: only the runner that read the checkpoint can move it, and only once. */
+const CHECKPOINT_MOVE = 'UPDATE projection_checkpoints SET position = ? WHERE name = ? AND position = ?'
 
 interface Waiter {
   position: Position
@@ -51,60 +57,68 @@ interface Waiter {
 interface Group {
   readonly kind: 'main' | 'catch-up'
   readonly members: Set<string>
-  error: string | undefined
   closeSubscription: (() => void) | undefined
-  wakeRetry: (() => void) | undefined
 }
 
 /**
- * Feeds the projections from catch-up subscriptions. Each batch of events is applied to its
- * group's tables together with their checkpoints in one transaction, so that a crash can neither
- * apply an event twice nor lose one.
+ * One stretch of projecting: from taking the lease (or recovering from a failed batch) to losing
+ * it, failing, or stopping. A new term starts from the checkpoints in the database.
+ */
+interface Term {
+  readonly main: Group
+  readonly catchUp: Group
+  /** How far the main group has read: committed, or in the transaction under way. */
+  mainHighWater: Position
+  ended: boolean
+  failed: boolean
+}
+
+/**
+ * Feeds the projections from catch-up subscriptions, in the one process that holds the
+ * projector's lease. Each batch of events is applied to its group's tables together with their
+ * checkpoints in one transaction, and each checkpoint moves only from where this runner read it
+ * (compare-and-set): a crash can neither apply an event twice nor lose one, and two runners can
+ * never both apply a batch. A process without the lease follows the checkpoints others commit.
  */
 export class ProjectionRunner {
   private readonly checkpoints = new Map<string, Position>()
   private readonly targets = new Map<string, Position>()
   private readonly byName: ReadonlyMap<string, Projection>
-  private readonly main: Group = newGroup('main')
-  private readonly catchUp: Group = newGroup('catch-up')
-  /** How far the main group has read: committed, or in the transaction under way. */
-  private mainHighWater: Position = START
+  private readonly lease: ProjectorLease
   /** The position of the main group's last committed batch (it moves even with no projections). */
-  private mainProcessed: Position = START
+  private processed: Position = START
   private readonly waiters = new Set<Waiter>()
   private stopping = false
-  private readonly loops: Array<Promise<void>> = []
+  private term: Term | undefined
+  private termEnded: Promise<void> = Promise.resolve()
+  private projecting = false
+  private error: string | undefined
+  private retryDelayMs = 100
+  private retryTimer: NodeJS.Timeout | undefined
+  private refreshing: Promise<void> | undefined
+  private refreshAgain = false
   private readonly batchSize: number
   private readonly maxRetryDelayMs: number
 
   constructor(private readonly options: ProjectionRunnerOptions) {
     this.batchSize = options.batchSize ?? 500
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000
+    this.lease = options.lease ?? soleProjector
     this.byName = new Map(options.projections.map((projection) => [projection.name, projection]))
     if (this.byName.size !== options.projections.length) throw new Error('two projections share a name')
   }
 
   async start(): Promise<void> {
-    const rows = await this.options.db.query<{ name: string; position: number | string | bigint }>(
-      'SELECT name, position FROM projection_checkpoints',
-    )
-    const stored = new Map(rows.map((row) => [row.name, BigInt(row.position)]))
+    await this.options.db.transaction([...this.byName.keys()].map((name) => ({ sql: CHECKPOINT_CREATE, params: [name, START] })))
+    await this.loadCheckpoints()
     const head = await this.options.store.headPosition()
-    let highest = START
-    for (const name of this.byName.keys()) {
-      const position = stored.get(name) ?? START
-      this.checkpoints.set(name, position)
-      this.targets.set(name, head)
-      if (position > highest) highest = position
-    }
-    for (const [name, position] of this.checkpoints) (position === highest ? this.main : this.catchUp).members.add(name)
-    this.mainHighWater = highest
-    this.mainProcessed = highest
-    if (this.catchUp.members.size > 0) {
-      this.options.logger.info({ projections: [...this.catchUp.members], head: head.toString() }, 'projections catch up')
-      this.loops.push(this.run(this.catchUp))
-    }
-    this.loops.push(this.run(this.main))
+    for (const name of this.byName.keys()) this.targets.set(name, head)
+    this.lease.onAnnounced(() => void this.refresh())
+    this.lease.start((held) => {
+      this.projecting = held
+      if (held) this.beginTerm()
+      else void this.endTerm()
+    })
   }
 
   /** Whether a projection has reached the head of the log as it was at start, and serves reads. */
@@ -121,12 +135,12 @@ export class ProjectionRunner {
       target: this.targets.get(name) ?? START,
       serving: this.isServing(name),
     }))
-    return { position: this.reached(undefined), error: this.main.error ?? this.catchUp.error, projections }
+    return { position: this.reached(undefined), error: this.error, projecting: this.projecting, projections }
   }
 
   /**
    * Resolves true once the named projections (every one when `names` is undefined) have processed
-   * `position`, false after `timeoutMs`.
+   * `position`, false after `timeoutMs`. Whichever process projects: others announce their batches.
    */
   waitFor(position: Position, timeoutMs: number, names?: readonly string[]): Promise<boolean> {
     if (this.reached(names) >= position) return Promise.resolve(true)
@@ -147,11 +161,10 @@ export class ProjectionRunner {
 
   async stop(): Promise<void> {
     this.stopping = true
-    for (const group of [this.main, this.catchUp]) {
-      group.closeSubscription?.()
-      group.wakeRetry?.()
-    }
-    await Promise.all(this.loops)
+    clearTimeout(this.retryTimer)
+    await this.endTerm()
+    await this.lease.stop()
+    await this.refreshing
     for (const waiter of this.waiters) {
       clearTimeout(waiter.timer)
       waiter.resolve(false)
@@ -161,53 +174,134 @@ export class ProjectionRunner {
 
   /** The lowest position the named projections (all, and the main group, when undefined) have processed. */
   private reached(names: readonly string[] | undefined): Position {
-    let lowest = names === undefined ? this.mainProcessed : undefined
+    let lowest = names === undefined ? this.processed : undefined
     for (const name of names ?? this.byName.keys()) {
       const position = this.checkpoints.get(name) ?? START
       if (lowest === undefined || position < lowest) lowest = position
     }
-    return lowest ?? this.mainProcessed
+    return lowest ?? this.processed
   }
 
-  private lowestCheckpoint(group: Group): Position {
+  private async loadCheckpoints(): Promise<void> {
+    const rows = await this.options.db.query<{ name: string; position: number | string | bigint }>(
+      'SELECT name, CAST(position AS TEXT) AS position FROM projection_checkpoints',
+    )
+    const stored = new Map(rows.map((row) => [row.name, BigInt(row.position)]))
+    let lowest: Position | undefined
+    for (const name of this.byName.keys()) {
+      const position = stored.get(name) ?? START
+      this.checkpoints.set(name, position)
+      if (lowest === undefined || position < lowest) lowest = position
+    }
+    // Events no projection needs still move every checkpoint, so the lowest is what all have processed.
+    this.processed = lowest ?? START
+  }
+
+  /** A follower reads the checkpoints another process committed; one refresh at a time, again if asked meanwhile. */
+  private async refresh(): Promise<void> {
+    if (this.projecting || this.stopping) return
+    if (this.refreshing) {
+      this.refreshAgain = true
+      return this.refreshing
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false
+        try {
+          await this.loadCheckpoints()
+        } catch (error) {
+          this.options.logger.warn({ err: error }, 'could not read the projections\' checkpoints')
+        }
+        if (!this.projecting) this.notifyWaiters()
+      } while (this.refreshAgain && !this.stopping)
+    })().finally(() => (this.refreshing = undefined))
+    return this.refreshing
+  }
+
+  private beginTerm(): void {
+    if (this.term || this.stopping || !this.projecting) return
+    const term: Term = { main: newGroup('main'), catchUp: newGroup('catch-up'), mainHighWater: START, ended: false, failed: false }
+    this.term = term
+    this.termEnded = (async () => {
+      try {
+        await this.loadCheckpoints()
+        let highest = START
+        for (const position of this.checkpoints.values()) if (position > highest) highest = position
+        for (const [name, position] of this.checkpoints) (position === highest ? term.main : term.catchUp).members.add(name)
+        term.mainHighWater = highest
+        this.processed = highest
+        const loops = [this.run(term, term.main)]
+        if (term.catchUp.members.size > 0) {
+          this.options.logger.info({ projections: [...term.catchUp.members] }, 'projections catch up')
+          loops.push(this.run(term, term.catchUp))
+        }
+        await Promise.all(loops)
+      } catch (error) {
+        this.fail(term, error)
+      }
+      this.afterTerm(term)
+    })()
+  }
+
+  /** Ends the current term: its subscriptions close, its batch under way finishes or fails. */
+  private async endTerm(): Promise<void> {
+    const term = this.term
+    if (term) {
+      term.ended = true
+      for (const group of [term.main, term.catchUp]) group.closeSubscription?.()
+    }
+    await this.termEnded
+  }
+
+  /** After a failed term, another starts from the database's checkpoints once the retry delay has passed. */
+  private afterTerm(term: Term): void {
+    if (this.term === term) this.term = undefined
+    if (this.stopping || !this.projecting) return
+    // The lease was lost and taken again while this term ended: project again at once.
+    if (!term.failed) return this.beginTerm()
+    const delay = this.retryDelayMs
+    this.retryDelayMs = Math.min(delay * 2, this.maxRetryDelayMs)
+    this.retryTimer = setTimeout(() => this.beginTerm(), delay)
+  }
+
+  private fail(term: Term, error: unknown): void {
+    if (term.ended && !term.failed) return
+    term.failed = true
+    term.ended = true
+    for (const group of [term.main, term.catchUp]) group.closeSubscription?.()
+    this.error = error instanceof Error ? error.message : String(error)
+    const moved = error instanceof RowCountError
+    this.options.logger[moved ? 'warn' : 'error'](
+      { err: error, retryDelayMs: this.retryDelayMs },
+      moved ? 'a checkpoint was moved by another runner; starting again from the database' : 'projection batch failed; retrying from the checkpoints',
+    )
+  }
+
+  private async run(term: Term, group: Group): Promise<void> {
+    try {
+      await this.follow(term, group)
+    } catch (error) {
+      if (!term.ended) this.fail(term, error)
+    }
+  }
+
+  private lowestCheckpoint(term: Term, group: Group): Position {
     let lowest: Position | undefined
     for (const name of group.members) {
       const position = this.checkpoints.get(name) ?? START
       if (lowest === undefined || position < lowest) lowest = position
     }
-    return lowest ?? this.mainHighWater
+    return lowest ?? term.mainHighWater
   }
 
-  private async run(group: Group): Promise<void> {
-    let retryDelayMs = 100
-    while (!this.stopping && (group.kind === 'main' || group.members.size > 0)) {
-      try {
-        await this.follow(group)
-        return
-      } catch (error) {
-        if (this.stopping) return
-        group.error = error instanceof Error ? error.message : String(error)
-        this.options.logger.error({ err: error, group: group.kind, retryDelayMs }, 'projection batch failed; retrying from the checkpoints')
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, retryDelayMs)
-          group.wakeRetry = () => {
-            clearTimeout(timer)
-            resolve()
-          }
-        })
-        retryDelayMs = Math.min(retryDelayMs * 2, this.maxRetryDelayMs)
-      }
-    }
-  }
-
-  private async follow(group: Group): Promise<void> {
-    const subscription = this.options.store.subscribeToAll({ after: this.lowestCheckpoint(group), batchSize: this.batchSize })
+  private async follow(term: Term, group: Group): Promise<void> {
+    const subscription = this.options.store.subscribeToAll({ after: this.lowestCheckpoint(term, group), batchSize: this.batchSize })
     group.closeSubscription = () => subscription.close()
-    if (this.stopping) subscription.close()
+    if (term.ended) subscription.close()
     const iterator = subscription[Symbol.asyncIterator]()
     try {
       let pending = iterator.next()
-      while (!this.stopping && (group.kind === 'main' || group.members.size > 0)) {
+      while (!term.ended && (group.kind === 'main' || group.members.size > 0)) {
         const first = await pending
         if (first.done) return
         const batch: RecordedEvent[] = [first.value]
@@ -220,7 +314,8 @@ export class ProjectionRunner {
           batch.push(next.value)
           pending = iterator.next()
         }
-        await this.apply(group, batch)
+        if (term.ended) return
+        await this.apply(term, group, batch)
         // SQLite reads and commits synchronously: without this turn, a long replay would hold
         // the event loop until it ends, and not even /health would be answered meanwhile.
         await nextTick(undefined)
@@ -230,8 +325,8 @@ export class ProjectionRunner {
     }
   }
 
-  private async apply(group: Group, batch: readonly RecordedEvent[]): Promise<void> {
-    if (group.kind === 'main') this.admitCaughtUp()
+  private async apply(term: Term, group: Group, batch: readonly RecordedEvent[]): Promise<void> {
+    if (group.kind === 'main') this.admitCaughtUp(term)
     const statements: Statement[] = []
     const advanced = new Map<string, Position>()
     const last = batch[batch.length - 1]?.position ?? START
@@ -244,28 +339,31 @@ export class ProjectionRunner {
         advanced.set(name, recorded.position)
       }
     }
-    for (const [name, position] of advanced) statements.push({ sql: CHECKPOINT_UPSERT, params: [name, position] })
+    for (const [name, position] of advanced) {
+      statements.push({ sql: CHECKPOINT_MOVE, params: [position, name, this.checkpoints.get(name) ?? START], expectRows: 1 })
+    }
     // Set before the transaction's await: a catch-up projection joins only at or beyond what the
     // main group has taken on, so that no event falls between the two groups.
-    if (group.kind === 'main' && last > this.mainHighWater) this.mainHighWater = last
-    if (statements.length > 0) await this.options.db.transaction(statements)
+    if (group.kind === 'main' && last > term.mainHighWater) term.mainHighWater = last
+    if (statements.length > 0) await this.options.db.transaction([...statements, ...this.lease.announce])
 
     for (const [name, position] of advanced) this.checkpoints.set(name, position)
-    if (group.kind === 'main' && last > this.mainProcessed) this.mainProcessed = last
-    group.error = undefined
-    if (group.kind === 'catch-up') this.admitCaughtUp()
+    if (group.kind === 'main' && last > this.processed) this.processed = last
+    this.error = undefined
+    this.retryDelayMs = 100
+    if (group.kind === 'catch-up') this.admitCaughtUp(term)
     this.notifyWaiters()
   }
 
   /** Moves the catch-up projections that have reached the main group's position into it. */
-  private admitCaughtUp(): void {
-    for (const name of this.catchUp.members) {
-      if ((this.checkpoints.get(name) ?? START) < this.mainHighWater) continue
-      this.catchUp.members.delete(name)
-      this.main.members.add(name)
+  private admitCaughtUp(term: Term): void {
+    for (const name of term.catchUp.members) {
+      if ((this.checkpoints.get(name) ?? START) < term.mainHighWater) continue
+      term.catchUp.members.delete(name)
+      term.main.members.add(name)
       this.options.logger.info({ projection: name }, 'projection caught up')
     }
-    if (this.catchUp.members.size === 0) this.catchUp.closeSubscription?.()
+    if (term.catchUp.members.size === 0) term.catchUp.closeSubscription?.()
   }
 
   private notifyWaiters(): void {
@@ -279,13 +377,15 @@ export class ProjectionRunner {
 }
 
 function newGroup(kind: Group['kind']): Group {
-  return { kind, members: new Set(), error: undefined, closeSubscription: undefined, wakeRetry: undefined }
+  return { kind, members: new Set(), closeSubscription: undefined }
 }
 
 /** Empties a projection's tables and resets its checkpoint: the runner then replays it from the start. */
 export async function resetProjection(db: SqlDatabase, projection: Projection): Promise<void> {
   await db.transaction([
     ...projection.tables.map((table): Statement => ({ sql: `DELETE FROM ${table}`, params: [] })),
-    { sql: CHECKPOINT_UPSERT, params: [projection.name, START] },
+    { sql: CHECKPOINT_CREATE, params: [projection.name, START] },
+    // A running projector's next batch finds its checkpoint moved and starts again from here.
+    { sql: 'UPDATE projection_checkpoints SET position = ? WHERE name = ?', params: [START, projection.name] },
   ])
 }

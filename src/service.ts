@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import type { Logger } from 'pino'
+import { pino, type Logger } from 'pino'
 import { projections } from '../projections/index.js'
 import { Ledger } from './application/ledger.js'
 import { loadSealKey } from './audit/seal.js'
-import { LogVerifier, sqliteEventLocator } from './audit/verify.js'
+import { LogVerifier, sqliteEventLocator, type LocateEvent } from './audit/verify.js'
 import { cachedVerifier, loadOrCreateSecret, tokenVerifier, type TokenKeys, type VerifyToken } from './auth/tokens.js'
 import { ConfigError, type Config, type TokenKeysConfig } from './config.js'
 import type { EventStore } from './eventstore/port.js'
+import { PostgresEventStore, type GlobalOrdering } from './eventstore/postgres.js'
 import { SqliteEventStore } from './eventstore/sqlite.js'
 import { StoreLock } from './eventstore/store-lock.js'
 import { buildApp } from './http/app.js'
@@ -16,6 +17,11 @@ import { ReadModels } from './readmodels/queries.js'
 import { loadMigrations, migrate } from './sql/migrate.js'
 import type { SqlDatabase } from './sql/port.js'
 import { SqliteDatabase } from './sql/sqlite.js'
+import { PgProjectorLease } from './sql/pg-lease.js'
+import { asUnavailable, clientConfig, createPgPool, currentSchema } from './sql/pg-pool.js'
+import { PgSession } from './sql/pg-session.js'
+import { PostgresDatabase } from './sql/postgres.js'
+import { soleProjector, type ProjectorLease } from '../projections/lease.js'
 
 export interface Service {
   app: FastifyInstance
@@ -48,22 +54,31 @@ export function openTokenVerifier(config: Config): VerifyToken {
 export interface Stores {
   store: EventStore
   db: SqlDatabase
+  /** Who projects: on PostgreSQL one process of several, elected; on SQLite the one owner. */
+  lease: ProjectorLease
+  /** Where verify finds an event the store cannot read (both stores keep an `events` table). */
+  locate: LocateEvent
   /** Closes both stores and lets the next owner in. */
   close(): Promise<void>
 }
 
+export interface StoreOptions {
+  logger?: Logger
+  /** PostgreSQL only: how the global order is kept (the benchmark compares both). */
+  ordering?: GlobalOrdering
+}
+
 /**
- * Opens the stores the configuration names, as their one owner: `purpose` (serve, migrate,
- * rebuild-projections) names this process to another that finds the store in use. PostgreSQL
- * and KurrentDB adapters come with their own issues.
+ * Opens the stores the configuration names. SQLite is opened by its one owner: `purpose` (serve,
+ * migrate, rebuild-projections) names this process to another that finds the store in use.
+ * PostgreSQL is shared by any number of processes. KurrentDB comes with its own issue.
  */
-export function openStores(config: Config, purpose: string): Stores {
+export async function openStores(config: Config, purpose: string, options: StoreOptions = {}): Promise<Stores> {
   if (config.eventStoreUrl !== undefined) {
     throw new ConfigError('EVENTSTORE_URL (KurrentDB) is not supported yet; unset it to keep the events in DATABASE_URL')
   }
-  if (config.database.kind !== 'sqlite') {
-    throw new ConfigError('DATABASE_URL=postgres://… is not supported yet; use sqlite:<path>')
-  }
+  const logger = options.logger ?? pino({ level: 'silent' })
+  if (config.database.kind === 'postgres') return openPostgresStores(config.database, logger, options.ordering)
   const path = config.database.path
   const lock = StoreLock.acquire(path, purpose)
   try {
@@ -72,6 +87,8 @@ export function openStores(config: Config, purpose: string): Stores {
     return {
       store,
       db,
+      lease: soleProjector,
+      locate: sqliteEventLocator(db),
       close: async () => {
         try {
           await store.close()
@@ -87,21 +104,59 @@ export function openStores(config: Config, purpose: string): Stores {
   }
 }
 
+async function openPostgresStores(
+  database: Extract<Config['database'], { kind: 'postgres' }>,
+  logger: Logger,
+  ordering: GlobalOrdering | undefined,
+): Promise<Stores> {
+  const poolOptions = { url: database.url, poolSize: database.poolSize, statementTimeoutMs: database.statementTimeoutMs, logger }
+  const pool = createPgPool(poolOptions)
+  const session = new PgSession(clientConfig(poolOptions), logger.child({ component: 'database-session' }))
+  const closeAll = async () => {
+    await session.close()
+    await pool.end()
+  }
+  try {
+    const schema = await currentSchema(pool).catch((error: unknown) => Promise.reject(asUnavailable(error)))
+    await session.start()
+    const store = await PostgresEventStore.open({ pool, session, schema, ...(ordering === undefined ? {} : { ordering }) })
+    const db = new PostgresDatabase(pool, schema)
+    return {
+      store,
+      db,
+      lease: new PgProjectorLease(session, schema, logger.child({ component: 'projections' })),
+      locate: sqliteEventLocator(db),
+      close: async () => {
+        await store.close()
+        await closeAll()
+      },
+    }
+  } catch (error) {
+    await closeAll()
+    throw error
+  }
+}
+
 /** Wires the whole service: the one place where the parts meet. */
 export async function openService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
   // The stores first: they create the data folder with its private mode, and refuse a second owner.
-  const stores = openStores(config, 'serve')
+  const stores = await openStores(config, 'serve', { logger })
   const { store, db } = stores
   let app: FastifyInstance | undefined
   try {
     const verifyToken = openTokenVerifier(config)
-    const applied = await migrate(db, await loadMigrations())
+    const applied = await db.exclusive('migrations', async () => migrate(db, await loadMigrations()))
     if (applied.length > 0) logger.info({ applied }, 'applied migrations')
-    const runner = new ProjectionRunner({ store, db, projections, logger: logger.child({ component: 'projections' }) })
+    const runner = new ProjectionRunner({
+      store,
+      db,
+      projections,
+      lease: stores.lease,
+      logger: logger.child({ component: 'projections' }),
+    })
     const readModels = new ReadModels(db)
     const clock = overrides.clock ?? (() => new Date())
-    // The events and the read models share one SQLite file: the read side can name an unreadable event.
-    const verifier = new LogVerifier({ store, db, sealKey: loadSealKey(config.auditSealKey), clock, locate: sqliteEventLocator(db) })
+    const verifier = new LogVerifier({ store, db, sealKey: loadSealKey(config.auditSealKey), clock, locate: stores.locate })
     const ledger = new Ledger({
       store,
       clock,

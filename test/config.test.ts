@@ -33,7 +33,7 @@ t.test('values are read and checked', async (t) => {
     RATE_LIMIT_PER_MINUTE: '0',
   })
   t.equal(config.port, 8080)
-  t.same(config.database, { kind: 'postgres', url: 'postgres://u@db/ledger' })
+  t.same(config.database, { kind: 'postgres', url: 'postgres://u@db/ledger', poolSize: 10, statementTimeoutMs: 30_000 })
   t.same(config.tokens, {
     keys: { kind: 'jwks', url: 'https://sso.example.org/realms/jugendamt/protocol/openid-connect/certs' },
     issuer: 'https://sso.example.org/realms/jugendamt',
@@ -70,6 +70,18 @@ t.test('values are read and checked', async (t) => {
 t.test('stores that have no adapter yet are refused with a clear message', async (t) => {
   const { openStores } = await import('../src/service.js')
   const secret = { JWT_SECRET: 'x'.repeat(32) }
-  t.throws(() => openStores(parseConfig({ ...secret, DATABASE_URL: 'postgres://u@db/ledger' }), 'test'), { name: 'ConfigError', message: /not supported yet/ })
-  t.throws(() => openStores(parseConfig({ ...secret, EVENTSTORE_URL: 'kurrentdb://localhost:2113' }), 'test'), { name: 'ConfigError', message: /KurrentDB/ })
+  await t.rejects(openStores(parseConfig({ ...secret, EVENTSTORE_URL: 'kurrentdb://localhost:2113' }), 'test'), { name: 'ConfigError', message: /KurrentDB/ })
+})
+
+t.test('an unreachable PostgreSQL is named as such when the stores open', async (t) => {
+  const { openStores } = await import('../src/service.js')
+  const config = parseConfig({ JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://u@127.0.0.1:1/ledger' })
+  await t.rejects(openStores(config, 'test'), { name: 'DatabaseUnavailableError', message: /not reachable/ })
+})
+
+t.test('PostgreSQL settings', async (t) => {
+  const config = parseConfig({ JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://u@db/ledger', DATABASE_POOL_SIZE: '4' })
+  t.match(config.database, { kind: 'postgres', url: 'postgres://u@db/ledger', poolSize: 4, statementTimeoutMs: 30_000 })
+  t.throws(() => parseConfig({ JWT_SECRET: 'x'.repeat(32), DATABASE_POOL_SIZE: '1' }), /DATABASE_POOL_SIZE/)
+  t.throws(() => parseConfig({ JWT_SECRET: 'x'.repeat(32), REDIS_URL: 'http://redis' }), /REDIS_URL/)
 })

@@ -1123,7 +1123,7 @@ export function sqliteEventLocator(db: SqlDatabase): LocateEvent {
   return async (after) => {
     const [row] = await db.query<{ position: string; stream_id: string; revision: string; event_id: string }>(
       `SELECT CAST(position AS TEXT) AS position, stream_id, CAST(revision AS TEXT) AS revision, event_id
-       FROM events WHERE position > ? ORDER BY position LIMIT 1`,
+       FROM events WHERE position > ? ORDER BY events.position LIMIT 1`,
       [after],
     )
     return row && { position: BigInt(row.position), streamId: row.stream_id, revision: BigInt(row.revision), eventId: row.event_id }

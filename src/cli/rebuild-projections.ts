@@ -23,9 +23,9 @@ if (names.length === 0 || unknown.length > 0) {
 }
 
 runCommand('rebuild-projections', async () => {
-  const stores = openStores(parseConfig(process.env), 'rebuild-projections')
+  const stores = await openStores(parseConfig(process.env), 'rebuild-projections')
   try {
-    await migrate(stores.db, await loadMigrations())
+    await stores.db.exclusive('migrations', async () => migrate(stores.db, await loadMigrations()))
     for (const projection of chosen) await resetProjection(stores.db, projection)
     process.stdout.write(`reset ${chosen.map((projection) => projection.name).join(', ')}; they are rebuilt on the next start\n`)
   } finally {

@@ -1020,7 +1020,7 @@ const formatCount = (count: number): string => count.toLocaleString('en-US')
 async function main(): Promise<void> {
   const config = parseConfig(process.env)
   const { append, ...options } = parseSeedArguments(process.argv.slice(2), { fourEyesThresholdCents: config.fourEyesThresholdCents })
-  const stores = openStores(config, 'seed')
+  const stores = await openStores(config, 'seed')
   try {
     const head = await stores.store.headPosition()
     if (head !== START && !append) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { loadSealKey, sealForgery, sealInputSchema, type Seal } from '../audit/seal.js'
-import { sqliteEventLocator, verifyLog, type VerifyProgress } from '../audit/verify.js'
+import { verifyLog, type VerifyProgress } from '../audit/verify.js'
 import { parseConfig } from '../config.js'
 import { openStores } from '../service.js'
 import { runCommand } from './run.js'
@@ -69,14 +69,14 @@ runCommand('verify', async () => {
       process.exit(1)
     }
   }
-  const stores = openStores(config, 'verify')
+  const stores = await openStores(config, 'verify')
   const progress = process.stderr.isTTY ? showProgress : undefined
   let ok: boolean
   try {
     const report = await verifyLog({
       store: stores.store,
       db: stores.db,
-      locate: sqliteEventLocator(stores.db),
+      locate: stores.locate,
       ...(seal ? { seal } : {}),
       ...(progress ? { onProgress: progress } : {}),
     })

@@ -30,6 +30,33 @@ export interface RecordedEvent {
   metadata: unknown
 }
 
+/**
+ * An idempotency key claimed in the same transaction as the events: a key serves one request,
+ * on one stream, whichever process takes it. Scope names who may use the key (the actor).
+ */
+export interface IdempotencyClaim {
+  scope: string
+  key: string
+  /** Identifies the request; a claim repeated with another hash, or on another stream, is refused. */
+  requestHash: string | null
+}
+
+export interface AppendOptions {
+  claim?: IdempotencyClaim
+}
+
+/** The claimed key serves another request or stream already: nothing was appended. */
+export class IdempotencyKeyClaimedError extends Error {
+  constructor(
+    readonly claim: IdempotencyClaim,
+    /** The stream and request the key serves. */
+    readonly claimedBy: { streamId: string; requestHash: string | null },
+  ) {
+    super(`idempotency key ${claim.key} serves another request on ${claimedBy.streamId}`)
+    this.name = 'IdempotencyKeyClaimedError'
+  }
+}
+
 export interface AppendResult {
   /** Revision of the last event in the stream after the append. */
   nextExpectedRevision: bigint
@@ -93,7 +120,13 @@ export interface Subscription extends AsyncIterable<RecordedEvent> {
 export const MAX_READ_COUNT = 10_000
 
 export interface EventStore {
-  append(streamId: string, events: readonly EventToAppend[], expected: ExpectedState): Promise<AppendResult>
+  /** Appends atomically: every event and the claim, or nothing. */
+  append(
+    streamId: string,
+    events: readonly EventToAppend[],
+    expected: ExpectedState,
+    options?: AppendOptions,
+  ): Promise<AppendResult>
   /** Reads one stream; a stream that does not exist reads as empty. */
   readStream(streamId: string, options: ReadStreamOptions): Promise<RecordedEvent[]>
   /** Reads the global log in order. */

@@ -1,12 +1,16 @@
 import { EventEmitter } from 'node:events'
 import Database from 'better-sqlite3'
 import { createPrivateFile } from './store-lock.js'
+import { claimToStore, conflicts } from './append-plan.js'
 import {
   DuplicateEventIdError,
+  IdempotencyKeyClaimedError,
   MAX_READ_COUNT,
   START,
   WrongExpectedVersionError,
+  type AppendOptions,
   type AppendResult,
+  type IdempotencyClaim,
   type EventStore,
   type EventToAppend,
   type ExpectedState,
@@ -29,6 +33,13 @@ CREATE TABLE IF NOT EXISTS events (
   data      TEXT    NOT NULL,
   metadata  TEXT    NOT NULL,
   UNIQUE (stream_id, revision)
+);
+CREATE TABLE IF NOT EXISTS idempotency_claims (
+  scope        TEXT NOT NULL,
+  key          TEXT NOT NULL,
+  stream_id    TEXT NOT NULL,
+  request_hash TEXT,
+  PRIMARY KEY (scope, key)
 );
 `
 
@@ -71,6 +82,7 @@ interface PendingAppend {
   streamId: string
   events: readonly SerialisedEvent[]
   expected: ExpectedState
+  claim: IdempotencyClaim | undefined
   resolve: (result: AppendResult) => void
   reject: (error: unknown) => void
 }
@@ -109,6 +121,8 @@ export class SqliteEventStore implements EventStore {
     backwards: Database.Statement<[string, bigint, number], EventRow>
     all: Database.Statement<[bigint, number], EventRow>
     head: Database.Statement<[], { position: bigint | null }>
+    claimOf: Database.Statement<[string, string], { stream_id: string; request_hash: string | null }>
+    claim: Database.Statement<[string, string, string, string | null], unknown>
   }
 
   constructor(path: string, options: SqliteEventStoreOptions = {}) {
@@ -136,6 +150,8 @@ export class SqliteEventStore implements EventStore {
       ),
       all: prepare(`SELECT ${columns} FROM events WHERE position > ? ORDER BY position ASC LIMIT ?`),
       head: prepare('SELECT MAX(position) AS position FROM events'),
+      claimOf: prepare('SELECT stream_id, request_hash FROM idempotency_claims WHERE scope = ? AND key = ?'),
+      claim: prepare('INSERT INTO idempotency_claims (scope, key, stream_id, request_hash) VALUES (?, ?, ?, ?)'),
     }
     // Nested inside the group's transaction, better-sqlite3 runs each append as a savepoint. Only
     // the port's own refusals fail one append; any other error (disk full, I/O) may have rolled
@@ -144,9 +160,13 @@ export class SqliteEventStore implements EventStore {
     this.groupCommit = this.db.transaction((group: readonly PendingAppend[]) =>
       group.map((append) => {
         try {
-          return { ok: true as const, result: appendOne(append.streamId, append.events, append.expected) }
+          return { ok: true as const, result: appendOne(append.streamId, append.events, append.expected, append.claim) }
         } catch (error) {
-          if (error instanceof WrongExpectedVersionError || error instanceof DuplicateEventIdError) {
+          if (
+            error instanceof WrongExpectedVersionError ||
+            error instanceof DuplicateEventIdError ||
+            error instanceof IdempotencyKeyClaimedError
+          ) {
             return { ok: false as const, error }
           }
           throw error
@@ -159,16 +179,18 @@ export class SqliteEventStore implements EventStore {
     streamId: string,
     events: readonly SerialisedEvent[],
     expected: ExpectedState,
+    claim: IdempotencyClaim | undefined,
   ): AppendResult & { written: boolean } => {
     const retried = this.findRetriedAppend(streamId, events)
     if (retried) return { ...retried, written: false }
 
     const current = this.statements.streamRevision.get(streamId)?.revision ?? undefined
-    const conflict =
-      (expected === 'no_stream' && current !== undefined) ||
-      (expected === 'stream_exists' && current === undefined) ||
-      (typeof expected === 'object' && expected.revision !== current)
-    if (conflict) throw new WrongExpectedVersionError(streamId, expected, current)
+    if (conflicts(expected, current)) throw new WrongExpectedVersionError(streamId, expected, current)
+    if (claim) {
+      const existing = this.statements.claimOf.get(claim.scope, claim.key)
+      const toStore = claimToStore(streamId, claim, existing && { streamId: existing.stream_id, requestHash: existing.request_hash })
+      if (toStore) this.statements.claim.run(toStore.scope, toStore.key, streamId, toStore.requestHash)
+    }
 
     let revision = current ?? -1n
     let position: Position = START
@@ -213,7 +235,7 @@ export class SqliteEventStore implements EventStore {
    * fsync for every append that arrived meanwhile (group commit). Each append runs in its own
    * savepoint, so a conflict fails that append alone; each promise resolves only after the commit.
    */
-  append(streamId: string, events: readonly EventToAppend[], expected: ExpectedState): Promise<AppendResult> {
+  append(streamId: string, events: readonly EventToAppend[], expected: ExpectedState, options: AppendOptions = {}): Promise<AppendResult> {
     let serialised: SerialisedEvent[]
     try {
       this.assertOpen()
@@ -229,7 +251,7 @@ export class SqliteEventStore implements EventStore {
       return Promise.reject(error)
     }
     return new Promise((resolve, reject) => {
-      this.pendingAppends.push({ streamId, events: serialised, expected, resolve, reject })
+      this.pendingAppends.push({ streamId, events: serialised, expected, claim: options.claim, resolve, reject })
       if (!this.flushScheduled) {
         this.flushScheduled = true
         setImmediate(this.flushAppends)

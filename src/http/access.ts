@@ -1,6 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
 import { InvalidTokenError, KeysUnavailableError, type Principal, type VerifyToken } from '../auth/tokens.js'
 import type { Actor, Role } from '../domain/events.js'
 import { problem, sendProblem } from './problem.js'
@@ -96,7 +97,15 @@ export interface AccessOptions {
   rateLimitPerMinute: number
   /** Failed authentications per minute per client address, whatever the limit above. */
   failedAuthenticationsPerMinute?: number
+  /**
+   * With it, both limits are counted in this Redis and so shared by every process of the service;
+   * without it, each process counts in its own memory (see Config.redisUrl).
+   */
+  redisUrl?: string
 }
+
+/** Where the limits' counters live in a shared Redis: this service's keys, apart from any other's. */
+export const RATE_LIMIT_NAMESPACE = 'sojus-ledger:rate-limit:'
 
 const MINUTE_MS = 60_000
 const DEFAULT_FAILED_AUTHENTICATIONS_PER_MINUTE = 100
@@ -120,6 +129,42 @@ function bearerToken(request: FastifyRequest): string | undefined {
   return match?.[1]
 }
 
+/** How long a request may wait for Redis before its limit is skipped (see skipOnError below). */
+const REDIS_TIMEOUT_MS = 500
+
+/**
+ * One Redis client for the rate limits, with the settings @fastify/rate-limit recommends (a short
+ * connectTimeout, maxRetriesPerRequest: 1) and no offline queue: while Redis is away a request
+ * skips its limit at once instead of waiting for a reconnection. Connects before the service
+ * serves, so that the first requests count too; when Redis cannot be reached the service starts
+ * anyway, with a warning, and the client keeps reconnecting in the background.
+ */
+async function connectRedis(url: string, log: FastifyBaseLogger): Promise<Redis> {
+  const redis = new Redis(url, {
+    connectionName: 'sojus-ledger',
+    lazyConnect: true,
+    connectTimeout: REDIS_TIMEOUT_MS,
+    commandTimeout: REDIS_TIMEOUT_MS,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+  })
+  // The client reports every failed (re)connection; say it once per outage, never the URL (it may hold a password).
+  let reachable = true
+  redis.on('error', (error: Error) => {
+    if (!reachable) return
+    reachable = false
+    log.warn({ err: error }, 'Redis unreachable: rate limits are not enforced until it is back')
+  })
+  redis.on('ready', () => {
+    if (reachable) return
+    reachable = true
+    log.info('Redis reachable again: rate limits are shared and enforced again')
+  })
+  // Failure is logged by the handler above.
+  await redis.connect().catch(() => undefined)
+  return redis
+}
+
 /** Authentication, rate limits and authorization: one hook, before the body is even read. */
 export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptions) => {
   app.decorateRequest('principal', UNSET as Principal | undefined)
@@ -140,7 +185,32 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
     route.config = { ...route.config, access: rules[0] }
   })
 
-  await app.register(rateLimit, { global: false })
+  const redis = options.redisUrl === undefined ? undefined : await connectRedis(options.redisUrl, app.log)
+  if (redis) {
+    app.addHook('onClose', async () => {
+      try {
+        await redis.quit()
+      } catch {
+        // Not connected (or no answer): nothing to say goodbye to; stop reconnecting.
+        redis.disconnect()
+      }
+    })
+  }
+  await app.register(rateLimit, {
+    global: false,
+    ...(redis === undefined
+      ? {}
+      : {
+          redis,
+          nameSpace: RATE_LIMIT_NAMESPACE,
+          // When Redis cannot count (down, unreachable, too slow), the request is served without
+          // its limit rather than refused: the limits protect the ledger from floods, while
+          // refusing every booking and every read of a finance ledger because a counter is
+          // missing would be an outage of its own. Tokens are still verified and roles still
+          // checked; connectRedis logs a warning when Redis goes away and when it is back.
+          skipOnError: true,
+        }),
+  })
   const perToken =
     options.rateLimitPerMinute > 0
       ? app.createRateLimit({

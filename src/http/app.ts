@@ -96,6 +96,8 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
     ...(deps.failedAuthenticationsPerMinute === undefined
       ? {}
       : { failedAuthenticationsPerMinute: deps.failedAuthenticationsPerMinute }),
+    // With it, the limits are counted in Redis and shared by every process.
+    ...(deps.redisUrl === undefined ? {} : { redisUrl: deps.redisUrl }),
   })
 
   // Before any route: every read route must say which projections it reads. A GET with

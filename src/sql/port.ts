@@ -6,16 +6,42 @@
 export type SqlValue = string | number | bigint | null
 
 export type Statement =
-  | { sql: string; params: readonly SqlValue[] }
+  | {
+      sql: string
+      params: readonly SqlValue[]
+      /**
+       * How many rows the statement must change; any other count rolls the whole transaction
+       * back with a RowCountError (a compare-and-set, such as a checkpoint moved by its holder).
+       */
+      expectRows?: number
+    }
   /** Several statements without parameters, such as a migration file. */
   | { script: string }
 
 export type Dialect = 'sqlite' | 'postgres'
+
+/** A statement changed another number of rows than it expected: nothing of its transaction took effect. */
+export class RowCountError extends Error {
+  constructor(
+    readonly sql: string,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`expected ${expected} changed row(s), but ${actual} changed: ${sql.slice(0, 120)}`)
+    this.name = 'RowCountError'
+  }
+}
 
 export interface SqlDatabase {
   readonly dialect: Dialect
   query<Row extends object>(sql: string, params?: readonly SqlValue[]): Promise<Row[]>
   /** Runs every statement in one transaction: all of them take effect, or none. */
   transaction(statements: readonly Statement[]): Promise<void>
+  /**
+   * Runs `work` while this process holds the database's lock named `name`, which other processes
+   * (and other calls here) wait for: migrations take it, so that two processes starting at once
+   * do not both apply one.
+   */
+  exclusive<T>(name: string, work: () => Promise<T>): Promise<T>
   close(): Promise<void>
 }

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import { createPrivateFile } from '../eventstore/store-lock.js'
-import type { SqlDatabase, SqlValue, Statement } from './port.js'
+import { RowCountError, type SqlDatabase, type SqlValue, type Statement } from './port.js'
 
 /**
  * Read models in SQLite. better-sqlite3 is synchronous, so a transaction runs to its end before
@@ -41,13 +41,24 @@ export class SqliteDatabase implements SqlDatabase {
 
   private readonly runAll = (statements: readonly Statement[]): void => {
     for (const statement of statements) {
-      if ('script' in statement) this.db.exec(statement.script)
-      else this.prepare(statement.sql).run(...statement.params)
+      if ('script' in statement) {
+        this.db.exec(statement.script)
+        continue
+      }
+      const { changes } = this.prepare(statement.sql).run(...statement.params)
+      if (statement.expectRows !== undefined && changes !== statement.expectRows) {
+        throw new RowCountError(statement.sql, statement.expectRows, changes)
+      }
     }
   }
 
   async transaction(statements: readonly Statement[]): Promise<void> {
     this.db.transaction(this.runAll).immediate(statements)
+  }
+
+  /** One process owns an SQLite store (StoreLock), and a transaction here runs to its end: no one else can interleave. */
+  async exclusive<T>(_name: string, work: () => Promise<T>): Promise<T> {
+    return work()
   }
 
   async close(): Promise<void> {

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto'
 import type { Test } from 'tap'
 import {
   DuplicateEventIdError,
+  IdempotencyKeyClaimedError,
   MAX_READ_COUNT,
   START,
   WrongExpectedVersionError,
@@ -52,6 +53,7 @@ export function eventStoreContract(t: Test, options: EventStoreContractOptions):
     t.test('read a stream', (t) => suite.readStream(t))
     t.test('read the global log', (t) => suite.readAll(t))
     t.test('idempotent appends', (t) => suite.idempotence(t))
+    t.test('idempotency key claims', (t) => suite.claims(t))
     t.test('subscribe to all', (t) => suite.subscribe(t))
     t.test('concurrent appenders and a subscriber', (t) => suite.concurrency(t))
     t.test('invalid arguments', (t) => suite.invalidArguments(t))
@@ -202,6 +204,72 @@ class Suite {
     t.equal(error.streamId, streamId, `${message}: error names the stream`)
     t.equal(error.actual, actual, `${message}: error gives the actual revision`)
     t.strictSame(error.expected, expected, `${message}: error gives the expected state`)
+  }
+
+  // claims ------------------------------------------------------------------------------------
+
+  async claims(t: Test): Promise<void> {
+    const claim = (key: string, requestHash: string | null = 'h1') => ({ scope: `actor-${key}`, key, requestHash })
+
+    t.test('a key claimed with an append refuses another stream, and that append writes nothing', async (t) => {
+      const { store } = await this.open(t)
+      const key = randomUUID()
+      const [a, b] = [streamName('a'), streamName('b')]
+      await store.append(a, [event()], 'no_stream', { claim: claim(key) })
+      const error = await caught(() => store.append(b, [event()], 'no_stream', { claim: claim(key) }))
+      t.ok(error instanceof IdempotencyKeyClaimedError, 'throws IdempotencyKeyClaimedError', { error })
+      if (error instanceof IdempotencyKeyClaimedError) t.same(error.claimedBy, { streamId: a, requestHash: 'h1' })
+      t.strictSame(await this.read(store, b), [], 'nothing is written')
+    })
+
+    t.test('a key claimed for another request on the same stream is refused', async (t) => {
+      const { store } = await this.open(t)
+      const key = randomUUID()
+      const a = streamName('a')
+      await store.append(a, [event()], 'no_stream', { claim: claim(key, 'h1') })
+      const error = await caught(() => store.append(a, [event()], 'stream_exists', { claim: claim(key, 'h2') }))
+      t.ok(error instanceof IdempotencyKeyClaimedError, { error })
+      t.equal((await this.read(store, a)).length, 1)
+    })
+
+    t.test('the same claim again, same stream and request, appends', async (t) => {
+      const { store } = await this.open(t)
+      const key = randomUUID()
+      const a = streamName('a')
+      await store.append(a, [event()], 'no_stream', { claim: claim(key) })
+      const result = await store.append(a, [event()], 'stream_exists', { claim: claim(key) })
+      t.equal(result.nextExpectedRevision, 1n)
+    })
+
+    t.test('the same key in another scope is another key', async (t) => {
+      const { store } = await this.open(t)
+      const key = randomUUID()
+      await store.append(streamName('a'), [event()], 'no_stream', { claim: { scope: 'one', key, requestHash: null } })
+      await store.append(streamName('b'), [event()], 'no_stream', { claim: { scope: 'two', key, requestHash: null } })
+      t.pass('both appended')
+    })
+
+    t.test('a refused append does not claim its key', async (t) => {
+      const { store } = await this.open(t)
+      const key = randomUUID()
+      const a = streamName('a')
+      await store.append(a, [event()], 'no_stream')
+      await t.rejects(store.append(a, [event()], 'no_stream', { claim: claim(key) }), WrongExpectedVersionError)
+      await store.append(streamName('b'), [event()], 'no_stream', { claim: claim(key) })
+      t.pass('the key is free for another stream')
+    })
+
+    t.test('racing appends to two streams with one key: exactly one wins', async (t) => {
+      const { store } = await this.open(t)
+      const key = randomUUID()
+      const streams = Array.from({ length: 8 }, () => streamName('race'))
+      const results = await Promise.allSettled(streams.map((s) => store.append(s, [event()], 'no_stream', { claim: claim(key) })))
+      t.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'one append wins')
+      t.ok(
+        results.every((r) => r.status === 'fulfilled' || r.reason instanceof IdempotencyKeyClaimedError),
+        'the others are refused as claimed',
+      )
+    })
   }
 
   // 1. append ---------------------------------------------------------------------------------

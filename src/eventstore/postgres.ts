@@ -1,0 +1,483 @@
+import { EventEmitter } from 'node:events'
+import type pg from 'pg'
+import { asUnavailable, channelName, lockKey } from '../sql/pg-pool.js'
+import type { PgSession } from '../sql/pg-session.js'
+import { claimKey, planAppends, type AppendDecision, type StoreSnapshot, type StoredRef } from './append-plan.js'
+import {
+  MAX_READ_COUNT,
+  START,
+  type AppendOptions,
+  type AppendResult,
+  type EventStore,
+  type EventToAppend,
+  type ExpectedState,
+  type IdempotencyClaim,
+  type Position,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type Subscription,
+} from './port.js'
+import { pollingSubscription } from './subscription.js'
+
+/**
+ * The events table of the PostgreSQL store. Data and metadata are kept as the text that was
+ * written (like SQLite), not as jsonb, which would reorder keys and round numbers.
+ */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  stream_id TEXT   NOT NULL,
+  revision  BIGINT NOT NULL,
+  event_id  TEXT   NOT NULL UNIQUE,
+  type      TEXT   NOT NULL,
+  data      TEXT   NOT NULL,
+  metadata  TEXT   NOT NULL,
+  CONSTRAINT events_stream_revision UNIQUE (stream_id, revision)
+);
+CREATE TABLE IF NOT EXISTS idempotency_claims (
+  scope        TEXT NOT NULL,
+  key          TEXT NOT NULL,
+  stream_id    TEXT NOT NULL,
+  request_hash TEXT,
+  PRIMARY KEY (scope, key)
+);
+`
+
+/**
+ * How the global order is kept from skipping an event that a slow transaction commits late
+ * (docs/architecture.md, "The global order on PostgreSQL"):
+ * - `lock`: every append transaction takes one advisory lock before it draws positions and holds
+ *   it to its commit, so positions are handed out in commit order. Appends queue in this process
+ *   and commit in groups, one transaction per group.
+ * - `gaps`: appends commit concurrently, each alone; a reader stops at a gap in the positions
+ *   until every transaction that could still fill it has ended (the snapshot's xmin passed the
+ *   xmax seen with the gap), then skips what was rolled back. Kept for the benchmark's comparison.
+ */
+export type GlobalOrdering = 'lock' | 'gaps'
+
+export interface PostgresEventStoreOptions {
+  pool: pg.Pool
+  /** The process's dedicated session: appends by other processes wake subscriptions through it. */
+  session: PgSession
+  /** The schema the pool's connections work in (its search_path). */
+  schema: string
+  ordering?: GlobalOrdering
+  /** How often a waiting subscription looks for appends when no notification came. */
+  pollIntervalMs?: number
+  /** Called by close() after the appends under way have ended (the wiring closes the pool there). */
+  onClose?: () => Promise<void>
+}
+
+interface EventRow {
+  position: string
+  stream_id: string
+  revision: string
+  event_id: string
+  type: string
+  data: string
+  metadata: string
+}
+
+interface PendingAppend {
+  streamId: string
+  events: ReadonlyArray<{ id: string; type: string; data: string; metadata: string }>
+  expected: ExpectedState
+  claim: IdempotencyClaim | undefined
+  resolve: (result: AppendResult) => void
+  reject: (error: unknown) => void
+}
+
+const COLUMNS = 'position::text, stream_id, revision::text, event_id, type, data, metadata'
+const MAX_GROUP_COMMIT = 256
+/** Concurrent append transactions with `gaps` (each holds a pooled connection). */
+const MAX_CONCURRENT_APPENDS = 8
+const UNIQUE_VIOLATION = '23505'
+const MAX_UNIQUE_RETRIES = 5
+const MAX_REMEMBERED_GAPS = 1_000
+
+function toRecorded(row: EventRow): RecordedEvent {
+  return {
+    id: row.event_id,
+    streamId: row.stream_id,
+    revision: BigInt(row.revision),
+    position: BigInt(row.position),
+    type: row.type,
+    data: JSON.parse(row.data) as unknown,
+    metadata: JSON.parse(row.metadata) as unknown,
+  }
+}
+
+function boundedCount(maxCount: number): number {
+  if (!Number.isInteger(maxCount) || maxCount < 1) throw new RangeError('maxCount must be a positive integer')
+  return Math.min(maxCount, MAX_READ_COUNT)
+}
+
+export class PostgresEventStore implements EventStore {
+  private readonly pool: pg.Pool
+  private readonly session: PgSession
+  private readonly ordering: GlobalOrdering
+  private readonly appendLock: string
+  private readonly channel: string
+  private readonly pollIntervalMs: number
+  private readonly onClose: (() => Promise<void>) | undefined
+  private readonly appended = new EventEmitter()
+  private appends = 0
+  private pending: PendingAppend[] = []
+  private flushing = 0
+  private closed = false
+  /** `gaps`: missing positions readers stopped at, each with the xmax of the snapshot that first saw it missing. */
+  private readonly gaps = new Map<Position, bigint>()
+
+  private constructor(options: PostgresEventStoreOptions) {
+    this.pool = options.pool
+    this.session = options.session
+    this.ordering = options.ordering ?? 'lock'
+    this.appendLock = lockKey(options.schema, 'append').toString()
+    this.channel = channelName(options.schema, 'events')
+    this.pollIntervalMs = options.pollIntervalMs ?? 1_000
+    this.onClose = options.onClose
+    this.appended.setMaxListeners(0)
+    this.session.on('notification', (channel: string) => {
+      if (channel === this.channel) this.wake()
+    })
+    // Notifications sent while the session was away are lost: look again after a reconnect.
+    this.session.on('connected', () => this.wake())
+  }
+
+  /** Creates the tables when they are missing (under a lock: two processes may start at once). */
+  static async open(options: PostgresEventStoreOptions): Promise<PostgresEventStore> {
+    const store = new PostgresEventStore(options)
+    const client = await options.pool.connect().catch((error: unknown) => Promise.reject(asUnavailable(error)))
+    try {
+      await client.query('BEGIN')
+      await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey(options.schema, 'event-store-schema').toString()])
+      await client.query(SCHEMA)
+      await client.query('COMMIT')
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      throw asUnavailable(error)
+    } finally {
+      client.release()
+    }
+    await options.session.listen(store.channel)
+    return store
+  }
+
+  private wake(): void {
+    this.appends += 1
+    this.appended.emit('appended')
+  }
+
+  append(streamId: string, events: readonly EventToAppend[], expected: ExpectedState, options: AppendOptions = {}): Promise<AppendResult> {
+    let serialised: PendingAppend['events']
+    try {
+      this.assertOpen()
+      if (events.length === 0) throw new RangeError('an append needs at least one event')
+      if (events.length > MAX_READ_COUNT) throw new RangeError(`an append holds at most ${MAX_READ_COUNT} events`)
+      serialised = events.map((event) => ({
+        id: event.id,
+        type: event.type,
+        data: JSON.stringify(event.data),
+        metadata: JSON.stringify(event.metadata),
+      }))
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return new Promise((resolve, reject) => {
+      this.pending.push({ streamId, events: serialised, expected, claim: options.claim, resolve, reject })
+      this.flushMore()
+    })
+  }
+
+  /**
+   * `lock`: one group transaction at a time per process (they would only queue on the lock),
+   * taking every append that waits. `gaps`: up to MAX_CONCURRENT_APPENDS transactions of one append each.
+   */
+  private flushMore(): void {
+    const [limit, groupSize] = this.ordering === 'lock' ? [1, MAX_GROUP_COMMIT] : [MAX_CONCURRENT_APPENDS, 1]
+    while (this.flushing < limit && this.pending.length > 0) {
+      const group = this.pending.splice(0, groupSize)
+      this.flushing += 1
+      void this.flush(group).finally(() => {
+        this.flushing -= 1
+        this.flushMore()
+      })
+    }
+  }
+
+  private async flush(group: readonly PendingAppend[]): Promise<void> {
+    let outcomes: Array<{ ok: true; result: AppendResult } | { ok: false; error: unknown }>
+    try {
+      outcomes = await this.commitGroup(group)
+    } catch (error) {
+      for (const append of group) append.reject(asUnavailable(error))
+      return
+    }
+    let written = false
+    for (const [index, append] of group.entries()) {
+      const outcome = outcomes[index]
+      if (!outcome) append.reject(new Error('the group commit lost an append'))
+      else if (outcome.ok) {
+        written = true
+        append.resolve(outcome.result)
+      } else append.reject(outcome.error)
+    }
+    if (written) this.wake()
+  }
+
+  /** Commits the group in one transaction; a unique violation (a writer in another process came first) decides it again. */
+  private async commitGroup(group: readonly PendingAppend[]): Promise<Array<{ ok: true; result: AppendResult } | { ok: false; error: unknown }>> {
+    const client = await this.pool.connect()
+    let broken: Error | undefined
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.query('BEGIN')
+          // `gaps`: the transaction has an xid before it draws a position (see the reader).
+          if (this.ordering === 'lock') await client.query('SELECT pg_advisory_xact_lock($1)', [this.appendLock])
+          else await client.query('SELECT pg_current_xact_id()')
+          const outcomes = await this.writeGroup(client, group)
+          await client.query('COMMIT')
+          return outcomes
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined)
+          const unique = (error as { code?: unknown }).code === UNIQUE_VIOLATION
+          if (!unique || attempt >= MAX_UNIQUE_RETRIES) throw error
+        }
+      }
+    } catch (error) {
+      if (asUnavailable(error) !== error) broken = error as Error
+      throw error
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  private async writeGroup(client: pg.PoolClient, group: readonly PendingAppend[]) {
+    const decisions = planAppends(
+      group.map((append) => ({
+        streamId: append.streamId,
+        eventIds: append.events.map((event) => event.id),
+        expected: append.expected,
+        claim: append.claim,
+      })),
+      await this.snapshot(client, group),
+    )
+    const rows = { stream: [] as string[], revision: [] as string[], id: [] as string[], type: [] as string[], data: [] as string[], metadata: [] as string[] }
+    const claims = { scope: [] as string[], key: [] as string[], stream: [] as string[], hash: [] as Array<string | null> }
+    for (const [index, decision] of decisions.entries()) {
+      if (decision.kind !== 'write') continue
+      const append = group[index]
+      if (!append) continue
+      append.events.forEach((event, i) => {
+        rows.stream.push(append.streamId)
+        rows.revision.push(String(decision.revisions[i]))
+        rows.id.push(event.id)
+        rows.type.push(event.type)
+        rows.data.push(event.data)
+        rows.metadata.push(event.metadata)
+      })
+      if (decision.newClaim) {
+        claims.scope.push(decision.newClaim.scope)
+        claims.key.push(decision.newClaim.key)
+        claims.stream.push(append.streamId)
+        claims.hash.push(decision.newClaim.requestHash)
+      }
+    }
+    const positions = new Map<string, Position>()
+    if (rows.id.length > 0) {
+      // Positions are drawn in the order of the rows, so each stream's revisions follow its positions.
+      const inserted = await client.query<{ event_id: string; position: string }>({
+        name: 'sojus-append',
+        text: `INSERT INTO events (stream_id, revision, event_id, type, data, metadata)
+               SELECT s, r, i, t, d, m FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+                 WITH ORDINALITY AS rows(s, r, i, t, d, m, n) ORDER BY n
+               RETURNING event_id, position::text`,
+        values: [rows.stream, rows.revision, rows.id, rows.type, rows.data, rows.metadata],
+      })
+      for (const row of inserted.rows) positions.set(row.event_id, BigInt(row.position))
+      await client.query({ name: 'sojus-notify', text: 'SELECT pg_notify($1, $2)', values: [this.channel, ''] })
+    }
+    if (claims.key.length > 0) {
+      await client.query({
+        name: 'sojus-claim',
+        text: `INSERT INTO idempotency_claims (scope, key, stream_id, request_hash)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])`,
+        values: [claims.scope, claims.key, claims.stream, claims.hash],
+      })
+    }
+    return this.outcomes(group, decisions, positions)
+  }
+
+  private outcomes(group: readonly PendingAppend[], decisions: readonly AppendDecision[], positions: ReadonlyMap<string, Position>) {
+    const results: Array<{ ok: true; result: AppendResult } | { ok: false; error: unknown }> = []
+    for (const [index, decision] of decisions.entries()) {
+      if (decision.kind === 'refused') results.push({ ok: false, error: decision.error })
+      else if (decision.kind === 'stored') results.push({ ok: true, result: { nextExpectedRevision: decision.nextExpectedRevision, position: decision.position } })
+      else if (decision.kind === 'same-as') {
+        const earlier = results[decision.index]
+        results.push(earlier ?? { ok: false, error: new Error('a retried append lost its first attempt') })
+      } else {
+        const lastEvent = group[index]?.events.at(-1)
+        const position = lastEvent && positions.get(lastEvent.id)
+        const revision = decision.revisions.at(-1)
+        if (position === undefined || revision === undefined) throw new Error('an appended event got no position')
+        results.push({ ok: true, result: { nextExpectedRevision: revision, position } })
+      }
+    }
+    return results
+  }
+
+  /** What the group's decisions depend on, read in the group's transaction. */
+  private async snapshot(client: pg.PoolClient, group: readonly PendingAppend[]): Promise<StoreSnapshot> {
+    const ids = group.flatMap((append) => append.events.map((event) => event.id))
+    const streams = [...new Set(group.map((append) => append.streamId))]
+    const claimed = group.flatMap((append) => (append.claim ? [append.claim] : []))
+    const [stored, revisions, claims] = [
+      await client.query<{ event_id: string; stream_id: string; revision: string; position: string }>({
+        name: 'sojus-stored-ids',
+        text: 'SELECT event_id, stream_id, revision::text, position::text FROM events WHERE event_id = ANY($1::text[])',
+        values: [ids],
+      }),
+      await client.query<{ stream_id: string; revision: string }>({
+        name: 'sojus-revisions',
+        text: `SELECT s AS stream_id, (SELECT max(revision) FROM events WHERE stream_id = s)::text AS revision
+               FROM unnest($1::text[]) AS s`,
+        values: [streams],
+      }),
+      claimed.length === 0
+        ? { rows: [] }
+        : await client.query<{ scope: string; key: string; stream_id: string; request_hash: string | null }>({
+            name: 'sojus-claims',
+            text: `SELECT c.scope, c.key, c.stream_id, c.request_hash FROM idempotency_claims c
+                   JOIN unnest($1::text[], $2::text[]) AS k(scope, key) ON c.scope = k.scope AND c.key = k.key`,
+            values: [claimed.map((claim) => claim.scope), claimed.map((claim) => claim.key)],
+          }),
+    ]
+    const byEventId = new Map<string, StoredRef>(
+      stored.rows.map((row) => [row.event_id, { streamId: row.stream_id, revision: BigInt(row.revision), position: BigInt(row.position) }]),
+    )
+    return {
+      byEventId,
+      revisions: new Map(revisions.rows.filter((row) => row.revision !== null).map((row) => [row.stream_id, BigInt(row.revision)])),
+      claims: new Map(claims.rows.map((row) => [claimKey(row), { streamId: row.stream_id, requestHash: row.request_hash }])),
+    }
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions): Promise<RecordedEvent[]> {
+    this.assertOpen()
+    const count = boundedCount(options.maxCount)
+    const backwards = options.direction === 'backwards'
+    const rows = await this.query<EventRow>(
+      backwards ? 'sojus-stream-backwards' : 'sojus-stream-forwards',
+      backwards
+        ? `SELECT ${COLUMNS} FROM events WHERE stream_id = $1 AND revision <= $2 ORDER BY events.revision DESC LIMIT $3`
+        : `SELECT ${COLUMNS} FROM events WHERE stream_id = $1 AND revision >= $2 ORDER BY events.revision ASC LIMIT $3`,
+      [streamId, String(options.fromRevision ?? (backwards ? BigInt(Number.MAX_SAFE_INTEGER) : 0n)), count],
+    )
+    return rows.map(toRecorded)
+  }
+
+  async readAll(options: ReadAllOptions): Promise<RecordedEvent[]> {
+    this.assertOpen()
+    const count = boundedCount(options.maxCount)
+    if (this.ordering === 'lock') {
+      const rows = await this.query<EventRow>(
+        'sojus-read-all',
+        `SELECT ${COLUMNS} FROM events WHERE position > $1 ORDER BY events.position LIMIT $2`,
+        [String(options.after), count],
+      )
+      return rows.map(toRecorded)
+    }
+    return this.readAllAcrossGaps(options.after, count)
+  }
+
+  /**
+   * `gaps`: the events after `after` up to the first position still missing. A missing position
+   * was drawn by a transaction that has an xid below the xmax of the snapshot that first saw it
+   * missing; once the oldest running transaction (xmin) is past that xmax, no transaction can
+   * still fill it, and it is skipped for good.
+   */
+  private async readAllAcrossGaps(after: Position, count: number): Promise<RecordedEvent[]> {
+    const rows = await this.query<EventRow & { xmin: string; xmax: string }>(
+      'sojus-read-all-gaps',
+      `SELECT ${COLUMNS}, pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, pg_snapshot_xmax(pg_current_snapshot())::text AS xmax
+       FROM events WHERE position > $1 ORDER BY events.position LIMIT $2`,
+      [String(after), count],
+    )
+    const events: RecordedEvent[] = []
+    let expected = after + 1n
+    for (const row of rows) {
+      const position = BigInt(row.position)
+      if (position !== expected) {
+        const xmax = this.gaps.get(expected)
+        if (xmax === undefined) {
+          if (this.gaps.size >= MAX_REMEMBERED_GAPS) this.gaps.clear()
+          this.gaps.set(expected, BigInt(row.xmax))
+          break
+        }
+        if (BigInt(row.xmin) < xmax) break
+        this.gaps.delete(expected)
+      }
+      events.push(toRecorded(row))
+      expected = position + 1n
+    }
+    return events
+  }
+
+  async headPosition(): Promise<Position> {
+    this.assertOpen()
+    const [row] = await this.query<{ position: string | null }>('sojus-head', 'SELECT max(position)::text AS position FROM events', [])
+    return row?.position == null ? START : BigInt(row.position)
+  }
+
+  subscribeToAll(options: SubscribeOptions): Subscription {
+    this.assertOpen()
+    return pollingSubscription({
+      after: options.after,
+      batchSize: boundedCount(options.batchSize ?? 500),
+      readAll: (readOptions) => this.readAll(readOptions),
+      appendCount: () => this.appends,
+      waitForAppend: (seen, signal) => this.waitForAppend(seen, signal),
+    })
+  }
+
+  private waitForAppend(seen: number, signal: AbortSignal): Promise<void> {
+    if (seen !== this.appends || signal.aborted || this.closed) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        this.appended.off('appended', done)
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      // With `gaps`, a gap waits for transactions to end, which nothing announces: look again soon.
+      const timer = setTimeout(done, this.gaps.size > 0 ? Math.min(50, this.pollIntervalMs) : this.pollIntervalMs)
+      this.appended.on('appended', done)
+      signal.addEventListener('abort', done)
+    })
+  }
+
+  private async query<Row extends pg.QueryResultRow>(name: string, text: string, values: unknown[]): Promise<Row[]> {
+    try {
+      return (await this.pool.query<Row>({ name, text, values })).rows
+    } catch (error) {
+      throw asUnavailable(error)
+    }
+  }
+
+  /** Waits for the appends under way; the pool and the session belong to the caller. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    while (this.pending.length > 0 || this.flushing > 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    this.closed = true
+    this.appended.emit('appended')
+    await this.onClose?.()
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the event store is closed')
+  }
+}

@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto'
+import pg from 'pg'
+import type { Logger } from 'pino'
+
+export interface PgPoolOptions {
+  /** postgres://…; TLS and other libpq options (sslmode, sslrootcert, options=-c search_path=…) pass through. */
+  url: string
+  /** Most connections this process opens: every query waits for one of them. */
+  poolSize: number
+  /** The server cancels a statement that runs longer. */
+  statementTimeoutMs: number
+  logger: Logger
+}
+
+/**
+ * BIGINT and NUMERIC come back as numbers, as they do from SQLite, so that the read models'
+ * queries read the same rows from both. Amounts stay far below 2^53 (MAX_BALANCE_CENTS); the
+ * queries that must be exact cast to TEXT.
+ */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC) return (text: string) => Number(text)
+    return pg.types.getTypeParser(oid, format)
+  },
+}
+
+/** The pool every PostgreSQL adapter of one process shares. */
+export function createPgPool(options: PgPoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: options.statementTimeoutMs,
+    // A transaction left open (a process paused in the middle) must not hold its locks forever.
+    idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs, 10_000),
+    application_name: 'sojus-ledger',
+    types,
+  })
+  // An idle connection that the server closes must not take the process down; the pool opens a
+  // new one for the next query.
+  pool.on('error', (error) => options.logger.warn({ err: error }, 'an idle database connection failed'))
+  return pool
+}
+
+/** Connection settings for a dedicated client (LISTEN, the projector's lock) beside the pool. */
+export function clientConfig(options: PgPoolOptions): pg.ClientConfig {
+  return {
+    connectionString: options.url,
+    connectionTimeoutMillis: 5_000,
+    statement_timeout: options.statementTimeoutMs,
+    application_name: 'sojus-ledger',
+    types,
+    keepAlive: true,
+  }
+}
+
+/**
+ * The database could not be reached or the connection broke: the command may be retried (with
+ * its Idempotency-Key) once the database is back. Its write committed entirely or not at all.
+ */
+export class DatabaseUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`the database is not reachable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+    this.name = 'DatabaseUnavailableError'
+  }
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH'])
+
+/** Whether an error means the database is away (class 08, shutdown, a broken socket), not that a query is wrong. */
+export function isConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  const code = (error as { code?: unknown }).code
+  if (typeof code === 'string') {
+    if (CONNECTION_CODES.has(code) || code.startsWith('08')) return true
+    // admin_shutdown, crash_shutdown, cannot_connect_now
+    if (code === '57P01' || code === '57P02' || code === '57P03') return true
+  }
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
+    error.message,
+  )
+}
+
+/** Rethrows a lost connection as DatabaseUnavailableError, anything else as it is. */
+export function asUnavailable(error: unknown): unknown {
+  return isConnectionError(error) ? new DatabaseUnavailableError(error) : error
+}
+
+/**
+ * A 64-bit advisory lock key for `purpose` in the schema the connection works in: two ledgers in
+ * two schemas of one database never share a lock or a notification channel.
+ */
+export function lockKey(schema: string, purpose: string): bigint {
+  return createHash('sha256').update(`${schema}\0${purpose}`).digest().readBigInt64BE(0)
+}
+
+/** A LISTEN channel name for `purpose` in `schema` (identifiers are at most 63 bytes). */
+export function channelName(schema: string, purpose: string): string {
+  return `sojus_${createHash('sha256').update(`${schema}\0${purpose}`).digest('hex').slice(0, 24)}`
+}
+
+export async function currentSchema(pool: pg.Pool): Promise<string> {
+  const { rows } = await pool.query<{ schema: string | null }>('SELECT current_schema() AS schema')
+  const schema = rows[0]?.schema
+  if (!schema) throw new Error('the database connection has no schema to work in (check search_path)')
+  return schema
+}

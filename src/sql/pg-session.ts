@@ -1,0 +1,110 @@
+import { EventEmitter } from 'node:events'
+import pg from 'pg'
+import type { Logger } from 'pino'
+
+const MAX_RECONNECT_DELAY_MS = 5_000
+/** How often the session asks the server whether it is still there, while it waits. */
+const KEEPALIVE_MS = 5_000
+
+/**
+ * One dedicated connection per process beside the pool, for what a pooled connection cannot do:
+ * LISTEN for notifications, and hold session advisory locks (the projector's lease). It
+ * reconnects by itself; when its connection breaks, its locks are gone with it, which is what
+ * lets another process take over the projections.
+ *
+ * Events: 'notification' (channel), 'connected' (after every connect: channels were listened
+ * to again, and locks must be taken again), 'disconnected'.
+ */
+export class PgSession extends EventEmitter {
+  private client: pg.Client | undefined
+  private readonly channels = new Set<string>()
+  private closed = false
+  private reconnectDelayMs = 100
+  private keepalive: NodeJS.Timeout | undefined
+  private connecting: Promise<void> | undefined
+
+  constructor(
+    private readonly config: pg.ClientConfig,
+    private readonly logger: Logger,
+  ) {
+    super()
+    this.setMaxListeners(0)
+  }
+
+  get connected(): boolean {
+    return this.client !== undefined
+  }
+
+  /** Connects (retrying in the background after a failure); resolves after the first attempt. */
+  start(): Promise<void> {
+    return (this.connecting ??= this.connect())
+  }
+
+  async listen(channel: string): Promise<void> {
+    this.channels.add(channel)
+    await this.client?.query(`LISTEN ${channel}`).catch(() => undefined)
+  }
+
+  /** Runs a query on the session's connection; throws when it is not connected. */
+  async query<Row extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<Row[]> {
+    const client = this.client
+    if (!client) throw new Error('the database session is not connected')
+    return (await client.query<Row>(text, values)).rows
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return
+    const client = new pg.Client(this.config)
+    client.on('error', (error) => this.lost(client, error))
+    client.on('end', () => this.lost(client, undefined))
+    client.on('notification', (message) => this.emit('notification', message.channel))
+    try {
+      await client.connect()
+      for (const channel of this.channels) await client.query(`LISTEN ${channel}`)
+    } catch (error) {
+      client.removeAllListeners('end')
+      await client.end().catch(() => undefined)
+      this.logger.warn({ err: error, retryInMs: this.reconnectDelayMs }, 'database session could not connect')
+      this.scheduleReconnect()
+      return
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined)
+      return
+    }
+    this.client = client
+    this.reconnectDelayMs = 100
+    this.keepalive = setInterval(() => void client.query('SELECT 1').catch((error) => this.lost(client, error)), KEEPALIVE_MS)
+    this.emit('connected')
+  }
+
+  private lost(client: pg.Client, error: unknown): void {
+    if (this.client !== client) return
+    this.client = undefined
+    clearInterval(this.keepalive)
+    client.removeAllListeners('end')
+    void client.end().catch(() => undefined)
+    if (this.closed) return
+    this.logger.warn({ err: error }, 'database session lost its connection; reconnecting')
+    this.emit('disconnected')
+    this.scheduleReconnect()
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed) return
+    const delay = this.reconnectDelayMs
+    this.reconnectDelayMs = Math.min(delay * 2, MAX_RECONNECT_DELAY_MS)
+    setTimeout(() => void this.connect(), delay).unref()
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    clearInterval(this.keepalive)
+    const client = this.client
+    this.client = undefined
+    if (client) {
+      client.removeAllListeners('end')
+      await client.end().catch(() => undefined)
+    }
+  }
+}

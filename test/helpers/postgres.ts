@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto'
+import pg from 'pg'
+import { pino } from 'pino'
+import { PostgresEventStore, type GlobalOrdering } from '../../src/eventstore/postgres.js'
+import { clientConfig, createPgPool, currentSchema } from '../../src/sql/pg-pool.js'
+import { PgSession } from '../../src/sql/pg-session.js'
+
+/**
+ * PostgreSQL for the tests: every test gets a schema of its own in one database, dropped when it
+ * ends. TEST_POSTGRES_URL names the database (default: the local server's `test`).
+ */
+export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+let reachable: Promise<string | undefined> | undefined
+
+/** Undefined when the server answers, else why not. */
+export function postgresUnreachable(): Promise<string | undefined> {
+  return (reachable ??= (async () => {
+    const client = new pg.Client({ connectionString: TEST_POSTGRES_URL, connectionTimeoutMillis: 3000 })
+    try {
+      await client.connect()
+      await client.query('SELECT 1')
+      return undefined
+    } catch (error) {
+      return `PostgreSQL at ${TEST_POSTGRES_URL} is not reachable: ${error instanceof Error ? error.message : String(error)}`
+    } finally {
+      await client.end().catch(() => undefined)
+    }
+  })())
+}
+
+/**
+ * The skip option for a test that needs PostgreSQL: false when it is reachable. In CI an
+ * unreachable server throws, so that the suite fails rather than passing without these tests.
+ */
+export async function skipWithoutPostgres(): Promise<false | string> {
+  const reason = await postgresUnreachable()
+  if (reason === undefined) return false
+  if (process.env.CI) throw new Error(`${reason} (CI needs it: .ci/run starts it)`)
+  return reason
+}
+
+/** The connection string of a schema of its own: every connection made with it works in that schema. */
+export function schemaUrl(schema: string, base = TEST_POSTGRES_URL): string {
+  const url = new URL(base)
+  url.searchParams.set('options', `-c search_path=${schema}`)
+  return url.toString()
+}
+
+export interface TestSchema {
+  schema: string
+  url: string
+  drop(): Promise<void>
+}
+
+export async function createTestSchema(): Promise<TestSchema> {
+  const schema = `t_${randomUUID().replaceAll('-', '')}`
+  await adminQuery(`CREATE SCHEMA ${schema}`)
+  return {
+    schema,
+    url: schemaUrl(schema),
+    drop: async () => {
+      await adminQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+    },
+  }
+}
+
+export async function adminQuery(sql: string, values: unknown[] = []): Promise<pg.QueryResultRow[]> {
+  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL })
+  await client.connect()
+  try {
+    return (await client.query(sql, values)).rows
+  } finally {
+    await client.end()
+  }
+}
+
+/** A store in a schema of its own, with its own pool and session; closing it drops the schema. */
+export async function openTestStore(ordering: GlobalOrdering, pollIntervalMs = 1000): Promise<PostgresEventStore> {
+  const { url, drop } = await createTestSchema()
+  const logger = pino({ level: 'silent' })
+  const options = { url, poolSize: 10, statementTimeoutMs: 30_000, logger }
+  const pool = createPgPool(options)
+  const session = new PgSession(clientConfig(options), logger)
+  await session.start()
+  return PostgresEventStore.open({
+    pool,
+    session,
+    schema: await currentSchema(pool),
+    ordering,
+    pollIntervalMs,
+    onClose: async () => {
+      await session.close()
+      await pool.end()
+      await drop()
+    },
+  })
+}
+
