@@ -81,7 +81,7 @@ async function withRssPeak<T>(work: () => Promise<T>): Promise<{ result: T; peak
 
 async function seed(config: Config): Promise<number> {
   const scale = EVENTS / (SOZIALRAEUME * YEARS * EVENTS_PER_DEFAULT_BUDGET)
-  const stores = openStores(config, 'bench-seed')
+  const stores = await openStores(config, 'bench-seed')
   try {
     const result = await seedLedger(stores.store, {
       ...DEFAULT_SEED_OPTIONS,
