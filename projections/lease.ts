@@ -5,8 +5,11 @@ import type { Statement } from '../src/sql/port.js'
  * lease. The others read the read models it writes and follow its checkpoints.
  */
 export interface ProjectorLease {
-  /** Starts taking part: `onChange(true)` once this process holds the lease, `onChange(false)` when it lost it. */
-  start(onChange: (held: boolean) => void): void
+  /**
+   * Starts taking part: `onChange(true)` once this process holds the lease, `onChange(false)` when
+   * it lost it. Resolves after the first attempt, so that a lone process projects from its start.
+   */
+  start(onChange: (held: boolean) => void): Promise<void>
   /** Gives the lease up (another process takes it over). */
   stop(): Promise<void>
   /** Statements every projection batch commits with, so that the other processes hear of it. */
@@ -17,7 +20,7 @@ export interface ProjectorLease {
 
 /** The embedded store has one owner (StoreLock), which is always the projector. */
 export const soleProjector: ProjectorLease = {
-  start: (onChange) => onChange(true),
+  start: async (onChange) => onChange(true),
   stop: async () => {},
   announce: [],
   onAnnounced: () => {},

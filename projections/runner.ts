@@ -114,7 +114,7 @@ export class ProjectionRunner {
     const head = await this.options.store.headPosition()
     for (const name of this.byName.keys()) this.targets.set(name, head)
     this.lease.onAnnounced(() => void this.refresh())
-    this.lease.start((held) => {
+    await this.lease.start((held) => {
       this.projecting = held
       if (held) this.beginTerm()
       else void this.endTerm()

@@ -2,6 +2,7 @@ import type { Actor, DomainEvent, EventMetadata } from '../domain/events.js'
 import { EVENT_VERSIONS, eventMetadataSchema, validateNewEvent } from '../domain/events.js'
 import { DomainError } from '../domain/errors.js'
 import {
+  IdempotencyKeyClaimedError,
   WrongExpectedVersionError,
   type EventStore,
   type EventToAppend,
@@ -148,10 +149,17 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       if (decided instanceof DomainError) return { kind: 'rejected', error: decided }
       const { events, state, toAppend, lastHash } = this.prepare(streamId, view, decided, context)
       try {
+        // The key is claimed in the store with the events: a process that took it for another
+        // stream first makes this append fail, whatever this process remembers.
+        const claim =
+          context.idempotencyKey === null
+            ? {}
+            : { claim: { scope: context.actor.sub, key: context.idempotencyKey, requestHash: context.requestHash } }
         const result = await this.options.store.append(
           streamId,
           toAppend,
           view.revision === undefined ? 'no_stream' : { revision: view.revision },
+          claim,
         )
         if (context.idempotencyKey !== null) {
           view.idempotentWrites.set(scopedKey(context.actor.sub, context.idempotencyKey), {
@@ -163,6 +171,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
         this.remember(streamId, { state, revision, lastHash, idempotentWrites: view.idempotentWrites })
         return { kind: 'written', position: result.position, revision: result.nextExpectedRevision, state, events }
       } catch (error) {
+        if (error instanceof IdempotencyKeyClaimedError) return { kind: 'idempotency-key-reused' }
         if (!(error instanceof WrongExpectedVersionError)) {
           this.cache.delete(streamId)
           throw error

@@ -61,7 +61,8 @@ const API_ROUTE: Readonly<Record<number, string>> = {
   503:
     'Not now (unavailable); see Retry-After: the read models have not reached ?minPosition= in time, ' +
     'a read model the route answers from is being rebuilt, the keys that verify tokens cannot be fetched, ' +
-    'or the budget is too busy to take the write',
+    'the budget is too busy to take the write, or the database is not reachable (a write then took effect entirely or ' +
+    'not at all: send it again with its Idempotency-Key)',
 }
 
 /** POST routes that only read: they check the ledger instead of changing it. */

@@ -3,6 +3,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { DomainError, DomainErrorCode } from '../domain/errors.js'
+import { DatabaseUnavailableError } from '../sql/pg-pool.js'
 import { JsonBodyError } from './json-body.js'
 
 /** RFC 9457 problem details. The `type` is a URN ending in the problem's stable code. */
@@ -131,6 +132,13 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   }
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return sendProblem(reply, problem('validation', error.statusCode, error.message, []))
+  }
+  // The database is away: a transaction either committed entirely or not at all, and the pool
+  // reconnects by itself. The client may send the request again (with its Idempotency-Key).
+  if (error instanceof DatabaseUnavailableError) {
+    request.log.warn({ err: error }, 'database unavailable')
+    reply.header('retry-after', '5')
+    return sendProblem(reply, problem('unavailable', 503, 'the database is not reachable right now; try again (with the same Idempotency-Key)'))
   }
   request.log.error({ err: error }, 'request failed')
   return sendProblem(reply, problem('internal', 500, 'the request failed on the server; it has been logged'))

@@ -13,6 +13,8 @@ export interface ReadModelProgress {
     position: Position
     /** Why the projections stopped, while they cannot proceed. */
     error: string | undefined
+    /** Whether this process applies the projections (else another process does). */
+    projecting: boolean
     projections: ReadonlyArray<{ name: string; position: Position; target: Position; serving: boolean }>
   }
 }

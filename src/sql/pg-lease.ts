@@ -34,11 +34,11 @@ export class PgProjectorLease implements ProjectorLease {
     session.on('connected', () => void this.tryTake())
   }
 
-  start(onChange: (held: boolean) => void): void {
+  async start(onChange: (held: boolean) => void): Promise<void> {
     this.onChange = onChange
     this.started = true
-    void this.session.listen(this.channel)
-    void this.tryTake()
+    await this.session.listen(this.channel)
+    await this.tryTake()
   }
 
   onAnnounced(listener: () => void): void {

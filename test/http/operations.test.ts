@@ -16,14 +16,14 @@ t.test('operations endpoints', async (t) => {
   t.test('GET /ready shows the projection position, head and lag', async (t) => {
     const empty = await get(app, '/ready')
     t.equal(empty.status, 200)
-    t.same(empty.body, { status: 'ready', projections: { position: '0', head: '0', lag: '0', replaying: [] } }, 'an empty store')
+    t.same(empty.body, { status: 'ready', projections: { position: '0', head: '0', lag: '0', projecting: true, replaying: [] } }, 'an empty store')
 
     const seeded = await seed(app, 'ready')
     t.equal(seeded.position, '3')
     t.ok(await service.runner.waitFor(BigInt(seeded.position), 5000))
     const caughtUp = await get(app, '/ready')
     t.equal(caughtUp.status, 200)
-    t.same(caughtUp.body, { status: 'ready', projections: { position: '3', head: '3', lag: '0', replaying: [] } })
+    t.same(caughtUp.body, { status: 'ready', projections: { position: '3', head: '3', lag: '0', projecting: true, replaying: [] } })
     t.equal(String(await service.store.headPosition()), caughtUp.body.projections.head, 'head is the store head')
   })
 

@@ -20,6 +20,7 @@ function progress(replaying: string[]) {
     status: () => ({
       position: 10n,
       error: undefined,
+      projecting: true,
       projections: ['sozialraeume', 'audit', 'idempotency-keys'].map((name) => ({
         name,
         position: replaying.includes(name) ? 10n : 99n,

@@ -7,6 +7,9 @@ const projections = z.object({
   position: z.string(),
   head: z.string(),
   lag: z.string(),
+  projecting: z.boolean().meta({
+    description: 'Whether this process applies the projections; on PostgreSQL one process of several does, elected, and the others follow',
+  }),
   error: z.string().optional(),
   replaying: z
     .array(z.object({ name: z.string(), position: z.string(), target: z.string() }))
@@ -71,6 +74,7 @@ export const operationsRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
         position: status.position.toString(),
         head: head.toString(),
         lag: (head > status.position ? head - status.position : 0n).toString(),
+        projecting: status.projecting,
         replaying,
       }
       if (status.error !== undefined) {
