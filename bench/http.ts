@@ -1,7 +1,9 @@
 /**
  * HTTP benchmark of the service on loopback, with autocannon: flexible spending writes spread over
  * 20 budgets, budget reads, and for comparison a bare Fastify 5 + zod route that validates a
- * similar body. The servers run in this process; autocannon's clients run in worker threads, so
+ * similar body. Each runs on SQLite and, when it is reachable (BENCH_POSTGRES_URL, default the
+ * local `test` database), on PostgreSQL with both ways of keeping the global order, and the
+ * default one again with two service processes sharing the load. The servers run in this process; autocannon's clients run in worker threads, so
  * that the load generator does not share the servers' event loop.
  *
  *   npm run bench                      # 10 s per scenario
@@ -11,6 +13,8 @@
  * on the main thread), BENCH_WARMUP_SECONDS (1).
  */
 import autocannon from 'autocannon'
+import { spawn } from 'node:child_process'
+import pg from 'pg'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { randomBytes, randomUUID } from 'node:crypto'
@@ -22,12 +26,14 @@ import { pino } from 'pino'
 import { z } from 'zod'
 import { signToken } from '../src/auth/tokens.js'
 import { parseConfig } from '../src/config.js'
+import type { GlobalOrdering } from '../src/eventstore/postgres.js'
 import { openService, type Service } from '../src/service.js'
 
 const YEAR = 2025
 const SOZIALRAUM_COUNT = 20
 const FLEXIBLE_ALLOCATION = '10000000.00'
 const SETUP_REQUEST = fileURLToPath(new URL('./round-robin-request.cjs', import.meta.url))
+const ROOT = fileURLToPath(new URL('../', import.meta.url))
 
 function positiveIntegerFromEnvironment(name: string, fallback: number, max: number): number {
   const text = process.env[name]
@@ -93,8 +99,7 @@ async function bareFastify(): Promise<FastifyInstance> {
 const BENCH_SECRET = randomBytes(32).toString('base64url')
 const AUTHORIZATION = `Bearer ${await signToken(BENCH_SECRET, { sub: 'bench', role: 'finance' }, '1h')}`
 
-async function setUpBudgets(service: Service): Promise<string[]> {
-  const sozialraeume = Array.from({ length: SOZIALRAUM_COUNT }, (_, index) => `bench-${String(index + 1).padStart(2, '0')}`)
+async function setUpBudgets(service: Service, sozialraeume: readonly string[]): Promise<void> {
   const headers = { authorization: AUTHORIZATION }
   for (const id of sozialraeume) {
     const registered = await service.app.inject({
@@ -112,7 +117,6 @@ async function setUpBudgets(service: Service): Promise<string[]> {
     })
     if (allocated.statusCode !== 201) throw new Error(`allocating ${id}: ${allocated.statusCode} ${allocated.body}`)
   }
-  return sozialraeume
 }
 
 async function run(
@@ -165,27 +169,155 @@ function table(rows: Row[]): string {
   return [line(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...body.map(line)].join('\n')
 }
 
+/** Where the ledger keeps its data in a scenario; PostgreSQL runs in a schema of its own, dropped afterwards. */
+interface Target {
+  name: string
+  environment: Record<string, string>
+  ordering?: GlobalOrdering
+  cleanUp(): Promise<void>
+}
+
+const BENCH_POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: BENCH_POSTGRES_URL, connectionTimeoutMillis: 3000 })
+  await client.connect()
+  try {
+    await client.query(sql)
+  } finally {
+    await client.end()
+  }
+}
+
+async function postgresTarget(name: string, ordering: GlobalOrdering | undefined): Promise<Target> {
+  const schema = `bench_${randomUUID().replaceAll('-', '')}`
+  await adminQuery(`CREATE SCHEMA ${schema}`)
+  const url = new URL(BENCH_POSTGRES_URL)
+  url.searchParams.set('options', `-c search_path=${schema}`)
+  return {
+    name,
+    environment: { DATABASE_URL: url.toString(), AUDIT_SEAL_KEY: randomBytes(32).toString('base64url') },
+    ...(ordering === undefined ? {} : { ordering }),
+    cleanUp: () => adminQuery(`DROP SCHEMA ${schema} CASCADE`),
+  }
+}
+
+function serviceEnvironment(target: Target): Record<string, string> {
+  return {
+    ...target.environment,
+    PORT: '0',
+    JWT_SECRET: BENCH_SECRET,
+    // One token sends everything here: the limit stays on (its cost is measured) but high.
+    RATE_LIMIT_PER_MINUTE: '100000000',
+  }
+}
+
+async function startService(target: Target): Promise<{ service: Service; url: string }> {
+  const service = await openService(parseConfig(serviceEnvironment(target)), pino({ level: 'silent' }), {
+    ...(target.ordering === undefined ? {} : { ordering: target.ordering }),
+  })
+  return { service, url: await service.app.listen({ port: 0, host: '127.0.0.1' }) }
+}
+
+/** A service in a child process (node --import tsx src/main.ts), for the scenario with two processes. */
+async function startProcess(target: Target): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, ...serviceEnvironment(target), LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffer = ''
+    const timer = setTimeout(() => reject(new Error('a service process did not start within 60 s')), 60_000)
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString()
+      const match = /"address":"(http:\/\/[^"]+)"/.exec(buffer)
+      if (match?.[1]) {
+        clearTimeout(timer)
+        resolve(match[1])
+      }
+    })
+    child.on('exit', (code) => reject(new Error(`a service process exited with ${code}`)))
+  })
+  child.stdout.resume()
+  return {
+    url,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve())
+        child.kill('SIGTERM')
+      }),
+  }
+}
+
+/** Both processes take writes at once, each from half the connections; one row sums them. */
+async function twoProcesses(rows: Row[], target: Target, template: autocannon.RequestTemplate, sozialraeume: string[]): Promise<void> {
+  const processes = [await startProcess(target), await startProcess(target)]
+  try {
+    const title = `${target.name}, two processes: POST spending`
+    process.stderr.write(`running: ${title} (${seconds} s)\n`)
+    const half = Math.max(1, Math.floor(connections / 2))
+    const results = await Promise.all(
+      processes.map((child) =>
+        autocannon({
+          url: child.url,
+          connections: half,
+          duration: seconds,
+          timeout: 10,
+          initialContext: { sozialraeume },
+          headers: { authorization: AUTHORIZATION },
+          requests: [{ ...template, setupRequest: SETUP_REQUEST }],
+        }),
+      ),
+    )
+    rows.push({ scenario: title, result: combine(results) })
+  } finally {
+    for (const child of processes) await child.stop()
+  }
+}
+
+/** Sums two runs side by side: request rates and counts add up; the latencies shown are the worse of the two. */
+function combine(results: autocannon.Result[]): autocannon.Result {
+  const [first, ...others] = results
+  if (!first) throw new Error('nothing to combine')
+  const sum = (pick: (result: autocannon.Result) => number) => results.reduce((total, result) => total + pick(result), 0)
+  const worst = (pick: (result: autocannon.Result) => number) => Math.max(...results.map(pick))
+  const statusCodeStats = Object.assign({}, first.statusCodeStats, ...others.map((result) => result.statusCodeStats)) as autocannon.Result['statusCodeStats']
+  return {
+    ...first,
+    requests: { ...first.requests, average: sum((result) => result.requests.average), total: sum((result) => result.requests.total) },
+    latency: { ...first.latency, p50: worst((result) => result.latency.p50), p99: worst((result) => result.latency.p99) },
+    '2xx': sum((result) => result['2xx']),
+    non2xx: sum((result) => result.non2xx),
+    errors: sum((result) => result.errors),
+    timeouts: sum((result) => result.timeouts),
+    statusCodeStats,
+  }
+}
+
+async function postgresReachable(): Promise<boolean> {
+  try {
+    await adminQuery('SELECT 1')
+    return true
+  } catch (error) {
+    process.stderr.write(`PostgreSQL at ${BENCH_POSTGRES_URL} is not reachable (${String(error)}): its scenarios are left out\n`)
+    return false
+  }
+}
+
 async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'sojus-ledger-bench-'))
-  let service: Service | undefined
+  const targets: Target[] = [{ name: 'sqlite', environment: { DATABASE_URL: `sqlite:${join(dir, 'bench.db')}` }, cleanUp: async () => {} }]
   let bare: FastifyInstance | undefined
   try {
-    service = await openService(
-      parseConfig({
-        DATABASE_URL: `sqlite:${join(dir, 'bench.db')}`,
-        PORT: '0',
-        JWT_SECRET: BENCH_SECRET,
-        // One token sends everything here: the limit stays on (its cost is measured) but high.
-        RATE_LIMIT_PER_MINUTE: '100000000',
-      }),
-      pino({ level: 'silent' }),
-    )
-    const ledgerUrl = await service.app.listen({ port: 0, host: '127.0.0.1' })
+    if (await postgresReachable()) {
+      targets.push(await postgresTarget('postgres (advisory lock)', 'lock'))
+      targets.push(await postgresTarget('postgres (gap detection)', 'gaps'))
+    }
     bare = await bareFastify()
     const bareAddress = bare.server.address()
     if (bareAddress === null || typeof bareAddress === 'string') throw new Error('the bare Fastify server has no port')
     const bareUrl = `http://127.0.0.1:${bareAddress.port}`
-    const sozialraeume = await setUpBudgets(service)
 
     process.stderr.write(
       `bench: ${connections} connections, ${workers} autocannon worker(s), ${seconds} s per scenario ` +
@@ -193,44 +325,62 @@ async function main(): Promise<number> {
     )
     const rows: Row[] = []
     const spending = { method: 'POST', path: `/v1/budgets/${YEAR}/{sozialraum}/spending` }
+    const budgetRead = { method: 'GET', path: `/v1/budgets/${YEAR}/{sozialraum}` }
+    const sozialraeume = Array.from({ length: SOZIALRAUM_COUNT }, (_, index) => `bench-${String(index + 1).padStart(2, '0')}`)
     await scenario(rows, 'bare Fastify + zod: POST spending-like body', bareUrl, spending, sozialraeume)
-    await scenario(rows, 'ledger: POST /v1/budgets/Y/S/spending', ledgerUrl, spending, sozialraeume)
-    await scenario(rows, 'ledger: GET /v1/budgets/Y/S', ledgerUrl, { method: 'GET', path: `/v1/budgets/${YEAR}/{sozialraum}` }, sozialraeume)
-
-    // What the writes left behind: every 201 is a recorded spending (a few more may have landed
-    // after autocannon stopped counting at the end of its duration).
-    const head = await service.store.headPosition()
-    const listed = await service.app.inject({
-      method: 'GET',
-      url: `/v1/budgets/${YEAR}?minPosition=${head}`,
-      headers: { authorization: AUTHORIZATION },
-    })
-    const budgets = listed.json<{ items: { revision: string }[] }>()
-    const spendingsRecorded = budgets.items.reduce((sum, budget) => sum + Number(budget.revision), 0)
+    const recorded: string[] = []
+    for (const target of targets) {
+      const { service, url } = await startService(target)
+      try {
+        await setUpBudgets(service, sozialraeume)
+        await scenario(rows, `${target.name}: POST /v1/budgets/Y/S/spending`, url, spending, sozialraeume)
+        await scenario(rows, `${target.name}: GET /v1/budgets/Y/S`, url, budgetRead, sozialraeume)
+        recorded.push(`${target.name}: ${await spendingsRecorded(service)}`)
+      } finally {
+        await service.close()
+      }
+      // The default PostgreSQL store, as several processes behind a load balancer would run it.
+      if (target.ordering === 'lock') await twoProcesses(rows, target, spending, sozialraeume)
+    }
 
     process.stdout.write(`\n${table(rows)}\n\n`)
     process.stdout.write(
-      `spendings recorded in the ledger: ${spendingsRecorded} (warm-up included); ` +
-        `p50/p99 are autocannon's latency percentiles; req/s is the mean of its per-second samples\n`,
+      `spendings recorded (warm-up included): ${recorded.join('; ')}; ` +
+        `p50/p99 are autocannon's latency percentiles (for two processes, the worse of the two); req/s is the mean of its per-second samples\n`,
     )
-
-    let failures = 0
-    for (const { scenario: title, result } of rows) {
-      const other = Object.entries(result.statusCodeStats).filter(([status]) => !status.startsWith('2'))
-      if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
-        failures++
-        process.stdout.write(
-          `NOT CLEAN: ${title}: ${result.non2xx} non-2xx ${JSON.stringify(Object.fromEntries(other))}, ` +
-            `${result.errors} errors, ${result.timeouts} timeouts\n`,
-        )
-      }
-    }
-    return failures === 0 ? 0 : 1
+    return report(rows)
   } finally {
     await bare?.close()
-    await service?.close()
+    for (const target of targets) await target.cleanUp().catch(() => undefined)
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/** What the writes left behind: every 201 is a recorded spending (a few more may land after autocannon stops counting). */
+async function spendingsRecorded(service: Service): Promise<number> {
+  const head = await service.store.headPosition()
+  const listed = await service.app.inject({
+    method: 'GET',
+    url: `/v1/budgets/${YEAR}?minPosition=${head}`,
+    headers: { authorization: AUTHORIZATION },
+  })
+  const budgets = listed.json<{ items: { revision: string }[] }>()
+  return budgets.items.reduce((sum, budget) => sum + Number(budget.revision), 0)
+}
+
+function report(rows: Row[]): number {
+  let failures = 0
+  for (const { scenario: title, result } of rows) {
+    const other = Object.entries(result.statusCodeStats).filter(([status]) => !status.startsWith('2'))
+    if (result.non2xx > 0 || result.errors > 0 || result.timeouts > 0) {
+      failures++
+      process.stdout.write(
+        `NOT CLEAN: ${title}: ${result.non2xx} non-2xx ${JSON.stringify(Object.fromEntries(other))}, ` +
+          `${result.errors} errors, ${result.timeouts} timeouts\n`,
+      )
+    }
+  }
+  return failures === 0 ? 0 : 1
 }
 
 process.exitCode = await main()

@@ -38,6 +38,8 @@ export interface ServiceOverrides {
   failedAuthenticationsPerMinute?: number
   /** Called with the HTTP app before its routes are declared (tests add hooks every route gets). */
   onApp?: (app: FastifyInstance) => void
+  /** PostgreSQL only: how the global order is kept (the benchmark compares both ways). */
+  ordering?: GlobalOrdering
 }
 
 /** The keys tokens are verified with; the embedded default makes its secret on first start. */
@@ -140,7 +142,10 @@ async function openPostgresStores(
 /** Wires the whole service: the one place where the parts meet. */
 export async function openService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
   // The stores first: they create the data folder with its private mode, and refuse a second owner.
-  const stores = await openStores(config, 'serve', { logger })
+  const stores = await openStores(config, 'serve', {
+    logger,
+    ...(overrides.ordering === undefined ? {} : { ordering: overrides.ordering }),
+  })
   const { store, db } = stores
   let app: FastifyInstance | undefined
   try {

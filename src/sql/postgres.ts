@@ -3,6 +3,8 @@ import { asUnavailable, lockKey } from './pg-pool.js'
 import { RowCountError, type SqlDatabase, type SqlValue, type Statement } from './port.js'
 
 const MAX_TRANSLATED = 1_000
+/** Distinct statements each connection keeps prepared; statements beyond them are planned each time. */
+const MAX_PREPARED = 300
 
 /**
  * Read models in PostgreSQL, on the pool the event store shares. The projections and queries are
@@ -12,6 +14,8 @@ const MAX_TRANSLATED = 1_000
 export class PostgresDatabase implements SqlDatabase {
   readonly dialect = 'postgres' as const
   private readonly translated = new Map<string, string>()
+  /** Names of the statements prepared on first use; node-postgres keeps them per connection for its life. */
+  private readonly prepared = new Map<string, string>()
 
   constructor(
     private readonly pool: pg.Pool,
@@ -30,9 +34,22 @@ export class PostgresDatabase implements SqlDatabase {
     return text
   }
 
+  /** A name for the statement, so that each connection parses and plans it once; none once the set is full. */
+  private nameOf(sql: string): string | undefined {
+    let name = this.prepared.get(sql)
+    if (name === undefined && this.prepared.size < MAX_PREPARED) {
+      name = `sojus-read-${this.prepared.size}`
+      this.prepared.set(sql, name)
+    }
+    return name
+  }
+
   async query<Row extends object>(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
     try {
-      const result = await this.pool.query<Row>(this.translate(sql), params.map(toParam))
+      const name = this.nameOf(sql)
+      const text = this.translate(sql)
+      const values = params.map(toParam)
+      const result = await this.pool.query<Row>(name === undefined ? { text, values } : { name, text, values })
       return result.rows
     } catch (error) {
       throw asUnavailable(error)
@@ -40,6 +57,7 @@ export class PostgresDatabase implements SqlDatabase {
   }
 
   async transaction(statements: readonly Statement[]): Promise<void> {
+    if (statements.every((statement) => !('script' in statement))) return this.batch(statements as PlainStatement[])
     await this.withClient(async (client) => {
       await client.query('BEGIN')
       try {
@@ -53,6 +71,31 @@ export class PostgresDatabase implements SqlDatabase {
             throw new RowCountError(statement.sql, statement.expectRows, result.rowCount ?? 0)
           }
         }
+        await client.query('COMMIT')
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined)
+        throw error
+      }
+    })
+  }
+
+  /**
+   * A transaction of plain statements in two round trips, however many there are (a projection
+   * batch has thousands): the statements, with their parameters as escaped literals, go in one
+   * multi-statement text after BEGIN; their row counts are checked; then COMMIT, or ROLLBACK.
+   */
+  private async batch(statements: readonly PlainStatement[]): Promise<void> {
+    await this.withClient(async (client) => {
+      const texts = statements.map((statement) => inline(client, statement.sql, statement.params))
+      try {
+        const results = await client.query(`BEGIN;\n${texts.join(';\n')}`)
+        const counts = (Array.isArray(results) ? results : [results]) as pg.QueryResult[]
+        statements.forEach((statement, index) => {
+          const changed = counts[index + 1]?.rowCount ?? 0
+          if (statement.expectRows !== undefined && changed !== statement.expectRows) {
+            throw new RowCountError(statement.sql, statement.expectRows, changed)
+          }
+        })
         await client.query('COMMIT')
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined)
@@ -95,6 +138,26 @@ export class PostgresDatabase implements SqlDatabase {
 
   /** The pool belongs to the stores together (src/service.ts closes it). */
   async close(): Promise<void> {}
+}
+
+type PlainStatement = Extract<Statement, { sql: string }>
+
+/** The statement with its `?` placeholders replaced by the parameters as SQL literals, escaped by the driver. */
+function inline(client: pg.PoolClient, sql: string, params: readonly SqlValue[]): string {
+  let index = 0
+  const text = sql.replace(/\?/g, () => {
+    if (index >= params.length) throw new Error(`a statement has more placeholders than parameters: ${sql.slice(0, 120)}`)
+    const value = params[index++]
+    if (value === null || value === undefined) return 'NULL'
+    if (typeof value === 'bigint') return value.toString()
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) throw new Error(`a statement parameter is not a finite number: ${value}`)
+      return String(value)
+    }
+    return client.escapeLiteral(value)
+  })
+  if (index !== params.length) throw new Error(`a statement has fewer placeholders than parameters: ${sql.slice(0, 120)}`)
+  return text
 }
 
 /** bigint parameters go as text, which PostgreSQL casts exactly; numbers and strings as they are. */
