@@ -116,6 +116,8 @@ export class ProjectionRunner {
     this.lease.onAnnounced(() => void this.refresh())
     await this.lease.start((held) => {
       this.projecting = held
+      // A failed batch's error belongs to the term it ended; whoever projects next reports its own.
+      this.error = undefined
       if (held) this.beginTerm()
       else void this.endTerm()
     })

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type pg from 'pg'
-import { asUnavailable, channelName, lockKey } from '../sql/pg-pool.js'
+import { asUnavailable, channelName, lockKey, withPooledClient } from '../sql/pg-pool.js'
 import type { PgSession } from '../sql/pg-session.js'
 import { claimKey, planAppends, type AppendDecision, type StoreSnapshot, type StoredRef } from './append-plan.js'
 import {
@@ -149,18 +149,17 @@ export class PostgresEventStore implements EventStore {
   /** Creates the tables when they are missing (under a lock: two processes may start at once). */
   static async open(options: PostgresEventStoreOptions): Promise<PostgresEventStore> {
     const store = new PostgresEventStore(options)
-    const client = await options.pool.connect().catch((error: unknown) => Promise.reject(asUnavailable(error)))
-    try {
-      await client.query('BEGIN')
-      await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey(options.schema, 'event-store-schema').toString()])
-      await client.query(SCHEMA)
-      await client.query('COMMIT')
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined)
-      throw asUnavailable(error)
-    } finally {
-      client.release()
-    }
+    await withPooledClient(options.pool, async (client) => {
+      try {
+        await client.query('BEGIN')
+        await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey(options.schema, 'event-store-schema').toString()])
+        await client.query(SCHEMA)
+        await client.query('COMMIT')
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined)
+        throw error
+      }
+    })
     await options.session.listen(store.channel)
     return store
   }
@@ -229,9 +228,7 @@ export class PostgresEventStore implements EventStore {
 
   /** Commits the group in one transaction; a unique violation (a writer in another process came first) decides it again. */
   private async commitGroup(group: readonly PendingAppend[]): Promise<Array<{ ok: true; result: AppendResult } | { ok: false; error: unknown }>> {
-    const client = await this.pool.connect()
-    let broken: Error | undefined
-    try {
+    return withPooledClient(this.pool, async (client) => {
       for (let attempt = 1; ; attempt++) {
         try {
           await client.query('BEGIN')
@@ -247,12 +244,7 @@ export class PostgresEventStore implements EventStore {
           if (!unique || attempt >= MAX_UNIQUE_RETRIES) throw error
         }
       }
-    } catch (error) {
-      if (asUnavailable(error) !== error) broken = error as Error
-      throw error
-    } finally {
-      client.release(broken)
-    }
+    })
   }
 
   private async writeGroup(client: pg.PoolClient, group: readonly PendingAppend[]) {
@@ -420,6 +412,9 @@ export class PostgresEventStore implements EventStore {
         }
         if (BigInt(row.xmin) < xmax) break
         this.gaps.delete(expected)
+      } else if (this.gaps.size > 0) {
+        // A late commit filled the gap: forget it, else waiting subscriptions keep polling fast.
+        this.gaps.delete(position)
       }
       events.push(toRecorded(row))
       expected = position + 1n

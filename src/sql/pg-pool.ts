@@ -43,6 +43,32 @@ export function createPgPool(options: PgPoolOptions): pg.Pool {
   return pool
 }
 
+/**
+ * Runs `work` on a connection of the pool. A connection that breaks while it is checked out, but
+ * between queries, emits 'error' with nobody listening, which would end the process: the listener
+ * here keeps it, and the next query fails instead. A connection that failed is not reused.
+ */
+export async function withPooledClient<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient
+  try {
+    client = await pool.connect()
+  } catch (error) {
+    throw asUnavailable(error)
+  }
+  let broken: Error | undefined
+  const onError = (error: Error) => (broken = error)
+  client.on('error', onError)
+  try {
+    return await work(client)
+  } catch (error) {
+    if (isConnectionError(error)) broken ??= error as Error
+    throw asUnavailable(error)
+  } finally {
+    client.off('error', onError)
+    client.release(broken)
+  }
+}
+
 /** Connection settings for a dedicated client (LISTEN, the projector's lock) beside the pool. */
 export function clientConfig(options: PgPoolOptions): pg.ClientConfig {
   return {

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { asUnavailable, lockKey } from './pg-pool.js'
+import { asUnavailable, lockKey, withPooledClient } from './pg-pool.js'
 import { RowCountError, type SqlDatabase, type SqlValue, type Statement } from './port.js'
 
 const MAX_TRANSLATED = 1_000
@@ -117,23 +117,8 @@ export class PostgresDatabase implements SqlDatabase {
     })
   }
 
-  private async withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient
-    try {
-      client = await this.pool.connect()
-    } catch (error) {
-      throw asUnavailable(error)
-    }
-    let broken: Error | undefined
-    try {
-      return await work(client)
-    } catch (error) {
-      // A connection that failed mid-transaction is not given back to the pool for reuse.
-      if (asUnavailable(error) !== error) broken = error as Error
-      throw asUnavailable(error)
-    } finally {
-      client.release(broken)
-    }
+  private withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return withPooledClient(this.pool, work)
   }
 
   /** The pool belongs to the stores together (src/service.ts closes it). */
