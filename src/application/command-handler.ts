@@ -132,6 +132,9 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     context: CommandContext,
   ): Promise<WriteOutcome<State, Event>> {
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      // After a conflict, a short random pause: another process that keeps winning the stream
+      // (its next write is queued before this one is refused) lets this one in.
+      if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 64)))
       const view = await this.load(streamId, initialState)
 
       if (context.idempotencyKey !== null) {

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type pg from 'pg'
-import { asUnavailable, channelName, lockKey, withPooledClient } from '../sql/pg-pool.js'
+import { asUnavailable, channelName, isConnectionError, lockKey, withPooledClient } from '../sql/pg-pool.js'
 import type { PgSession } from '../sql/pg-session.js'
 import { claimKey, planAppends, type AppendDecision, type StoreSnapshot, type StoredRef } from './append-plan.js'
 import {
@@ -211,6 +211,12 @@ export class PostgresEventStore implements EventStore {
     try {
       outcomes = await this.commitGroup(group)
     } catch (error) {
+      // One append the database refuses (a trigger, a constraint) must not fail the others that
+      // happened to share its transaction: they commit one by one. A lost connection fails all.
+      if (group.length > 1 && !isConnectionError(error)) {
+        for (const append of group) await this.flush([append])
+        return
+      }
       for (const append of group) append.reject(asUnavailable(error))
       return
     }

@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { pino } from 'pino'
+import { parseConfig } from '../../src/config.js'
 import { PostgresEventStore, type GlobalOrdering } from '../../src/eventstore/postgres.js'
+import { openService, type Service } from '../../src/service.js'
 import { clientConfig, createPgPool, currentSchema } from '../../src/sql/pg-pool.js'
 import { PgSession } from '../../src/sql/pg-session.js'
+import { TEST_JWT_SECRET } from './tokens.js'
 
 /**
  * PostgreSQL for the tests: every test gets a schema of its own in one database, dropped when it
@@ -97,3 +100,55 @@ export async function openTestStore(ordering: GlobalOrdering, pollIntervalMs = 1
   })
 }
 
+
+export interface StoreOnSchemaOptions {
+  pollIntervalMs?: number
+  /** Connections of the store's own pool (default 10). */
+  poolSize?: number
+}
+
+/**
+ * A store on an existing schema (a TestSchema's url), with its own pool and session, as another
+ * process would open it: several of them on one schema write truly concurrently. Closing it closes
+ * its pool and session but leaves the schema (its TestSchema drops it).
+ */
+export async function openStoreOn(url: string, ordering: GlobalOrdering, options: StoreOnSchemaOptions = {}): Promise<PostgresEventStore> {
+  const logger = pino({ level: 'silent' })
+  const poolOptions = { url, poolSize: options.poolSize ?? 10, statementTimeoutMs: 30_000, logger }
+  const pool = createPgPool(poolOptions)
+  const session = new PgSession(clientConfig(poolOptions), logger)
+  const closeBoth = async () => {
+    await session.close()
+    await pool.end()
+  }
+  try {
+    await session.start()
+    return await PostgresEventStore.open({
+      pool,
+      session,
+      schema: await currentSchema(pool),
+      ordering,
+      pollIntervalMs: options.pollIntervalMs ?? 1000,
+      onClose: closeBoth,
+    })
+  } catch (error) {
+    await closeBoth()
+    throw error
+  }
+}
+
+/** The seal key of the services the PostgreSQL tests start (PostgreSQL makes none by itself). */
+export const TEST_POSTGRES_SEAL_KEY = 'a-seal-key-for-the-postgres-tests-0123456789'
+
+/**
+ * The service in this process on an existing schema (a TestSchema's url), as one of several
+ * processes sharing it: its own pool, session, projector lease and runner. The caller closes it.
+ */
+export async function openServiceOn(
+  url: string,
+  ordering?: GlobalOrdering,
+  environment: Record<string, string> = {},
+): Promise<Service> {
+  const config = parseConfig({ DATABASE_URL: url, JWT_SECRET: TEST_JWT_SECRET, AUDIT_SEAL_KEY: TEST_POSTGRES_SEAL_KEY, ...environment })
+  return openService(config, pino({ level: 'silent' }), ordering === undefined ? {} : { ordering })
+}
