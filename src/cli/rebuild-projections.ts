@@ -7,9 +7,10 @@ import { runCommand } from './run.js'
 
 /**
  * `npm run rebuild-projections -- <name…|all>`: empties the named projections' tables and resets
- * their checkpoints; the service replays them from the event log on its next start, serving the
- * other projections meanwhile. It takes the store's lock, so it is refused while the service runs
- * (a running service would move the checkpoints on and leave the tables wrong for good).
+ * their checkpoints; the projector replays them from the event log, serving the other projections
+ * meanwhile. On SQLite it takes the store's lock, so it is refused while the service runs, which
+ * replays on its next start. On PostgreSQL it may run beside the service: checkpoints move only by
+ * compare-and-set, so the projector's next batch fails, and it starts again from the reset.
  */
 const names = process.argv.slice(2)
 const known = projections.map((projection) => projection.name)

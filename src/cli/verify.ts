@@ -7,8 +7,9 @@ import { openStores } from '../service.js'
 import { runCommand } from './run.js'
 
 /**
- * `npm run verify [-- --seal <file>]`: the verify of POST /v1/audit/verify, offline. It takes the
- * store's lock, so it runs while the service is stopped (and is refused while it runs). The JSON
+ * `npm run verify [-- --seal <file>]`: the verify of POST /v1/audit/verify, offline. On SQLite it
+ * takes the store's lock, so it runs while the service is stopped (and is refused while it runs);
+ * on PostgreSQL it may run beside the service, comparing the read models as far as they have got. The JSON
  * report goes to stdout, progress to stderr when that is a terminal. Exit status: 0 when the log
  * verifies, 1 when it does not, or when the seal is not one this service made (then nothing is
  * verified: a forged seal is refused, as the HTTP route refuses it with a 400), or the verify

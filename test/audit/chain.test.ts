@@ -1,13 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import t from 'tap'
 import { eventHash, linksOf } from '../../src/audit/chain.js'
 import { START, type RecordedEvent } from '../../src/eventstore/port.js'
-import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
 import { post, seed, spendingBody } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
+import { openTestStores } from '../helpers/stores.js'
 
 /** Every event written carries its link in the chain; the first one written links older events in. */
 
@@ -59,10 +56,8 @@ t.test('writes through the service form one chain per stream', async (t) => {
 })
 
 t.test('the first event with a link covers the events written before the chain', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sojus-chain-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const path = join(dir, 'ledger.db')
-  const old = new SqliteEventStore(path)
+  // Written as 0.2.0 wrote them, without links, straight into the store.
+  const old = await openTestStores(t)
   const metadata = {
     schemaVersion: 1,
     actor: { sub: 'anna', role: 'finance' },
@@ -72,15 +67,16 @@ t.test('the first event with a link covers the events written before the chain',
     idempotencyKey: null,
     requestHash: null,
   }
-  await old.append('sozialraum-alt', [{ id: randomUUID(), type: 'SozialraumRegistered', data: { sozialraumId: 'alt', name: 'Alt', status: 'pilot' }, metadata }], 'no_stream')
-  await old.append(
+  await old.store.append('sozialraum-alt', [{ id: randomUUID(), type: 'SozialraumRegistered', data: { sozialraumId: 'alt', name: 'Alt', status: 'pilot' }, metadata }], 'no_stream')
+  await old.store.append(
     'budget-2025-alt',
     [{ id: randomUUID(), type: 'BudgetAllocated', data: { year: 2025, sozialraum: 'alt', line: 'flexible', amountCents: 100_000, decisionRef: 'HH' }, metadata }],
     'no_stream',
   )
   await old.close()
 
-  const service = await startTestService(t, {}, { DATABASE_URL: `sqlite:${path}` })
+  // The service starts on that database; it closes before the database is deleted (teardowns run last in, first out).
+  const service = await startTestService(t, {}, { DATABASE_URL: old.url })
   t.equal((await post(service.app, '/v1/budgets/2025/alt/spending', spendingBody())).status, 201)
   const stream = await service.store.readStream('budget-2025-alt', { maxCount: 10 })
   t.equal(stream.length, 2)

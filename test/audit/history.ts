@@ -1,15 +1,11 @@
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import Database from 'better-sqlite3'
 import type { FastifyInstance } from 'fastify'
 import { withLinks } from '../../src/audit/chain.js'
-import { sqliteEventLocator, verifyLog, type VerifyOptions, type VerifyReport } from '../../src/audit/verify.js'
-import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
-import { SqliteDatabase } from '../../src/sql/sqlite.js'
+import { verifyLog, type VerifyOptions, type VerifyReport } from '../../src/audit/verify.js'
+import type { Statement } from '../../src/sql/port.js'
 import { commitmentBody, post, seed, spendingBody, uuid, type ApiResponse } from '../helpers/api.js'
 import { runScript, type Exit } from '../helpers/cli.js'
-import { bearer } from '../helpers/tokens.js'
+import { copyDatabase, openStoresAt, runSql, withSql } from '../helpers/stores.js'
+import { bearer, TEST_JWT_SECRET } from '../helpers/tokens.js'
 
 /**
  * A realistic history for the verifier's tests, written through the HTTP API: two Sozialräume
@@ -69,34 +65,26 @@ export async function writeHistory(app: FastifyInstance): Promise<History> {
   return { north, south, spendings, commitments, position: String(last?.body.position) }
 }
 
-/** A copy of a closed service's database file, deleted when the test ends. */
-export function copyOf(t: { teardown(fn: () => unknown): void }, path: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sojus-verify-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const copy = join(dir, 'ledger.db')
-  for (const suffix of ['', '-wal']) if (existsSync(`${path}${suffix}`)) copyFileSync(`${path}${suffix}`, `${copy}${suffix}`)
-  return copy
+/** A copy of a closed service's database (see copyDatabase), deleted when the test ends: its DATABASE_URL. */
+export function copyOf(t: { teardown(fn: () => unknown): void }, url: string): Promise<string> {
+  return copyDatabase(t, url)
 }
 
-/** Changes the file with a second connection, as someone with access to it would. */
-export function tamper(path: string, change: (db: Database.Database) => void): void {
-  const db = new Database(path)
-  try {
-    change(db)
-  } finally {
-    db.close()
-  }
+/**
+ * Changes the database with a second connection, as someone with access to it would: the
+ * statements run in one transaction, as plain SQL that both stores take.
+ */
+export function tamper(url: string, statements: readonly Statement[]): Promise<void> {
+  return runSql(url, statements)
 }
 
-/** Verifies the log in the file at `path`, as the CLI does (with the store's own classes, the lock aside). */
-export async function verifyFile(path: string, options: Partial<VerifyOptions> = {}): Promise<VerifyReport> {
-  const store = new SqliteEventStore(path)
-  const db = new SqliteDatabase(path)
+/** Verifies the log in the database at `url`, as the CLI does (with the stores it opens). */
+export async function verifyFile(url: string, options: Partial<VerifyOptions> = {}): Promise<VerifyReport> {
+  const stores = await openStoresAt(url)
   try {
-    return await verifyLog({ store, db, locate: sqliteEventLocator(db), ...options })
+    return await verifyLog({ store: stores.store, db: stores.db, locate: stores.locate, ...options })
   } finally {
-    await store.close()
-    await db.close()
+    await stores.close()
   }
 }
 
@@ -111,13 +99,24 @@ export interface EventRow {
 }
 
 /** The rows of the events table, in log order. */
-export function eventRows(path: string): EventRow[] {
-  const db = new Database(path, { readonly: true })
-  try {
-    return db.prepare('SELECT position, stream_id, revision, event_id, type, data, metadata FROM events ORDER BY position').all() as EventRow[]
-  } finally {
-    db.close()
-  }
+export function eventRows(url: string): Promise<EventRow[]> {
+  return withSql(url, (db) => db.query<EventRow>('SELECT position, stream_id, revision, event_id, type, data, metadata FROM events ORDER BY events.position'))
+}
+
+/**
+ * Statements that move each of two events to the other's position. PostgreSQL does not let a
+ * position change (an identity column), so the two rows swap everything else instead, which
+ * leaves the table as the move would; the first row steps aside first, so that no unique key
+ * (event id; stream and revision) is ever held twice.
+ */
+export function swapPositions(first: EventRow, second: EventRow): Statement[] {
+  const content = (row: EventRow) => [row.stream_id, row.revision, row.event_id, row.type, row.data, row.metadata]
+  const set = 'UPDATE events SET stream_id = ?, revision = ?, event_id = ?, type = ?, data = ?, metadata = ? WHERE position = ?'
+  return [
+    { sql: 'UPDATE events SET revision = -1, event_id = ? WHERE position = ?', params: [`moving-${first.event_id}`, first.position] },
+    { sql: set, params: [...content(first), second.position] },
+    { sql: set, params: [...content(second), first.position] },
+  ]
 }
 
 export interface ForgedEvent {
@@ -132,26 +131,30 @@ export interface ForgedEvent {
 }
 
 /**
- * Appends an event with valid links after the last one, as anyone who can write the file could
+ * Appends an event with valid links after the last one, as anyone who can write the database could
  * (the chain has no key); answers its position.
  */
-export function appendForged(path: string, event: ForgedEvent): number {
+export async function appendForged(url: string, event: ForgedEvent): Promise<number> {
   const { hash: _hash, previousHash: _previous, ...metadata } = event.metadata
   const linked = withLinks({ ...event, revision: BigInt(event.revision) }, metadata, event.previousHash)
-  let position = 0
-  tamper(path, (db) => {
-    const inserted = db
-      .prepare('INSERT INTO events (stream_id, revision, event_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(event.streamId, event.revision, event.eventId, event.type, JSON.stringify(event.data), JSON.stringify(linked))
-    position = Number(inserted.lastInsertRowid)
-  })
-  return position
+  const [inserted] = await withSql(url, (db) =>
+    db.query<{ position: number }>('INSERT INTO events (stream_id, revision, event_id, type, data, metadata) VALUES (?, ?, ?, ?, ?, ?) RETURNING position', [
+      event.streamId,
+      event.revision,
+      event.eventId,
+      event.type,
+      JSON.stringify(event.data),
+      JSON.stringify(linked),
+    ]),
+  )
+  if (inserted === undefined) throw new Error('the forged event got no position')
+  return Number(inserted.position)
 }
 
 /** The key the tests' seals are signed with (AUDIT_SEAL_KEY). */
 export const TEST_SEAL_KEY = 'a-seal-key-of-at-least-32-characters-0123'
 
-/** Runs `src/cli/verify.ts` on the database file at `path`, as `npm run verify` runs the built one. */
-export function runVerifyCli(path: string, ...args: string[]): Promise<Exit> {
-  return runScript('src/cli/verify.ts', args, { DATABASE_URL: `sqlite:${path}`, AUDIT_SEAL_KEY: TEST_SEAL_KEY })
+/** Runs `src/cli/verify.ts` on the database at `url`, as `npm run verify` runs the built one. */
+export function runVerifyCli(url: string, ...args: string[]): Promise<Exit> {
+  return runScript('src/cli/verify.ts', args, { DATABASE_URL: url, AUDIT_SEAL_KEY: TEST_SEAL_KEY, JWT_SECRET: TEST_JWT_SECRET })
 }

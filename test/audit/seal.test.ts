@@ -1,16 +1,27 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { eventHash } from '../../src/audit/chain.js'
 import { loadSealKey, rootOf, sealForgery, signSeal, takeSeal, type Seal } from '../../src/audit/seal.js'
 import { LogVerifier } from '../../src/audit/verify.js'
 import { ConfigError, parseConfig } from '../../src/config.js'
-import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
-import { SqliteDatabase } from '../../src/sql/sqlite.js'
 import { get, post, spendingBody } from '../helpers/api.js'
-import { startTestService } from '../helpers/service.js'
+import { startTestService, TEST_STORE } from '../helpers/service.js'
+import { openStoresAt } from '../helpers/stores.js'
 import { uuid } from '../helpers/api.js'
-import { appendForged, copyOf, eventRows, runVerifyCli, tamper, TEST_SEAL_KEY, verifyFile, writeHistory, type EventRow } from './history.js'
+import {
+  appendForged,
+  copyOf,
+  eventRows,
+  runVerifyCli,
+  swapPositions,
+  tamper,
+  TEST_SEAL_KEY,
+  verifyFile,
+  writeHistory,
+  type EventRow,
+} from './history.js'
 
 /**
  * Seals: signed with a key kept outside the database; a seal that was changed, or made with
@@ -29,7 +40,11 @@ t.test('the key: AUDIT_SEAL_KEY, or on the embedded default a file beside the da
   t.equal(postgres.auditSealKey, undefined, 'no data folder to keep a key in')
   t.throws(() => loadSealKey(postgres.auditSealKey), ConfigError)
   t.throws(() => loadSealKey(postgres.auditSealKey), /set AUDIT_SEAL_KEY/)
+})
 
+const ABOUT_THE_KEY_FILE = 'about the key file made in the SQLite data folder: with PostgreSQL there is none, AUDIT_SEAL_KEY is needed'
+
+t.test('the generated key: a private file beside the SQLite database, never in it', { skip: TEST_STORE !== 'sqlite' ? ABOUT_THE_KEY_FILE : false }, async (t) => {
   const service = await startTestService(t)
   const path = join(service.dir, 'audit-seal-key')
   const key = readFileSync(path, 'utf8').trim()
@@ -55,7 +70,7 @@ t.test('a seal names every stream at its head, with a root over them, and signs 
   const service = await startTestService(t, { clock: () => SEALED_AT }, { AUDIT_SEAL_KEY: TEST_SEAL_KEY })
   await writeHistory(service.app)
   const seal = await takeSeal(service.store, TEST_SEAL_KEY, () => SEALED_AT)
-  const rows = eventRows(join(service.dir, 'ledger.db'))
+  const rows = await eventRows(service.databaseUrl)
   const heads = new Map<string, EventRow>()
   for (const row of rows) heads.set(row.stream_id, row)
   t.strictSame(
@@ -90,30 +105,29 @@ t.test('a seal names every stream at its head, with a root over them, and signs 
   t.strictSame(signedReordered.heads, seal.heads, 'signSeal sorts the heads itself')
 })
 
-/** A history, its seal, and the closed database file. */
-async function sealedLog(t: Test): Promise<{ path: string; seal: Seal; rows: EventRow[] }> {
+/** A history, its seal, and the closed database (its DATABASE_URL). */
+async function sealedLog(t: Test): Promise<{ url: string; seal: Seal; rows: EventRow[] }> {
   const service = await startTestService(t, {}, { AUDIT_SEAL_KEY: TEST_SEAL_KEY })
   const history = await writeHistory(service.app)
   t.ok(await service.runner.waitFor(BigInt(history.position), 5000))
   const seal = await takeSeal(service.store, TEST_SEAL_KEY, () => SEALED_AT)
   await service.close()
-  const path = join(service.dir, 'ledger.db')
-  return { path, seal, rows: eventRows(path) }
+  return { url: service.databaseUrl, seal, rows: await eventRows(service.databaseUrl) }
 }
 
 t.test('against a later log, a seal finds what the chain cannot', async (t) => {
-  const { path, seal, rows } = await sealedLog(t)
+  const { url, seal, rows } = await sealedLog(t)
   const north = rows.filter((row) => row.stream_id === 'budget-2025-nord')
   const last = rows[rows.length - 1] as EventRow
 
-  const untouched = await verifyFile(copyOf(t, path), { seal })
+  const untouched = await verifyFile(await copyOf(t, url), { seal })
   t.equal(untouched.ok, true)
   t.strictSame(untouched.seal, { ok: true, position: seal.position, problems: [], problemsFound: 0 }, 'an untouched log keeps its seal')
 
   t.test("a stream's tail cut off", async (t) => {
-    const copy = copyOf(t, path)
+    const copy = await copyOf(t, url)
     const tail = north.slice(-2)
-    tamper(copy, (db) => db.prepare('DELETE FROM events WHERE position IN (?, ?)').run(tail[0]?.position, tail[1]?.position))
+    await tamper(copy, [{ sql: 'DELETE FROM events WHERE position IN (?, ?)', params: [tail[0]?.position ?? null, tail[1]?.position ?? null] }])
     const chainOnly = await verifyFile(copy)
     t.equal(chainOnly.chain.ok, true, 'without the seal, the chain alone does not see it (what is left is a valid chain)')
     const sealed = await verifyFile(copy, { seal })
@@ -129,20 +143,20 @@ t.test('against a later log, a seal finds what the chain cannot', async (t) => {
   })
 
   t.test('a whole stream deleted', async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, (db) => db.prepare("DELETE FROM events WHERE stream_id = 'budget-2025-sued'").run())
+    const copy = await copyOf(t, url)
+    await tamper(copy, [{ sql: "DELETE FROM events WHERE stream_id = 'budget-2025-sued'", params: [] }])
     t.equal((await verifyFile(copy)).chain.ok, true, 'the chain alone does not see it')
     t.match((await verifyFile(copy, { seal })).seal?.problems, [{ kind: 'log-order-changed' }, { kind: 'missing', streamId: 'budget-2025-sued' }])
   })
 
   t.test("a stream's head rewritten with a fresh, valid hash", async (t) => {
-    const copy = copyOf(t, path)
+    const copy = await copyOf(t, url)
     const head = north[north.length - 1] as EventRow
     const data = JSON.parse(head.data) as Record<string, unknown>
     const metadata = JSON.parse(head.metadata) as Record<string, unknown>
     const changed = { ...data, reason: 'Fehlbuchung (geändert)' }
     const rehashed = { ...metadata, hash: eventHash({ streamId: head.stream_id, revision: BigInt(head.revision), type: head.type, data: changed, metadata }, metadata.previousHash as string) }
-    tamper(copy, (db) => db.prepare('UPDATE events SET data = ?, metadata = ? WHERE position = ?').run(JSON.stringify(changed), JSON.stringify(rehashed), head.position))
+    await tamper(copy, [{ sql: 'UPDATE events SET data = ?, metadata = ? WHERE position = ?', params: [JSON.stringify(changed), JSON.stringify(rehashed), head.position] }])
     const chainOnly = await verifyFile(copy)
     t.equal(chainOnly.chain.ok, true, 'without the seal, the chain holds')
     t.strictSame(chainOnly.mismatches, [], 'and no compared value changed')
@@ -154,22 +168,19 @@ t.test('against a later log, a seal finds what the chain cannot', async (t) => {
   })
 
   t.test('an event slipped in before the seal', async (t) => {
-    const copy = copyOf(t, path)
+    const copy = await copyOf(t, url)
     const metadata = { ...(JSON.parse(last.metadata) as Record<string, unknown>), hash: undefined, previousHash: undefined }
     const data = { sozialraumId: 'neu', name: 'Neu', status: 'pilot' }
     const event = { streamId: 'sozialraum-neu', revision: 0n, type: 'SozialraumRegistered', data }
     const linked = { ...metadata, previousHash: null, hash: eventHash({ ...event, metadata }, null) }
-    tamper(copy, (db) => {
-      db.prepare('DELETE FROM events WHERE position = ?').run(last.position)
-      db.prepare('INSERT INTO events (position, stream_id, revision, event_id, type, data, metadata) VALUES (?, ?, 0, ?, ?, ?, ?)').run(
-        last.position,
-        event.streamId,
-        'a2b4a2a8-9d1e-4f0e-8a43-51c2d0a1b2c3',
-        event.type,
-        JSON.stringify(data),
-        JSON.stringify(linked),
-      )
-    })
+    // The last event deleted and another put in at its position: PostgreSQL does not take a
+    // position written by hand (an identity column), so the row is overwritten, which comes to the same.
+    await tamper(copy, [
+      {
+        sql: 'UPDATE events SET stream_id = ?, revision = 0, event_id = ?, type = ?, data = ?, metadata = ? WHERE position = ?',
+        params: [event.streamId, 'a2b4a2a8-9d1e-4f0e-8a43-51c2d0a1b2c3', event.type, JSON.stringify(data), JSON.stringify(linked), last.position],
+      },
+    ])
     const report = await verifyFile(copy, { seal })
     t.equal(report.chain.ok, true, 'a valid chain of its own')
     t.match(
@@ -194,9 +205,9 @@ t.test('against a later log, a seal finds what the chain cannot', async (t) => {
         metadata: { ...metadata, recordedAt },
         previousHash: null,
       })
-    const copy = copyOf(t, path)
+    const copy = await copyOf(t, url)
     const eventId = uuid()
-    const position = forge(copy, '2025-06-30T11:50:00.000Z', eventId)
+    const position = await forge(copy, '2025-06-30T11:50:00.000Z', eventId)
     const report = await verifyFile(copy, { seal })
     t.equal(report.chain.ok, true, 'its links are valid')
     t.equal(report.ok, false)
@@ -213,21 +224,16 @@ t.test('against a later log, a seal finds what the chain cannot', async (t) => {
       },
     ])
 
-    const late = copyOf(t, path)
-    forge(late, '2025-06-30T11:59:30.000Z', uuid())
+    const late = await copyOf(t, url)
+    await forge(late, '2025-06-30T11:59:30.000Z', uuid())
     t.equal((await verifyFile(late, { seal })).seal?.ok, true, 'decided less than 60 s before the seal, appended after it: kept')
   })
 
   t.test('two events of different streams swap their positions', async (t) => {
     const index = rows.findIndex((row, at) => at + 1 < rows.length && rows[at + 1]?.stream_id !== row.stream_id)
     const [first, second] = [rows[index] as EventRow, rows[index + 1] as EventRow]
-    const copy = copyOf(t, path)
-    tamper(copy, (db) => {
-      const move = db.prepare('UPDATE events SET position = ? WHERE position = ?')
-      move.run(-1, first.position)
-      move.run(first.position, second.position)
-      move.run(second.position, -1)
-    })
+    const copy = await copyOf(t, url)
+    await tamper(copy, swapPositions(first, second))
     const report = await verifyFile(copy, { seal })
     t.equal(report.chain.ok, true, 'each stream still reads the same')
     t.strictSame(report.seal?.problems, [
@@ -235,15 +241,12 @@ t.test('against a later log, a seal finds what the chain cannot', async (t) => {
     ])
 
     // The service's verifier (POST /v1/audit/verify) reports it the same way.
-    const store = new SqliteEventStore(copy)
-    const db = new SqliteDatabase(copy)
-    t.teardown(async () => {
-      await store.close()
-      await db.close()
-    })
-    const started = new LogVerifier({ store, db, sealKey: TEST_SEAL_KEY, clock: () => SEALED_AT }).verify(seal)
+    const stores = await openStoresAt(copy)
+    t.teardown(() => stores.close())
+    const started = new LogVerifier({ store: stores.store, db: stores.db, sealKey: TEST_SEAL_KEY, clock: () => SEALED_AT }).verify(seal)
     if (started.kind !== 'started') throw new Error(`the verify did not start: ${started.kind}`)
     t.match((await started.report).seal?.problems, [{ kind: 'log-order-changed', reason: /^the log up to/ }])
+    await stores.close() // verifyFile opens the stores again (on SQLite they have one owner at a time)
 
     const older = signSeal(seal.heads, BigInt(seal.position), SEALED_AT, TEST_SEAL_KEY)
     t.equal(older.logDigest, undefined, 'a seal from before the digest')
@@ -252,25 +255,27 @@ t.test('against a later log, a seal finds what the chain cannot', async (t) => {
   })
 
   t.test('the command line takes a saved seal', async (t) => {
-    const sealFile = join(copyOf(t, path), '..', 'seal.json')
+    const folder = mkdtempSync(join(tmpdir(), 'sojus-seal-'))
+    t.teardown(() => rmSync(folder, { recursive: true, force: true }))
+    const sealFile = join(folder, 'seal.json')
     writeFileSync(sealFile, JSON.stringify(seal))
-    const kept = await runVerifyCli(copyOf(t, path), '--seal', sealFile)
+    const kept = await runVerifyCli(await copyOf(t, url), '--seal', sealFile)
     t.equal(kept.code, 0, `exit 0: the log keeps its seal (${kept.stderr})`)
     t.match(JSON.parse(kept.stdout), { ok: true, seal: { ok: true, problems: [] } })
 
-    const cut = copyOf(t, path)
-    tamper(cut, (db) => db.prepare('DELETE FROM events WHERE position = ?').run(north[north.length - 1]?.position))
+    const cut = await copyOf(t, url)
+    await tamper(cut, [{ sql: 'DELETE FROM events WHERE position = ?', params: [north[north.length - 1]?.position ?? null] }])
     const broken = await runVerifyCli(cut, '--seal', sealFile)
     t.equal(broken.code, 1, 'exit 1: a stream went back')
     t.match(JSON.parse(broken.stdout), { ok: false, chain: { ok: true }, seal: { ok: false, problems: [{ kind: 'log-order-changed' }, { kind: 'went-back' }] } })
 
     writeFileSync(sealFile, JSON.stringify({ ...seal, root: '0'.repeat(64) }))
-    const forged = await runVerifyCli(copyOf(t, path), '--seal', sealFile)
+    const forged = await runVerifyCli(await copyOf(t, url), '--seal', sealFile)
     t.equal(forged.code, 1, 'exit 1: a forged seal is refused')
     t.match(forged.stderr, /HMAC does not match/)
     t.equal(forged.stdout, '', 'and nothing is verified')
     writeFileSync(sealFile, JSON.stringify({ ...seal, extra: true }))
-    const strict = await runVerifyCli(copyOf(t, path), '--seal', sealFile)
+    const strict = await runVerifyCli(await copyOf(t, url), '--seal', sealFile)
     t.equal(strict.code, 1)
     t.match(strict.stderr, /is not a seal/)
   })
@@ -288,7 +293,7 @@ t.test('events written after the seal keep it', async (t) => {
   }
   t.ok(await service.runner.waitFor(BigInt(position), 5000))
   await service.close()
-  const report = await verifyFile(join(service.dir, 'ledger.db'), { seal })
+  const report = await verifyFile(service.databaseUrl, { seal })
   t.equal(report.ok, true)
   t.equal(report.seal?.ok, true)
 })

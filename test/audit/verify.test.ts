@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
@@ -13,13 +15,25 @@ import {
   type BudgetState,
 } from '../../src/domain/budget/index.js'
 import { EVENT_TYPES, isBudgetEvent, type BudgetEvent, type DomainEvent, type Line } from '../../src/domain/events.js'
+import type { Statement } from '../../src/sql/port.js'
 import { startTestService } from '../helpers/service.js'
 import { BUDGET_KEY, uuid } from '../helpers/decider-spec.js'
-import { appendForged, copyOf, eventRows, runVerifyCli, tamper, verifyFile, writeHistory, type EventRow, type History } from './history.js'
+import {
+  appendForged,
+  copyOf,
+  eventRows,
+  runVerifyCli,
+  swapPositions,
+  tamper,
+  verifyFile,
+  writeHistory,
+  type EventRow,
+  type History,
+} from './history.js'
 
 /**
  * The verifier: its fold equals the decider's evolve and its hash the chain's; an untouched log
- * verifies; every kind of tampering with the database file is reported, naming the event; a
+ * verifies; every kind of tampering with the database is reported, naming the event; a
  * read-model row changed by hand is reported with the budget, the field, both values and where
  * they parted; the CLI's exit status says which.
  */
@@ -215,19 +229,19 @@ t.test("the verifier's hash is the chain's eventHash, or both refuse", async (t)
 // A realistic log, untouched and tampered with
 
 interface Written {
-  path: string
+  /** The DATABASE_URL of the closed service's database. */
+  url: string
   history: History
   rows: EventRow[]
 }
 
-/** One history for every case below: each case tampers with its own copy of the file. */
+/** One history for every case below: each case tampers with its own copy of the database. */
 async function writtenLog(t: Test): Promise<Written> {
   const service = await startTestService(t)
   const history = await writeHistory(service.app)
   t.ok(await service.runner.waitFor(BigInt(history.position), 5000), 'the projections have processed the history')
   await service.close()
-  const path = join(service.dir, 'ledger.db')
-  return { path, history, rows: eventRows(path) }
+  return { url: service.databaseUrl, history, rows: await eventRows(service.databaseUrl) }
 }
 
 const rowOf = (rows: EventRow[], predicate: (row: EventRow) => boolean, what: string): EventRow => {
@@ -251,10 +265,10 @@ function assertNamed(t: Test, report: VerifyReport, row: EventRow, reason: RegEx
   )
 }
 
-const withData = (row: EventRow, data: string) => (db: import('better-sqlite3').Database) =>
-  db.prepare('UPDATE events SET data = ? WHERE position = ?').run(data, row.position)
-const withMetadata = (row: EventRow, metadata: string) => (db: import('better-sqlite3').Database) =>
-  db.prepare('UPDATE events SET metadata = ? WHERE position = ?').run(metadata, row.position)
+const withData = (row: EventRow, data: string): Statement[] => [{ sql: 'UPDATE events SET data = ? WHERE position = ?', params: [data, row.position] }]
+const withMetadata = (row: EventRow, metadata: string): Statement[] => [
+  { sql: 'UPDATE events SET metadata = ? WHERE position = ?', params: [metadata, row.position] },
+]
 
 /** `text` with one character (one byte: all are ASCII here) at `index` replaced. */
 function oneByte(text: string, index: number, by: string): string {
@@ -263,13 +277,13 @@ function oneByte(text: string, index: number, by: string): string {
 }
 
 t.test('a log as the service wrote it verifies; each change to the file is found and named', async (t) => {
-  const { path, history, rows } = await writtenLog(t)
+  const { url, history, rows } = await writtenLog(t)
   const north = `budget-2025-${history.north.sozialraum}`
   const northSpendings = rows.filter((row) => row.stream_id === north && row.type === 'SpendingRecorded')
   const third = northSpendings[2] as EventRow
   const fourth = northSpendings[3] as EventRow
 
-  const untouched = await verifyFile(copyOf(t, path))
+  const untouched = await verifyFile(await copyOf(t, url))
   t.equal(untouched.ok, true, 'an untouched log verifies')
   t.equal(untouched.eventsChecked, rows.length, 'every event is checked')
   t.strictSame(untouched.mismatches, [], 'the read models follow from the events')
@@ -278,14 +292,14 @@ t.test('a log as the service wrote it verifies; each change to the file is found
   t.strictSame(untouched.comparedAt, { balances: untouched.head, commitments: untouched.head, spending: untouched.head })
   // Pages that end between 9 and 10, or 99 and 100, compare positions by number, never as text.
   for (const pageSize of [2, 7, 9, 11, 97]) {
-    const paged = await verifyFile(copyOf(t, path), { pageSize })
+    const paged = await verifyFile(await copyOf(t, url), { pageSize })
     t.equal(paged.ok, true, `an untouched log verifies in pages of ${pageSize} (${JSON.stringify(paged.auditTrail.mismatches.slice(0, 2))})`)
   }
 
   t.test('one byte of data, still JSON', async (t) => {
-    const copy = copyOf(t, path)
+    const copy = await copyOf(t, url)
     const at = third.data.indexOf('"amountCents":5000') + '"amountCents":500'.length
-    tamper(copy, withData(third, oneByte(third.data, at, '1')))
+    await tamper(copy, withData(third, oneByte(third.data, at, '1')))
     const report = await verifyFile(copy)
     assertNamed(t, report, third, /its hash does not match its content/, 'a changed amount')
     t.equal(report.chain.brokenAt?.position, String(third.position), 'the first break is that event')
@@ -298,36 +312,36 @@ t.test('a log as the service wrote it verifies; each change to the file is found
   })
 
   t.test('one byte of data that breaks the JSON', async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, withData(third, oneByte(third.data, third.data.length - 1, ']')))
+    const copy = await copyOf(t, url)
+    await tamper(copy, withData(third, oneByte(third.data, third.data.length - 1, ']')))
     const report = await verifyFile(copy)
     assertNamed(t, report, third, /cannot be read: its data or metadata is not JSON/, 'unreadable data')
     t.equal(report.eventsChecked, rows.length, 'the verify went on past it')
   })
 
   t.test('one byte of metadata, still JSON', async (t) => {
-    const copy = copyOf(t, path)
+    const copy = await copyOf(t, url)
     const at = third.metadata.indexOf('"recordedAt":"') + '"recordedAt":"20'.length
-    tamper(copy, withMetadata(third, oneByte(third.metadata, at, third.metadata[at] === '9' ? '8' : '9')))
+    await tamper(copy, withMetadata(third, oneByte(third.metadata, at, third.metadata[at] === '9' ? '8' : '9')))
     assertNamed(t, await verifyFile(copy), third, /its hash does not match its content/, 'a changed recordedAt')
   })
 
   t.test('one byte of metadata that breaks the JSON', async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, withMetadata(third, oneByte(third.metadata, 0, '[')))
+    const copy = await copyOf(t, url)
+    await tamper(copy, withMetadata(third, oneByte(third.metadata, 0, '[')))
     assertNamed(t, await verifyFile(copy), third, /cannot be read/, 'unreadable metadata')
   })
 
   t.test('one byte of the type', async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, (db) => db.prepare('UPDATE events SET type = ? WHERE position = ?').run(oneByte(third.type, 0, 'Z'), third.position))
+    const copy = await copyOf(t, url)
+    await tamper(copy, [{ sql: 'UPDATE events SET type = ? WHERE position = ?', params: [oneByte(third.type, 0, 'Z'), third.position] }])
     const report = await verifyFile(copy)
     assertNamed(t, report, third, /its hash does not match its content.*; it does not parse: cannot read event ZpendingRecorded/, 'an unknown type')
   })
 
   t.test('an event deleted from the middle of its stream', async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, (db) => db.prepare('DELETE FROM events WHERE position = ?').run(third.position))
+    const copy = await copyOf(t, url)
+    await tamper(copy, [{ sql: 'DELETE FROM events WHERE position = ?', params: [third.position] }])
     const report = await verifyFile(copy)
     assertNamed(t, report, fourth, new RegExp(`revision ${third.revision} is missing before its revision ${fourth.revision}; its previousHash is not the link`), 'a gap')
     t.equal(report.chain.brokenAt?.streamId, north)
@@ -339,37 +353,32 @@ t.test('a log as the service wrote it verifies; each change to the file is found
   })
 
   t.test('two events swap their data, metadata and type', async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, (db) => {
-      const swap = db.prepare('UPDATE events SET type = ?, data = ?, metadata = ? WHERE position = ?')
-      swap.run(fourth.type, fourth.data, fourth.metadata, third.position)
-      swap.run(third.type, third.data, third.metadata, fourth.position)
-    })
+    const copy = await copyOf(t, url)
+    const swap = 'UPDATE events SET type = ?, data = ?, metadata = ? WHERE position = ?'
+    await tamper(copy, [
+      { sql: swap, params: [fourth.type, fourth.data, fourth.metadata, third.position] },
+      { sql: swap, params: [third.type, third.data, third.metadata, fourth.position] },
+    ])
     const report = await verifyFile(copy)
     assertNamed(t, report, third, /its previousHash is not the link.*its hash does not match/, 'the first of the pair')
     assertNamed(t, report, fourth, /its previousHash is not the link.*its hash does not match/, 'the second of the pair')
   })
 
   t.test('events of two budgets swap their content', async (t) => {
-    const copy = copyOf(t, path)
+    const copy = await copyOf(t, url)
     const southern = rowOf(rows, (row) => row.stream_id === 'budget-2025-sued' && row.type === 'SpendingRecorded', 'of the south')
-    tamper(copy, (db) => {
-      const swap = db.prepare('UPDATE events SET type = ?, data = ?, metadata = ? WHERE position = ?')
-      swap.run(southern.type, southern.data, southern.metadata, third.position)
-      swap.run(third.type, third.data, third.metadata, southern.position)
-    })
+    const swap = 'UPDATE events SET type = ?, data = ?, metadata = ? WHERE position = ?'
+    await tamper(copy, [
+      { sql: swap, params: [southern.type, southern.data, southern.metadata, third.position] },
+      { sql: swap, params: [third.type, third.data, third.metadata, southern.position] },
+    ])
     const report = await verifyFile(copy)
     assertNamed(t, report, third, /its hash does not match.*a SpendingRecorded of budget 2025\/sued in stream budget-2025-nord/, 'a southern event in the north')
   })
 
   t.test('two events swap their positions', async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, (db) => {
-      const move = db.prepare('UPDATE events SET position = ? WHERE position = ?')
-      move.run(-1, third.position)
-      move.run(third.position, fourth.position)
-      move.run(fourth.position, -1)
-    })
+    const copy = await copyOf(t, url)
+    await tamper(copy, swapPositions(third, fourth))
     const report = await verifyFile(copy)
     t.equal(report.ok, false)
     t.match(report.chain.brokenAt, {
@@ -397,37 +406,37 @@ t.test('a log as the service wrote it verifies; each change to the file is found
         metadata: { ...metadata, recordedAt },
         previousHash: metadata.hash as string,
       })
-    const copy = copyOf(t, path)
+    const copy = await copyOf(t, url)
     const eventId = uuid(501)
-    const position = forge(copy, earlier(120), eventId)
+    const position = await forge(copy, earlier(120), eventId)
     const report = await verifyFile(copy)
     const forged = { position, stream_id: previous.stream_id, revision: previous.revision + 1, event_id: eventId } as EventRow
     assertNamed(t, report, forged, new RegExp(`^recorded-before-previous: it was recorded at ${earlier(120)}, more than 60 s before`), 'a backdated event')
     t.equal(report.chain.breaksFound, 1, 'and only that one')
 
-    const close = copyOf(t, path)
-    forge(close, earlier(30), uuid(502))
+    const close = await copyOf(t, url)
+    await forge(close, earlier(30), uuid(502))
     t.equal((await verifyFile(close)).ok, true, 'within 60 s of the event before it: kept (two writes decided close together)')
   })
 
   t.test('a lone surrogate escaped into the data', async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, withData(third, third.data.replace('"purpose":"', '"purpose":"\\ud800')))
+    const copy = await copyOf(t, url)
+    await tamper(copy, withData(third, third.data.replace('"purpose":"', '"purpose":"\\ud800')))
     assertNamed(t, await verifyFile(copy), third, /no canonical form to hash: Lone surrogate/, 'content with no canonical form')
   })
 })
 
 t.test('read models changed by hand are reported with budget, field, both values and where they parted', async (t) => {
-  const { path, history, rows } = await writtenLog(t)
+  const { url, history, rows } = await writtenLog(t)
   const north = rows.filter((row) => row.stream_id === 'budget-2025-nord')
   const spent = north.filter((row) => row.type === 'SpendingRecorded' || row.type === 'SpendingReversed')
   const reversal = spent[spent.length - 1] as EventRow
   t.equal(reversal.type, 'SpendingReversed')
 
   t.test('a balance', async (t) => {
-    const copy = copyOf(t, path)
+    const copy = await copyOf(t, url)
     // 4 × 50.00 spent, then one reversed: the replayed value was 200.00 just before the reversal.
-    tamper(copy, (db) => db.prepare("UPDATE budget_lines SET spent_cents = 20000 WHERE year = 2025 AND sozialraum = 'nord' AND line = 'flexible'").run())
+    await tamper(copy, [{ sql: "UPDATE budget_lines SET spent_cents = 20000 WHERE year = 2025 AND sozialraum = 'nord' AND line = 'flexible'", params: [] }])
     const report = await verifyFile(copy)
     t.equal(report.ok, false)
     t.equal(report.chain.ok, true, 'the events are intact')
@@ -438,8 +447,8 @@ t.test('read models changed by hand are reported with budget, field, both values
   })
 
   t.test('a value the replay never had: it parted when the budget began', async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, (db) => db.prepare("UPDATE budget_lines SET allocated_cents = 1 WHERE year = 2025 AND sozialraum = 'sued' AND line = 'ambulatory'").run())
+    const copy = await copyOf(t, url)
+    await tamper(copy, [{ sql: "UPDATE budget_lines SET allocated_cents = 1 WHERE year = 2025 AND sozialraum = 'sued' AND line = 'ambulatory'", params: [] }])
     const first = rowOf(rows, (row) => row.stream_id === 'budget-2025-sued', 'of the south')
     t.match((await verifyFile(copy)).mismatches, [
       { year: 2025, sozialraum: 'sued', field: 'lines.ambulatory.allocated', expected: '100000.00', actual: '0.01', divergedAt: String(first.position) },
@@ -447,16 +456,17 @@ t.test('read models changed by hand are reported with budget, field, both values
   })
 
   t.test('commitments and spendings: a field, a row deleted, a row made up', async (t) => {
-    const copy = copyOf(t, path)
+    const copy = await copyOf(t, url)
     const madeUp = uuid(77)
-    tamper(copy, (db) => {
-      db.prepare('UPDATE commitments SET invoiced_cents = invoiced_cents + 1, status = ? WHERE id = ?').run('open', history.commitments.closed)
-      db.prepare('DELETE FROM spendings WHERE id = ?').run(history.spendings[0])
-      db.prepare(
-        `INSERT INTO spendings (year, sozialraum, id, amount_cents, purpose, receipt_ref, spent_on, created_by, created_at)
-         VALUES (2025, 'sued', ?, 100, 'x', 'x', '2025-01-01', 'x', 'x')`,
-      ).run(madeUp)
-    })
+    await tamper(copy, [
+      { sql: 'UPDATE commitments SET invoiced_cents = invoiced_cents + 1, status = ? WHERE id = ?', params: ['open', history.commitments.closed] },
+      { sql: 'DELETE FROM spendings WHERE id = ?', params: [history.spendings[0] as string] },
+      {
+        sql: `INSERT INTO spendings (year, sozialraum, id, amount_cents, purpose, receipt_ref, spent_on, created_by, created_at)
+              VALUES (2025, 'sued', ?, 100, 'x', 'x', '2025-01-01', 'x', 'x')`,
+        params: [madeUp],
+      },
+    ])
     const report = await verifyFile(copy)
     const closedEvents = north.filter((row) => row.data.includes(history.commitments.closed))
     const firstSpending = rowOf(rows, (row) => row.data.includes(history.spendings[0] as string), 'of the first spending')
@@ -474,13 +484,14 @@ t.test('read models changed by hand are reported with budget, field, both values
   })
 
   t.test("a commitment's text fields and a budget's closed flag", async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, (db) => {
-      db.prepare("UPDATE commitments SET provider = 'Anderer Träger', help_type = NULL, over_budget_justification = 'erfunden' WHERE id = ?").run(
-        history.commitments.large,
-      )
-      db.prepare("UPDATE budgets SET closed = 1 WHERE year = 2025 AND sozialraum = 'sued'").run()
-    })
+    const copy = await copyOf(t, url)
+    await tamper(copy, [
+      {
+        sql: "UPDATE commitments SET provider = 'Anderer Träger', help_type = NULL, over_budget_justification = 'erfunden' WHERE id = ?",
+        params: [history.commitments.large],
+      },
+      { sql: "UPDATE budgets SET closed = 1 WHERE year = 2025 AND sozialraum = 'sued'", params: [] },
+    ])
     const report = await verifyFile(copy)
     const created = rowOf(rows, (row) => row.type === 'CommitmentCreated' && row.data.includes(history.commitments.large), 'creating the large commitment')
     const data = JSON.parse(created.data) as { provider: string; helpType: string }
@@ -498,10 +509,8 @@ t.test('read models changed by hand are reported with budget, field, both values
   })
 
   t.test('a projection behind the log is compared as far as it got', async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, (db) => {
-      db.exec("DELETE FROM budgets; DELETE FROM budget_lines; UPDATE projection_checkpoints SET position = 0 WHERE name = 'balances'")
-    })
+    const copy = await copyOf(t, url)
+    await tamper(copy, [{ script: "DELETE FROM budgets; DELETE FROM budget_lines; UPDATE projection_checkpoints SET position = 0 WHERE name = 'balances'" }])
     const report = await verifyFile(copy)
     t.equal(report.ok, true, 'an emptied projection, reset to 0, is not a mismatch')
     t.equal(report.comparedAt.balances, '0')
@@ -512,23 +521,25 @@ t.test('read models changed by hand are reported with budget, field, both values
 // The audit trail
 
 t.test('the audit trail is compared row by row with the log, as far as its projection got', async (t) => {
-  const { path, history, rows } = await writtenLog(t)
+  const { url, history, rows } = await writtenLog(t)
   const third = rows.filter((row) => row.type === 'SpendingRecorded')[2] as EventRow
   const transfer = rowOf(rows, (row) => row.type === 'BudgetTransferred', 'of a transfer')
   // A small page, so that the rows are read in many pages alongside the log's.
   const verify = (copy: string) => verifyFile(copy, { pageSize: 3 })
 
-  const untouched = await verify(copyOf(t, path))
+  const untouched = await verify(await copyOf(t, url))
   t.strictSame(untouched.auditTrail, { ok: true, comparedAt: untouched.head, mismatches: [], mismatchesFound: 0 }, 'an untouched trail agrees')
 
   t.test('columns changed; data with its keys reordered is the same data', async (t) => {
-    const copy = copyOf(t, path)
+    const copy = await copyOf(t, url)
     const reordered = JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(transfer.data) as object).reverse()))
-    tamper(copy, (db) => {
-      const update = db.prepare('UPDATE audit_events SET actor_sub = ?, data = ? WHERE position = ?')
-      update.run('someone-else', third.data.replace('"amountCents":5000', '"amountCents":5001'), third.position)
-      db.prepare('UPDATE audit_events SET data = ? WHERE position = ?').run(reordered, transfer.position)
-    })
+    await tamper(copy, [
+      {
+        sql: 'UPDATE audit_events SET actor_sub = ?, data = ? WHERE position = ?',
+        params: ['someone-else', third.data.replace('"amountCents":5000', '"amountCents":5001'), third.position],
+      },
+      { sql: 'UPDATE audit_events SET data = ? WHERE position = ?', params: [reordered, transfer.position] },
+    ])
     const report = await verify(copy)
     t.equal(report.ok, false)
     t.equal(report.chain.ok, true, 'the events are intact')
@@ -540,11 +551,11 @@ t.test('the audit trail is compared row by row with the log, as far as its proje
   })
 
   t.test('a row deleted, and a row whose event was deleted', async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, (db) => {
-      db.prepare('DELETE FROM audit_events WHERE position = ?').run(transfer.position)
-      db.prepare('DELETE FROM events WHERE position = ?').run(third.position)
-    })
+    const copy = await copyOf(t, url)
+    await tamper(copy, [
+      { sql: 'DELETE FROM audit_events WHERE position = ?', params: [transfer.position] },
+      { sql: 'DELETE FROM events WHERE position = ?', params: [third.position] },
+    ])
     const report = await verify(copy)
     t.strictSame(report.auditTrail.mismatches, [
       { position: String(transfer.position), field: 'row', expected: 'present', actual: 'missing' },
@@ -553,11 +564,11 @@ t.test('the audit trail is compared row by row with the log, as far as its proje
   })
 
   t.test('rows past the checkpoint are not compared', async (t) => {
-    const copy = copyOf(t, path)
-    tamper(copy, (db) => {
-      db.prepare('DELETE FROM audit_events WHERE position > ?').run(transfer.position)
-      db.prepare("UPDATE projection_checkpoints SET position = ? WHERE name = 'audit'").run(transfer.position)
-    })
+    const copy = await copyOf(t, url)
+    await tamper(copy, [
+      { sql: 'DELETE FROM audit_events WHERE position > ?', params: [transfer.position] },
+      { sql: "UPDATE projection_checkpoints SET position = ? WHERE name = 'audit'", params: [transfer.position] },
+    ])
     const report = await verify(copy)
     t.equal(report.ok, true, 'a trail behind the log is compared as far as it got')
     t.equal(report.auditTrail.comparedAt, String(transfer.position))
@@ -569,21 +580,23 @@ t.test('the audit trail is compared row by row with the log, as far as its proje
 // The command line
 
 t.test('the command line: the report on stdout, exit 0 when the log verifies and 1 when not', async (t) => {
-  const { path, rows } = await writtenLog(t)
-  const untouched = copyOf(t, path)
+  const { url, rows } = await writtenLog(t)
+  const untouched = await copyOf(t, url)
   const ok = await runVerifyCli(untouched)
   t.equal(ok.code, 0, `exit 0 (${ok.stderr})`)
   t.match(JSON.parse(ok.stdout), { ok: true, eventsChecked: rows.length, chain: { ok: true } })
   t.equal(ok.stderr, '', 'no progress when stderr is not a terminal')
 
-  const tampered = copyOf(t, path)
+  const tampered = await copyOf(t, url)
   const row = rowOf(rows, (candidate) => candidate.type === 'BudgetTransferred', 'of a transfer')
-  tamper(tampered, withData(row, row.data.replace('"year":2025', '"year":2026')))
+  await tamper(tampered, withData(row, row.data.replace('"year":2025', '"year":2026')))
   const broken = await runVerifyCli(tampered)
   t.equal(broken.code, 1, 'exit 1')
   t.match(JSON.parse(broken.stdout), { ok: false, chain: { ok: false, brokenAt: { position: String(row.position), eventId: row.event_id } } })
 
-  const missing = await runVerifyCli(untouched, '--seal', join(untouched, '..', 'no-such-seal.json'))
+  const folder = mkdtempSync(join(tmpdir(), 'sojus-verify-'))
+  t.teardown(() => rmSync(folder, { recursive: true, force: true }))
+  const missing = await runVerifyCli(untouched, '--seal', join(folder, 'no-such-seal.json'))
   t.equal(missing.code, 1, 'a seal that cannot be read: exit 1')
   t.match(missing.stderr, /no-such-seal\.json/)
   t.equal(missing.stdout, '')

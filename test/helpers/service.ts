@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
-import { parseConfig } from '../../src/config.js'
+import { parseConfig, type Config } from '../../src/config.js'
 import { openService, type Service, type ServiceOverrides } from '../../src/service.js'
+import { createTestSchema, postgresUnreachable } from './postgres.js'
 import { TEST_JWT_SECRET } from './tokens.js'
 
 /**
@@ -33,19 +34,57 @@ export function recordUndeclaredAnswers(app: FastifyInstance, undeclared: Set<st
   })
 }
 
+/** Which store the HTTP and projection suites run on: TEST_STORE=postgres runs them on PostgreSQL. */
+export const TEST_STORE: 'sqlite' | 'postgres' = process.env.TEST_STORE === 'postgres' ? 'postgres' : 'sqlite'
+
+/** The key seals are signed with where there is no data folder to keep a generated one in (PostgreSQL). */
+const POSTGRES_AUDIT_SEAL_KEY = 'test-audit-seal-key-'.padEnd(40, 'x')
+
+export interface TestDatabase {
+  /** Its DATABASE_URL. */
+  url: string
+  /** What a service on it needs: DATABASE_URL, and on PostgreSQL AUDIT_SEAL_KEY (no data folder, so no generated key). */
+  environment: Record<string, string>
+  /** Drops the PostgreSQL schema (the SQLite file's folder is the caller's to delete). */
+  drop(): Promise<void>
+}
+
+/** A new database for a test (see TEST_STORE): an SQLite file in `dir`, or a new PostgreSQL schema. */
+export async function createTestDatabase(dir: string): Promise<TestDatabase> {
+  if (TEST_STORE === 'sqlite') {
+    const url = `sqlite:${join(dir, 'ledger.db')}`
+    return { url, environment: { DATABASE_URL: url }, drop: async () => {} }
+  }
+  const reason = await postgresUnreachable()
+  if (reason !== undefined) throw new Error(`TEST_STORE=postgres, but ${reason}`)
+  const schema = await createTestSchema()
+  return { url: schema.url, environment: { DATABASE_URL: schema.url, AUDIT_SEAL_KEY: POSTGRES_AUDIT_SEAL_KEY }, drop: schema.drop }
+}
+
+/** A database the caller made and deletes itself (DATABASE_URL passed to startTestService). */
+function givenDatabase(url: string): TestDatabase {
+  const environment: Record<string, string> = { DATABASE_URL: url }
+  if (!url.startsWith('sqlite:')) environment.AUDIT_SEAL_KEY = POSTGRES_AUDIT_SEAL_KEY
+  return { url, environment, drop: async () => {} }
+}
+
 /**
- * A test's own service on a fresh SQLite file; closed and deleted when the test ends. Every
- * answer it gives must be declared by its route (see recordUndeclaredAnswers), else the test fails.
+ * A test's own service on a fresh database (see TEST_STORE); closed and deleted when the test
+ * ends. Every answer it gives must be declared by its route (see recordUndeclaredAnswers), else
+ * the test fails. A DATABASE_URL in `environment` names a database of the caller's instead, which
+ * is neither made nor deleted here. The answer holds the configuration the service runs with, so
+ * that a test can open a second service on the same database (`openService(first.config, …)`).
  */
 export async function startTestService(
   t: { teardown(fn: () => unknown): void },
   overrides: ServiceOverrides = {},
   /** More configuration, as environment variables (FOUR_EYES_THRESHOLD, RATE_LIMIT_PER_MINUTE, …). */
   environment: Record<string, string> = {},
-): Promise<Service & { dir: string }> {
+): Promise<Service & { dir: string; databaseUrl: string; config: Config }> {
   const dir = mkdtempSync(join(tmpdir(), 'sojus-ledger-test-'))
+  const database = environment.DATABASE_URL === undefined ? await createTestDatabase(dir) : givenDatabase(environment.DATABASE_URL)
   const config = parseConfig({
-    DATABASE_URL: `sqlite:${join(dir, 'ledger.db')}`,
+    ...database.environment,
     JWT_SECRET: TEST_JWT_SECRET,
     ...environment,
   })
@@ -59,10 +98,11 @@ export async function startTestService(
   })
   t.teardown(async () => {
     await service.close()
+    await database.drop()
     rmSync(dir, { recursive: true, force: true })
     if (undeclared.size > 0) {
       throw new Error(`answers the OpenAPI document does not declare:\n  ${[...undeclared].join('\n  ')}`)
     }
   })
-  return { ...service, dir }
+  return { ...service, dir, databaseUrl: database.url, config }
 }

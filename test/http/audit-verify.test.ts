@@ -1,5 +1,3 @@
-import { join } from 'node:path'
-import Database from 'better-sqlite3'
 import t from 'tap'
 import type { ReadAllOptions, RecordedEvent } from '../../src/eventstore/port.js'
 import { assertProblem, get, post, spendingBody } from '../helpers/api.js'
@@ -74,9 +72,10 @@ t.test('verify and seal over HTTP', async (t) => {
   })
 
   t.test('a balance changed by hand, while the service runs', async (t) => {
-    const db = new Database(join(service.dir, 'ledger.db'))
-    db.prepare("UPDATE budget_lines SET spent_cents = 20000 WHERE year = 2025 AND sozialraum = 'nord' AND line = 'flexible'").run()
-    db.close()
+    // Through the service's own connection to its database, on either store.
+    await service.db.transaction([
+      { sql: "UPDATE budget_lines SET spent_cents = 20000 WHERE year = 2025 AND sozialraum = 'nord' AND line = 'flexible'", params: [] },
+    ])
     const report = await post(app, '/v1/audit/verify', { seal }, auditor)
     t.equal(report.status, 200)
     t.match(report.body, { ok: false, chain: { ok: true }, seal: { ok: true }, mismatchesFound: 1 })

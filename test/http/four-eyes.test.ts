@@ -1,9 +1,7 @@
-import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import t from 'tap'
 import type { Test } from 'tap'
-import { parseConfig } from '../../src/config.js'
 import { openService } from '../../src/service.js'
 import {
   assertProblem,
@@ -19,7 +17,7 @@ import {
   type SeedOptions,
 } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
-import { bearer, TEST_JWT_SECRET } from '../helpers/tokens.js'
+import { bearer } from '../helpers/tokens.js'
 
 /**
  * Four eyes over HTTP (DOMAIN rules 1 and 6): large and over-budget commitments wait for a
@@ -223,7 +221,7 @@ t.test('four eyes over HTTP', async (t) => {
       'a stale If-Match',
     )
     t.equal(await head(), before, 'nothing written')
-    t.match((await get(app, `${url}/commitments/${id}`)).body, { status: 'requested' }, 'still requested')
+    t.match((await get(app, `${url}/commitments/${id}`, created.body.position)).body, { status: 'requested' }, 'still requested')
 
     const approved = await post(
       app,
@@ -1029,8 +1027,9 @@ t.test('four eyes over HTTP', async (t) => {
     assertWritten(t, approvedBefore, 'an approval with an Idempotency-Key before the restart')
     await first.close()
 
-    const config = parseConfig({ DATABASE_URL: `sqlite:${join(first.dir, 'ledger.db')}`, JWT_SECRET: TEST_JWT_SECRET })
-    const second = await openService(config, pino({ level: 'silent' }), {})
+    // The same database (file or schema) and configuration. This teardown runs before the first
+    // service's, which deletes the database: teardowns run last in, first out.
+    const second = await openService(first.config, pino({ level: 'silent' }), {})
     t.teardown(() => second.close())
     const app = second.app
     const raisedApproval = `${url}/commitments/${String(small.body.id)}/approval`
