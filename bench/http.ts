@@ -2,8 +2,8 @@
  * HTTP benchmark of the service on loopback, with autocannon: flexible spending writes spread over
  * 20 budgets, budget reads, and for comparison a bare Fastify 5 + zod route that validates a
  * similar body. Each runs on SQLite and, when it is reachable (BENCH_POSTGRES_URL, default the
- * local `test` database), on PostgreSQL with both ways of keeping the global order, and the
- * default one again with two service processes sharing the load. The servers run in this process; autocannon's clients run in worker threads, so
+ * local `test` database), on PostgreSQL, and on PostgreSQL again with two service processes
+ * sharing the load. The servers run in this process; autocannon's clients run in worker threads, so
  * that the load generator does not share the servers' event loop.
  *
  *   npm run bench                      # 10 s per scenario
@@ -26,7 +26,6 @@ import { pino } from 'pino'
 import { z } from 'zod'
 import { signToken } from '../src/auth/tokens.js'
 import { parseConfig } from '../src/config.js'
-import type { GlobalOrdering } from '../src/eventstore/postgres.js'
 import { openService, type Service } from '../src/service.js'
 
 const YEAR = 2025
@@ -173,7 +172,8 @@ function table(rows: Row[]): string {
 interface Target {
   name: string
   environment: Record<string, string>
-  ordering?: GlobalOrdering
+  /** Whether the scenario with two service processes runs on it too (PostgreSQL). */
+  shared: boolean
   cleanUp(): Promise<void>
 }
 
@@ -189,7 +189,7 @@ async function adminQuery(sql: string): Promise<void> {
   }
 }
 
-async function postgresTarget(name: string, ordering: GlobalOrdering | undefined): Promise<Target> {
+async function postgresTarget(name: string): Promise<Target> {
   const schema = `bench_${randomUUID().replaceAll('-', '')}`
   await adminQuery(`CREATE SCHEMA ${schema}`)
   const url = new URL(BENCH_POSTGRES_URL)
@@ -197,7 +197,7 @@ async function postgresTarget(name: string, ordering: GlobalOrdering | undefined
   return {
     name,
     environment: { DATABASE_URL: url.toString(), AUDIT_SEAL_KEY: randomBytes(32).toString('base64url') },
-    ...(ordering === undefined ? {} : { ordering }),
+    shared: true,
     cleanUp: () => adminQuery(`DROP SCHEMA ${schema} CASCADE`),
   }
 }
@@ -213,9 +213,7 @@ function serviceEnvironment(target: Target): Record<string, string> {
 }
 
 async function startService(target: Target): Promise<{ service: Service; url: string }> {
-  const service = await openService(parseConfig(serviceEnvironment(target)), pino({ level: 'silent' }), {
-    ...(target.ordering === undefined ? {} : { ordering: target.ordering }),
-  })
+  const service = await openService(parseConfig(serviceEnvironment(target)), pino({ level: 'silent' }))
   return { service, url: await service.app.listen({ port: 0, host: '127.0.0.1' }) }
 }
 
@@ -307,12 +305,11 @@ async function postgresReachable(): Promise<boolean> {
 
 async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'sojus-ledger-bench-'))
-  const targets: Target[] = [{ name: 'sqlite', environment: { DATABASE_URL: `sqlite:${join(dir, 'bench.db')}` }, cleanUp: async () => {} }]
+  const targets: Target[] = [{ name: 'sqlite', environment: { DATABASE_URL: `sqlite:${join(dir, 'bench.db')}` }, shared: false, cleanUp: async () => {} }]
   let bare: FastifyInstance | undefined
   try {
     if (await postgresReachable()) {
-      targets.push(await postgresTarget('postgres (advisory lock)', 'lock'))
-      targets.push(await postgresTarget('postgres (gap detection)', 'gaps'))
+      targets.push(await postgresTarget('postgres'))
     }
     bare = await bareFastify()
     const bareAddress = bare.server.address()
@@ -339,8 +336,8 @@ async function main(): Promise<number> {
       } finally {
         await service.close()
       }
-      // The default PostgreSQL store, as several processes behind a load balancer would run it.
-      if (target.ordering === 'lock') await twoProcesses(rows, target, spending, sozialraeume)
+      // PostgreSQL as several processes behind a load balancer run it.
+      if (target.shared) await twoProcesses(rows, target, spending, sozialraeume)
     }
 
     process.stdout.write(`\n${table(rows)}\n\n`)

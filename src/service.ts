@@ -8,7 +8,7 @@ import { LogVerifier, sqliteEventLocator, type LocateEvent } from './audit/verif
 import { cachedVerifier, loadOrCreateSecret, tokenVerifier, type TokenKeys, type VerifyToken } from './auth/tokens.js'
 import { ConfigError, type Config, type TokenKeysConfig } from './config.js'
 import type { EventStore } from './eventstore/port.js'
-import { PostgresEventStore, type GlobalOrdering } from './eventstore/postgres.js'
+import { PostgresEventStore } from './eventstore/postgres.js'
 import { SqliteEventStore } from './eventstore/sqlite.js'
 import { StoreLock } from './eventstore/store-lock.js'
 import { buildApp } from './http/app.js'
@@ -38,8 +38,6 @@ export interface ServiceOverrides {
   failedAuthenticationsPerMinute?: number
   /** Called with the HTTP app before its routes are declared (tests add hooks every route gets). */
   onApp?: (app: FastifyInstance) => void
-  /** PostgreSQL only: how the global order is kept (the benchmark compares both ways). */
-  ordering?: GlobalOrdering
 }
 
 /** The keys tokens are verified with; the embedded default makes its secret on first start. */
@@ -66,8 +64,6 @@ export interface Stores {
 
 export interface StoreOptions {
   logger?: Logger
-  /** PostgreSQL only: how the global order is kept (the benchmark compares both). */
-  ordering?: GlobalOrdering
 }
 
 /**
@@ -80,7 +76,7 @@ export async function openStores(config: Config, purpose: string, options: Store
     throw new ConfigError('EVENTSTORE_URL (KurrentDB) is not supported yet; unset it to keep the events in DATABASE_URL')
   }
   const logger = options.logger ?? pino({ level: 'silent' })
-  if (config.database.kind === 'postgres') return openPostgresStores(config.database, logger, options.ordering)
+  if (config.database.kind === 'postgres') return openPostgresStores(config.database, logger)
   const path = config.database.path
   const lock = StoreLock.acquire(path, purpose)
   try {
@@ -109,7 +105,6 @@ export async function openStores(config: Config, purpose: string, options: Store
 async function openPostgresStores(
   database: Extract<Config['database'], { kind: 'postgres' }>,
   logger: Logger,
-  ordering: GlobalOrdering | undefined,
 ): Promise<Stores> {
   const poolOptions = { url: database.url, poolSize: database.poolSize, statementTimeoutMs: database.statementTimeoutMs, logger }
   const pool = createPgPool(poolOptions)
@@ -121,7 +116,7 @@ async function openPostgresStores(
   try {
     const schema = await currentSchema(pool).catch((error: unknown) => Promise.reject(asUnavailable(error)))
     await session.start()
-    const store = await PostgresEventStore.open({ pool, session, schema, ...(ordering === undefined ? {} : { ordering }) })
+    const store = await PostgresEventStore.open({ pool, session, schema })
     const db = new PostgresDatabase(pool, schema)
     return {
       store,
@@ -142,10 +137,7 @@ async function openPostgresStores(
 /** Wires the whole service: the one place where the parts meet. */
 export async function openService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
   // The stores first: they create the data folder with its private mode, and refuse a second owner.
-  const stores = await openStores(config, 'serve', {
-    logger,
-    ...(overrides.ordering === undefined ? {} : { ordering: overrides.ordering }),
-  })
+  const stores = await openStores(config, 'serve', { logger })
   const { store, db } = stores
   let app: FastifyInstance | undefined
   try {

@@ -45,25 +45,12 @@ CREATE TABLE IF NOT EXISTS idempotency_claims (
 );
 `
 
-/**
- * How the global order is kept from skipping an event that a slow transaction commits late
- * (docs/architecture.md, "The global order on PostgreSQL"):
- * - `lock`: every append transaction takes one advisory lock before it draws positions and holds
- *   it to its commit, so positions are handed out in commit order. Appends queue in this process
- *   and commit in groups, one transaction per group.
- * - `gaps`: appends commit concurrently, each alone; a reader stops at a gap in the positions
- *   until every transaction that could still fill it has ended (the snapshot's xmin passed the
- *   xmax seen with the gap), then skips what was rolled back. Kept for the benchmark's comparison.
- */
-export type GlobalOrdering = 'lock' | 'gaps'
-
 export interface PostgresEventStoreOptions {
   pool: pg.Pool
   /** The process's dedicated session: appends by other processes wake subscriptions through it. */
   session: PgSession
   /** The schema the pool's connections work in (its search_path). */
   schema: string
-  ordering?: GlobalOrdering
   /** How often a waiting subscription looks for appends when no notification came. */
   pollIntervalMs?: number
   /** Called by close() after the appends under way have ended (the wiring closes the pool there). */
@@ -91,11 +78,6 @@ interface PendingAppend {
 
 const COLUMNS = 'position::text, stream_id, revision::text, event_id, type, data, metadata'
 const MAX_GROUP_COMMIT = 256
-/** Concurrent append transactions with `gaps` (each holds a pooled connection). */
-const MAX_CONCURRENT_APPENDS = 8
-const UNIQUE_VIOLATION = '23505'
-const MAX_UNIQUE_RETRIES = 5
-const MAX_REMEMBERED_GAPS = 1_000
 
 function toRecorded(row: EventRow): RecordedEvent {
   return {
@@ -117,7 +99,6 @@ function boundedCount(maxCount: number): number {
 export class PostgresEventStore implements EventStore {
   private readonly pool: pg.Pool
   private readonly session: PgSession
-  private readonly ordering: GlobalOrdering
   private readonly appendLock: string
   private readonly channel: string
   private readonly pollIntervalMs: number
@@ -127,13 +108,10 @@ export class PostgresEventStore implements EventStore {
   private pending: PendingAppend[] = []
   private flushing = 0
   private closed = false
-  /** `gaps`: missing positions readers stopped at, each with the xmax of the snapshot that first saw it missing. */
-  private readonly gaps = new Map<Position, bigint>()
 
   private constructor(options: PostgresEventStoreOptions) {
     this.pool = options.pool
     this.session = options.session
-    this.ordering = options.ordering ?? 'lock'
     this.appendLock = lockKey(options.schema, 'append').toString()
     this.channel = channelName(options.schema, 'events')
     this.pollIntervalMs = options.pollIntervalMs ?? 1_000
@@ -190,20 +168,15 @@ export class PostgresEventStore implements EventStore {
     })
   }
 
-  /**
-   * `lock`: one group transaction at a time per process (they would only queue on the lock),
-   * taking every append that waits. `gaps`: up to MAX_CONCURRENT_APPENDS transactions of one append each.
-   */
+  /** One group transaction at a time: groups of other processes queue on the lock anyway. */
   private flushMore(): void {
-    const [limit, groupSize] = this.ordering === 'lock' ? [1, MAX_GROUP_COMMIT] : [MAX_CONCURRENT_APPENDS, 1]
-    while (this.flushing < limit && this.pending.length > 0) {
-      const group = this.pending.splice(0, groupSize)
-      this.flushing += 1
-      void this.flush(group).finally(() => {
-        this.flushing -= 1
-        this.flushMore()
-      })
-    }
+    if (this.flushing > 0 || this.pending.length === 0) return
+    const group = this.pending.splice(0, MAX_GROUP_COMMIT)
+    this.flushing += 1
+    void this.flush(group).finally(() => {
+      this.flushing -= 1
+      this.flushMore()
+    })
   }
 
   private async flush(group: readonly PendingAppend[]): Promise<void> {
@@ -232,23 +205,23 @@ export class PostgresEventStore implements EventStore {
     if (written) this.wake()
   }
 
-  /** Commits the group in one transaction; a unique violation (a writer in another process came first) decides it again. */
-  private async commitGroup(group: readonly PendingAppend[]): Promise<Array<{ ok: true; result: AppendResult } | { ok: false; error: unknown }>> {
+  /**
+   * Commits the group in one transaction under the append lock, held to the commit: positions
+   * are drawn in commit order, so a reader following positions never skips a late commit (see
+   * docs/architecture.md, "The global order on PostgreSQL"). Under the lock, what the group's
+   * decisions read cannot change before they are written.
+   */
+  private commitGroup(group: readonly PendingAppend[]): Promise<Array<{ ok: true; result: AppendResult } | { ok: false; error: unknown }>> {
     return withPooledClient(this.pool, async (client) => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await client.query('BEGIN')
-          // `gaps`: the transaction has an xid before it draws a position (see the reader).
-          if (this.ordering === 'lock') await client.query('SELECT pg_advisory_xact_lock($1)', [this.appendLock])
-          else await client.query('SELECT pg_current_xact_id()')
-          const outcomes = await this.writeGroup(client, group)
-          await client.query('COMMIT')
-          return outcomes
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined)
-          const unique = (error as { code?: unknown }).code === UNIQUE_VIOLATION
-          if (!unique || attempt >= MAX_UNIQUE_RETRIES) throw error
-        }
+      try {
+        await client.query('BEGIN')
+        await client.query({ name: 'sojus-append-lock', text: 'SELECT pg_advisory_xact_lock($1)', values: [this.appendLock] })
+        const outcomes = await this.writeGroup(client, group)
+        await client.query('COMMIT')
+        return outcomes
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined)
+        throw error
       }
     })
   }
@@ -380,52 +353,12 @@ export class PostgresEventStore implements EventStore {
 
   async readAll(options: ReadAllOptions): Promise<RecordedEvent[]> {
     this.assertOpen()
-    const count = boundedCount(options.maxCount)
-    if (this.ordering === 'lock') {
-      const rows = await this.query<EventRow>(
-        'sojus-read-all',
-        `SELECT ${COLUMNS} FROM events WHERE position > $1 ORDER BY events.position LIMIT $2`,
-        [String(options.after), count],
-      )
-      return rows.map(toRecorded)
-    }
-    return this.readAllAcrossGaps(options.after, count)
-  }
-
-  /**
-   * `gaps`: the events after `after` up to the first position still missing. A missing position
-   * was drawn by a transaction that has an xid below the xmax of the snapshot that first saw it
-   * missing; once the oldest running transaction (xmin) is past that xmax, no transaction can
-   * still fill it, and it is skipped for good.
-   */
-  private async readAllAcrossGaps(after: Position, count: number): Promise<RecordedEvent[]> {
-    const rows = await this.query<EventRow & { xmin: string; xmax: string }>(
-      'sojus-read-all-gaps',
-      `SELECT ${COLUMNS}, pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, pg_snapshot_xmax(pg_current_snapshot())::text AS xmax
-       FROM events WHERE position > $1 ORDER BY events.position LIMIT $2`,
-      [String(after), count],
+    const rows = await this.query<EventRow>(
+      'sojus-read-all',
+      `SELECT ${COLUMNS} FROM events WHERE position > $1 ORDER BY events.position LIMIT $2`,
+      [String(options.after), boundedCount(options.maxCount)],
     )
-    const events: RecordedEvent[] = []
-    let expected = after + 1n
-    for (const row of rows) {
-      const position = BigInt(row.position)
-      if (position !== expected) {
-        const xmax = this.gaps.get(expected)
-        if (xmax === undefined) {
-          if (this.gaps.size >= MAX_REMEMBERED_GAPS) this.gaps.clear()
-          this.gaps.set(expected, BigInt(row.xmax))
-          break
-        }
-        if (BigInt(row.xmin) < xmax) break
-        this.gaps.delete(expected)
-      } else if (this.gaps.size > 0) {
-        // A late commit filled the gap: forget it, else waiting subscriptions keep polling fast.
-        this.gaps.delete(position)
-      }
-      events.push(toRecorded(row))
-      expected = position + 1n
-    }
-    return events
+    return rows.map(toRecorded)
   }
 
   async headPosition(): Promise<Position> {
@@ -454,8 +387,7 @@ export class PostgresEventStore implements EventStore {
         signal.removeEventListener('abort', done)
         resolve()
       }
-      // With `gaps`, a gap waits for transactions to end, which nothing announces: look again soon.
-      const timer = setTimeout(done, this.gaps.size > 0 ? Math.min(50, this.pollIntervalMs) : this.pollIntervalMs)
+      const timer = setTimeout(done, this.pollIntervalMs)
       this.appended.on('appended', done)
       signal.addEventListener('abort', done)
     })

@@ -6,6 +6,5 @@ const skip = await skipWithoutPostgres()
 
 if (skip) t.test("postgres event store", { skip }, () => {})
 else {
-  await eventStoreContract(t, { name: 'postgres (advisory lock)', open: () => openTestStore('lock') })
-  await eventStoreContract(t, { name: 'postgres (gap detection)', open: () => openTestStore('gaps') })
+  await eventStoreContract(t, { name: 'postgres', open: () => openTestStore() })
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { pino } from 'pino'
 import { parseConfig } from '../../src/config.js'
-import { PostgresEventStore, type GlobalOrdering } from '../../src/eventstore/postgres.js'
+import { PostgresEventStore } from '../../src/eventstore/postgres.js'
 import { openService, type Service } from '../../src/service.js'
 import { clientConfig, createPgPool, currentSchema } from '../../src/sql/pg-pool.js'
 import { PgSession } from '../../src/sql/pg-session.js'
@@ -79,40 +79,25 @@ export async function adminQuery(sql: string, values: unknown[] = []): Promise<p
 }
 
 /** A store in a schema of its own, with its own pool and session; closing it drops the schema. */
-export async function openTestStore(ordering: GlobalOrdering, pollIntervalMs = 1000): Promise<PostgresEventStore> {
-  const { url, drop } = await createTestSchema()
-  const logger = pino({ level: 'silent' })
-  const options = { url, poolSize: 10, statementTimeoutMs: 30_000, logger }
-  const pool = createPgPool(options)
-  const session = new PgSession(clientConfig(options), logger)
-  await session.start()
-  return PostgresEventStore.open({
-    pool,
-    session,
-    schema: await currentSchema(pool),
-    ordering,
-    pollIntervalMs,
-    onClose: async () => {
-      await session.close()
-      await pool.end()
-      await drop()
-    },
-  })
+export async function openTestStore(pollIntervalMs = 1000): Promise<PostgresEventStore> {
+  const schema = await createTestSchema()
+  return openStoreOn(schema.url, { pollIntervalMs, afterClose: schema.drop })
 }
-
 
 export interface StoreOnSchemaOptions {
   pollIntervalMs?: number
   /** Connections of the store's own pool (default 10). */
   poolSize?: number
+  /** Runs when the store has closed its pool and session. */
+  afterClose?: () => Promise<void>
 }
 
 /**
  * A store on an existing schema (a TestSchema's url), with its own pool and session, as another
  * process would open it: several of them on one schema write truly concurrently. Closing it closes
- * its pool and session but leaves the schema (its TestSchema drops it).
+ * its pool and session; the schema stays unless `afterClose` drops it.
  */
-export async function openStoreOn(url: string, ordering: GlobalOrdering, options: StoreOnSchemaOptions = {}): Promise<PostgresEventStore> {
+export async function openStoreOn(url: string, options: StoreOnSchemaOptions = {}): Promise<PostgresEventStore> {
   const logger = pino({ level: 'silent' })
   const poolOptions = { url, poolSize: options.poolSize ?? 10, statementTimeoutMs: 30_000, logger }
   const pool = createPgPool(poolOptions)
@@ -127,9 +112,11 @@ export async function openStoreOn(url: string, ordering: GlobalOrdering, options
       pool,
       session,
       schema: await currentSchema(pool),
-      ordering,
       pollIntervalMs: options.pollIntervalMs ?? 1000,
-      onClose: closeBoth,
+      onClose: async () => {
+        await closeBoth()
+        await options.afterClose?.()
+      },
     })
   } catch (error) {
     await closeBoth()
@@ -144,11 +131,7 @@ export const TEST_POSTGRES_SEAL_KEY = 'a-seal-key-for-the-postgres-tests-0123456
  * The service in this process on an existing schema (a TestSchema's url), as one of several
  * processes sharing it: its own pool, session, projector lease and runner. The caller closes it.
  */
-export async function openServiceOn(
-  url: string,
-  ordering?: GlobalOrdering,
-  environment: Record<string, string> = {},
-): Promise<Service> {
+export async function openServiceOn(url: string, environment: Record<string, string> = {}): Promise<Service> {
   const config = parseConfig({ DATABASE_URL: url, JWT_SECRET: TEST_JWT_SECRET, AUDIT_SEAL_KEY: TEST_POSTGRES_SEAL_KEY, ...environment })
-  return openService(config, pino({ level: 'silent' }), ordering === undefined ? {} : { ordering })
+  return openService(config, pino({ level: 'silent' }))
 }
