@@ -14,7 +14,7 @@ export interface ProjectorLease {
   stop(): Promise<void>
   /** Statements every projection batch commits with, so that the other processes hear of it. */
   readonly announce: readonly Statement[]
-  /** Calls `listener` when some process committed a projection batch. */
+  /** Calls `listener` when another process committed a projection batch or reset a projection. */
   onAnnounced(listener: () => void): void
 }
 

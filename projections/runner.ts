@@ -113,7 +113,7 @@ export class ProjectionRunner {
     await this.loadCheckpoints()
     const head = await this.options.store.headPosition()
     for (const name of this.byName.keys()) this.targets.set(name, head)
-    this.lease.onAnnounced(() => void this.refresh())
+    this.lease.onAnnounced(() => void (this.projecting ? this.checkForReset() : this.refresh()))
     await this.lease.start((held) => {
       this.projecting = held
       // A failed batch's error belongs to the term it ended; whoever projects next reports its own.
@@ -184,19 +184,54 @@ export class ProjectionRunner {
     return lowest ?? this.processed
   }
 
-  private async loadCheckpoints(): Promise<void> {
+  /**
+   * Reads the checkpoints from the database into memory. `unlessProjecting`: a follower's read is
+   * dropped when this process took the lease meanwhile, so that it cannot set back a checkpoint
+   * the new term has moved on.
+   */
+  private async loadCheckpoints(unlessProjecting = false): Promise<void> {
     const rows = await this.options.db.query<{ name: string; position: number | string | bigint }>(
       'SELECT name, CAST(position AS TEXT) AS position FROM projection_checkpoints',
     )
+    if (unlessProjecting && (this.projecting || this.term !== undefined)) return
     const stored = new Map(rows.map((row) => [row.name, BigInt(row.position)]))
     let lowest: Position | undefined
+    const reset: string[] = []
     for (const name of this.byName.keys()) {
       const position = stored.get(name) ?? START
+      if (position < (this.checkpoints.get(name) ?? START)) reset.push(name)
       this.checkpoints.set(name, position)
       if (lowest === undefined || position < lowest) lowest = position
     }
     // Events no projection needs still move every checkpoint, so the lowest is what all have processed.
     this.processed = lowest ?? START
+    // Reset for a rebuild (by another process): it serves again once it has reached today's head.
+    if (reset.length > 0) {
+      const head = await this.options.store.headPosition()
+      for (const name of reset) this.targets.set(name, head)
+    }
+  }
+
+  /**
+   * The projector heard another process: if that reset a projection for a rebuild, the current
+   * term ends, and the next one starts from the checkpoints in the database (the reset ones replay
+   * in the catch-up group). Without this, an idle projector would notice only at its next batch.
+   */
+  private async checkForReset(): Promise<void> {
+    const term = this.term
+    if (!term || term.ended) return
+    try {
+      const rows = await this.options.db.query<{ name: string; position: string }>(
+        'SELECT name, CAST(position AS TEXT) AS position FROM projection_checkpoints',
+      )
+      const movedBack = rows.some((row) => this.byName.has(row.name) && BigInt(row.position) < (this.checkpoints.get(row.name) ?? START))
+      if (!movedBack || term.ended) return
+      this.options.logger.info('a projection was reset by another process; starting again from the database')
+      term.ended = true
+      for (const group of [term.main, term.catchUp]) group.closeSubscription?.()
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'could not read the projections\' checkpoints')
+    }
   }
 
   /** A follower reads the checkpoints another process committed; one refresh at a time, again if asked meanwhile. */
@@ -210,9 +245,11 @@ export class ProjectionRunner {
       do {
         this.refreshAgain = false
         try {
-          await this.loadCheckpoints()
+          await this.loadCheckpoints(true)
         } catch (error) {
-          this.options.logger.warn({ err: error }, 'could not read the projections\' checkpoints')
+          this.options.logger.warn({ err: error }, 'could not read the projections\' checkpoints; trying again in a second')
+          // No announcement may come for a while: try again, so that waiters are not left waiting.
+          setTimeout(() => void this.refresh(), 1_000).unref()
         }
         if (!this.projecting) this.notifyWaiters()
       } while (this.refreshAgain && !this.stopping)
@@ -258,7 +295,9 @@ export class ProjectionRunner {
   /** After a failed term, another starts from the database's checkpoints once the retry delay has passed. */
   private afterTerm(term: Term): void {
     if (this.term === term) this.term = undefined
-    if (this.stopping || !this.projecting) return
+    if (this.stopping) return
+    // The lease went to another process: follow its checkpoints from now on.
+    if (!this.projecting) return void this.refresh()
     // The lease was lost and taken again while this term ended: project again at once.
     if (!term.failed) return this.beginTerm()
     const delay = this.retryDelayMs
@@ -301,8 +340,9 @@ export class ProjectionRunner {
     group.closeSubscription = () => subscription.close()
     if (term.ended) subscription.close()
     const iterator = subscription[Symbol.asyncIterator]()
+    let pending: Promise<IteratorResult<RecordedEvent>> | undefined
     try {
-      let pending = iterator.next()
+      pending = iterator.next()
       while (!term.ended && (group.kind === 'main' || group.members.size > 0)) {
         const first = await pending
         if (first.done) return
@@ -324,6 +364,8 @@ export class ProjectionRunner {
       }
     } finally {
       subscription.close()
+      // A read already under way for the next batch may fail (the database is away): nobody waits for it now.
+      pending?.catch(() => undefined)
     }
   }
 
@@ -341,13 +383,17 @@ export class ProjectionRunner {
         advanced.set(name, recorded.position)
       }
     }
-    for (const [name, position] of advanced) {
-      statements.push({ sql: CHECKPOINT_MOVE, params: [position, name, this.checkpoints.get(name) ?? START], expectRows: 1 })
-    }
+    // The checkpoints first: their row locks order this batch against another runner's and against
+    // a reset (resetProjection), so that neither can slip between this batch's changes and its commit.
+    const moves: Statement[] = [...advanced].map(([name, position]) => ({
+      sql: CHECKPOINT_MOVE,
+      params: [position, name, this.checkpoints.get(name) ?? START],
+      expectRows: 1,
+    }))
     // Set before the transaction's await: a catch-up projection joins only at or beyond what the
     // main group has taken on, so that no event falls between the two groups.
     if (group.kind === 'main' && last > term.mainHighWater) term.mainHighWater = last
-    if (statements.length > 0) await this.options.db.transaction([...statements, ...this.lease.announce])
+    if (moves.length > 0) await this.options.db.transaction([...moves, ...statements, ...this.lease.announce])
 
     for (const [name, position] of advanced) this.checkpoints.set(name, position)
     if (group.kind === 'main' && last > this.processed) this.processed = last
@@ -382,12 +428,17 @@ function newGroup(kind: Group['kind']): Group {
   return { kind, members: new Set(), closeSubscription: undefined }
 }
 
-/** Empties a projection's tables and resets its checkpoint: the runner then replays it from the start. */
-export async function resetProjection(db: SqlDatabase, projection: Projection): Promise<void> {
+/**
+ * Empties a projection's tables and resets its checkpoint: the projector then replays it from the
+ * start. On PostgreSQL this may run beside the service: the checkpoint is reset first, so that a
+ * batch under way (which moves its checkpoints first) either commits before the tables are emptied
+ * or fails its compare-and-set; `announce` tells the projector, which starts again at once.
+ */
+export async function resetProjection(db: SqlDatabase, projection: Projection, announce: readonly Statement[] = []): Promise<void> {
   await db.transaction([
-    ...projection.tables.map((table): Statement => ({ sql: `DELETE FROM ${table}`, params: [] })),
     { sql: CHECKPOINT_CREATE, params: [projection.name, START] },
-    // A running projector's next batch finds its checkpoint moved and starts again from here.
     { sql: 'UPDATE projection_checkpoints SET position = ? WHERE name = ?', params: [START, projection.name] },
+    ...projection.tables.map((table): Statement => ({ sql: `DELETE FROM ${table}`, params: [] })),
+    ...announce,
   ])
 }

@@ -227,28 +227,29 @@ const sameCheckpoints = (a: Record<ComparedProjection, Position>, b: Record<Comp
  * Reads the compared tables and their checkpoints as one consistent snapshot. We compare only up
  * to the positions the projections had processed (their checkpoints), rather than wait for them:
  * a projection that is behind, or replaying after a rebuild, is still compared as far as it got,
- * and a verify never waits on a projection stuck at an event that cannot be read. The queries are
- * issued together, the checkpoints first and again last: on SQLite each runs to its end as it is
- * called, so no projection batch falls between them; on a store whose queries take turns on one
- * connection, checkpoints that moved between the two reads tell that one did, and all is read again.
+ * and a verify never waits on a projection stuck at an event that cannot be read. The checkpoints
+ * are read first and again last, the tables between them, one query after another: every batch
+ * that changes these tables moves one of their checkpoints, so equal checkpoints tell that no
+ * batch committed in between (on PostgreSQL each query sees what was committed when it began);
+ * otherwise all is read again.
  */
 async function loadReadModels(db: SqlDatabase): Promise<ReadModelSnapshot> {
   for (let attempt = 0; attempt < MAX_SNAPSHOT_ATTEMPTS; attempt++) {
     const cents = (column: string) => `CAST(${column} AS TEXT) AS ${column}`
-    const [checkpoints, budgets, lines, commitments, spendings, checkpointsAfter] = await Promise.all([
-      readCheckpoints(db),
-      db.query<{ year: Integer; sozialraum: string; revision: string; closed: Integer }>(
-        `SELECT year, sozialraum, CAST(revision AS TEXT) AS revision, closed FROM budgets`,
-      ),
-      db.query<{ year: Integer; sozialraum: string; line: Line; allocated_cents: string; committed_cents: string; spent_cents: string }>(
-        `SELECT year, sozialraum, line, ${cents('allocated_cents')}, ${cents('committed_cents')}, ${cents('spent_cents')} FROM budget_lines`,
-      ),
-      db.query<CommitmentRow>(`SELECT ${COMMITMENT_COLUMNS} FROM commitments`),
-      db.query<{ year: Integer; sozialraum: string; id: string; amount_cents: string; reversed: Integer }>(
-        `SELECT year, sozialraum, id, ${cents('amount_cents')}, reversed FROM spendings`,
-      ),
-      readCheckpoints(db),
-    ])
+    // One after another: on PostgreSQL queries issued together run on several connections in
+    // any order, and the two checkpoint reads would no longer enclose the others.
+    const checkpoints = await readCheckpoints(db)
+    const budgets = await db.query<{ year: Integer; sozialraum: string; revision: string; closed: Integer }>(
+      `SELECT year, sozialraum, CAST(revision AS TEXT) AS revision, closed FROM budgets`,
+    )
+    const lines = await db.query<{ year: Integer; sozialraum: string; line: Line; allocated_cents: string; committed_cents: string; spent_cents: string }>(
+      `SELECT year, sozialraum, line, ${cents('allocated_cents')}, ${cents('committed_cents')}, ${cents('spent_cents')} FROM budget_lines`,
+    )
+    const commitments = await db.query<CommitmentRow>(`SELECT ${COMMITMENT_COLUMNS} FROM commitments`)
+    const spendings = await db.query<{ year: Integer; sozialraum: string; id: string; amount_cents: string; reversed: Integer }>(
+      `SELECT year, sozialraum, id, ${cents('amount_cents')}, reversed FROM spendings`,
+    )
+    const checkpointsAfter = await readCheckpoints(db)
     if (!sameCheckpoints(checkpoints, checkpointsAfter)) continue
     const snapshot: ReadModelSnapshot = { checkpoints, budgets: new Map() }
     const rowsOf = (year: Integer, sozialraum: string): BudgetRows => {

@@ -27,7 +27,7 @@ runCommand('rebuild-projections', async () => {
   const stores = await openStores(parseConfig(process.env), 'rebuild-projections')
   try {
     await stores.db.exclusive('migrations', async () => migrate(stores.db, await loadMigrations()))
-    for (const projection of chosen) await resetProjection(stores.db, projection)
+    for (const projection of chosen) await resetProjection(stores.db, projection, stores.lease.announce)
     process.stdout.write(`reset ${chosen.map((projection) => projection.name).join(', ')}; they are rebuilt on the next start\n`)
   } finally {
     await stores.close()

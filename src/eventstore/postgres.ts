@@ -214,7 +214,9 @@ export class PostgresEventStore implements EventStore {
   private commitGroup(group: readonly PendingAppend[]): Promise<Array<{ ok: true; result: AppendResult } | { ok: false; error: unknown }>> {
     return withPooledClient(this.pool, async (client) => {
       try {
-        await client.query('BEGIN')
+        // Read committed, whatever the database's default: the plan must read what committed
+        // before the lock was granted, not a snapshot taken before the wait.
+        await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
         await client.query({ name: 'sojus-append-lock', text: 'SELECT pg_advisory_xact_lock($1)', values: [this.appendLock] })
         const outcomes = await this.writeGroup(client, group)
         await client.query('COMMIT')

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { ProjectorLease } from '../../projections/lease.js'
 import type { Statement } from './port.js'
@@ -15,6 +16,8 @@ export class PgProjectorLease implements ProjectorLease {
   readonly announce: readonly Statement[]
   private readonly key: string
   private readonly channel: string
+  /** Names this process's announcements, so that it does not answer its own. */
+  private readonly id = randomUUID()
   private held = false
   private started = false
   private stopped = false
@@ -29,7 +32,7 @@ export class PgProjectorLease implements ProjectorLease {
   ) {
     this.key = lockKey(schema, 'projector').toString()
     this.channel = channelName(schema, 'checkpoints')
-    this.announce = [{ sql: 'SELECT pg_notify(?, ?)', params: [this.channel, ''] }]
+    this.announce = [{ sql: 'SELECT pg_notify(?, ?)', params: [this.channel, this.id] }]
     session.on('disconnected', () => this.lost())
     session.on('connected', () => void this.tryTake())
   }
@@ -42,8 +45,8 @@ export class PgProjectorLease implements ProjectorLease {
   }
 
   onAnnounced(listener: () => void): void {
-    this.session.on('notification', (channel: string) => {
-      if (channel === this.channel) listener()
+    this.session.on('notification', (channel: string, payload: string) => {
+      if (channel === this.channel && payload !== this.id) listener()
     })
     // Announcements made while the session was away are lost: look once after reconnecting.
     this.session.on('connected', listener)
@@ -54,7 +57,9 @@ export class PgProjectorLease implements ProjectorLease {
     if (!this.started || this.stopped || this.held) return
     try {
       const [row] = await this.session.query<{ taken: boolean }>('SELECT pg_try_advisory_lock($1) AS taken', [this.key])
-      if (row?.taken && !this.stopped && !this.held) {
+      // Taken while stopping: give it back at once, or no other process could project.
+      if (row?.taken && this.stopped) await this.session.query('SELECT pg_advisory_unlock($1)', [this.key])
+      else if (row?.taken && !this.held) {
         this.held = true
         this.logger.info('this process projects now')
         this.onChange(true)

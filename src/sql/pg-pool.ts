@@ -32,6 +32,10 @@ export function createPgPool(options: PgPoolOptions): pg.Pool {
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     statement_timeout: options.statementTimeoutMs,
+    // The server's timeout cannot fire when the network is gone: the client gives up a little later.
+    query_timeout: options.statementTimeoutMs + 5_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     // A transaction left open (a process paused in the middle) must not hold its locks forever.
     idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs, 10_000),
     application_name: 'sojus-ledger',
@@ -75,9 +79,11 @@ export function clientConfig(options: PgPoolOptions): pg.ClientConfig {
     connectionString: options.url,
     connectionTimeoutMillis: 5_000,
     statement_timeout: options.statementTimeoutMs,
+    query_timeout: options.statementTimeoutMs + 5_000,
     application_name: 'sojus-ledger',
     types,
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   }
 }
 
@@ -96,6 +102,7 @@ const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EP
 
 /** Whether an error means the database is away (class 08, shutdown, a broken socket), not that a query is wrong. */
 export function isConnectionError(error: unknown): boolean {
+  if (error instanceof DatabaseUnavailableError) return true
   if (!(error instanceof Error)) return false
   const code = (error as { code?: unknown }).code
   if (typeof code === 'string') {

@@ -12,7 +12,7 @@ const KEEPALIVE_MS = 5_000
  * reconnects by itself; when its connection breaks, its locks are gone with it, which is what
  * lets another process take over the projections.
  *
- * Events: 'notification' (channel), 'connected' (after every connect: channels were listened
+ * Events: 'notification' (channel, payload), 'connected' (after every connect: channels were listened
  * to again, and locks must be taken again), 'disconnected'.
  */
 export class PgSession extends EventEmitter {
@@ -57,7 +57,7 @@ export class PgSession extends EventEmitter {
     const client = new pg.Client(this.config)
     client.on('error', (error) => this.lost(client, error))
     client.on('end', () => this.lost(client, undefined))
-    client.on('notification', (message) => this.emit('notification', message.channel))
+    client.on('notification', (message) => this.emit('notification', message.channel, message.payload ?? ''))
     try {
       await client.connect()
       for (const channel of this.channels) await client.query(`LISTEN ${channel}`)

@@ -134,10 +134,11 @@ function inline(client: pg.PoolClient, sql: string, params: readonly SqlValue[])
     if (index >= params.length) throw new Error(`a statement has more placeholders than parameters: ${sql.slice(0, 120)}`)
     const value = params[index++]
     if (value === null || value === undefined) return 'NULL'
-    if (typeof value === 'bigint') return value.toString()
+    if (typeof value === 'bigint') return value < 0n ? `(${value})` : value.toString()
     if (typeof value === 'number') {
       if (!Number.isFinite(value)) throw new Error(`a statement parameter is not a finite number: ${value}`)
-      return String(value)
+      // In parentheses: `x -?` with -5 must not become `x --5`, a comment.
+      return value < 0 ? `(${value})` : String(value)
     }
     return client.escapeLiteral(value)
   })

@@ -246,10 +246,8 @@ async function raceForTheLastEuros(t: Test): Promise<void> {
     refused.every((answer) => answer?.body.type === `${PROBLEM}insufficient-funds`),
     'as insufficient-funds',
   )
-  t.ok(
-    accepted.some((attempt) => attempt.server === first) && accepted.some((attempt) => attempt.server === second),
-    'both processes accepted some',
-  )
+  // Which process wins how many depends on timing (one may win all of them): only the sum is a rule.
+  t.comment(`accepted by the first process: ${accepted.filter((attempt) => attempt.server === first).length}, by the second: ${accepted.filter((attempt) => attempt.server === second).length}`)
 
   const highest = maxOf(accepted.map((attempt) => BigInt(attempt.answers.at(-1)?.body.position as string)))
   for (const [name, server] of [['first', first], ['second', second]] as const) {

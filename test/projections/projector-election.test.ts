@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import type { Projection } from '../../projections/index.js'
-import { ProjectionRunner } from '../../projections/runner.js'
+import { ProjectionRunner, resetProjection } from '../../projections/runner.js'
 import { parseConfig } from '../../src/config.js'
 import { openStores, type Stores } from '../../src/service.js'
 import { loadMigrations, migrate } from '../../src/sql/migrate.js'
@@ -146,4 +146,45 @@ t.test('a compare-and-set that changes no row rolls back the whole transaction',
     { sql: 'UPDATE projection_checkpoints SET position = ? WHERE name = ? AND position = ?', params: [9, 'cas', 7], expectRows: 1 },
   ])
   t.same(await appliedPositions(stores), [1], 'a matching compare-and-set commits')
+})
+
+t.test('a projection reset by another process beside an idle projector is replayed at once, each event once', { skip }, async (t) => {
+  const [a, b] = await processes(t, 2)
+  if (!a || !b) throw new Error('two processes expected')
+  const runner = runnerOf(a)
+  await runner.start()
+  t.teardown(() => runner.stop())
+  const head = await appendRegistrations(a, 30)
+  t.ok(await runner.waitFor(head, 10_000), 'projected')
+
+  // As `npm run rebuild-projections` does from another process while the service runs.
+  await resetProjection(b.db, counting, b.lease.announce)
+  await until(async () => (await appliedPositions(a)).length === 30, 10_000, 'the projector replays the reset projection without a new event')
+  const applied = await appliedPositions(a)
+  t.equal(new Set(applied).size, 30, 'every event applied exactly once after the reset')
+  t.ok(await runner.waitFor(head, 5_000), 'and the runner reports the head reached again')
+  t.equal(runner.status().error, undefined, 'no error on the way')
+})
+
+t.test('resets racing with batches under load never leave an event applied twice or missing', { skip }, async (t) => {
+  const [a, b] = await processes(t, 2)
+  if (!a || !b) throw new Error('two processes expected')
+  const runner = runnerOf(a)
+  await runner.start()
+  t.teardown(() => runner.stop())
+  let head = 0n
+  const writing = (async () => {
+    for (let i = 0; i < 10; i++) head = await appendRegistrations(a, 10)
+  })()
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    // A deadlock with a batch is possible in principle; PostgreSQL refuses one side, which is tried again.
+    await resetProjection(b.db, counting, b.lease.announce).catch(() => resetProjection(b.db, counting, b.lease.announce))
+  }
+  await writing
+  await until(async () => (await appliedPositions(a)).length >= 100, 20_000, 'the projector replays all 100 events')
+  t.ok(await runner.waitFor(head, 10_000))
+  const applied = await appliedPositions(a)
+  t.equal(applied.length, 100, 'every event once (the primary key refuses a second application)')
+  t.equal(new Set(applied).size, 100)
 })
