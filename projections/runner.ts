@@ -111,8 +111,14 @@ export class ProjectionRunner {
   async start(): Promise<void> {
     await this.options.db.transaction([...this.byName.keys()].map((name) => ({ sql: CHECKPOINT_CREATE, params: [name, START] })))
     await this.loadCheckpoints()
-    const head = await this.options.store.headPosition()
-    for (const name of this.byName.keys()) this.targets.set(name, head)
+    // An event store that is away (KurrentDB beside the SQL database) must not keep the service
+    // from starting: it serves what the read models hold, /ready names the store, and the
+    // projections follow once it is back.
+    const head = await this.options.store.headPosition().catch((error: unknown) => {
+      this.options.logger.error({ err: error }, 'the event store is not reachable; serving the read models as they are')
+      return undefined
+    })
+    for (const [name, position] of this.checkpoints) this.targets.set(name, head ?? position)
     this.lease.onAnnounced(() => void (this.projecting ? this.checkForReset() : this.refresh()))
     await this.lease.start((held) => {
       this.projecting = held

@@ -6,9 +6,11 @@ import { Ledger } from './application/ledger.js'
 import { loadSealKey } from './audit/seal.js'
 import { LogVerifier, sqliteEventLocator, type LocateEvent } from './audit/verify.js'
 import { cachedVerifier, loadOrCreateSecret, tokenVerifier, type TokenKeys, type VerifyToken } from './auth/tokens.js'
-import { ConfigError, type Config, type TokenKeysConfig } from './config.js'
+import { type Config, type TokenKeysConfig } from './config.js'
 import type { EventStore } from './eventstore/port.js'
+import { KurrentDbEventStore } from './eventstore/kurrentdb.js'
 import { PostgresEventStore } from './eventstore/postgres.js'
+import { SqlClaims } from './eventstore/sql-claims.js'
 import { SqliteEventStore } from './eventstore/sqlite.js'
 import { StoreLock } from './eventstore/store-lock.js'
 import { buildApp } from './http/app.js'
@@ -56,8 +58,8 @@ export interface Stores {
   db: SqlDatabase
   /** Who projects: on PostgreSQL one process of several, elected; on SQLite the one owner. */
   lease: ProjectorLease
-  /** Where verify finds an event the store cannot read (both stores keep an `events` table). */
-  locate: LocateEvent
+  /** Where verify finds an event the store cannot read (the SQL stores keep an `events` table; KurrentDB has none). */
+  locate: LocateEvent | undefined
   /** Closes both stores and lets the next owner in. */
   close(): Promise<void>
 }
@@ -66,27 +68,33 @@ export interface StoreOptions {
   logger?: Logger
 }
 
+/** The event store kept outside the SQL database (KurrentDB), made once the SQL side is open. */
+type ExternalEventStore = ((db: SqlDatabase) => EventStore) | undefined
+
 /**
  * Opens the stores the configuration names. SQLite is opened by its one owner: `purpose` (serve,
  * migrate, rebuild-projections) names this process to another that finds the store in use.
- * PostgreSQL is shared by any number of processes. KurrentDB comes with its own issue.
+ * PostgreSQL is shared by any number of processes. With EVENTSTORE_URL the events live in
+ * KurrentDB, and the read models (with the idempotency claims) in DATABASE_URL's SQL database.
  */
 export async function openStores(config: Config, purpose: string, options: StoreOptions = {}): Promise<Stores> {
-  if (config.eventStoreUrl !== undefined) {
-    throw new ConfigError('EVENTSTORE_URL (KurrentDB) is not supported yet; unset it to keep the events in DATABASE_URL')
-  }
   const logger = options.logger ?? pino({ level: 'silent' })
-  if (config.database.kind === 'postgres') return openPostgresStores(config.database, logger)
-  const path = config.database.path
+  const url = config.eventStoreUrl
+  const external: ExternalEventStore = url === undefined ? undefined : (db) => new KurrentDbEventStore({ url, claims: new SqlClaims(db) })
+  if (config.database.kind === 'postgres') return openPostgresStores(config.database, logger, external)
+  return openSqliteStores(config.database.path, purpose, external)
+}
+
+function openSqliteStores(path: string, purpose: string, external: ExternalEventStore): Stores {
   const lock = StoreLock.acquire(path, purpose)
   try {
-    const store = new SqliteEventStore(path)
     const db = new SqliteDatabase(path)
+    const store = external ? external(db) : new SqliteEventStore(path)
     return {
       store,
       db,
       lease: soleProjector,
-      locate: sqliteEventLocator(db),
+      locate: external ? undefined : sqliteEventLocator(db),
       close: async () => {
         try {
           await store.close()
@@ -105,6 +113,7 @@ export async function openStores(config: Config, purpose: string, options: Store
 async function openPostgresStores(
   database: Extract<Config['database'], { kind: 'postgres' }>,
   logger: Logger,
+  external: ExternalEventStore,
 ): Promise<Stores> {
   const poolOptions = { url: database.url, poolSize: database.poolSize, statementTimeoutMs: database.statementTimeoutMs, logger }
   const pool = createPgPool(poolOptions)
@@ -116,13 +125,13 @@ async function openPostgresStores(
   try {
     const schema = await currentSchema(pool).catch((error: unknown) => Promise.reject(asUnavailable(error)))
     await session.start()
-    const store = await PostgresEventStore.open({ pool, session, schema })
     const db = new PostgresDatabase(pool, schema)
+    const store = external ? external(db) : await PostgresEventStore.open({ pool, session, schema })
     return {
       store,
       db,
       lease: new PgProjectorLease(session, schema, logger.child({ component: 'projections' })),
-      locate: sqliteEventLocator(db),
+      locate: external ? undefined : sqliteEventLocator(db),
       close: async () => {
         await store.close()
         await closeAll()
@@ -153,7 +162,13 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
     })
     const readModels = new ReadModels(db)
     const clock = overrides.clock ?? (() => new Date())
-    const verifier = new LogVerifier({ store, db, sealKey: loadSealKey(config.auditSealKey), clock, locate: stores.locate })
+    const verifier = new LogVerifier({
+      store,
+      db,
+      sealKey: loadSealKey(config.auditSealKey),
+      clock,
+      ...(stores.locate === undefined ? {} : { locate: stores.locate }),
+    })
     const ledger = new Ledger({
       store,
       clock,

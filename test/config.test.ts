@@ -67,16 +67,18 @@ t.test('values are read and checked', async (t) => {
   t.throws(() => parseConfig({ PORT: 'eighty' }), /PORT/, 'the message names the variable')
 })
 
-t.test('stores that have no adapter yet are refused with a clear message', async (t) => {
-  const { openStores } = await import('../src/service.js')
-  const secret = { JWT_SECRET: 'x'.repeat(32) }
-  await t.rejects(openStores(parseConfig({ ...secret, EVENTSTORE_URL: 'kurrentdb://localhost:2113' }), 'test'), { name: 'ConfigError', message: /KurrentDB/ })
-})
-
 t.test('an unreachable PostgreSQL is named as such when the stores open', async (t) => {
   const { openStores } = await import('../src/service.js')
   const config = parseConfig({ JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://u@127.0.0.1:1/ledger' })
   await t.rejects(openStores(config, 'test'), { name: 'DatabaseUnavailableError', message: /not reachable/ })
+})
+
+t.test('EVENTSTORE_URL takes the forms KurrentDB\'s client takes', async (t) => {
+  const secret = { JWT_SECRET: 'x'.repeat(32) }
+  for (const url of ['kurrentdb://127.0.0.1:2113?tls=false', 'kurrentdb+discover://a:2113,b:2113,c:2113', 'esdb://localhost:2113']) {
+    t.equal(parseConfig({ ...secret, EVENTSTORE_URL: url }).eventStoreUrl, url, url)
+  }
+  t.throws(() => parseConfig({ ...secret, EVENTSTORE_URL: 'http://localhost:2113' }), /EVENTSTORE_URL/)
 })
 
 t.test('PostgreSQL settings', async (t) => {

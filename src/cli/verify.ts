@@ -77,7 +77,7 @@ runCommand('verify', async () => {
     const report = await verifyLog({
       store: stores.store,
       db: stores.db,
-      locate: stores.locate,
+      ...(stores.locate === undefined ? {} : { locate: stores.locate }),
       ...(seal ? { seal } : {}),
       ...(progress ? { onProgress: progress } : {}),
     })

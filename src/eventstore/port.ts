@@ -79,6 +79,21 @@ export class WrongExpectedVersionError extends Error {
   }
 }
 
+/**
+ * The store could not be reached, or the connection broke: the caller may try again once it is
+ * back (a write with its Idempotency-Key). An append that fails so was stored entirely or not at all.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(
+    /** Names the store to an operator: "the database (PostgreSQL)", "KurrentDB". */
+    readonly store: string,
+    cause: unknown,
+  ) {
+    super(`${store} is not reachable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+    this.name = 'StoreUnavailableError'
+  }
+}
+
 /** Event ids already stored in a way that does not repeat an earlier append exactly. */
 export class DuplicateEventIdError extends Error {
   constructor(readonly eventId: string) {

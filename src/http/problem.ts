@@ -3,7 +3,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { DomainError, DomainErrorCode } from '../domain/errors.js'
-import { DatabaseUnavailableError } from '../sql/pg-pool.js'
+import { StoreUnavailableError } from '../eventstore/port.js'
 import { JsonBodyError } from './json-body.js'
 
 /** RFC 9457 problem details. The `type` is a URN ending in the problem's stable code. */
@@ -135,10 +135,10 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   }
   // The database is away: a transaction either committed entirely or not at all, and the pool
   // reconnects by itself. The client may send the request again (with its Idempotency-Key).
-  if (error instanceof DatabaseUnavailableError) {
-    request.log.warn({ err: error }, 'database unavailable')
+  if (error instanceof StoreUnavailableError) {
+    request.log.warn({ err: error }, 'store unavailable')
     reply.header('retry-after', '5')
-    return sendProblem(reply, problem('unavailable', 503, 'the database is not reachable right now; try again (with the same Idempotency-Key)'))
+    return sendProblem(reply, problem('unavailable', 503, `${error.store} is not reachable right now; try again (with the same Idempotency-Key)`))
   }
   request.log.error({ err: error }, 'request failed')
   return sendProblem(reply, problem('internal', 500, 'the request failed on the server; it has been logged'))

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import pg from 'pg'
 import type { Logger } from 'pino'
+import { StoreUnavailableError } from '../eventstore/port.js'
 
 export interface PgPoolOptions {
   /** postgres://…; TLS and other libpq options (sslmode, sslrootcert, options=-c search_path=…) pass through. */
@@ -91,9 +92,9 @@ export function clientConfig(options: PgPoolOptions): pg.ClientConfig {
  * The database could not be reached or the connection broke: the command may be retried (with
  * its Idempotency-Key) once the database is back. Its write committed entirely or not at all.
  */
-export class DatabaseUnavailableError extends Error {
+export class DatabaseUnavailableError extends StoreUnavailableError {
   constructor(cause: unknown) {
-    super(`the database is not reachable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+    super('the database (PostgreSQL)', cause)
     this.name = 'DatabaseUnavailableError'
   }
 }

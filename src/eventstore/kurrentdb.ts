@@ -1,0 +1,203 @@
+import {
+  BACKWARDS,
+  END,
+  FORWARDS,
+  KurrentDBClient,
+  jsonEvent,
+  type AllStreamResolvedEvent,
+} from '@kurrent/kurrentdb-client'
+import {
+  fromClientError,
+  isStreamNotFound,
+  ledgerFilter,
+  readFrom,
+  toRecordedEvent,
+  toStreamState,
+} from './kurrentdb-mapping.js'
+import {
+  MAX_READ_COUNT,
+  START,
+  type AppendOptions,
+  type AppendResult,
+  type EventStore,
+  type EventToAppend,
+  type ExpectedState,
+  type IdempotencyClaim,
+  type Position,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type SubscribeOptions,
+  type Subscription,
+} from './port.js'
+
+/**
+ * Where idempotency claims are kept beside KurrentDB, which can append to one stream at a time
+ * only: the read models' SQL database. A claim is taken before the append and given back when the
+ * append fails, so that a refused or failed write leaves nothing behind.
+ */
+export interface ClaimRegistry {
+  /** Takes the claim for `streamId`; false when this request held it already. Throws IdempotencyKeyClaimedError when it serves another. */
+  claim(streamId: string, claim: IdempotencyClaim): Promise<boolean>
+  /** Gives back a claim this request took. */
+  release(streamId: string, claim: IdempotencyClaim): Promise<void>
+}
+
+export interface KurrentDbEventStoreOptions {
+  /** kurrentdb://, kurrentdb+discover:// or esdb:// (as the client takes them). */
+  url: string
+  claims: ClaimRegistry
+  /** How long one call may take before it fails (the client's deadline). */
+  deadlineMs?: number
+}
+
+function boundedCount(maxCount: number): number {
+  if (!Number.isInteger(maxCount) || maxCount < 1) throw new RangeError('maxCount must be a positive integer')
+  return Math.min(maxCount, MAX_READ_COUNT)
+}
+
+/**
+ * The event store on KurrentDB (EventStoreDB), through its gRPC client, which reconnects by
+ * itself (and, with kurrentdb+discover://, finds the cluster's leader). KurrentDB checks expected
+ * revisions and event ids itself; $all is read without system events, and the port's position is
+ * the commit position (see kurrentdb-mapping.ts). An unreachable store is a StoreUnavailableError
+ * on every call, which the HTTP layer answers with 503 and /ready names.
+ */
+export class KurrentDbEventStore implements EventStore {
+  private readonly client: KurrentDBClient
+  private readonly claims: ClaimRegistry
+  private readonly deadlineMs: number
+  private closed = false
+
+  constructor(options: KurrentDbEventStoreOptions) {
+    this.client = KurrentDBClient.connectionString(options.url)
+    this.claims = options.claims
+    this.deadlineMs = options.deadlineMs ?? 10_000
+  }
+
+  async append(streamId: string, events: readonly EventToAppend[], expected: ExpectedState, options: AppendOptions = {}): Promise<AppendResult> {
+    this.assertOpen()
+    if (events.length === 0) throw new RangeError('an append needs at least one event')
+    if (events.length > MAX_READ_COUNT) throw new RangeError(`an append holds at most ${MAX_READ_COUNT} events`)
+    const ids = new Set(events.map((event) => event.id))
+    if (ids.size !== events.length) throw new RangeError('an append holds an event id twice')
+    const claim = options.claim
+    const claimed = claim ? await this.claims.claim(streamId, claim) : false
+    const data = events.map((event) =>
+      jsonEvent({ id: event.id, type: event.type, data: event.data as Record<string, unknown>, metadata: event.metadata as Record<string, unknown> }),
+    )
+    try {
+      const result = await this.client.appendToStream(streamId, data, { streamState: toStreamState(expected), deadline: this.deadlineMs })
+      // The position of the append's last event, as $all gives it (the answer's own position is
+      // the commit's, and a retried append may answer without one).
+      const last = await this.readStream(streamId, { direction: 'backwards', fromRevision: result.nextExpectedRevision, maxCount: 1 })
+      const position = last[0]?.position
+      if (position === undefined) throw new Error(`the append to ${streamId} is not readable at revision ${result.nextExpectedRevision}`)
+      return { nextExpectedRevision: result.nextExpectedRevision, position }
+    } catch (error) {
+      // Not a write of this request's: the key is free again. (If the store went away during the
+      // commit, the events may be stored after all; the idempotency-keys read model still knows the key then.)
+      if (claim && claimed) await this.claims.release(streamId, claim).catch(() => undefined)
+      throw fromClientError(error, expected)
+    }
+  }
+
+  async readStream(streamId: string, options: ReadStreamOptions): Promise<RecordedEvent[]> {
+    this.assertOpen()
+    const backwards = options.direction === 'backwards'
+    const events: RecordedEvent[] = []
+    try {
+      const reading = this.client.readStream(streamId, {
+        direction: backwards ? BACKWARDS : FORWARDS,
+        fromRevision: options.fromRevision ?? (backwards ? END : 0n),
+        maxCount: boundedCount(options.maxCount),
+        deadline: this.deadlineMs,
+      })
+      for await (const resolved of reading) if (resolved.event) events.push(toRecordedEvent(resolved.event))
+    } catch (error) {
+      if (isStreamNotFound(error)) return []
+      throw fromClientError(error)
+    }
+    return events
+  }
+
+  /** $all from `after` (exclusive; KurrentDB reads from a position inclusively, so that event is skipped). */
+  async readAll(options: ReadAllOptions): Promise<RecordedEvent[]> {
+    this.assertOpen()
+    const count = boundedCount(options.maxCount)
+    const events: RecordedEvent[] = []
+    try {
+      const reading = this.client.readAll({
+        direction: FORWARDS,
+        fromPosition: readFrom(options.after),
+        maxCount: count + 1,
+        filter: ledgerFilter(),
+        deadline: this.deadlineMs,
+      })
+      for await (const resolved of reading) {
+        const event = this.recordedOf(resolved)
+        if (event && event.position > options.after && events.length < count) events.push(event)
+      }
+    } catch (error) {
+      throw fromClientError(error)
+    }
+    return events
+  }
+
+  async headPosition(): Promise<Position> {
+    this.assertOpen()
+    try {
+      for await (const resolved of this.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1, filter: ledgerFilter(), deadline: this.deadlineMs })) {
+        const event = this.recordedOf(resolved)
+        if (event) return event.position
+      }
+    } catch (error) {
+      throw fromClientError(error)
+    }
+    return START
+  }
+
+  /** A catch-up subscription on the server (exclusive of `after`), without system events. */
+  subscribeToAll(options: SubscribeOptions): Subscription {
+    this.assertOpen()
+    const subscription = this.client.subscribeToAll({
+      fromPosition: readFrom(options.after),
+      filter: ledgerFilter(),
+    })
+    const after = options.after
+    const recordedOf = (resolved: AllStreamResolvedEvent) => this.recordedOf(resolved)
+    async function* iterate(): AsyncGenerator<RecordedEvent> {
+      try {
+        for await (const resolved of subscription) {
+          const event = recordedOf(resolved)
+          // From a position, KurrentDB starts after it; the check keeps that a rule here too.
+          if (event && event.position > after) yield event
+        }
+      } catch (error) {
+        throw fromClientError(error)
+      } finally {
+        await subscription.unsubscribe().catch(() => undefined)
+      }
+    }
+    const iterator = iterate()
+    return {
+      [Symbol.asyncIterator]: () => iterator,
+      close: () => void subscription.unsubscribe().catch(() => undefined),
+    }
+  }
+
+  /** Links and other resolved entries without an event are not the ledger's. */
+  private recordedOf(resolved: AllStreamResolvedEvent): RecordedEvent | undefined {
+    return resolved.event ? toRecordedEvent(resolved.event) : undefined
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.client.dispose()
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('the event store is closed')
+  }
+}
