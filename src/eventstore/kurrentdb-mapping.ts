@@ -31,6 +31,8 @@ import {
 
 export const KURRENTDB = 'KurrentDB'
 
+const NO_POSITION = 2n ** 64n - 1n
+
 /**
  * An event whose $all position the port cannot express: its prepare position differs from its
  * commit position, which only the explicit transactions of KurrentDB's old TCP clients write.
@@ -52,6 +54,8 @@ export class UnsupportedPositionError extends Error {
  * that the port's START (0) is before everything, a record at log position 0 included.
  */
 export function toPortPosition(position: KurrentPosition): Position {
+  // Servers before 22.6 give stream reads no position: the client reads it as 2^64 − 1 (-1 unsigned).
+  if (position.commit === NO_POSITION) throw new Error('the server gave no position with an event: KurrentDB 22.6 or later is needed')
   if (position.commit !== position.prepare) throw new UnsupportedPositionError(position)
   if (position.commit < 0n) throw new RangeError(`a negative log position: ${position.commit}`)
   return position.commit + 1n
@@ -93,7 +97,7 @@ const UNAVAILABLE_TYPES: ReadonlySet<string> = new Set([
 ])
 
 /** gRPC's UNAVAILABLE (14) and DEADLINE_EXCEEDED (4), which the client sometimes passes on unwrapped. */
-const GRPC_UNAVAILABLE = /^(14 UNAVAILABLE|4 DEADLINE_EXCEEDED)\b/
+const GRPC_UNAVAILABLE = /^(14 UNAVAILABLE|4 DEADLINE_EXCEEDED)\b|^Failed to discover after \d+ attempts/
 
 /** The port's error for a client error: a conflict, the store being away, or the error as it is. */
 export function fromClientError(error: unknown, expected?: ExpectedState): unknown {

@@ -9,6 +9,7 @@ import {
 import {
   fromClientError,
   isStreamNotFound,
+  KURRENTDB,
   ledgerFilter,
   readFrom,
   toRecordedEvent,
@@ -17,6 +18,8 @@ import {
 import {
   MAX_READ_COUNT,
   START,
+  StoreUnavailableError,
+  WrongExpectedVersionError,
   type AppendOptions,
   type AppendResult,
   type EventStore,
@@ -86,24 +89,43 @@ export class KurrentDbEventStore implements EventStore {
     const data = events.map((event) =>
       jsonEvent({ id: event.id, type: event.type, data: event.data as Record<string, unknown>, metadata: event.metadata as Record<string, unknown> }),
     )
+    let nextExpectedRevision: bigint
     try {
       const result = await this.client.appendToStream(streamId, data, { streamState: toStreamState(expected), deadline: this.deadlineMs })
-      // The position of the append's last event, as $all gives it (the answer's own position is
-      // the commit's, and a retried append may answer without one).
-      const last = await this.readStream(streamId, { direction: 'backwards', fromRevision: result.nextExpectedRevision, maxCount: 1 })
-      const position = last[0]?.position
-      if (position === undefined) throw new Error(`the append to ${streamId} is not readable at revision ${result.nextExpectedRevision}`)
-      return { nextExpectedRevision: result.nextExpectedRevision, position }
+      nextExpectedRevision = result.nextExpectedRevision
     } catch (error) {
+      const refused = fromClientError(error, expected)
+      // KurrentDB answers a retried append with a conflict when its ids have left the server's
+      // cache: the same ids at the revisions the first attempt took make it a retry after all.
+      const retried = refused instanceof WrongExpectedVersionError ? await this.findRetriedAppend(streamId, events, expected) : undefined
+      if (retried) return retried
       // Not a write of this request's: the key is free again. (If the store went away during the
       // commit, the events may be stored after all; the idempotency-keys read model still knows the key then.)
       if (claim && claimed) await this.claims.release(streamId, claim).catch(() => undefined)
-      throw fromClientError(error, expected)
+      throw refused
     }
+    // The position of the append's last event, as $all gives it.
+    const [last] = await this.readStream(streamId, { direction: 'backwards', fromRevision: nextExpectedRevision, maxCount: 1 })
+    if (last === undefined) throw new Error(`the append to ${streamId} is not readable at revision ${nextExpectedRevision}`)
+    return { nextExpectedRevision, position: last.position }
+  }
+
+  /** The first attempt's result, when the events stand in the stream where `expected` put them. */
+  private async findRetriedAppend(streamId: string, events: readonly EventToAppend[], expected: ExpectedState): Promise<AppendResult | undefined> {
+    const first = expected === 'no_stream' ? 0n : typeof expected === 'object' ? expected.revision + 1n : undefined
+    if (first === undefined) return undefined
+    const stored = await this.readStream(streamId, { fromRevision: first, maxCount: events.length })
+    const same = stored.length === events.length && stored.every((event, index) => event.id === events[index]?.id)
+    const last = stored.at(-1)
+    return same && last ? { nextExpectedRevision: last.revision, position: last.position } : undefined
   }
 
   async readStream(streamId: string, options: ReadStreamOptions): Promise<RecordedEvent[]> {
     this.assertOpen()
+    return this.withDeadline(() => this.collectStream(streamId, options))
+  }
+
+  private async collectStream(streamId: string, options: ReadStreamOptions): Promise<RecordedEvent[]> {
     const backwards = options.direction === 'backwards'
     const events: RecordedEvent[] = []
     try {
@@ -124,6 +146,10 @@ export class KurrentDbEventStore implements EventStore {
   /** $all from `after` (exclusive; KurrentDB reads from a position inclusively, so that event is skipped). */
   async readAll(options: ReadAllOptions): Promise<RecordedEvent[]> {
     this.assertOpen()
+    return this.withDeadline(() => this.collectAll(options))
+  }
+
+  private async collectAll(options: ReadAllOptions): Promise<RecordedEvent[]> {
     const count = boundedCount(options.maxCount)
     const events: RecordedEvent[] = []
     try {
@@ -146,6 +172,10 @@ export class KurrentDbEventStore implements EventStore {
 
   async headPosition(): Promise<Position> {
     this.assertOpen()
+    return this.withDeadline(() => this.readHead())
+  }
+
+  private async readHead(): Promise<Position> {
     try {
       for await (const resolved of this.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1, filter: ledgerFilter(), deadline: this.deadlineMs })) {
         const event = this.recordedOf(resolved)
@@ -157,32 +187,57 @@ export class KurrentDbEventStore implements EventStore {
     return START
   }
 
-  /** A catch-up subscription on the server (exclusive of `after`), without system events. */
+  /**
+   * A catch-up subscription on the server (exclusive of `after`), without system events. The
+   * client emits a failure as an 'error' event, which ends the process when nobody listens: it is
+   * caught from the start and thrown from the iteration. After close() nothing more is delivered,
+   * not even what the client had buffered.
+   */
   subscribeToAll(options: SubscribeOptions): Subscription {
     this.assertOpen()
-    const subscription = this.client.subscribeToAll({
-      fromPosition: readFrom(options.after),
-      filter: ledgerFilter(),
-    })
+    const subscription = this.client.subscribeToAll({ fromPosition: readFrom(options.after), filter: ledgerFilter() })
+    let failure: unknown
+    let closed = false
+    subscription.on('error', (error: unknown) => (failure ??= error))
     const after = options.after
     const recordedOf = (resolved: AllStreamResolvedEvent) => this.recordedOf(resolved)
     async function* iterate(): AsyncGenerator<RecordedEvent> {
       try {
         for await (const resolved of subscription) {
+          if (closed) return
           const event = recordedOf(resolved)
-          // From a position, KurrentDB starts after it; the check keeps that a rule here too.
           if (event && event.position > after) yield event
         }
       } catch (error) {
-        throw fromClientError(error)
+        failure ??= error
       } finally {
         await subscription.unsubscribe().catch(() => undefined)
       }
+      if (failure !== undefined && !closed) throw fromClientError(failure)
     }
     const iterator = iterate()
     return {
       [Symbol.asyncIterator]: () => iterator,
-      close: () => void subscription.unsubscribe().catch(() => undefined),
+      close: () => {
+        closed = true
+        void subscription.unsubscribe().catch(() => undefined)
+      },
+    }
+  }
+
+  /**
+   * The client applies no deadline to reads (they go through its native bridge): a server that
+   * takes connections but does not answer would hold them forever.
+   */
+  private async withDeadline<T>(read: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StoreUnavailableError(KURRENTDB, new Error(`no answer within ${this.deadlineMs} ms`))), this.deadlineMs)
+    })
+    try {
+      return await Promise.race([read(), expired])
+    } finally {
+      clearTimeout(timer)
     }
   }
 

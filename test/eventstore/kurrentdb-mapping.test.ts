@@ -51,6 +51,7 @@ t.test('positions: an event of an explicit transaction (commit ≠ prepare) is r
   t.throws(() => toPortPosition({ commit: 200n, prepare: 150n }), UnsupportedPositionError)
   t.throws(() => toPortPosition({ commit: -1n, prepare: -1n }), RangeError)
   t.throws(() => toKurrentPosition(START), RangeError, 'START has no KurrentDB position')
+  t.throws(() => toPortPosition({ commit: 2n ** 64n - 1n, prepare: 2n ** 64n - 1n }), /22\.6/, 'a server too old to give stream reads a position')
 })
 
 t.test('reads after START start at the start; after a position, at its event', async (t) => {
@@ -82,6 +83,7 @@ t.test('an unreachable store becomes StoreUnavailableError naming KurrentDB; oth
   // The client passes some connection failures on as plain gRPC errors (seen with a refused port).
   const raw = new Error('14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:1')
   t.ok(fromClientError(raw) instanceof StoreUnavailableError)
+  t.ok(fromClientError(new Error('Failed to discover after 10 attempts.')) instanceof StoreUnavailableError, 'a cluster that cannot be found')
   const other = new Error('something else')
   t.equal(fromClientError(other), other)
   t.equal(fromClientError('text'), 'text')

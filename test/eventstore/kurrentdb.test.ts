@@ -32,5 +32,6 @@ else {
     // One server's log, shared by every test and every earlier run.
     emptyOnOpen: false,
     eventIdsUnique: 'stream',
+    anyPositionIsACheckpoint: false,
   })
 }

@@ -1,0 +1,54 @@
+import { setTimeout as delay } from 'node:timers/promises'
+import t from 'tap'
+import { KurrentDbEventStore, type ClaimRegistry } from '../../src/eventstore/kurrentdb.js'
+import { START, StoreUnavailableError, type IdempotencyClaim } from '../../src/eventstore/port.js'
+
+/**
+ * The adapter with the real client against a port where nothing listens (no server is needed for
+ * that): every call fails as StoreUnavailableError naming KurrentDB, a subscription fails its
+ * iteration instead of the process, and a failed append gives its idempotency claim back.
+ */
+
+const URL = 'kurrentdb://127.0.0.1:1?tls=false'
+
+/** Records what the adapter claims and gives back (the SQL registry is tested with the service). */
+class RecordingClaims implements ClaimRegistry {
+  readonly held = new Map<string, string>()
+  async claim(streamId: string, claim: IdempotencyClaim): Promise<boolean> {
+    this.held.set(claim.key, streamId)
+    return true
+  }
+  async release(_streamId: string, claim: IdempotencyClaim): Promise<void> {
+    this.held.delete(claim.key)
+  }
+}
+
+t.test('every call names KurrentDB as unreachable', async (t) => {
+  const claims = new RecordingClaims()
+  const store = new KurrentDbEventStore({ url: URL, claims, deadlineMs: 3000 })
+  t.teardown(() => store.close())
+  const event = { id: '6f1c2a52-7a43-4e0b-9d0c-2f57a3a1b001', type: 'Tested', data: { n: 1 }, metadata: {} }
+  await t.rejects(store.append('s-1', [event], 'no_stream', { claim: { scope: 'anna', key: 'k1', requestHash: 'h' } }), StoreUnavailableError)
+  t.same([...claims.held], [], 'the claim of the failed append is given back')
+  await t.rejects(store.readStream('s-1', { maxCount: 10 }), StoreUnavailableError)
+  await t.rejects(store.readAll({ after: START, maxCount: 10 }), StoreUnavailableError)
+  await t.rejects(store.headPosition(), StoreUnavailableError)
+})
+
+t.test('a subscription fails its iteration, never the process', async (t) => {
+  const store = new KurrentDbEventStore({ url: URL, claims: new RecordingClaims() })
+  t.teardown(() => store.close())
+  // Nobody iterates for a while: the client's error event must not end the process meanwhile.
+  const idle = store.subscribeToAll({ after: START })
+  await delay(1500)
+  idle.close()
+  const subscription = store.subscribeToAll({ after: START })
+  let failure: unknown
+  try {
+    for await (const event of subscription) t.fail(`no event expected, got ${event.id}`)
+  } catch (error) {
+    failure = error
+  }
+  t.ok(failure instanceof StoreUnavailableError, 'the iteration throws StoreUnavailableError')
+  t.match(failure, { store: 'KurrentDB' })
+})
