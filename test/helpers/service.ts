@@ -95,6 +95,11 @@ export async function startTestService(
       recordUndeclaredAnswers(app, undeclared)
       overrides.onApp?.(app)
     },
+  }).catch(async (error: unknown) => {
+    // A service that did not start leaves no schema or folder behind either.
+    await database.drop()
+    rmSync(dir, { recursive: true, force: true })
+    throw error
   })
   t.teardown(async () => {
     await service.close()
