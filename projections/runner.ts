@@ -190,17 +190,22 @@ export class ProjectionRunner {
     return lowest ?? this.processed
   }
 
+  /** The checkpoints as the database has them, by projection. */
+  private async storedCheckpoints(): Promise<Map<string, Position>> {
+    const rows = await this.options.db.query<{ name: string; position: string }>(
+      'SELECT name, CAST(position AS TEXT) AS position FROM projection_checkpoints',
+    )
+    return new Map(rows.map((row) => [row.name, BigInt(row.position)]))
+  }
+
   /**
    * Reads the checkpoints from the database into memory. `unlessProjecting`: a follower's read is
    * dropped when this process took the lease meanwhile, so that it cannot set back a checkpoint
    * the new term has moved on.
    */
   private async loadCheckpoints(unlessProjecting = false): Promise<void> {
-    const rows = await this.options.db.query<{ name: string; position: number | string | bigint }>(
-      'SELECT name, CAST(position AS TEXT) AS position FROM projection_checkpoints',
-    )
+    const stored = await this.storedCheckpoints()
     if (unlessProjecting && (this.projecting || this.term !== undefined)) return
-    const stored = new Map(rows.map((row) => [row.name, BigInt(row.position)]))
     let lowest: Position | undefined
     const reset: string[] = []
     for (const name of this.byName.keys()) {
@@ -227,10 +232,8 @@ export class ProjectionRunner {
     const term = this.term
     if (!term || term.ended) return
     try {
-      const rows = await this.options.db.query<{ name: string; position: string }>(
-        'SELECT name, CAST(position AS TEXT) AS position FROM projection_checkpoints',
-      )
-      const movedBack = rows.some((row) => this.byName.has(row.name) && BigInt(row.position) < (this.checkpoints.get(row.name) ?? START))
+      const stored = await this.storedCheckpoints()
+      const movedBack = [...stored].some(([name, position]) => this.byName.has(name) && position < (this.checkpoints.get(name) ?? START))
       if (!movedBack || term.ended) return
       this.options.logger.info('a projection was reset by another process; starting again from the database')
       term.ended = true

@@ -4,7 +4,7 @@ import { pino, type Logger } from 'pino'
 import { projections } from '../projections/index.js'
 import { Ledger } from './application/ledger.js'
 import { loadSealKey } from './audit/seal.js'
-import { LogVerifier, sqliteEventLocator, type LocateEvent } from './audit/verify.js'
+import { LogVerifier, sqlEventLocator, type LocateEvent } from './audit/verify.js'
 import { cachedVerifier, loadOrCreateSecret, tokenVerifier, type TokenKeys, type VerifyToken } from './auth/tokens.js'
 import { type Config, type TokenKeysConfig } from './config.js'
 import type { EventStore } from './eventstore/port.js'
@@ -94,7 +94,7 @@ function openSqliteStores(path: string, purpose: string, external: ExternalEvent
       store,
       db,
       lease: soleProjector,
-      locate: external ? undefined : sqliteEventLocator(db),
+      locate: external ? undefined : sqlEventLocator(db),
       close: async () => {
         try {
           await store.close()
@@ -131,7 +131,7 @@ async function openPostgresStores(
       store,
       db,
       lease: new PgProjectorLease(session, schema, logger.child({ component: 'projections' })),
-      locate: external ? undefined : sqliteEventLocator(db),
+      locate: external ? undefined : sqlEventLocator(db),
       close: async () => {
         await store.close()
         await closeAll()

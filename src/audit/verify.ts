@@ -1119,8 +1119,8 @@ async function readPage(store: EventStore, after: Position, size: number, locate
   return { events: [], unreadable: (await locate?.(after)) ?? 'unknown' }
 }
 
-/** For the SQLite store, whose `events` table the read models' connection sees (one file): names an event without parsing it. */
-export function sqliteEventLocator(db: SqlDatabase): LocateEvent {
+/** For the SQL stores, whose `events` table the read models' connection sees (one file or one schema): names an event without parsing it. */
+export function sqlEventLocator(db: SqlDatabase): LocateEvent {
   return async (after) => {
     const [row] = await db.query<{ position: string; stream_id: string; revision: string; event_id: string }>(
       `SELECT CAST(position AS TEXT) AS position, stream_id, CAST(revision AS TEXT) AS revision, event_id

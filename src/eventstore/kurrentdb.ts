@@ -6,6 +6,7 @@ import {
   jsonEvent,
   type AllStreamResolvedEvent,
 } from '@kurrent/kurrentdb-client'
+import { boundedCount } from './stored-events.js'
 import {
   fromClientError,
   isStreamNotFound,
@@ -52,11 +53,6 @@ export interface KurrentDbEventStoreOptions {
   claims: ClaimRegistry
   /** How long one call may take before it fails (the client's deadline). */
   deadlineMs?: number
-}
-
-function boundedCount(maxCount: number): number {
-  if (!Number.isInteger(maxCount) || maxCount < 1) throw new RangeError('maxCount must be a positive integer')
-  return Math.min(maxCount, MAX_READ_COUNT)
 }
 
 /**

@@ -1,10 +1,8 @@
-import { EventEmitter } from 'node:events'
 import type pg from 'pg'
 import { asUnavailable, channelName, isConnectionError, lockKey, withPooledClient } from '../sql/pg-pool.js'
 import type { PgSession } from '../sql/pg-session.js'
 import { claimKey, planAppends, type AppendDecision, type StoreSnapshot, type StoredRef } from './append-plan.js'
 import {
-  MAX_READ_COUNT,
   START,
   type AppendOptions,
   type AppendResult,
@@ -19,6 +17,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from './port.js'
+import { AppendSignal, IDEMPOTENCY_CLAIMS_TABLE, boundedCount, serialiseAppend, toRecorded, type EventRow, type SerialisedEvent } from './stored-events.js'
 import { pollingSubscription } from './subscription.js'
 
 /**
@@ -36,13 +35,7 @@ CREATE TABLE IF NOT EXISTS events (
   metadata  TEXT   NOT NULL,
   CONSTRAINT events_stream_revision UNIQUE (stream_id, revision)
 );
-CREATE TABLE IF NOT EXISTS idempotency_claims (
-  scope        TEXT NOT NULL,
-  key          TEXT NOT NULL,
-  stream_id    TEXT NOT NULL,
-  request_hash TEXT,
-  PRIMARY KEY (scope, key)
-);
+${IDEMPOTENCY_CLAIMS_TABLE}
 `
 
 export interface PostgresEventStoreOptions {
@@ -57,19 +50,9 @@ export interface PostgresEventStoreOptions {
   onClose?: () => Promise<void>
 }
 
-interface EventRow {
-  position: string
-  stream_id: string
-  revision: string
-  event_id: string
-  type: string
-  data: string
-  metadata: string
-}
-
 interface PendingAppend {
   streamId: string
-  events: ReadonlyArray<{ id: string; type: string; data: string; metadata: string }>
+  events: readonly SerialisedEvent[]
   expected: ExpectedState
   claim: IdempotencyClaim | undefined
   resolve: (result: AppendResult) => void
@@ -79,34 +62,15 @@ interface PendingAppend {
 const COLUMNS = 'position::text, stream_id, revision::text, event_id, type, data, metadata'
 const MAX_GROUP_COMMIT = 256
 
-function toRecorded(row: EventRow): RecordedEvent {
-  return {
-    id: row.event_id,
-    streamId: row.stream_id,
-    revision: BigInt(row.revision),
-    position: BigInt(row.position),
-    type: row.type,
-    data: JSON.parse(row.data) as unknown,
-    metadata: JSON.parse(row.metadata) as unknown,
-  }
-}
-
-function boundedCount(maxCount: number): number {
-  if (!Number.isInteger(maxCount) || maxCount < 1) throw new RangeError('maxCount must be a positive integer')
-  return Math.min(maxCount, MAX_READ_COUNT)
-}
-
 export class PostgresEventStore implements EventStore {
   private readonly pool: pg.Pool
   private readonly session: PgSession
   private readonly appendLock: string
   private readonly channel: string
-  private readonly pollIntervalMs: number
+  private readonly signal: AppendSignal
   private readonly onClose: (() => Promise<void>) | undefined
-  private readonly appended = new EventEmitter()
-  private appends = 0
   private pending: PendingAppend[] = []
-  private flushing = 0
+  private flushing = false
   private closed = false
 
   private constructor(options: PostgresEventStoreOptions) {
@@ -114,14 +78,13 @@ export class PostgresEventStore implements EventStore {
     this.session = options.session
     this.appendLock = lockKey(options.schema, 'append').toString()
     this.channel = channelName(options.schema, 'events')
-    this.pollIntervalMs = options.pollIntervalMs ?? 1_000
+    this.signal = new AppendSignal(options.pollIntervalMs ?? 1_000)
     this.onClose = options.onClose
-    this.appended.setMaxListeners(0)
     this.session.on('notification', (channel: string) => {
-      if (channel === this.channel) this.wake()
+      if (channel === this.channel) this.signal.notify()
     })
     // Notifications sent while the session was away are lost: look again after a reconnect.
-    this.session.on('connected', () => this.wake())
+    this.session.on('connected', () => this.signal.notify())
   }
 
   /** Creates the tables when they are missing (under a lock: two processes may start at once). */
@@ -142,23 +105,11 @@ export class PostgresEventStore implements EventStore {
     return store
   }
 
-  private wake(): void {
-    this.appends += 1
-    this.appended.emit('appended')
-  }
-
   append(streamId: string, events: readonly EventToAppend[], expected: ExpectedState, options: AppendOptions = {}): Promise<AppendResult> {
-    let serialised: PendingAppend['events']
+    let serialised: SerialisedEvent[]
     try {
       this.assertOpen()
-      if (events.length === 0) throw new RangeError('an append needs at least one event')
-      if (events.length > MAX_READ_COUNT) throw new RangeError(`an append holds at most ${MAX_READ_COUNT} events`)
-      serialised = events.map((event) => ({
-        id: event.id,
-        type: event.type,
-        data: JSON.stringify(event.data),
-        metadata: JSON.stringify(event.metadata),
-      }))
+      serialised = serialiseAppend(events)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -170,11 +121,11 @@ export class PostgresEventStore implements EventStore {
 
   /** One group transaction at a time: groups of other processes queue on the lock anyway. */
   private flushMore(): void {
-    if (this.flushing > 0 || this.pending.length === 0) return
+    if (this.flushing || this.pending.length === 0) return
     const group = this.pending.splice(0, MAX_GROUP_COMMIT)
-    this.flushing += 1
+    this.flushing = true
     void this.flush(group).finally(() => {
-      this.flushing -= 1
+      this.flushing = false
       this.flushMore()
     })
   }
@@ -202,7 +153,7 @@ export class PostgresEventStore implements EventStore {
         append.resolve(outcome.result)
       } else append.reject(outcome.error)
     }
-    if (written) this.wake()
+    if (written) this.signal.notify()
   }
 
   /**
@@ -375,23 +326,8 @@ export class PostgresEventStore implements EventStore {
       after: options.after,
       batchSize: boundedCount(options.batchSize ?? 500),
       readAll: (readOptions) => this.readAll(readOptions),
-      appendCount: () => this.appends,
-      waitForAppend: (seen, signal) => this.waitForAppend(seen, signal),
-    })
-  }
-
-  private waitForAppend(seen: number, signal: AbortSignal): Promise<void> {
-    if (seen !== this.appends || signal.aborted || this.closed) return Promise.resolve()
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        this.appended.off('appended', done)
-        signal.removeEventListener('abort', done)
-        resolve()
-      }
-      const timer = setTimeout(done, this.pollIntervalMs)
-      this.appended.on('appended', done)
-      signal.addEventListener('abort', done)
+      appendCount: () => this.signal.count,
+      waitForAppend: (seen, signal) => this.signal.wait(seen, signal),
     })
   }
 
@@ -406,9 +342,9 @@ export class PostgresEventStore implements EventStore {
   /** Waits for the appends under way; the pool and the session belong to the caller. */
   async close(): Promise<void> {
     if (this.closed) return
-    while (this.pending.length > 0 || this.flushing > 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    while (this.pending.length > 0 || this.flushing) await new Promise((resolve) => setTimeout(resolve, 5))
     this.closed = true
-    this.appended.emit('appended')
+    this.signal.notify()
     await this.onClose?.()
   }
 

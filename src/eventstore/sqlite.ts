@@ -1,11 +1,9 @@
-import { EventEmitter } from 'node:events'
 import Database from 'better-sqlite3'
 import { createPrivateFile } from './store-lock.js'
 import { claimToStore, conflicts } from './append-plan.js'
 import {
   DuplicateEventIdError,
   IdempotencyKeyClaimedError,
-  MAX_READ_COUNT,
   START,
   WrongExpectedVersionError,
   type AppendOptions,
@@ -21,6 +19,9 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from './port.js'
+import { AppendSignal, IDEMPOTENCY_CLAIMS_TABLE, boundedCount, serialiseAppend, toRecorded, type EventRow as StoredRow, type SerialisedEvent } from './stored-events.js'
+
+type EventRow = StoredRow<bigint>
 import { pollingSubscription } from './subscription.js'
 
 const SCHEMA = `
@@ -34,49 +35,8 @@ CREATE TABLE IF NOT EXISTS events (
   metadata  TEXT    NOT NULL,
   UNIQUE (stream_id, revision)
 );
-CREATE TABLE IF NOT EXISTS idempotency_claims (
-  scope        TEXT NOT NULL,
-  key          TEXT NOT NULL,
-  stream_id    TEXT NOT NULL,
-  request_hash TEXT,
-  PRIMARY KEY (scope, key)
-);
+${IDEMPOTENCY_CLAIMS_TABLE}
 `
-
-interface EventRow {
-  position: bigint
-  stream_id: string
-  revision: bigint
-  event_id: string
-  type: string
-  data: string
-  metadata: string
-}
-
-function toRecorded(row: EventRow): RecordedEvent {
-  return {
-    id: row.event_id,
-    streamId: row.stream_id,
-    revision: row.revision,
-    position: row.position,
-    type: row.type,
-    data: JSON.parse(row.data) as unknown,
-    metadata: JSON.parse(row.metadata) as unknown,
-  }
-}
-
-function boundedCount(maxCount: number): number {
-  if (!Number.isInteger(maxCount) || maxCount < 1) throw new RangeError('maxCount must be a positive integer')
-  return Math.min(maxCount, MAX_READ_COUNT)
-}
-
-/** An event as it is stored: serialised before it joins a group, so that bad data fails alone. */
-interface SerialisedEvent {
-  id: string
-  type: string
-  data: string
-  metadata: string
-}
 
 interface PendingAppend {
   streamId: string
@@ -103,10 +63,8 @@ export interface SqliteEventStoreOptions {
  */
 export class SqliteEventStore implements EventStore {
   private readonly db: Database.Database
-  private readonly appended = new EventEmitter()
-  private readonly pollIntervalMs: number
+  private readonly signal: AppendSignal
   private closed = false
-  private appends = 0
   private pendingAppends: PendingAppend[] = []
   private flushScheduled = false
   private readonly groupCommit: Database.Transaction<
@@ -132,8 +90,7 @@ export class SqliteEventStore implements EventStore {
     this.db.pragma('synchronous = FULL')
     this.db.pragma('busy_timeout = 5000')
     this.db.exec(SCHEMA)
-    this.pollIntervalMs = options.pollIntervalMs ?? 500
-    this.appended.setMaxListeners(0)
+    this.signal = new AppendSignal(options.pollIntervalMs ?? 500)
     const columns = 'position, stream_id, revision, event_id, type, data, metadata'
     const prepare = <P extends unknown[], R>(sql: string) => this.db.prepare<P, R>(sql).safeIntegers(true)
     this.statements = {
@@ -239,14 +196,7 @@ export class SqliteEventStore implements EventStore {
     let serialised: SerialisedEvent[]
     try {
       this.assertOpen()
-      if (events.length === 0) throw new RangeError('an append needs at least one event')
-      if (events.length > MAX_READ_COUNT) throw new RangeError(`an append holds at most ${MAX_READ_COUNT} events`)
-      serialised = events.map((event) => ({
-        id: event.id,
-        type: event.type,
-        data: JSON.stringify(event.data),
-        metadata: JSON.stringify(event.metadata),
-      }))
+      serialised = serialiseAppend(events)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -284,10 +234,7 @@ export class SqliteEventStore implements EventStore {
         append.resolve({ nextExpectedRevision: outcome.result.nextExpectedRevision, position: outcome.result.position })
       }
     }
-    if (written) {
-      this.appends += 1
-      this.appended.emit('appended')
-    }
+    if (written) this.signal.notify()
   }
 
   async readStream(streamId: string, options: ReadStreamOptions): Promise<RecordedEvent[]> {
@@ -316,24 +263,9 @@ export class SqliteEventStore implements EventStore {
       after: options.after,
       batchSize: boundedCount(options.batchSize ?? 500),
       readAll: (readOptions) => this.readAll(readOptions),
-      appendCount: () => this.appends,
-      waitForAppend: (seen, signal) => this.waitForAppend(seen, signal),
-    })
-  }
-
-  /** Resolves on the next append in this process, or after the poll interval for appends by others. */
-  private waitForAppend(seen: number, signal: AbortSignal): Promise<void> {
-    if (seen !== this.appends || signal.aborted) return Promise.resolve()
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        this.appended.off('appended', done)
-        signal.removeEventListener('abort', done)
-        resolve()
-      }
-      const timer = setTimeout(done, this.pollIntervalMs)
-      this.appended.on('appended', done)
-      signal.addEventListener('abort', done)
+      appendCount: () => this.signal.count,
+      // The next append in this process, or the poll interval for appends by others.
+      waitForAppend: (seen, signal) => this.signal.wait(seen, signal),
     })
   }
 
@@ -342,7 +274,7 @@ export class SqliteEventStore implements EventStore {
     // Appends accepted before close are committed, not dropped.
     while (this.pendingAppends.length > 0) this.flushAppends()
     this.closed = true
-    this.appended.emit('appended')
+    this.signal.notify()
     this.db.close()
   }
 

@@ -9,6 +9,7 @@ import { loadMigrations, migrate } from '../../src/sql/migrate.js'
 import { RowCountError } from '../../src/sql/port.js'
 import { createTestSchema, skipWithoutPostgres } from '../helpers/postgres.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
+import { registrationEvent } from '../helpers/events.js'
 
 /**
  * Several processes on one PostgreSQL database: exactly one runner projects (the lease holder),
@@ -26,20 +27,6 @@ const counting: Projection = {
   project: ({ position }) => [{ sql: 'INSERT INTO applied (position) VALUES (?)', params: [position] }],
 }
 
-const registration = (id: string) => ({
-  id: randomUUID(),
-  type: 'SozialraumRegistered',
-  data: { sozialraumId: id, name: id, status: 'pilot' },
-  metadata: {
-    schemaVersion: 1,
-    actor: { sub: 'test', role: 'finance' },
-    recordedAt: '2025-01-01T00:00:00.000Z',
-    correlationId: 'c',
-    causationId: 'c',
-    idempotencyKey: null,
-    requestHash: null,
-  },
-})
 
 /** Opens `count` processes' worth of stores on one new schema, each with its own pool, session and lease. */
 async function processes(t: Test, count: number): Promise<Stores[]> {
@@ -72,7 +59,7 @@ async function until(condition: () => boolean | Promise<boolean>, timeoutMs: num
 
 async function appendRegistrations(stores: Stores, count: number): Promise<bigint> {
   let last = 0n
-  for (let i = 0; i < count; i++) last = (await stores.store.append(`sozialraum-${randomUUID()}`, [registration(`s${i}`)], 'no_stream')).position
+  for (let i = 0; i < count; i++) last = (await stores.store.append(`sozialraum-${randomUUID()}`, [registrationEvent(`s${i}`)], 'no_stream')).position
   return last
 }
 

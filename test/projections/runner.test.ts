@@ -5,6 +5,7 @@ import type { Projection } from '../../projections/index.js'
 import { ProjectionRunner, resetProjection } from '../../projections/runner.js'
 import { loadMigrations, migrate } from '../../src/sql/migrate.js'
 import { openTestStores } from '../helpers/stores.js'
+import { registrationEvent } from '../helpers/events.js'
 
 /** The stores on a fresh database of the store TEST_STORE names, migrated, with a table `seen`. */
 async function setup(t: { teardown(fn: () => unknown): void }) {
@@ -14,20 +15,6 @@ async function setup(t: { teardown(fn: () => unknown): void }) {
   return { store, db }
 }
 
-const registration = (id: string) => ({
-  id: randomUUID(),
-  type: 'SozialraumRegistered',
-  data: { sozialraumId: id, name: id, status: 'pilot' },
-  metadata: {
-    schemaVersion: 1,
-    actor: { sub: 'test', role: 'finance' },
-    recordedAt: '2025-01-01T00:00:00.000Z',
-    correlationId: 'c',
-    causationId: 'c',
-    idempotencyKey: null,
-    requestHash: null,
-  },
-})
 
 t.test('a failing batch is retried from the checkpoint, and nothing is applied twice', async (t) => {
   const { store, db } = await setup(t)
@@ -46,7 +33,7 @@ t.test('a failing batch is retried from the checkpoint, and nothing is applied t
   }
   const runner = new ProjectionRunner({ store, db, projections: [flaky], logger: pino({ level: 'silent' }), maxRetryDelayMs: 50 })
   const positions: number[] = []
-  for (const id of ['a', 'b', 'c']) positions.push(Number((await store.append(`sozialraum-${id}`, [registration(id)], 'no_stream')).position))
+  for (const id of ['a', 'b', 'c']) positions.push(Number((await store.append(`sozialraum-${id}`, [registrationEvent(id)], 'no_stream')).position))
   await runner.start()
   t.ok(await runner.waitFor(BigInt(positions[2] ?? 0), 5000), 'the runner recovers and reaches the head')
   t.equal(runner.status().error, undefined, 'the error clears after a good batch')
@@ -57,8 +44,8 @@ t.test('a failing batch is retried from the checkpoint, and nothing is applied t
 
 t.test('an unreadable event stops the projections where they are and shows in the status', async (t) => {
   const { store, db } = await setup(t)
-  await store.append('sozialraum-a', [registration('a')], 'no_stream')
-  const unknown = await store.append('sozialraum-x', [{ ...registration('x'), type: 'SomethingUnknown' }], 'no_stream')
+  await store.append('sozialraum-a', [registrationEvent('a')], 'no_stream')
+  const unknown = await store.append('sozialraum-x', [{ ...registrationEvent('x'), type: 'SomethingUnknown' }], 'no_stream')
   const runner = new ProjectionRunner({ store, db, projections: [], logger: pino({ level: 'silent' }), maxRetryDelayMs: 50 })
   await runner.start()
   t.notOk(await runner.waitFor(unknown.position, 300), 'the position of the unknown event is never reached')
@@ -101,7 +88,7 @@ t.test('a projection reset for a rebuild catches up on its own while the others 
   let appended = 0
   const append = async (count: number) => {
     for (let index = 0; index < count; index++) {
-      await store.append(`sozialraum-${randomUUID()}`, [registration('r')], 'no_stream')
+      await store.append(`sozialraum-${randomUUID()}`, [registrationEvent('r')], 'no_stream')
       appended += 1
     }
     return store.headPosition()
@@ -142,7 +129,7 @@ t.test('a projection reset for a rebuild catches up on its own while the others 
 t.test('a long replay leaves the event loop free between batches', async (t) => {
   const { store, db } = await setup(t)
   await db.transaction([{ script: 'CREATE TABLE seen_c (position BIGINT PRIMARY KEY)' }])
-  const events = Array.from({ length: 3000 }, () => registration('r'))
+  const events = Array.from({ length: 3000 }, () => registrationEvent('r'))
   for (let index = 0; index < events.length; index += 500) {
     await store.append(`sozialraum-bulk-${index}`, events.slice(index, index + 500), 'no_stream')
   }

@@ -1,0 +1,20 @@
+import { randomUUID } from 'node:crypto'
+import type { EventToAppend } from '../../src/eventstore/port.js'
+
+/** A valid SozialraumRegistered event as the store holds it, for tests that append to a store directly. */
+export function registrationEvent(id: string): EventToAppend {
+  return {
+    id: randomUUID(),
+    type: 'SozialraumRegistered',
+    data: { sozialraumId: id, name: id, status: 'pilot' },
+    metadata: {
+      schemaVersion: 1,
+      actor: { sub: 'test', role: 'finance' },
+      recordedAt: '2025-01-01T00:00:00.000Z',
+      correlationId: 'c',
+      causationId: 'c',
+      idempotencyKey: null,
+      requestHash: null,
+    },
+  }
+}
