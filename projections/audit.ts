@@ -1,4 +1,4 @@
-import { isBudgetEvent, isSozialraumEvent } from '../src/domain/events.js'
+import { isBudgetEvent, isSozialraumEvent, isYearEvent } from '../src/domain/events.js'
 import { sql, type Projection } from './projection.js'
 
 /** Every event with its position, actor and data as recorded: the trail auditors read. */
@@ -7,7 +7,8 @@ export const auditProjection: Projection = {
   tables: ['audit_events'],
   project({ event, metadata, position, streamId, revision, eventId, recordedData }) {
     // An export (AuditExported) names the year it exported but belongs to no budget, nor to a
-    // Sozialraum: `?year=` and `?sozialraum=` find the events of budgets and Sozialräume only.
+    // Sozialraum: `?year=` and `?sozialraum=` find the events of budgets and Sozialräume only,
+    // and of the year's close (stream `year-<year>`), which has a year but no Sozialraum.
     const budget = isBudgetEvent(event) ? event.data : undefined
     const sozialraum = isSozialraumEvent(event) ? event.data.sozialraumId : (budget?.sozialraum ?? null)
     return [
@@ -21,7 +22,7 @@ export const auditProjection: Projection = {
         eventId,
         event.type,
         metadata.schemaVersion,
-        budget ? budget.year : null,
+        budget ? budget.year : isYearEvent(event) ? event.data.year : null,
         sozialraum,
         metadata.recordedAt,
         metadata.actor.sub,

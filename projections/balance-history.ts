@@ -91,7 +91,8 @@ function updateCommitment(assignments: string, values: ReadonlyArray<number>, ke
  */
 function commitmentChanges(event: BudgetEvent): Statement[] {
   switch (event.type) {
-    case 'CommitmentCreated': {
+    case 'CommitmentCreated':
+    case 'CommitmentCarriedIn': {
       const data = event.data
       return [
         sql(
@@ -115,6 +116,7 @@ function commitmentChanges(event: BudgetEvent): Statement[] {
         updateCommitment('bound_cents = bound_cents - ?, over_budget = ?', [event.data.amountCents, event.data.overBudget ? 1 : 0], event.data),
       )
     case 'CommitmentReleased':
+    case 'CommitmentCarriedOver':
       return reshare(event.data, updateCommitment('bound_cents = bound_cents - ?', [event.data.amountCents], event.data))
     default:
       return []
@@ -167,6 +169,9 @@ export const balanceHistoryProjection: Projection = {
       ),
     )
     changes.push(...commitmentChanges(event))
+    if (event.type === 'BudgetClosed') {
+      changes.push(sql('UPDATE balance_history_budgets SET closed = 1 WHERE year = ? AND sozialraum = ?', year, sozialraum))
+    }
     // recordedAt is an ISO 8601 UTC timestamp of any precision; as toISOString() text order is time order.
     changes.push(sql(YEAR_UPSERT, year, new Date(metadata.recordedAt).toISOString()))
     changes.push(sql(HISTORY_ROW, position, year, sozialraum))

@@ -1,9 +1,17 @@
-import { isBudgetEvent, type Line } from '../src/domain/events.js'
+import { isBudgetEvent, type BudgetEvent, type Line } from '../src/domain/events.js'
 import { lineChanges } from './line-changes.js'
 import { sql, type Projection } from './projection.js'
 import type { Statement } from '../src/sql/port.js'
 
-type Column = 'allocated_cents' | 'committed_cents' | 'spent_cents'
+type Column =
+  | 'allocated_cents'
+  | 'committed_cents'
+  | 'spent_cents'
+  | 'carried_in_cents'
+  | 'carried_out_cents'
+  | 'moved_in_cents'
+  | 'moved_out_cents'
+  | 'lapsed_cents'
 
 function addTo(year: number, sozialraum: string, line: Line, column: Column, cents: number): Statement {
   return sql(
@@ -13,6 +21,33 @@ function addTo(year: number, sozialraum: string, line: Line, column: Column, cen
     sozialraum,
     line,
   )
+}
+
+/** Where allocated money came from or went beyond allocations and adjustments, and what lapsed at the close. */
+function flowChanges(event: BudgetEvent): Statement[] {
+  const { year, sozialraum } = event.data
+  switch (event.type) {
+    case 'BudgetAllocated':
+      return event.data.kind === 'carry-over' ? [addTo(year, sozialraum, event.data.line, 'carried_in_cents', event.data.amountCents)] : []
+    case 'CommitmentCarriedOver':
+    case 'UnspentCarriedOver':
+      return [addTo(year, sozialraum, event.data.line, 'carried_out_cents', event.data.amountCents)]
+    case 'BudgetMoveDebited':
+      return [addTo(year, sozialraum, event.data.line, 'moved_out_cents', event.data.amountCents)]
+    case 'BudgetMoveCredited':
+      return [addTo(year, sozialraum, event.data.line, 'moved_in_cents', event.data.amountCents)]
+    case 'BudgetMoveReverted':
+      // The move did not happen: the source is as if it had never sent it.
+      return [addTo(year, sozialraum, event.data.line, 'moved_out_cents', -event.data.amountCents)]
+    case 'BudgetClosed':
+      return [
+        sql('UPDATE budgets SET closed = 1 WHERE year = ? AND sozialraum = ?', year, sozialraum),
+        addTo(year, sozialraum, 'ambulatory', 'lapsed_cents', event.data.lapsed.ambulatory),
+        addTo(year, sozialraum, 'flexible', 'lapsed_cents', event.data.lapsed.flexible),
+      ]
+    default:
+      return []
+  }
 }
 
 /** Balances per budget and line, and each budget's revision (its ETag). */
@@ -48,6 +83,7 @@ export const balancesProjection: Projection = {
     for (const { line, figure, cents } of lineChanges(event)) {
       changes.push(addTo(year, sozialraum, line, `${figure}_cents`, cents))
     }
+    changes.push(...flowChanges(event))
     return changes
   },
 }

@@ -7,7 +7,7 @@ import { sql, type Projection } from './projection.js'
 const settle = (data: { year: number; sozialraum: string; commitmentId: string }) =>
   sql(
     `UPDATE commitments
-     SET status = CASE WHEN status <> 'rejected' AND amount_cents = invoiced_cents + released_cents THEN 'closed' ELSE status END
+     SET status = CASE WHEN status <> 'rejected' AND amount_cents = invoiced_cents + released_cents + carried_cents THEN 'closed' ELSE status END
      WHERE year = ? AND sozialraum = ? AND id = ?`,
     data.year,
     data.sozialraum,
@@ -128,6 +128,48 @@ export const commitmentsProjection: Projection = {
           ),
         ]
       }
+      case 'CommitmentCarriedIn': {
+        const data = event.data
+        return [
+          sql(
+            `INSERT INTO commitments (year, sozialraum, id, line, provider, case_ref, help_type, period_from, period_to,
+               decision_ref, amount_cents, status, over_budget, over_budget_justification, created_by, created_at,
+               carried_from_year, carried_from_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            data.year,
+            data.sozialraum,
+            data.commitmentId,
+            data.line,
+            data.provider,
+            data.caseRef,
+            data.helpType ?? null,
+            data.period.from,
+            data.period.to,
+            data.decisionRef ?? null,
+            data.amountCents,
+            data.status,
+            data.overBudget ? 1 : 0,
+            data.overBudgetJustification ?? null,
+            metadata.actor.sub,
+            metadata.recordedAt,
+            data.from.year,
+            data.from.commitmentId,
+          ),
+        ]
+      }
+      case 'CommitmentCarriedOver':
+        return [
+          sql(
+            `UPDATE commitments SET carried_cents = carried_cents + ?, carried_to_year = ?, carried_to_id = ?, status = 'closed'
+             WHERE year = ? AND sozialraum = ? AND id = ?`,
+            event.data.amountCents,
+            event.data.toYear,
+            event.data.toCommitmentId,
+            event.data.year,
+            event.data.sozialraum,
+            event.data.commitmentId,
+          ),
+        ]
       case 'CommitmentReleased':
         return [
           sql(

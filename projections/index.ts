@@ -2,7 +2,9 @@ import { auditProjection } from './audit.js'
 import { balanceHistoryProjection } from './balance-history.js'
 import { balancesProjection } from './balances.js'
 import { commitmentsProjection } from './commitments.js'
+import { fiscalYearsProjection } from './fiscal-years.js'
 import { idempotencyKeysProjection } from './idempotency-keys.js'
+import { movesProjection } from './moves.js'
 import type { Projection } from './projection.js'
 import { sozialraeumeProjection } from './sozialraeume.js'
 import { spendingProjection } from './spending.js'
@@ -17,4 +19,6 @@ export const projections: readonly Projection[] = [
   auditProjection,
   idempotencyKeysProjection,
   balanceHistoryProjection,
+  fiscalYearsProjection,
+  movesProjection,
 ]

@@ -38,8 +38,24 @@ export function lineChanges(event: BudgetEvent): LineChange[] {
       return [{ line: 'flexible', figure: 'spent', cents: event.data.amountCents }]
     case 'SpendingReversed':
       return [{ line: 'flexible', figure: 'spent', cents: -event.data.amountCents }]
+    // The money leaves with what is carried: the next year's budget is allocated exactly this.
+    case 'CommitmentCarriedOver':
+      return [
+        { line: event.data.line, figure: 'committed', cents: -event.data.amountCents },
+        { line: event.data.line, figure: 'allocated', cents: -event.data.amountCents },
+      ]
+    case 'UnspentCarriedOver':
+    case 'BudgetMoveDebited':
+      return [{ line: event.data.line, figure: 'allocated', cents: -event.data.amountCents }]
+    case 'BudgetMoveCredited':
+    case 'BudgetMoveReverted':
+      return [{ line: event.data.line, figure: 'allocated', cents: event.data.amountCents }]
+    case 'CommitmentCarriedIn':
+      return [{ line: event.data.line, figure: 'committed', cents: event.data.amountCents }]
     case 'CommitmentApprovalRequested':
     case 'CommitmentApproved':
+    case 'BudgetClosed':
+    case 'BudgetMoveRefused':
       return []
   }
 }

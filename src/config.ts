@@ -2,7 +2,19 @@ import { join, dirname } from 'node:path'
 import { z } from 'zod'
 import { MIN_SECRET_LENGTH } from './auth/tokens.js'
 import { DEFAULT_FOUR_EYES_THRESHOLD_CENTS } from './domain/budget/index.js'
+import { DEFAULT_UTILISATION_THRESHOLDS, type UtilisationThresholds } from './domain/budget/warnings.js'
 import { parseAmount, type Cents } from './domain/money.js'
+
+/** "80,95": ascending percentages, each above 0 and at most 1000; "" turns the warnings of a line off. */
+const thresholdList = z
+  .string()
+  .regex(/^$|^\d{1,4}(\.\d{1,2})?(,\d{1,4}(\.\d{1,2})?){0,9}$/, 'must be ascending percentages like "80,95"')
+  .transform((text, context) => {
+    const values = text === '' ? [] : text.split(',').map(Number)
+    if (values.every((value, index) => value > 0 && value <= 1000 && (index === 0 || value > (values[index - 1] ?? 0)))) return values
+    context.addIssue({ code: 'custom', message: 'must be ascending percentages above 0 and at most 1000, like "80,95"' })
+    return z.NEVER
+  })
 
 /** The service's configuration, parsed once from the environment (docs/api.md, "Configuration"). */
 const environmentSchema = z.object({
@@ -41,6 +53,9 @@ const environmentSchema = z.object({
       return z.NEVER
     })
     .optional(),
+  /** Utilisation thresholds in percent that a write warns about, per line (docs/api.md, "Warnings"). */
+  UTILISATION_WARNINGS_AMBULATORY: thresholdList.optional(),
+  UTILISATION_WARNINGS_FLEXIBLE: thresholdList.optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(100_000_000).default(60_000),
   TRUST_PROXY: z
     .string()
@@ -74,6 +89,8 @@ export interface Config {
   readYourWritesTimeoutMs: number
   tokens: { keys: TokenKeysConfig; issuer: string | undefined; audience: string | undefined }
   fourEyesThresholdCents: Cents
+  /** Utilisation thresholds per line that a write warns about when it crosses one. */
+  utilisationThresholds: UtilisationThresholds
   /** Requests per minute per token; 0 turns the limit off. */
   rateLimitPerMinute: number
   /**
@@ -131,6 +148,10 @@ export function parseConfig(environment: NodeJS.ProcessEnv): Config {
     readYourWritesTimeoutMs: 5000,
     tokens: { keys, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE },
     fourEyesThresholdCents: env.FOUR_EYES_THRESHOLD ?? DEFAULT_FOUR_EYES_THRESHOLD_CENTS,
+    utilisationThresholds: {
+      ambulatory: env.UTILISATION_WARNINGS_AMBULATORY ?? DEFAULT_UTILISATION_THRESHOLDS.ambulatory,
+      flexible: env.UTILISATION_WARNINGS_FLEXIBLE ?? DEFAULT_UTILISATION_THRESHOLDS.flexible,
+    },
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     trustProxy: trustProxyOf(env.TRUST_PROXY),
     redisUrl: env.REDIS_URL,

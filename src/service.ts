@@ -16,6 +16,8 @@ import { StoreLock } from './eventstore/store-lock.js'
 import { buildApp } from './http/app.js'
 import { ProjectionRunner } from '../projections/runner.js'
 import { ReadModels } from './readmodels/queries.js'
+import { FiscalYearQueries } from './readmodels/fiscal-years.js'
+import { ProcessRunner } from './application/processes.js'
 import { loadMigrations, migrate } from './sql/migrate.js'
 import type { SqlDatabase } from './sql/port.js'
 import { SqliteDatabase } from './sql/sqlite.js'
@@ -161,6 +163,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       logger: logger.child({ component: 'projections' }),
     })
     const readModels = new ReadModels(db)
+    const fiscalYears = new FiscalYearQueries(db)
     const clock = overrides.clock ?? (() => new Date())
     const verifier = new LogVerifier({
       store,
@@ -176,9 +179,20 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       findIdempotentWrite: (actorSub, key) => readModels.idempotentWrite(actorSub, key),
       budgetPolicy: { fourEyesThresholdCents: config.fourEyesThresholdCents },
     })
+    const processes = new ProcessRunner({
+      ledger,
+      queries: fiscalYears,
+      store,
+      waitFor: (position, timeoutMs, names) => runner.waitFor(position, timeoutMs, names),
+      isLeader: () => runner.status().projecting,
+      logger: logger.child({ component: 'processes' }),
+    })
     app = await buildApp({
       ledger,
       readModels,
+      fiscalYears,
+      processes,
+      utilisationThresholds: config.utilisationThresholds,
       runner,
       store,
       verifier,
@@ -195,6 +209,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
     })
     // Last, so that nothing is left running when an earlier step fails.
     await runner.start()
+    processes.start()
     const started = app
     let closing: Promise<void> | undefined
     return {
@@ -205,6 +220,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       close: () =>
         (closing ??= (async () => {
           await started.close()
+          await processes.stop()
           await runner.stop()
           await stores.close()
         })()),

@@ -9,7 +9,15 @@ import {
   type BudgetState,
 } from '../domain/budget/index.js'
 import { DomainError } from '../domain/errors.js'
-import { isBudgetEvent, isSozialraumEvent, type BudgetEvent, type SozialraumEvent } from '../domain/events.js'
+import {
+  isBudgetEvent,
+  isSozialraumEvent,
+  isYearEvent,
+  type BudgetEvent,
+  type SozialraumEvent,
+  type YearEvent,
+} from '../domain/events.js'
+import { decideYear, evolveYear, initialYearState, yearTakesWrites, type YearCommand, type YearState } from '../domain/year.js'
 import {
   decideSozialraum,
   evolveSozialraum,
@@ -19,7 +27,7 @@ import {
 } from '../domain/sozialraum.js'
 import { CommandHandler, type CommandContext, type CommandHandlerOptions, type WriteOutcome } from './command-handler.js'
 import { IdempotencyKeyIndex, type FindIdempotentWrite } from './idempotency-keys.js'
-import { budgetStreamId, sozialraumStreamId } from './stored-event.js'
+import { budgetStreamId, sozialraumStreamId, yearStreamId } from './stored-event.js'
 
 export interface LedgerOptions extends Omit<CommandHandlerOptions, 'idempotencyKeys'> {
   findIdempotentWrite?: FindIdempotentWrite
@@ -29,11 +37,16 @@ export interface LedgerOptions extends Omit<CommandHandlerOptions, 'idempotencyK
 
 export type BudgetOutcome = WriteOutcome<BudgetState, BudgetEvent>
 export type SozialraumOutcome = WriteOutcome<SozialraumState, SozialraumEvent>
+export type YearOutcome = WriteOutcome<YearState, YearEvent>
+
+/** The budget commands only the year-close and move processes issue: they run while a year closes. */
+const PROCESS_STEPS: ReadonlySet<BudgetCommand['type']> = new Set(['CloseBudget', 'ReceiveCarryOver', 'CreditMove', 'RevertMove'])
 
 /** The write side of the ledger: one command handler per kind of stream. */
 export class Ledger {
   private readonly budgets: CommandHandler<BudgetState, BudgetCommand, BudgetEvent>
   private readonly sozialraeume: CommandHandler<SozialraumState, SozialraumCommand, SozialraumEvent>
+  private readonly years: CommandHandler<YearState, YearCommand, YearEvent>
 
   constructor({ findIdempotentWrite, budgetPolicy = DEFAULT_BUDGET_POLICY, ...common }: LedgerOptions) {
     const options: CommandHandlerOptions = { ...common, idempotencyKeys: new IdempotencyKeyIndex(findIdempotentWrite) }
@@ -54,6 +67,19 @@ export class Ledger {
       },
       options,
     )
+    this.years = new CommandHandler({ decide: decideYear, evolve: evolveYear, isEvent: isYearEvent }, options)
+  }
+
+  executeYear(year: number, command: YearCommand, context: CommandContext): Promise<YearOutcome> {
+    return this.years.execute(yearStreamId(year), () => initialYearState(year), command, context)
+  }
+
+  readYear(year: number): Promise<{ state: YearState; revision: bigint | undefined }> {
+    return this.years.read(yearStreamId(year), () => initialYearState(year))
+  }
+
+  readBudget(year: number, sozialraum: string): Promise<{ state: BudgetState; revision: bigint | undefined }> {
+    return this.budgets.read(budgetStreamId(year, sozialraum), () => initialBudgetState({ year, sozialraum }))
   }
 
   executeSozialraum(id: string, command: SozialraumCommand, context: CommandContext): Promise<SozialraumOutcome> {
@@ -72,6 +98,15 @@ export class Ledger {
     )
     if (!registration.state.registered) {
       return { kind: 'rejected', error: new DomainError('not-found', `Sozialraum ${sozialraum} is not registered`) }
+    }
+    // Once a close is approved, the year's budgets take no writes but the close's and the moves'
+    // own steps. A write that passed this check just before the approval is still safe: the
+    // budget's close step decides on its stream's latest state, so it carries what that wrote.
+    if (!PROCESS_STEPS.has(command.type)) {
+      const fiscalYear = await this.readYear(year)
+      if (!yearTakesWrites(fiscalYear.state)) {
+        return { kind: 'rejected', error: new DomainError('year-closed', `fiscal year ${year} is ${fiscalYear.state.status}`) }
+      }
     }
     return this.budgets.execute(
       budgetStreamId(year, sozialraum),

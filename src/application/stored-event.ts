@@ -37,3 +37,4 @@ export function toStoredEvent(recorded: RecordedEvent): StoredEvent {
 
 export const budgetStreamId = (year: number, sozialraum: string): string => `budget-${year}-${sozialraum}`
 export const sozialraumStreamId = (id: string): string => `sozialraum-${id}`
+export const yearStreamId = (year: number): string => `year-${year}`

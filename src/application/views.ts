@@ -49,6 +49,11 @@ export interface CommitmentView {
   invoiced: string
   released: string
   remaining: string
+  /** What the year close took into the next year, and the commitment that continues it there (docs/domain.md rule 8). */
+  carried: string
+  carriedTo?: { year: number; commitmentId: string }
+  /** The commitment of the previous year this one continues. */
+  carriedFrom?: { year: number; commitmentId: string }
   status: 'requested' | 'open' | 'closed' | 'rejected'
   overBudget: boolean
   overBudgetJustification?: string
@@ -120,7 +125,7 @@ export function budgetView(
 export function budgetViewOfState(state: BudgetState, revision: bigint): BudgetView {
   const overBudget: OverBudgetSummary = { commitments: 0, amountCents: 0n }
   for (const commitment of state.commitments.values()) {
-    const boundOrSpentCents = commitment.amountCents - commitment.releasedCents
+    const boundOrSpentCents = commitment.amountCents - commitment.releasedCents - commitment.carriedCents
     // A rejected or withdrawn (released before any invoice) request binds nothing: not counted.
     if (!commitment.overBudget || boundOrSpentCents === 0n) continue
     overBudget.commitments += 1
@@ -148,6 +153,9 @@ export function commitmentView(state: BudgetState, commitment: CommitmentState):
     invoiced: formatCents(commitment.invoicedCents),
     released: formatCents(commitment.releasedCents),
     remaining: formatCents(remainingCents(commitment)),
+    carried: formatCents(commitment.carriedCents),
+    ...(commitment.carriedTo === undefined ? {} : { carriedTo: commitment.carriedTo }),
+    ...(commitment.carriedFrom === undefined ? {} : { carriedFrom: commitment.carriedFrom }),
     status: commitment.status,
     overBudget: commitment.overBudget,
     ...(commitment.overBudgetJustification === undefined

@@ -26,7 +26,11 @@ const signedCents = cents.refine((value) => value !== 0, 'must not be zero')
 const date = z.iso.date()
 const reference = z.string().min(1).max(TEXT_LIMITS.reference)
 const freeText = z.string().min(1).max(TEXT_LIMITS.freeText)
-const budgetKey = { year: z.number().int().min(2000).max(2100), sozialraum: z.string().min(1).max(64) }
+const year = z.number().int().min(2000).max(2100)
+const sozialraumKey = z.string().min(1).max(64)
+const budgetKey = { year, sozialraum: sozialraumKey }
+const nonNegativeCents = cents.refine((value) => value >= 0, 'must not be negative')
+const period = z.object({ from: date, to: date })
 
 export const eventDataSchemas = {
   SozialraumRegistered: z.object({
@@ -51,6 +55,8 @@ export const eventDataSchemas = {
     decisionRef: reference,
     note: freeText.optional(),
     kind: z.enum(['allocation', 'carry-over']),
+    /** Version 3: for a carry-over, the year whose close carried it (absent on every allocation). */
+    fromYear: year.optional(),
   }),
   BudgetAdjusted: z.object({ ...budgetKey, line, amountCents: signedCents, reason: freeText }),
   BudgetTransferred: z.object({
@@ -68,7 +74,7 @@ export const eventDataSchemas = {
     caseRef: reference,
     helpType: reference.optional(),
     amountCents: positiveCents,
-    period: z.object({ from: date, to: date }),
+    period,
     decisionRef: reference.optional(),
     status: z.enum(['requested', 'open']),
     overBudget: z.boolean(),
@@ -144,6 +150,93 @@ export const eventDataSchemas = {
     reason: freeText,
   }),
   /**
+   * The close of the year (docs/domain.md rule 8) took what was left of a commitment into the
+   * next year: here it is closed as carried over (not released), the line's commitment and its
+   * allocation both go down by the amount, which the next year's budget receives.
+   */
+  CommitmentCarriedOver: z.object({
+    ...budgetKey,
+    commitmentId: z.uuid(),
+    line,
+    amountCents: positiveCents,
+    toYear: year,
+    toCommitmentId: z.uuid(),
+  }),
+  /** The close carried a line's unspent allocation into the next year (`carryUnspent`). */
+  UnspentCarriedOver: z.object({ ...budgetKey, line, amountCents: positiveCents, toYear: year }),
+  /** The budget's part of the year close: nothing is booked into it any more. `lapsed`: what was left and not carried. */
+  BudgetClosed: z.object({
+    ...budgetKey,
+    lapsed: z.object({ ambulatory: nonNegativeCents, flexible: nonNegativeCents }),
+  }),
+  /**
+   * A commitment carried over from the previous year, opened here with a link to the original:
+   * the same provider, case and help type, its approval carried with it (`status`, and how much
+   * of it a second person had approved). Written after the BudgetAllocated (kind carry-over) that
+   * gives its line the money.
+   */
+  CommitmentCarriedIn: z.object({
+    ...budgetKey,
+    commitmentId: z.uuid(),
+    line,
+    provider: reference,
+    caseRef: reference,
+    helpType: reference.optional(),
+    amountCents: positiveCents,
+    period,
+    decisionRef: reference.optional(),
+    status: z.enum(['requested', 'open']),
+    overBudget: z.boolean(),
+    overBudgetJustification: freeText.optional(),
+    approvedAmountCents: nonNegativeCents,
+    /** Who asked for what still waits for approval: in the new year, too, they may not approve it. */
+    requestedBy: z.string().min(1).max(256).optional(),
+    from: z.object({ year, commitmentId: z.uuid() }),
+  }),
+  /**
+   * A move between Sozialräume (docs/domain.md rule 9) is a process of up to three steps: the
+   * source is debited first, so that money is in transit but never created; then the target is
+   * credited, or refuses (and can never be credited with that move afterwards), and the source
+   * is credited back.
+   */
+  BudgetMoveDebited: z.object({
+    ...budgetKey,
+    moveId: z.uuid(),
+    line,
+    amountCents: positiveCents,
+    to: z.object({ sozialraum: sozialraumKey, line }),
+    reason: freeText,
+  }),
+  BudgetMoveCredited: z.object({
+    ...budgetKey,
+    moveId: z.uuid(),
+    line,
+    amountCents: positiveCents,
+    from: z.object({ sozialraum: sozialraumKey, line }),
+    reason: freeText,
+  }),
+  BudgetMoveRefused: z.object({
+    ...budgetKey,
+    moveId: z.uuid(),
+    amountCents: positiveCents,
+    from: z.object({ sozialraum: sozialraumKey, line }),
+    why: freeText,
+  }),
+  BudgetMoveReverted: z.object({ ...budgetKey, moveId: z.uuid(), line, amountCents: positiveCents, why: freeText }),
+  /** The year's close (stream `year-<year>`): asked by one finance controller, decided by a second. */
+  YearCloseRequested: z.object({ year, reason: freeText, carryUnspent: z.array(line).max(LINES.length) }),
+  YearCloseApproved: z.object({ year, comment: freeText.optional() }),
+  YearCloseRejected: z.object({ year, comment: freeText.optional() }),
+  /** Every budget of the year is closed and its carry-over received: the totals of the close. */
+  YearClosed: z.object({
+    year,
+    budgets: z.number().int().min(0),
+    carriedCommitments: z.number().int().min(0),
+    carriedCents: nonNegativeCents,
+    unspentCarriedCents: nonNegativeCents,
+    lapsedCents: nonNegativeCents,
+  }),
+  /**
    * Someone exported the events of a fiscal year (GET /v1/audit/export): who and when are the
    * event's actor and recordedAt. Kept in a stream of its own (`audit-exports`), never a budget's.
    */
@@ -163,17 +256,22 @@ export const SOZIALRAUM_EVENT_TYPES = ['SozialraumRegistered', 'SozialraumStatus
 type SozialraumEventType = (typeof SOZIALRAUM_EVENT_TYPES)[number]
 export const AUDIT_EVENT_TYPES = ['AuditExported'] as const
 type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
+export const YEAR_EVENT_TYPES = ['YearCloseRequested', 'YearCloseApproved', 'YearCloseRejected', 'YearClosed'] as const
+type YearEventType = (typeof YEAR_EVENT_TYPES)[number]
 
-export type BudgetEvent = Exclude<DomainEvent, { type: SozialraumEventType | AuditEventType }>
+export type BudgetEvent = Exclude<DomainEvent, { type: SozialraumEventType | AuditEventType | YearEventType }>
 export type SozialraumEvent = Extract<DomainEvent, { type: SozialraumEventType }>
 export type AuditEvent = Extract<DomainEvent, { type: AuditEventType }>
+export type YearEvent = Extract<DomainEvent, { type: YearEventType }>
 
 const sozialraumEventTypes: ReadonlySet<string> = new Set(SOZIALRAUM_EVENT_TYPES)
 const auditEventTypes: ReadonlySet<string> = new Set(AUDIT_EVENT_TYPES)
+const yearEventTypes: ReadonlySet<string> = new Set(YEAR_EVENT_TYPES)
 export const isSozialraumEvent = (event: DomainEvent): event is SozialraumEvent => sozialraumEventTypes.has(event.type)
 export const isAuditEvent = (event: DomainEvent): event is AuditEvent => auditEventTypes.has(event.type)
+export const isYearEvent = (event: DomainEvent): event is YearEvent => yearEventTypes.has(event.type)
 export const isBudgetEvent = (event: DomainEvent): event is BudgetEvent =>
-  !sozialraumEventTypes.has(event.type) && !auditEventTypes.has(event.type)
+  !sozialraumEventTypes.has(event.type) && !auditEventTypes.has(event.type) && !yearEventTypes.has(event.type)
 
 /**
  * The version each event type is written with today. A type's version goes up when its shape
@@ -190,7 +288,7 @@ export const isBudgetEvent = (event: DomainEvent): event is BudgetEvent =>
 export const EVENT_VERSIONS: Readonly<Record<EventType, number>> = {
   SozialraumRegistered: 1,
   SozialraumStatusChanged: 1,
-  BudgetAllocated: 2,
+  BudgetAllocated: 3,
   BudgetAdjusted: 1,
   BudgetTransferred: 1,
   CommitmentCreated: 1,
@@ -203,12 +301,25 @@ export const EVENT_VERSIONS: Readonly<Record<EventType, number>> = {
   SpendingRecorded: 1,
   SpendingReversed: 1,
   AuditExported: 1,
+  CommitmentCarriedOver: 1,
+  UnspentCarriedOver: 1,
+  BudgetClosed: 1,
+  CommitmentCarriedIn: 1,
+  BudgetMoveDebited: 1,
+  BudgetMoveCredited: 1,
+  BudgetMoveRefused: 1,
+  BudgetMoveReverted: 1,
+  YearCloseRequested: 1,
+  YearCloseApproved: 1,
+  YearCloseRejected: 1,
+  YearClosed: 1,
 }
 
 /** Turns the data of version `n` into version `n + 1`; keyed by type, then by `n`. */
 type Upcaster = (data: Record<string, unknown>) => Record<string, unknown>
 export const UPCASTERS: Readonly<Partial<Record<EventType, Readonly<Record<number, Upcaster>>>>> = {
-  BudgetAllocated: { 1: (data) => ({ ...data, kind: 'allocation' }) },
+  // Version 3 only adds `fromYear`, which only carry-overs have; there were none before it.
+  BudgetAllocated: { 1: (data) => ({ ...data, kind: 'allocation' }), 2: (data) => data },
 }
 
 /** The roles a token can carry (docs/api.md, "Authentication and roles"). */

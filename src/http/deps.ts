@@ -1,6 +1,8 @@
 import type { Ledger } from '../application/ledger.js'
 import type { LogVerifier } from '../audit/verify.js'
 import type { EventStore } from '../eventstore/port.js'
+import type { UtilisationThresholds } from '../domain/budget/warnings.js'
+import type { FiscalYearQueries } from '../readmodels/fiscal-years.js'
 import type { ReadModels } from '../readmodels/queries.js'
 import type { ReadModelProgress } from './read-models.js'
 
@@ -8,6 +10,12 @@ import type { ReadModelProgress } from './read-models.js'
 export interface HttpDeps {
   ledger: Ledger
   readModels: ReadModels
+  /** The year close and moves between Sozialräume (src/readmodels/fiscal-years.ts). */
+  fiscalYears: FiscalYearQueries
+  /** Runs the year-close and move processes soon (after an approval, or a move that could not finish at once). */
+  processes: { kick(): void }
+  /** The utilisation thresholds a budget write warns about when it crosses one. */
+  utilisationThresholds: UtilisationThresholds
   /** How far the projections are; the runner in projections/ gives it. */
   runner: ReadModelProgress
   store: EventStore

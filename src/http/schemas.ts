@@ -202,6 +202,9 @@ export const commitmentSchema = z
     invoiced: moneyOut,
     released: moneyOut,
     remaining: moneyOut,
+    carried: moneyOut.meta({ description: 'What the year close carried into the next year (closed here as carried over, not released)' }),
+    carriedTo: z.object({ year: z.number().int(), commitmentId: z.string() }).optional(),
+    carriedFrom: z.object({ year: z.number().int(), commitmentId: z.string() }).optional(),
     status: commitmentStatus,
     overBudget: z.boolean(),
     overBudgetJustification: z.string().optional(),
@@ -257,8 +260,15 @@ const writeEnvelope = {
   position: positionText.meta({ description: 'Where the write stands in the global log; pass as ?minPosition= to read it' }),
   revision: positionText.meta({ description: "The stream's revision after the write (also the ETag)" }),
 }
+export const utilisationWarningSchema = z
+  .object({
+    line,
+    threshold: z.number().meta({ description: 'The utilisation threshold in percent that this write reached' }),
+    utilisation: z.string().nullable().meta({ description: "The line's utilisation after the write, percent with two decimals; null with nothing allocated" }),
+  })
+  .meta({ id: 'UtilisationWarning', description: 'A configured utilisation threshold of a line that this write crossed' })
 export const budgetWrite = <T extends z.ZodRawShape>(resource: T) =>
-  z.object({ ...writeEnvelope, budget: budgetSchema, ...resource })
+  z.object({ ...writeEnvelope, budget: budgetSchema, ...resource, warnings: z.array(utilisationWarningSchema) })
 export const sozialraumWriteSchema = z
   .object({ ...writeEnvelope, ...sozialraumSchema.shape })
   .meta({ id: 'SozialraumWritten', description: 'A Sozialraum as written, with the position of the write' })

@@ -4,8 +4,10 @@ import stableStringify from 'safe-stable-stringify'
 import type { CommandContext, WriteOutcome } from '../application/command-handler.js'
 import { ConcurrencyExhaustedError, StreamBusyError } from '../application/command-handler.js'
 import { budgetViewOfState } from '../application/views.js'
-import type { BudgetCommand, BudgetState } from '../domain/budget/index.js'
-import type { BudgetEvent, EventDataOf } from '../domain/events.js'
+import { lineChanges } from '../../projections/line-changes.js'
+import type { BudgetCommand, BudgetState, LineBalance } from '../domain/budget/index.js'
+import { crossedThresholds } from '../domain/budget/warnings.js'
+import type { BudgetEvent, EventDataOf, Line } from '../domain/events.js'
 import { formatCents, parseAmount, type Cents } from '../domain/money.js'
 import type { HttpDeps } from './deps.js'
 import { domainProblem, problem, sendProblem } from './problem.js'
@@ -110,8 +112,21 @@ export function budgetWriteHandler(
   return sendWrite(
     reply,
     () => deps.ledger.executeBudget(Number(key.year), key.sozialraum, command, commandContext(request)),
-    ({ state, events, revision }) => ({ budget: budgetViewOfState(state, revision), ...resource(state, events) }),
+    ({ state, events, revision }) => ({
+      budget: budgetViewOfState(state, revision),
+      ...resource(state, events),
+      warnings: crossedThresholds(linesBefore(state.lines, events), state.lines, deps.utilisationThresholds),
+    }),
   )
+}
+
+/** The lines as they were before the events: what the warnings compare against (a replay answers the same). */
+function linesBefore(after: Readonly<Record<Line, LineBalance>>, events: readonly BudgetEvent[]): Record<Line, LineBalance> {
+  const before = { ambulatory: { ...after.ambulatory }, flexible: { ...after.flexible } }
+  for (const { line, figure, cents } of events.flatMap(lineChanges)) {
+    before[line][`${figure}Cents`] -= BigInt(cents)
+  }
+  return before
 }
 
 export const budgetNotFound = (year: string | number, sozialraum: string) =>

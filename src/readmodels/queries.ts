@@ -61,6 +61,11 @@ interface CommitmentRow {
   last_decision_by: string | null
   last_decision_at: string | null
   last_decision_comment: string | null
+  carried_cents: CentsText
+  carried_to_year: Integer | null
+  carried_to_id: string | null
+  carried_from_year: Integer | null
+  carried_from_id: string | null
 }
 
 interface OverBudgetRow {
@@ -131,7 +136,8 @@ export interface AuditFilter {
 const COMMITMENT_COLUMNS = `year, sozialraum, id, line, provider, case_ref, help_type, period_from, period_to, decision_ref,
   ${centsText('amount_cents', 'amount_cents')}, ${centsText('invoiced_cents', 'invoiced_cents')},
   ${centsText('released_cents', 'released_cents')}, status, over_budget, over_budget_justification, created_by, created_at,
-  last_decision, last_decision_by, last_decision_at, last_decision_comment`
+  last_decision, last_decision_by, last_decision_at, last_decision_comment, ${centsText('carried_cents', 'carried_cents')},
+  carried_to_year, carried_to_id, carried_from_year, carried_from_id`
 
 const LINE_CENTS = [
   centsText('l.allocated_cents', 'allocated_cents'),
@@ -187,6 +193,7 @@ function commitmentFromRow(row: CommitmentRow, invoices: readonly InvoiceRow[]):
   const amount = centsFromStorage(row.amount_cents)
   const invoiced = centsFromStorage(row.invoiced_cents)
   const released = centsFromStorage(row.released_cents)
+  const carried = centsFromStorage(row.carried_cents)
   return {
     id: row.id,
     year: Number(row.year),
@@ -200,7 +207,14 @@ function commitmentFromRow(row: CommitmentRow, invoices: readonly InvoiceRow[]):
     amount: formatCents(amount),
     invoiced: formatCents(invoiced),
     released: formatCents(released),
-    remaining: formatCents(amount - invoiced - released),
+    remaining: formatCents(amount - invoiced - released - carried),
+    carried: formatCents(carried),
+    ...(row.carried_to_year === null || row.carried_to_id === null
+      ? {}
+      : { carriedTo: { year: Number(row.carried_to_year), commitmentId: row.carried_to_id } }),
+    ...(row.carried_from_year === null || row.carried_from_id === null
+      ? {}
+      : { carriedFrom: { year: Number(row.carried_from_year), commitmentId: row.carried_from_id } }),
     status: row.status,
     overBudget: Number(row.over_budget) === 1,
     ...(row.over_budget_justification === null ? {} : { overBudgetJustification: row.over_budget_justification }),
@@ -315,8 +329,8 @@ export class ReadModels {
   /** Per budget: its over-budget commitments that still bind or have spent money, and how much. */
   private overBudgetSummaries(year: number, sozialraum?: string): Promise<OverBudgetRow[]> {
     return this.db.query<OverBudgetRow>(
-      `SELECT year, sozialraum, COUNT(*) AS commitments, ${centsText('SUM(amount_cents - released_cents)', 'amount_cents')}
-       FROM commitments WHERE year = ? AND over_budget = 1 AND amount_cents > released_cents${sozialraum === undefined ? '' : ' AND sozialraum = ?'}
+      `SELECT year, sozialraum, COUNT(*) AS commitments, ${centsText('SUM(amount_cents - released_cents - carried_cents)', 'amount_cents')}
+       FROM commitments WHERE year = ? AND over_budget = 1 AND amount_cents > released_cents + carried_cents${sozialraum === undefined ? '' : ' AND sozialraum = ?'}
        GROUP BY year, sozialraum`,
       sozialraum === undefined ? [year] : [year, sozialraum],
     )

@@ -107,5 +107,5 @@ t.test('a store written by 0.2.0 is read, decided on and projected through the u
   const again = await post(service.app, `${url}/allocations`, { line: 'flexible', amount: '1.00', decisionRef: 'HH-2025/0300' })
   const written = await service.store.readAll({ after: BigInt(spent.body.position), maxCount: 10 })
   t.equal(again.status, 201)
-  t.match(written[0], { type: 'BudgetAllocated', data: { kind: 'allocation' }, metadata: { schemaVersion: 2 } }, 'new events are written as version 2')
+  t.match(written[0], { type: 'BudgetAllocated', data: { kind: 'allocation' }, metadata: { schemaVersion: 3 } }, 'new events are written as version 3')
 })

@@ -16,7 +16,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /** The commitment part of a write's answer: everything but the envelope. */
 function commitmentOf(response: ApiResponse): Record<string, unknown> {
-  const { position: _position, revision: _revision, budget: _budget, ...commitment } = response.body
+  const { position: _position, revision: _revision, budget: _budget, warnings: _warnings, ...commitment } = response.body
   return commitment
 }
 

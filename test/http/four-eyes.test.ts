@@ -32,7 +32,7 @@ const JUSTIFICATION = 'Rechtsanspruch nach § 27 SGB VIII'
 
 /** The commitment part of a write's answer: everything but the envelope. */
 function commitmentOf(response: ApiResponse): Record<string, unknown> {
-  const { position: _position, revision: _revision, budget: _budget, ...commitment } = response.body
+  const { position: _position, revision: _revision, budget: _budget, warnings: _warnings, ...commitment } = response.body
   return commitment
 }
 

@@ -4,7 +4,7 @@ import { startTestService } from '../helpers/service.js'
 
 /** The spending part of a write's answer: everything but the envelope. */
 function spendingOf(response: ApiResponse): Record<string, unknown> {
-  const { position: _position, revision: _revision, budget: _budget, ...spending } = response.body
+  const { position: _position, revision: _revision, budget: _budget, warnings: _warnings, ...spending } = response.body
   return spending
 }
 

@@ -1,5 +1,6 @@
 import type { Line } from '../events.js'
 import type { Cents } from '../money.js'
+import type { CarryOver } from './carry-over.js'
 import type { Approver } from './state.js'
 
 /** What may be asked of a budget. Time, ids and the actor come with the command, never from a clock. */
@@ -45,6 +46,27 @@ export type BudgetCommand =
       date: string
     }
   | { type: 'ReverseSpending'; spendingId: string; reason: string }
+  // The steps of the year close and of moves between Sozialräume: issued by their processes
+  // (src/application/processes.ts), the debit of a move also by its request.
+  | { type: 'CloseBudget'; carryUnspent: readonly Line[] }
+  | { type: 'ReceiveCarryOver'; carry: CarryOver }
+  | {
+      type: 'DebitMove'
+      moveId: string
+      line: Line
+      amountCents: Cents
+      to: { sozialraum: string; line: Line }
+      reason: string
+    }
+  | {
+      type: 'CreditMove'
+      moveId: string
+      line: Line
+      amountCents: Cents
+      from: { sozialraum: string; line: Line }
+      reason: string
+    }
+  | { type: 'RevertMove'; moveId: string; why: string }
 
 /** One kind of command, e.g. `CommandOf<'BookInvoice'>`. */
 export type CommandOf<Type extends BudgetCommand['type']> = Extract<BudgetCommand, { type: Type }>

@@ -2,6 +2,8 @@ import { DomainError } from '../errors.js'
 import type { BudgetEvent } from '../events.js'
 import { formatCents, MAX_AMOUNT_CENTS } from '../money.js'
 import { decideApproval } from './approvals.js'
+import { decideCloseBudget, decideReceiveCarryOver } from './carry-over.js'
+import { decideCreditMove, decideDebitMove, decideRevertMove } from './moves.js'
 import type { BudgetCommand } from './commands.js'
 import { decideAmendment, decideCreateCommitment, decideInvoice, decideRelease } from './commitments.js'
 import { checkBalanceLimits } from './limits.js'
@@ -27,7 +29,9 @@ export function decideBudget(
 /** What every command must pass before its own rules are asked. */
 function checkPreconditions(state: BudgetState, command: BudgetCommand): DomainError | undefined {
   if (state.closed) return new DomainError('year-closed', `fiscal year ${state.year} is closed`)
-  if (command.type !== 'AllocateBudget' && !state.exists) {
+  // A carry-over or a move may be what gives a budget its first money (a move refuses then).
+  const opens = command.type === 'AllocateBudget' || command.type === 'ReceiveCarryOver' || command.type === 'CreditMove'
+  if (!opens && !state.exists) {
     return new DomainError('not-found', `budget ${state.year} of ${state.sozialraum} has no allocation yet`)
   }
   if ('amountCents' in command && (command.amountCents > MAX_AMOUNT_CENTS || command.amountCents < -MAX_AMOUNT_CENTS)) {
@@ -61,5 +65,15 @@ function decideCommand(state: BudgetState, command: BudgetCommand, policy: Budge
       return decideSpending(state, key, command)
     case 'ReverseSpending':
       return decideReversal(state, key, command)
+    case 'CloseBudget':
+      return decideCloseBudget(state, key, command)
+    case 'ReceiveCarryOver':
+      return decideReceiveCarryOver(state, key, command)
+    case 'DebitMove':
+      return decideDebitMove(state, key, command)
+    case 'CreditMove':
+      return decideCreditMove(state, key, command)
+    case 'RevertMove':
+      return decideRevertMove(state, key, command)
   }
 }

@@ -1,5 +1,7 @@
 import type { BudgetEvent, EventDataOf, Line } from '../events.js'
 import type { Cents } from '../money.js'
+import { commitmentCarriedIn, commitmentCarriedOver, unspentCarriedOver } from './carry-over.js'
+import { evolveMove } from './moves.js'
 import {
   remainingCents,
   type ApprovalDecision,
@@ -19,6 +21,8 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
         ...state,
         exists: true,
         lines: changeLine(state.lines, event.data.line, { allocatedCents: BigInt(event.data.amountCents) }),
+        carriedInFrom:
+          event.data.fromYear === undefined ? state.carriedInFrom : new Set(state.carriedInFrom).add(event.data.fromYear),
       }
     case 'BudgetAdjusted':
       return {
@@ -48,10 +52,23 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
       return spendingRecorded(state, event.data, context)
     case 'SpendingReversed':
       return spendingReversed(state, event.data)
+    case 'CommitmentCarriedOver':
+      return commitmentCarriedOver(state, event.data)
+    case 'UnspentCarriedOver':
+      return unspentCarriedOver(state, event.data)
+    case 'BudgetClosed':
+      return { ...state, closed: true }
+    case 'CommitmentCarriedIn':
+      return commitmentCarriedIn(state, event.data, context)
+    case 'BudgetMoveDebited':
+    case 'BudgetMoveCredited':
+    case 'BudgetMoveRefused':
+    case 'BudgetMoveReverted':
+      return evolveMove(state, event)
   }
 }
 
-function changeLine(
+export function changeLine(
   lines: Readonly<Record<Line, LineBalance>>,
   line: Line,
   change: Partial<Record<keyof LineBalance, Cents>>,
@@ -67,7 +84,7 @@ function changeLine(
   }
 }
 
-function withCommitment(state: BudgetState, commitment: CommitmentState): Map<string, CommitmentState> {
+export function withCommitment(state: BudgetState, commitment: CommitmentState): Map<string, CommitmentState> {
   return new Map(state.commitments).set(commitment.id, commitment)
 }
 
@@ -82,7 +99,7 @@ function decision(kind: 'approve' | 'reject', comment: string | undefined, conte
   return { decision: kind, by: context.actorSub, at: context.recordedAt, comment }
 }
 
-function commitmentOf(state: BudgetState, data: { commitmentId: string }): CommitmentState {
+export function commitmentOf(state: BudgetState, data: { commitmentId: string }): CommitmentState {
   const commitment = state.commitments.get(data.commitmentId)
   if (!commitment) throw new Error(`event refers to unknown commitment ${data.commitmentId}: the stream is corrupt`)
   return commitment
@@ -101,6 +118,9 @@ function commitmentCreated(state: BudgetState, data: EventDataOf<'CommitmentCrea
     amountCents: amount,
     invoicedCents: 0n,
     releasedCents: 0n,
+    carriedCents: 0n,
+    carriedTo: undefined,
+    carriedFrom: undefined,
     status: data.status,
     overBudget: data.overBudget,
     overBudgetJustification: data.overBudgetJustification,

@@ -11,6 +11,7 @@ export { decideBudget } from './decide.js'
 export { evolveBudget } from './evolve.js'
 export { assertBudgetInvariants } from './invariants.js'
 export type { BudgetCommand } from './commands.js'
+export { carriedCommitmentId, carryOverOf, carriesAnything, type CarryOver } from './carry-over.js'
 export {
   availableCents,
   DEFAULT_BUDGET_POLICY,
@@ -28,5 +29,6 @@ export {
   type EventContext,
   type Invoice,
   type LineBalance,
+  type OutgoingMove,
   type SpendingState,
 } from './state.js'

@@ -48,6 +48,12 @@ export interface CommitmentState {
   amountCents: Cents
   invoicedCents: Cents
   releasedCents: Cents
+  /** What the year close took into the next year (docs/domain.md rule 8); the commitment is closed then. */
+  carriedCents: Cents
+  /** The commitment the close opened in the next year for what was left of this one. */
+  carriedTo: { year: number; commitmentId: string } | undefined
+  /** The commitment of the previous year this one continues. */
+  carriedFrom: { year: number; commitmentId: string } | undefined
   status: CommitmentStatus
   overBudget: boolean
   overBudgetJustification: string | undefined
@@ -73,13 +79,29 @@ export interface SpendingState {
   createdAt: string
 }
 
+/** A move this budget sent to another Sozialraum (rule 9): debited here, reverted if refused there. */
+export interface OutgoingMove {
+  line: Line
+  amountCents: Cents
+  to: { sozialraum: string; line: Line }
+  reverted: boolean
+}
+
 export interface BudgetState extends BudgetKey {
   /** True from the first allocation on; before it the budget does not exist. */
   exists: boolean
+  /** The year close has closed it: it takes no event any more (rule 8). */
   closed: boolean
   lines: Readonly<Record<Line, LineBalance>>
   commitments: ReadonlyMap<string, CommitmentState>
   spendings: ReadonlyMap<string, SpendingState>
+  /** What the close carried out of this budget as unspent allocation, per line. */
+  unspentCarriedCents: Readonly<Record<Line, Cents>>
+  /** The years whose close carried money into this budget: each is received once. */
+  carriedInFrom: ReadonlySet<number>
+  outgoingMoves: ReadonlyMap<string, OutgoingMove>
+  /** Moves from other Sozialräume, credited here or refused for good. */
+  incomingMoves: ReadonlyMap<string, 'credited' | 'refused'>
 }
 
 /** Who decides on an approval: the decider checks the four-eyes rules against the commitment. */
@@ -116,6 +138,10 @@ export function initialBudgetState(key: BudgetKey): BudgetState {
     lines: { ambulatory: emptyLine(), flexible: emptyLine() },
     commitments: new Map(),
     spendings: new Map(),
+    unspentCarriedCents: { ambulatory: 0n, flexible: 0n },
+    carriedInFrom: new Set(),
+    outgoingMoves: new Map(),
+    incomingMoves: new Map(),
   }
 }
 
@@ -124,5 +150,5 @@ export function availableCents(balance: LineBalance): Cents {
 }
 
 export function remainingCents(commitment: CommitmentState): Cents {
-  return commitment.amountCents - commitment.invoicedCents - commitment.releasedCents
+  return commitment.amountCents - commitment.invoicedCents - commitment.releasedCents - commitment.carriedCents
 }

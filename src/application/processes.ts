@@ -1,0 +1,253 @@
+import type { Logger } from 'pino'
+import { availableCents, carryOverOf, carriesAnything, type BudgetState } from '../domain/budget/index.js'
+import { LINES, type Actor, type EventDataOf, type Line } from '../domain/events.js'
+import { DomainError } from '../domain/errors.js'
+import { parseAmount } from '../domain/money.js'
+import type { EventStore, Position } from '../eventstore/port.js'
+import type { FiscalYearQueries, MoveView } from '../readmodels/fiscal-years.js'
+import type { CommandContext } from './command-handler.js'
+import type { BudgetOutcome, Ledger } from './ledger.js'
+
+/**
+ * The processes that span several streams (docs/domain.md rules 8 and 9; docs/fiscal-year.md):
+ * the year close and moves between Sozialräume. No store here writes several streams in one
+ * transaction, so each process is a sequence of steps, each one an append to one stream that
+ * records what it did. Before a step, the process reads the stream and skips the step if the
+ * stream records it done; the append expects the revision it read, so that of two runs of one
+ * step (a retry, a restart after a crash, a second process) exactly one is written. A process can
+ * therefore stop anywhere and be run again from the start, as often as needed.
+ */
+
+/** A step ran into something it cannot get past by trying again at once (it is retried on the next round). */
+export class ProcessStepError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ProcessStepError'
+  }
+}
+
+/** The steps are written on behalf of who asked: the close's approver, the move's requester. */
+function stepContext(actor: Actor, correlationId: string): CommandContext {
+  return { actor, correlationId, causationId: correlationId, idempotencyKey: null, requestHash: null, expectedRevision: undefined }
+}
+
+/**
+ * Runs a step unless `done` says the stream has it already. A refusal is read again: another run
+ * of the same step may have come first, which is fine; any other refusal stops the process.
+ */
+async function step(
+  read: () => Promise<BudgetState>,
+  done: (state: BudgetState) => boolean,
+  write: () => Promise<BudgetOutcome>,
+  what: string,
+): Promise<BudgetState> {
+  const before = await read()
+  if (done(before)) return before
+  const outcome = await write()
+  if (outcome.kind === 'written' || outcome.kind === 'replayed') return outcome.state
+  const after = await read()
+  if (done(after)) return after
+  const reason = outcome.kind === 'rejected' ? outcome.error.message : outcome.kind
+  throw new ProcessStepError(`${what}: ${reason}`)
+}
+
+export type MoveToFinish = Pick<MoveView, 'id' | 'year' | 'from' | 'to' | 'amount' | 'reason'> & { amountCents: bigint }
+
+/**
+ * Finishes a debited move: credits the target, or, when the target has refused it for good (its
+ * refusal is recorded, or it is closed), credits the source back. Answers how the move ended.
+ */
+export async function finishMove(ledger: Ledger, move: MoveToFinish, actor: Actor): Promise<'completed' | 'reverted'> {
+  const context = stepContext(actor, `move-${move.id}`)
+  const target = () => ledger.readBudget(move.year, move.to.sozialraum).then((read) => read.state)
+  const settled = (state: BudgetState) => state.incomingMoves.has(move.id) || state.closed
+  const targetState = await step(
+    target,
+    settled,
+    () =>
+      ledger.executeBudget(
+        move.year,
+        move.to.sozialraum,
+        { type: 'CreditMove', moveId: move.id, line: move.to.line, amountCents: move.amountCents, from: move.from, reason: move.reason },
+        context,
+      ),
+    `move ${move.id} to ${move.to.sozialraum}`,
+  )
+  if (targetState.incomingMoves.get(move.id) === 'credited') return 'completed'
+  const why = targetState.closed
+    ? `budget ${move.year} of ${move.to.sozialraum} is closed`
+    : `budget ${move.year} of ${move.to.sozialraum} refused the move`
+  await step(
+    () => ledger.readBudget(move.year, move.from.sozialraum).then((read) => read.state),
+    (state) => state.outgoingMoves.get(move.id)?.reverted === true,
+    () => ledger.executeBudget(move.year, move.from.sozialraum, { type: 'RevertMove', moveId: move.id, why }, context),
+    `reverting move ${move.id} to ${move.from.sozialraum}`,
+  )
+  return 'reverted'
+}
+
+type CloseTotals = Omit<EventDataOf<'YearClosed'>, 'year'>
+
+/** What a closed budget adds to the year's totals; what is left on a line that was not carried lapsed. */
+function addTotals(totals: CloseTotals, closed: BudgetState): CloseTotals {
+  const carry = carryOverOf(closed)
+  const lapsed = LINES.reduce((sum, line: Line) => {
+    const left = availableCents(closed.lines[line])
+    return left > 0n ? sum + left : sum
+  }, 0n)
+  const carried = carry.commitments.reduce((sum, item) => sum + item.amountCents, 0n)
+  const unspent = LINES.reduce((sum, line) => sum + carry.unspent[line], 0n)
+  return {
+    budgets: totals.budgets + 1,
+    carriedCommitments: totals.carriedCommitments + carry.commitments.length,
+    carriedCents: totals.carriedCents + Number(carried),
+    unspentCarriedCents: totals.unspentCarriedCents + Number(unspent),
+    lapsedCents: totals.lapsedCents + Number(lapsed),
+  }
+}
+
+export interface YearCloseOptions {
+  ledger: Ledger
+  queries: FiscalYearQueries
+  store: EventStore
+  /** Resolves true once the named read models have reached the position. */
+  waitFor(position: Position, timeoutMs: number, projections: readonly string[]): Promise<boolean>
+}
+
+/** The read models the close lists its work from: the year's budgets and its unsettled moves. */
+const CLOSE_READ_MODELS = ['balances', 'moves'] as const
+const READ_MODEL_WAIT_MS = 10_000
+/** Rounds over the year's budgets before the close gives up for now (a budget appearing each round). */
+const MAX_ROUNDS = 5
+
+/**
+ * Closes an approved year: settles its moves in transit, closes each budget and has the next
+ * year's budget of the same Sozialraum receive what it carried, then records the year closed.
+ * Budgets are listed from the read model once it has caught up with the log; a round that finds
+ * every budget closed already ends the close, so that a budget that got its first allocation
+ * while the close was being approved is closed, too.
+ */
+export async function closeYear(options: YearCloseOptions, year: number): Promise<'closed' | 'not-closing'> {
+  const { ledger, queries } = options
+  const { state: fiscalYear } = await ledger.readYear(year)
+  if (fiscalYear.status !== 'closing' || !fiscalYear.decision || !fiscalYear.request) return 'not-closing'
+  const context = stepContext({ sub: fiscalYear.decision.by, role: 'finance' }, `year-close-${year}`)
+  const carryUnspent = fiscalYear.request.carryUnspent
+  for (let round = 1; round <= MAX_ROUNDS; round++) {
+    const head = await options.store.headPosition()
+    if (!(await options.waitFor(head, READ_MODEL_WAIT_MS, CLOSE_READ_MODELS))) {
+      throw new ProcessStepError(`closing ${year}: the read models have not reached position ${head}`)
+    }
+    // A refused move credits its source back, which a closed budget could not take: moves first.
+    for (const move of await queries.unsettledMoves(year)) await finishMoveOf(ledger, move)
+    let totals: CloseTotals = { budgets: 0, carriedCommitments: 0, carriedCents: 0, unspentCarriedCents: 0, lapsedCents: 0 }
+    let closedThisRound = 0
+    for (const sozialraum of await queries.budgetsOfYear(year)) {
+      const before = await ledger.readBudget(year, sozialraum)
+      if (!before.state.closed) closedThisRound += 1
+      const closed = await closeBudget(ledger, year, sozialraum, carryUnspent, context)
+      await receiveCarryOver(ledger, closed, context)
+      totals = addTotals(totals, closed)
+    }
+    if (closedThisRound > 0) continue
+    const outcome = await ledger.executeYear(year, { type: 'CompleteClose', totals }, context)
+    if (outcome.kind === 'written' || (await ledger.readYear(year)).state.status === 'closed') return 'closed'
+    throw new ProcessStepError(`closing ${year}: ${outcome.kind === 'rejected' ? outcome.error.message : outcome.kind}`)
+  }
+  throw new ProcessStepError(`closing ${year}: new budgets kept appearing for ${MAX_ROUNDS} rounds`)
+}
+
+function finishMoveOf(ledger: Ledger, move: MoveView): Promise<'completed' | 'reverted'> {
+  const amount = parseAmount(move.amount)
+  if (!amount.ok) throw new Error(`move ${move.id} has an unreadable amount ${move.amount}`)
+  const amountCents = amount.cents
+  return finishMove(ledger, { ...move, amountCents }, { sub: move.requestedBy, role: 'finance' })
+}
+
+function closeBudget(ledger: Ledger, year: number, sozialraum: string, carryUnspent: readonly Line[], context: CommandContext) {
+  return step(
+    () => ledger.readBudget(year, sozialraum).then((read) => read.state),
+    (state) => state.closed,
+    () => ledger.executeBudget(year, sozialraum, { type: 'CloseBudget', carryUnspent }, context),
+    `closing budget ${year} of ${sozialraum}`,
+  )
+}
+
+async function receiveCarryOver(ledger: Ledger, closed: BudgetState, context: CommandContext): Promise<void> {
+  const carry = carryOverOf(closed)
+  if (!carriesAnything(carry)) return
+  const year = closed.year + 1
+  await step(
+    () => ledger.readBudget(year, closed.sozialraum).then((read) => read.state),
+    (state) => state.carriedInFrom.has(closed.year),
+    () => ledger.executeBudget(year, closed.sozialraum, { type: 'ReceiveCarryOver', carry }, context),
+    `carrying ${closed.year} of ${closed.sozialraum} into ${year}`,
+  )
+}
+
+export interface ProcessRunnerOptions extends YearCloseOptions {
+  logger: Logger
+  /** Whether this process runs the processes now: the one that projects (several would be safe, only wasteful). */
+  isLeader(): boolean
+  intervalMs?: number
+}
+
+/**
+ * Finishes what the processes have left: moves in transit and approved year closes, found in the
+ * read models every `intervalMs` and at once after `kick()`. One round at a time; a round that
+ * fails is logged and the next one tries again from the start.
+ */
+export class ProcessRunner {
+  private timer: NodeJS.Timeout | undefined
+  private running: Promise<void> | undefined
+  private again = false
+  private stopped = true
+
+  constructor(private readonly options: ProcessRunnerOptions) {}
+
+  start(): void {
+    this.stopped = false
+    this.timer = setInterval(() => this.kick(), this.options.intervalMs ?? 1000)
+    this.timer.unref()
+    this.kick()
+  }
+
+  /** Runs a round soon: after the current one, if one is running. */
+  kick(): void {
+    if (this.stopped) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    this.running = this.round().finally(() => {
+      this.running = undefined
+      if (this.again) {
+        this.again = false
+        this.kick()
+      }
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearInterval(this.timer)
+    await this.running
+  }
+
+  private async round(): Promise<void> {
+    if (!this.options.isLeader()) return
+    const { queries, ledger, logger } = this.options
+    try {
+      for (const move of await queries.unsettledMoves()) {
+        const ended = await finishMoveOf(ledger, move)
+        logger.info({ move: move.id, ended }, 'finished a move between Sozialräume')
+      }
+      for (const year of await queries.closingYears()) {
+        if ((await closeYear(this.options, year)) === 'closed') logger.info({ year }, 'closed the fiscal year')
+      }
+    } catch (error) {
+      const level = error instanceof ProcessStepError || error instanceof DomainError ? 'warn' : 'error'
+      logger[level]({ err: error }, 'a process could not finish this round; it is tried again')
+    }
+  }
+}

@@ -1,0 +1,234 @@
+import { v5 as uuidv5 } from 'uuid'
+import { DomainError } from '../errors.js'
+import { LINES, type BudgetEvent, type EventDataOf, type Line } from '../events.js'
+import { centsToJson, type Cents } from '../money.js'
+import type { CommandOf } from './commands.js'
+import { overBudgetMarking } from './commitments.js'
+import { changeLine, commitmentOf, withCommitment } from './evolve.js'
+import {
+  availableCents,
+  remainingCents,
+  type BudgetKey,
+  type BudgetState,
+  type CommitmentState,
+  type EventContext,
+} from './state.js'
+
+/**
+ * The budget's part of the year close (docs/domain.md rule 8). Closing is two steps on two
+ * streams, each atomic on its own stream and each done once whatever is retried:
+ * - `CloseBudget` on the closing year's budget carries out every open commitment's remainder
+ *   (and, if asked, the unspent allocation of named lines) and closes it, in one append: a write
+ *   that came before is part of what is carried, one that comes after is refused (year-closed).
+ * - `ReceiveCarryOver` on the next year's budget of the same Sozialraum receives exactly what the
+ *   closed budget records as carried out; the year it came from is recorded with it, so it is
+ *   received once.
+ */
+
+/** Fixed namespace of the ids of carried commitments (uuid v5): the same commitment always gets the same id. */
+const CARRY_OVER_NAMESPACE = '6f0c1a52-54a4-4d4e-9c55-3d1c2a4f5e01'
+
+/** The id the close gives a commitment's continuation in the next year: a function of the original alone. */
+export function carriedCommitmentId(year: number, sozialraum: string, commitmentId: string): string {
+  return uuidv5(`${year}/${sozialraum}/${commitmentId}`, CARRY_OVER_NAMESPACE)
+}
+
+/** What carries over: anything still open, approved or waiting for approval. */
+const carries = (commitment: CommitmentState): boolean =>
+  (commitment.status === 'open' || commitment.status === 'requested') && remainingCents(commitment) > 0n
+
+export function decideCloseBudget(
+  state: BudgetState,
+  key: BudgetKey,
+  command: CommandOf<'CloseBudget'>,
+): BudgetEvent[] | DomainError {
+  const toYear = key.year + 1
+  const events: BudgetEvent[] = []
+  for (const commitment of state.commitments.values()) {
+    if (!carries(commitment)) continue
+    events.push({
+      type: 'CommitmentCarriedOver',
+      data: {
+        ...key,
+        commitmentId: commitment.id,
+        line: commitment.line,
+        amountCents: centsToJson(remainingCents(commitment)),
+        toYear,
+        toCommitmentId: carriedCommitmentId(key.year, key.sozialraum, commitment.id),
+      },
+    })
+  }
+  const lapsed: Record<Line, Cents> = { ambulatory: 0n, flexible: 0n }
+  for (const line of LINES) {
+    // What is left once the commitments are gone: available stays as it is when they carry.
+    const unspent = availableCents(state.lines[line])
+    if (unspent <= 0n) continue
+    if (command.carryUnspent.includes(line)) {
+      events.push({ type: 'UnspentCarriedOver', data: { ...key, line, amountCents: centsToJson(unspent), toYear } })
+    } else {
+      lapsed[line] = unspent
+    }
+  }
+  events.push({
+    type: 'BudgetClosed',
+    data: { ...key, lapsed: { ambulatory: centsToJson(lapsed.ambulatory), flexible: centsToJson(lapsed.flexible) } },
+  })
+  return events
+}
+
+/** What a closed budget carried into the next year, as the next year's budget receives it. */
+export interface CarryOver {
+  fromYear: number
+  commitments: ReadonlyArray<{ commitment: CommitmentState; amountCents: Cents; toCommitmentId: string }>
+  unspent: Readonly<Record<Line, Cents>>
+}
+
+/** Reads the carry-over off a closed budget: what its CommitmentCarriedOver and UnspentCarriedOver events recorded. */
+export function carryOverOf(closed: BudgetState): CarryOver {
+  if (!closed.closed) throw new Error(`budget ${closed.year} of ${closed.sozialraum} is not closed: nothing is carried yet`)
+  const commitments = [...closed.commitments.values()].flatMap((commitment) =>
+    commitment.carriedTo === undefined
+      ? []
+      : [{ commitment, amountCents: commitment.carriedCents, toCommitmentId: commitment.carriedTo.commitmentId }],
+  )
+  return { fromYear: closed.year, commitments, unspent: closed.unspentCarriedCents }
+}
+
+export const carriesAnything = (carry: CarryOver): boolean =>
+  carry.commitments.length > 0 || LINES.some((line) => carry.unspent[line] > 0n)
+
+/** How much of a carried commitment a second person had approved: all of it, unless it waits. */
+function approvedPart(commitment: CommitmentState, amount: Cents): Cents {
+  if (commitment.status !== 'requested') return amount
+  const approvedLeft = commitment.approvedTerms.amountCents - commitment.invoicedCents - commitment.releasedCents
+  return approvedLeft < 0n ? 0n : approvedLeft > amount ? amount : approvedLeft
+}
+
+function carriedIn(key: BudgetKey, fromYear: number, item: CarryOver['commitments'][number]): BudgetEvent {
+  const { commitment } = item
+  const waiting = commitment.status === 'requested'
+  return {
+    type: 'CommitmentCarriedIn',
+    data: {
+      ...key,
+      commitmentId: item.toCommitmentId,
+      line: commitment.line,
+      provider: commitment.provider,
+      caseRef: commitment.caseRef,
+      ...(commitment.helpType === undefined ? {} : { helpType: commitment.helpType }),
+      amountCents: centsToJson(item.amountCents),
+      period: commitment.period,
+      ...(commitment.decisionRef === undefined ? {} : { decisionRef: commitment.decisionRef }),
+      status: waiting ? 'requested' : 'open',
+      ...overBudgetMarking(commitment.overBudget, commitment.overBudgetJustification),
+      approvedAmountCents: centsToJson(approvedPart(commitment, item.amountCents)),
+      ...(waiting && commitment.requestedBy !== undefined ? { requestedBy: commitment.requestedBy } : {}),
+      from: { year: fromYear, commitmentId: commitment.id },
+    },
+  }
+}
+
+export function decideReceiveCarryOver(
+  state: BudgetState,
+  key: BudgetKey,
+  command: CommandOf<'ReceiveCarryOver'>,
+): BudgetEvent[] | DomainError {
+  const { carry } = command
+  if (carry.fromYear !== key.year - 1) {
+    return new DomainError('validation', `budget ${key.year} receives the carry-over of ${key.year - 1} only`, 'fromYear')
+  }
+  if (state.carriedInFrom.has(carry.fromYear)) {
+    return new DomainError('conflict', `budget ${key.year} of ${key.sozialraum} has received the carry-over of ${carry.fromYear} already`)
+  }
+  if (!carriesAnything(carry)) return new DomainError('validation', `the close of ${carry.fromYear} carried nothing here`)
+  const clash = carry.commitments.find((item) => state.commitments.has(item.toCommitmentId))
+  if (clash) return new DomainError('conflict', `commitment ${clash.toCommitmentId} exists already in budget ${key.year}`)
+  const allocations: BudgetEvent[] = []
+  for (const line of LINES) {
+    const commitments = carry.commitments.filter((item) => item.commitment.line === line)
+    const total = commitments.reduce((sum, item) => sum + item.amountCents, carry.unspent[line])
+    if (total === 0n) continue
+    allocations.push({
+      type: 'BudgetAllocated',
+      data: {
+        ...key,
+        line,
+        amountCents: centsToJson(total),
+        decisionRef: `year-close-${carry.fromYear}`,
+        note: `carry-over of ${carry.fromYear}: ${commitments.length} open commitment(s) and ${carry.unspent[line]} cents unspent`,
+        kind: 'carry-over',
+        fromYear: carry.fromYear,
+      },
+    })
+  }
+  return [...allocations, ...carry.commitments.map((item) => carriedIn(key, carry.fromYear, item))]
+}
+
+export function commitmentCarriedOver(state: BudgetState, data: EventDataOf<'CommitmentCarriedOver'>): BudgetState {
+  const commitment = commitmentOf(state, data)
+  const amount = BigInt(data.amountCents)
+  const carried: CommitmentState = {
+    ...commitment,
+    carriedCents: commitment.carriedCents + amount,
+    carriedTo: { year: data.toYear, commitmentId: data.toCommitmentId },
+    status: 'closed',
+    requestedBy: undefined,
+  }
+  return {
+    ...state,
+    // The money leaves with the commitment: the next year's budget is allocated exactly this.
+    lines: changeLine(state.lines, data.line, { committedCents: -amount, allocatedCents: -amount }),
+    commitments: withCommitment(state, carried),
+  }
+}
+
+export function unspentCarriedOver(state: BudgetState, data: EventDataOf<'UnspentCarriedOver'>): BudgetState {
+  const amount = BigInt(data.amountCents)
+  return {
+    ...state,
+    lines: changeLine(state.lines, data.line, { allocatedCents: -amount }),
+    unspentCarriedCents: { ...state.unspentCarriedCents, [data.line]: state.unspentCarriedCents[data.line] + amount },
+  }
+}
+
+export function commitmentCarriedIn(
+  state: BudgetState,
+  data: EventDataOf<'CommitmentCarriedIn'>,
+  context: EventContext,
+): BudgetState {
+  const amount = BigInt(data.amountCents)
+  const approved = BigInt(data.approvedAmountCents)
+  const commitment: CommitmentState = {
+    id: data.commitmentId,
+    line: data.line,
+    provider: data.provider,
+    caseRef: data.caseRef,
+    helpType: data.helpType,
+    period: data.period,
+    decisionRef: data.decisionRef,
+    amountCents: amount,
+    invoicedCents: 0n,
+    releasedCents: 0n,
+    carriedCents: 0n,
+    carriedTo: undefined,
+    carriedFrom: data.from,
+    status: data.status,
+    overBudget: data.overBudget,
+    overBudgetJustification: data.overBudgetJustification,
+    createdBy: context.actorSub,
+    createdAt: context.recordedAt,
+    invoices: [],
+    requestedBy: data.status === 'requested' ? (data.requestedBy ?? context.actorSub) : undefined,
+    approvedTerms: {
+      amountCents: approved,
+      overBudget: data.status === 'open' ? data.overBudget : false,
+      overBudgetJustification: data.status === 'open' ? data.overBudgetJustification : undefined,
+    },
+    lastDecision: undefined,
+  }
+  return {
+    ...state,
+    lines: changeLine(state.lines, data.line, { committedCents: amount }),
+    commitments: withCommitment(state, commitment),
+  }
+}

@@ -1,0 +1,180 @@
+import type { Line } from '../domain/events.js'
+import { centsFromStorage, formatCents, type Cents } from '../domain/money.js'
+import type { YearStatus } from '../domain/year.js'
+import type { SqlDatabase } from '../sql/port.js'
+
+/** The read side of the year close and of moves between Sozialräume (docs/domain.md rules 8 and 9). */
+
+type Integer = number | string | bigint
+
+export interface FiscalYearView {
+  year: number
+  status: YearStatus
+  request?: { reason: string; carryUnspent: Line[]; by: string; at: string }
+  decision?: { decision: 'approve' | 'reject'; by: string; at: string; comment?: string }
+  closedAt?: string
+  /** How far the close is: the year's budgets, and how many of them are closed. */
+  budgets: { total: number; closed: number }
+  /** What the close carried into the next year so far, what the next year received, and what lapsed. */
+  carried: { commitments: number; amount: string; unspent: string; received: number; lapsed: string }
+}
+
+export interface MoveView {
+  id: string
+  year: number
+  from: { sozialraum: string; line: Line }
+  to: { sozialraum: string; line: Line }
+  amount: string
+  reason: string
+  status: 'in-transit' | 'completed' | 'refused' | 'reverted'
+  why?: string
+  requestedBy: string
+  requestedAt: string
+  settledAt?: string
+}
+
+interface YearRow {
+  status: YearStatus
+  reason: string | null
+  carry_unspent: string | null
+  requested_by: string | null
+  requested_at: string | null
+  decision: 'approve' | 'reject' | null
+  decided_by: string | null
+  decided_at: string | null
+  decision_comment: string | null
+  closed_at: string | null
+}
+
+interface MoveRow {
+  year: Integer
+  id: string
+  from_sozialraum: string
+  from_line: Line
+  to_sozialraum: string
+  to_line: Line
+  amount_cents: string
+  reason: string
+  status: MoveView['status']
+  why: string | null
+  requested_by: string
+  requested_at: string
+  settled_at: string | null
+}
+
+const cents = (value: Integer | null): Cents => (value === null ? 0n : centsFromStorage(value))
+
+const MOVE_COLUMNS = `year, id, from_sozialraum, from_line, to_sozialraum, to_line, CAST(amount_cents AS TEXT) AS amount_cents,
+  reason, status, why, requested_by, requested_at, settled_at`
+
+function moveFromRow(row: MoveRow): MoveView {
+  return {
+    id: row.id,
+    year: Number(row.year),
+    from: { sozialraum: row.from_sozialraum, line: row.from_line },
+    to: { sozialraum: row.to_sozialraum, line: row.to_line },
+    amount: formatCents(centsFromStorage(row.amount_cents)),
+    reason: row.reason,
+    status: row.status,
+    ...(row.why === null ? {} : { why: row.why }),
+    requestedBy: row.requested_by,
+    requestedAt: row.requested_at,
+    ...(row.settled_at === null ? {} : { settledAt: row.settled_at }),
+  }
+}
+
+function request(row: YearRow | undefined): Pick<FiscalYearView, 'request' | 'decision' | 'closedAt'> {
+  if (!row || row.requested_by === null || row.requested_at === null) return {}
+  const carryUnspent = JSON.parse(row.carry_unspent ?? '[]') as Line[]
+  return {
+    request: { reason: row.reason ?? '', carryUnspent, by: row.requested_by, at: row.requested_at },
+    ...(row.decision === null || row.decided_by === null || row.decided_at === null
+      ? {}
+      : {
+          decision: {
+            decision: row.decision,
+            by: row.decided_by,
+            at: row.decided_at,
+            ...(row.decision_comment === null ? {} : { comment: row.decision_comment }),
+          },
+        }),
+    ...(row.closed_at === null ? {} : { closedAt: row.closed_at }),
+  }
+}
+
+export class FiscalYearQueries {
+  constructor(private readonly db: SqlDatabase) {}
+
+  async fiscalYear(year: number): Promise<FiscalYearView> {
+    const [row] = await this.db.query<YearRow>(
+      `SELECT status, reason, carry_unspent, requested_by, requested_at, decision, decided_by, decided_at, decision_comment, closed_at
+       FROM fiscal_years WHERE year = ?`,
+      [year],
+    )
+    const [budgets] = await this.db.query<{ total: Integer; closed: Integer | null }>(
+      'SELECT COUNT(*) AS total, SUM(closed) AS closed FROM budgets WHERE year = ?',
+      [year],
+    )
+    const [lines] = await this.db.query<{ carried_out: string | null; lapsed: string | null }>(
+      'SELECT CAST(SUM(carried_out_cents) AS TEXT) AS carried_out, CAST(SUM(lapsed_cents) AS TEXT) AS lapsed FROM budget_lines WHERE year = ?',
+      [year],
+    )
+    const [carried] = await this.db.query<{ commitments: Integer; amount: string | null }>(
+      `SELECT COUNT(*) AS commitments, CAST(SUM(carried_cents) AS TEXT) AS amount FROM commitments
+       WHERE year = ? AND carried_to_year IS NOT NULL`,
+      [year],
+    )
+    const [received] = await this.db.query<{ commitments: Integer }>(
+      'SELECT COUNT(*) AS commitments FROM commitments WHERE year = ? AND carried_from_year = ?',
+      [year + 1, year],
+    )
+    const carriedCommitments = cents(carried?.amount ?? null)
+    return {
+      year,
+      status: row?.status ?? 'open',
+      ...request(row),
+      budgets: { total: Number(budgets?.total ?? 0), closed: Number(budgets?.closed ?? 0) },
+      carried: {
+        commitments: Number(carried?.commitments ?? 0),
+        amount: formatCents(carriedCommitments),
+        unspent: formatCents(cents(lines?.carried_out ?? null) - carriedCommitments),
+        received: Number(received?.commitments ?? 0),
+        lapsed: formatCents(cents(lines?.lapsed ?? null)),
+      },
+    }
+  }
+
+  /** The years whose close is approved and not yet complete: the close process finishes them. */
+  async closingYears(): Promise<number[]> {
+    const rows = await this.db.query<{ year: Integer }>(`SELECT year FROM fiscal_years WHERE status = 'closing' ORDER BY year`)
+    return rows.map((row) => Number(row.year))
+  }
+
+  /** The Sozialräume with a budget in the year (from its first allocation on). */
+  async budgetsOfYear(year: number): Promise<string[]> {
+    const rows = await this.db.query<{ sozialraum: string }>('SELECT sozialraum FROM budgets WHERE year = ? ORDER BY sozialraum', [year])
+    return rows.map((row) => row.sozialraum)
+  }
+
+  /** Moves that are debited but neither credited nor reverted yet: the move process finishes them. */
+  async unsettledMoves(year?: number): Promise<MoveView[]> {
+    const rows = await this.db.query<MoveRow>(
+      `SELECT ${MOVE_COLUMNS} FROM budget_moves WHERE status IN ('in-transit', 'refused')${year === undefined ? '' : ' AND year = ?'}
+       ORDER BY requested_at, id`,
+      year === undefined ? [] : [year],
+    )
+    return rows.map(moveFromRow)
+  }
+
+  async listMoves(year: number, onlySozialraeume?: readonly string[]): Promise<MoveView[]> {
+    const rows = await this.db.query<MoveRow>(`SELECT ${MOVE_COLUMNS} FROM budget_moves WHERE year = ? ORDER BY requested_at, id`, [year])
+    const visible = (row: MoveRow) =>
+      onlySozialraeume === undefined || onlySozialraeume.includes(row.from_sozialraum) || onlySozialraeume.includes(row.to_sozialraum)
+    return rows.filter(visible).map(moveFromRow)
+  }
+
+  async getMove(year: number, id: string): Promise<MoveView | undefined> {
+    const [row] = await this.db.query<MoveRow>(`SELECT ${MOVE_COLUMNS} FROM budget_moves WHERE year = ? AND id = ?`, [year, id])
+    return row ? moveFromRow(row) : undefined
+  }
+}
