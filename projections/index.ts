@@ -5,6 +5,7 @@ import { commitmentsProjection } from './commitments.js'
 import { fiscalYearsProjection } from './fiscal-years.js'
 import { idempotencyKeysProjection } from './idempotency-keys.js'
 import { movesProjection } from './moves.js'
+import { monthlyProjection } from './monthly.js'
 import type { Projection } from './projection.js'
 import { sozialraeumeProjection } from './sozialraeume.js'
 import { spendingProjection } from './spending.js'
@@ -21,4 +22,5 @@ export const projections: readonly Projection[] = [
   balanceHistoryProjection,
   fiscalYearsProjection,
   movesProjection,
+  monthlyProjection,
 ]

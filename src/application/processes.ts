@@ -40,28 +40,34 @@ async function step(
   done: (state: BudgetState) => boolean,
   write: () => Promise<BudgetOutcome>,
   what: string,
-): Promise<BudgetState> {
+): Promise<{ state: BudgetState; position?: Position }> {
   const before = await read()
-  if (done(before)) return before
+  if (done(before)) return { state: before }
   const outcome = await write()
-  if (outcome.kind === 'written' || outcome.kind === 'replayed') return outcome.state
+  if (outcome.kind === 'written' || outcome.kind === 'replayed') return { state: outcome.state, position: outcome.position }
   const after = await read()
-  if (done(after)) return after
+  if (done(after)) return { state: after }
   const reason = outcome.kind === 'rejected' ? outcome.error.message : outcome.kind
   throw new ProcessStepError(`${what}: ${reason}`)
 }
 
 export type MoveToFinish = Pick<MoveView, 'id' | 'year' | 'from' | 'to' | 'amount' | 'reason'> & { amountCents: bigint }
 
+export interface MoveEnd {
+  ended: 'completed' | 'reverted'
+  /** The position of the last step this call wrote, if it wrote one. */
+  position: Position | undefined
+}
+
 /**
  * Finishes a debited move: credits the target, or, when the target has refused it for good (its
  * refusal is recorded, or it is closed), credits the source back. Answers how the move ended.
  */
-export async function finishMove(ledger: Ledger, move: MoveToFinish, actor: Actor): Promise<'completed' | 'reverted'> {
+export async function finishMove(ledger: Ledger, move: MoveToFinish, actor: Actor): Promise<MoveEnd> {
   const context = stepContext(actor, `move-${move.id}`)
   const target = () => ledger.readBudget(move.year, move.to.sozialraum).then((read) => read.state)
   const settled = (state: BudgetState) => state.incomingMoves.has(move.id) || state.closed
-  const targetState = await step(
+  const credit = await step(
     target,
     settled,
     () =>
@@ -73,17 +79,18 @@ export async function finishMove(ledger: Ledger, move: MoveToFinish, actor: Acto
       ),
     `move ${move.id} to ${move.to.sozialraum}`,
   )
-  if (targetState.incomingMoves.get(move.id) === 'credited') return 'completed'
+  const targetState = credit.state
+  if (targetState.incomingMoves.get(move.id) === 'credited') return { ended: 'completed', position: credit.position }
   const why = targetState.closed
     ? `budget ${move.year} of ${move.to.sozialraum} is closed`
     : `budget ${move.year} of ${move.to.sozialraum} refused the move`
-  await step(
+  const revert = await step(
     () => ledger.readBudget(move.year, move.from.sozialraum).then((read) => read.state),
     (state) => state.outgoingMoves.get(move.id)?.reverted === true,
     () => ledger.executeBudget(move.year, move.from.sozialraum, { type: 'RevertMove', moveId: move.id, why }, context),
     `reverting move ${move.id} to ${move.from.sozialraum}`,
   )
-  return 'reverted'
+  return { ended: 'reverted', position: revert.position ?? credit.position }
 }
 
 type CloseTotals = Omit<EventDataOf<'YearClosed'>, 'year'>
@@ -145,7 +152,7 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
     for (const sozialraum of await queries.budgetsOfYear(year)) {
       const before = await ledger.readBudget(year, sozialraum)
       if (!before.state.closed) closedThisRound += 1
-      const closed = await closeBudget(ledger, year, sozialraum, carryUnspent, context)
+      const { state: closed } = await closeBudget(ledger, year, sozialraum, carryUnspent, context)
       await receiveCarryOver(ledger, closed, context)
       totals = addTotals(totals, closed)
     }
@@ -157,7 +164,7 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
   throw new ProcessStepError(`closing ${year}: new budgets kept appearing for ${MAX_ROUNDS} rounds`)
 }
 
-function finishMoveOf(ledger: Ledger, move: MoveView): Promise<'completed' | 'reverted'> {
+function finishMoveOf(ledger: Ledger, move: MoveView): Promise<MoveEnd> {
   const amount = parseAmount(move.amount)
   if (!amount.ok) throw new Error(`move ${move.id} has an unreadable amount ${move.amount}`)
   const amountCents = amount.cents
@@ -239,7 +246,7 @@ export class ProcessRunner {
     const { queries, ledger, logger } = this.options
     try {
       for (const move of await queries.unsettledMoves()) {
-        const ended = await finishMoveOf(ledger, move)
+        const { ended } = await finishMoveOf(ledger, move)
         logger.info({ move: move.id, ended }, 'finished a move between Sozialräume')
       }
       for (const year of await queries.closingYears()) {

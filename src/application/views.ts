@@ -154,7 +154,9 @@ export function commitmentView(state: BudgetState, commitment: CommitmentState):
     released: formatCents(commitment.releasedCents),
     remaining: formatCents(remainingCents(commitment)),
     carried: formatCents(commitment.carriedCents),
-    ...(commitment.carriedTo === undefined ? {} : { carriedTo: commitment.carriedTo }),
+    ...(commitment.carriedTo === undefined
+      ? {}
+      : { carriedTo: { year: commitment.carriedTo.year, commitmentId: commitment.carriedTo.commitmentId } }),
     ...(commitment.carriedFrom === undefined ? {} : { carriedFrom: commitment.carriedFrom }),
     status: commitment.status,
     overBudget: commitment.overBudget,

@@ -2,11 +2,15 @@ import { z } from 'zod'
 import type { SozialraumEvent, SozialraumStatus } from './events.js'
 import { DomainError } from './errors.js'
 
+const RESERVED_IDS: readonly string[] = ['moves']
+
 /** A Sozialraum's id: a lowercase slug (docs/api.md, "Conventions"). */
 export const sozialraumId = z
   .string()
   .max(64)
   .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, 'must be a lowercase slug like "unteres-malstatt"')
+  // GET /v1/budgets/{year}/moves lists a year's moves: a Sozialraum of that name would be hidden behind it.
+  .refine((id) => !RESERVED_IDS.includes(id), 'is a reserved word of the API; choose another id')
 
 /** A Sozialraum's registration and status, decided on its own stream. */
 export interface SozialraumState {

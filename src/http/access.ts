@@ -57,6 +57,15 @@ export const ACCESS_TABLE: Readonly<Record<string, Access>> = {
   [`GET ${BUDGET}/commitments/:id`]: BUDGET_READ,
   'GET /v1/reports/:year/over-budget-commitments': YEAR_READ,
 
+  // The year close and moves between Sozialräume (docs/domain.md rules 8 and 9): finance decides;
+  // who of finance may approve a close (not its requester) the year's decider checks.
+  'POST /v1/years/:year/close': FINANCE,
+  'POST /v1/years/:year/close/approval': FINANCE,
+  'GET /v1/years/:year': AUDIT,
+  'POST /v1/budgets/:year/moves': FINANCE,
+  'GET /v1/budgets/:year/moves': AUDIT,
+  'GET /v1/budgets/:year/moves/:id': AUDIT,
+
   [`POST ${BUDGET}/spending`]: BOOKING,
   [`POST ${BUDGET}/spending/:id/reversal`]: BOOKING,
   [`GET ${BUDGET}/spending`]: BUDGET_READ,

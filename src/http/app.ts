@@ -29,6 +29,8 @@ import { operationsRoutes } from './routes/operations.js'
 import { reportRoutes } from './routes/reports.js'
 import { sozialraeumeRoutes } from './routes/sozialraeume.js'
 import { spendingRoutes } from './routes/spending.js'
+import { moveRoutes } from './routes/moves.js'
+import { yearRoutes } from './routes/years.js'
 
 /** Largest request body accepted; the biggest legitimate one is a few kilobytes. */
 export const BODY_LIMIT_BYTES = 64 * 1024
@@ -117,5 +119,7 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
   await app.register(auditBalanceRoutes, deps)
   await app.register(auditVerifyRoutes, deps)
   await app.register(reportRoutes, deps)
+  await app.register(yearRoutes, deps)
+  await app.register(moveRoutes, deps)
   return app as unknown as FastifyInstance
 }

@@ -37,6 +37,10 @@ export const READ_MODELS: Readonly<Record<string, readonly string[]>> = {
   [`GET ${BUDGET}/commitments/:id`]: ['commitments'],
   [`GET ${BUDGET}/spending`]: ['balances', 'spending'],
   'GET /v1/reports/:year/over-budget-commitments': ['commitments'],
+  // A year's progress counts its budgets (balances) and what its close carried (commitments).
+  'GET /v1/years/:year': ['fiscal-years', 'balances', 'commitments'],
+  'GET /v1/budgets/:year/moves': ['moves'],
+  'GET /v1/budgets/:year/moves/:id': ['moves'],
   'GET /v1/audit/events': ['audit'],
   // The export reads the events from the event store, the list of a year's budgets from balances.
   'GET /v1/audit/export': ['balances'],

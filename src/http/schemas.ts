@@ -293,3 +293,65 @@ export const problemSchema = z
       .meta({ description: 'On validation problems: each field that is not valid' }),
   })
   .meta({ id: 'Problem', description: 'RFC 9457 problem details (application/problem+json)' })
+
+// The year close and moves between Sozialräume (docs/domain.md rules 8 and 9)
+
+export const yearCloseBody = z.strictObject({
+  reason: freeText,
+  carryUnspent: z
+    .array(line)
+    .max(LINES.length)
+    .refine((lines) => new Set(lines).size === lines.length, 'names each line once')
+    .optional()
+    .meta({ description: 'Lines whose unspent allocation carries into the next year; it lapses on the others' }),
+})
+export const yearStatus = z.enum(['open', 'close-requested', 'closing', 'closed'])
+const yearRequest = z.object({ reason: z.string(), carryUnspent: z.array(line), by: z.string(), at: z.string() })
+const yearDecision = z.object({ decision: z.enum(['approve', 'reject']), by: z.string(), at: z.string(), comment: z.string().optional() })
+export const yearWriteSchema = z
+  .object({ ...writeEnvelope, year: z.number().int(), status: yearStatus, request: yearRequest.optional(), decision: yearDecision.optional() })
+  .meta({ id: 'YearCloseWritten', description: "The year's close as written" })
+export const fiscalYearSchema = z
+  .object({
+    year: z.number().int(),
+    status: yearStatus,
+    request: yearRequest.optional(),
+    decision: yearDecision.optional(),
+    closedAt: z.string().optional(),
+    budgets: z.object({ total: z.number().int(), closed: z.number().int() }),
+    carried: z.object({
+      commitments: z.number().int(),
+      amount: moneyOut,
+      unspent: moneyOut,
+      received: z.number().int().meta({ description: 'How many carried commitments the next year has opened so far' }),
+      lapsed: moneyOut,
+    }),
+  })
+  .meta({ id: 'FiscalYear', description: "A fiscal year's close and its progress" })
+
+const moveEnd = z.strictObject({ sozialraum: slug, line })
+export const moveBody = z
+  .strictObject({ id: resourceId.optional(), from: moveEnd, to: moveEnd, amount: amountText('positive'), reason: freeText })
+  .refine((body) => body.from.sozialraum !== body.to.sozialraum, {
+    message: 'a move goes to another Sozialraum; within one budget, transfer between its lines',
+    path: ['to', 'sozialraum'],
+  })
+export const moveStatus = z.enum(['in-transit', 'completed', 'refused', 'reverted'])
+export const moveSchema = z
+  .object({
+    id: z.string(),
+    year: z.number().int(),
+    from: z.object({ sozialraum: z.string(), line }),
+    to: z.object({ sozialraum: z.string(), line }),
+    amount: moneyOut,
+    reason: z.string(),
+    status: moveStatus,
+    why: z.string().optional(),
+    requestedBy: z.string(),
+    requestedAt: z.string(),
+    settledAt: z.string().optional(),
+  })
+  .meta({ id: 'Move', description: 'A move of money between Sozialräume of one year, and how far it got' })
+export const moveWriteSchema = z
+  .object({ ...writeEnvelope, id: z.string(), year: z.number().int(), from: moveSchema.shape.from, to: moveSchema.shape.to, amount: moneyOut, reason: z.string(), status: moveStatus })
+  .meta({ id: 'MoveWritten', description: 'A move as written: completed (201), or still in transit (202)' })

@@ -47,21 +47,40 @@ export async function sendWrite<State, Event>(
   write: () => Promise<WriteOutcome<State, Event>>,
   body: (written: { state: State; events: Event[]; revision: bigint }) => object,
 ): Promise<void> {
+  const outcome = await runWrite(reply, write)
+  if (outcome === undefined) return
+  if (outcome.kind === 'replayed') reply.header('idempotent-replayed', 'true')
+  reply.header('etag', `"${outcome.revision}"`)
+  reply.code(201).send({ position: outcome.position.toString(), revision: outcome.revision.toString(), ...body(outcome) })
+}
+
+type Written<State, Event> = Extract<WriteOutcome<State, Event>, { kind: 'written' | 'replayed' }>
+
+/**
+ * Runs a write and answers every outcome but success with its problem: then it answers
+ * undefined, and the reply is sent. A written (or replayed) outcome is the caller's to answer.
+ */
+export async function runWrite<State, Event>(
+  reply: FastifyReply,
+  write: () => Promise<WriteOutcome<State, Event>>,
+): Promise<Written<State, Event> | undefined> {
   let outcome: WriteOutcome<State, Event>
   try {
     outcome = await write()
   } catch (error) {
     if (error instanceof ConcurrencyExhaustedError || error instanceof StreamBusyError) {
       reply.header('retry-after', '1')
-      return sendProblem(reply, problem('unavailable', 503, `${error.message}; try again`))
+      sendProblem(reply, problem('unavailable', 503, `${error.message}; try again`))
+      return undefined
     }
     throw error
   }
   switch (outcome.kind) {
     case 'rejected':
-      return sendProblem(reply, domainProblem(outcome.error))
+      sendProblem(reply, domainProblem(outcome.error))
+      return undefined
     case 'precondition-failed':
-      return sendProblem(
+      sendProblem(
         reply,
         problem(
           'precondition-failed',
@@ -71,20 +90,13 @@ export async function sendWrite<State, Event>(
             : `If-Match does not match: the current revision is "${outcome.currentRevision}"`,
         ),
       )
+      return undefined
     case 'idempotency-key-reused':
-      return sendProblem(
-        reply,
-        problem('idempotency-key-reused', 422, 'this Idempotency-Key was used before with another request'),
-      )
+      sendProblem(reply, problem('idempotency-key-reused', 422, 'this Idempotency-Key was used before with another request'))
+      return undefined
     case 'written':
     case 'replayed':
-      if (outcome.kind === 'replayed') reply.header('idempotent-replayed', 'true')
-      reply.header('etag', `"${outcome.revision}"`)
-      reply.code(201).send({
-        position: outcome.position.toString(),
-        revision: outcome.revision.toString(),
-        ...body(outcome),
-      })
+      return outcome
   }
 }
 

@@ -24,6 +24,9 @@ import {
   type SozialraumState,
 } from '../../src/domain/sozialraum.js'
 import type { SozialraumEvent } from '../../src/domain/events.js'
+import type { YearEvent } from '../../src/domain/events.js'
+import { carriedCommitmentId } from '../../src/domain/budget/index.js'
+import { decideYear, evolveYear, initialYearState, type YearCommand, type YearState } from '../../src/domain/year.js'
 
 /**
  * Emmett-style given/when/then specifications for a decider:
@@ -439,4 +442,222 @@ export const sozialraumSpec = deciderSpec<SozialraumState, SozialraumCommand, So
   decide: decideSozialraum,
   evolve: (state, event) => evolveSozialraum(state, event, { recordedAt: CONTEXT.recordedAt }),
   assertEventValid: assertStorable,
+})
+
+// ---------------------------------------------------------------------------------------------
+// Budgets of other years and Sozialräume: the year close (rule 8) and moves between Sozialräume (rule 9)
+
+/** The next year's budget of the same Sozialraum: where the close of BUDGET_KEY's year carries to. */
+export const NEXT_KEY: BudgetKey = { year: BUDGET_KEY.year + 1, sozialraum: BUDGET_KEY.sozialraum }
+/** Another Sozialraum's budget of the same year: where a move from BUDGET_KEY goes. */
+export const NEIGHBOUR_KEY: BudgetKey = { year: BUDGET_KEY.year, sozialraum: 'unteres-alt-saarbruecken' }
+
+/** The budget decider of the budget `key` (budgetDecider is the one of BUDGET_KEY). */
+export function budgetDeciderAt(
+  key: BudgetKey,
+  policy: BudgetPolicy = DEFAULT_BUDGET_POLICY,
+): Decider<BudgetState, BudgetCommand, BudgetEvent> {
+  return { ...budgetDecider(policy), initialState: () => initialBudgetState(key) }
+}
+
+/** A spec of the budget `key`. */
+export function budgetSpecAt(t: Assert, key: BudgetKey, options: { policy?: BudgetPolicy } = {}) {
+  return deciderSpec(budgetDeciderAt(key, options.policy))(t)
+}
+
+/** Folds events from the initial state of the budget `key`, asserting the invariants after each. */
+export function budgetAfterAt(key: BudgetKey, events: readonly GivenEvent<BudgetEvent>[]): BudgetState {
+  return events.reduce((state, entry) => {
+    const next = isRecorded(entry)
+      ? evolveBudget(state, entry.event, contextBy(entry.by))
+      : evolveBudget(state, entry, CONTEXT)
+    assertBudgetInvariants(next)
+    return next
+  }, initialBudgetState(key))
+}
+
+/** The same event in the budget `key`: the builders above write BUDGET_KEY's. */
+export function atKey<Event extends BudgetEvent>(key: BudgetKey, event: Event): Event {
+  return { ...event, data: { ...event.data, year: key.year, sozialraum: key.sozialraum } }
+}
+
+/** The commitment the close of `key`'s year opens in the next year for what is left of `commitment`. */
+export const carriedFixture = (commitment: CommitmentFixture, key: BudgetKey = BUDGET_KEY): CommitmentFixture => ({
+  id: carriedCommitmentId(key.year, key.sozialraum, commitment.id),
+  line: commitment.line,
+})
+
+export const commitmentCarriedOver = (
+  commitment: CommitmentFixture,
+  amountCents: Cents,
+  key: BudgetKey = BUDGET_KEY,
+): BudgetEvent => ({
+  type: 'CommitmentCarriedOver',
+  data: {
+    ...key,
+    commitmentId: commitment.id,
+    line: commitment.line,
+    amountCents: json(amountCents),
+    toYear: key.year + 1,
+    toCommitmentId: carriedFixture(commitment, key).id,
+  },
+})
+
+export const unspentCarriedOver = (line: Line, amountCents: Cents, key: BudgetKey = BUDGET_KEY): BudgetEvent => ({
+  type: 'UnspentCarriedOver',
+  data: { ...key, line, amountCents: json(amountCents), toYear: key.year + 1 },
+})
+
+export const budgetClosed = (lapsed: Partial<Record<Line, Cents>> = {}, key: BudgetKey = BUDGET_KEY): BudgetEvent => ({
+  type: 'BudgetClosed',
+  data: { ...key, lapsed: { ambulatory: json(lapsed.ambulatory ?? 0n), flexible: json(lapsed.flexible ?? 0n) } },
+})
+
+/** What the next year's budget is allocated by the close of `fromYear` (kind carry-over). */
+export const carryOverAllocated = (
+  line: Line,
+  amountCents: Cents,
+  note: string,
+  options: { fromYear?: number; key?: BudgetKey } = {},
+): BudgetEvent => {
+  const fromYear = options.fromYear ?? BUDGET_KEY.year
+  return {
+    type: 'BudgetAllocated',
+    data: {
+      ...(options.key ?? NEXT_KEY),
+      line,
+      amountCents: json(amountCents),
+      decisionRef: `year-close-${fromYear}`,
+      note,
+      kind: 'carry-over',
+      fromYear,
+    },
+  }
+}
+
+/**
+ * `commitment` of BUDGET_KEY's year, opened in the next year for `amountCents`: with the defaults of
+ * commitmentCreated (provider, case, period), open and all of it approved unless the options say otherwise.
+ */
+export const commitmentCarriedIn = (
+  commitment: CommitmentFixture,
+  amountCents: Cents,
+  options: {
+    status?: 'requested' | 'open'
+    approvedCents?: Cents
+    requestedBy?: string
+    overBudget?: boolean
+    overBudgetJustification?: string
+    helpType?: string
+    decisionRef?: string
+    period?: { from: string; to: string }
+    from?: BudgetKey
+  } = {},
+): BudgetEvent => {
+  const from = options.from ?? BUDGET_KEY
+  return {
+    type: 'CommitmentCarriedIn',
+    data: {
+      year: from.year + 1,
+      sozialraum: from.sozialraum,
+      commitmentId: carriedFixture(commitment, from).id,
+      line: commitment.line,
+      provider: 'traeger-a',
+      caseRef: 'case-7f3a',
+      ...(options.helpType === undefined ? {} : { helpType: options.helpType }),
+      amountCents: json(amountCents),
+      period: options.period ?? PERIOD,
+      ...(options.decisionRef === undefined ? {} : { decisionRef: options.decisionRef }),
+      status: options.status ?? 'open',
+      overBudget: options.overBudget ?? false,
+      ...(options.overBudgetJustification === undefined ? {} : { overBudgetJustification: options.overBudgetJustification }),
+      approvedAmountCents: json(options.approvedCents ?? amountCents),
+      ...(options.requestedBy === undefined ? {} : { requestedBy: options.requestedBy }),
+      from: { year: from.year, commitmentId: commitment.id },
+    },
+  }
+}
+
+/** One move between Sozialräume, as the source and the target name it. */
+export interface MoveFixture {
+  moveId: string
+  from: { sozialraum: string; line: Line }
+  to: { sozialraum: string; line: Line }
+  amountCents: Cents
+  reason: string
+}
+
+export const moveDebited = (move: MoveFixture, key: BudgetKey = { year: BUDGET_KEY.year, sozialraum: move.from.sozialraum }): BudgetEvent => ({
+  type: 'BudgetMoveDebited',
+  data: { ...key, moveId: move.moveId, line: move.from.line, amountCents: json(move.amountCents), to: move.to, reason: move.reason },
+})
+
+export const moveCredited = (move: MoveFixture, key: BudgetKey = { year: BUDGET_KEY.year, sozialraum: move.to.sozialraum }): BudgetEvent => ({
+  type: 'BudgetMoveCredited',
+  data: { ...key, moveId: move.moveId, line: move.to.line, amountCents: json(move.amountCents), from: move.from, reason: move.reason },
+})
+
+export const moveRefused = (
+  move: MoveFixture,
+  why: string,
+  key: BudgetKey = { year: BUDGET_KEY.year, sozialraum: move.to.sozialraum },
+): BudgetEvent => ({
+  type: 'BudgetMoveRefused',
+  data: { ...key, moveId: move.moveId, amountCents: json(move.amountCents), from: move.from, why },
+})
+
+export const moveReverted = (
+  move: MoveFixture,
+  why: string,
+  key: BudgetKey = { year: BUDGET_KEY.year, sozialraum: move.from.sozialraum },
+): BudgetEvent => ({
+  type: 'BudgetMoveReverted',
+  data: { ...key, moveId: move.moveId, line: move.from.line, amountCents: json(move.amountCents), why },
+})
+
+export const debitMove = (move: MoveFixture): BudgetCommand => ({
+  type: 'DebitMove',
+  moveId: move.moveId,
+  line: move.from.line,
+  amountCents: move.amountCents,
+  to: move.to,
+  reason: move.reason,
+})
+
+export const creditMove = (move: MoveFixture): BudgetCommand => ({
+  type: 'CreditMove',
+  moveId: move.moveId,
+  line: move.to.line,
+  amountCents: move.amountCents,
+  from: move.from,
+  reason: move.reason,
+})
+
+export const revertMove = (move: MoveFixture, why: string): BudgetCommand => ({ type: 'RevertMove', moveId: move.moveId, why })
+
+// ---------------------------------------------------------------------------------------------
+// The fiscal year's decider (src/domain/year.ts)
+
+export const yearSpec = deciderSpec<YearState, YearCommand, YearEvent>({
+  initialState: () => initialYearState(BUDGET_KEY.year),
+  decide: decideYear,
+  evolve: (state, event, actor) => evolveYear(state, event, contextBy(actor)),
+  // A decision on the close is recorded by the one who decides.
+  actorOf: (command) => (command.type === 'DecideClose' ? command.approver.sub : undefined),
+  assertEventValid: assertStorable,
+})
+
+export const yearCloseRequested = (reason: string, carryUnspent: Line[] = []): YearEvent => ({
+  type: 'YearCloseRequested',
+  data: { year: BUDGET_KEY.year, reason, carryUnspent },
+})
+
+export const yearCloseApproved = (comment?: string): YearEvent => ({
+  type: 'YearCloseApproved',
+  data: { year: BUDGET_KEY.year, ...(comment === undefined ? {} : { comment }) },
+})
+
+export const yearCloseRejected = (comment?: string): YearEvent => ({
+  type: 'YearCloseRejected',
+  data: { year: BUDGET_KEY.year, ...(comment === undefined ? {} : { comment }) },
 })

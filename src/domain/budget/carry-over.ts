@@ -79,7 +79,14 @@ export function decideCloseBudget(
 /** What a closed budget carried into the next year, as the next year's budget receives it. */
 export interface CarryOver {
   fromYear: number
-  commitments: ReadonlyArray<{ commitment: CommitmentState; amountCents: Cents; toCommitmentId: string }>
+  /** Each carried commitment as the closed budget holds it, with how it stood when it was carried. */
+  commitments: ReadonlyArray<{
+    commitment: CommitmentState
+    amountCents: Cents
+    toCommitmentId: string
+    status: 'open' | 'requested'
+    requestedBy: string | undefined
+  }>
   unspent: Readonly<Record<Line, Cents>>
 }
 
@@ -89,7 +96,15 @@ export function carryOverOf(closed: BudgetState): CarryOver {
   const commitments = [...closed.commitments.values()].flatMap((commitment) =>
     commitment.carriedTo === undefined
       ? []
-      : [{ commitment, amountCents: commitment.carriedCents, toCommitmentId: commitment.carriedTo.commitmentId }],
+      : [
+          {
+            commitment,
+            amountCents: commitment.carriedCents,
+            toCommitmentId: commitment.carriedTo.commitmentId,
+            status: commitment.carriedTo.status,
+            requestedBy: commitment.carriedTo.requestedBy,
+          },
+        ],
   )
   return { fromYear: closed.year, commitments, unspent: closed.unspentCarriedCents }
 }
@@ -97,16 +112,16 @@ export function carryOverOf(closed: BudgetState): CarryOver {
 export const carriesAnything = (carry: CarryOver): boolean =>
   carry.commitments.length > 0 || LINES.some((line) => carry.unspent[line] > 0n)
 
-/** How much of a carried commitment a second person had approved: all of it, unless it waits. */
-function approvedPart(commitment: CommitmentState, amount: Cents): Cents {
-  if (commitment.status !== 'requested') return amount
+/** How much of a carried commitment a second person had approved: all of it, unless it waited. */
+function approvedPart(commitment: CommitmentState, waiting: boolean, amount: Cents): Cents {
+  if (!waiting) return amount
   const approvedLeft = commitment.approvedTerms.amountCents - commitment.invoicedCents - commitment.releasedCents
   return approvedLeft < 0n ? 0n : approvedLeft > amount ? amount : approvedLeft
 }
 
 function carriedIn(key: BudgetKey, fromYear: number, item: CarryOver['commitments'][number]): BudgetEvent {
   const { commitment } = item
-  const waiting = commitment.status === 'requested'
+  const waiting = item.status === 'requested'
   return {
     type: 'CommitmentCarriedIn',
     data: {
@@ -121,8 +136,8 @@ function carriedIn(key: BudgetKey, fromYear: number, item: CarryOver['commitment
       ...(commitment.decisionRef === undefined ? {} : { decisionRef: commitment.decisionRef }),
       status: waiting ? 'requested' : 'open',
       ...overBudgetMarking(commitment.overBudget, commitment.overBudgetJustification),
-      approvedAmountCents: centsToJson(approvedPart(commitment, item.amountCents)),
-      ...(waiting && commitment.requestedBy !== undefined ? { requestedBy: commitment.requestedBy } : {}),
+      approvedAmountCents: centsToJson(approvedPart(commitment, waiting, item.amountCents)),
+      ...(waiting && item.requestedBy !== undefined ? { requestedBy: item.requestedBy } : {}),
       from: { year: fromYear, commitmentId: commitment.id },
     },
   }
@@ -170,7 +185,12 @@ export function commitmentCarriedOver(state: BudgetState, data: EventDataOf<'Com
   const carried: CommitmentState = {
     ...commitment,
     carriedCents: commitment.carriedCents + amount,
-    carriedTo: { year: data.toYear, commitmentId: data.toCommitmentId },
+    carriedTo: {
+      year: data.toYear,
+      commitmentId: data.toCommitmentId,
+      status: commitment.status === 'requested' ? 'requested' : 'open',
+      requestedBy: commitment.requestedBy,
+    },
     status: 'closed',
     requestedBy: undefined,
   }

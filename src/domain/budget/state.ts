@@ -50,8 +50,13 @@ export interface CommitmentState {
   releasedCents: Cents
   /** What the year close took into the next year (docs/domain.md rule 8); the commitment is closed then. */
   carriedCents: Cents
-  /** The commitment the close opened in the next year for what was left of this one. */
-  carriedTo: { year: number; commitmentId: string } | undefined
+  /**
+   * The commitment the close opened in the next year for what was left of this one, and how this
+   * one stood when it was carried (open, or waiting for approval by someone other than `requestedBy`).
+   */
+  carriedTo:
+    | { year: number; commitmentId: string; status: 'open' | 'requested'; requestedBy: string | undefined }
+    | undefined
   /** The commitment of the previous year this one continues. */
   carriedFrom: { year: number; commitmentId: string } | undefined
   status: CommitmentStatus

@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto'
+import t from 'tap'
+import { Ledger } from '../../src/application/ledger.js'
+import { assertProblem, assertWritten, budgetUrl, commitmentBody, get, post, seed, spendingBody, type ApiResponse } from '../helpers/api.js'
+import { startTestService } from '../helpers/service.js'
+import { bearer } from '../helpers/tokens.js'
+
+/**
+ * The year close over HTTP (docs/domain.md rule 8, docs/fiscal-year.md): four eyes, the close
+ * process carrying open commitments and named unspent lines into the next year, what a closed
+ * year answers afterwards; and moves between Sozialräume (rule 9).
+ */
+
+const controller2 = { sub: 'finance-2', role: 'finance' } as const
+const asSecond = () => bearer(controller2)
+const asTeamLead = () => bearer({ sub: 'lead-a', role: 'teamlead', sozialraeume: ['fy-a'] })
+
+/** Waits until GET /v1/years/{year} answers `status`, up to 15 s. */
+async function yearBecomes(app: Parameters<typeof get>[0], year: number, status: string): Promise<ApiResponse> {
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    const read = await get(app, `/v1/years/${year}`)
+    if (read.body?.status === status || Date.now() > deadline) return read
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** Σ (allocated − spent) over every budget of the years: the money the close must conserve. */
+async function money(app: Parameters<typeof get>[0], years: number[], position: string): Promise<bigint> {
+  let total = 0n
+  for (const year of years) {
+    const list = await get(app, `/v1/budgets/${year}`, position)
+    const { allocated, spent } = list.body.total as { allocated: string; spent: string }
+    total += BigInt(allocated.replace('.', '')) - BigInt(spent.replace('.', ''))
+  }
+  return total
+}
+
+t.test('closing a year over HTTP', async (t) => {
+  const service = await startTestService(t)
+  const app = service.app
+  const a = await seed(app, 'fy-a', { year: 2025, ambulatory: '50000', flexible: '5000' })
+  const b = await seed(app, 'fy-b', { year: 2025, ambulatory: '20000', flexible: '2000' })
+  const next = await post(app, `${budgetUrl(2026, 'fy-a')}/allocations`, { line: 'ambulatory', amount: '1000', decisionRef: 'HH-2026' })
+  assertWritten(t, next, '2026 allocation')
+
+  // a: one open commitment half invoiced, one waiting for approval, one released; b: spending.
+  const open = await post(app, `${a.url}/commitments`, commitmentBody({ amount: '3000', period: { from: '2025-07-01', to: '2026-06-30' } }))
+  assertWritten(t, open, 'open commitment')
+  assertWritten(t, await post(app, `${a.url}/commitments/${open.body.id}/invoices`, { invoiceNo: 'R-1', amount: '1000', invoiceDate: '2025-08-01' }))
+  const waiting = await post(app, `${a.url}/commitments`, commitmentBody({ caseRef: 'CASE-2', amount: '12000' }))
+  t.equal(waiting.body.status, 'requested', 'at or above the four-eyes threshold it waits')
+  const released = await post(app, `${a.url}/commitments`, commitmentBody({ caseRef: 'CASE-3', amount: '500' }))
+  assertWritten(t, await post(app, `${a.url}/commitments/${released.body.id}/release`, { reason: 'nicht benötigt' }))
+  const spent = await post(app, `${b.url}/spending`, spendingBody({ amount: '300' }))
+  assertWritten(t, spent, 'spending')
+  const before = await money(app, [2025, 2026], spent.body.position)
+
+  t.test('bad requests write nothing', async (t) => {
+    assertProblem(t, await post(app, '/v1/years/2025/close', { reason: 'x', carryUnspent: ['other'] }), 400, 'validation')
+    assertProblem(t, await post(app, '/v1/years/2025/close', { reason: 'x', carryUnspent: ['flexible', 'flexible'] }), 400, 'validation')
+    assertProblem(t, await post(app, '/v1/years/1999/close', { reason: 'x' }), 400, 'validation')
+    assertProblem(t, await post(app, '/v1/years/2025/close', { reason: 'x' }, await asTeamLead()), 403, 'forbidden')
+    assertProblem(t, await post(app, '/v1/years/2025/close/approval', { decision: 'approve' }), 409, 'conflict')
+    t.equal((await get(app, '/v1/years/2025')).body.status, 'open', 'still open')
+  })
+
+  t.test('one controller asks, the same one may not approve, a second does', async (t) => {
+    const asked = await post(app, '/v1/years/2025/close', { reason: 'Jahresabschluss 2025', carryUnspent: ['flexible'] })
+    t.equal(asked.status, 201, asked.text)
+    t.match(asked.body, { year: 2025, status: 'close-requested', request: { reason: 'Jahresabschluss 2025', carryUnspent: ['flexible'], by: 'test-finance' } })
+    assertProblem(t, await post(app, '/v1/years/2025/close', { reason: 'again' }), 409, 'conflict')
+    assertProblem(t, await post(app, '/v1/years/2025/close/approval', { decision: 'approve' }), 403, 'forbidden')
+    // Between request and approval the year still takes writes; the close carries what they leave.
+    const late = await post(app, `${a.url}/commitments`, commitmentBody({ caseRef: 'CASE-4', amount: '700' }))
+    assertWritten(t, late, 'a commitment between request and approval')
+
+    const approved = await post(app, '/v1/years/2025/close/approval', { decision: 'approve', comment: 'geprüft' }, await asSecond())
+    t.equal(approved.status, 201, approved.text)
+    t.match(approved.body, { status: 'closing', decision: { decision: 'approve', by: 'finance-2', comment: 'geprüft' } })
+    const closed = await yearBecomes(app, 2025, 'closed')
+    t.match(closed.body, {
+      year: 2025,
+      status: 'closed',
+      budgets: { total: 2, closed: 2 },
+      // open: 2000 left; waiting: 12000; late: 700.
+      carried: { commitments: 3, amount: '14700.00', received: 3 },
+    })
+    t.equal(closed.body.carried.unspent, '6700.00', "a's flexible 5000 and b's 2000 − 300 carry; ambulatory lapses")
+    t.equal(closed.body.carried.lapsed, `${(50000 - 3000 - 12000 - 700 + 20000).toFixed(2)}`, 'the ambulatory rest lapses')
+  })
+
+  t.test('the closed year refuses every write and says closed; the next year has what was carried', async (t) => {
+    const closed = await yearBecomes(app, 2025, 'closed')
+    const position = (await get(app, `/v1/audit/events?year=2026&limit=1000`)).body.next ?? undefined
+    assertProblem(t, await post(app, `${a.url}/allocations`, { line: 'ambulatory', amount: '1', decisionRef: 'x' }), 409, 'year-closed')
+    assertProblem(t, await post(app, `${a.url}/commitments/${open.body.id}/invoices`, { invoiceNo: 'R-9', amount: '1', invoiceDate: '2025-12-01' }), 409, 'year-closed')
+    assertProblem(t, await post(app, `${b.url}/spending`, spendingBody()), 409, 'year-closed')
+    assertProblem(t, await post(app, '/v1/years/2025/close', { reason: 'again' }), 409, 'year-closed')
+    t.equal(position, undefined, 'the audit list fits one page')
+    const budgetA = (await get(app, a.url)).body
+    t.equal(budgetA.closed, true, 'reads say closed')
+    const carriedOpen = (await get(app, `${a.url}/commitments/${open.body.id}`)).body
+    t.match(carriedOpen, { status: 'closed', carried: '2000.00', remaining: '0.00', released: '0.00', carriedTo: { year: 2026 } })
+    const continued = (await get(app, `${budgetUrl(2026, 'fy-a')}/commitments/${carriedOpen.carriedTo.commitmentId}`)).body
+    t.match(continued, {
+      year: 2026,
+      status: 'open',
+      amount: '2000.00',
+      provider: carriedOpen.provider,
+      caseRef: carriedOpen.caseRef,
+      helpType: carriedOpen.helpType,
+      carriedFrom: { year: 2025, commitmentId: open.body.id },
+    })
+    const stillWaiting = (await get(app, `${budgetUrl(2026, 'fy-a')}/commitments?status=requested`)).body.items
+    t.equal(stillWaiting.length, 1, 'the request waits for approval in the new year, too')
+    const approval = `${budgetUrl(2026, 'fy-a')}/commitments/${stillWaiting[0].id}/approval`
+    assertProblem(t, await post(app, approval, { decision: 'approve' }), 403, 'forbidden')
+    const approvedInNewYear = await post(app, approval, { decision: 'approve' }, await asSecond())
+    t.equal(approvedInNewYear.status, 201, 'a second person approves it in the new year')
+    t.equal(closed.body.status, 'closed')
+    const newA = (await get(app, budgetUrl(2026, 'fy-a'), approvedInNewYear.body.position)).body
+    t.same(newA.lines.ambulatory, { allocated: '15700.00', committed: '14700.00', spent: '0.00', available: '1000.00' })
+    t.equal(newA.revision, String(Number(next.body.revision) + 6), 'two carry-over allocations and three commitments, then the approval')
+    t.same(newA.lines.flexible, { allocated: '5000.00', committed: '0.00', spent: '0.00', available: '5000.00' })
+    const newB = (await get(app, budgetUrl(2026, 'fy-b'))).body
+    t.same(newB.lines.flexible.allocated, '1700.00', "b's 2026 budget opened by the carry-over")
+    t.equal(await money(app, [2025, 2026], (await get(app, '/ready')).body.position ?? '0'), before, 'no money created or lost')
+  })
+})
+
+t.test('moves between Sozialräume over HTTP', async (t) => {
+  const service = await startTestService(t)
+  const app = service.app
+  const a = await seed(app, 'mv-a', { year: 2025, ambulatory: '1000', flexible: '100' })
+  const b = await seed(app, 'mv-b', { year: 2025, ambulatory: '1000', flexible: '100' })
+  await post(app, '/v1/sozialraeume', { id: 'mv-c', name: 'No budget' })
+
+  const move = (body: Record<string, unknown>, headers = {}) =>
+    post(app, '/v1/budgets/2025/moves', { from: { sozialraum: 'mv-a', line: 'ambulatory' }, to: { sozialraum: 'mv-b', line: 'flexible' }, amount: '250', reason: 'Deckung', ...body }, headers)
+
+  t.test('a move debits one and credits the other', async (t) => {
+    const moved = await move({}, { 'idempotency-key': 'move-1' })
+    t.equal(moved.status, 201, moved.text)
+    t.match(moved.body, { status: 'completed', amount: '250.00', from: { sozialraum: 'mv-a' }, to: { sozialraum: 'mv-b', line: 'flexible' } })
+    const again = await move({}, { 'idempotency-key': 'move-1' })
+    t.equal(again.status, 201)
+    t.equal(again.body.id, moved.body.id, 'a retried request answers with the move it made')
+    t.equal((await get(app, a.url, moved.body.position)).body.lines.ambulatory.allocated, '750.00')
+    t.equal((await get(app, b.url, moved.body.position)).body.lines.flexible.allocated, '350.00')
+    const listed = await get(app, '/v1/budgets/2025/moves', moved.body.position)
+    t.match(listed.body.items, [{ id: moved.body.id, status: 'completed' }])
+    t.match((await get(app, `/v1/budgets/2025/moves/${moved.body.id}`)).body, { status: 'completed', requestedBy: 'test-finance' })
+  })
+
+  t.test('bad moves are refused and write nothing', async (t) => {
+    const before = (await get(app, a.url)).body.revision
+    assertProblem(t, await move({ amount: '100000' }), 422, 'insufficient-funds')
+    assertProblem(t, await move({ to: { sozialraum: 'mv-a', line: 'flexible' } }), 400, 'validation')
+    assertProblem(t, await move({ to: { sozialraum: 'mv-c', line: 'flexible' } }), 404, 'not-found')
+    assertProblem(t, await move({ to: { sozialraum: 'mv-zzz', line: 'flexible' } }), 404, 'not-found')
+    assertProblem(t, await move({ amount: '-1' }), 400, 'validation')
+    assertProblem(t, await move({}, await bearer({ sub: 'lead', role: 'teamlead', sozialraeume: ['mv-a', 'mv-b'] })), 403, 'forbidden')
+    assertProblem(t, await post(app, '/v1/sozialraeume', { id: 'moves', name: 'Reserved' }), 400, 'validation')
+    t.equal((await get(app, a.url)).body.revision, before, 'nothing written')
+    assertProblem(t, await get(app, `/v1/budgets/2025/moves/${randomUUID()}`), 404, 'not-found')
+  })
+
+  t.test('a move left in transit is finished by the move process', async (t) => {
+    const ledger = new Ledger({ store: service.store, clock: () => new Date(), newEventId: randomUUID })
+    const context = { actor: { sub: 'test-finance', role: 'finance' as const }, correlationId: 'c', causationId: 'c', idempotencyKey: null, requestHash: null, expectedRevision: undefined }
+    const moveId = randomUUID()
+    const debit = await ledger.executeBudget(2025, 'mv-a', { type: 'DebitMove', moveId, line: 'flexible', amountCents: 1000n, to: { sozialraum: 'mv-b', line: 'ambulatory' }, reason: 'crash before credit' }, context)
+    t.equal(debit.kind, 'written')
+    const deadline = Date.now() + 10_000
+    let status = ''
+    while (Date.now() < deadline && status !== 'completed') {
+      status = (await get(app, `/v1/budgets/2025/moves/${moveId}`)).body?.status ?? ''
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    t.equal(status, 'completed', 'the process credits the target')
+    const position = (await get(app, '/ready')).body.position
+    t.equal((await get(app, b.url, position)).body.lines.ambulatory.allocated, '1010.00')
+  })
+})
