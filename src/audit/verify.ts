@@ -175,6 +175,7 @@ interface CommitmentRow {
   amount_cents: string
   invoiced_cents: string
   released_cents: string
+  carried_cents: string
   status: CommitmentStatus
   over_budget: Integer
   provider: string
@@ -188,7 +189,7 @@ interface CommitmentRow {
 
 const COMMITMENT_COLUMNS =
   'year, sozialraum, id, line, CAST(amount_cents AS TEXT) AS amount_cents, CAST(invoiced_cents AS TEXT) AS invoiced_cents, ' +
-  'CAST(released_cents AS TEXT) AS released_cents, status, over_budget, provider, case_ref, help_type, period_from, period_to, ' +
+  'CAST(released_cents AS TEXT) AS released_cents, CAST(carried_cents AS TEXT) AS carried_cents, status, over_budget, provider, case_ref, help_type, period_from, period_to, ' +
   'decision_ref, over_budget_justification'
 
 function commitmentOfRow(row: CommitmentRow): ReplayedCommitment {
@@ -197,6 +198,7 @@ function commitmentOfRow(row: CommitmentRow): ReplayedCommitment {
     amount: centsFromStorage(row.amount_cents),
     invoiced: centsFromStorage(row.invoiced_cents),
     released: centsFromStorage(row.released_cents),
+    carried: centsFromStorage(row.carried_cents),
     status: row.status,
     overBudget: Number(row.over_budget) !== 0,
     provider: row.provider,
@@ -289,6 +291,8 @@ export interface ReplayedCommitment {
   amount: Cents
   invoiced: Cents
   released: Cents
+  /** What the year close carried into the next year. */
+  carried: Cents
   status: CommitmentStatus
   overBudget: boolean
   /** The text fields the commitments table keeps, null where the event has none (SQL NULL). */
@@ -308,6 +312,7 @@ export interface ReplayedSpending {
 
 export interface ReplayedBudget {
   exists: boolean
+  closed: boolean
   lines: Record<Line, LineValues>
   commitments: Map<string, ReplayedCommitment>
   spendings: Map<string, ReplayedSpending>
@@ -315,12 +320,12 @@ export interface ReplayedBudget {
 
 export function initialReplayedBudget(): ReplayedBudget {
   const line = (): LineValues => ({ allocated: 0n, committed: 0n, spent: 0n })
-  return { exists: false, lines: { ambulatory: line(), flexible: line() }, commitments: new Map(), spendings: new Map() }
+  return { exists: false, closed: false, lines: { ambulatory: line(), flexible: line() }, commitments: new Map(), spendings: new Map() }
 }
 
 /** A commitment with nothing left to invoice is closed (rule 4), as evolve's `settle` says. */
 function settle(commitment: ReplayedCommitment): void {
-  if (commitment.amount - commitment.invoiced - commitment.released === 0n && commitment.status !== 'rejected') {
+  if (commitment.amount - commitment.invoiced - commitment.released - commitment.carried === 0n && commitment.status !== 'rejected') {
     commitment.status = 'closed'
   }
 }
@@ -345,13 +350,15 @@ export function foldBudgetEvent(budget: ReplayedBudget, event: BudgetEvent): str
       lines[event.data.fromLine].allocated -= BigInt(event.data.amountCents)
       lines[event.data.toLine].allocated += BigInt(event.data.amountCents)
       return undefined
-    case 'CommitmentCreated': {
+    case 'CommitmentCreated':
+    case 'CommitmentCarriedIn': {
       const { data } = event
       budget.commitments.set(data.commitmentId, {
         line: data.line,
         amount: BigInt(data.amountCents),
         invoiced: 0n,
         released: 0n,
+        carried: 0n,
         status: data.status,
         overBudget: data.overBudget,
         provider: data.provider,
@@ -376,6 +383,28 @@ export function foldBudgetEvent(budget: ReplayedBudget, event: BudgetEvent): str
       spending.reversed = true
       return undefined
     }
+    default:
+      return foldYearEndEvent(budget, event)
+  }
+}
+
+/** The events of the year close and of moves between Sozialräume that belong to no commitment. */
+function foldYearEndEvent(budget: ReplayedBudget, event: BudgetEvent): string | undefined {
+  const { lines } = budget
+  switch (event.type) {
+    case 'UnspentCarriedOver':
+    case 'BudgetMoveDebited':
+      lines[event.data.line].allocated -= BigInt(event.data.amountCents)
+      return undefined
+    case 'BudgetMoveCredited':
+    case 'BudgetMoveReverted':
+      lines[event.data.line].allocated += BigInt(event.data.amountCents)
+      return undefined
+    case 'BudgetClosed':
+      budget.closed = true
+      return undefined
+    case 'BudgetMoveRefused':
+      return undefined
     default:
       return foldCommitmentEvent(budget, event)
   }
@@ -421,6 +450,12 @@ function foldCommitmentEvent(budget: ReplayedBudget, event: BudgetEvent): string
       commitment.status = 'closed'
       line.committed -= BigInt(event.data.amountCents)
       break
+    case 'CommitmentCarriedOver':
+      commitment.carried += BigInt(event.data.amountCents)
+      commitment.status = 'closed'
+      line.committed -= BigInt(event.data.amountCents)
+      line.allocated -= BigInt(event.data.amountCents)
+      break
   }
   return undefined
 }
@@ -432,6 +467,7 @@ const COMMITMENT_FIELDS = [
   'amount',
   'invoiced',
   'released',
+  'carried',
   'status',
   'overBudget',
   'provider',
@@ -572,7 +608,7 @@ class Replay {
     if (!this.compared.has('balances') && state.exists) {
       budget.budget.observe('budget', 'row', rows?.revision !== undefined, position)
       budget.budget.observe('budget', 'revision', rows?.revision === budget.revision, position)
-      budget.budget.observe('budget', 'closed', rows?.closed !== true, position)
+      budget.budget.observe('budget', 'closed', rows?.closed === state.closed, position)
       for (const line of LINES) {
         const actual = rows?.lines[line]
         budget.budget.observe(line, 'row', actual !== undefined, position)
@@ -640,8 +676,9 @@ class Replay {
     if (rows?.revision !== budget.revision) {
       this.report(budget, 'revision', budget.revision.toString(), String(rows?.revision), budget.budget.at('budget', 'revision'))
     }
-    // No event closes a budget (yet): the balances projection never sets `closed`, so it must be false.
-    if (rows?.closed === true) this.report(budget, 'closed', 'false', 'true', budget.budget.at('budget', 'closed'))
+    if (rows?.closed !== state.closed) {
+      this.report(budget, 'closed', String(state.closed), String(rows?.closed), budget.budget.at('budget', 'closed'))
+    }
     for (const line of LINES) {
       const actual = rows?.lines[line]
       if (!actual) {
