@@ -93,6 +93,13 @@ const NOT_YET = 'documented in API.md, not served yet (README changelog 0.1.0 li
 
 const BUDGET = '/v1/budgets/:year/:sozialraum'
 
+const moveBody = (from: Seeded, to: Seeded) => ({
+  from: { sozialraum: from.sozialraum, line: 'ambulatory' },
+  to: { sozialraum: to.sozialraum, line: 'ambulatory' },
+  amount: '10',
+  reason: 'Deckung',
+})
+
 /** Builds the matrix; the preparations write through `app` as the default finance actor. */
 function matrix(app: FastifyInstance): Row[] {
   let counter = 0
@@ -121,6 +128,24 @@ function matrix(app: FastifyInstance): Row[] {
     const id = uuid()
     const recorded = mustWrite(await post(app, `${budget.url}/spending`, spendingBody({ id })), tag)
     return { ...budget, id, position: recorded.body.position }
+  }
+
+  /** A year nobody has touched: each close row gets its own, two apart so that no two are neighbours. */
+  let years = 2030
+  const freshYear = (): number => (years += 2)
+
+  /** A fresh year whose close the default finance actor asked for (so that another controller may decide). */
+  async function closeRequested(): Promise<number> {
+    const year = freshYear()
+    mustWrite(await post(app, `/v1/years/${year}/close`, { reason: 'Jahresabschluss' }), 'close request')
+    return year
+  }
+
+  /** Two funded budgets of 2025 and a completed move between them. */
+  async function withMove(tag: string): Promise<Seeded & { id: string }> {
+    const [from, to] = [await seeded(`${tag}-from`), await seeded(`${tag}-to`)]
+    const moved = mustWrite(await post(app, '/v1/budgets/2025/moves', moveBody(from, to)), tag)
+    return { ...from, id: moved.body.id, position: moved.body.position }
   }
 
   const reading = (budget: Seeded, url: string): Prepared => ({
@@ -338,6 +363,72 @@ function matrix(app: FastifyInstance): Row[] {
       writes: false,
       prepare: async () => reading(await seeded('report'), '/v1/reports/2025/over-budget-commitments'),
     },
+    ...['monitoring', 'forecast', 'providers', 'help-types', 'comparison', 'monthly', 'stale-commitments'].map(
+      (name): Row => ({
+        method: 'GET',
+        path: `/v1/reports/:year/${name}`,
+        access: YEAR_READ,
+        success: 200,
+        writes: false,
+        prepare: async () => reading(await seeded('report'), `/v1/reports/2025/${name}`),
+      }),
+    ),
+
+    // The year close and moves between Sozialräume
+    {
+      method: 'POST',
+      path: '/v1/years/:year/close',
+      access: FINANCE_ONLY,
+      success: 201,
+      writes: true,
+      prepare: async () => ({ sozialraum: fresh('year'), url: `/v1/years/${freshYear()}/close`, body: { reason: 'Jahresabschluss' } }),
+    },
+    {
+      method: 'POST',
+      path: '/v1/years/:year/close/approval',
+      access: FINANCE_ONLY,
+      success: 201,
+      writes: true,
+      prepare: async () => ({ sozialraum: fresh('year'), url: `/v1/years/${await closeRequested()}/close/approval`, body: { decision: 'reject' } }),
+    },
+    {
+      method: 'GET',
+      path: '/v1/years/:year',
+      access: AUDIT,
+      success: 200,
+      writes: false,
+      prepare: async () => reading(await seeded('year'), '/v1/years/2025'),
+    },
+    {
+      method: 'POST',
+      path: '/v1/budgets/:year/moves',
+      access: FINANCE_ONLY,
+      success: 201,
+      writes: true,
+      prepare: async () => {
+        const [from, to] = [await seeded('move-from'), await seeded('move-to')]
+        return { sozialraum: from.sozialraum, url: '/v1/budgets/2025/moves', body: moveBody(from, to) }
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/budgets/:year/moves',
+      access: AUDIT,
+      success: 200,
+      writes: false,
+      prepare: async () => reading(await withMove('moves'), '/v1/budgets/2025/moves'),
+    },
+    {
+      method: 'GET',
+      path: '/v1/budgets/:year/moves/:id',
+      access: AUDIT,
+      success: 200,
+      writes: false,
+      prepare: async () => {
+        const move = await withMove('move')
+        return reading(move, `/v1/budgets/2025/moves/${move.id}`)
+      },
+    },
 
     // Flexible spending
     {
@@ -512,10 +603,11 @@ t.test('access matrix: every route × every caller', async (t) => {
     )
     // The same, told as a number. API.md's route tables hold 23 routes under /v1 (Sozialräume 3,
     // budgets 5, commitments 7 with the approval extension, spending 3, audit 5); the app serves
-    // the extension GET /v1/reports/:year/over-budget-commitments too: 23 + 1 = 24. Outside /v1:
-    // /health, /ready, /openapi.json, /docs.
+    // the extension GET /v1/reports/:year/over-budget-commitments too: 23 + 1 = 24. Then the
+    // fiscal year (issue 11): close, approval, the year, a move and the moves' two reads (6), and
+    // seven reports: 24 + 6 + 7 = 37. Outside /v1: /health, /ready, /openapi.json, /docs.
     const underV1 = [...served].filter((route) => route.split(' ')[1]?.startsWith('/v1/')).length
-    t.equal(underV1, 24, 'routes under /v1: the count this matrix was written for')
+    t.equal(underV1, 37, 'routes under /v1: the count this matrix was written for')
     // A check that does not depend on how printRoutes draws its tree.
     for (const row of rows) {
       if (row.pending === undefined) t.ok(app.hasRoute({ method: row.method, url: row.path }), `${key(row)} is a route`)
