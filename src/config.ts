@@ -5,12 +5,12 @@ import { DEFAULT_FOUR_EYES_THRESHOLD_CENTS } from './domain/budget/index.js'
 import { DEFAULT_UTILISATION_THRESHOLDS, type UtilisationThresholds } from './domain/budget/warnings.js'
 import { parseAmount, type Cents } from './domain/money.js'
 
-/** "80,95": ascending percentages, each above 0 and at most 1000; "" turns the warnings of a line off. */
+/** "80,95": ascending percentages, each above 0 and at most 1000; "none" turns the warnings of a line off. */
 const thresholdList = z
   .string()
-  .regex(/^$|^\d{1,4}(\.\d{1,2})?(,\d{1,4}(\.\d{1,2})?){0,9}$/, 'must be ascending percentages like "80,95"')
+  .regex(/^none$|^\d{1,4}(\.\d{1,2})?(,\d{1,4}(\.\d{1,2})?){0,9}$/, 'must be ascending percentages like "80,95", or none')
   .transform((text, context) => {
-    const values = text === '' ? [] : text.split(',').map(Number)
+    const values = text === 'none' ? [] : text.split(',').map(Number)
     if (values.every((value, index) => value > 0 && value <= 1000 && (index === 0 || value > (values[index - 1] ?? 0)))) return values
     context.addIssue({ code: 'custom', message: 'must be ascending percentages above 0 and at most 1000, like "80,95"' })
     return z.NEVER

@@ -61,10 +61,24 @@ t.test('values are read and checked', async (t) => {
     { FOUR_EYES_THRESHOLD: 'ten thousand' },
     { RATE_LIMIT_PER_MINUTE: '-1' },
     { TRUST_PROXY: 'everyone' },
+    { UTILISATION_WARNINGS_AMBULATORY: '95,80' },
+    { UTILISATION_WARNINGS_AMBULATORY: '80,80' },
+    { UTILISATION_WARNINGS_FLEXIBLE: '0' },
+    { UTILISATION_WARNINGS_FLEXIBLE: '1001' },
+    { UTILISATION_WARNINGS_FLEXIBLE: '80;95' },
   ]) {
     t.throws(() => parseConfig(bad), ConfigError, JSON.stringify(bad))
   }
   t.throws(() => parseConfig({ PORT: 'eighty' }), /PORT/, 'the message names the variable')
+})
+
+t.test('utilisation thresholds per line: 80 and 95 by default, a list, or none', async (t) => {
+  const base = { JWT_SECRET: 'x'.repeat(32) }
+  t.same(parseConfig(base).utilisationThresholds, { ambulatory: [80, 95], flexible: [80, 95] })
+  t.same(
+    parseConfig({ ...base, UTILISATION_WARNINGS_AMBULATORY: '50,75.5,100', UTILISATION_WARNINGS_FLEXIBLE: 'none' }).utilisationThresholds,
+    { ambulatory: [50, 75.5, 100], flexible: [] },
+  )
 })
 
 t.test('an unreachable PostgreSQL is named as such when the stores open', async (t) => {
