@@ -125,6 +125,11 @@ t.test('closing a year over HTTP', async (t) => {
     t.same(newA.lines.flexible, { allocated: '5000.00', committed: '0.00', spent: '0.00', available: '5000.00' })
     const newB = (await get(app, budgetUrl(2026, 'fy-b'))).body
     t.same(newB.lines.flexible.allocated, '1700.00', "b's 2026 budget opened by the carry-over")
+    const exported = await get(app, '/v1/audit/export?year=2025&format=jsonl')
+    const types = exported.text.trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type)
+    for (const type of ['YearCloseRequested', 'YearCloseApproved', 'CommitmentCarriedOver', 'UnspentCarriedOver', 'BudgetClosed', 'YearClosed']) {
+      t.ok(types.includes(type), `the export of 2025 holds ${type}`)
+    }
     t.equal(await money(app, [2025, 2026], (await get(app, '/ready')).body.position ?? '0'), before, 'no money created or lost')
   })
 })

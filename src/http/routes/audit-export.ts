@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { AuditEntry } from '../../readmodels/queries.js'
 import { CommandHandler, ConcurrencyExhaustedError, StreamBusyError, type Decider } from '../../application/command-handler.js'
-import { budgetStreamId, toStoredEvent } from '../../application/stored-event.js'
+import { budgetStreamId, toStoredEvent, yearStreamId } from '../../application/stored-event.js'
 import { isAuditEvent, type AuditEvent } from '../../domain/events.js'
 import { formatCents } from '../../domain/money.js'
 import type { EventStore, Position, RecordedEvent } from '../../eventstore/port.js'
@@ -242,7 +242,7 @@ export async function* inLogOrder(
 }
 
 /**
- * The export as text pages: the events of the year's budget streams up to `head`, in log order.
+ * The export as text pages: the events of the year's budget streams and of its close up to `head`, in log order.
  * A CSV starts with its BOM and header, even when the year has no events.
  */
 export async function* exportPages(
@@ -252,7 +252,8 @@ export async function* exportPages(
   format: ExportFormat,
   pageSize = Math.max(16, Math.floor(EXPORT_BUFFERED_EVENTS / Math.max(1, budgets.sozialraeume.length))),
 ): AsyncGenerator<string> {
-  const streamIds = budgets.sozialraeume.map((sozialraum) => budgetStreamId(budgets.year, sozialraum))
+  // The year's own stream holds its close: who asked, who approved, and when it was closed.
+  const streamIds = [...budgets.sozialraeume.map((sozialraum) => budgetStreamId(budgets.year, sozialraum)), yearStreamId(budgets.year)]
   let first = true
   for await (const batch of inLogOrder(store, streamIds, head, pageSize)) {
     const entries = batch.map(exportEntry)
@@ -291,7 +292,7 @@ export const auditExportRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, de
         tags: ['Audit'],
         summary: 'Every event of a fiscal year, in log order, as CSV for Excel or as JSON Lines',
         description:
-          'Streamed. The events of the year’s budget streams up to the head of the log when the export starts. ' +
+          'Streamed. The events of the year’s budget streams and of its close (stream year-<year>) up to the head of the log when the export starts. ' +
           'Each export is recorded first, as an AuditExported event in the audit trail. A HEAD request answers the headers and records nothing.',
         querystring: exportQuery,
         response: {
