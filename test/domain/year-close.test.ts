@@ -172,16 +172,20 @@ t.test('the close of a budget', async (t) => {
     t.same(balanceOf(state, 'ambulatory'), { allocated: '72000.00', committed: '0.00', spent: '7500.00', available: '64500.00' })
     t.same(balanceOf(state, 'flexible'), { allocated: '1500.00', committed: '0.00', spent: '1500.00', available: '0.00' })
     t.same(state.unspentCarriedCents, { ambulatory: 0n, flexible: eur('6000') })
-    for (const [fixture, cents] of [
-      [familySupport, eur('5000')],
-      [waiting, eur('12000')],
-      [raised, eur('11000')],
-      [groupOffer, eur('2500')],
+    for (const [fixture, cents, status, requestedBy] of [
+      [familySupport, eur('5000'), 'open', undefined],
+      [waiting, eur('12000'), 'requested', teamlead1.sub],
+      [raised, eur('11000'), 'requested', teamlead2.sub],
+      [groupOffer, eur('2500'), 'open', undefined],
     ] as const) {
       const commitment = state.commitments.get(fixture.id)
       t.equal(commitment?.status, 'closed', `${fixture.id} is closed in 2025`)
       t.equal(commitment?.carriedCents, cents, `${fixture.id} carried ${cents}`)
-      t.same(commitment?.carriedTo, { year: 2026, commitmentId: carriedCommitmentId(2025, BUDGET_KEY.sozialraum, fixture.id) })
+      t.strictSame(
+        commitment?.carriedTo,
+        { year: 2026, commitmentId: carriedCommitmentId(2025, BUDGET_KEY.sozialraum, fixture.id), status, requestedBy },
+        'where it went, and how it stood when it was carried',
+      )
       t.equal(commitment?.requestedBy, undefined, 'nothing waits in a closed year')
     }
     // What was closed, rejected or fully invoiced stays as it was.
@@ -332,13 +336,13 @@ t.test('receiving the carry-over in the next year', async (t) => {
 
   t.test('the carry-over as the closed budget records it', async (t) => {
     t.equal(carry.fromYear, 2025)
-    t.same(
-      carry.commitments.map((item) => [item.commitment.id, item.amountCents, item.toCommitmentId]),
+    t.strictSame(
+      carry.commitments.map((item) => [item.commitment.id, item.amountCents, item.toCommitmentId, item.status, item.requestedBy]),
       [
-        [familySupport.id, eur('5000'), next(familySupport).id],
-        [waiting.id, eur('12000'), next(waiting).id],
-        [raised.id, eur('11000'), next(raised).id],
-        [groupOffer.id, eur('2500'), next(groupOffer).id],
+        [familySupport.id, eur('5000'), next(familySupport).id, 'open', undefined],
+        [waiting.id, eur('12000'), next(waiting).id, 'requested', teamlead1.sub],
+        [raised.id, eur('11000'), next(raised).id, 'requested', teamlead2.sub],
+        [groupOffer.id, eur('2500'), next(groupOffer).id, 'open', undefined],
       ],
     )
     t.same(carry.unspent, { ambulatory: 0n, flexible: eur('6000') })
@@ -457,6 +461,10 @@ t.test('four eyes on what was carried', async (t) => {
     const state = spec.when(decideApproval(next(waiting), 'approve', teamlead2)).then([atKey(NEXT_KEY, commitmentApproved(next(waiting)))])
     t.match(state.commitments.get(next(waiting).id), { status: 'open', requestedBy: undefined, approvedTerms: { amountCents: eur('12000') } })
     t.equal(state.commitments.get(next(waiting).id)?.lastDecision?.by, teamlead2.sub)
+    budgetSpecAt(t, NEXT_KEY)
+      .given([...year2026, by(teamlead2.sub, atKey(NEXT_KEY, commitmentApproved(next(waiting))))])
+      .when(bookInvoice(next(waiting), 'R-2026-1', eur('12000'), '2026-02-01'))
+      .then([atKey(NEXT_KEY, invoiceBooked(next(waiting), 'R-2026-1', eur('12000'), '2026-02-01'))])
   })
 
   t.test('while it waits it takes no invoice and no amendment', async (t) => {
