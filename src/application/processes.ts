@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import { availableCents, carryOverOf, carriesAnything, type BudgetState } from '../domain/budget/index.js'
 import { LINES, type Actor, type EventDataOf, type Line } from '../domain/events.js'
 import { DomainError } from '../domain/errors.js'
-import { parseAmount } from '../domain/money.js'
+import { formatCents, parseAmount } from '../domain/money.js'
 import type { EventStore, Position } from '../eventstore/port.js'
 import type { FiscalYearQueries, MoveView } from '../readmodels/fiscal-years.js'
 import type { CommandContext } from './command-handler.js'
@@ -171,13 +171,47 @@ function finishMoveOf(ledger: Ledger, move: MoveView): Promise<MoveEnd> {
   return finishMove(ledger, { ...move, amountCents }, { sub: move.requestedBy, role: 'finance' })
 }
 
-function closeBudget(ledger: Ledger, year: number, sozialraum: string, carryUnspent: readonly Line[], context: CommandContext) {
-  return step(
-    () => ledger.readBudget(year, sozialraum).then((read) => read.state),
-    (state) => state.closed,
-    () => ledger.executeBudget(year, sozialraum, { type: 'CloseBudget', carryUnspent }, context),
-    `closing budget ${year} of ${sozialraum}`,
-  )
+/** How often a budget's close is tried again when a write came between its check and its close. */
+const CLOSE_ATTEMPTS = 5
+
+/**
+ * Closes a budget once every move it sent is settled: a move still in transit may have to credit
+ * it back, which a closed budget could not take. The close expects the revision at which the
+ * moves were seen settled, so that a move debited after that check makes it look again.
+ */
+async function closeBudget(
+  ledger: Ledger,
+  year: number,
+  sozialraum: string,
+  carryUnspent: readonly Line[],
+  context: CommandContext,
+): Promise<{ state: BudgetState }> {
+  for (let attempt = 1; attempt <= CLOSE_ATTEMPTS; attempt++) {
+    const { state, revision } = await ledger.readBudget(year, sozialraum)
+    if (state.closed) return { state }
+    if (await settleOutgoingMoves(ledger, state, context.actor)) continue
+    const outcome = await ledger.executeBudget(year, sozialraum, { type: 'CloseBudget', carryUnspent }, { ...context, expectedRevision: revision })
+    if (outcome.kind === 'written' || outcome.kind === 'replayed') return { state: outcome.state }
+    if (outcome.kind === 'rejected' && outcome.error.code !== 'year-closed') {
+      throw new ProcessStepError(`closing budget ${year} of ${sozialraum}: ${outcome.error.message}`)
+    }
+  }
+  throw new ProcessStepError(`closing budget ${year} of ${sozialraum}: it kept changing for ${CLOSE_ATTEMPTS} attempts`)
+}
+
+/** Finishes every move the budget sent that its target has not credited and the budget not taken back; answers whether there was one. */
+async function settleOutgoingMoves(ledger: Ledger, source: BudgetState, actor: Actor): Promise<boolean> {
+  let settled = false
+  for (const [id, move] of source.outgoingMoves) {
+    if (move.reverted) continue
+    const target = await ledger.readBudget(source.year, move.to.sozialraum)
+    if (target.state.incomingMoves.get(id) === 'credited') continue
+    const from = { sozialraum: source.sozialraum, line: move.line }
+    const amount = formatCents(move.amountCents)
+    await finishMove(ledger, { id, year: source.year, from, to: move.to, amount, amountCents: move.amountCents, reason: move.reason }, actor)
+    settled = true
+  }
+  return settled
 }
 
 async function receiveCarryOver(ledger: Ledger, closed: BudgetState, context: CommandContext): Promise<void> {

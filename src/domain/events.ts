@@ -189,6 +189,9 @@ export const eventDataSchemas = {
     overBudget: z.boolean(),
     overBudgetJustification: freeText.optional(),
     approvedAmountCents: nonNegativeCents,
+    /** The over-budget marking a second person last agreed to: where a rejection in the new year goes back to. */
+    approvedOverBudget: z.boolean(),
+    approvedOverBudgetJustification: freeText.optional(),
     /** Who asked for what still waits for approval: in the new year, too, they may not approve it. */
     requestedBy: z.string().min(1).max(256).optional(),
     from: z.object({ year, commitmentId: z.uuid() }),

@@ -172,6 +172,7 @@ function carryFromLastYear(state: BudgetState, plan: Extract<Plan, { kind: 'rece
   }
   return {
     fromYear: state.year - 1,
+    sozialraum: state.sozialraum,
     commitments: [{ commitment, amountCents: plan.cents, toCommitmentId: uuid(401), status: commitment.carriedTo?.status ?? 'open', requestedBy: commitment.carriedTo?.requestedBy }],
     unspent: { ambulatory: plan.unspent, flexible: 0n },
   }

@@ -723,6 +723,10 @@ function receiveStep(world: World, sozialraum: string): void {
       overBudget: before.overBudget,
       ...(before.overBudgetJustification === undefined ? {} : { overBudgetJustification: before.overBudgetJustification }),
       approvedAmountCents: Number(approvedPart),
+      approvedOverBudget: waits ? before.approvedTerms.overBudget : before.overBudget,
+      ...((waits ? before.approvedTerms.overBudgetJustification : before.overBudgetJustification) === undefined
+        ? {}
+        : { approvedOverBudgetJustification: waits ? before.approvedTerms.overBudgetJustification : before.overBudgetJustification }),
       ...(waits && before.requestedBy !== undefined ? { requestedBy: before.requestedBy } : {}),
       from: { year: Y, commitmentId: id },
     }

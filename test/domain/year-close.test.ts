@@ -273,7 +273,7 @@ t.test('the close of a budget', async (t) => {
       .given([allocated('flexible', eur('100')), commitmentCreated(c, eur('100')), invoiceBooked(c, 'R-1', eur('100'))])
       .when(closeBudget('flexible'), { by: CLOSER })
       .then([budgetClosed()])
-    t.same(carryOverOf(state), { fromYear: 2025, commitments: [], unspent: { ambulatory: 0n, flexible: 0n } })
+    t.same(carryOverOf(state), { fromYear: 2025, sozialraum: state.sozialraum, commitments: [], unspent: { ambulatory: 0n, flexible: 0n } })
     // ... and the next year has nothing to receive.
     budgetSpecAt(t, NEXT_KEY).given([]).when({ type: 'ReceiveCarryOver', carry: carryOverOf(state) }).thenFails('validation', /carried nothing/)
   })

@@ -548,6 +548,9 @@ export const commitmentCarriedIn = (
     requestedBy?: string
     overBudget?: boolean
     overBudgetJustification?: string
+    /** The marking last approved; for an open commitment its own, for a waiting one none unless given. */
+    approvedOverBudget?: boolean
+    approvedOverBudgetJustification?: string
     helpType?: string
     decisionRef?: string
     period?: { from: string; to: string }
@@ -572,6 +575,12 @@ export const commitmentCarriedIn = (
       overBudget: options.overBudget ?? false,
       ...(options.overBudgetJustification === undefined ? {} : { overBudgetJustification: options.overBudgetJustification }),
       approvedAmountCents: json(options.approvedCents ?? amountCents),
+      approvedOverBudget: options.approvedOverBudget ?? (options.status === 'requested' ? false : (options.overBudget ?? false)),
+      ...(options.approvedOverBudgetJustification === undefined
+        ? options.status !== 'requested' && options.overBudgetJustification !== undefined
+          ? { approvedOverBudgetJustification: options.overBudgetJustification }
+          : {}
+        : { approvedOverBudgetJustification: options.approvedOverBudgetJustification }),
       ...(options.requestedBy === undefined ? {} : { requestedBy: options.requestedBy }),
       from: { year: from.year, commitmentId: commitment.id },
     },

@@ -28,6 +28,12 @@ import {
 /** Fixed namespace of the ids of carried commitments (uuid v5): the same commitment always gets the same id. */
 const CARRY_OVER_NAMESPACE = '6f0c1a52-54a4-4d4e-9c55-3d1c2a4f5e01'
 
+/**
+ * Whether an id is of the kind the close gives carried commitments (UUID version 5). A client may
+ * not choose such an id: it could take the id a carry-over needs, and the close could not finish.
+ */
+export const isCarryOverId = (id: string): boolean => /^[0-9a-f]{8}-[0-9a-f]{4}-5/i.test(id)
+
 /** The id the close gives a commitment's continuation in the next year: a function of the original alone. */
 export function carriedCommitmentId(year: number, sozialraum: string, commitmentId: string): string {
   return uuidv5(`${year}/${sozialraum}/${commitmentId}`, CARRY_OVER_NAMESPACE)
@@ -79,6 +85,7 @@ export function decideCloseBudget(
 /** What a closed budget carried into the next year, as the next year's budget receives it. */
 export interface CarryOver {
   fromYear: number
+  sozialraum: string
   /** Each carried commitment as the closed budget holds it, with how it stood when it was carried. */
   commitments: ReadonlyArray<{
     commitment: CommitmentState
@@ -106,7 +113,7 @@ export function carryOverOf(closed: BudgetState): CarryOver {
           },
         ],
   )
-  return { fromYear: closed.year, commitments, unspent: closed.unspentCarriedCents }
+  return { fromYear: closed.year, sozialraum: closed.sozialraum, commitments, unspent: closed.unspentCarriedCents }
 }
 
 export const carriesAnything = (carry: CarryOver): boolean =>
@@ -117,6 +124,15 @@ function approvedPart(commitment: CommitmentState, waiting: boolean, amount: Cen
   if (!waiting) return amount
   const approvedLeft = commitment.approvedTerms.amountCents - commitment.invoicedCents - commitment.releasedCents
   return approvedLeft < 0n ? 0n : approvedLeft > amount ? amount : approvedLeft
+}
+
+/** The over-budget marking last approved: the commitment's own when it was open, else its approved terms'. */
+function approvedMarking(commitment: CommitmentState, waiting: boolean) {
+  const { overBudget, overBudgetJustification } = waiting ? commitment.approvedTerms : commitment
+  return {
+    approvedOverBudget: overBudget,
+    ...(overBudgetJustification === undefined ? {} : { approvedOverBudgetJustification: overBudgetJustification }),
+  }
 }
 
 function carriedIn(key: BudgetKey, fromYear: number, item: CarryOver['commitments'][number]): BudgetEvent {
@@ -137,6 +153,7 @@ function carriedIn(key: BudgetKey, fromYear: number, item: CarryOver['commitment
       status: waiting ? 'requested' : 'open',
       ...overBudgetMarking(commitment.overBudget, commitment.overBudgetJustification),
       approvedAmountCents: centsToJson(approvedPart(commitment, waiting, item.amountCents)),
+      ...approvedMarking(commitment, waiting),
       ...(waiting && item.requestedBy !== undefined ? { requestedBy: item.requestedBy } : {}),
       from: { year: fromYear, commitmentId: commitment.id },
     },
@@ -149,6 +166,9 @@ export function decideReceiveCarryOver(
   command: CommandOf<'ReceiveCarryOver'>,
 ): BudgetEvent[] | DomainError {
   const { carry } = command
+  if (carry.sozialraum !== key.sozialraum) {
+    return new DomainError('validation', `budget ${key.year} of ${key.sozialraum} receives its own Sozialraum's carry-over only`, 'sozialraum')
+  }
   if (carry.fromYear !== key.year - 1) {
     return new DomainError('validation', `budget ${key.year} receives the carry-over of ${key.year - 1} only`, 'fromYear')
   }
@@ -241,8 +261,8 @@ export function commitmentCarriedIn(
     requestedBy: data.status === 'requested' ? (data.requestedBy ?? context.actorSub) : undefined,
     approvedTerms: {
       amountCents: approved,
-      overBudget: data.status === 'open' ? data.overBudget : false,
-      overBudgetJustification: data.status === 'open' ? data.overBudgetJustification : undefined,
+      overBudget: data.approvedOverBudget,
+      overBudgetJustification: data.approvedOverBudgetJustification,
     },
     lastDecision: undefined,
   }

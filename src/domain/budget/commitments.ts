@@ -2,6 +2,7 @@ import { DomainError } from '../errors.js'
 import type { BudgetEvent } from '../events.js'
 import { centsToJson, formatCents, type Cents } from '../money.js'
 import type { CommandOf } from './commands.js'
+import { isCarryOverId } from './carry-over.js'
 import { fundsForCommitment } from './funds.js'
 import { remainingCents, type BudgetKey, type BudgetPolicy, type BudgetState, type CommitmentState } from './state.js'
 
@@ -44,6 +45,9 @@ export function decideCreateCommitment(
 ): BudgetEvent[] | DomainError {
   if (state.commitments.has(command.commitmentId)) {
     return new DomainError('conflict', `commitment ${command.commitmentId} exists already`)
+  }
+  if (isCarryOverId(command.commitmentId)) {
+    return new DomainError('validation', 'version-5 UUIDs are kept for the commitments a year close carries over; choose another id', 'id')
   }
   if (command.amountCents <= 0n) return new DomainError('validation', 'a commitment must be positive', 'amount')
   if (command.period.to < command.period.from) {

@@ -64,7 +64,7 @@ export function evolveMove(state: BudgetState, event: MoveEvent): BudgetState {
   switch (event.type) {
     case 'BudgetMoveDebited': {
       const amount = BigInt(event.data.amountCents)
-      const move = { line: event.data.line, amountCents: amount, to: event.data.to, reverted: false }
+      const move = { line: event.data.line, amountCents: amount, to: event.data.to, reason: event.data.reason, reverted: false }
       return {
         ...state,
         lines: changeLine(state.lines, event.data.line, { allocatedCents: -amount }),

@@ -89,6 +89,7 @@ export interface OutgoingMove {
   line: Line
   amountCents: Cents
   to: { sozialraum: string; line: Line }
+  reason: string
   reverted: boolean
 }
 

@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { closeYear, finishMove } from '../../src/application/processes.js'
+import type { CommandContext } from '../../src/application/command-handler.js'
+import { Ledger } from '../../src/application/ledger.js'
+import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
+import type { FiscalYearQueries } from '../../src/readmodels/fiscal-years.js'
+
+/**
+ * The close process on a real store, with read models that cannot see everything: a move that
+ * lands after the close listed the unsettled moves (here: one the read models never show) is
+ * still settled before its source closes, credited where the target takes it and taken back where
+ * it does not, so that the close completes and no money is lost.
+ */
+
+const finance = (sub: string): CommandContext => ({
+  actor: { sub, role: 'finance' },
+  correlationId: 'test',
+  causationId: 'test',
+  idempotencyKey: null,
+  requestHash: null,
+  expectedRevision: undefined,
+})
+
+t.test('a move the read models do not show is settled before its source closes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-processes-'))
+  const store = new SqliteEventStore(join(dir, 'ledger.db'))
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const ledger = new Ledger({ store, clock: () => new Date('2025-12-31T12:00:00Z'), newEventId: randomUUID })
+  for (const id of ['a', 'b', 'c']) {
+    await ledger.executeSozialraum(id, { type: 'RegisterSozialraum', name: id, status: 'pilot' }, finance('f1'))
+  }
+  for (const id of ['a', 'b']) {
+    await ledger.executeBudget(2025, id, { type: 'AllocateBudget', line: 'flexible', amountCents: 1_000n, decisionRef: 'JHA' }, finance('f1'))
+  }
+  // Two moves debited and never finished: one to b (which takes it), one to c (which has no budget).
+  const toB = randomUUID()
+  const toC = randomUUID()
+  for (const [moveId, to] of [[toB, 'b'], [toC, 'c']] as const) {
+    const debit = await ledger.executeBudget(2025, 'a', { type: 'DebitMove', moveId, line: 'flexible', amountCents: 100n, to: { sozialraum: to, line: 'flexible' }, reason: 'Deckung' }, finance('f1'))
+    t.equal(debit.kind, 'written')
+  }
+  await ledger.executeYear(2025, { type: 'RequestClose', reason: 'Abschluss', carryUnspent: ['flexible'] }, finance('f1'))
+  await ledger.executeYear(2025, { type: 'DecideClose', decision: 'approve', approver: { sub: 'f2', role: 'finance' } }, finance('f2'))
+
+  // Read models that list the budgets but none of the moves.
+  const queries = { unsettledMoves: async () => [], budgetsOfYear: async () => ['a', 'b'] } as unknown as FiscalYearQueries
+  const closed = await closeYear({ ledger, queries, store, waitFor: async () => true }, 2025)
+  t.equal(closed, 'closed')
+
+  const a = (await ledger.readBudget(2025, 'a')).state
+  const b = (await ledger.readBudget(2025, 'b')).state
+  t.equal(b.incomingMoves.get(toB), 'credited', 'the move to b is credited')
+  t.equal(a.outgoingMoves.get(toC)?.reverted, true, 'the move to c, which has no budget, is taken back')
+  t.ok(a.closed && b.closed, 'both budgets closed')
+  t.equal(a.unspentCarriedCents.flexible, 900n, 'a carried what it had left after its move to b')
+  t.equal(b.unspentCarriedCents.flexible, 1_100n, 'b carried its own and what a moved')
+  const year = (await ledger.readYear(2025)).state
+  t.match(year.totals, { budgets: 2, unspentCarriedCents: 2_000, lapsedCents: 0 }, 'no money lost')
+  t.equal(await closeYear({ ledger, queries, store, waitFor: async () => true }, 2025), 'not-closing', 'a second run finds it closed')
+
+  // Run again on the finished move: nothing changes.
+  const again = await finishMove(ledger, { id: toB, year: 2025, from: { sozialraum: 'a', line: 'flexible' }, to: { sozialraum: 'b', line: 'flexible' }, amount: '1.00', amountCents: 100n, reason: 'Deckung' }, { sub: 'f1', role: 'finance' })
+  t.same(again, { ended: 'completed', position: undefined }, 'finishing a finished move writes nothing')
+})
