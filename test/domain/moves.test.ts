@@ -67,7 +67,7 @@ t.test('the debit at the source', async (t) => {
   t.test('takes the money off the line at once and records the move as outgoing', async (t) => {
     const state = budgetSpec(t).given(source).when(debitMove(move)).then([moveDebited(move)])
     t.same(balanceOf(state, 'ambulatory'), { allocated: '80000.00', committed: '60000.00', spent: '0.00', available: '20000.00' })
-    t.same(state.outgoingMoves.get(move.moveId), { line: 'ambulatory', amountCents: eur('20000'), to: move.to, reverted: false })
+    t.same(state.outgoingMoves.get(move.moveId), { line: 'ambulatory', amountCents: eur('20000'), to: move.to, reason: move.reason, reverted: false })
   })
 
   t.test('may take exactly what is available', async (t) => {
