@@ -17,6 +17,7 @@ import { buildApp } from './http/app.js'
 import { ProjectionRunner } from '../projections/runner.js'
 import { ReadModels } from './readmodels/queries.js'
 import { FiscalYearQueries } from './readmodels/fiscal-years.js'
+import { ReportQueries } from './readmodels/reports.js'
 import { ProcessRunner } from './application/processes.js'
 import { loadMigrations, migrate } from './sql/migrate.js'
 import type { SqlDatabase } from './sql/port.js'
@@ -164,6 +165,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
     })
     const readModels = new ReadModels(db)
     const fiscalYears = new FiscalYearQueries(db)
+    const reports = new ReportQueries(db)
     const clock = overrides.clock ?? (() => new Date())
     const verifier = new LogVerifier({
       store,
@@ -191,6 +193,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       ledger,
       readModels,
       fiscalYears,
+      reports,
       processes,
       utilisationThresholds: config.utilisationThresholds,
       runner,

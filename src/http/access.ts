@@ -56,6 +56,13 @@ export const ACCESS_TABLE: Readonly<Record<string, Access>> = {
   [`GET ${BUDGET}/commitments`]: BUDGET_READ,
   [`GET ${BUDGET}/commitments/:id`]: BUDGET_READ,
   'GET /v1/reports/:year/over-budget-commitments': YEAR_READ,
+  'GET /v1/reports/:year/monitoring': YEAR_READ,
+  'GET /v1/reports/:year/forecast': YEAR_READ,
+  'GET /v1/reports/:year/providers': YEAR_READ,
+  'GET /v1/reports/:year/help-types': YEAR_READ,
+  'GET /v1/reports/:year/comparison': YEAR_READ,
+  'GET /v1/reports/:year/monthly': YEAR_READ,
+  'GET /v1/reports/:year/stale-commitments': YEAR_READ,
 
   // The year close and moves between Sozialräume (docs/domain.md rules 8 and 9): finance decides;
   // who of finance may approve a close (not its requester) the year's decider checks.

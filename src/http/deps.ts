@@ -4,6 +4,7 @@ import type { EventStore } from '../eventstore/port.js'
 import type { UtilisationThresholds } from '../domain/budget/warnings.js'
 import type { FiscalYearQueries } from '../readmodels/fiscal-years.js'
 import type { ReadModels } from '../readmodels/queries.js'
+import type { ReportQueries } from '../readmodels/reports.js'
 import type { ReadModelProgress } from './read-models.js'
 
 /** What the HTTP layer needs from the rest of the service; tests pass their own. */
@@ -12,6 +13,8 @@ export interface HttpDeps {
   readModels: ReadModels
   /** The year close and moves between Sozialräume (src/readmodels/fiscal-years.ts). */
   fiscalYears: FiscalYearQueries
+  /** The controlling reports (src/readmodels/reports.ts, docs/reports.md). */
+  reports: ReportQueries
   /** Runs the year-close and move processes soon (after an approval, or a move that could not finish at once). */
   processes: { kick(): void }
   /** The utilisation thresholds a budget write warns about when it crosses one. */

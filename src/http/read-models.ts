@@ -37,6 +37,14 @@ export const READ_MODELS: Readonly<Record<string, readonly string[]>> = {
   [`GET ${BUDGET}/commitments/:id`]: ['commitments'],
   [`GET ${BUDGET}/spending`]: ['balances', 'spending'],
   'GET /v1/reports/:year/over-budget-commitments': ['commitments'],
+  // The controlling reports (docs/reports.md); the forecast in monitoring and forecast reads flexible spending.
+  'GET /v1/reports/:year/monitoring': ['balances', 'commitments', 'spending'],
+  'GET /v1/reports/:year/forecast': ['balances', 'commitments', 'spending'],
+  'GET /v1/reports/:year/providers': ['commitments'],
+  'GET /v1/reports/:year/help-types': ['commitments'],
+  'GET /v1/reports/:year/comparison': ['balances', 'commitments'],
+  'GET /v1/reports/:year/monthly': ['balances', 'monthly'],
+  'GET /v1/reports/:year/stale-commitments': ['commitments'],
   // A year's progress counts its budgets (balances) and what its close carried (commitments).
   'GET /v1/years/:year': ['fiscal-years', 'balances', 'commitments'],
   'GET /v1/budgets/:year/moves': ['moves'],

@@ -24,6 +24,10 @@ type CentsText = string
 const cents = (value: Integer | null | undefined): Cents => (value === null || value === undefined ? 0n : centsFromStorage(value))
 const money = formatCents
 const byCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
+/** Selects a cents column or sum as exact text under the name `alias` (see centsText in queries.ts). */
+function centsTextOf(expression: string, alias: string): string {
+  return `CAST(${expression} AS TEXT) AS ${alias}`
+}
 
 /** `AND <column> IN (…)` for the visible Sozialräume (nothing for all, nothing at all for none). */
 function scope(column: string, visible: readonly string[] | undefined): { sql: string; params: SqlValue[] } {
@@ -287,13 +291,13 @@ const groupCents = (row: GroupRow): GroupCents => ({
   cases: Number(row.cases),
 })
 
+const LINE_COLUMNS = ['allocated', 'carried_in', 'carried_out', 'moved_in', 'moved_out', 'lapsed', 'committed', 'spent']
+  .map((figure) => centsTextOf(`${figure}_cents`, `${figure}_cents`))
+  .join(', ')
+
 const GROUP_FIGURES = `${centsTextOf(`SUM(${COMMITTED})`, 'committed_cents')}, ${centsTextOf('SUM(invoiced_cents)', 'invoiced_cents')},
   ${centsTextOf(`SUM(CASE WHEN status IN ('open', 'requested') THEN ${REMAINING} ELSE 0 END)`, 'open_cents')},
   COUNT(DISTINCT case_ref) AS cases`
-
-function centsTextOf(expression: string, alias: string): string {
-  return `CAST(${expression} AS TEXT) AS ${alias}`
-}
 
 /** null sorts after every name: commitments without a help type come last. */
 const byGroupName = (a: string | null, b: string | null): number => (a === b ? 0 : a === null ? 1 : b === null ? -1 : byCodeUnits(a, b))
@@ -304,22 +308,10 @@ export class ReportQueries {
   /** Every line of the year's budgets, with where its allocation came from and went. */
   private async lines(year: number, visible: readonly string[] | undefined): Promise<LineRow[]> {
     const where = scope('sozialraum', visible)
-    return this.db.query<LineRow>(
-      `SELECT sozialraum, line, ${[
-        'allocated',
-        'carried_in',
-        'carried_out',
-        'moved_in',
-        'moved_out',
-        'lapsed',
-        'committed',
-        'spent',
-      ]
-        .map((figure) => centsTextOf(`${figure}_cents`, `${figure}_cents`))
-        .join(', ')}
-       FROM budget_lines WHERE year = ?${where.sql}`,
-      [year, ...where.params],
-    )
+    return this.db.query<LineRow>(`SELECT sozialraum, line, ${LINE_COLUMNS} FROM budget_lines WHERE year = ?${where.sql}`, [
+      year,
+      ...where.params,
+    ])
   }
 
   /** The forecast's input, from the lines already read, the open commitments and the flexible spending. */

@@ -14,6 +14,12 @@ import type { Cents } from '../money.js'
  */
 const Exact = Decimal.clone({ precision: 60, rounding: Decimal.ROUND_HALF_UP })
 
+/** Two decimals, rounded once; never "-0.00" (a change too small to show is no change). */
+function twoPlaces(value: Decimal): string {
+  const rounded = value.toDecimalPlaces(2, Decimal.ROUND_HALF_UP)
+  return rounded.isZero() ? '0.00' : rounded.toFixed(2)
+}
+
 /** a / b in integers, rounded to the nearest integer, halves away from zero. `b` must not be 0. */
 export function divideRounded(a: bigint, b: bigint): bigint {
   if (b === 0n) throw new RangeError('division by zero')
@@ -27,7 +33,7 @@ export function divideRounded(a: bigint, b: bigint): bigint {
 /** part / whole in percent with two decimals ("12.50"), or null when `whole` is 0 (no share to speak of). */
 export function percentOf(part: Cents, whole: Cents): string | null {
   if (whole === 0n) return null
-  return new Exact(part.toString()).times(100).dividedBy(whole.toString()).toFixed(2, Decimal.ROUND_HALF_UP)
+  return twoPlaces(new Exact(part.toString()).times(100).dividedBy(whole.toString()))
 }
 
 /**
@@ -36,7 +42,7 @@ export function percentOf(part: Cents, whole: Cents): string | null {
  */
 export function changePercent(current: Cents, previous: Cents | null): string | null {
   if (previous === null || previous === 0n) return null
-  return new Exact((current - previous).toString()).times(100).dividedBy(previous.toString()).toFixed(2, Decimal.ROUND_HALF_UP)
+  return twoPlaces(new Exact((current - previous).toString()).times(100).dividedBy(previous.toString()))
 }
 
 /** What each case costs: `cents` / `cases`, rounded to the nearest cent; null without cases. */

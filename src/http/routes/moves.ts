@@ -111,7 +111,7 @@ export const moveRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
         summary: 'One move between Sozialräume, and how far it got',
         params: z.strictObject({ year: yearParam, id: resourceId }),
         querystring: z.strictObject(readQuery),
-        response: { 200: answer('The move', moveSchema), 404: problemAnswer('No such move in the year (not-found)') },
+        response: { 200: answer('The move and how far it got', moveSchema), 404: problemAnswer('No such move in the year (not-found)') },
       },
     },
     async (request, reply) => {
