@@ -10,6 +10,8 @@ ALTER TABLE budget_lines ADD COLUMN carried_out_cents BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE budget_lines ADD COLUMN moved_in_cents BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE budget_lines ADD COLUMN moved_out_cents BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE budget_lines ADD COLUMN lapsed_cents BIGINT NOT NULL DEFAULT 0;
+-- Of carried_out_cents, what was unspent money (the rest is what carried commitments need).
+ALTER TABLE budget_lines ADD COLUMN unspent_carried_cents BIGINT NOT NULL DEFAULT 0;
 
 -- projection: commitments
 ALTER TABLE commitments ADD COLUMN carried_cents BIGINT NOT NULL DEFAULT 0;
@@ -35,6 +37,7 @@ CREATE TABLE fiscal_years (
   budgets               INTEGER,
   carried_commitments   INTEGER,
   carried_cents         BIGINT,
+  allocation_carried_cents BIGINT,
   unspent_carried_cents BIGINT,
   lapsed_cents          BIGINT
 );

@@ -147,7 +147,7 @@ export const balanceHistoryProjection: Projection = {
     const { year, sozialraum } = event.data
     const changes: Statement[] = []
     // The budget exists from its first allocation on, as in the balances projection.
-    if (event.type === 'BudgetAllocated') {
+    if (event.type === 'BudgetAllocated' || event.type === 'CommitmentCarriedIn') {
       changes.push(
         sql(
           'INSERT INTO balance_history_budgets (year, sozialraum, revision) VALUES (?, ?, ?) ON CONFLICT (year, sozialraum) DO NOTHING',

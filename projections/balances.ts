@@ -12,6 +12,7 @@ type Column =
   | 'moved_in_cents'
   | 'moved_out_cents'
   | 'lapsed_cents'
+  | 'unspent_carried_cents'
 
 function addTo(year: number, sozialraum: string, line: Line, column: Column, cents: number): Statement {
   return sql(
@@ -29,9 +30,11 @@ function flowChanges(event: BudgetEvent): Statement[] {
   switch (event.type) {
     case 'BudgetAllocated':
       return event.data.kind === 'carry-over' ? [addTo(year, sozialraum, event.data.line, 'carried_in_cents', event.data.amountCents)] : []
-    case 'CommitmentCarriedOver':
-    case 'UnspentCarriedOver':
-      return [addTo(year, sozialraum, event.data.line, 'carried_out_cents', event.data.amountCents)]
+    case 'AllocationCarriedOver':
+      return [
+        addTo(year, sozialraum, event.data.line, 'carried_out_cents', event.data.amountCents),
+        addTo(year, sozialraum, event.data.line, 'unspent_carried_cents', event.data.unspentCents),
+      ]
     case 'BudgetMoveDebited':
       return [addTo(year, sozialraum, event.data.line, 'moved_out_cents', event.data.amountCents)]
     case 'BudgetMoveCredited':
@@ -58,7 +61,8 @@ export const balancesProjection: Projection = {
     if (!isBudgetEvent(event)) return []
     const { year, sozialraum } = event.data
     const changes: Statement[] = []
-    if (event.type === 'BudgetAllocated') {
+    // A budget opens with its first allocation, or with commitments carried in from a line that held no money.
+    if (event.type === 'BudgetAllocated' || event.type === 'CommitmentCarriedIn') {
       changes.push(
         sql(
           'INSERT INTO budgets (year, sozialraum, revision) VALUES (?, ?, ?) ON CONFLICT (year, sozialraum) DO NOTHING',

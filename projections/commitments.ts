@@ -1,8 +1,10 @@
+import type { EventDataOf, EventMetadata } from '../src/domain/events.js'
+import type { Statement } from '../src/sql/port.js'
 import { sql, type Projection } from './projection.js'
 
 /**
  * Commitments with their invoices. The status follows the same rule as the decider: a commitment
- * with nothing left (amount = invoiced + released) is closed.
+ * with nothing left (amount = invoiced + released + carried) is closed.
  */
 const settle = (data: { year: number; sozialraum: string; commitmentId: string }) =>
   sql(
@@ -14,37 +16,45 @@ const settle = (data: { year: number; sozialraum: string; commitmentId: string }
     data.commitmentId,
   )
 
+/** A new commitment's row: created, or carried in from the previous year (`from`). */
+function insertCommitment(
+  data: EventDataOf<'CommitmentCreated'>,
+  metadata: EventMetadata,
+  from: { year: number; commitmentId: string } | null,
+): Statement {
+  return sql(
+    `INSERT INTO commitments (year, sozialraum, id, line, provider, case_ref, help_type, period_from, period_to,
+       decision_ref, amount_cents, status, over_budget, over_budget_justification, created_by, created_at,
+       carried_from_year, carried_from_id)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    data.year,
+    data.sozialraum,
+    data.commitmentId,
+    data.line,
+    data.provider,
+    data.caseRef,
+    data.helpType ?? null,
+    data.period.from,
+    data.period.to,
+    data.decisionRef ?? null,
+    data.amountCents,
+    data.status,
+    data.overBudget ? 1 : 0,
+    data.overBudgetJustification ?? null,
+    metadata.actor.sub,
+    metadata.recordedAt,
+    from?.year ?? null,
+    from?.commitmentId ?? null,
+  )
+}
+
 export const commitmentsProjection: Projection = {
   name: 'commitments',
   tables: ['commitments', 'commitment_invoices'],
   project({ event, metadata, position }) {
     switch (event.type) {
-      case 'CommitmentCreated': {
-        const data = event.data
-        return [
-          sql(
-            `INSERT INTO commitments (year, sozialraum, id, line, provider, case_ref, help_type, period_from, period_to,
-               decision_ref, amount_cents, status, over_budget, over_budget_justification, created_by, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-            data.year,
-            data.sozialraum,
-            data.commitmentId,
-            data.line,
-            data.provider,
-            data.caseRef,
-            data.helpType ?? null,
-            data.period.from,
-            data.period.to,
-            data.decisionRef ?? null,
-            data.amountCents,
-            data.status,
-            data.overBudget ? 1 : 0,
-            data.overBudgetJustification ?? null,
-            metadata.actor.sub,
-            metadata.recordedAt,
-          ),
-        ]
-      }
+      case 'CommitmentCreated':
+        return [insertCommitment(event.data, metadata, null)]
       case 'CommitmentAmended':
         return [
           sql(
@@ -128,35 +138,8 @@ export const commitmentsProjection: Projection = {
           ),
         ]
       }
-      case 'CommitmentCarriedIn': {
-        const data = event.data
-        return [
-          sql(
-            `INSERT INTO commitments (year, sozialraum, id, line, provider, case_ref, help_type, period_from, period_to,
-               decision_ref, amount_cents, status, over_budget, over_budget_justification, created_by, created_at,
-               carried_from_year, carried_from_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-            data.year,
-            data.sozialraum,
-            data.commitmentId,
-            data.line,
-            data.provider,
-            data.caseRef,
-            data.helpType ?? null,
-            data.period.from,
-            data.period.to,
-            data.decisionRef ?? null,
-            data.amountCents,
-            data.status,
-            data.overBudget ? 1 : 0,
-            data.overBudgetJustification ?? null,
-            metadata.actor.sub,
-            metadata.recordedAt,
-            data.from.year,
-            data.from.commitmentId,
-          ),
-        ]
-      }
+      case 'CommitmentCarriedIn':
+        return [insertCommitment(event.data, metadata, event.data.from)]
       case 'CommitmentCarriedOver':
         return [
           sql(

@@ -44,12 +44,13 @@ export const fiscalYearsProjection: Projection = {
         return [
           sql(
             `UPDATE fiscal_years SET status = 'closed', closed_at = ?, budgets = ?, carried_commitments = ?, carried_cents = ?,
-               unspent_carried_cents = ?, lapsed_cents = ?
+               allocation_carried_cents = ?, unspent_carried_cents = ?, lapsed_cents = ?
              WHERE year = ?`,
             metadata.recordedAt,
             event.data.budgets,
             event.data.carriedCommitments,
             event.data.carriedCents,
+            event.data.allocationCarriedCents,
             event.data.unspentCarriedCents,
             event.data.lapsedCents,
             year,

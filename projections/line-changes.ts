@@ -38,13 +38,10 @@ export function lineChanges(event: BudgetEvent): LineChange[] {
       return [{ line: 'flexible', figure: 'spent', cents: event.data.amountCents }]
     case 'SpendingReversed':
       return [{ line: 'flexible', figure: 'spent', cents: -event.data.amountCents }]
-    // The money leaves with what is carried: the next year's budget is allocated exactly this.
     case 'CommitmentCarriedOver':
-      return [
-        { line: event.data.line, figure: 'committed', cents: -event.data.amountCents },
-        { line: event.data.line, figure: 'allocated', cents: -event.data.amountCents },
-      ]
-    case 'UnspentCarriedOver':
+      return [{ line: event.data.line, figure: 'committed', cents: -event.data.amountCents }]
+    // The money leaves with what is carried: the next year's line is allocated exactly this.
+    case 'AllocationCarriedOver':
     case 'BudgetMoveDebited':
       return [{ line: event.data.line, figure: 'allocated', cents: -event.data.amountCents }]
     case 'BudgetMoveCredited':

@@ -24,7 +24,8 @@ export const movesProjection: Projection = {
           sql(
             `INSERT INTO budget_moves (year, id, from_sozialraum, from_line, to_sozialraum, to_line, amount_cents, reason, status,
                requested_by, requested_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'in-transit', ?, ?)`,
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'in-transit', ?, ?)
+             ON CONFLICT (year, id) DO NOTHING`,
             data.year,
             data.moveId,
             data.sozialraum,

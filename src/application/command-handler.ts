@@ -28,6 +28,12 @@ export interface Decider<State, Command, Event extends DomainEvent> {
   assertInvariants?(state: State): void
 }
 
+/**
+ * A rule outside the stream that a new write must pass (a budget's year must take writes):
+ * asked after a retried request is recognised, so that a retry still answers as the first time.
+ */
+export type WriteGuard = () => Promise<DomainError | undefined>
+
 /** Who asks, and how the request ties into the history. */
 export interface CommandContext {
   actor: Actor
@@ -107,6 +113,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     initialState: () => State,
     command: Command,
     context: CommandContext,
+    guard?: WriteGuard,
   ): Promise<WriteOutcome<State, Event>> {
     const key = context.idempotencyKey
     const keys = this.options.idempotencyKeys
@@ -116,7 +123,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     }
     let outcome: WriteOutcome<State, Event> | undefined
     try {
-      outcome = await this.serialised(streamId, () => this.decideAndAppend(streamId, initialState, command, context))
+      outcome = await this.serialised(streamId, () => this.decideAndAppend(streamId, initialState, command, context, guard))
       return outcome
     } finally {
       const wrote = outcome?.kind === 'written' || outcome?.kind === 'replayed'
@@ -130,6 +137,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     initialState: () => State,
     command: Command,
     context: CommandContext,
+    guard: WriteGuard | undefined,
   ): Promise<WriteOutcome<State, Event>> {
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       // After a conflict, a short random pause: another process that keeps winning the stream
@@ -147,6 +155,8 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       if (context.expectedRevision !== undefined && context.expectedRevision !== view.revision) {
         return { kind: 'precondition-failed', currentRevision: view.revision }
       }
+      const refused = await guard?.()
+      if (refused) return { kind: 'rejected', error: refused }
 
       const decided = this.decider.decide(view.state, command)
       if (decided instanceof DomainError) return { kind: 'rejected', error: decided }

@@ -70,8 +70,27 @@ export class Ledger {
     this.years = new CommandHandler({ decide: decideYear, evolve: evolveYear, isEvent: isYearEvent }, options)
   }
 
+  /**
+   * Years close in order: what a close carries lands in the next year, which must still take it,
+   * and a year waits for the close of the one before it to end. So a close is neither asked for
+   * nor approved while the next year is closing or closed, or the previous one's close is under way.
+   */
   executeYear(year: number, command: YearCommand, context: CommandContext): Promise<YearOutcome> {
-    return this.years.execute(yearStreamId(year), () => initialYearState(year), command, context)
+    const starts = command.type === 'RequestClose' || (command.type === 'DecideClose' && command.decision === 'approve')
+    const guard = starts ? () => this.checkNeighbourYears(year) : undefined
+    return this.years.execute(yearStreamId(year), () => initialYearState(year), command, context, guard)
+  }
+
+  private async checkNeighbourYears(year: number): Promise<DomainError | undefined> {
+    const next = (await this.readYear(year + 1)).state.status
+    if (next === 'closing' || next === 'closed') {
+      return new DomainError('conflict', `fiscal year ${year + 1} is ${next}: nothing could carry into it`)
+    }
+    const previous = (await this.readYear(year - 1)).state.status
+    if (previous === 'close-requested' || previous === 'closing') {
+      return new DomainError('conflict', `the close of ${year - 1} is ${previous}: it must end first`)
+    }
+    return undefined
   }
 
   readYear(year: number): Promise<{ state: YearState; revision: bigint | undefined }> {
@@ -102,17 +121,18 @@ export class Ledger {
     // Once a close is approved, the year's budgets take no writes but the close's and the moves'
     // own steps. A write that passed this check just before the approval is still safe: the
     // budget's close step decides on its stream's latest state, so it carries what that wrote.
-    if (!PROCESS_STEPS.has(command.type)) {
-      const fiscalYear = await this.readYear(year)
-      if (!yearTakesWrites(fiscalYear.state)) {
-        return { kind: 'rejected', error: new DomainError('year-closed', `fiscal year ${year} is ${fiscalYear.state.status}`) }
-      }
-    }
+    const guard = PROCESS_STEPS.has(command.type) ? undefined : () => this.checkYearTakesWrites(year)
     return this.budgets.execute(
       budgetStreamId(year, sozialraum),
       () => initialBudgetState({ year, sozialraum }),
       command,
       context,
+      guard,
     )
+  }
+
+  private async checkYearTakesWrites(year: number): Promise<DomainError | undefined> {
+    const { state } = await this.readYear(year)
+    return yearTakesWrites(state) ? undefined : new DomainError('year-closed', `fiscal year ${year} is ${state.status}`)
   }
 }

@@ -108,6 +108,7 @@ function addTotals(totals: CloseTotals, closed: BudgetState): CloseTotals {
     budgets: totals.budgets + 1,
     carriedCommitments: totals.carriedCommitments + carry.commitments.length,
     carriedCents: totals.carriedCents + Number(carried),
+    allocationCarriedCents: totals.allocationCarriedCents + Number(LINES.reduce((sum, line) => sum + carry.allocation[line], 0n)),
     unspentCarriedCents: totals.unspentCarriedCents + Number(unspent),
     lapsedCents: totals.lapsedCents + Number(lapsed),
   }
@@ -140,6 +141,13 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
   if (fiscalYear.status !== 'closing' || !fiscalYear.decision || !fiscalYear.request) return 'not-closing'
   const context = stepContext({ sub: fiscalYear.decision.by, role: 'finance' }, `year-close-${year}`)
   const carryUnspent = fiscalYear.request.carryUnspent
+  // Years close in order (Ledger.executeYear); two approvals at the same moment are put in order here.
+  if ((await ledger.readYear(year - 1)).state.status === 'closing') {
+    throw new ProcessStepError(`closing ${year}: waits for the close of ${year - 1} to end`)
+  }
+  if ((await ledger.readYear(year + 1)).state.status === 'closed') {
+    throw new ProcessStepError(`closing ${year}: ${year + 1} is closed, so nothing could carry into it`)
+  }
   for (let round = 1; round <= MAX_ROUNDS; round++) {
     const head = await options.store.headPosition()
     if (!(await options.waitFor(head, READ_MODEL_WAIT_MS, CLOSE_READ_MODELS))) {
@@ -147,7 +155,14 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
     }
     // A refused move credits its source back, which a closed budget could not take: moves first.
     for (const move of await queries.unsettledMoves(year)) await finishMoveOf(ledger, move)
-    let totals: CloseTotals = { budgets: 0, carriedCommitments: 0, carriedCents: 0, unspentCarriedCents: 0, lapsedCents: 0 }
+    let totals: CloseTotals = {
+      budgets: 0,
+      carriedCommitments: 0,
+      carriedCents: 0,
+      allocationCarriedCents: 0,
+      unspentCarriedCents: 0,
+      lapsedCents: 0,
+    }
     let closedThisRound = 0
     for (const sozialraum of await queries.budgetsOfYear(year)) {
       const before = await ledger.readBudget(year, sozialraum)
@@ -275,20 +290,30 @@ export class ProcessRunner {
     await this.running
   }
 
+  /** Each move and each year on its own: one that cannot finish does not hold up the others. */
   private async round(): Promise<void> {
     if (!this.options.isLeader()) return
     const { queries, ledger, logger } = this.options
+    const moves = await this.attempt('listing moves in transit', () => queries.unsettledMoves())
+    for (const move of moves ?? []) {
+      const end = await this.attempt(`finishing move ${move.id}`, () => finishMoveOf(ledger, move))
+      if (end) logger.info({ move: move.id, ended: end.ended }, 'finished a move between Sozialräume')
+    }
+    const years = await this.attempt('listing closing years', () => queries.closingYears())
+    for (const year of years ?? []) {
+      if ((await this.attempt(`closing ${year}`, () => closeYear(this.options, year))) === 'closed') {
+        logger.info({ year }, 'closed the fiscal year')
+      }
+    }
+  }
+
+  private async attempt<T>(what: string, work: () => Promise<T>): Promise<T | undefined> {
     try {
-      for (const move of await queries.unsettledMoves()) {
-        const { ended } = await finishMoveOf(ledger, move)
-        logger.info({ move: move.id, ended }, 'finished a move between Sozialräume')
-      }
-      for (const year of await queries.closingYears()) {
-        if ((await closeYear(this.options, year)) === 'closed') logger.info({ year }, 'closed the fiscal year')
-      }
+      return await work()
     } catch (error) {
       const level = error instanceof ProcessStepError || error instanceof DomainError ? 'warn' : 'error'
-      logger[level]({ err: error }, 'a process could not finish this round; it is tried again')
+      this.options.logger[level]({ err: error }, `${what} did not finish this round; it is tried again`)
+      return undefined
     }
   }
 }

@@ -353,6 +353,7 @@ export function foldBudgetEvent(budget: ReplayedBudget, event: BudgetEvent): str
     case 'CommitmentCreated':
     case 'CommitmentCarriedIn': {
       const { data } = event
+      if (event.type === 'CommitmentCarriedIn') budget.exists = true
       budget.commitments.set(data.commitmentId, {
         line: data.line,
         amount: BigInt(data.amountCents),
@@ -392,7 +393,7 @@ export function foldBudgetEvent(budget: ReplayedBudget, event: BudgetEvent): str
 function foldYearEndEvent(budget: ReplayedBudget, event: BudgetEvent): string | undefined {
   const { lines } = budget
   switch (event.type) {
-    case 'UnspentCarriedOver':
+    case 'AllocationCarriedOver':
     case 'BudgetMoveDebited':
       lines[event.data.line].allocated -= BigInt(event.data.amountCents)
       return undefined
@@ -454,7 +455,6 @@ function foldCommitmentEvent(budget: ReplayedBudget, event: BudgetEvent): string
       commitment.carried += BigInt(event.data.amountCents)
       commitment.status = 'closed'
       line.committed -= BigInt(event.data.amountCents)
-      line.allocated -= BigInt(event.data.amountCents)
       break
   }
   return undefined

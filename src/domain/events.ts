@@ -32,6 +32,21 @@ const budgetKey = { year, sozialraum: sozialraumKey }
 const nonNegativeCents = cents.refine((value) => value >= 0, 'must not be negative')
 const period = z.object({ from: date, to: date })
 
+/** What a commitment is when it is opened, by its creation or by a carry-over from the year before. */
+const commitmentTerms = {
+  commitmentId: z.uuid(),
+  line,
+  provider: reference,
+  caseRef: reference,
+  helpType: reference.optional(),
+  amountCents: positiveCents,
+  period,
+  decisionRef: reference.optional(),
+  status: z.enum(['requested', 'open']),
+  overBudget: z.boolean(),
+  overBudgetJustification: freeText.optional(),
+}
+
 export const eventDataSchemas = {
   SozialraumRegistered: z.object({
     sozialraumId: z.string().min(1).max(64),
@@ -66,20 +81,7 @@ export const eventDataSchemas = {
     amountCents: positiveCents,
     reason: freeText,
   }),
-  CommitmentCreated: z.object({
-    ...budgetKey,
-    commitmentId: z.uuid(),
-    line,
-    provider: reference,
-    caseRef: reference,
-    helpType: reference.optional(),
-    amountCents: positiveCents,
-    period,
-    decisionRef: reference.optional(),
-    status: z.enum(['requested', 'open']),
-    overBudget: z.boolean(),
-    overBudgetJustification: freeText.optional(),
-  }),
+  CommitmentCreated: z.object({ ...budgetKey, ...commitmentTerms }),
   CommitmentAmended: z.object({
     ...budgetKey,
     commitmentId: z.uuid(),
@@ -151,8 +153,8 @@ export const eventDataSchemas = {
   }),
   /**
    * The close of the year (docs/domain.md rule 8) took what was left of a commitment into the
-   * next year: here it is closed as carried over (not released), the line's commitment and its
-   * allocation both go down by the amount, which the next year's budget receives.
+   * next year: here it is closed as carried over (not released), and the line's commitment goes
+   * down by the amount. The money goes with the line's AllocationCarriedOver.
    */
   CommitmentCarriedOver: z.object({
     ...budgetKey,
@@ -162,8 +164,16 @@ export const eventDataSchemas = {
     toYear: year,
     toCommitmentId: z.uuid(),
   }),
-  /** The close carried a line's unspent allocation into the next year (`carryUnspent`). */
-  UnspentCarriedOver: z.object({ ...budgetKey, line, amountCents: positiveCents, toYear: year }),
+  /**
+   * The close took money of a line's allocation into the next year: what its carried commitments
+   * still need, as far as the line holds it (allocated − spent; an over-budget line carries its
+   * deficit along), and, where the close names the line (`carryUnspent`), its unspent money,
+   * `unspentCents` of the amount. The line's allocation goes down by `amountCents`, which the
+   * next year's line receives.
+   */
+  AllocationCarriedOver: z
+    .object({ ...budgetKey, line, amountCents: positiveCents, unspentCents: nonNegativeCents, toYear: year })
+    .refine((data) => data.unspentCents <= data.amountCents, { message: 'the unspent part cannot exceed the amount', path: ['unspentCents'] }),
   /** The budget's part of the year close: nothing is booked into it any more. `lapsed`: what was left and not carried. */
   BudgetClosed: z.object({
     ...budgetKey,
@@ -177,17 +187,7 @@ export const eventDataSchemas = {
    */
   CommitmentCarriedIn: z.object({
     ...budgetKey,
-    commitmentId: z.uuid(),
-    line,
-    provider: reference,
-    caseRef: reference,
-    helpType: reference.optional(),
-    amountCents: positiveCents,
-    period,
-    decisionRef: reference.optional(),
-    status: z.enum(['requested', 'open']),
-    overBudget: z.boolean(),
-    overBudgetJustification: freeText.optional(),
+    ...commitmentTerms,
     approvedAmountCents: nonNegativeCents,
     /** The over-budget marking a second person last agreed to: where a rejection in the new year goes back to. */
     approvedOverBudget: z.boolean(),
@@ -230,12 +230,17 @@ export const eventDataSchemas = {
   YearCloseRequested: z.object({ year, reason: freeText, carryUnspent: z.array(line).max(LINES.length) }),
   YearCloseApproved: z.object({ year, comment: freeText.optional() }),
   YearCloseRejected: z.object({ year, comment: freeText.optional() }),
-  /** Every budget of the year is closed and its carry-over received: the totals of the close. */
+  /**
+   * Every budget of the year is closed and its carry-over received: the totals of the close.
+   * `carriedCents`: the carried commitments' remainders; `allocationCarriedCents`: the money the
+   * lines gave the next year (less than the remainders where a line carried a deficit along).
+   */
   YearClosed: z.object({
     year,
     budgets: z.number().int().min(0),
     carriedCommitments: z.number().int().min(0),
     carriedCents: nonNegativeCents,
+    allocationCarriedCents: nonNegativeCents,
     unspentCarriedCents: nonNegativeCents,
     lapsedCents: nonNegativeCents,
   }),
@@ -305,7 +310,7 @@ export const EVENT_VERSIONS: Readonly<Record<EventType, number>> = {
   SpendingReversed: 1,
   AuditExported: 1,
   CommitmentCarriedOver: 1,
-  UnspentCarriedOver: 1,
+  AllocationCarriedOver: 1,
   BudgetClosed: 1,
   CommitmentCarriedIn: 1,
   BudgetMoveDebited: 1,

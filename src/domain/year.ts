@@ -14,6 +14,9 @@ import type { Approver } from './budget/index.js'
 
 export type YearStatus = 'open' | 'close-requested' | 'closing' | 'closed'
 
+/** The last fiscal year the ledger keeps (docs/api.md, "Conventions"). */
+export const LAST_YEAR = 2100
+
 export interface YearState {
   year: number
   status: YearStatus
@@ -36,6 +39,9 @@ export function decideYear(state: YearState, command: YearCommand): YearEvent[] 
   switch (command.type) {
     case 'RequestClose': {
       if (state.status !== 'open') return notOpen(state)
+      if (year >= LAST_YEAR) {
+        return new DomainError('validation', `${LAST_YEAR} is the last year the ledger keeps: its close would have no year to carry into`, 'year')
+      }
       const carryUnspent = [...new Set(command.carryUnspent)]
       return [{ type: 'YearCloseRequested', data: { year, reason: command.reason, carryUnspent } }]
     }

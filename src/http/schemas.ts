@@ -321,7 +321,10 @@ export const fiscalYearSchema = z
     budgets: z.object({ total: z.number().int(), closed: z.number().int() }),
     carried: z.object({
       commitments: z.number().int(),
-      amount: moneyOut,
+      amount: moneyOut.meta({ description: "The carried commitments' remainders" }),
+      allocation: moneyOut.meta({
+        description: "The money the year's lines gave the next year: the remainders' cover (less where a line carried a deficit along) and the unspent money carried",
+      }),
       unspent: moneyOut,
       received: z.number().int().meta({ description: 'How many carried commitments the next year has opened so far' }),
       lapsed: moneyOut,
@@ -331,7 +334,9 @@ export const fiscalYearSchema = z
 
 const moveEnd = z.strictObject({ sozialraum: slug, line })
 export const moveBody = z
-  .strictObject({ id: resourceId.optional(), from: moveEnd, to: moveEnd, amount: amountText('positive'), reason: freeText })
+  // No client-chosen id: the target knows a move by its id alone, so ids must never meet; a
+  // retry is made safe with Idempotency-Key.
+  .strictObject({ from: moveEnd, to: moveEnd, amount: amountText('positive'), reason: freeText })
   .refine((body) => body.from.sozialraum !== body.to.sozialraum, {
     message: 'a move goes to another Sozialraum; within one budget, transfer between its lines',
     path: ['to', 'sozialraum'],

@@ -16,7 +16,7 @@ export interface FiscalYearView {
   /** How far the close is: the year's budgets, and how many of them are closed. */
   budgets: { total: number; closed: number }
   /** What the close carried into the next year so far, what the next year received, and what lapsed. */
-  carried: { commitments: number; amount: string; unspent: string; received: number; lapsed: string }
+  carried: { commitments: number; amount: string; allocation: string; unspent: string; received: number; lapsed: string }
 }
 
 export interface MoveView {
@@ -115,8 +115,10 @@ export class FiscalYearQueries {
       'SELECT COUNT(*) AS total, SUM(closed) AS closed FROM budgets WHERE year = ?',
       [year],
     )
-    const [lines] = await this.db.query<{ carried_out: string | null; lapsed: string | null }>(
-      'SELECT CAST(SUM(carried_out_cents) AS TEXT) AS carried_out, CAST(SUM(lapsed_cents) AS TEXT) AS lapsed FROM budget_lines WHERE year = ?',
+    const [lines] = await this.db.query<{ allocation: string | null; unspent: string | null; lapsed: string | null }>(
+      `SELECT CAST(SUM(carried_out_cents) AS TEXT) AS allocation, CAST(SUM(unspent_carried_cents) AS TEXT) AS unspent,
+         CAST(SUM(lapsed_cents) AS TEXT) AS lapsed
+       FROM budget_lines WHERE year = ?`,
       [year],
     )
     const [carried] = await this.db.query<{ commitments: Integer; amount: string | null }>(
@@ -137,7 +139,8 @@ export class FiscalYearQueries {
       carried: {
         commitments: Number(carried?.commitments ?? 0),
         amount: formatCents(carriedCommitments),
-        unspent: formatCents(cents(lines?.carried_out ?? null) - carriedCommitments),
+        allocation: formatCents(cents(lines?.allocation ?? null)),
+        unspent: formatCents(cents(lines?.unspent ?? null)),
         received: Number(received?.commitments ?? 0),
         lapsed: formatCents(cents(lines?.lapsed ?? null)),
       },

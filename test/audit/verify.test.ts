@@ -173,6 +173,7 @@ function carryFromLastYear(state: BudgetState, plan: Extract<Plan, { kind: 'rece
   return {
     fromYear: state.year - 1,
     sozialraum: state.sozialraum,
+    allocation: { ambulatory: plan.line === 'ambulatory' ? plan.cents + plan.unspent : plan.unspent, flexible: plan.line === 'flexible' ? plan.cents : 0n },
     commitments: [{ commitment, amountCents: plan.cents, toCommitmentId: uuid(401), status: commitment.carriedTo?.status ?? 'open', requestedBy: commitment.carriedTo?.requestedBy }],
     unspent: { ambulatory: plan.unspent, flexible: 0n },
   }

@@ -37,10 +37,14 @@ import { assertStorable, contextBy, uuid } from '../helpers/decider-spec.js'
  *       and spending booked less reversals; so the total (allocated − spent) is never higher than
  *       granted − spent, and equal to it when nothing is in transit;
  *     - the close of each budget carries exactly the open remainders it had (as the model predicts
- *       them, event by event), with their status, requester and approved part, and the named
- *       lines' unspent; what is not carried lapses; each carried commitment arrives in Y+1 exactly
- *       once (carriedTo and carriedFrom one to one, amounts equal); Y+1's carry-over allocations
- *       are exactly the carried sums per line, marked with the year they come from;
+ *       them, event by event), with their status, requester and approved part; each line gives up
+ *       what its carried remainders need plus, when named, its unspent money, but never more than
+ *       it holds (allocated − spent); what is not carried lapses; each carried commitment arrives
+ *       in Y+1 exactly once (carriedTo and carriedFrom one to one, amounts equal); Y+1's carry-over
+ *       allocations are exactly what each old line gave up, marked with the year they come from;
+ *     - the close never makes a line's held money negative: no line of Y ends with allocated −
+ *       spent below min(0, what it was before the close); an over-budget line's deficit goes to Y+1:
+ *       line by line, the receive moves Y+1's available by exactly what the close took off Y's;
  *     - four eyes survive the carry: nobody ever approves what they asked for;
  *     - a closed budget refuses every further command with year-closed and never changes again.
  * (b) Moves alone: for any interleaving of debits, credits, refusals and reverts, repeated any
@@ -177,6 +181,11 @@ const closeStepArb: fc.Arbitrary<CloseStep> = fc.oneof(
 interface Scenario {
   /** Which budgets get a first allocation at the start: [year][sr]. */
   opening: boolean[][]
+  /**
+   * Which Sozialräume's Y budget opens with its flexible line only: its ambulatory commitments are
+   * over budget from the start, and a line that holds nothing (or less) meets the close.
+   */
+  lean: boolean[]
   before: Step[]
   /** The lines each Sozialraum's close carries (duplicates allowed: the close reads them as a set). */
   carryUnspent: Line[][]
@@ -189,6 +198,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
     fc.array(fc.nat(4).map((n) => n !== 0), { minLength: SOZIALRAEUME.length, maxLength: SOZIALRAEUME.length }),
     fc.array(fc.boolean(), { minLength: SOZIALRAEUME.length, maxLength: SOZIALRAEUME.length }),
   ),
+  lean: fc.array(fc.nat(3).map((n) => n === 0), { minLength: SOZIALRAEUME.length, maxLength: SOZIALRAEUME.length }),
   before: fc.array(stepArb(fc.oneof({ weight: 3, arbitrary: fc.constant<0>(0) }, { weight: 1, arbitrary: fc.constant<1>(1) })), {
     maxLength: 80,
     size: 'max',
@@ -216,8 +226,15 @@ interface MoveModel {
 /** What the close of one budget carried, as the test saw the budget just before it. */
 interface CloseRecord {
   carried: Map<string, { before: CommitmentState; remainder: Cents; approvedPart: Cents }>
+  /** What each line gave up (AllocationCarriedOver), as the model predicts it. */
+  allocation: Record<Line, Cents>
+  /** Of it, the unspent money of the named lines. */
   unspent: Record<Line, Cents>
   lapsed: Record<Line, Cents>
+  /** allocated − spent of each line just before the close. */
+  heldBefore: Record<Line, Cents>
+  /** How much each line's available amount went down by the close: what the next year's line takes over. */
+  availableGone: Record<Line, Cents>
 }
 
 const coverage = new Map<string, number>()
@@ -279,8 +296,8 @@ class World {
   /** What the test counts itself, from the events: money granted, spent, carried, and the moves. */
   private account(event: BudgetEvent): void {
     switch (event.type) {
-      case 'CommitmentCarriedOver':
-      case 'UnspentCarriedOver':
+      // The money leaves Y with the line's allocation; a carried commitment moves none by itself.
+      case 'AllocationCarriedOver':
         this.carrying += BigInt(event.data.amountCents)
         break
       case 'BudgetMoveDebited': {
@@ -613,11 +630,21 @@ function closeStep(world: World, sozialraum: string, carryUnspent: Line[]): void
   }
 
   // Every commitment with something left carries exactly that; the rest of each line is unspent.
-  const record: CloseRecord = { carried: new Map(), unspent: { ambulatory: 0n, flexible: 0n }, lapsed: { ambulatory: 0n, flexible: 0n } }
+  const record: CloseRecord = {
+    carried: new Map(),
+    allocation: { ambulatory: 0n, flexible: 0n },
+    unspent: { ambulatory: 0n, flexible: 0n },
+    lapsed: { ambulatory: 0n, flexible: 0n },
+    heldBefore: { ambulatory: 0n, flexible: 0n },
+    availableGone: { ambulatory: 0n, flexible: 0n },
+  }
   const expected: BudgetEvent[] = []
+  /** Σ of the remainders each line's carried commitments take along. */
+  const needed: Record<Line, Cents> = { ambulatory: 0n, flexible: 0n }
   for (const commitment of state.commitments.values()) {
     const remainder = commitment.amountCents - commitment.invoicedCents - commitment.releasedCents - commitment.carriedCents
     if (remainder <= 0n) continue
+    needed[commitment.line] += remainder
     const waits = commitment.status === 'requested'
     // What a second person approved of it and is left: all of an open one; of a waiting one, what
     // was approved before it asked for more, less what was invoiced since.
@@ -638,33 +665,71 @@ function closeStep(world: World, sozialraum: string, carryUnspent: Line[]): void
       },
     })
   }
+  // Each line gives up what its carried commitments need and, when named, its unspent money, but
+  // never more than it holds (allocated − spent): an over-budget line gives what it holds, and one
+  // that holds nothing gives nothing. What is unspent and not named lapses.
   for (const line of LINES) {
-    const left = availableCents(state.lines[line])
+    const balance = state.lines[line]
+    const held = balance.allocatedCents - balance.spentCents
+    const left = availableCents(balance)
+    record.heldBefore[line] = held
     if (left < 0n) count('close:line-below-zero')
-    if (left <= 0n) continue
-    if (carryUnspent.includes(line)) {
-      record.unspent[line] = left
-      expected.push({ type: 'UnspentCarriedOver', data: { year: Y, sozialraum, line, amountCents: Number(left), toYear: Y + 1 } })
-    } else {
+    if (held < 0n) count('close:held-below-zero')
+    if (left > 0n && carryUnspent.includes(line)) record.unspent[line] = left
+    if (left > 0n && !carryUnspent.includes(line)) {
       record.lapsed[line] = left
       count('close:lapsed')
     }
+    const wanted = needed[line] + record.unspent[line]
+    const holds = held > 0n ? held : 0n
+    record.allocation[line] = wanted < holds ? wanted : holds
+    if (wanted > holds) count(held > 0n ? 'close:deficit-carried' : 'close:held-nothing')
+    if (record.allocation[line] === 0n) continue
+    if (record.unspent[line] > 0n) count('close:unspent-carried')
+    expected.push({
+      type: 'AllocationCarriedOver',
+      data: { year: Y, sozialraum, line, amountCents: Number(record.allocation[line]), unspentCents: Number(record.unspent[line]), toYear: Y + 1 },
+    })
   }
   expected.push({
     type: 'BudgetClosed',
     data: { year: Y, sozialraum, lapsed: { ambulatory: Number(record.lapsed.ambulatory), flexible: Number(record.lapsed.flexible) } },
   })
-  if (!isDeepStrictEqual(result, expected)) world.fail(`the close wrote ${show(result)}\n  expected ${show(expected)}`, command)
-  world.closes.set(sozialraum, record)
 
+  // What the close did to the lines, whatever the model says it should have written.
   const closed = world.state(Y, sozialraum)
   if (!closed.closed) world.fail('a budget is not closed after its close', command)
   for (const line of LINES) {
-    if (closed.lines[line].committedCents !== 0n) world.fail(`the ${line} line of a closed budget still commits money`, command)
-    // What lapses stays where it was: the closed line keeps exactly it available.
-    if (availableCents(closed.lines[line]) !== availableCents(state.lines[line]) - record.unspent[line]) {
-      world.fail(`the close changed the ${line} line's available amount by more than its unspent carried`, command)
+    const before = state.lines[line]
+    const after = closed.lines[line]
+    if (after.spentCents !== before.spentCents) world.fail(`the close changed what the ${line} line spent`, command)
+    // The close never makes a line's held money negative: at worst it stays what it was.
+    const heldAfter = after.allocatedCents - after.spentCents
+    const floor = record.heldBefore[line] < 0n ? record.heldBefore[line] : 0n
+    if (heldAfter < floor) {
+      world.fail(`the close left the ${line} line holding ${heldAfter} (allocated − spent), below min(0, ${record.heldBefore[line]})`, command)
     }
+    // What the line gave up is what the budget records as carried out of it: the next year's allocation.
+    const gaveUp = before.allocatedCents - after.allocatedCents
+    if (gaveUp !== closed.carriedAllocationCents[line] - state.carriedAllocationCents[line]) {
+      world.fail(`the ${line} line gave up ${gaveUp}, the budget records ${closed.carriedAllocationCents[line]} carried out`, command)
+    }
+  }
+  if (!isDeepStrictEqual(result, expected)) world.fail(`the close wrote ${show(result)}\n  expected ${show(expected)}`, command)
+  world.closes.set(sozialraum, record)
+
+  for (const line of LINES) {
+    if (closed.lines[line].committedCents !== 0n) world.fail(`the ${line} line of a closed budget still commits money`, command)
+    if (state.lines[line].allocatedCents - closed.lines[line].allocatedCents !== record.allocation[line]) {
+      world.fail(`the ${line} line gave up ${state.lines[line].allocatedCents - closed.lines[line].allocatedCents}, not ${record.allocation[line]}`, command)
+    }
+    // What lapses stays where it was: the closed line keeps exactly it available, or the deficit of
+    // a line that held less than nothing (an over-budget line that held something gave its deficit along).
+    const heldDeficit = record.heldBefore[line] < 0n ? record.heldBefore[line] : 0n
+    if (availableCents(closed.lines[line]) !== record.lapsed[line] + heldDeficit) {
+      world.fail(`the closed ${line} line has ${availableCents(closed.lines[line])} available, ${record.lapsed[line]} lapsed`, command)
+    }
+    record.availableGone[line] = availableCents(state.lines[line]) - availableCents(closed.lines[line])
   }
 }
 
@@ -676,7 +741,7 @@ function receiveStep(world: World, sozialraum: string): void {
   const next = world.state(Y + 1, sozialraum)
   const command: BudgetCommand = { type: 'ReceiveCarryOver', carry: carryOverOf(closed) }
   const result = world.execute(Y + 1, sozialraum, command, CLOSER)
-  const carriesAnything = record.carried.size > 0 || LINES.some((line) => record.unspent[line] > 0n)
+  const carriesAnything = record.carried.size > 0 || LINES.some((line) => record.allocation[line] > 0n)
   if (!carriesAnything) return expectRefused(world, result, 'validation', command, 'nothing was carried')
   if (world.received.has(sozialraum)) {
     count('receive:again')
@@ -684,11 +749,13 @@ function receiveStep(world: World, sozialraum: string): void {
   }
   if (result instanceof DomainError) return world.fail(`the receive was refused: ${result.code} ${result.message}`, command)
   count(next.exists ? 'receive:into-existing' : 'receive:into-new')
+  if (LINES.every((line) => record.allocation[line] === 0n)) count('receive:commitments-only')
 
+  // Each line is allocated exactly what the old line gave up: never the remainders it could not cover.
   const expected: BudgetEvent[] = []
   const carried = [...record.carried.entries()]
   for (const line of LINES) {
-    const total = carried.reduce((sum, [, item]) => (item.before.line === line ? sum + item.remainder : sum), record.unspent[line])
+    const total = record.allocation[line]
     if (total === 0n) continue
     const actual = result.find((event) => event.type === 'BudgetAllocated' && event.data.line === line)
     expected.push({
@@ -734,6 +801,17 @@ function receiveStep(world: World, sozialraum: string): void {
   }
   if (!isDeepStrictEqual(result, expected)) world.fail(`the receive wrote ${show(result)}\n  expected ${show(expected)}`, command)
   world.received.add(sozialraum)
+
+  const after = world.state(Y + 1, sozialraum)
+  if (!after.exists || !after.carriedInFrom.has(Y)) world.fail(`${Y + 1} of ${sozialraum} received, but exists ${after.exists}, from ${show([...after.carriedInFrom])}`, command)
+  for (const line of LINES) {
+    // Line by line no money appears: the new line's available moves by what the old line's went down
+    // (an over-budget line's deficit included), no more.
+    const moved = availableCents(after.lines[line]) - availableCents(next.lines[line])
+    if (moved !== record.availableGone[line]) {
+      world.fail(`${Y + 1} of ${sozialraum}: the ${line} line's available moved by ${moved}, the old line's went down by ${record.availableGone[line]}`, command)
+    }
+  }
 }
 
 /** The close process: each step unless its stream records it done. */
@@ -765,6 +843,9 @@ function checkCarry(world: World): void {
       carriedOut.set(commitment.carriedTo?.commitmentId ?? '', { sozialraum, commitment })
     }
     if (!isDeepStrictEqual(closed.unspentCarriedCents, record.unspent)) world.fail(`${sozialraum} carried unspent ${show(closed.unspentCarriedCents)}`)
+    if (!isDeepStrictEqual(closed.carriedAllocationCents, record.allocation)) {
+      world.fail(`${sozialraum} carried allocation ${show(closed.carriedAllocationCents)}, expected ${show(record.allocation)}`)
+    }
   }
 
   // One to one: each carried commitment has exactly one continuation, and nothing else continues one.
@@ -796,14 +877,21 @@ function checkCarry(world: World): void {
     }
   }
   for (const [id, n] of arrivals) if (n !== 1) world.fail(`commitment ${id} arrived ${n} times`)
+  // Y+1's carry-over allocation of each line is what the old line gave up: read off the closed budget's events.
+  const givenUp = new Map<string, Cents>()
+  for (const { year, sozialraum, event } of world.log) {
+    if (year !== Y || event.type !== 'AllocationCarriedOver') continue
+    const key = `${sozialraum}/${event.data.line}`
+    if (givenUp.has(key)) world.fail(`two AllocationCarriedOver of ${key}`)
+    givenUp.set(key, BigInt(event.data.amountCents))
+  }
   for (const sozialraum of SOZIALRAEUME) {
     const record = world.closes.get(sozialraum)
     for (const line of LINES) {
-      const carried = record
-        ? [...record.carried.values()].reduce((sum, item) => (item.before.line === line ? sum + item.remainder : sum), record.unspent[line])
-        : 0n
+      const gaveUp = givenUp.get(`${sozialraum}/${line}`) ?? 0n
+      if (gaveUp !== (record?.allocation[line] ?? 0n)) world.fail(`${Y} of ${sozialraum}: ${line} gave up ${gaveUp}, the model says ${record?.allocation[line]}`)
       const allocated = carryAllocations.get(`${sozialraum}/${line}`) ?? 0n
-      if (allocated !== carried) world.fail(`${Y + 1} of ${sozialraum}: ${line} got ${allocated} as carry-over, ${carried} was carried`)
+      if (allocated !== gaveUp) world.fail(`${Y + 1} of ${sozialraum}: ${line} got ${allocated} as carry-over, the old line gave up ${gaveUp}`)
     }
   }
 }
@@ -813,7 +901,7 @@ function runScenario(scenario: Scenario): void {
   scenario.opening.forEach((row, year) =>
     row.forEach((opens, sr) => {
       if (!opens) return
-      for (const line of LINES) {
+      for (const line of year === 0 && scenario.lean[sr] === true ? (['flexible'] as const) : LINES) {
         world.execute(Y + year, SOZIALRAEUME[sr] as string, { type: 'AllocateBudget', line, amountCents: 2_000_000n, decisionRef: 'JHA' }, 'finance-1')
       }
     }),
@@ -868,7 +956,7 @@ t.test('(a) year close over random budgets of two years: money conserved, each r
   for (const key of [
     'event:CommitmentCarriedOver',
     'event:CommitmentCarriedIn',
-    'event:UnspentCarriedOver',
+    'event:AllocationCarriedOver',
     'event:BudgetClosed',
     'carried:open',
     'carried:requested',
@@ -876,9 +964,13 @@ t.test('(a) year close over random budgets of two years: money conserved, each r
     'carried:over-budget',
     'close:lapsed',
     'close:line-below-zero',
+    'close:unspent-carried',
+    'close:deficit-carried',
+    'close:held-nothing',
     'receive:into-existing',
     'receive:into-new',
     'receive:again',
+    'receive:commitments-only',
     'refused:CloseBudget:year-closed',
     'refused:ReceiveCarryOver:conflict',
     'event:BudgetMoveDebited',

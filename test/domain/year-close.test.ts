@@ -17,6 +17,7 @@ import {
   BUDGET_KEY,
   NEXT_KEY,
   allocated,
+  allocationCarriedOver,
   atKey,
   balanceOf,
   bookInvoice,
@@ -43,7 +44,6 @@ import {
   recordSpending,
   releaseCommitment,
   spendingRecorded,
-  unspentCarriedOver,
   uuid,
   yearCloseApproved,
   yearCloseRejected,
@@ -56,10 +56,11 @@ import {
 
 /**
  * DOMAIN rule 8, the budget's part: CloseBudget carries every open or waiting commitment's
- * remainder and (when named) a line's unspent allocation out of the closing year and closes the
- * budget for good; ReceiveCarryOver opens them in the next year's budget of the same Sozialraum,
- * with a link to the original, its line allocated by exactly what was carried, once. Then the
- * year's own decider: one finance controller asks, a second decides.
+ * remainder out of the closing year, with the money of its line that covers it (never more than
+ * the line holds: allocated − spent), and (when named) a line's unspent allocation, and closes the
+ * budget for good; ReceiveCarryOver opens the commitments in the next year's budget of the same
+ * Sozialraum, with a link to the original, each line allocated exactly what the old line gave up,
+ * once. Then the year's own decider: one finance controller asks, a second decides.
  */
 
 const teamlead1: Approver = { sub: 'teamlead-1', role: 'teamlead' }
@@ -123,7 +124,7 @@ const year2025: GivenEvent<BudgetEvent>[] = [
   spendingRecorded(uuid(50), eur('1000')),
 ]
 
-/** What the close of year2025 carries out of it: the remainders of what is open or waits. */
+/** What the close of year2025 carries out of it: the remainders of what is open or waits (28,000.00 ambulatory, 2,500.00 flexible). */
 const carriedOut: BudgetEvent[] = [
   commitmentCarriedOver(familySupport, eur('5000')),
   commitmentCarriedOver(waiting, eur('12000')),
@@ -131,11 +132,20 @@ const carriedOut: BudgetEvent[] = [
   commitmentCarriedOver(groupOffer, eur('2500')),
 ]
 
+/**
+ * What the lines give up with them: ambulatory the 28,000.00 its commitments need; flexible their
+ * 2,500.00 and, named, its unspent 6,000.00. Both hold enough (92,500.00 and 8,500.00 allocated − spent).
+ */
+const givenUpWithFlexible: BudgetEvent[] = [
+  allocationCarriedOver('ambulatory', eur('28000'), 0n),
+  allocationCarriedOver('flexible', eur('8500'), eur('6000')),
+]
+
 /** year2025, closed with the flexible line's unspent carried. */
 const closedWithFlexible: GivenEvent<BudgetEvent>[] = [
   ...year2025,
   ...carriedOut,
-  unspentCarriedOver('flexible', eur('6000')),
+  ...givenUpWithFlexible,
   budgetClosed({ ambulatory: eur('64500') }),
 ]
 
@@ -166,12 +176,13 @@ t.test('the close of a budget', async (t) => {
     const state = budgetSpec(t)
       .given(year2025)
       .when(closeBudget('flexible'), { by: CLOSER })
-      .then([...carriedOut, unspentCarriedOver('flexible', eur('6000')), budgetClosed({ ambulatory: eur('64500') })])
+      .then([...carriedOut, ...givenUpWithFlexible, budgetClosed({ ambulatory: eur('64500') })])
     t.ok(state.closed, 'the budget is closed')
     // The money left with the commitments: committed and allocated went down by what was carried.
     t.same(balanceOf(state, 'ambulatory'), { allocated: '72000.00', committed: '0.00', spent: '7500.00', available: '64500.00' })
     t.same(balanceOf(state, 'flexible'), { allocated: '1500.00', committed: '0.00', spent: '1500.00', available: '0.00' })
-    t.same(state.unspentCarriedCents, { ambulatory: 0n, flexible: eur('6000') })
+    t.same(state.carriedAllocationCents, { ambulatory: eur('28000'), flexible: eur('8500') }, 'what each line gave up')
+    t.same(state.unspentCarriedCents, { ambulatory: 0n, flexible: eur('6000') }, 'of it, the unspent part')
     for (const [fixture, cents, status, requestedBy] of [
       [familySupport, eur('5000'), 'open', undefined],
       [waiting, eur('12000'), 'requested', teamlead1.sub],
@@ -202,18 +213,33 @@ t.test('the close of a budget', async (t) => {
     budgetSpec(t)
       .given(year2025)
       .when(closeBudget(), { by: CLOSER })
-      .then([...carriedOut, budgetClosed({ ambulatory: eur('64500'), flexible: eur('6000') })])
+      .then([
+        ...carriedOut,
+        allocationCarriedOver('ambulatory', eur('28000'), 0n),
+        allocationCarriedOver('flexible', eur('2500'), 0n),
+        budgetClosed({ ambulatory: eur('64500'), flexible: eur('6000') }),
+      ])
+  })
+
+  t.test('a carried commitment alone moves no money: the allocation goes with AllocationCarriedOver', async (t) => {
+    const before = budgetAfter(year2025)
+    const state = budgetAfter([...year2025, commitmentCarriedOver(familySupport, eur('5000'))])
+    t.equal(state.lines.ambulatory.allocatedCents, before.lines.ambulatory.allocatedCents, 'allocated as it was')
+    t.equal(state.lines.ambulatory.committedCents, before.lines.ambulatory.committedCents - eur('5000'), 'committed 5,000.00 less')
   })
 
   t.test('both lines carried (named twice or not) lapses nothing', async (t) => {
     const expected = [
       ...carriedOut,
-      unspentCarriedOver('ambulatory', eur('64500')),
-      unspentCarriedOver('flexible', eur('6000')),
+      allocationCarriedOver('ambulatory', eur('92500'), eur('64500')),
+      allocationCarriedOver('flexible', eur('8500'), eur('6000')),
       budgetClosed(),
     ]
     const state = budgetSpec(t).given(year2025).when(closeBudget('flexible', 'ambulatory', 'flexible'), { by: CLOSER }).then(expected)
     t.same(balanceOf(state, 'ambulatory'), { allocated: '7500.00', committed: '0.00', spent: '7500.00', available: '0.00' })
+    t.same(balanceOf(state, 'flexible'), { allocated: '1500.00', committed: '0.00', spent: '1500.00', available: '0.00' })
+    t.same(state.carriedAllocationCents, { ambulatory: eur('92500'), flexible: eur('8500') })
+    t.same(state.unspentCarriedCents, { ambulatory: eur('64500'), flexible: eur('6000') })
   })
 
   t.test('the id of a carried commitment is a uuid v5 of the year, the Sozialraum and the original id alone', async (t) => {
@@ -225,7 +251,7 @@ t.test('the close of a budget', async (t) => {
     t.not(carriedCommitmentId(2025, BUDGET_KEY.sozialraum, waiting.id), id)
   })
 
-  t.test('over budget (a line below zero): the commitments carry, nothing lapses, the old line keeps the deficit', async (t) => {
+  t.test('over budget (a line below zero): the commitments carry with all the line holds, nothing lapses, the deficit goes along', async (t) => {
     const open: CommitmentFixture = { id: uuid(11), line: 'ambulatory' }
     const overBudget: CommitmentFixture = { id: uuid(12), line: 'ambulatory' }
     const given: GivenEvent<BudgetEvent>[] = [
@@ -237,16 +263,26 @@ t.test('the close of a budget', async (t) => {
     const state = budgetSpec(t)
       .given(given)
       .when(closeBudget('ambulatory', 'flexible'), { by: CLOSER })
-      .then([commitmentCarriedOver(open, eur('9000')), commitmentCarriedOver(overBudget, eur('5000')), budgetClosed()])
-    t.same(balanceOf(state, 'ambulatory'), { allocated: '-4000.00', committed: '0.00', spent: '0.00', available: '-4000.00' })
+      .then([
+        commitmentCarriedOver(open, eur('9000')),
+        commitmentCarriedOver(overBudget, eur('5000')),
+        // 14,000.00 needed, 10,000.00 held: the line gives what it holds, not a cent more; naming it carries no unspent.
+        allocationCarriedOver('ambulatory', eur('10000'), 0n),
+        budgetClosed(),
+      ])
+    // The old line ends with nothing, not below zero: no money was made by the close.
+    t.same(balanceOf(state, 'ambulatory'), { allocated: '0.00', committed: '0.00', spent: '0.00', available: '0.00' })
+    t.same(state.carriedAllocationCents, { ambulatory: eur('10000'), flexible: 0n })
+    t.same(state.unspentCarriedCents, { ambulatory: 0n, flexible: 0n })
 
-    // The next year is allocated the 14,000.00 carried: over both years, 10,000.00 as before.
+    // The next year is allocated the 10,000.00 the line gave up: over both years, 10,000.00 as before.
     const carry = carryOverOf(state)
+    t.same(carry.allocation, { ambulatory: eur('10000'), flexible: 0n })
     const next2026 = budgetSpecAt(t, NEXT_KEY)
       .given([])
       .when({ type: 'ReceiveCarryOver', carry }, { by: CLOSER })
       .then([
-        carryOverAllocated('ambulatory', eur('14000'), 'carry-over of 2025: 2 open commitment(s) and 0 cents unspent'),
+        carryOverAllocated('ambulatory', eur('10000'), 'carry-over of 2025: 2 open commitment(s) and 0 cents unspent'),
         commitmentCarriedIn(open, eur('9000')),
         commitmentCarriedIn(overBudget, eur('5000'), {
           status: 'requested',
@@ -256,7 +292,8 @@ t.test('the close of a budget', async (t) => {
           overBudgetJustification: justification,
         }),
       ])
-    t.same(balanceOf(next2026, 'ambulatory'), { allocated: '14000.00', committed: '14000.00', spent: '0.00', available: '0.00' })
+    // ... and starts over budget by the 4,000.00 the old line ended with.
+    t.same(balanceOf(next2026, 'ambulatory'), { allocated: '10000.00', committed: '14000.00', spent: '0.00', available: '-4000.00' })
     t.equal(state.lines.ambulatory.allocatedCents + next2026.lines.ambulatory.allocatedCents, eur('10000'))
 
     // Still over budget in 2026: only finance decides on it, and not its requester.
@@ -267,13 +304,44 @@ t.test('the close of a budget', async (t) => {
     spec.when(decideApproval(next(overBudget), 'approve', finance1)).then([atKey(NEXT_KEY, commitmentApproved(next(overBudget)))])
   })
 
+  t.test('a line that holds less than nothing (spent beyond its allocation) gives nothing: its deficit stays, its commitment carries', async (t) => {
+    const c: CommitmentFixture = { id: uuid(13), line: 'ambulatory' }
+    const given: GivenEvent<BudgetEvent>[] = [
+      allocated('ambulatory', eur('100')),
+      by(teamlead1.sub, commitmentCreated(c, eur('500'), { overBudget: true, overBudgetJustification: justification })),
+      invoiceBooked(c, 'R-1', eur('300')),
+    ]
+    t.same(balanceOf(budgetAfter(given), 'ambulatory'), { allocated: '100.00', committed: '200.00', spent: '300.00', available: '-400.00' })
+    const state = budgetSpec(t)
+      .given(given)
+      .when(closeBudget('ambulatory'), { by: CLOSER })
+      .then([commitmentCarriedOver(c, eur('200')), budgetClosed()])
+    // allocated − spent stays −200.00, as it was: the close takes nothing from a line that holds nothing.
+    t.same(balanceOf(state, 'ambulatory'), { allocated: '100.00', committed: '0.00', spent: '300.00', available: '-200.00' })
+    const carry = carryOverOf(state)
+    t.same(carry.allocation, { ambulatory: 0n, flexible: 0n })
+    const next2026 = budgetSpecAt(t, NEXT_KEY)
+      .given([])
+      .when({ type: 'ReceiveCarryOver', carry }, { by: CLOSER })
+      .then([commitmentCarriedIn(c, eur('200'), { overBudget: true, overBudgetJustification: justification })])
+    t.same(balanceOf(next2026, 'ambulatory'), { allocated: '0.00', committed: '200.00', spent: '0.00', available: '-200.00' })
+    const held = (s: BudgetState) => s.lines.ambulatory.allocatedCents - s.lines.ambulatory.spentCents
+    t.equal(held(state) + held(next2026), eur('100') - eur('300'), 'over both years: what was allocated less what was spent, as before')
+  })
+
   t.test('a budget with nothing open and nothing left closes with nothing carried and nothing lapsed', async (t) => {
     const c: CommitmentFixture = { id: uuid(21), line: 'flexible' }
     const state = budgetSpec(t)
       .given([allocated('flexible', eur('100')), commitmentCreated(c, eur('100')), invoiceBooked(c, 'R-1', eur('100'))])
       .when(closeBudget('flexible'), { by: CLOSER })
       .then([budgetClosed()])
-    t.same(carryOverOf(state), { fromYear: 2025, sozialraum: state.sozialraum, commitments: [], unspent: { ambulatory: 0n, flexible: 0n } })
+    t.same(carryOverOf(state), {
+      fromYear: 2025,
+      sozialraum: state.sozialraum,
+      allocation: { ambulatory: 0n, flexible: 0n },
+      commitments: [],
+      unspent: { ambulatory: 0n, flexible: 0n },
+    })
     // ... and the next year has nothing to receive.
     budgetSpecAt(t, NEXT_KEY).given([]).when({ type: 'ReceiveCarryOver', carry: carryOverOf(state) }).thenFails('validation', /carried nothing/)
   })
@@ -345,6 +413,7 @@ t.test('receiving the carry-over in the next year', async (t) => {
         [groupOffer.id, eur('2500'), next(groupOffer).id, 'open', undefined],
       ],
     )
+    t.same(carry.allocation, { ambulatory: eur('28000'), flexible: eur('8500') }, 'what each line gave up')
     t.same(carry.unspent, { ambulatory: 0n, flexible: eur('6000') })
   })
 
@@ -404,13 +473,46 @@ t.test('receiving the carry-over in the next year', async (t) => {
       allocated('ambulatory', eur('200')),
       commitmentCreated(c, eur('200')),
       invoiceBooked(c, 'R-1', eur('200')),
-      unspentCarriedOver('flexible', eur('300')),
+      allocationCarriedOver('flexible', eur('300'), eur('300')),
       budgetClosed(),
     ])
     budgetSpecAt(t, NEXT_KEY)
       .given([])
       .when({ type: 'ReceiveCarryOver', carry: carryOverOf(closedFlexOnly) })
       .then([carryOverAllocated('flexible', eur('300'), 'carry-over of 2025: 0 open commitment(s) and 30000 cents unspent')])
+  })
+
+  t.test('only commitments, from a line that held no money: no allocation, and the commitments open the budget, once', async (t) => {
+    const c: CommitmentFixture = { id: uuid(23), line: 'ambulatory' }
+    const closedCommitmentsOnly = budgetSpec(t)
+      .given([
+        allocated('flexible', eur('100')),
+        by(teamlead1.sub, commitmentCreated(c, eur('500'), { status: 'requested', overBudget: true, overBudgetJustification: justification })),
+      ])
+      .when(closeBudget(), { by: CLOSER })
+      .then([commitmentCarriedOver(c, eur('500')), budgetClosed({ flexible: eur('100') })])
+    const carryOnly = carryOverOf(closedCommitmentsOnly)
+    t.same(carryOnly.allocation, { ambulatory: 0n, flexible: 0n }, 'the ambulatory line held nothing to give')
+    t.equal(carryOnly.commitments.length, 1)
+    const state = budgetSpecAt(t, NEXT_KEY)
+      .given([])
+      .when({ type: 'ReceiveCarryOver', carry: carryOnly }, { by: CLOSER })
+      .then([
+        commitmentCarriedIn(c, eur('500'), {
+          status: 'requested',
+          approvedCents: 0n,
+          requestedBy: teamlead1.sub,
+          overBudget: true,
+          overBudgetJustification: justification,
+        }),
+      ])
+    t.equal(state.exists, true, 'the carried commitment opens the budget')
+    t.same([...state.carriedInFrom], [2025], 'and records the carry-over as received')
+    t.same(balanceOf(state, 'ambulatory'), { allocated: '0.00', committed: '500.00', spent: '0.00', available: '-500.00' })
+    budgetSpecAt(t, NEXT_KEY)
+      .given([...received(budgetAfterAt(NEXT_KEY, []), carryOnly)])
+      .when({ type: 'ReceiveCarryOver', carry: carryOnly })
+      .thenFails('conflict', /received the carry-over of 2025 already/)
   })
 
   t.test('a second receive of the same year is refused, and changes nothing', async (t) => {
@@ -561,7 +663,7 @@ t.test('the fiscal year\'s decider', async (t) => {
     yearSpec(t).given(requested).when({ type: 'RequestClose', reason: 'x', carryUnspent: [] }, { by: finance2.sub }).thenFails('conflict')
   })
 
-  const totals = { budgets: 2, carriedCommitments: 4, carriedCents: 3_050_000, unspentCarriedCents: 600_000, lapsedCents: 6_450_000 }
+  const totals = { budgets: 2, carriedCommitments: 4, carriedCents: 3_050_000, allocationCarriedCents: 3_650_000, unspentCarriedCents: 600_000, lapsedCents: 6_450_000 }
 
   t.test('the close completes only while closing', async (t) => {
     yearSpec(t).given([]).when({ type: 'CompleteClose', totals }).thenFails('conflict', /year 2025 is open, not closing/)
@@ -584,10 +686,17 @@ t.test('the fiscal year\'s decider', async (t) => {
   })
 })
 
-// A loose end the checks above rely on: available stays as it was across the close of a line.
-t.test('the close keeps every line\'s available amount as it was', async (t) => {
+// A loose end the checks above rely on: available stays as it was across the close of a line that
+// holds what its commitments need; an over-budget line gives its deficit to the next year.
+t.test('the close keeps every line\'s available amount as it was, unless the line was over budget', async (t) => {
   const before = budgetAfter(year2025)
   const after = budgetAfter(closedWithFlexible)
   t.equal(availableCents(after.lines.ambulatory), availableCents(before.lines.ambulatory))
   t.equal(availableCents(after.lines.flexible), availableCents(before.lines.flexible) - eur('6000'), 'less the unspent carried')
+
+  const over: CommitmentFixture = { id: uuid(14), line: 'ambulatory' }
+  const overGiven: BudgetEvent[] = [allocated('ambulatory', eur('1000')), commitmentCreated(over, eur('1500'), { overBudget: true, overBudgetJustification: justification })]
+  const overClosed = budgetAfter([...overGiven, commitmentCarriedOver(over, eur('1500')), allocationCarriedOver('ambulatory', eur('1000'), 0n), budgetClosed()])
+  t.equal(availableCents(budgetAfter(overGiven).lines.ambulatory), -eur('500'))
+  t.equal(availableCents(overClosed.lines.ambulatory), 0n, 'the 500.00 deficit went with the commitment')
 })

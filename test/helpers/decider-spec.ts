@@ -487,6 +487,7 @@ export const carriedFixture = (commitment: CommitmentFixture, key: BudgetKey = B
   line: commitment.line,
 })
 
+/** The close carried what is left of `commitment`: its line commits that much less (the money goes with allocationCarriedOver). */
 export const commitmentCarriedOver = (
   commitment: CommitmentFixture,
   amountCents: Cents,
@@ -503,9 +504,19 @@ export const commitmentCarriedOver = (
   },
 })
 
-export const unspentCarriedOver = (line: Line, amountCents: Cents, key: BudgetKey = BUDGET_KEY): BudgetEvent => ({
-  type: 'UnspentCarriedOver',
-  data: { ...key, line, amountCents: json(amountCents), toYear: key.year + 1 },
+/**
+ * The close took `amountCents` of the line's allocation into the next year: what its carried
+ * commitments need, as far as the line holds it, and `unspentCents` of it the line's unspent money
+ * (when the close names the line). A CommitmentCarriedOver moves no money by itself.
+ */
+export const allocationCarriedOver = (
+  line: Line,
+  amountCents: Cents,
+  unspentCents: Cents,
+  key: BudgetKey = BUDGET_KEY,
+): BudgetEvent => ({
+  type: 'AllocationCarriedOver',
+  data: { ...key, line, amountCents: json(amountCents), unspentCents: json(unspentCents), toYear: key.year + 1 },
 })
 
 export const budgetClosed = (lapsed: Partial<Record<Line, Cents>> = {}, key: BudgetKey = BUDGET_KEY): BudgetEvent => ({

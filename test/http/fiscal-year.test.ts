@@ -60,6 +60,7 @@ t.test('closing a year over HTTP', async (t) => {
     assertProblem(t, await post(app, '/v1/years/2025/close', { reason: 'x', carryUnspent: ['other'] }), 400, 'validation')
     assertProblem(t, await post(app, '/v1/years/2025/close', { reason: 'x', carryUnspent: ['flexible', 'flexible'] }), 400, 'validation')
     assertProblem(t, await post(app, '/v1/years/1999/close', { reason: 'x' }), 400, 'validation')
+    assertProblem(t, await post(app, '/v1/years/2100/close', { reason: 'x' }), 400, 'validation')
     assertProblem(t, await post(app, '/v1/years/2025/close', { reason: 'x' }, await asTeamLead()), 403, 'forbidden')
     assertProblem(t, await post(app, '/v1/years/2025/close/approval', { decision: 'approve' }), 409, 'conflict')
     t.equal((await get(app, '/v1/years/2025')).body.status, 'open', 'still open')
@@ -87,6 +88,7 @@ t.test('closing a year over HTTP', async (t) => {
       carried: { commitments: 3, amount: '14700.00', received: 3 },
     })
     t.equal(closed.body.carried.unspent, '6700.00', "a's flexible 5000 and b's 2000 − 300 carry; ambulatory lapses")
+    t.equal(closed.body.carried.allocation, '21400.00', 'the lines gave the remainders (none over budget) and the unspent money')
     t.equal(closed.body.carried.lapsed, `${(50000 - 3000 - 12000 - 700 + 20000).toFixed(2)}`, 'the ambulatory rest lapses')
   })
 
@@ -98,8 +100,14 @@ t.test('closing a year over HTTP', async (t) => {
     assertProblem(t, await post(app, `${b.url}/spending`, spendingBody()), 409, 'year-closed')
     assertProblem(t, await post(app, '/v1/years/2025/close', { reason: 'again' }), 409, 'year-closed')
     t.equal(position, undefined, 'the audit list fits one page')
-    const budgetA = (await get(app, a.url)).body
+    const budgetA = (await get(app, a.url, (await get(app, '/ready')).body.position)).body
     t.equal(budgetA.closed, true, 'reads say closed')
+    // Each closed line gave up what its carried commitments need (and flexible, named, its unspent); what lapses stays.
+    t.same(budgetA.lines.ambulatory, { allocated: '35300.00', committed: '0.00', spent: '1000.00', available: '34300.00' }, 'a gave up 14700.00 of 50000.00')
+    t.same(budgetA.lines.flexible, { allocated: '0.00', committed: '0.00', spent: '0.00', available: '0.00' }, 'a gave up its 5000.00')
+    const budgetB = (await get(app, b.url)).body
+    t.same(budgetB.lines.ambulatory, { allocated: '20000.00', committed: '0.00', spent: '0.00', available: '20000.00' }, "b's ambulatory lapses where it is")
+    t.same(budgetB.lines.flexible, { allocated: '300.00', committed: '0.00', spent: '300.00', available: '0.00' }, 'b gave up 1700.00, kept what it spent')
     const carriedOpen = (await get(app, `${a.url}/commitments/${open.body.id}`)).body
     t.match(carriedOpen, { status: 'closed', carried: '2000.00', remaining: '0.00', released: '0.00', carriedTo: { year: 2026 } })
     const continued = (await get(app, `${budgetUrl(2026, 'fy-a')}/commitments/${carriedOpen.carriedTo.commitmentId}`)).body
@@ -127,7 +135,7 @@ t.test('closing a year over HTTP', async (t) => {
     t.same(newB.lines.flexible.allocated, '1700.00', "b's 2026 budget opened by the carry-over")
     const exported = await get(app, '/v1/audit/export?year=2025&format=jsonl')
     const types = exported.text.trim().split('\n').map((line) => (JSON.parse(line) as { type: string }).type)
-    for (const type of ['YearCloseRequested', 'YearCloseApproved', 'CommitmentCarriedOver', 'UnspentCarriedOver', 'BudgetClosed', 'YearClosed']) {
+    for (const type of ['YearCloseRequested', 'YearCloseApproved', 'CommitmentCarriedOver', 'AllocationCarriedOver', 'BudgetClosed', 'YearClosed']) {
       t.ok(types.includes(type), `the export of 2025 holds ${type}`)
     }
     t.equal(await money(app, [2025, 2026], (await get(app, '/ready')).body.position ?? '0'), before, 'no money created or lost')

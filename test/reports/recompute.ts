@@ -190,13 +190,11 @@ export function recompute(events: readonly DomainEvent[]): Ledger {
         const c = commitment(event.data)
         const amount = BigInt(event.data.amountCents)
         lines()[c.line].committed -= amount
-        lines()[c.line].allocated -= amount
-        lines()[c.line].carriedOut += amount
         c.carried += amount
         c.status = 'closed'
         break
       }
-      case 'UnspentCarriedOver':
+      case 'AllocationCarriedOver':
         lines()[event.data.line].allocated -= BigInt(event.data.amountCents)
         lines()[event.data.line].carriedOut += BigInt(event.data.amountCents)
         break

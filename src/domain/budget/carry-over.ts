@@ -4,7 +4,7 @@ import { LINES, type BudgetEvent, type EventDataOf, type Line } from '../events.
 import { centsToJson, type Cents } from '../money.js'
 import type { CommandOf } from './commands.js'
 import { overBudgetMarking } from './commitments.js'
-import { changeLine, commitmentOf, withCommitment } from './evolve.js'
+import { changeLine, commitmentOf, commitmentOpened, withCommitment } from './evolve.js'
 import {
   availableCents,
   remainingCents,
@@ -12,14 +12,16 @@ import {
   type BudgetState,
   type CommitmentState,
   type EventContext,
+  type LineBalance,
 } from './state.js'
 
 /**
  * The budget's part of the year close (docs/domain.md rule 8). Closing is two steps on two
  * streams, each atomic on its own stream and each done once whatever is retried:
- * - `CloseBudget` on the closing year's budget carries out every open commitment's remainder
- *   (and, if asked, the unspent allocation of named lines) and closes it, in one append: a write
- *   that came before is part of what is carried, one that comes after is refused (year-closed).
+ * - `CloseBudget` on the closing year's budget carries out every open commitment's remainder,
+ *   with the money of its line that covers it (and, if asked, the unspent allocation of named
+ *   lines), and closes it, in one append: a write that came before is part of what is carried,
+ *   one that comes after is refused (year-closed).
  * - `ReceiveCarryOver` on the next year's budget of the same Sozialraum receives exactly what the
  *   closed budget records as carried out; the year it came from is recorded with it, so it is
  *   received once.
@@ -43,6 +45,24 @@ export function carriedCommitmentId(year: number, sozialraum: string, commitment
 const carries = (commitment: CommitmentState): boolean =>
   (commitment.status === 'open' || commitment.status === 'requested') && remainingCents(commitment) > 0n
 
+/**
+ * What a line gives the next year: the money its carried commitments need, plus its unspent
+ * money when the close names the line, but never more than the line holds (allocated − spent).
+ * An over-budget line gives what it holds, so that its deficit carries along and no money is
+ * made: the next year's line then starts over budget, as this one ends.
+ */
+function lineCarry(balance: LineBalance, needed: Cents, carryUnspent: boolean): { amount: Cents; unspent: Cents; lapsed: Cents } {
+  const held = balance.allocatedCents - balance.spentCents
+  const unspent = availableCents(balance)
+  const wanted = needed + (carryUnspent && unspent > 0n ? unspent : 0n)
+  const amount = wanted < held ? wanted : held > 0n ? held : 0n
+  return {
+    amount,
+    unspent: carryUnspent && unspent > 0n ? unspent : 0n,
+    lapsed: !carryUnspent && unspent > 0n ? unspent : 0n,
+  }
+}
+
 export function decideCloseBudget(
   state: BudgetState,
   key: BudgetKey,
@@ -50,8 +70,10 @@ export function decideCloseBudget(
 ): BudgetEvent[] | DomainError {
   const toYear = key.year + 1
   const events: BudgetEvent[] = []
+  const needed: Record<Line, Cents> = { ambulatory: 0n, flexible: 0n }
   for (const commitment of state.commitments.values()) {
     if (!carries(commitment)) continue
+    needed[commitment.line] += remainingCents(commitment)
     events.push({
       type: 'CommitmentCarriedOver',
       data: {
@@ -66,14 +88,13 @@ export function decideCloseBudget(
   }
   const lapsed: Record<Line, Cents> = { ambulatory: 0n, flexible: 0n }
   for (const line of LINES) {
-    // What is left once the commitments are gone: available stays as it is when they carry.
-    const unspent = availableCents(state.lines[line])
-    if (unspent <= 0n) continue
-    if (command.carryUnspent.includes(line)) {
-      events.push({ type: 'UnspentCarriedOver', data: { ...key, line, amountCents: centsToJson(unspent), toYear } })
-    } else {
-      lapsed[line] = unspent
-    }
+    const carry = lineCarry(state.lines[line], needed[line], command.carryUnspent.includes(line))
+    lapsed[line] = carry.lapsed
+    if (carry.amount === 0n) continue
+    events.push({
+      type: 'AllocationCarriedOver',
+      data: { ...key, line, amountCents: centsToJson(carry.amount), unspentCents: centsToJson(carry.unspent), toYear },
+    })
   }
   events.push({
     type: 'BudgetClosed',
@@ -86,6 +107,8 @@ export function decideCloseBudget(
 export interface CarryOver {
   fromYear: number
   sozialraum: string
+  /** What each line gave up: the next year's line is allocated exactly this. */
+  allocation: Readonly<Record<Line, Cents>>
   /** Each carried commitment as the closed budget holds it, with how it stood when it was carried. */
   commitments: ReadonlyArray<{
     commitment: CommitmentState
@@ -97,7 +120,7 @@ export interface CarryOver {
   unspent: Readonly<Record<Line, Cents>>
 }
 
-/** Reads the carry-over off a closed budget: what its CommitmentCarriedOver and UnspentCarriedOver events recorded. */
+/** Reads the carry-over off a closed budget: what its CommitmentCarriedOver and AllocationCarriedOver events recorded. */
 export function carryOverOf(closed: BudgetState): CarryOver {
   if (!closed.closed) throw new Error(`budget ${closed.year} of ${closed.sozialraum} is not closed: nothing is carried yet`)
   const commitments = [...closed.commitments.values()].flatMap((commitment) =>
@@ -113,11 +136,17 @@ export function carryOverOf(closed: BudgetState): CarryOver {
           },
         ],
   )
-  return { fromYear: closed.year, sozialraum: closed.sozialraum, commitments, unspent: closed.unspentCarriedCents }
+  return {
+    fromYear: closed.year,
+    sozialraum: closed.sozialraum,
+    allocation: closed.carriedAllocationCents,
+    commitments,
+    unspent: closed.unspentCarriedCents,
+  }
 }
 
 export const carriesAnything = (carry: CarryOver): boolean =>
-  carry.commitments.length > 0 || LINES.some((line) => carry.unspent[line] > 0n)
+  carry.commitments.length > 0 || LINES.some((line) => carry.allocation[line] > 0n)
 
 /** How much of a carried commitment a second person had approved: all of it, unless it waited. */
 function approvedPart(commitment: CommitmentState, waiting: boolean, amount: Cents): Cents {
@@ -181,7 +210,7 @@ export function decideReceiveCarryOver(
   const allocations: BudgetEvent[] = []
   for (const line of LINES) {
     const commitments = carry.commitments.filter((item) => item.commitment.line === line)
-    const total = commitments.reduce((sum, item) => sum + item.amountCents, carry.unspent[line])
+    const total = carry.allocation[line]
     if (total === 0n) continue
     allocations.push({
       type: 'BudgetAllocated',
@@ -216,18 +245,19 @@ export function commitmentCarriedOver(state: BudgetState, data: EventDataOf<'Com
   }
   return {
     ...state,
-    // The money leaves with the commitment: the next year's budget is allocated exactly this.
-    lines: changeLine(state.lines, data.line, { committedCents: -amount, allocatedCents: -amount }),
+    lines: changeLine(state.lines, data.line, { committedCents: -amount }),
     commitments: withCommitment(state, carried),
   }
 }
 
-export function unspentCarriedOver(state: BudgetState, data: EventDataOf<'UnspentCarriedOver'>): BudgetState {
+export function allocationCarriedOver(state: BudgetState, data: EventDataOf<'AllocationCarriedOver'>): BudgetState {
   const amount = BigInt(data.amountCents)
+  const unspent = BigInt(data.unspentCents)
   return {
     ...state,
     lines: changeLine(state.lines, data.line, { allocatedCents: -amount }),
-    unspentCarriedCents: { ...state.unspentCarriedCents, [data.line]: state.unspentCarriedCents[data.line] + amount },
+    carriedAllocationCents: { ...state.carriedAllocationCents, [data.line]: state.carriedAllocationCents[data.line] + amount },
+    unspentCarriedCents: { ...state.unspentCarriedCents, [data.line]: state.unspentCarriedCents[data.line] + unspent },
   }
 }
 
@@ -236,39 +266,19 @@ export function commitmentCarriedIn(
   data: EventDataOf<'CommitmentCarriedIn'>,
   context: EventContext,
 ): BudgetState {
-  const amount = BigInt(data.amountCents)
-  const approved = BigInt(data.approvedAmountCents)
-  const commitment: CommitmentState = {
-    id: data.commitmentId,
-    line: data.line,
-    provider: data.provider,
-    caseRef: data.caseRef,
-    helpType: data.helpType,
-    period: data.period,
-    decisionRef: data.decisionRef,
-    amountCents: amount,
-    invoicedCents: 0n,
-    releasedCents: 0n,
-    carriedCents: 0n,
-    carriedTo: undefined,
+  const opened = commitmentOpened(state, data, context, {
     carriedFrom: data.from,
-    status: data.status,
-    overBudget: data.overBudget,
-    overBudgetJustification: data.overBudgetJustification,
-    createdBy: context.actorSub,
-    createdAt: context.recordedAt,
-    invoices: [],
     requestedBy: data.status === 'requested' ? (data.requestedBy ?? context.actorSub) : undefined,
     approvedTerms: {
-      amountCents: approved,
+      amountCents: BigInt(data.approvedAmountCents),
       overBudget: data.approvedOverBudget,
       overBudgetJustification: data.approvedOverBudgetJustification,
     },
-    lastDecision: undefined,
-  }
+  })
   return {
-    ...state,
-    lines: changeLine(state.lines, data.line, { committedCents: amount }),
-    commitments: withCommitment(state, commitment),
+    ...opened,
+    // A carry-over of commitments only (from a line that held no money) opens the budget, too.
+    exists: true,
+    carriedInFrom: state.carriedInFrom.has(data.from.year) ? state.carriedInFrom : new Set(state.carriedInFrom).add(data.from.year),
   }
 }

@@ -1,6 +1,6 @@
 import type { BudgetEvent, EventDataOf, Line } from '../events.js'
 import type { Cents } from '../money.js'
-import { commitmentCarriedIn, commitmentCarriedOver, unspentCarriedOver } from './carry-over.js'
+import { allocationCarriedOver, commitmentCarriedIn, commitmentCarriedOver } from './carry-over.js'
 import { evolveMove } from './moves.js'
 import {
   remainingCents,
@@ -54,8 +54,8 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent, context: Ev
       return spendingReversed(state, event.data)
     case 'CommitmentCarriedOver':
       return commitmentCarriedOver(state, event.data)
-    case 'UnspentCarriedOver':
-      return unspentCarriedOver(state, event.data)
+    case 'AllocationCarriedOver':
+      return allocationCarriedOver(state, event.data)
     case 'BudgetClosed':
       return { ...state, closed: true }
     case 'CommitmentCarriedIn':
@@ -107,7 +107,23 @@ export function commitmentOf(state: BudgetState, data: { commitmentId: string })
 
 function commitmentCreated(state: BudgetState, data: EventDataOf<'CommitmentCreated'>, context: EventContext): BudgetState {
   const amount = BigInt(data.amountCents)
+  return commitmentOpened(state, data, context, {
+    carriedFrom: undefined,
+    requestedBy: data.status === 'requested' ? context.actorSub : undefined,
+    approvedTerms: { amountCents: data.status === 'open' ? amount : 0n, overBudget: false, overBudgetJustification: undefined },
+  })
+}
+
+/** A commitment opened with the terms its event names: created, or carried in from the year before. */
+export function commitmentOpened(
+  state: BudgetState,
+  data: EventDataOf<'CommitmentCreated'>,
+  context: EventContext,
+  origin: Pick<CommitmentState, 'carriedFrom' | 'requestedBy' | 'approvedTerms'>,
+): BudgetState {
+  const amount = BigInt(data.amountCents)
   const commitment: CommitmentState = {
+    ...origin,
     id: data.commitmentId,
     line: data.line,
     provider: data.provider,
@@ -120,19 +136,12 @@ function commitmentCreated(state: BudgetState, data: EventDataOf<'CommitmentCrea
     releasedCents: 0n,
     carriedCents: 0n,
     carriedTo: undefined,
-    carriedFrom: undefined,
     status: data.status,
     overBudget: data.overBudget,
     overBudgetJustification: data.overBudgetJustification,
     createdBy: context.actorSub,
     createdAt: context.recordedAt,
     invoices: [],
-    requestedBy: data.status === 'requested' ? context.actorSub : undefined,
-    approvedTerms: {
-      amountCents: data.status === 'open' ? amount : 0n,
-      overBudget: false,
-      overBudgetJustification: undefined,
-    },
     lastDecision: undefined,
   }
   return {

@@ -101,7 +101,8 @@ export interface BudgetState extends BudgetKey {
   lines: Readonly<Record<Line, LineBalance>>
   commitments: ReadonlyMap<string, CommitmentState>
   spendings: ReadonlyMap<string, SpendingState>
-  /** What the close carried out of this budget as unspent allocation, per line. */
+  /** What the close carried out of each line's allocation, and the unspent part of it. */
+  carriedAllocationCents: Readonly<Record<Line, Cents>>
   unspentCarriedCents: Readonly<Record<Line, Cents>>
   /** The years whose close carried money into this budget: each is received once. */
   carriedInFrom: ReadonlySet<number>
@@ -144,6 +145,7 @@ export function initialBudgetState(key: BudgetKey): BudgetState {
     lines: { ambulatory: emptyLine(), flexible: emptyLine() },
     commitments: new Map(),
     spendings: new Map(),
+    carriedAllocationCents: { ambulatory: 0n, flexible: 0n },
     unspentCarriedCents: { ambulatory: 0n, flexible: 0n },
     carriedInFrom: new Set(),
     outgoingMoves: new Map(),

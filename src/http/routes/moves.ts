@@ -33,7 +33,7 @@ export const moveRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
           202: answer('The move, debited and still in transit: the move process finishes it; GET …/moves/{id} shows when', moveWriteSchema),
           404: problemAnswer('A Sozialraum is not registered, or its budget of the year has no allocation yet (not-found)'),
           409: problemAnswer(
-            'The year is closing or closed (year-closed), the move id exists already (conflict), or the target refused the move after the source was debited, and the source has the money back (conflict)',
+            'The year is closing or closed (year-closed), or the target refused the move after the source was debited, and the source has the money back (conflict)',
           ),
           422: budgetWriteRefused('the line the money comes from has not that much available (insufficient-funds)'),
         },
@@ -51,11 +51,12 @@ export const moveRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
         deps.ledger.executeBudget(
           year,
           body.from.sozialraum,
-          { type: 'DebitMove', moveId: body.id ?? randomUUID(), line: body.from.line, amountCents: cents(body.amount), to: body.to, reason: body.reason },
+          { type: 'DebitMove', moveId: randomUUID(), line: body.from.line, amountCents: cents(body.amount), to: body.to, reason: body.reason },
           commandContext(request),
         ),
       )
       if (written === undefined) return
+      if (written.kind === 'replayed') reply.header('idempotent-replayed', 'true')
       // From the events, not the body: a replayed request answers with the move it made first.
       const debit = writtenData(written.events, 'BudgetMoveDebited')
       const move = {

@@ -3,7 +3,6 @@ import { z } from 'zod'
 import type { YearState } from '../../domain/year.js'
 import { answer, problemAnswer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
-import { problem, sendProblem } from '../problem.js'
 import { approvalBody, fiscalYearSchema, noQuery, readQuery, writeHeaders, yearCloseBody, yearParam, yearWriteSchema } from '../schemas.js'
 import { commandContext, sendWrite } from '../write.js'
 
@@ -42,8 +41,9 @@ export const yearRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
         body: yearCloseBody,
         response: {
           201: answer('The year, now close-requested', yearWriteSchema),
+          400: problemAnswer('The request is not valid (validation), or the year is 2100, the last the ledger keeps, which has no next year to carry into'),
           409: problemAnswer(
-            'The close was asked for already (conflict), the year is closing or closed (year-closed), or the next year is closing or closed already, so that nothing could carry into it (conflict)',
+            'The close was asked for already (conflict), the year is closing or closed (year-closed), the next year is closing or closed already, so that nothing could carry into it, or the close of the previous year is under way (conflict)',
           ),
           422: problemAnswer('The Idempotency-Key was used before with another request (idempotency-key-reused)'),
         },
@@ -51,11 +51,6 @@ export const yearRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
     },
     async (request, reply) => {
       const year = Number(request.params.year)
-      // What the close carries lands in the next year, which must still take it.
-      const next = await deps.ledger.readYear(year + 1)
-      if (next.state.status === 'closing' || next.state.status === 'closed') {
-        return sendProblem(reply, problem('conflict', 409, `fiscal year ${year + 1} is ${next.state.status}: nothing could carry into it`))
-      }
       const body = request.body
       return sendWrite(
         reply,
@@ -85,7 +80,9 @@ export const yearRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
         response: {
           201: answer('The year, now closing (approved) or open again (rejected)', yearWriteSchema),
           403: problemAnswer("The token's role does not cover this request, or its holder asked for the close (forbidden)"),
-          409: problemAnswer('No close of the year waits for a decision (conflict)'),
+          409: problemAnswer(
+            'No close of the year waits for a decision, or (for an approval) the next year is closing or closed, or the close of the previous year is under way (conflict)',
+          ),
           422: problemAnswer('The Idempotency-Key was used before with another request (idempotency-key-reused)'),
         },
       },
