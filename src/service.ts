@@ -195,6 +195,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       fiscalYears,
       reports,
       processes,
+      clock,
       utilisationThresholds: config.utilisationThresholds,
       runner,
       store,

@@ -17,6 +17,8 @@ export interface HttpDeps {
   reports: ReportQueries
   /** Runs the year-close and move processes soon (after an approval, or a move that could not finish at once). */
   processes: { kick(): void }
+  /** The service's clock: what "today" is for the reports that stand on a date. */
+  clock: () => Date
   /** The utilisation thresholds a budget write warns about when it crosses one. */
   utilisationThresholds: UtilisationThresholds
   /** How far the projections are; the runner in projections/ gives it. */

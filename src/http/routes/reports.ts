@@ -58,7 +58,8 @@ function reportAnswer<T extends z.ZodType>(description: string, schema: T) {
 }
 
 /** The date a report stands on: the query's, or today; moved into the fiscal year. */
-const asOfFor = (year: number, asOf: string | undefined): string => clampIntoYear(asOf ?? todayOf(new Date()), year)
+/** The date a report stands on: the one asked for, else today by the service's clock; moved into the year. */
+const asOfFor = (deps: HttpDeps, year: number, asOf: string | undefined): string => clampIntoYear(asOf ?? todayOf(deps.clock()), year)
 
 /** The answer as JSON, or as the CSV `<name>-<year>.csv` made of its rows. */
 function answerReport<T>(reply: FastifyReply, format: ReportFormat | undefined, name: string, year: number, report: T, csv: (report: T) => string): T | FastifyReply {
@@ -420,7 +421,7 @@ export const reportRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
     },
     async (request, reply) => {
       const year = Number(request.params.year)
-      const report = await deps.reports.monitoring(year, asOfFor(year, request.query.asOf), deps.utilisationThresholds, request.visibleSozialraeume)
+      const report = await deps.reports.monitoring(year, asOfFor(deps, year, request.query.asOf), deps.utilisationThresholds, request.visibleSozialraeume)
       return answerReport(reply, request.query.format, 'monitoring', year, report, monitoringCsv)
     },
   )
@@ -443,7 +444,7 @@ export const reportRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
     },
     async (request, reply) => {
       const year = Number(request.params.year)
-      const report = await deps.reports.forecast(year, asOfFor(year, request.query.asOf), request.visibleSozialraeume)
+      const report = await deps.reports.forecast(year, asOfFor(deps, year, request.query.asOf), request.visibleSozialraeume)
       return answerReport(reply, request.query.format, 'forecast', year, report, forecastCsv)
     },
   )
@@ -551,7 +552,7 @@ export const reportRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =
     async (request, reply) => {
       const year = Number(request.params.year)
       const days = request.query.days === undefined ? 30 : Number(request.query.days)
-      const report = await deps.reports.staleCommitments(year, asOfFor(year, request.query.asOf), days, request.visibleSozialraeume)
+      const report = await deps.reports.staleCommitments(year, asOfFor(deps, year, request.query.asOf), days, request.visibleSozialraeume)
       return answerReport(reply, request.query.format, 'stale-commitments', year, report, staleCsv)
     },
   )
