@@ -1,6 +1,8 @@
 import { toStoredEvent } from '../../src/application/stored-event.js'
 import type { DomainEvent, Line } from '../../src/domain/events.js'
 import { START, type EventStore } from '../../src/eventstore/port.js'
+import { DEFAULT_UTILISATION_THRESHOLDS } from '../../src/domain/budget/warnings.js'
+import type { ReportName, ReportQuery } from './http-helpers.js'
 
 /**
  * The controlling reports recomputed from the raw event log with plain code, without the read
@@ -613,5 +615,26 @@ export function expectedStale(ledger: Ledger, year: number, asOfGiven: string, d
       daysOverdue: overdue,
     })),
     total: { commitments: stale.length, remaining: twoDecimals(stale.reduce((sum, { remaining }) => sum + remaining, 0n)) },
+  }
+}
+
+/** The recomputation of one report, as the route answers it for `query` (asOf defaults to 2025-06-30 here). */
+export function expectedReport(ledger: Ledger, year: number, name: ReportName, query: ReportQuery, visible?: readonly string[]): unknown {
+  const asOf = query.asOf ?? '2025-06-30'
+  switch (name) {
+    case 'monitoring':
+      return expectedMonitoring(ledger, year, asOf, DEFAULT_UTILISATION_THRESHOLDS, visible)
+    case 'forecast':
+      return expectedForecast(ledger, year, asOf, visible)
+    case 'providers':
+      return expectedGroups(ledger, year, 'provider', visible)
+    case 'help-types':
+      return expectedGroups(ledger, year, 'helpType', visible)
+    case 'comparison':
+      return expectedComparison(ledger, year, visible)
+    case 'monthly':
+      return expectedMonthly(ledger, year, visible)
+    case 'stale-commitments':
+      return expectedStale(ledger, year, asOf, query.days ?? 30, visible)
   }
 }

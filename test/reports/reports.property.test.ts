@@ -1,21 +1,11 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { DEFAULT_UTILISATION_THRESHOLDS } from '../../src/domain/budget/warnings.js'
 import type { DomainEvent, Line } from '../../src/domain/events.js'
 import { dateOfDay, dayNumber } from '../../src/domain/reports/dates.js'
 import { budgetUrl, post, uuid, type ApiResponse } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
-import { assertCsvMatches, closeBudget, REPORTS, report, secondFinance, stepLedger, teamLead, type ReportName } from './http-helpers.js'
-import {
-  expectedComparison,
-  expectedForecast,
-  expectedGroups,
-  expectedMonitoring,
-  expectedMonthly,
-  expectedStale,
-  readEvents,
-  recompute,
-} from './recompute.js'
+import { assertCsvMatches, closeBudget, REPORTS, report, secondFinance, stepLedger, teamLead } from './http-helpers.js'
+import { expectedReport, readEvents, recompute } from './recompute.js'
 
 /**
  * Random ledgers of two years written through the HTTP API (the second year perhaps after the
@@ -224,24 +214,7 @@ t.test('every report equals the recomputation from the events, on random ledgers
       for (const year of [first, second]) {
         const asOf = dayIn(year, plan.asOfDay)
         for (const name of REPORTS) {
-          const expected = (visible?: readonly string[]): unknown => {
-            switch (name as ReportName) {
-              case 'monitoring':
-                return expectedMonitoring(ledger, year, asOf, DEFAULT_UTILISATION_THRESHOLDS, visible)
-              case 'forecast':
-                return expectedForecast(ledger, year, asOf, visible)
-              case 'providers':
-                return expectedGroups(ledger, year, 'provider', visible)
-              case 'help-types':
-                return expectedGroups(ledger, year, 'helpType', visible)
-              case 'comparison':
-                return expectedComparison(ledger, year, visible)
-              case 'monthly':
-                return expectedMonthly(ledger, year, visible)
-              case 'stale-commitments':
-                return expectedStale(ledger, year, asOf, plan.days, visible)
-            }
-          }
+          const expected = (visible?: readonly string[]): unknown => expectedReport(ledger, year, name, { asOf, days: plan.days }, visible)
           for (const [headers, visible] of [[{}, undefined], [lead, plan.lead]] as const) {
             const json = await report(app, year, name, { asOf, days: plan.days }, head, headers)
             const want = expected(visible)

@@ -1,5 +1,4 @@
 import t from 'tap'
-import { DEFAULT_UTILISATION_THRESHOLDS } from '../../src/domain/budget/warnings.js'
 import { assertProblem, budgetUrl, commitmentBody, get, post, spendingBody, uuid, type ApiResponse } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
 import {
@@ -12,20 +11,9 @@ import {
   secondFinance,
   stepLedger,
   teamLead,
-  type ReportName,
   type ReportQuery,
 } from './http-helpers.js'
-import {
-  expectedComparison,
-  expectedForecast,
-  expectedGroups,
-  expectedMonitoring,
-  expectedMonthly,
-  expectedStale,
-  readEvents,
-  recompute,
-  type Ledger,
-} from './recompute.js'
+import { expectedReport, readEvents, recompute } from './recompute.js'
 
 /**
  * The controlling reports over HTTP on a realistic ledger of two years: allocations, adjustments,
@@ -41,25 +29,6 @@ const must = (response: ApiResponse, what: string): ApiResponse => {
   return response
 }
 
-function expectedReport(ledger: Ledger, year: number, name: ReportName, query: ReportQuery, visible?: readonly string[]): unknown {
-  const asOf = query.asOf ?? '2025-06-30'
-  switch (name) {
-    case 'monitoring':
-      return expectedMonitoring(ledger, year, asOf, DEFAULT_UTILISATION_THRESHOLDS, visible)
-    case 'forecast':
-      return expectedForecast(ledger, year, asOf, visible)
-    case 'providers':
-      return expectedGroups(ledger, year, 'provider', visible)
-    case 'help-types':
-      return expectedGroups(ledger, year, 'helpType', visible)
-    case 'comparison':
-      return expectedComparison(ledger, year, visible)
-    case 'monthly':
-      return expectedMonthly(ledger, year, visible)
-    case 'stale-commitments':
-      return expectedStale(ledger, year, asOf, query.days ?? 30, visible)
-  }
-}
 
 t.test('controlling reports', async (t) => {
   const service = await startTestService(t)
