@@ -57,6 +57,12 @@ const environmentSchema = z.object({
   UTILISATION_WARNINGS_AMBULATORY: thresholdList.optional(),
   UTILISATION_WARNINGS_FLEXIBLE: thresholdList.optional(),
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(100_000_000).default(60_000),
+  /** The bearer token GET /metrics requires (a scraper's static token); unset, metrics are off. */
+  METRICS_TOKEN: z
+    .string()
+    .min(32, 'must be at least 32 characters')
+    .regex(/^[A-Za-z0-9._~+/-]+=*$/, 'must be a bearer token: letters, digits and . _ ~ + / - (then = padding)')
+    .optional(),
   TRUST_PROXY: z
     .string()
     .regex(/^(true|false|\d{1,2}|[0-9a-fA-F.:/,\s]+)$/, 'must be true, false, a number of hops or proxy addresses')
@@ -102,6 +108,8 @@ export interface Config {
   redisUrl: string | undefined
   /** Undefined only with PostgreSQL and no AUDIT_SEAL_KEY: seals are refused then (loadSealKey). */
   auditSealKey: AuditSealKeyConfig | undefined
+  /** The bearer token GET /metrics requires; undefined: metrics are off (404). */
+  metricsToken: string | undefined
 }
 
 export class ConfigError extends Error {
@@ -155,6 +163,7 @@ export function parseConfig(environment: NodeJS.ProcessEnv): Config {
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     trustProxy: trustProxyOf(env.TRUST_PROXY),
     redisUrl: env.REDIS_URL,
+    metricsToken: env.METRICS_TOKEN,
     auditSealKey:
       env.AUDIT_SEAL_KEY !== undefined
         ? { kind: 'key', key: env.AUDIT_SEAL_KEY }

@@ -14,6 +14,7 @@ import { SqlClaims } from './eventstore/sql-claims.js'
 import { SqliteEventStore } from './eventstore/sqlite.js'
 import { StoreLock } from './eventstore/store-lock.js'
 import { buildApp } from './http/app.js'
+import { meteredEventStore, ServiceMetrics } from './metrics.js'
 import { ProjectionRunner } from '../projections/runner.js'
 import { ReadModels } from './readmodels/queries.js'
 import { FiscalYearQueries } from './readmodels/fiscal-years.js'
@@ -33,6 +34,8 @@ export interface Service {
   store: EventStore
   db: SqlDatabase
   runner: ProjectionRunner
+  /** This instance's Prometheus registry and metrics (GET /metrics). */
+  metrics: ServiceMetrics
   /** Stops taking requests, lets those in flight finish, stops the projections, closes the stores. */
   close(): Promise<void>
 }
@@ -167,6 +170,11 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
     const fiscalYears = new FiscalYearQueries(db)
     const reports = new ReportQueries(db)
     const clock = overrides.clock ?? (() => new Date())
+    // A registry per service, never the global one. The appends of the Ledger and of the HTTP
+    // routes (the export's record) go through the metered store; the runner reads the raw one.
+    const metrics = new ServiceMetrics({ processDefaults: config.metricsToken !== undefined })
+    const meteredStore = meteredEventStore(store, metrics)
+    metrics.watchProjections(runner, store, clock)
     const verifier = new LogVerifier({
       store,
       db,
@@ -175,7 +183,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       ...(stores.locate === undefined ? {} : { locate: stores.locate }),
     })
     const ledger = new Ledger({
-      store,
+      store: meteredStore,
       clock,
       newEventId: randomUUID,
       findIdempotentWrite: (actorSub, key) => readModels.idempotentWrite(actorSub, key),
@@ -198,12 +206,14 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       clock,
       utilisationThresholds: config.utilisationThresholds,
       runner,
-      store,
+      store: meteredStore,
       verifier,
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
       verifyToken,
       rateLimitPerMinute: config.rateLimitPerMinute,
       trustProxy: config.trustProxy,
+      metrics,
+      ...(config.metricsToken === undefined ? {} : { metricsToken: config.metricsToken }),
       ...(config.redisUrl === undefined ? {} : { redisUrl: config.redisUrl }),
       ...(overrides.failedAuthenticationsPerMinute === undefined
         ? {}
@@ -221,6 +231,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       store,
       db,
       runner,
+      metrics,
       close: () =>
         (closing ??= (async () => {
           await started.close()

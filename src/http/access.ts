@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
 import { InvalidTokenError, KeysUnavailableError, type Principal, type VerifyToken } from '../auth/tokens.js'
 import type { Actor, Role } from '../domain/events.js'
+import { sameToken, type AuthenticationScheme, type RateLimit } from '../metrics.js'
 import { problem, sendProblem } from './problem.js'
 
 /**
@@ -14,12 +15,17 @@ import { problem, sendProblem } from './problem.js'
  * - `roles`: the roles that may call the route. For a team lead, `teamlead` says how far:
  *   `path` — only when the path's `:sozialraum` is one of the token's Sozialräume;
  *   `filter` — the route answers with the token's Sozialräume only (`request.visibleSozialraeume`).
+ * - `metrics`: `GET /metrics`, for a scraper: the static bearer token METRICS_TOKEN, not a JWT
+ *   (404 while it is unset: metrics are off). Failures count against the same per-address limit
+ *   as the API's failed authentications.
  */
 export type Access =
   | { kind: 'public' }
+  | { kind: 'metrics' }
   | { kind: 'roles'; roles: readonly Role[]; teamlead?: 'path' | 'filter' }
 
 const PUBLIC: Access = { kind: 'public' }
+const METRICS: Access = { kind: 'metrics' }
 const FINANCE: Access = { kind: 'roles', roles: ['finance'] }
 const ANY_ROLE: Access = { kind: 'roles', roles: ['finance', 'teamlead', 'auditor'] }
 const AUDIT: Access = { kind: 'roles', roles: ['finance', 'auditor'] }
@@ -35,6 +41,7 @@ export const ACCESS_TABLE: Readonly<Record<string, Access>> = {
   'GET /health': PUBLIC,
   'GET /ready': PUBLIC,
   'GET /openapi.json': PUBLIC,
+  'GET /metrics': METRICS,
 
   'POST /v1/sozialraeume': FINANCE,
   'GET /v1/sozialraeume': ANY_ROLE,
@@ -118,6 +125,16 @@ export interface AccessOptions {
    * without it, each process counts in its own memory (see Config.redisUrl).
    */
   redisUrl?: string
+  /** The bearer token `GET /metrics` requires; undefined turns metrics off (404). */
+  metricsToken?: string
+  /** Counts the 429 and 401 answers for the metrics (src/metrics.ts). */
+  counters?: AccessCounters
+}
+
+/** What the hook reports to the metrics: each refusal by a limit, each failed authentication. */
+export interface AccessCounters {
+  rateLimited(limit: RateLimit): void
+  authenticationFailed(scheme: AuthenticationScheme): void
 }
 
 /** Where the limits' counters live in a shared Redis: this service's keys, apart from any other's. */
@@ -245,12 +262,19 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
    * Only failures count, and only failures are refused: a valid token is never locked out by
    * someone else failing from the same address (a NAT, a proxy, a forged X-Forwarded-For).
    */
-  async function failAuthentication(request: FastifyRequest, reply: FastifyReply, detail: string): Promise<void> {
+  async function failAuthentication(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    detail: string,
+    scheme: AuthenticationScheme = 'jwt',
+  ): Promise<void> {
     const failures = await failedPerAddress(request)
     if (!failures.isAllowed && failures.isExceeded) {
+      options.counters?.rateLimited('failed-authentications')
       return tooManyRequests(reply, failures.ttlInSeconds, 'too many failed authentications from this address')
     }
     request.log.info({ reason: detail }, 'authentication failed')
+    options.counters?.authenticationFailed(scheme)
     return unauthorized(reply, detail)
   }
 
@@ -262,6 +286,14 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
       throw new Error(`no access rule for ${request.method} ${request.routeOptions.url ?? request.url}`)
     }
     if (access.kind === 'public') return
+    if (access.kind === 'metrics') {
+      const expected = options.metricsToken
+      if (expected === undefined) return sendProblem(reply, problem('not-found', 404, 'metrics are off: set METRICS_TOKEN to serve them'))
+      const presented = bearerToken(request)
+      if (presented === undefined) return failAuthentication(request, reply, 'send the metrics token: Authorization: Bearer <METRICS_TOKEN>', 'metrics-token')
+      if (!sameToken(presented, expected)) return failAuthentication(request, reply, 'this is not the metrics token', 'metrics-token')
+      return
+    }
 
     const token = bearerToken(request)
     if (token === undefined) return failAuthentication(request, reply, 'send a token: Authorization: Bearer <JWT>')
@@ -283,6 +315,7 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
     if (perToken) {
       const limit = await perToken(request)
       if (!limit.isAllowed && limit.isExceeded) {
+        options.counters?.rateLimited('token')
         return tooManyRequests(reply, limit.ttlInSeconds, `more than ${options.rateLimitPerMinute} requests per minute`)
       }
     }

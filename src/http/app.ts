@@ -5,12 +5,13 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { randomUUID } from 'node:crypto'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import type { Logger } from 'pino'
-import { accessPlugin, type AccessOptions } from './access.js'
+import { accessPlugin, type AccessCounters, type AccessOptions } from './access.js'
 import { readModelPlugin } from './read-models.js'
 import { declareCommonAnswers } from './answers.js'
 import type { HttpDeps } from './deps.js'
 import { useJsonBodyParser } from './json-body.js'
 import { swaggerOptions } from './openapi.js'
+import { measureRequests, type ServiceMetrics } from '../metrics.js'
 import {
   clientErrorHandler,
   errorHandler,
@@ -25,6 +26,7 @@ import { auditBalanceRoutes } from './routes/audit-balances.js'
 import { auditVerifyRoutes } from './routes/audit-verify.js'
 import { budgetRoutes } from './routes/budgets.js'
 import { commitmentRoutes } from './routes/commitments.js'
+import { metricsRoutes } from './routes/metrics.js'
 import { operationsRoutes } from './routes/operations.js'
 import { reportRoutes } from './routes/reports.js'
 import { sozialraeumeRoutes } from './routes/sozialraeume.js'
@@ -47,6 +49,12 @@ export interface AppOptions {
   /** Called with the app before any route is declared (tests add hooks that every route gets). */
   onApp?: (app: FastifyInstance) => void
 }
+
+/** The access hook's refusals, counted in the metrics. */
+const countersOf = (metrics: ServiceMetrics): AccessCounters => ({
+  rateLimited: (limit) => metrics.rateLimited.inc({ limit }),
+  authenticationFailed: (scheme) => metrics.authenticationFailures.inc({ scheme }),
+})
 
 /** Builds the HTTP API from its dependencies; it neither listens nor opens anything itself. */
 export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Promise<FastifyInstance> {
@@ -80,6 +88,8 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
   // Before any route: each gets the answers every route may give (and public ones `security: []`).
   app.addHook('onRoute', declareCommonAnswers)
   deps.onApp?.(app as unknown as FastifyInstance)
+  // Before any route: every answer is measured by its route pattern, method and status.
+  if (deps.metrics !== undefined) measureRequests(app as unknown as FastifyInstance, deps.metrics)
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
     // Ledger data is per user and changes with every write: no cache keeps a copy.
@@ -100,6 +110,9 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
       : { failedAuthenticationsPerMinute: deps.failedAuthenticationsPerMinute }),
     // With it, the limits are counted in Redis and shared by every process.
     ...(deps.redisUrl === undefined ? {} : { redisUrl: deps.redisUrl }),
+    // GET /metrics takes this static token (404 without it); refusals are counted in the metrics.
+    ...(deps.metricsToken === undefined ? {} : { metricsToken: deps.metricsToken }),
+    ...(deps.metrics === undefined ? {} : { counters: countersOf(deps.metrics) }),
   })
 
   // Before any route: every read route must say which projections it reads. A GET with
@@ -110,6 +123,7 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
   await app.register(operationsRoutes, deps)
+  await app.register(metricsRoutes, deps)
   await app.register(sozialraeumeRoutes, deps)
   await app.register(budgetRoutes, deps)
   await app.register(commitmentRoutes, deps)

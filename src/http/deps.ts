@@ -1,6 +1,7 @@
 import type { Ledger } from '../application/ledger.js'
 import type { LogVerifier } from '../audit/verify.js'
 import type { EventStore } from '../eventstore/port.js'
+import type { ServiceMetrics } from '../metrics.js'
 import type { UtilisationThresholds } from '../domain/budget/warnings.js'
 import type { FiscalYearQueries } from '../readmodels/fiscal-years.js'
 import type { ReadModels } from '../readmodels/queries.js'
@@ -32,4 +33,6 @@ export interface HttpDeps {
   redisUrl?: string
   /** Fastify's trustProxy (see Config.trustProxy). */
   trustProxy?: boolean | number | string
+  /** The service's Prometheus metrics (src/metrics.ts); without them no request is measured and /metrics answers 404. */
+  metrics?: ServiceMetrics
 }

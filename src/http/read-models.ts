@@ -30,6 +30,7 @@ export const READ_MODELS: Readonly<Record<string, readonly string[]>> = {
   'GET /health': [],
   'GET /ready': [],
   'GET /openapi.json': [],
+  'GET /metrics': [],
   'GET /v1/sozialraeume': ['sozialraeume'],
   'GET /v1/budgets/:year': ['balances', 'commitments'],
   [`GET ${BUDGET}`]: ['balances', 'commitments'],

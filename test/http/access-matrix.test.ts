@@ -52,9 +52,19 @@ const CALLERS: readonly Caller[] = [
  * For team leads: `scope` — only when the path's Sozialraum is one of theirs (API.md "teamlead
  * (scope)", "own only"); `filter` — allowed, the answer holds only their Sozialräume.
  */
-type Access = { public: true } | { public?: false; roles: readonly Role[]; teamlead?: 'scope' | 'filter' }
+type Access =
+  | { public: true; off?: false }
+  /** Answers `status` to every caller, whatever their token: `/metrics` while METRICS_TOKEN is unset. */
+  | { public?: false; off: true; status: 404 }
+  | { public?: false; off?: false; roles: readonly Role[]; teamlead?: 'scope' | 'filter' }
 
 const PUBLIC: Access = { public: true }
+/**
+ * API.md "Metrics": /metrics takes only the static METRICS_TOKEN (no caller here has it, and no
+ * JWT counts) and answers 404 while it is unset, as in this matrix's service. The token's own
+ * cells (401 without it or with a wrong one, 200 with it) are in test/http/metrics.test.ts.
+ */
+const METRICS_OFF: Access = { off: true, status: 404 }
 const FINANCE_ONLY: Access = { roles: ['finance'] }
 const ANY_ROLE: Access = { roles: ['finance', 'auditor', 'teamlead'] }
 const AUDIT: Access = { roles: ['finance', 'auditor'] }
@@ -88,8 +98,6 @@ interface Row {
   /** API.md documents the route, but the app does not serve it yet: the row is a tap todo. */
   pending?: string
 }
-
-const NOT_YET = 'documented in API.md, not served yet (README changelog 0.1.0 lists it as missing)'
 
 const BUDGET = '/v1/budgets/:year/:sozialraum'
 
@@ -160,7 +168,7 @@ function matrix(app: FastifyInstance): Row[] {
     { method: 'GET', path: '/ready', access: PUBLIC, success: 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/ready' }) },
     { method: 'GET', path: '/openapi.json', access: PUBLIC, success: 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/openapi.json' }) },
     { method: 'GET', path: '/docs', access: PUBLIC, success: 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/docs' }) },
-    { method: 'GET', path: '/metrics', access: PUBLIC, success: 200, writes: false, pending: NOT_YET, prepare: async () => ({ sozialraum: fresh('ops'), url: '/metrics' }) },
+    { method: 'GET', path: '/metrics', access: METRICS_OFF, success: 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/metrics' }) },
 
     // Sozialräume
     {
@@ -513,6 +521,7 @@ function matrix(app: FastifyInstance): Row[] {
 function expectedStatus(row: Row, caller: Caller): number {
   const access = row.access
   if (access.public) return row.success
+  if (access.off) return access.status
   if (caller === 'no token' || caller === 'bad token') return 401
   const role: Role = caller === 'finance' ? 'finance' : caller === 'auditor' ? 'auditor' : 'teamlead'
   if (!access.roles.includes(role)) return 403
@@ -605,7 +614,7 @@ t.test('access matrix: every route × every caller', async (t) => {
     // budgets 5, commitments 7 with the approval extension, spending 3, audit 5); the app serves
     // the extension GET /v1/reports/:year/over-budget-commitments too: 23 + 1 = 24. Then the
     // fiscal year (issue 11): close, approval, the year, a move and the moves' two reads (6), and
-    // seven reports: 24 + 6 + 7 = 37. Outside /v1: /health, /ready, /openapi.json, /docs.
+    // seven reports: 24 + 6 + 7 = 37. Outside /v1: /health, /ready, /openapi.json, /docs, /metrics.
     const underV1 = [...served].filter((route) => route.split(' ')[1]?.startsWith('/v1/')).length
     t.equal(underV1, 37, 'routes under /v1: the count this matrix was written for')
     // A check that does not depend on how printRoutes draws its tree.

@@ -366,7 +366,8 @@ t.test('public routes (/health, /ready, /openapi.json, /docs) need no token, and
 })
 
 t.test('every non-public route of the access table, in every spelling, needs a token', async (t) => {
-  const service = await startTestService(t, { failedAuthenticationsPerMinute: 10_000 })
+  // With metrics on: GET /metrics then needs its token too (without METRICS_TOKEN it is 404, off).
+  const service = await startTestService(t, { failedAuthenticationsPerMinute: 10_000 }, { METRICS_TOKEN: 'm'.repeat(32) })
   const concrete = (route: string): string =>
     route.replace(':year', '2025').replace(':sozialraum', 'unteres-malstatt').replace(':id', '00000000-0000-4000-8000-000000000000')
   const protectedRoutes = Object.entries(ACCESS_TABLE).filter(([, access]) => access.kind !== 'public')

@@ -115,8 +115,9 @@ t.test('the OpenAPI document', async (t) => {
     for (const { method, path, operation } of operations) {
       for (const [status, declared] of Object.entries(operation.responses as Record<string, Json>)) {
         if (Number(status) < 400) {
-          // The export is a file, in the format asked for; every other success is JSON.
-          const media = path === '/v1/audit/export' ? ['text/csv', 'application/x-ndjson'] : ['application/json']
+          // The export is a file, in the format asked for; /metrics is Prometheus's text format; every other success is JSON.
+          const media =
+            path === '/v1/audit/export' ? ['text/csv', 'application/x-ndjson'] : path === '/metrics' ? ['text/plain'] : ['application/json']
           for (const type of media) t.ok(declared.content?.[type]?.schema, `${method} ${path} ${status}: ${type}`)
           continue
         }
