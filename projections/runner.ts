@@ -1,7 +1,7 @@
 import { setImmediate as nextTick } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { toStoredEvent } from '../src/application/stored-event.js'
-import { START, type EventStore, type Position, type RecordedEvent } from '../src/eventstore/port.js'
+import { START, StoreUnavailableError, type EventStore, type Position, type RecordedEvent } from '../src/eventstore/port.js'
 import { RowCountError, type SqlDatabase, type Statement } from '../src/sql/port.js'
 import { soleProjector, type ProjectorLease } from './lease.js'
 import type { Projection } from './projection.js'
@@ -37,6 +37,12 @@ export interface ProjectionStatus {
 }
 
 const MAX_WAITERS = 10_000
+/**
+ * Longest pause after a batch the store refused for now (a full disk, a lost connection: a
+ * StoreUnavailableError), as long as the Retry-After writes get: the projections resume soon after
+ * the store does.
+ */
+const MAX_UNAVAILABLE_RETRY_DELAY_MS = 5_000
 const CHECKPOINT_CREATE = 'INSERT INTO projection_checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'
 /** Compare-and-set: only the runner that read the checkpoint can move it, and only once. */
 const CHECKPOINT_MOVE = 'UPDATE projection_checkpoints SET position = ? WHERE name = ? AND position = ?'
@@ -71,6 +77,8 @@ interface Term {
   mainHighWater: Position
   ended: boolean
   failed: boolean
+  /** It failed because the store refused for now (StoreUnavailableError): tried again within seconds. */
+  unavailable: boolean
 }
 
 /**
@@ -268,7 +276,14 @@ export class ProjectionRunner {
 
   private beginTerm(): void {
     if (this.term || this.stopping || !this.projecting) return
-    const term: Term = { main: newGroup('main'), catchUp: newGroup('catch-up'), mainHighWater: START, ended: false, failed: false }
+    const term: Term = {
+      main: newGroup('main'),
+      catchUp: newGroup('catch-up'),
+      mainHighWater: START,
+      ended: false,
+      failed: false,
+      unavailable: false,
+    }
     this.term = term
     this.termEnded = (async () => {
       try {
@@ -309,8 +324,9 @@ export class ProjectionRunner {
     if (!this.projecting) return void this.refresh()
     // The lease was lost and taken again while this term ended: project again at once.
     if (!term.failed) return this.beginTerm()
-    const delay = this.retryDelayMs
-    this.retryDelayMs = Math.min(delay * 2, this.maxRetryDelayMs)
+    const longest = term.unavailable ? Math.min(this.maxRetryDelayMs, MAX_UNAVAILABLE_RETRY_DELAY_MS) : this.maxRetryDelayMs
+    const delay = Math.min(this.retryDelayMs, longest)
+    this.retryDelayMs = Math.min(delay * 2, longest)
     this.retryTimer = setTimeout(() => this.beginTerm(), delay)
   }
 
@@ -318,6 +334,7 @@ export class ProjectionRunner {
     if (term.ended && !term.failed) return
     term.failed = true
     term.ended = true
+    term.unavailable = error instanceof StoreUnavailableError
     for (const group of [term.main, term.catchUp]) group.closeSubscription?.()
     this.error = error instanceof Error ? error.message : String(error)
     const moved = error instanceof RowCountError

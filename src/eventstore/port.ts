@@ -94,6 +94,18 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/**
+ * The disk that holds the store is full (SQLite's SQLITE_FULL): the write was rolled back entirely,
+ * and writes succeed again by themselves once space is freed. Reads keep working meanwhile.
+ */
+export class StorageFullError extends StoreUnavailableError {
+  constructor(store: string, cause: unknown) {
+    super(`${store} (its disk is full)`, cause)
+    this.message = `the disk holding ${store} is full: ${cause instanceof Error ? cause.message : String(cause)}`
+    this.name = 'StorageFullError'
+  }
+}
+
 /** Event ids already stored in a way that does not repeat an earlier append exactly. */
 export class DuplicateEventIdError extends Error {
   constructor(readonly eventId: string) {

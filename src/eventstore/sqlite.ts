@@ -23,6 +23,7 @@ import { AppendSignal, IDEMPOTENCY_CLAIMS_TABLE, boundedCount, serialiseAppend, 
 
 type EventRow = StoredRow<bigint>
 import { pollingSubscription } from './subscription.js'
+import { rollBackLeftOver, sqliteStoreError } from './sqlite-errors.js'
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -219,9 +220,14 @@ export class SqliteEventStore implements EventStore {
     }
     let outcomes: Array<{ ok: true; result: AppendResult & { written: boolean } } | { ok: false; error: unknown }>
     try {
+      rollBackLeftOver(this.db)
       outcomes = this.groupCommit.immediate(group)
     } catch (error) {
-      for (const append of group) append.reject(error)
+      // The whole group was rolled back (a full disk: StorageFullError, answered 503): every
+      // append in it fails, none hangs, and nothing of it is visible.
+      rollBackLeftOver(this.db)
+      const refused = sqliteStoreError(error)
+      for (const append of group) append.reject(refused)
       return
     }
     let written = false
@@ -240,21 +246,31 @@ export class SqliteEventStore implements EventStore {
   async readStream(streamId: string, options: ReadStreamOptions): Promise<RecordedEvent[]> {
     this.assertOpen()
     const count = boundedCount(options.maxCount)
-    const rows =
+    const rows = this.reading(() =>
       options.direction === 'backwards'
         ? this.statements.backwards.all(streamId, options.fromRevision ?? BigInt(Number.MAX_SAFE_INTEGER), count)
-        : this.statements.forwards.all(streamId, options.fromRevision ?? 0n, count)
+        : this.statements.forwards.all(streamId, options.fromRevision ?? 0n, count),
+    )
     return rows.map(toRecorded)
   }
 
   async readAll(options: ReadAllOptions): Promise<RecordedEvent[]> {
     this.assertOpen()
-    return this.statements.all.all(options.after, boundedCount(options.maxCount)).map(toRecorded)
+    return this.reading(() => this.statements.all.all(options.after, boundedCount(options.maxCount))).map(toRecorded)
   }
 
   async headPosition(): Promise<Position> {
     this.assertOpen()
-    return this.statements.head.get()?.position ?? START
+    return this.reading(() => this.statements.head.get()?.position ?? START)
+  }
+
+  /** A read that fails on the disk (an I/O error) is the store being unavailable, as for writes. */
+  private reading<T>(read: () => T): T {
+    try {
+      return read()
+    } catch (error) {
+      throw sqliteStoreError(error)
+    }
   }
 
   subscribeToAll(options: SubscribeOptions): Subscription {

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
 import { createPrivateFile } from '../eventstore/store-lock.js'
+import { rollBackLeftOver, sqliteStoreError } from '../eventstore/sqlite-errors.js'
 import { RowCountError, type SqlDatabase, type SqlValue, type Statement } from './port.js'
 
 /**
@@ -36,7 +37,11 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   async query<Row extends object>(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
-    return this.prepare(sql).all(...params) as Row[]
+    try {
+      return this.prepare(sql).all(...params) as Row[]
+    } catch (error) {
+      throw sqliteStoreError(error)
+    }
   }
 
   private readonly runAll = (statements: readonly Statement[]): void => {
@@ -52,8 +57,19 @@ export class SqliteDatabase implements SqlDatabase {
     }
   }
 
+  /**
+   * A full disk (SQLITE_FULL) fails the transaction as a StorageFullError, an I/O error as a
+   * StoreUnavailableError: rolled back entirely either way, and the caller may try again (the
+   * projection runner does, from its checkpoints).
+   */
   async transaction(statements: readonly Statement[]): Promise<void> {
-    this.db.transaction(this.runAll).immediate(statements)
+    try {
+      rollBackLeftOver(this.db)
+      this.db.transaction(this.runAll).immediate(statements)
+    } catch (error) {
+      rollBackLeftOver(this.db)
+      throw sqliteStoreError(error)
+    }
   }
 
   /** One process owns an SQLite store (StoreLock), and a transaction here runs to its end: no one else can interleave. */

@@ -1,0 +1,21 @@
+import Database from 'better-sqlite3'
+import type { SqliteEventStore } from '../../src/eventstore/sqlite.js'
+import type { SqliteDatabase } from '../../src/sql/sqlite.js'
+
+/**
+ * A full disk made with SQLite's page limit: `PRAGMA max_page_count`, a setting of each
+ * connection, makes SQLite answer SQLITE_FULL exactly as a full disk does, on any machine.
+ */
+
+/** The store's own better-sqlite3 connection (a private field; checked, so that a rename fails here loudly). */
+export function connectionOf(store: SqliteEventStore | SqliteDatabase | object): Database.Database {
+  const db = (store as { db?: unknown }).db
+  if (!(db instanceof Database)) throw new Error('the SQLite store keeps its connection in another field now: update connectionOf')
+  return db
+}
+
+/** No room to grow: the file keeps the pages it has (SQLite never sets the limit below the file's size). */
+export const fill = (db: Database.Database): void => void db.pragma('max_page_count = 1')
+
+/** Room again: SQLite's default limit. */
+export const free = (db: Database.Database): void => void db.pragma('max_page_count = 4294967294')
