@@ -30,4 +30,6 @@ EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=3s \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 # SIGTERM reaches node directly (exec form), which finishes requests in flight and closes the store.
+# The command-line tool is dist/src/cli/main.js (the same service: `node dist/src/cli/main.js serve`):
+#   docker exec sojus node dist/src/cli/main.js --help    (token, backup /data/backup.db, check-config, …)
 CMD ["node", "dist/src/main.js"]

@@ -1,10 +1,10 @@
 import { parseConfig } from '../config.js'
 import { openStores } from '../service.js'
 import { loadMigrations, migrate } from '../sql/migrate.js'
-import { runCommand } from './run.js'
+import { isMain, runCommand } from './run.js'
 
 /** `npm run migrate`: applies the read-model migrations to DATABASE_URL and exits. SQLite refuses it while the store is in use; on PostgreSQL it waits for another process migrating. */
-runCommand('migrate', async () => {
+export async function migrateCommand(): Promise<void> {
   const stores = await openStores(parseConfig(process.env), 'migrate')
   try {
     const applied = await stores.db.exclusive('migrations', async () => migrate(stores.db, await loadMigrations()))
@@ -12,4 +12,6 @@ runCommand('migrate', async () => {
   } finally {
     await stores.close()
   }
-})
+}
+
+if (isMain(import.meta.url)) runCommand('migrate', migrateCommand)

@@ -3,7 +3,7 @@ import { parseConfig } from '../config.js'
 import { resetProjection } from '../../projections/runner.js'
 import { openStores } from '../service.js'
 import { loadMigrations, migrate } from '../sql/migrate.js'
-import { runCommand } from './run.js'
+import { isMain, runCommand } from './run.js'
 
 /**
  * `npm run rebuild-projections -- <name…|all>`: empties the named projections' tables and resets
@@ -12,18 +12,16 @@ import { runCommand } from './run.js'
  * replays on its next start. On PostgreSQL it may run beside the service: checkpoints move only by
  * compare-and-set, so the projector's next batch fails, and it starts again from the reset.
  */
-const names = process.argv.slice(2)
-const known = projections.map((projection) => projection.name)
-const chosen = names.includes('all') ? projections : projections.filter((projection) => names.includes(projection.name))
-const unknown = names.filter((name) => name !== 'all' && !known.includes(name))
-if (names.length === 0 || unknown.length > 0) {
-  process.stderr.write(
-    `${unknown.length > 0 ? `unknown projection: ${unknown.join(', ')}\n` : ''}usage: npm run rebuild-projections -- <${known.join('|')}|all> …\n`,
-  )
-  process.exit(2)
-}
-
-runCommand('rebuild-projections', async () => {
+export async function rebuildCommand(names: readonly string[]): Promise<void> {
+  const known = projections.map((projection) => projection.name)
+  const chosen = names.includes('all') ? projections : projections.filter((projection) => names.includes(projection.name))
+  const unknown = names.filter((name) => name !== 'all' && !known.includes(name))
+  if (names.length === 0 || unknown.length > 0) {
+    process.stderr.write(
+      `${unknown.length > 0 ? `unknown projection: ${unknown.join(', ')}\n` : ''}usage: sojus-ledger rebuild <${known.join('|')}|all> …\n`,
+    )
+    process.exit(2)
+  }
   const stores = await openStores(parseConfig(process.env), 'rebuild-projections')
   try {
     await stores.db.exclusive('migrations', async () => migrate(stores.db, await loadMigrations()))
@@ -32,4 +30,6 @@ runCommand('rebuild-projections', async () => {
   } finally {
     await stores.close()
   }
-})
+}
+
+if (isMain(import.meta.url)) runCommand('rebuild-projections', () => rebuildCommand(process.argv.slice(2)))

@@ -1,3 +1,5 @@
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { SecretFileError } from '../auth/tokens.js'
 import { ConfigError } from '../config.js'
 import { StoreInUseError } from '../eventstore/store-lock.js'
@@ -20,3 +22,18 @@ export function runCommand(name: string, main: () => Promise<void>): void {
     },
   )
 }
+
+/** Whether the module at `moduleUrl` was started as the program (`node dist/src/cli/x.js`), not imported by another. */
+export function isMain(moduleUrl: string): boolean {
+  const script = process.argv[1]
+  if (script === undefined) return false
+  try {
+    return realpathSync(script) === fileURLToPath(moduleUrl)
+  } catch {
+    return false
+  }
+}
+
+/** Writes to stdout and waits until it is flushed (a pipe may take a while), so that an exit after it loses nothing. */
+export const writeOut = (text: string): Promise<void> =>
+  new Promise((resolve, reject) => process.stdout.write(text, (error) => (error ? reject(error) : resolve())))

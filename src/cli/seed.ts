@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto'
-import { realpathSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { CommandHandler, type CommandContext, type CommandHandlerOptions, type WriteOutcome } from '../application/command-handler.js'
 import { Ledger } from '../application/ledger.js'
@@ -35,7 +33,7 @@ import {
   type Subscription,
 } from '../eventstore/port.js'
 import { openStores } from '../service.js'
-import { runCommand } from './run.js'
+import { isMain, runCommand } from './run.js'
 
 /**
  * `npm run seed -- --sozialraeume 20 --years 10`: writes a realistic history into the configured
@@ -1017,9 +1015,9 @@ export function parseSeedArguments(args: readonly string[], policy: BudgetPolicy
 
 const formatCount = (count: number): string => count.toLocaleString('en-US')
 
-async function main(): Promise<void> {
+export async function seedCommand(args: readonly string[]): Promise<void> {
   const config = parseConfig(process.env)
-  const { append, ...options } = parseSeedArguments(process.argv.slice(2), { fourEyesThresholdCents: config.fourEyesThresholdCents })
+  const { append, ...options } = parseSeedArguments(args, { fourEyesThresholdCents: config.fourEyesThresholdCents })
   const stores = await openStores(config, 'seed')
   try {
     const head = await stores.store.headPosition()
@@ -1048,5 +1046,4 @@ async function main(): Promise<void> {
 }
 
 /** Run as a program (node dist/src/cli/seed.js), not when imported by a test or the benchmark. */
-const isMain = process.argv[1] !== undefined && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)
-if (isMain) runCommand('seed', main)
+if (isMain(import.meta.url)) runCommand('seed', () => seedCommand(process.argv.slice(2)))

@@ -5,6 +5,7 @@ import { parseConfig } from '../config.js'
 import { ROLES, type Role } from '../domain/events.js'
 import { sozialraumId } from '../domain/sozialraum.js'
 import { tokenKeys } from '../service.js'
+import { isMain } from './run.js'
 
 /**
  * `npm run token -- --role teamlead --sub ben --sozialraum unteres-malstatt [--name "Ben B."] [--expires-in 8h]`
@@ -20,42 +21,47 @@ function fail(message: string): never {
 
 const isRole = (value: string): value is Role => (ROLES as readonly string[]).includes(value)
 
-let values
-try {
-  ;({ values } = parseArgs({
-    options: {
-      role: { type: 'string' },
-      sub: { type: 'string' },
-      sozialraum: { type: 'string', multiple: true },
-      name: { type: 'string' },
-      'expires-in': { type: 'string', default: '8h' },
-    },
-    strict: true,
-  }))
-} catch (error) {
-  fail(error instanceof Error ? error.message : String(error))
-}
-const { role, sub, sozialraum, name } = values
-if (role === undefined || !isRole(role)) fail(`--role must be one of ${ROLES.join(', ')}`)
-if (sub === undefined || sub === '') fail('--sub is required')
-if (role === 'teamlead' && (sozialraum === undefined || sozialraum.length === 0)) {
-  fail('a teamlead token needs at least one --sozialraum')
-}
-const notASlug = sozialraum?.find((id) => !sozialraumId.safeParse(id).success)
-if (notASlug !== undefined) fail(`--sozialraum ${notASlug} is not a Sozialraum id (a lowercase slug like unteres-malstatt)`)
-
-try {
-  const config = parseConfig(process.env)
-  const keys = tokenKeys(config.tokens.keys)
-  if (keys.kind === 'jwks') fail('JWKS_URL is set: tokens come from the identity provider, not from this command')
-  const { secret } = keys
-  const token = await signToken(secret, { sub, role, name, sozialraeume: sozialraum }, values['expires-in'])
-  const lifetimeSeconds = (decodeJwt(token).exp ?? Infinity) - Date.now() / 1000
-  if (!(lifetimeSeconds <= MAX_TOKEN_LIFETIME_SECONDS)) {
-    fail(`--expires-in must be at most ${MAX_TOKEN_LIFETIME_SECONDS / 3600}h: the service refuses longer-lived tokens`)
+export async function tokenCommand(args: readonly string[]): Promise<void> {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      args: [...args],
+      options: {
+        role: { type: 'string' },
+        sub: { type: 'string' },
+        sozialraum: { type: 'string', multiple: true },
+        name: { type: 'string' },
+        'expires-in': { type: 'string', default: '8h' },
+      },
+      strict: true,
+    }))
+  } catch (error) {
+    fail(error instanceof Error ? error.message : String(error))
   }
-  process.stdout.write(`${token}\n`)
-} catch (error) {
-  // A bad configuration, secret file or --expires-in: say what, without a stack trace.
-  fail(error instanceof Error ? error.message : String(error))
+  const { role, sub, sozialraum, name } = values
+  if (role === undefined || !isRole(role)) fail(`--role must be one of ${ROLES.join(', ')}`)
+  if (sub === undefined || sub === '') fail('--sub is required')
+  if (role === 'teamlead' && (sozialraum === undefined || sozialraum.length === 0)) {
+    fail('a teamlead token needs at least one --sozialraum')
+  }
+  const notASlug = sozialraum?.find((id) => !sozialraumId.safeParse(id).success)
+  if (notASlug !== undefined) fail(`--sozialraum ${notASlug} is not a Sozialraum id (a lowercase slug like unteres-malstatt)`)
+
+  try {
+    const config = parseConfig(process.env)
+    const keys = tokenKeys(config.tokens.keys)
+    if (keys.kind === 'jwks') fail('JWKS_URL is set: tokens come from the identity provider, not from this command')
+    const { secret } = keys
+    const token = await signToken(secret, { sub, role, name, sozialraeume: sozialraum }, values['expires-in'])
+    const lifetimeSeconds = (decodeJwt(token).exp ?? Infinity) - Date.now() / 1000
+    if (!(lifetimeSeconds <= MAX_TOKEN_LIFETIME_SECONDS)) {
+      fail(`--expires-in must be at most ${MAX_TOKEN_LIFETIME_SECONDS / 3600}h: the service refuses longer-lived tokens`)
+    }
+    process.stdout.write(`${token}\n`)
+  } catch (error) {
+    // A bad configuration, secret file or --expires-in: say what, without a stack trace.
+    fail(error instanceof Error ? error.message : String(error))
+  }
 }
+
+if (isMain(import.meta.url)) await tokenCommand(process.argv.slice(2))

@@ -4,7 +4,7 @@ import { loadSealKey, sealForgery, sealInputSchema, type Seal } from '../audit/s
 import { verifyLog, type VerifyProgress } from '../audit/verify.js'
 import { parseConfig } from '../config.js'
 import { openStores } from '../service.js'
-import { runCommand } from './run.js'
+import { isMain, runCommand, writeOut } from './run.js'
 
 /**
  * `npm run verify [-- --seal <file>]`: the verify of POST /v1/audit/verify, offline. On SQLite it
@@ -17,17 +17,19 @@ import { runCommand } from './run.js'
  */
 const USAGE = 'usage: npm run verify [-- --seal <file>]   (a seal as GET /v1/audit/seal gave it)\n'
 
-let sealPath: string | undefined
-try {
-  const { values } = parseArgs({ options: { seal: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true })
-  if (values.help) {
-    process.stdout.write(USAGE)
-    process.exit(0)
+/** The seal file named on the command line, if any; a wrong command line exits 2 with the usage. */
+function parseVerifyArguments(args: readonly string[]): string | undefined {
+  try {
+    const { values } = parseArgs({ args: [...args], options: { seal: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true })
+    if (values.help) {
+      process.stdout.write(USAGE)
+      process.exit(0)
+    }
+    return values.seal
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`)
+    process.exit(2)
   }
-  sealPath = values.seal
-} catch (error) {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`)
-  process.exit(2)
 }
 
 function readSeal(path: string): Seal {
@@ -53,10 +55,8 @@ function showProgress(progress: VerifyProgress): void {
   process.stderr.write(`\rverified ${events} events, position ${progress.position} of ${progress.head} (${share}%)`)
 }
 
-const write = (text: string): Promise<void> =>
-  new Promise((resolve, reject) => process.stdout.write(text, (error) => (error ? reject(error) : resolve())))
-
-runCommand('verify', async () => {
+export async function verifyCommand(args: readonly string[]): Promise<void> {
+  const sealPath = parseVerifyArguments(args)
   const config = parseConfig(process.env)
   let seal: Seal | undefined
   if (sealPath !== undefined) {
@@ -82,11 +82,13 @@ runCommand('verify', async () => {
       ...(progress ? { onProgress: progress } : {}),
     })
     if (progress) process.stderr.write('\n')
-    await write(`${JSON.stringify(report, null, 2)}\n`)
+    await writeOut(`${JSON.stringify(report, null, 2)}\n`)
     ok = report.ok
   } finally {
     await stores.close()
   }
   // runCommand exits 0 when this returns; a log that does not verify is not an error of the command.
   if (!ok) process.exit(1)
-})
+}
+
+if (isMain(import.meta.url)) runCommand('verify', () => verifyCommand(process.argv.slice(2)))
