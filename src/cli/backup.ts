@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
 import { ConfigError, parseConfig, type Config } from '../config.js'
 import { createPrivateFile } from '../eventstore/store-lock.js'
-import { writeOut } from './run.js'
+import { refuseStoreFile, writeOut } from './run.js'
 
 /**
  * `sojus-ledger backup <file>`: a consistent online copy of the embedded SQLite store, taken while
@@ -103,7 +103,7 @@ export async function backupSqlite(
   if (!existsSync(sourcePath)) throw new ConfigError(`backup: there is no store at ${sourcePath} (DATABASE_URL)`)
   const target = resolve(targetPath)
   if (!existsSync(dirname(target))) throw new ConfigError(`backup: the folder ${dirname(target)} does not exist`)
-  if (resolve(sourcePath) === target) throw new ConfigError('backup: the backup file is the store itself')
+  refuseStoreFile(target, sourcePath, 'backup')
   const partial = besidePath(target, 'partial')
   removeDatabaseFiles(partial)
   createPrivateFile(partial) // mode 0600: the backup holds the same social data as the store

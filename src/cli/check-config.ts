@@ -11,14 +11,25 @@ import { writeOut } from './run.js'
 
 export const MASK = '********'
 
-/** Object keys whose string values are secrets wherever they appear in the configuration. */
-const SECRET_KEYS = /^(secret|key|password|token)$/i
+/** Object keys whose string values are secrets wherever they appear (secret, key, metricsToken, …). */
+const SECRET_KEYS = /(secret|key|password|token)$/i
 
-/** A URL with the password of its user information and of its query masked. */
+/**
+ * A URL with the password of its user information and of its query masked. Parsed as a URL, so
+ * that a password with an unencoded `@` in it is masked whole; text that is no URL is masked whole.
+ */
 export function maskUrl(text: string): string {
-  return text
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^/@:]*):[^/@]*@/i, `$1:${MASK}@`)
-    .replace(/([?&](password|pass|passwd|sslpassword)=)[^&]*/gi, `$1${MASK}`)
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return MASK
+  }
+  if (url.password !== '') url.password = MASK
+  for (const name of ['password', 'pass', 'passwd', 'sslpassword']) {
+    if (url.searchParams.has(name)) url.searchParams.set(name, MASK)
+  }
+  return url.toString()
 }
 
 /** The configuration as plain JSON values, secrets masked; bigints (amounts in cents) as strings. */

@@ -155,8 +155,9 @@ export async function restoreSqlite(
   if (source === target) throw new ConfigError('restore: the backup file is the store itself')
   const summary = await checkBackupFile(source)
   const hadStore = existsSync(target) && statSync(target).size > 0
-  // Refused while the service (or any other owner) runs; creates an empty store file when there is none.
-  const lock = StoreLock.acquire(target, 'restore')
+  // Refused while the service (or any other owner) runs; creates an empty store file when there is
+  // none. The lock file only: the store it replaces may be too damaged to open.
+  const lock = StoreLock.acquire(target, 'restore', { signIn: false })
   const staged = besidePath(target, 'restore')
   try {
     removeDatabaseFiles(staged)

@@ -1,10 +1,29 @@
-import { realpathSync } from 'node:fs'
+import { existsSync, realpathSync } from 'node:fs'
+import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SecretFileError } from '../auth/tokens.js'
 import { ConfigError } from '../config.js'
 import { StoreInUseError } from '../eventstore/store-lock.js'
 
 /** Errors that are the operator's to mend: said in one line, without a stack trace. */
+/**
+ * Refuses an output path that is one of the store's own files (the database, its -wal, -shm,
+ * -journal and .lock) or the secrets beside it: a command writing there would destroy the store.
+ * Paths are compared after resolving links, so another name for the same file is refused too.
+ */
+export function refuseStoreFile(output: string, storePath: string, command: string): void {
+  const real = (path: string): string => {
+    const absolute = resolve(path)
+    return existsSync(absolute) ? realpathSync(absolute) : join(existsSync(dirname(absolute)) ? realpathSync(dirname(absolute)) : dirname(absolute), basename(absolute))
+  }
+  const store = real(storePath)
+  const folder = dirname(store)
+  const forbidden = [store, `${store}-wal`, `${store}-shm`, `${store}-journal`, `${store}.lock`, join(folder, 'jwt-secret'), join(folder, 'audit-seal-key')]
+  if (forbidden.includes(real(output))) {
+    throw new ConfigError(`${command}: ${output} is one of the store's own files (or a secret beside it); write elsewhere`)
+  }
+}
+
 export function isOperatorError(error: unknown): error is Error {
   return error instanceof ConfigError || error instanceof SecretFileError || error instanceof StoreInUseError
 }

@@ -5,7 +5,7 @@ import { parseConfig } from '../config.js'
 import { ROLES, type Role } from '../domain/events.js'
 import { sozialraumId } from '../domain/sozialraum.js'
 import { tokenKeys } from '../service.js'
-import { isMain } from './run.js'
+import { isMain, writeOut } from './run.js'
 
 /**
  * `npm run token -- --role teamlead --sub ben --sozialraum unteres-malstatt [--name "Ben B."] [--expires-in 8h]`
@@ -57,7 +57,7 @@ export async function tokenCommand(args: readonly string[]): Promise<void> {
     if (!(lifetimeSeconds <= MAX_TOKEN_LIFETIME_SECONDS)) {
       fail(`--expires-in must be at most ${MAX_TOKEN_LIFETIME_SECONDS / 3600}h: the service refuses longer-lived tokens`)
     }
-    process.stdout.write(`${token}\n`)
+    await writeOut(`${token}\n`)
   } catch (error) {
     // A bad configuration, secret file or --expires-in: say what, without a stack trace.
     fail(error instanceof Error ? error.message : String(error))

@@ -45,10 +45,16 @@ export class StoreLock {
   private constructor(
     private readonly lock: Database.Database,
     private readonly storePath: string,
+    private readonly signedIn: boolean,
   ) {}
 
-  /** Takes the lock of the store at `storePath` for `purpose`, or throws StoreInUseError naming the holder. */
-  static acquire(storePath: string, purpose: string): StoreLock {
+  /**
+   * Takes the lock of the store at `storePath` for `purpose`, or throws StoreInUseError naming the
+   * holder. `signIn: false` takes the lock file only and leaves the store itself unopened: a restore
+   * must be able to replace a store too damaged to open.
+   */
+  static acquire(storePath: string, purpose: string, options: { signIn?: boolean } = {}): StoreLock {
+    const signsIn = options.signIn ?? true
     createPrivateFile(storePath)
     const realPath = realpathSync(storePath)
     const lockPath = `${realPath}.lock`
@@ -66,12 +72,12 @@ export class StoreLock {
     }
     try {
       const owner: Owner = { pid: process.pid, host: hostname(), purpose, since: new Date().toISOString() }
-      signIn(realPath, owner)
+      if (signsIn) signIn(realPath, owner)
       // Commit the owner's name so that others can read it; the write lock is held throughout.
       lock.prepare(UPSERT_OWNER).run(owner.pid, owner.host, owner.purpose, owner.since)
       lock.exec('COMMIT')
       lock.exec('BEGIN IMMEDIATE')
-      return new StoreLock(lock, realPath)
+      return new StoreLock(lock, realPath, signsIn)
     } catch (error) {
       lock.close()
       throw error
@@ -80,7 +86,7 @@ export class StoreLock {
 
   release(): void {
     if (!this.lock.open) return
-    signOut(this.storePath)
+    if (this.signedIn) signOut(this.storePath)
     this.lock.exec('ROLLBACK')
     this.lock.close()
   }
