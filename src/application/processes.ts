@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import { availableCents, carryOverOf, carriesAnything, type BudgetState } from '../domain/budget/index.js'
 import { LINES, type Actor, type EventDataOf, type Line } from '../domain/events.js'
 import { DomainError } from '../domain/errors.js'
-import { formatCents, parseAmount } from '../domain/money.js'
+import { formatCents } from '../domain/money.js'
 import type { EventStore, Position } from '../eventstore/port.js'
 import type { FiscalYearQueries, MoveView } from '../readmodels/fiscal-years.js'
 import type { CommandContext } from './command-handler.js'
@@ -165,9 +165,8 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
     }
     let closedThisRound = 0
     for (const sozialraum of await queries.budgetsOfYear(year)) {
-      const before = await ledger.readBudget(year, sozialraum)
-      if (!before.state.closed) closedThisRound += 1
-      const { state: closed } = await closeBudget(ledger, year, sozialraum, carryUnspent, context)
+      const { state: closed, closedNow } = await closeBudget(ledger, year, sozialraum, carryUnspent, context)
+      if (closedNow) closedThisRound += 1
       await receiveCarryOver(ledger, closed, context)
       totals = addTotals(totals, closed)
     }
@@ -179,11 +178,8 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
   throw new ProcessStepError(`closing ${year}: new budgets kept appearing for ${MAX_ROUNDS} rounds`)
 }
 
-function finishMoveOf(ledger: Ledger, move: MoveView): Promise<MoveEnd> {
-  const amount = parseAmount(move.amount)
-  if (!amount.ok) throw new Error(`move ${move.id} has an unreadable amount ${move.amount}`)
-  const amountCents = amount.cents
-  return finishMove(ledger, { ...move, amountCents }, { sub: move.requestedBy, role: 'finance' })
+function finishMoveOf(ledger: Ledger, move: MoveView & { amountCents: bigint }): Promise<MoveEnd> {
+  return finishMove(ledger, move, { sub: move.requestedBy, role: 'finance' })
 }
 
 /** How often a budget's close is tried again when a write came between its check and its close. */
@@ -200,13 +196,13 @@ async function closeBudget(
   sozialraum: string,
   carryUnspent: readonly Line[],
   context: CommandContext,
-): Promise<{ state: BudgetState }> {
+): Promise<{ state: BudgetState; closedNow: boolean }> {
   for (let attempt = 1; attempt <= CLOSE_ATTEMPTS; attempt++) {
     const { state, revision } = await ledger.readBudget(year, sozialraum)
-    if (state.closed) return { state }
+    if (state.closed) return { state, closedNow: attempt > 1 }
     if (await settleOutgoingMoves(ledger, state, context.actor)) continue
     const outcome = await ledger.executeBudget(year, sozialraum, { type: 'CloseBudget', carryUnspent }, { ...context, expectedRevision: revision })
-    if (outcome.kind === 'written' || outcome.kind === 'replayed') return { state: outcome.state }
+    if (outcome.kind === 'written' || outcome.kind === 'replayed') return { state: outcome.state, closedNow: true }
     if (outcome.kind === 'rejected' && outcome.error.code !== 'year-closed') {
       throw new ProcessStepError(`closing budget ${year} of ${sozialraum}: ${outcome.error.message}`)
     }

@@ -159,14 +159,14 @@ export class FiscalYearQueries {
     return rows.map((row) => row.sozialraum)
   }
 
-  /** Moves that are debited but neither credited nor reverted yet: the move process finishes them. */
-  async unsettledMoves(year?: number): Promise<MoveView[]> {
+  /** Moves that are debited but neither credited nor reverted yet, with their amount in cents: the move process finishes them. */
+  async unsettledMoves(year?: number): Promise<Array<MoveView & { amountCents: Cents }>> {
     const rows = await this.db.query<MoveRow>(
       `SELECT ${MOVE_COLUMNS} FROM budget_moves WHERE status IN ('in-transit', 'refused')${year === undefined ? '' : ' AND year = ?'}
        ORDER BY requested_at, id`,
       year === undefined ? [] : [year],
     )
-    return rows.map(moveFromRow)
+    return rows.map((row) => ({ ...moveFromRow(row), amountCents: centsFromStorage(row.amount_cents) }))
   }
 
   async listMoves(year: number, onlySozialraeume?: readonly string[]): Promise<MoveView[]> {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { finishMove, type MoveEnd } from '../../application/processes.js'
+import { finishMove, type MoveEnd, type MoveToFinish } from '../../application/processes.js'
 import { answer, budgetWriteRefused, problemAnswer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
 import { problem, sendProblem } from '../problem.js'
@@ -124,7 +124,7 @@ export const moveRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
 }
 
 function answerOf(
-  move: { id: string; year: number; from: { sozialraum: string; line: 'ambulatory' | 'flexible' }; to: { sozialraum: string; line: 'ambulatory' | 'flexible' }; amount: string; reason: string },
+  move: MoveToFinish,
   status: 'in-transit' | 'completed',
   position: bigint,
   revision: bigint,
