@@ -1,16 +1,19 @@
 /**
  * HTTP benchmark of the service on loopback, with autocannon: flexible spending writes spread over
- * 20 budgets, budget reads, and for comparison a bare Fastify 5 + zod route that validates a
- * similar body. Each runs on SQLite and, when it is reachable (BENCH_POSTGRES_URL, default the
- * local `test` database), on PostgreSQL, and on PostgreSQL again with two service processes
- * sharing the load. The servers run in this process; autocannon's clients run in worker threads, so
- * that the load generator does not share the servers' event loop.
+ * 20 budgets and to one budget, budget reads, and for comparison a bare Fastify 5 + zod route that
+ * validates a similar body (the ratio column is a row's writes/s over the bare route's). Each runs on
+ * SQLite and, when it is reachable (BENCH_POSTGRES_URL, default the local `test` database), on
+ * PostgreSQL, and on PostgreSQL again with two service processes sharing the load. Then writes to 20
+ * budgets that hold about 5,000 events each (a year of the seed: `sojus-ledger seed`), started cold,
+ * with the time of the first write to each. The servers run in this process; autocannon's clients
+ * run in worker threads, so that the load generator does not share the servers' event loop.
  *
  *   npm run bench                      # 10 s per scenario
  *   BENCH_SECONDS=3 npm run bench      # shorter
  *
  * Other knobs: BENCH_CONNECTIONS (32), BENCH_WORKERS (1 on two cores, else 2; 0 runs autocannon
- * on the main thread), BENCH_WARMUP_SECONDS (1).
+ * on the main thread), BENCH_WARMUP_SECONDS (1), BENCH_BIG_BUDGETS (1; 0 leaves the budgets of
+ * 5,000 events out, whose seeding takes a minute or two).
  */
 import autocannon from 'autocannon'
 import { spawn } from 'node:child_process'
@@ -26,6 +29,7 @@ import { pino } from 'pino'
 import { z } from 'zod'
 import { signToken } from '../src/auth/tokens.js'
 import { parseConfig } from '../src/config.js'
+import { sozialraumOf } from '../src/cli/seed.js'
 import { openService, type Service } from '../src/service.js'
 
 const YEAR = 2025
@@ -46,6 +50,7 @@ function positiveIntegerFromEnvironment(name: string, fallback: number, max: num
 
 const seconds = Math.max(1, positiveIntegerFromEnvironment('BENCH_SECONDS', 10, 600))
 const warmupSeconds = positiveIntegerFromEnvironment('BENCH_WARMUP_SECONDS', 1, 60)
+const bigBudgets = positiveIntegerFromEnvironment('BENCH_BIG_BUDGETS', 1, 1) === 1
 const connections = Math.max(1, positiveIntegerFromEnvironment('BENCH_CONNECTIONS', 32, 1024))
 // One core or two for the load generator, the rest for the servers on the main thread.
 const workers = positiveIntegerFromEnvironment('BENCH_WORKERS', Math.max(1, Math.min(2, availableParallelism() - 1)), 16)
@@ -53,6 +58,8 @@ const workers = positiveIntegerFromEnvironment('BENCH_WORKERS', Math.max(1, Math
 interface Row {
   scenario: string
   result: autocannon.Result
+  /** Whether the row writes: its rate is set beside the bare route's. */
+  writes?: boolean
 }
 
 /** The comparison: what Fastify and zod alone cost for a body like a spending's. */
@@ -144,17 +151,20 @@ async function scenario(
   url: string,
   template: autocannon.RequestTemplate,
   sozialraeume: string[],
+  warmup = warmupSeconds,
 ): Promise<void> {
-  if (warmupSeconds > 0) await run(`${title} (warm-up)`, url, template, sozialraeume, warmupSeconds)
+  if (warmup > 0) await run(`${title} (warm-up)`, url, template, sozialraeume, warmup)
   process.stderr.write(`running: ${title} (${seconds} s)\n`)
-  rows.push({ scenario: title, result: await run(title, url, template, sozialraeume, seconds) })
+  rows.push({ scenario: title, result: await run(title, url, template, sozialraeume, seconds), writes: template.method === 'POST' })
 }
 
 function table(rows: Row[]): string {
-  const header = ['scenario', 'req/s (mean)', 'p50 ms', 'p99 ms', 'requests', '2xx', 'non-2xx', 'errors']
-  const body = rows.map(({ scenario: title, result }) => [
+  const header = ['scenario', 'req/s (mean)', 'of bare', 'p50 ms', 'p99 ms', 'requests', '2xx', 'non-2xx', 'errors']
+  const bare = rows[0]?.result.requests.average ?? 0
+  const body = rows.map(({ scenario: title, result, writes }) => [
     title,
     result.requests.average.toFixed(0),
+    writes && bare > 0 ? `${((100 * result.requests.average) / bare).toFixed(0)} %` : '',
     result.latency.p50.toFixed(2),
     result.latency.p99.toFixed(2),
     String(result.requests.total),
@@ -268,7 +278,7 @@ async function twoProcesses(rows: Row[], target: Target, template: autocannon.Re
         }),
       ),
     )
-    rows.push({ scenario: title, result: combine(results) })
+    rows.push({ scenario: title, result: combine(results), writes: true })
   } finally {
     for (const child of processes) await child.stop()
   }
@@ -329,8 +339,9 @@ async function main(): Promise<number> {
     for (const target of targets) {
       const { service, url } = await startService(target)
       try {
-        await setUpBudgets(service, sozialraeume)
-        await scenario(rows, `${target.name}: POST /v1/budgets/Y/S/spending`, url, spending, sozialraeume)
+        await setUpBudgets(service, [...sozialraeume, 'bench-one'])
+        await scenario(rows, `${target.name}: POST spending, 20 budgets`, url, spending, sozialraeume)
+        await scenario(rows, `${target.name}: POST spending, 1 budget`, url, spending, ['bench-one'])
         await scenario(rows, `${target.name}: GET /v1/budgets/Y/S`, url, budgetRead, sozialraeume)
         recorded.push(`${target.name}: ${await spendingsRecorded(service)}`)
       } finally {
@@ -339,18 +350,72 @@ async function main(): Promise<number> {
       // PostgreSQL as several processes behind a load balancer run it.
       if (target.shared) await twoProcesses(rows, target, spending, sozialraeume)
     }
+    const firstWrites = bigBudgets ? await budgetsOfFiveThousand(rows, dir, spending) : undefined
 
     process.stdout.write(`\n${table(rows)}\n\n`)
     process.stdout.write(
       `spendings recorded (warm-up included): ${recorded.join('; ')}; ` +
         `p50/p99 are autocannon's latency percentiles (for two processes, the worse of the two); req/s is the mean of its per-second samples\n`,
     )
+    if (firstWrites) process.stdout.write(`${firstWrites}\n`)
     return report(rows)
   } finally {
     await bare?.close()
     for (const target of targets) await target.cleanUp().catch(() => undefined)
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/**
+ * Writes to the 20 budgets of a seeded year (about 5,000 events each: commitments invoiced monthly,
+ * spendings), on a service started cold on that store: the first write to each budget folds its
+ * stream, then the write scenario runs on them.
+ */
+async function budgetsOfFiveThousand(rows: Row[], dir: string, template: autocannon.RequestTemplate): Promise<string> {
+  const target: Target = { name: 'sqlite', environment: { DATABASE_URL: `sqlite:${join(dir, 'big.db')}` }, shared: false, cleanUp: async () => {} }
+  process.stderr.write('seeding 20 budgets of about 5,000 events each (a minute or two)\n')
+  await seedStore(target, ['--sozialraeume', '20', '--years', '1', '--first-year', String(YEAR), '--commitments', '420', '--spendings', '400'])
+  const { service, url } = await startService(target)
+  try {
+    const head = await service.store.headPosition()
+    await service.runner.waitFor(head, 600_000)
+    const sozialraeume = Array.from({ length: 20 }, (_, index) => sozialraumOf(index, undefined).id)
+    const revisions: number[] = []
+    const firstWrite: number[] = []
+    for (const id of sozialraeume) {
+      const started = performance.now()
+      const allocated = await service.app.inject({
+        method: 'POST',
+        url: `/v1/budgets/${YEAR}/${id}/allocations`,
+        payload: { line: 'flexible', amount: FLEXIBLE_ALLOCATION, decisionRef: 'bench' },
+        headers: { authorization: AUTHORIZATION },
+      })
+      firstWrite.push(performance.now() - started)
+      if (allocated.statusCode !== 201) throw new Error(`allocating ${id}: ${allocated.statusCode} ${allocated.body}`)
+      revisions.push(Number(allocated.json<{ revision: string }>().revision))
+    }
+    await scenario(rows, `sqlite: POST spending, 20 budgets of ${Math.round(mean(revisions)).toLocaleString('en-US')} events`, url, template, sozialraeume)
+    const sorted = [...firstWrite].sort((a, b) => a - b)
+    return (
+      `budgets of ${Math.min(...revisions)}–${Math.max(...revisions)} events, started cold: the first write to each took ` +
+      `${(sorted[Math.floor(sorted.length / 2)] ?? 0).toFixed(1)} ms (median), ${(sorted.at(-1) ?? 0).toFixed(1)} ms (max)`
+    )
+  } finally {
+    await service.close()
+  }
+}
+
+const mean = (values: readonly number[]): number => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length)
+
+/** Runs `sojus-ledger seed` on the target's store, as an operator would. */
+async function seedStore(target: Target, args: readonly string[]): Promise<void> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'seed', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...target.environment },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  if (code !== 0) throw new Error(`sojus-ledger seed exited with ${code}`)
 }
 
 /** What the writes left behind: every 201 is a recorded spending (a few more may land after autocannon stops counting). */

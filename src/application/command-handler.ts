@@ -6,6 +6,7 @@ import {
   WrongExpectedVersionError,
   type EventStore,
   type EventToAppend,
+  type IdempotencyClaim,
   type Position,
   type RecordedEvent,
 } from '../eventstore/port.js'
@@ -23,9 +24,10 @@ export interface Decider<State, Command, Event extends DomainEvent> {
   isEvent(event: DomainEvent): event is Event
   /**
    * Called on the state a decision would leave, before anything is stored: throws when it breaks
-   * an invariant (a bug, never bad input).
+   * an invariant (a bug, never bad input). It is given the state before and the events, so that it
+   * can check what they touched instead of the whole state.
    */
-  assertInvariants?(state: State): void
+  assertInvariants?(before: State, after: State, events: readonly Event[]): void
 }
 
 /**
@@ -78,19 +80,64 @@ export interface CommandHandlerOptions {
   idempotencyKeys?: IdempotencyKeyIndex
 }
 
+/** One command waiting for its stream's next append. */
+interface QueuedWrite<State, Command, Event> {
+  readonly command: Command
+  readonly context: CommandContext
+  readonly guard: WriteGuard | undefined
+  readonly settle: (outcome: WriteOutcome<State, Event>) => void
+  readonly fail: (error: unknown) => void
+}
+
+interface StreamQueue<State, Command, Event> {
+  readonly initialState: () => State
+  readonly items: Array<QueuedWrite<State, Command, Event>>
+}
+
+/** What a batch decided for one command: an answer without writing, or its share of the append. */
+type Decision<State, Event> =
+  | { kind: 'answer'; outcome: WriteOutcome<State, Event> }
+  /** Deciding it threw (a bug, or the store away for its guard): it fails alone. */
+  | { kind: 'failed'; error: unknown }
+  | {
+      kind: 'write'
+      events: Event[]
+      toAppend: EventToAppend[]
+      state: State
+      revision: bigint
+      lastHash: string | null
+      /** Where its last event stands in the batch's append. */
+      lastEventIndex: number
+    }
+
+interface DecidedBatch<State, Event> {
+  /** One per command decided; the commands after them were left for the next batch. */
+  decisions: Array<Decision<State, Event>>
+  toAppend: EventToAppend[]
+  claims: IdempotencyClaim[]
+  end: { state: State; revision: bigint | undefined; lastHash: string | null }
+}
+
 const READ_PAGE_SIZE = 1000
 /** Writes waiting for one stream; beyond this the stream is busy and the client is asked to retry. */
 const MAX_QUEUED_PER_STREAM = 1000
+/** Most commands decided into one append, and most events that append takes on after its first command. */
+const MAX_BATCH_COMMANDS = 256
+const MAX_BATCH_EVENTS = 2000
 
 /**
- * Decides commands on one kind of stream: load the latest state (cached, caught up from the
- * store), decide, append with the expected revision, and on a conflict decide again on the new
- * state. Writes to one stream are serialised in this process; optimistic concurrency serialises
- * them across processes.
+ * Decides commands on one kind of stream, on the stream's state cached in memory: no read on the
+ * write path. Writes to one stream queue in this process; while one append is in flight, the
+ * commands that arrive are decided together, in order, once it is durable, and go out as the next
+ * append (batching): one fsync serves them all, and each is answered only when its own events are
+ * durable. The append carries the revision the batch was decided on, so another process that wrote
+ * first makes it fail; the batch is then decided again on the stream's latest state. A refusal
+ * decided on a cached state is confirmed on the latest state first, so that nothing is refused on
+ * stale facts.
  */
 export class CommandHandler<State, Command, Event extends DomainEvent> {
   private readonly cache = new Map<string, StreamView<State>>()
-  private readonly locks = new Map<string, { tail: Promise<unknown>; queued: number }>()
+  private readonly queues = new Map<string, StreamQueue<State, Command, Event>>()
   private readonly maxAttempts: number
   private readonly maxCachedStreams: number
 
@@ -108,6 +155,15 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     return { state: view.state, revision: view.revision }
   }
 
+  /**
+   * The stream's state as this process last saw it, read from the store only when it is not
+   * cached: for facts that are never undone (a registration), or that are confirmed before they refuse.
+   */
+  async readCached(streamId: string, initialState: () => State): Promise<{ state: State; revision: bigint | undefined }> {
+    const view = this.cache.get(streamId) ?? (await this.load(streamId, initialState))
+    return { state: view.state, revision: view.revision }
+  }
+
   async execute(
     streamId: string,
     initialState: () => State,
@@ -118,12 +174,10 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     const key = context.idempotencyKey
     const keys = this.options.idempotencyKeys
     const request = { streamId, requestHash: context.requestHash }
-    if (key !== null && keys && !(await keys.claim(context.actor.sub, key, request))) {
-      return { kind: 'idempotency-key-reused' }
-    }
+    if (key !== null && keys && !keys.claim(context.actor.sub, key, request)) return { kind: 'idempotency-key-reused' }
     let outcome: WriteOutcome<State, Event> | undefined
     try {
-      outcome = await this.serialised(streamId, () => this.decideAndAppend(streamId, initialState, command, context, guard))
+      outcome = await this.enqueue(streamId, initialState, command, context, guard)
       return outcome
     } finally {
       const wrote = outcome?.kind === 'written' || outcome?.kind === 'replayed'
@@ -132,67 +186,200 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     }
   }
 
-  private async decideAndAppend(
+  private enqueue(
     streamId: string,
     initialState: () => State,
     command: Command,
     context: CommandContext,
     guard: WriteGuard | undefined,
   ): Promise<WriteOutcome<State, Event>> {
+    let queue = this.queues.get(streamId)
+    if (queue !== undefined && queue.items.length >= MAX_QUEUED_PER_STREAM) {
+      return Promise.reject(new StreamBusyError(streamId, queue.items.length))
+    }
+    const started = queue === undefined
+    if (queue === undefined) this.queues.set(streamId, (queue = { initialState, items: [] }))
+    const written = new Promise<WriteOutcome<State, Event>>((settle, fail) => queue.items.push({ command, context, guard, settle, fail }))
+    if (started) void this.drain(streamId, queue)
+    return written
+  }
+
+  /** Writes the stream's queue batch by batch until it is empty; only one drain runs per stream. */
+  private async drain(streamId: string, queue: StreamQueue<State, Command, Event>): Promise<void> {
+    // Commands that arrive in the same turn of the event loop join the first batch.
+    await Promise.resolve()
+    while (queue.items.length > 0) {
+      const batch = takeBatch(queue.items)
+      try {
+        const left = await this.writeBatch(streamId, queue.initialState, batch)
+        queue.items.unshift(...left)
+      } catch (error) {
+        // writeBatch answers every command itself; this is a bug, and no command may hang on it.
+        for (const item of batch) item.fail(error)
+      }
+    }
+    this.queues.delete(streamId)
+  }
+
+  /**
+   * Decides and appends one batch. Answers every command it decided; answers the commands it
+   * could not decide (beyond the batch's size, or decided on an append that failed) by returning
+   * them, to go first into the next batch.
+   */
+  private async writeBatch(
+    streamId: string,
+    initialState: () => State,
+    batch: ReadonlyArray<QueuedWrite<State, Command, Event>>,
+  ): Promise<Array<QueuedWrite<State, Command, Event>>> {
+    let pending = [...batch]
+    let view = this.cache.get(streamId)
+    /** Whether `view` was read from the store for this batch, rather than taken from the cache. */
+    let latest = false
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       // After a conflict, a short random pause: another process that keeps winning the stream
       // (its next write is queued before this one is refused) lets this one in.
       if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 64)))
-      const view = await this.load(streamId, initialState)
-
-      if (context.idempotencyKey !== null) {
-        const earlier = view.idempotentWrites.get(scopedKey(context.actor.sub, context.idempotencyKey))
-        if (earlier) {
-          if (earlier.requestHash !== context.requestHash) return { kind: 'idempotency-key-reused' }
-          return this.replay(streamId, initialState, context.actor.sub, context.idempotencyKey, earlier.lastRevision)
+      if (view === undefined) {
+        view = await this.load(streamId, initialState)
+        latest = true
+      }
+      const decided = await this.decideBatch(streamId, initialState, view, pending)
+      if (!latest && refusesAny(decided)) {
+        // Decided on the cached state: another process may have written since. Confirm on the latest.
+        const caughtUp = await this.load(streamId, initialState)
+        latest = true
+        if (caughtUp.revision !== view.revision) {
+          view = caughtUp
+          attempt -= 1
+          continue
         }
       }
-      if (context.expectedRevision !== undefined && context.expectedRevision !== view.revision) {
-        return { kind: 'precondition-failed', currentRevision: view.revision }
+      const left = pending.slice(decided.decisions.length)
+      if (decided.toAppend.length === 0) {
+        answer(pending, decided.decisions)
+        return left
       }
-      const refused = await guard?.()
-      if (refused) return { kind: 'rejected', error: refused }
+      const appended = await this.appendBatch(streamId, view, decided, pending)
+      if (appended.kind === 'done') return [...appended.left, ...left]
+      pending = pending.filter((item) => !appended.answered.has(item))
+      view = undefined
+    }
+    const error = new ConcurrencyExhaustedError(streamId, this.maxAttempts)
+    for (const item of pending) item.fail(error)
+    return []
+  }
 
-      const decided = this.decider.decide(view.state, command)
-      if (decided instanceof DomainError) return { kind: 'rejected', error: decided }
-      const { events, state, toAppend, lastHash } = this.prepare(streamId, view, decided, context)
+  /** Appends what a batch decided and answers its commands; a conflict sends the batch back to be decided again. */
+  private async appendBatch(
+    streamId: string,
+    view: StreamView<State>,
+    decided: DecidedBatch<State, Event>,
+    pending: ReadonlyArray<QueuedWrite<State, Command, Event>>,
+  ): Promise<
+    | { kind: 'done'; left: Array<QueuedWrite<State, Command, Event>> }
+    | { kind: 'retry'; answered: ReadonlySet<QueuedWrite<State, Command, Event>> }
+  > {
+    const expected = view.revision === undefined ? 'no_stream' : { revision: view.revision }
+    let positions: readonly Position[]
+    try {
+      // The keys are claimed in the store with the events: a process that took one for another
+      // stream first makes this append fail, whatever this process remembers.
+      positions = (await this.options.store.append(streamId, decided.toAppend, expected, { claims: decided.claims })).positions
+    } catch (error) {
+      if (error instanceof WrongExpectedVersionError) return { kind: 'retry', answered: new Set() }
+      if (error instanceof IdempotencyKeyClaimedError) {
+        const taken = pending.find((item) => item.context.actor.sub === error.claim.scope && item.context.idempotencyKey === error.claim.key)
+        if (taken === undefined) throw error
+        taken.settle({ kind: 'idempotency-key-reused' })
+        return { kind: 'retry', answered: new Set([taken]) }
+      }
+      this.cache.delete(streamId)
+      return { kind: 'done', left: failBatch(pending, decided.decisions, error) }
+    }
+    for (const [index, item] of pending.slice(0, decided.decisions.length).entries()) {
+      const decision = decided.decisions[index]
+      const key = item.context.idempotencyKey
+      if (decision?.kind !== 'write' || key === null) continue
+      view.idempotentWrites.set(scopedKey(item.context.actor.sub, key), { requestHash: item.context.requestHash, lastRevision: decision.revision })
+    }
+    this.remember(streamId, { ...decided.end, idempotentWrites: view.idempotentWrites })
+    answer(pending, decided.decisions, positions)
+    return { kind: 'done', left: [] }
+  }
+
+  /** Decides the commands in order, each on the state the ones before it leave; stops at the batch's event limit. */
+  private async decideBatch(
+    streamId: string,
+    initialState: () => State,
+    view: StreamView<State>,
+    pending: ReadonlyArray<QueuedWrite<State, Command, Event>>,
+  ): Promise<DecidedBatch<State, Event>> {
+    const decisions: Array<Decision<State, Event>> = []
+    const toAppend: EventToAppend[] = []
+    const claims: IdempotencyClaim[] = []
+    const end = { state: view.state, revision: view.revision, lastHash: view.lastHash }
+    for (const item of pending) {
+      if (toAppend.length >= MAX_BATCH_EVENTS) break
       try {
-        // The key is claimed in the store with the events: a process that took it for another
-        // stream first makes this append fail, whatever this process remembers.
-        const claim =
-          context.idempotencyKey === null
-            ? {}
-            : { claim: { scope: context.actor.sub, key: context.idempotencyKey, requestHash: context.requestHash } }
-        const result = await this.options.store.append(
-          streamId,
-          toAppend,
-          view.revision === undefined ? 'no_stream' : { revision: view.revision },
-          claim,
-        )
-        if (context.idempotencyKey !== null) {
-          view.idempotentWrites.set(scopedKey(context.actor.sub, context.idempotencyKey), {
-            requestHash: context.requestHash,
-            lastRevision: result.nextExpectedRevision,
-          })
-        }
-        const revision = result.nextExpectedRevision
-        this.remember(streamId, { state, revision, lastHash, idempotentWrites: view.idempotentWrites })
-        return { kind: 'written', position: result.position, revision: result.nextExpectedRevision, state, events }
+        decisions.push(await this.decideOne(streamId, initialState, view, end, item))
       } catch (error) {
-        if (error instanceof IdempotencyKeyClaimedError) return { kind: 'idempotency-key-reused' }
-        if (!(error instanceof WrongExpectedVersionError)) {
-          this.cache.delete(streamId)
-          throw error
-        }
-        // Another process wrote first: the cached view catches up on the next attempt.
+        decisions.push({ kind: 'failed', error })
+        continue
+      }
+      const decision = decisions[decisions.length - 1]
+      if (decision?.kind !== 'write') continue
+      toAppend.push(...decision.toAppend)
+      decision.lastEventIndex = toAppend.length - 1
+      const { idempotencyKey: key, actor, requestHash } = item.context
+      if (key !== null) claims.push({ scope: actor.sub, key, requestHash })
+      Object.assign(end, { state: decision.state, revision: decision.revision, lastHash: decision.lastHash })
+    }
+    return { decisions, toAppend, claims, end }
+  }
+
+  private async decideOne(
+    streamId: string,
+    initialState: () => State,
+    view: StreamView<State>,
+    before: { state: State; revision: bigint | undefined; lastHash: string | null },
+    item: QueuedWrite<State, Command, Event>,
+  ): Promise<Decision<State, Event>> {
+    const refused = await this.refusal(streamId, initialState, view, before.revision, item)
+    if (refused) return { kind: 'answer', outcome: refused }
+    const decided = this.decider.decide(before.state, item.command)
+    if (decided instanceof DomainError) return { kind: 'answer', outcome: await this.rejection(streamId, item, decided) }
+    return { kind: 'write', ...this.prepare(streamId, before, decided, item.context), lastEventIndex: -1 }
+  }
+
+  /** The answer a command gets before it is decided: a retry, a failed If-Match, or the guard's refusal. */
+  private async refusal(
+    streamId: string,
+    initialState: () => State,
+    view: StreamView<State>,
+    revision: bigint | undefined,
+    item: QueuedWrite<State, Command, Event>,
+  ): Promise<WriteOutcome<State, Event> | undefined> {
+    const { idempotencyKey: key, actor, requestHash, expectedRevision } = item.context
+    if (key !== null) {
+      const earlier = view.idempotentWrites.get(scopedKey(actor.sub, key))
+      if (earlier) {
+        if (earlier.requestHash !== requestHash) return { kind: 'idempotency-key-reused' }
+        return this.replay(streamId, initialState, actor.sub, key, earlier.lastRevision)
       }
     }
-    throw new ConcurrencyExhaustedError(streamId, this.maxAttempts)
+    if (expectedRevision !== undefined && expectedRevision !== revision) return { kind: 'precondition-failed', currentRevision: revision }
+    const refused = await item.guard?.()
+    return refused ? this.rejection(streamId, item, refused) : undefined
+  }
+
+  /** A refusal, unless the key serves another request already: then that is the answer, as for a valid request. */
+  private async rejection(streamId: string, item: QueuedWrite<State, Command, Event>, error: DomainError): Promise<WriteOutcome<State, Event>> {
+    const { idempotencyKey: key, actor, requestHash } = item.context
+    const keys = this.options.idempotencyKeys
+    if (key !== null && keys && (await keys.servesAnother(actor.sub, key, { streamId, requestHash }))) {
+      return { kind: 'idempotency-key-reused' }
+    }
+    return { kind: 'rejected', error }
   }
 
   /**
@@ -203,23 +390,23 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
    */
   private prepare(
     streamId: string,
-    view: StreamView<State>,
+    before: { state: State; revision: bigint | undefined; lastHash: string | null },
     decided: readonly Event[],
     context: CommandContext,
-  ): { events: Event[]; state: State; toAppend: EventToAppend[]; lastHash: string | null } {
+  ): { events: Event[]; state: State; revision: bigint; toAppend: EventToAppend[]; lastHash: string | null } {
     if (decided.length === 0) throw new Error('the decider accepted a command without deciding any event')
     const recordedAt = this.options.clock().toISOString()
     const events = decided.map((event) => {
       if (!this.decider.isEvent(event)) throw new Error(`the decider produced a ${event.type}, which does not belong on ${streamId}`)
       return validateNewEvent(event)
     })
-    let state = view.state
+    let state = before.state
     for (const event of events) state = this.decider.evolve(state, event, { recordedAt, actorSub: context.actor.sub })
-    this.decider.assertInvariants?.(state)
+    this.decider.assertInvariants?.(before.state, state, events)
     // Each event links to the one before it; the expected revision makes the append fail, and
     // the links be made again, when another writer came first.
-    let lastHash = view.lastHash
-    let revision = view.revision ?? -1n
+    let lastHash = before.lastHash
+    let revision = before.revision ?? -1n
     const toAppend = events.map((event) => {
       revision += 1n
       const metadata: EventMetadata = eventMetadataSchema.parse({
@@ -235,7 +422,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       lastHash = linked.hash
       return { id: this.options.newEventId(), type: event.type, data: event.data, metadata: linked }
     })
-    return { events, state, toAppend, lastHash }
+    return { events, state, revision, toAppend, lastHash }
   }
 
   /** Answers a retried request: the state right after the first write, and the events it wrote. */
@@ -263,9 +450,10 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
   }
 
   /**
-   * The stream's latest state: the cached view caught up with what the store has since. Views
-   * are never changed in place (a read may run beside a write of the same stream); a newer view
-   * replaces an older one in the cache. The idempotency map is shared: it only ever gains entries.
+   * The stream's latest state: the cached view caught up with what the store has since. States
+   * are persistent values, never changed in place, so a read may run beside a write of the same
+   * stream; a newer view replaces an older one in the cache. The idempotency map is shared: it
+   * only ever gains entries.
    */
   private async load(streamId: string, initialState: () => State): Promise<StreamView<State>> {
     const base = this.cache.get(streamId)
@@ -320,19 +508,79 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       if (page.length < READ_PAGE_SIZE) return
     }
   }
+}
 
-  private serialised<T>(streamId: string, work: () => Promise<T>): Promise<T> {
-    const lock = this.locks.get(streamId) ?? { tail: Promise.resolve(), queued: 0 }
-    if (lock.queued >= MAX_QUEUED_PER_STREAM) return Promise.reject(new StreamBusyError(streamId, lock.queued))
-    lock.queued += 1
-    const result = lock.tail.then(work, work)
-    lock.tail = result.catch(() => undefined).then(() => {
-      lock.queued -= 1
-      if (lock.queued === 0 && this.locks.get(streamId) === lock) this.locks.delete(streamId)
-    })
-    this.locks.set(streamId, lock)
-    return result
+/**
+ * The next batch: the queue's first commands, up to a limit, stopping before a command that reuses
+ * a key of one before it (it is answered as a retry once the first is durable).
+ */
+function takeBatch<T extends { context: CommandContext }>(items: T[]): T[] {
+  const keys = new Set<string>()
+  let count = 0
+  for (const item of items) {
+    if (count >= MAX_BATCH_COMMANDS) break
+    const { idempotencyKey: key, actor } = item.context
+    if (key !== null) {
+      const scoped = scopedKey(actor.sub, key)
+      if (keys.has(scoped)) break
+      keys.add(scoped)
+    }
+    count += 1
   }
+  return items.splice(0, count)
+}
+
+/** Whether a decision refused a command: a refusal on a cached state is confirmed on the latest one. */
+function refusesAny<State, Event>(decided: DecidedBatch<State, Event>): boolean {
+  return decided.decisions.some(
+    (decision) => decision.kind === 'answer' && (decision.outcome.kind === 'rejected' || decision.outcome.kind === 'precondition-failed'),
+  )
+}
+
+/** Answers each decided command; a write with the position of its own last event. */
+function answer<State, Command, Event>(
+  pending: ReadonlyArray<QueuedWrite<State, Command, Event>>,
+  decisions: ReadonlyArray<Decision<State, Event>>,
+  positions: readonly Position[] = [],
+): void {
+  for (const [index, decision] of decisions.entries()) {
+    const item = pending[index]
+    if (item === undefined) continue
+    if (decision.kind === 'answer') {
+      item.settle(decision.outcome)
+      continue
+    }
+    if (decision.kind === 'failed') {
+      item.fail(decision.error)
+      continue
+    }
+    const position = positions[decision.lastEventIndex]
+    if (position === undefined) item.fail(new Error('the store answered no position for an appended event'))
+    else item.settle({ kind: 'written', position, revision: decision.revision, state: decision.state, events: decision.events })
+  }
+}
+
+/**
+ * After an append failed (not a conflict): the commands in it fail with its error; a refusal
+ * decided before the first of them stands; one decided after it was decided on a state that did
+ * not come to be, and goes back to the queue.
+ */
+function failBatch<State, Command, Event>(
+  pending: ReadonlyArray<QueuedWrite<State, Command, Event>>,
+  decisions: ReadonlyArray<Decision<State, Event>>,
+  error: unknown,
+): Array<QueuedWrite<State, Command, Event>> {
+  const firstWrite = decisions.findIndex((decision) => decision.kind === 'write')
+  const left: Array<QueuedWrite<State, Command, Event>> = []
+  for (const [index, decision] of decisions.entries()) {
+    const item = pending[index]
+    if (item === undefined) continue
+    if (decision.kind === 'write') item.fail(error)
+    else if (decision.kind === 'failed') item.fail(decision.error)
+    else if (index < firstWrite) item.settle(decision.outcome)
+    else left.push(item)
+  }
+  return left
 }
 
 export class ConcurrencyExhaustedError extends Error {

@@ -13,28 +13,32 @@ export type FindIdempotentWrite = (actorSub: string, key: string) => Promise<Ide
 const MAX_REMEMBERED_KEYS = 100_000
 
 /**
- * Makes one idempotency key serve one request, across all streams. A key is claimed in memory
- * before its write starts, so two requests racing in this process cannot both use it; keys from
- * earlier runs or other processes are found in the read model. (Reuse on the same stream is
- * caught from the stream itself, which never lags.)
+ * Makes one idempotency key serve one request, across all streams, without a query on the write
+ * path. A key is claimed in memory before its write starts, so two requests racing in this process
+ * cannot both use it; the store claims it again with the events, atomically, which refuses a key
+ * that an earlier run or another process took for another stream. Only a write that is refused
+ * without reaching the store asks the read model (`servesAnother`), so that a reused key is
+ * answered as reused whether or not the request was valid. (Reuse on the same stream is caught
+ * from the stream itself, which never lags.)
  */
 export class IdempotencyKeyIndex {
   private readonly claims = new Map<string, IdempotentWriteRecord>()
 
   constructor(private readonly find: FindIdempotentWrite | undefined) {}
 
-  /** True when the key may serve this request on this stream; false when it serves another. */
-  async claim(actorSub: string, key: string, request: IdempotentWriteRecord): Promise<boolean> {
+  /** True when the key may serve this request on this stream as far as this process knows; false when it serves another. */
+  claim(actorSub: string, key: string, request: IdempotentWriteRecord): boolean {
     const scoped = scopedKey(actorSub, key)
     const claimed = this.claims.get(scoped)
     if (claimed) return sameRequest(claimed, request)
     this.remember(scoped, request)
-    const stored = await this.find?.(actorSub, key)
-    if (stored && !sameRequest(stored, request)) {
-      this.remember(scoped, stored)
-      return false
-    }
     return true
+  }
+
+  /** Whether the read models know the key serving another request (from an earlier run or another process). */
+  async servesAnother(actorSub: string, key: string, request: IdempotentWriteRecord): Promise<boolean> {
+    const stored = await this.find?.(actorSub, key)
+    return stored !== undefined && !sameRequest(stored, request)
   }
 
   /** Frees a claim whose request wrote nothing: a key binds to a write, as it does in the stream. */

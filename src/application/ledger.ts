@@ -1,5 +1,5 @@
 import {
-  assertBudgetInvariants,
+  assertBudgetChange,
   decideBudget,
   evolveBudget,
   initialBudgetState,
@@ -55,7 +55,7 @@ export class Ledger {
         decide: (state, command) => decideBudget(state, command, budgetPolicy),
         evolve: evolveBudget,
         isEvent: isBudgetEvent,
-        assertInvariants: assertBudgetInvariants,
+        assertInvariants: assertBudgetChange,
       },
       options,
     )
@@ -111,10 +111,11 @@ export class Ledger {
     command: BudgetCommand,
     context: CommandContext,
   ): Promise<BudgetOutcome> {
-    // Registration is never undone, so checking it outside the budget's own stream is safe.
-    const registration = await this.sozialraeume.read(sozialraumStreamId(sozialraum), () =>
-      initialSozialraumState(sozialraum),
-    )
+    // Registration is never undone, so checking it outside the budget's own stream is safe, and
+    // a registration once seen needs no read again.
+    const initial = () => initialSozialraumState(sozialraum)
+    let registration = await this.sozialraeume.readCached(sozialraumStreamId(sozialraum), initial)
+    if (!registration.state.registered) registration = await this.sozialraeume.read(sozialraumStreamId(sozialraum), initial)
     if (!registration.state.registered) {
       return { kind: 'rejected', error: new DomainError('not-found', `Sozialraum ${sozialraum} is not registered`) }
     }
@@ -131,7 +132,10 @@ export class Ledger {
     )
   }
 
+  /** Asked of the cached year (no read per write); a refusal is confirmed on the latest state. */
   private async checkYearTakesWrites(year: number): Promise<DomainError | undefined> {
+    const cached = await this.years.readCached(yearStreamId(year), () => initialYearState(year))
+    if (yearTakesWrites(cached.state)) return undefined
     const { state } = await this.readYear(year)
     return yearTakesWrites(state) ? undefined : new DomainError('year-closed', `fiscal year ${year} is ${state.status}`)
   }

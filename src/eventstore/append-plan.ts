@@ -17,7 +17,7 @@ export interface PlannedAppend {
   streamId: string
   eventIds: readonly string[]
   expected: ExpectedState
-  claim: IdempotencyClaim | undefined
+  claims: readonly IdempotencyClaim[]
 }
 
 export interface StoredRef {
@@ -36,10 +36,10 @@ export interface StoreSnapshot {
 }
 
 export type AppendDecision =
-  /** Write the events at these revisions (and the claim, when it is new). */
-  | { kind: 'write'; revisions: bigint[]; newClaim: IdempotencyClaim | undefined }
+  /** Write the events at these revisions (and the claims that are new). */
+  | { kind: 'write'; revisions: bigint[]; newClaims: IdempotencyClaim[] }
   /** A retry of an append stored before the group: answer with what it wrote. */
-  | { kind: 'stored'; nextExpectedRevision: bigint; position: Position }
+  | { kind: 'stored'; nextExpectedRevision: bigint; positions: Position[] }
   /** A retry of an earlier append of this group: answer with its result. */
   | { kind: 'same-as'; index: number }
   | { kind: 'refused'; error: Error }
@@ -57,18 +57,34 @@ export function planAppends(appends: readonly PlannedAppend[], snapshot: StoreSn
       if (retry) return retry
       const current = revisions.get(append.streamId)
       if (conflicts(append.expected, current)) throw new WrongExpectedVersionError(append.streamId, append.expected, current)
-      const newClaim = append.claim && claimToStore(append.streamId, append.claim, claims.get(claimKey(append.claim)))
+      const newClaims = newClaimsOf(append, claims)
       let revision = current ?? -1n
       const written = append.eventIds.map(() => (revision += 1n))
       revisions.set(append.streamId, revision)
       append.eventIds.forEach((id, i) => planned.set(id, { index, streamId: append.streamId, revision: written[i] ?? 0n }))
-      if (newClaim) claims.set(claimKey(newClaim), { streamId: append.streamId, requestHash: newClaim.requestHash })
-      return { kind: 'write', revisions: written, newClaim }
+      for (const claim of newClaims) claims.set(claimKey(claim), { streamId: append.streamId, requestHash: claim.requestHash })
+      return { kind: 'write', revisions: written, newClaims }
     } catch (error) {
       if (error instanceof Error) return { kind: 'refused', error }
       throw error
     }
   })
+}
+
+/** The append's claims that are new; throws when one serves another request (or one key comes twice for two). */
+function newClaimsOf(
+  append: PlannedAppend,
+  stored: ReadonlyMap<string, { streamId: string; requestHash: string | null }>,
+): IdempotencyClaim[] {
+  const taken = new Map(stored)
+  const fresh: IdempotencyClaim[] = []
+  for (const claim of append.claims) {
+    const toStore = claimToStore(append.streamId, claim, taken.get(claimKey(claim)))
+    if (!toStore) continue
+    fresh.push(toStore)
+    taken.set(claimKey(toStore), { streamId: append.streamId, requestHash: toStore.requestHash })
+  }
+  return fresh
 }
 
 export function conflicts(expected: ExpectedState, current: bigint | undefined): boolean {
@@ -104,8 +120,9 @@ function findRetry(
   const last = found[found.length - 1]
   if (last !== undefined && 'position' in last) {
     // Stored before the group; all of them then, since positions follow revisions in a stream.
-    if (!found.every((ref) => ref !== undefined && 'position' in ref)) throw new DuplicateEventIdError(firstId)
-    return { kind: 'stored', nextExpectedRevision: last.revision, position: last.position }
+    const positions = found.map((ref) => (ref !== undefined && 'position' in ref ? ref.position : undefined))
+    if (!positions.every((position) => position !== undefined)) throw new DuplicateEventIdError(firstId)
+    return { kind: 'stored', nextExpectedRevision: last.revision, positions: positions as Position[] }
   }
   const indexes = new Set(found.map((ref) => (ref !== undefined && 'index' in ref ? ref.index : -1)))
   const [index] = indexes

@@ -18,6 +18,7 @@ import {
 } from './kurrentdb-mapping.js'
 import {
   MAX_READ_COUNT,
+  appendResultOf,
   START,
   StoreUnavailableError,
   WrongExpectedVersionError,
@@ -80,8 +81,7 @@ export class KurrentDbEventStore implements EventStore {
     if (events.length > MAX_READ_COUNT) throw new RangeError(`an append holds at most ${MAX_READ_COUNT} events`)
     const ids = new Set(events.map((event) => event.id))
     if (ids.size !== events.length) throw new RangeError('an append holds an event id twice')
-    const claim = options.claim
-    const claimed = claim ? await this.claims.claim(streamId, claim) : false
+    const claimed = await this.claimAll(streamId, options.claims ?? [])
     const data = events.map((event) =>
       jsonEvent({ id: event.id, type: event.type, data: event.data as Record<string, unknown>, metadata: event.metadata as Record<string, unknown> }),
     )
@@ -97,13 +97,30 @@ export class KurrentDbEventStore implements EventStore {
       if (retried) return retried
       // Not a write of this request's: the key is free again. (If the store went away during the
       // commit, the events may be stored after all; the idempotency-keys read model still knows the key then.)
-      if (claim && claimed) await this.claims.release(streamId, claim).catch(() => undefined)
+      await this.releaseAll(streamId, claimed)
       throw refused
     }
-    // The position of the append's last event, as $all gives it.
-    const [last] = await this.readStream(streamId, { direction: 'backwards', fromRevision: nextExpectedRevision, maxCount: 1 })
-    if (last === undefined) throw new Error(`the append to ${streamId} is not readable at revision ${nextExpectedRevision}`)
-    return { nextExpectedRevision, position: last.position }
+    // The positions of the appended events, as $all gives them.
+    const first = nextExpectedRevision - BigInt(events.length) + 1n
+    const stored = await this.readStream(streamId, { fromRevision: first, maxCount: events.length })
+    if (stored.length !== events.length) throw new Error(`the append to ${streamId} is not readable at revision ${nextExpectedRevision}`)
+    return appendResultOf(nextExpectedRevision, stored.map((event) => event.position))
+  }
+
+  /** Takes every claim, or none: a refused one gives back those taken before it. Answers those this call took. */
+  private async claimAll(streamId: string, claims: readonly IdempotencyClaim[]): Promise<IdempotencyClaim[]> {
+    const taken: IdempotencyClaim[] = []
+    try {
+      for (const claim of claims) if (await this.claims.claim(streamId, claim)) taken.push(claim)
+      return taken
+    } catch (error) {
+      await this.releaseAll(streamId, taken)
+      throw error
+    }
+  }
+
+  private async releaseAll(streamId: string, claims: readonly IdempotencyClaim[]): Promise<void> {
+    for (const claim of claims) await this.claims.release(streamId, claim).catch(() => undefined)
   }
 
   /** The first attempt's result, when the events stand in the stream where `expected` put them. */
@@ -113,7 +130,7 @@ export class KurrentDbEventStore implements EventStore {
     const stored = await this.readStream(streamId, { fromRevision: first, maxCount: events.length })
     const same = stored.length === events.length && stored.every((event, index) => event.id === events[index]?.id)
     const last = stored.at(-1)
-    return same && last ? { nextExpectedRevision: last.revision, position: last.position } : undefined
+    return same && last ? appendResultOf(last.revision, stored.map((event) => event.position)) : undefined
   }
 
   async readStream(streamId: string, options: ReadStreamOptions): Promise<RecordedEvent[]> {

@@ -42,7 +42,8 @@ export interface IdempotencyClaim {
 }
 
 export interface AppendOptions {
-  claim?: IdempotencyClaim
+  /** The keys of the requests whose events the append carries (one append may carry several). */
+  claims?: readonly IdempotencyClaim[]
 }
 
 /** The claimed key serves another request or stream already: nothing was appended. */
@@ -62,6 +63,14 @@ export interface AppendResult {
   nextExpectedRevision: bigint
   /** Position of the last appended event. */
   position: Position
+  /** Position of each appended event, in order (a retried append: of the events the first attempt wrote). */
+  positions: readonly Position[]
+}
+
+export function appendResultOf(nextExpectedRevision: bigint, positions: readonly Position[]): AppendResult {
+  const position = positions.at(-1)
+  if (position === undefined) throw new Error('an append result needs the position of at least one event')
+  return { nextExpectedRevision, position, positions }
 }
 
 /** The stream was not where the writer expected it: someone else wrote first. */

@@ -3,6 +3,7 @@ import { asUnavailable, channelName, isConnectionError, lockKey, withPooledClien
 import type { PgSession } from '../sql/pg-session.js'
 import { claimKey, planAppends, type AppendDecision, type StoreSnapshot, type StoredRef } from './append-plan.js'
 import {
+  appendResultOf,
   START,
   type AppendOptions,
   type AppendResult,
@@ -54,7 +55,7 @@ interface PendingAppend {
   streamId: string
   events: readonly SerialisedEvent[]
   expected: ExpectedState
-  claim: IdempotencyClaim | undefined
+  claims: readonly IdempotencyClaim[]
   resolve: (result: AppendResult) => void
   reject: (error: unknown) => void
 }
@@ -114,7 +115,7 @@ export class PostgresEventStore implements EventStore {
       return Promise.reject(error)
     }
     return new Promise((resolve, reject) => {
-      this.pending.push({ streamId, events: serialised, expected, claim: options.claim, resolve, reject })
+      this.pending.push({ streamId, events: serialised, expected, claims: options.claims ?? [], resolve, reject })
       this.flushMore()
     })
   }
@@ -185,7 +186,7 @@ export class PostgresEventStore implements EventStore {
         streamId: append.streamId,
         eventIds: append.events.map((event) => event.id),
         expected: append.expected,
-        claim: append.claim,
+        claims: append.claims,
       })),
       await this.snapshot(client, group),
     )
@@ -203,11 +204,11 @@ export class PostgresEventStore implements EventStore {
         rows.data.push(event.data)
         rows.metadata.push(event.metadata)
       })
-      if (decision.newClaim) {
-        claims.scope.push(decision.newClaim.scope)
-        claims.key.push(decision.newClaim.key)
+      for (const claim of decision.newClaims) {
+        claims.scope.push(claim.scope)
+        claims.key.push(claim.key)
         claims.stream.push(append.streamId)
-        claims.hash.push(decision.newClaim.requestHash)
+        claims.hash.push(claim.requestHash)
       }
     }
     const positions = new Map<string, Position>()
@@ -239,16 +240,17 @@ export class PostgresEventStore implements EventStore {
     const results: Array<{ ok: true; result: AppendResult } | { ok: false; error: unknown }> = []
     for (const [index, decision] of decisions.entries()) {
       if (decision.kind === 'refused') results.push({ ok: false, error: decision.error })
-      else if (decision.kind === 'stored') results.push({ ok: true, result: { nextExpectedRevision: decision.nextExpectedRevision, position: decision.position } })
+      else if (decision.kind === 'stored') results.push({ ok: true, result: appendResultOf(decision.nextExpectedRevision, decision.positions) })
       else if (decision.kind === 'same-as') {
         const earlier = results[decision.index]
         results.push(earlier ?? { ok: false, error: new Error('a retried append lost its first attempt') })
       } else {
-        const lastEvent = group[index]?.events.at(-1)
-        const position = lastEvent && positions.get(lastEvent.id)
+        const written = (group[index]?.events ?? []).map((event) => positions.get(event.id))
         const revision = decision.revisions.at(-1)
-        if (position === undefined || revision === undefined) throw new Error('an appended event got no position')
-        results.push({ ok: true, result: { nextExpectedRevision: revision, position } })
+        if (written.length === 0 || !written.every((position) => position !== undefined) || revision === undefined) {
+          throw new Error('an appended event got no position')
+        }
+        results.push({ ok: true, result: appendResultOf(revision, written as Position[]) })
       }
     }
     return results
@@ -258,7 +260,7 @@ export class PostgresEventStore implements EventStore {
   private async snapshot(client: pg.PoolClient, group: readonly PendingAppend[]): Promise<StoreSnapshot> {
     const ids = group.flatMap((append) => append.events.map((event) => event.id))
     const streams = [...new Set(group.map((append) => append.streamId))]
-    const claimed = group.flatMap((append) => (append.claim ? [append.claim] : []))
+    const claimed = group.flatMap((append) => append.claims)
     const [stored, revisions, claims] = [
       await client.query<{ event_id: string; stream_id: string; revision: string; position: string }>({
         name: 'sojus-stored-ids',

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3'
 import { createPrivateFile } from './store-lock.js'
 import { claimToStore, conflicts } from './append-plan.js'
 import {
+  appendResultOf,
   DuplicateEventIdError,
   IdempotencyKeyClaimedError,
   START,
@@ -43,7 +44,7 @@ interface PendingAppend {
   streamId: string
   events: readonly SerialisedEvent[]
   expected: ExpectedState
-  claim: IdempotencyClaim | undefined
+  claims: readonly IdempotencyClaim[]
   resolve: (result: AppendResult) => void
   reject: (error: unknown) => void
 }
@@ -118,7 +119,7 @@ export class SqliteEventStore implements EventStore {
     this.groupCommit = this.db.transaction((group: readonly PendingAppend[]) =>
       group.map((append) => {
         try {
-          return { ok: true as const, result: appendOne(append.streamId, append.events, append.expected, append.claim) }
+          return { ok: true as const, result: appendOne(append.streamId, append.events, append.expected, append.claims) }
         } catch (error) {
           if (
             error instanceof WrongExpectedVersionError ||
@@ -137,27 +138,27 @@ export class SqliteEventStore implements EventStore {
     streamId: string,
     events: readonly SerialisedEvent[],
     expected: ExpectedState,
-    claim: IdempotencyClaim | undefined,
+    claims: readonly IdempotencyClaim[],
   ): AppendResult & { written: boolean } => {
     const retried = this.findRetriedAppend(streamId, events)
     if (retried) return { ...retried, written: false }
 
     const current = this.statements.streamRevision.get(streamId)?.revision ?? undefined
     if (conflicts(expected, current)) throw new WrongExpectedVersionError(streamId, expected, current)
-    if (claim) {
+    for (const claim of claims) {
       const existing = this.statements.claimOf.get(claim.scope, claim.key)
       const toStore = claimToStore(streamId, claim, existing && { streamId: existing.stream_id, requestHash: existing.request_hash })
       if (toStore) this.statements.claim.run(toStore.scope, toStore.key, streamId, toStore.requestHash)
     }
 
     let revision = current ?? -1n
-    let position: Position = START
+    const positions: Position[] = []
     for (const event of events) {
       revision += 1n
       const result = this.statements.insert.run(streamId, revision, event.id, event.type, event.data, event.metadata)
-      position = BigInt(result.lastInsertRowid)
+      positions.push(BigInt(result.lastInsertRowid))
     }
-    return { nextExpectedRevision: revision, position, written: true }
+    return { ...appendResultOf(revision, positions), written: true }
   }
 
   /**
@@ -171,6 +172,7 @@ export class SqliteEventStore implements EventStore {
       ids.add(event.id)
     }
     let previous: EventRow | undefined
+    const positions: Position[] = []
     for (const [index, event] of events.entries()) {
       const stored = this.statements.byEventId.get(event.id)
       if (!stored) {
@@ -183,9 +185,10 @@ export class SqliteEventStore implements EventStore {
       const follows = previous === undefined || stored.revision === previous.revision + 1n
       if (stored.stream_id !== streamId || !follows) throw new DuplicateEventIdError(event.id)
       previous = stored
+      positions.push(stored.position)
     }
     if (!previous) return undefined
-    return { nextExpectedRevision: previous.revision, position: previous.position }
+    return appendResultOf(previous.revision, positions)
   }
 
   /**
@@ -202,7 +205,7 @@ export class SqliteEventStore implements EventStore {
       return Promise.reject(error)
     }
     return new Promise((resolve, reject) => {
-      this.pendingAppends.push({ streamId, events: serialised, expected, claim: options.claim, resolve, reject })
+      this.pendingAppends.push({ streamId, events: serialised, expected, claims: options.claims ?? [], resolve, reject })
       if (!this.flushScheduled) {
         this.flushScheduled = true
         setImmediate(this.flushAppends)
@@ -237,7 +240,7 @@ export class SqliteEventStore implements EventStore {
       else if (!outcome.ok) append.reject(outcome.error)
       else {
         written ||= outcome.result.written
-        append.resolve({ nextExpectedRevision: outcome.result.nextExpectedRevision, position: outcome.result.position })
+        append.resolve(appendResultOf(outcome.result.nextExpectedRevision, outcome.result.positions))
       }
     }
     if (written) this.signal.notify()

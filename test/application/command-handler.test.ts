@@ -85,7 +85,7 @@ t.test('an event with a field of the wrong kind is refused before the append', a
 t.test('a decision that breaks an invariant is refused before the append', async (t) => {
   const { store, execute } = setup(t, {
     ...sozialraumDecider,
-    assertInvariants: (state) => {
+    assertInvariants: (_before, state) => {
       if (state.registered) throw new Error('invariant broken: registered (injected)')
     },
   })

@@ -230,8 +230,8 @@ class Suite {
       const { store } = await this.open(t)
       const key = randomUUID()
       const [a, b] = [streamName('a'), streamName('b')]
-      await store.append(a, [event()], 'no_stream', { claim: claim(key) })
-      const error = await caught(() => store.append(b, [event()], 'no_stream', { claim: claim(key) }))
+      await store.append(a, [event()], 'no_stream', { claims: [claim(key)] })
+      const error = await caught(() => store.append(b, [event()], 'no_stream', { claims: [claim(key)] }))
       t.ok(error instanceof IdempotencyKeyClaimedError, 'throws IdempotencyKeyClaimedError', { error })
       if (error instanceof IdempotencyKeyClaimedError) t.same(error.claimedBy, { streamId: a, requestHash: 'h1' })
       t.strictSame(await this.read(store, b), [], 'nothing is written')
@@ -241,8 +241,8 @@ class Suite {
       const { store } = await this.open(t)
       const key = randomUUID()
       const a = streamName('a')
-      await store.append(a, [event()], 'no_stream', { claim: claim(key, 'h1') })
-      const error = await caught(() => store.append(a, [event()], 'stream_exists', { claim: claim(key, 'h2') }))
+      await store.append(a, [event()], 'no_stream', { claims: [claim(key, 'h1')] })
+      const error = await caught(() => store.append(a, [event()], 'stream_exists', { claims: [claim(key, 'h2')] }))
       t.ok(error instanceof IdempotencyKeyClaimedError, { error })
       t.equal((await this.read(store, a)).length, 1)
     })
@@ -251,16 +251,16 @@ class Suite {
       const { store } = await this.open(t)
       const key = randomUUID()
       const a = streamName('a')
-      await store.append(a, [event()], 'no_stream', { claim: claim(key) })
-      const result = await store.append(a, [event()], 'stream_exists', { claim: claim(key) })
+      await store.append(a, [event()], 'no_stream', { claims: [claim(key)] })
+      const result = await store.append(a, [event()], 'stream_exists', { claims: [claim(key)] })
       t.equal(result.nextExpectedRevision, 1n)
     })
 
     t.test('the same key in another scope is another key', async (t) => {
       const { store } = await this.open(t)
       const key = randomUUID()
-      await store.append(streamName('a'), [event()], 'no_stream', { claim: { scope: 'one', key, requestHash: null } })
-      await store.append(streamName('b'), [event()], 'no_stream', { claim: { scope: 'two', key, requestHash: null } })
+      await store.append(streamName('a'), [event()], 'no_stream', { claims: [{ scope: 'one', key, requestHash: null }] })
+      await store.append(streamName('b'), [event()], 'no_stream', { claims: [{ scope: 'two', key, requestHash: null }] })
       t.pass('both appended')
     })
 
@@ -269,16 +269,31 @@ class Suite {
       const key = randomUUID()
       const a = streamName('a')
       await store.append(a, [event()], 'no_stream')
-      await t.rejects(store.append(a, [event()], 'no_stream', { claim: claim(key) }), WrongExpectedVersionError)
-      await store.append(streamName('b'), [event()], 'no_stream', { claim: claim(key) })
+      await t.rejects(store.append(a, [event()], 'no_stream', { claims: [claim(key)] }), WrongExpectedVersionError)
+      await store.append(streamName('b'), [event()], 'no_stream', { claims: [claim(key)] })
       t.pass('the key is free for another stream')
+    })
+
+    t.test('one append carries several claims: all are taken, or none when one serves another', async (t) => {
+      const { store } = await this.open(t)
+      const [k1, k2, k3] = [randomUUID(), randomUUID(), randomUUID()]
+      const [a, b] = [streamName('a'), streamName('b')]
+      await store.append(a, [event(), event()], 'no_stream', { claims: [claim(k1), claim(k2)] })
+      await store.append(b, [event()], 'no_stream', { claims: [claim(k3)] })
+      const error = await caught(() => store.append(b, [event(), event()], 'stream_exists', { claims: [claim(randomUUID()), claim(k2)] }))
+      t.ok(error instanceof IdempotencyKeyClaimedError, 'the second claim serves stream a', { error })
+      if (error instanceof IdempotencyKeyClaimedError) t.equal(error.claim.key, k2, 'the error names the key')
+      t.equal((await this.read(store, b)).length, 1, 'nothing of the refused append is written')
+      await t.rejects(store.append(b, [event()], 'stream_exists', { claims: [claim(k1)] }), IdempotencyKeyClaimedError, 'the first key is taken')
+      await store.append(a, [event()], 'stream_exists', { claims: [claim(k1), claim(k2)] })
+      t.pass('both claims again, same stream and requests, append')
     })
 
     t.test('racing appends to two streams with one key: exactly one wins', async (t) => {
       const { store } = await this.open(t)
       const key = randomUUID()
       const streams = Array.from({ length: 8 }, () => streamName('race'))
-      const results = await Promise.allSettled(streams.map((s) => store.append(s, [event()], 'no_stream', { claim: claim(key) })))
+      const results = await Promise.allSettled(streams.map((s) => store.append(s, [event()], 'no_stream', { claims: [claim(key)] })))
       t.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'one append wins')
       t.ok(
         results.every((r) => r.status === 'fulfilled' || r.reason instanceof IdempotencyKeyClaimedError),
@@ -290,12 +305,25 @@ class Suite {
   // 1. append ---------------------------------------------------------------------------------
 
   async append(t: Test): Promise<void> {
+    t.test('an append answers the position of each of its events, in order, as reads give them', async (t) => {
+      const { store } = await this.open(t)
+      const streamId = streamName()
+      await store.append(streamName('other'), [event()], 'no_stream')
+      const result = await store.append(streamId, [event(), event(), event()], 'no_stream')
+      const stored = await this.read(store, streamId)
+      t.strictSame(result.positions, stored.map((recorded) => recorded.position))
+      t.equal(result.position, result.positions[2], 'the last one is `position`')
+      const retried = await store.append(streamId, stored.map((recorded) => ({ id: recorded.id, type: recorded.type, data: recorded.data, metadata: recorded.metadata })), 'no_stream')
+      t.strictSame(retried.positions, result.positions, 'a retried append answers the first attempt\'s positions')
+    })
+
     t.test('no_stream on a new stream starts it at revision 0', async (t) => {
       const { store } = await this.open(t)
       const streamId = streamName()
       const first = event('Opened', { a: 1 })
       const result = await store.append(streamId, [first], 'no_stream')
       t.equal(result.nextExpectedRevision, 0n)
+      t.strictSame(result.positions, [result.position], 'the position of its one event')
       const stored = await this.read(store, streamId)
       t.equal(stored.length, 1)
       t.equal(stored[0]?.revision, 0n)

@@ -28,7 +28,7 @@ t.test('every call names KurrentDB as unreachable', async (t) => {
   const store = new KurrentDbEventStore({ url: URL, claims, deadlineMs: 3000 })
   t.teardown(() => store.close())
   const event = { id: '6f1c2a52-7a43-4e0b-9d0c-2f57a3a1b001', type: 'Tested', data: { n: 1 }, metadata: {} }
-  await t.rejects(store.append('s-1', [event], 'no_stream', { claim: { scope: 'anna', key: 'k1', requestHash: 'h' } }), StoreUnavailableError)
+  await t.rejects(store.append('s-1', [event], 'no_stream', { claims: [{ scope: 'anna', key: 'k1', requestHash: 'h' }] }), StoreUnavailableError)
   t.same([...claims.held], [], 'the claim of the failed append is given back')
   await t.rejects(store.readStream('s-1', { maxCount: 10 }), StoreUnavailableError)
   await t.rejects(store.readAll({ after: START, maxCount: 10 }), StoreUnavailableError)

@@ -72,10 +72,10 @@ t.test('an idempotency claim in a failed group is not kept', async (t) => {
   fill(db)
   const claim = { scope: 'anna', key: 'key-1', requestHash: 'h1' }
   const events = [bigEvent(1), bigEvent(2)]
-  await t.rejects(store.append('s-claim', events, 'no_stream', { claim }), StorageFullError)
+  await t.rejects(store.append('s-claim', events, 'no_stream', { claims: [claim] }), StorageFullError)
   free(db)
   // Were the claim kept, this would be refused as another request's key, or answer a write never made.
-  const written = await store.append('s-claim', events, 'no_stream', { claim })
+  const written = await store.append('s-claim', events, 'no_stream', { claims: [claim] })
   t.equal(written.nextExpectedRevision, 1n)
   t.equal((await store.readStream('s-claim', { maxCount: 10 })).length, 2)
 })

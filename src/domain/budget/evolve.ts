@@ -1,5 +1,6 @@
 import type { BudgetEvent, EventDataOf, Line } from '../events.js'
 import type { Cents } from '../money.js'
+import type { PersistentMap } from '../persistent-map.js'
 import { allocationCarriedOver, commitmentCarriedIn, commitmentCarriedOver } from './carry-over.js'
 import { evolveMove } from './moves.js'
 import {
@@ -84,8 +85,8 @@ export function changeLine(
   }
 }
 
-export function withCommitment(state: BudgetState, commitment: CommitmentState): Map<string, CommitmentState> {
-  return new Map(state.commitments).set(commitment.id, commitment)
+export function withCommitment(state: BudgetState, commitment: CommitmentState): PersistentMap<string, CommitmentState> {
+  return state.commitments.set(commitment.id, commitment)
 }
 
 /** A commitment with nothing left to invoice is closed (rule 4). */
@@ -270,7 +271,7 @@ function spendingRecorded(state: BudgetState, data: EventDataOf<'SpendingRecorde
   return {
     ...state,
     lines: changeLine(state.lines, 'flexible', { spentCents: amount }),
-    spendings: new Map(state.spendings).set(spending.id, spending),
+    spendings: state.spendings.set(spending.id, spending),
   }
 }
 
@@ -280,6 +281,6 @@ function spendingReversed(state: BudgetState, data: EventDataOf<'SpendingReverse
   return {
     ...state,
     lines: changeLine(state.lines, 'flexible', { spentCents: -spending.amountCents }),
-    spendings: new Map(state.spendings).set(spending.id, { ...spending, reversed: true }),
+    spendings: state.spendings.set(spending.id, { ...spending, reversed: true }),
   }
 }

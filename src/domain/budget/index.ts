@@ -9,7 +9,7 @@
  */
 export { decideBudget } from './decide.js'
 export { evolveBudget } from './evolve.js'
-export { assertBudgetInvariants } from './invariants.js'
+export { assertBudgetChange, assertBudgetInvariants } from './invariants.js'
 export type { BudgetCommand } from './commands.js'
 export { carriedCommitmentId, carryOverOf, carriesAnything, type CarryOver } from './carry-over.js'
 export {

@@ -68,24 +68,24 @@ export function evolveMove(state: BudgetState, event: MoveEvent): BudgetState {
       return {
         ...state,
         lines: changeLine(state.lines, event.data.line, { allocatedCents: -amount }),
-        outgoingMoves: new Map(state.outgoingMoves).set(data.moveId, move),
+        outgoingMoves: state.outgoingMoves.set(data.moveId, move),
       }
     }
     case 'BudgetMoveCredited':
       return {
         ...state,
         lines: changeLine(state.lines, event.data.line, { allocatedCents: BigInt(event.data.amountCents) }),
-        incomingMoves: new Map(state.incomingMoves).set(data.moveId, 'credited'),
+        incomingMoves: state.incomingMoves.set(data.moveId, 'credited'),
       }
     case 'BudgetMoveRefused':
-      return { ...state, incomingMoves: new Map(state.incomingMoves).set(data.moveId, 'refused') }
+      return { ...state, incomingMoves: state.incomingMoves.set(data.moveId, 'refused') }
     case 'BudgetMoveReverted': {
       const move = state.outgoingMoves.get(data.moveId)
       if (!move) throw new Error(`event reverts unknown move ${data.moveId}: the stream is corrupt`)
       return {
         ...state,
         lines: changeLine(state.lines, event.data.line, { allocatedCents: BigInt(event.data.amountCents) }),
-        outgoingMoves: new Map(state.outgoingMoves).set(data.moveId, { ...move, reverted: true }),
+        outgoingMoves: state.outgoingMoves.set(data.moveId, { ...move, reverted: true }),
       }
     }
   }

@@ -1,5 +1,6 @@
 import type { Line, RecordedRole } from '../events.js'
 import type { Cents } from '../money.js'
+import { PersistentMap } from '../persistent-map.js'
 
 /** The state of a budget as the decider sees it, and the settings it decides under. */
 
@@ -99,16 +100,17 @@ export interface BudgetState extends BudgetKey {
   /** The year close has closed it: it takes no event any more (rule 8). */
   closed: boolean
   lines: Readonly<Record<Line, LineBalance>>
-  commitments: ReadonlyMap<string, CommitmentState>
-  spendings: ReadonlyMap<string, SpendingState>
+  /** Persistent maps: folding an event costs the same however many the budget holds. */
+  commitments: PersistentMap<string, CommitmentState>
+  spendings: PersistentMap<string, SpendingState>
   /** What the close carried out of each line's allocation, and the unspent part of it. */
   carriedAllocationCents: Readonly<Record<Line, Cents>>
   unspentCarriedCents: Readonly<Record<Line, Cents>>
   /** The years whose close carried money into this budget: each is received once. */
   carriedInFrom: ReadonlySet<number>
-  outgoingMoves: ReadonlyMap<string, OutgoingMove>
+  outgoingMoves: PersistentMap<string, OutgoingMove>
   /** Moves from other Sozialräume, credited here or refused for good. */
-  incomingMoves: ReadonlyMap<string, 'credited' | 'refused'>
+  incomingMoves: PersistentMap<string, 'credited' | 'refused'>
 }
 
 /** Who decides on an approval: the decider checks the four-eyes rules against the commitment. */
@@ -143,13 +145,13 @@ export function initialBudgetState(key: BudgetKey): BudgetState {
     exists: false,
     closed: false,
     lines: { ambulatory: emptyLine(), flexible: emptyLine() },
-    commitments: new Map(),
-    spendings: new Map(),
+    commitments: PersistentMap.empty(),
+    spendings: PersistentMap.empty(),
     carriedAllocationCents: { ambulatory: 0n, flexible: 0n },
     unspentCarriedCents: { ambulatory: 0n, flexible: 0n },
     carriedInFrom: new Set(),
-    outgoingMoves: new Map(),
-    incomingMoves: new Map(),
+    outgoingMoves: PersistentMap.empty(),
+    incomingMoves: PersistentMap.empty(),
   }
 }
 
