@@ -208,10 +208,16 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
   private async drain(streamId: string, queue: StreamQueue<State, Command, Event>): Promise<void> {
     // Commands that arrive in the same turn of the event loop join the first batch.
     await Promise.resolve()
+    let first = true
     while (queue.items.length > 0) {
       const batch = takeBatch(queue.items)
       try {
-        const left = await this.writeBatch(streamId, queue.initialState, batch)
+        // A stream written without a pause (its queue filled while its last append was in flight)
+        // reads what the store holds before each next batch: one read per batch, not per command.
+        // Deciding on the cache alone, this process would always be one read ahead of another
+        // process that lost a conflict on the stream, and would starve it.
+        const left = await this.writeBatch(streamId, queue.initialState, batch, !first)
+        first = false
         queue.items.unshift(...left)
       } catch (error) {
         // writeBatch answers every command itself; this is a bug, and no command may hang on it.
@@ -230,9 +236,10 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     streamId: string,
     initialState: () => State,
     batch: ReadonlyArray<QueuedWrite<State, Command, Event>>,
+    readFirst: boolean,
   ): Promise<Array<QueuedWrite<State, Command, Event>>> {
     let pending = [...batch]
-    let view = this.cache.get(streamId)
+    let view = readFirst ? undefined : this.cache.get(streamId)
     /** Whether `view` was read from the store for this batch, rather than taken from the cache. */
     let latest = false
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {

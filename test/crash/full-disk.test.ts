@@ -7,7 +7,9 @@ import t, { type Test } from 'tap'
 import type { RecordedEvent } from '../../src/eventstore/port.js'
 import { START } from '../../src/eventstore/port.js'
 import { assertProblem, get, post, seed, spendingBody, type ApiResponse } from '../helpers/api.js'
-import { connectionOf, fill, free } from '../helpers/full-disk.js'
+import { pageLimitOf } from '../helpers/full-disk.js'
+import type { SqliteEventStore } from '../../src/eventstore/sqlite.js'
+import type { SqliteDatabase } from '../../src/sql/sqlite.js'
 import { call, centsOf, expect201, killAll, ServerProcess, type Answer } from '../helpers/process.js'
 import { startTestService } from '../helpers/service.js'
 
@@ -81,8 +83,8 @@ t.test('in process: a full disk (max_page_count) refuses writes with 503, keeps 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const service = await startTestService(t, {}, { DATABASE_URL: `sqlite:${join(dir, 'ledger.db')}` })
   const { app } = service
-  const events = connectionOf(service.store)
-  const readModels = connectionOf(service.db)
+  const events = pageLimitOf(service.store as SqliteEventStore)
+  const readModels = pageLimitOf(service.db as SqliteDatabase)
   for (const sozialraum of SOZIALRAEUME) await seed(app, sozialraum, { flexible: '10000000.00' })
 
   const attempts: Attempt[] = []
@@ -105,7 +107,7 @@ t.test('in process: a full disk (max_page_count) refuses writes with 503, keeps 
   }
 
   // First the read models' connection runs out of room: the projections stop, writes go on.
-  fill(readModels)
+  await readModels.fill()
   await writeUntil(() => service.runner.status().error !== undefined, 'the projections to fail')
   t.ok(attempts.every((attempt) => attempt.status === 201), 'the event store still takes every write')
   const degraded = await get(app, '/ready')
@@ -114,7 +116,7 @@ t.test('in process: a full disk (max_page_count) refuses writes with 503, keeps 
   t.match(degraded.body.projections.error, /disk holding the SQLite store is full/, '/ready names the full disk')
 
   // Then the events' connection: writes are refused, whole groups of them.
-  fill(events)
+  await events.fill()
   const refusedRound = await writeUntil((round) => round.some((answer) => answer.status === 503), 'a write to be refused')
   const refused = refusedRound.find((answer) => answer.status === 503)!
   assertProblem(t, refused, 503, 'unavailable', 'a write on a full disk')
@@ -152,8 +154,8 @@ t.test('in process: a full disk (max_page_count) refuses writes with 503, keeps 
   t.ok([...stored.values()].every((count) => count === 1), 'each once')
 
   // Room again: the refused writes, sent again with their keys, and new ones are taken.
-  free(events)
-  free(readModels)
+  await events.free()
+  await readModels.free()
   for (const attempt of refusedAttempts) {
     const again = await write(attempt)
     t.equal(again.status, 201, `a refused write is taken once there is room (${again.status === 201 ? '' : again.text})`)

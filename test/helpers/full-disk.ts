@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3'
-import type { SqliteEventStore } from '../../src/eventstore/sqlite.js'
+import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
 import type { SqliteDatabase } from '../../src/sql/sqlite.js'
 
 /**
@@ -19,3 +19,18 @@ export const fill = (db: Database.Database): void => void db.pragma('max_page_co
 
 /** Room again: SQLite's default limit. */
 export const free = (db: Database.Database): void => void db.pragma('max_page_count = 4294967294')
+
+/**
+ * The page limit of whatever writes: the event store's write connection (on its worker thread,
+ * reached through `writerPragma`), or a read-model database's connection.
+ */
+export function pageLimitOf(target: SqliteEventStore | SqliteDatabase): { fill(): Promise<void>; free(): Promise<void> } {
+  if (target instanceof SqliteEventStore) {
+    return {
+      fill: async () => void (await target.writerPragma('max_page_count = 1')),
+      free: async () => void (await target.writerPragma('max_page_count = 4294967294')),
+    }
+  }
+  const db = connectionOf(target)
+  return { fill: async () => fill(db), free: async () => free(db) }
+}
