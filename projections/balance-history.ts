@@ -1,3 +1,4 @@
+import type { StoredEvent } from '../src/application/stored-event.js'
 import { isBudgetEvent, LINES, type BudgetEvent, type Line } from '../src/domain/events.js'
 import type { Statement } from '../src/sql/port.js'
 import { lineChanges, type Figure } from './line-changes.js'
@@ -139,24 +140,124 @@ const HISTORY_ROW = `INSERT INTO balance_history (year, sozialraum, position, re
   FROM balance_history_budgets b JOIN balance_history_years y ON y.year = b.year
   WHERE b.year = ? AND b.sozialraum = ?`
 
+/** A budget exists from its first allocation on, as in the balances projection. */
+const opensBudget = (event: BudgetEvent): boolean => event.type === 'BudgetAllocated' || event.type === 'CommitmentCarriedIn'
+
+const openBudget = (year: number, sozialraum: string, revision: bigint): Statement =>
+  sql(
+    'INSERT INTO balance_history_budgets (year, sozialraum, revision) VALUES (?, ?, ?) ON CONFLICT (year, sozialraum) DO NOTHING',
+    year,
+    sozialraum,
+    revision,
+  )
+
+/** recordedAt is an ISO 8601 UTC timestamp of any precision; as toISOString() text order is time order. */
+const recordedAtText = (recordedAt: string): string => new Date(recordedAt).toISOString()
+
+/**
+ * What a batch has changed of one budget's running figures and not yet written: the latest
+ * revision, whether it closed, and the sum of each figure's changes (bigint: exact).
+ */
+interface PendingFigures {
+  year: number
+  sozialraum: string
+  revision: bigint
+  closed: boolean
+  cents: Map<FigureColumn, bigint>
+}
+
+const WRITE_PENDING = `UPDATE balance_history_budgets SET revision = ?,
+    closed = CASE WHEN CAST(? AS INTEGER) = 1 THEN 1 ELSE closed END,
+    ${FIGURE_COLUMNS.map((column) => `${column} = ${column} + ?`).join(', ')}
+  WHERE year = ? AND sozialraum = ?`
+
+function writePending(pending: PendingFigures): Statement {
+  return sql(
+    WRITE_PENDING,
+    pending.revision,
+    pending.closed ? 1 : 0,
+    ...FIGURE_COLUMNS.map((column) => pending.cents.get(column) ?? 0n),
+    pending.year,
+    pending.sozialraum,
+  )
+}
+
+/**
+ * The history row of an event within a batch: the running figures as stored plus what the batch
+ * has changed of them up to this event (pending), the event's revision, and recorded_up_to as the
+ * latest of the stored one and the batch's up to this event. The over-budget summary is copied as
+ * stored: the commitment changes write it event by event.
+ */
+const HISTORY_ROW_PENDING = `INSERT INTO balance_history (year, sozialraum, position, recorded_up_to, ${COPIED_COLUMNS})
+  SELECT b.year, b.sozialraum, CAST(? AS BIGINT),
+    CASE WHEN y.recorded_up_to > CAST(? AS TEXT) THEN y.recorded_up_to ELSE CAST(? AS TEXT) END,
+    CAST(? AS BIGINT), CASE WHEN CAST(? AS INTEGER) = 1 THEN 1 ELSE b.closed END,
+    ${FIGURE_COLUMNS.map((column) => `b.${column} + CAST(? AS BIGINT)`).join(', ')},
+    b.over_budget_commitments, b.over_budget_cents
+  FROM balance_history_budgets b JOIN balance_history_years y ON y.year = b.year
+  WHERE b.year = ? AND b.sozialraum = ?`
+
+function historyRow(position: bigint, recordedUpTo: string, pending: PendingFigures): Statement {
+  return sql(
+    HISTORY_ROW_PENDING,
+    position,
+    recordedUpTo,
+    recordedUpTo,
+    pending.revision,
+    pending.closed ? 1 : 0,
+    ...FIGURE_COLUMNS.map((column) => pending.cents.get(column) ?? 0n),
+    pending.year,
+    pending.sozialraum,
+  )
+}
+
+/**
+ * A batch as `project` would write it event by event, with fewer statements: each budget's running
+ * figures are written once at the end of the batch (and before an event that opens the budget, so
+ * that changes made before it opened find no row, as they would have), each history row adds what
+ * is pending to the stored figures, and each year's recorded_up_to is written at its first event
+ * in the batch (so that the row exists for the history rows' join) and at the end.
+ */
+function projectBatch(events: readonly StoredEvent[]): Statement[] {
+  const statements: Statement[] = []
+  const pending = new Map<string, PendingFigures>()
+  const years = new Map<number, { written: string; latest: string }>()
+  for (const { event, revision, position, metadata } of events) {
+    if (!isBudgetEvent(event)) continue
+    const { year, sozialraum } = event.data
+    const key = `${year}/${sozialraum}`
+    if (opensBudget(event)) {
+      const before = pending.get(key)
+      if (before) statements.push(writePending(before))
+      pending.delete(key)
+      statements.push(openBudget(year, sozialraum, revision))
+    }
+    let budget = pending.get(key)
+    if (!budget) pending.set(key, (budget = { year, sozialraum, revision, closed: false, cents: new Map() }))
+    budget.revision = revision
+    for (const [column, cents] of figureChanges(event)) budget.cents.set(column, (budget.cents.get(column) ?? 0n) + BigInt(cents))
+    for (const statement of commitmentChanges(event)) statements.push(statement)
+    if (event.type === 'BudgetClosed') budget.closed = true
+    const recordedAt = recordedAtText(metadata.recordedAt)
+    const seen = years.get(year)
+    if (!seen) {
+      years.set(year, { written: recordedAt, latest: recordedAt })
+      statements.push(sql(YEAR_UPSERT, year, recordedAt))
+    } else if (recordedAt > seen.latest) seen.latest = recordedAt
+    statements.push(historyRow(position, years.get(year)?.latest ?? recordedAt, budget))
+  }
+  for (const budget of pending.values()) statements.push(writePending(budget))
+  for (const [year, { written, latest }] of years) if (latest > written) statements.push(sql(YEAR_UPSERT, year, latest))
+  return statements
+}
+
 export const balanceHistoryProjection: Projection = {
   name: 'balance-history',
   tables: ['balance_history', 'balance_history_budgets', 'balance_history_commitments', 'balance_history_years'],
   project({ event, revision, position, metadata }) {
     if (!isBudgetEvent(event)) return []
     const { year, sozialraum } = event.data
-    const changes: Statement[] = []
-    // The budget exists from its first allocation on, as in the balances projection.
-    if (event.type === 'BudgetAllocated' || event.type === 'CommitmentCarriedIn') {
-      changes.push(
-        sql(
-          'INSERT INTO balance_history_budgets (year, sozialraum, revision) VALUES (?, ?, ?) ON CONFLICT (year, sozialraum) DO NOTHING',
-          year,
-          sozialraum,
-          revision,
-        ),
-      )
-    }
+    const changes: Statement[] = opensBudget(event) ? [openBudget(year, sozialraum, revision)] : []
     const figures = [...figureChanges(event)]
     changes.push(
       sql(
@@ -172,9 +273,9 @@ export const balanceHistoryProjection: Projection = {
     if (event.type === 'BudgetClosed') {
       changes.push(sql('UPDATE balance_history_budgets SET closed = 1 WHERE year = ? AND sozialraum = ?', year, sozialraum))
     }
-    // recordedAt is an ISO 8601 UTC timestamp of any precision; as toISOString() text order is time order.
-    changes.push(sql(YEAR_UPSERT, year, new Date(metadata.recordedAt).toISOString()))
+    changes.push(sql(YEAR_UPSERT, year, recordedAtText(metadata.recordedAt)))
     changes.push(sql(HISTORY_ROW, position, year, sozialraum))
     return changes
   },
+  projectBatch,
 }

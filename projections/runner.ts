@@ -1,10 +1,11 @@
 import { setImmediate as nextTick } from 'node:timers/promises'
 import type { Logger } from 'pino'
-import { toStoredEvent } from '../src/application/stored-event.js'
-import { START, StoreUnavailableError, type EventStore, type Position, type RecordedEvent } from '../src/eventstore/port.js'
+import { toStoredEvent, type StoredEvent } from '../src/application/stored-event.js'
+import { MAX_READ_COUNT, START, StoreUnavailableError, type EventStore, type Position, type RecordedEvent } from '../src/eventstore/port.js'
 import { RowCountError, type SqlDatabase, type Statement } from '../src/sql/port.js'
 import { soleProjector, type ProjectorLease } from './lease.js'
-import type { Projection } from './projection.js'
+import { BatchPacer } from './pacer.js'
+import { projectAll, type Projection } from './projection.js'
 
 export interface ProjectionRunnerOptions {
   store: EventStore
@@ -13,8 +14,16 @@ export interface ProjectionRunnerOptions {
   logger: Logger
   /** Who may project; the embedded store's one owner always may. */
   lease?: ProjectorLease
-  /** Most events applied in one transaction. */
+  /** Most events applied in one transaction while following the log (500). */
   batchSize?: number
+  /**
+   * Most events applied in one transaction while catching up, far behind the head (10,000, the
+   * most one read may ask for; never fewer than `batchSize`). Within it, each batch is sized to
+   * hold the event loop for about `batchBudgetMs`.
+   */
+  catchUpBatchSize?: number
+  /** About how long one catch-up batch may take (SQLite) or spend in JavaScript (PostgreSQL): 25 ms. */
+  batchBudgetMs?: number
   /** Longest pause before trying again after a failed batch. */
   maxRetryDelayMs?: number
 }
@@ -37,6 +46,12 @@ export interface ProjectionStatus {
 }
 
 const MAX_WAITERS = 10_000
+/**
+ * How long a catch-up batch may hold the event loop, about. On SQLite a batch (its read, its
+ * projection and its commit) runs synchronously: at 25 ms, /health and the other routes wait at
+ * most that long for their turn while the projections replay millions of events.
+ */
+const DEFAULT_BATCH_BUDGET_MS = 25
 /**
  * Longest pause after a batch the store refused for now (a full disk, a lost connection: a
  * StoreUnavailableError), as long as the Retry-After writes get: the projections resume soon after
@@ -106,10 +121,14 @@ export class ProjectionRunner {
   private refreshing: Promise<void> | undefined
   private refreshAgain = false
   private readonly batchSize: number
+  private readonly catchUpBatchSize: number
+  private readonly batchBudgetMs: number
   private readonly maxRetryDelayMs: number
 
   constructor(private readonly options: ProjectionRunnerOptions) {
     this.batchSize = options.batchSize ?? 500
+    this.catchUpBatchSize = Math.min(MAX_READ_COUNT, Math.max(this.batchSize, options.catchUpBatchSize ?? MAX_READ_COUNT))
+    this.batchBudgetMs = options.batchBudgetMs ?? DEFAULT_BATCH_BUDGET_MS
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000
     this.lease = options.lease ?? soleProjector
     this.byName = new Map(options.projections.map((projection) => [projection.name, projection]))
@@ -361,10 +380,50 @@ export class ProjectionRunner {
     return lowest ?? term.mainHighWater
   }
 
+  /**
+   * Feeds a group: first in pages read straight from the log, as large as the time budget allows,
+   * while the group is behind (a page that comes back full says there is more); then from a
+   * subscription, in small batches of what it has at hand, once the group has reached the head.
+   */
   private async follow(term: Term, group: Group): Promise<void> {
-    const subscription = this.options.store.subscribeToAll({ after: this.lowestCheckpoint(term, group), batchSize: this.batchSize })
+    let closed = false
+    group.closeSubscription = () => (closed = true)
+    const reachedHead = await this.catchUp(term, group, () => closed)
+    if (reachedHead === undefined || closed) return
+    await this.followLive(term, group, reachedHead, () => closed)
+  }
+
+  /**
+   * Catch-up: reads pages from the log and applies each in one transaction, sized by the pacer,
+   * and gives the event loop a turn after each. Resolves with the position where the log ended
+   * (a page came back short), or undefined when the term or the group ended first.
+   */
+  private async catchUp(term: Term, group: Group, closed: () => boolean): Promise<Position | undefined> {
+    const pacer = new BatchPacer({ min: Math.min(this.batchSize, 100), max: this.catchUpBatchSize, budgetMs: this.batchBudgetMs })
+    let after = this.lowestCheckpoint(term, group)
+    while (!term.ended && !closed() && (group.kind === 'main' || group.members.size > 0)) {
+      const size = pacer.size()
+      const started = performance.now()
+      const page = await this.options.store.readAll({ after, maxCount: size })
+      if (term.ended || closed()) return undefined
+      if (page.length > 0) {
+        const javascriptMs = await this.apply(term, group, page, started)
+        after = page[page.length - 1]?.position ?? after
+        // On SQLite the commit holds the event loop too; on PostgreSQL only the JavaScript does.
+        pacer.record(page.length, this.options.db.dialect === 'sqlite' ? performance.now() - started : javascriptMs)
+      }
+      if (page.length < size) return after
+      // SQLite reads and commits synchronously: without this turn, a long replay would hold
+      // the event loop until it ends, and not even /health would be answered meanwhile.
+      await nextTick(undefined)
+    }
+    return undefined
+  }
+
+  private async followLive(term: Term, group: Group, after: Position, closed: () => boolean): Promise<void> {
+    const subscription = this.options.store.subscribeToAll({ after, batchSize: this.batchSize })
     group.closeSubscription = () => subscription.close()
-    if (term.ended) subscription.close()
+    if (term.ended || closed()) subscription.close()
     const iterator = subscription[Symbol.asyncIterator]()
     let pending: Promise<IteratorResult<RecordedEvent>> | undefined
     try {
@@ -383,9 +442,7 @@ export class ProjectionRunner {
           pending = iterator.next()
         }
         if (term.ended) return
-        await this.apply(term, group, batch)
-        // SQLite reads and commits synchronously: without this turn, a long replay would hold
-        // the event loop until it ends, and not even /health would be answered meanwhile.
+        await this.apply(term, group, batch, performance.now())
         await nextTick(undefined)
       }
     } finally {
@@ -395,19 +452,24 @@ export class ProjectionRunner {
     }
   }
 
-  private async apply(term: Term, group: Group, batch: readonly RecordedEvent[]): Promise<void> {
+  /**
+   * Applies a batch to the group's projections, with their checkpoints, in one transaction.
+   * Resolves with the milliseconds spent in JavaScript since `started` before the commit.
+   */
+  private async apply(term: Term, group: Group, batch: readonly RecordedEvent[], started: number): Promise<number> {
     if (group.kind === 'main') this.admitCaughtUp(term)
+    const stored = batch.map(toStoredEvent)
     const statements: Statement[] = []
     const advanced = new Map<string, Position>()
     const last = batch[batch.length - 1]?.position ?? START
-    for (const recorded of batch) {
-      const stored = toStoredEvent(recorded)
-      for (const name of group.members) {
-        const checkpoint = advanced.get(name) ?? this.checkpoints.get(name) ?? START
-        if (recorded.position <= checkpoint) continue
-        statements.push(...(this.byName.get(name)?.project(stored) ?? []))
-        advanced.set(name, recorded.position)
-      }
+    for (const name of group.members) {
+      const projection = this.byName.get(name)
+      const events = eventsAfter(stored, this.checkpoints.get(name) ?? START)
+      if (projection === undefined || events.length === 0) continue
+      // One projection's statements after another's: each writes only its own tables, so only
+      // the order within a projection matters. Pushed one by one: a spread of 100,000 overflows.
+      for (const statement of projectAll(projection, events)) statements.push(statement)
+      advanced.set(name, last)
     }
     // The checkpoints first: their row locks order this batch against another runner's and against
     // a reset (resetProjection), so that neither can slip between this batch's changes and its commit.
@@ -419,6 +481,7 @@ export class ProjectionRunner {
     // Set before the transaction's await: a catch-up projection joins only at or beyond what the
     // main group has taken on, so that no event falls between the two groups.
     if (group.kind === 'main' && last > term.mainHighWater) term.mainHighWater = last
+    const javascriptMs = performance.now() - started
     if (moves.length > 0) await this.options.db.transaction([...moves, ...statements, ...this.lease.announce])
 
     for (const [name, position] of advanced) this.checkpoints.set(name, position)
@@ -427,6 +490,7 @@ export class ProjectionRunner {
     this.retryDelayMs = 100
     if (group.kind === 'catch-up') this.admitCaughtUp(term)
     this.notifyWaiters()
+    return javascriptMs
   }
 
   /** Moves the catch-up projections that have reached the main group's position into it. */
@@ -448,6 +512,13 @@ export class ProjectionRunner {
       waiter.resolve(true)
     }
   }
+}
+
+/** The events of a batch (in log order) after a checkpoint. */
+function eventsAfter(events: readonly StoredEvent[], checkpoint: Position): readonly StoredEvent[] {
+  if ((events[0]?.position ?? START) > checkpoint) return events
+  const first = events.findIndex((stored) => stored.position > checkpoint)
+  return first === -1 ? [] : events.slice(first)
 }
 
 function newGroup(kind: Group['kind']): Group {

@@ -134,7 +134,9 @@ t.test('a long replay leaves the event loop free between batches', async (t) => 
     await store.append(`sozialraum-bulk-${index}`, events.slice(index, index + 500), 'no_stream')
   }
   const head = await store.headPosition()
-  const runner = new ProjectionRunner({ store, db, projections: [recorder('c')], logger: pino({ level: 'silent' }), batchSize: 50 })
+  // A replay takes batches as large as its time budget allows (catchUpBatchSize at most): capped
+  // at 50 here, so that 3,000 quick events still make 60 batches.
+  const runner = new ProjectionRunner({ store, db, projections: [recorder('c')], logger: pino({ level: 'silent' }), batchSize: 50, catchUpBatchSize: 50 })
   let ticks = 0
   const timer = setInterval(() => (ticks += 1), 1)
   await runner.start()
@@ -142,4 +144,37 @@ t.test('a long replay leaves the event loop free between batches', async (t) => 
   clearInterval(timer)
   await runner.stop()
   t.ok(ticks >= 5, `timers fire while 60 batches are applied (${ticks} ticks)`)
+})
+
+t.test('a replay holds the event loop about as long as its time budget per batch, whatever an event costs', async (t) => {
+  const { store, db } = await setup(t)
+  await db.transaction([{ script: 'CREATE TABLE seen_slow (position BIGINT PRIMARY KEY)' }])
+  for (let index = 0; index < 4000; index += 500) {
+    await store.append(`sozialraum-slow-${index}`, Array.from({ length: 500 }, () => registrationEvent('r')), 'no_stream')
+  }
+  const head = await store.headPosition()
+  // 0.05 ms of work per event: 4,000 events are 200 ms, in batches of about 20 ms.
+  const slow = recorder('slow')
+  const project = slow.project
+  slow.project = (stored) => {
+    const until = performance.now() + 0.05
+    while (performance.now() < until);
+    return project(stored)
+  }
+  const runner = new ProjectionRunner({ store, db, projections: [slow], logger: pino({ level: 'silent' }), batchBudgetMs: 20 })
+  const gaps: number[] = []
+  let last = performance.now()
+  const timer = setInterval(() => {
+    const now = performance.now()
+    gaps.push(now - last)
+    last = now
+  }, 1)
+  await runner.start()
+  t.ok(await runner.waitFor(head, 30_000), 'the replay reaches the head')
+  clearInterval(timer)
+  await runner.stop()
+  const longest = Math.max(...gaps)
+  // Generous: a loaded machine stretches every batch; without the pacer one batch would be 200 ms.
+  t.ok(longest < 120, `the longest the event loop waited: ${longest.toFixed(0)} ms (budget 20 ms)`)
+  t.ok(gaps.length >= 5, `timers fired ${gaps.length} times`)
 })
