@@ -11,6 +11,14 @@ import { RowCountError, type SqlDatabase, type SqlValue, type Statement } from '
  * read models can afford that, unlike the events: a lost commit takes its checkpoint with it, and
  * the projections apply those events again from the log. It saves an fsync per projection batch.
  */
+/**
+ * How long a transaction waits for the write lock in all, and at most between two tries. The lock
+ * is the file's: the event store's writer thread takes it for each group commit. (Reads wait up to
+ * the same time for the rare lock a reader needs in WAL mode, in SQLite's own busy handler.)
+ */
+const LOCK_TIMEOUT_MS = 5000
+const MAX_LOCK_WAIT_MS = 20
+
 export class SqliteDatabase implements SqlDatabase {
   readonly dialect = 'sqlite' as const
   private readonly db: Database.Database
@@ -22,7 +30,7 @@ export class SqliteDatabase implements SqlDatabase {
     this.db = new Database(path)
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')
-    this.db.pragma('busy_timeout = 5000')
+    this.db.pragma(`busy_timeout = ${LOCK_TIMEOUT_MS}`)
     this.db.pragma('foreign_keys = ON')
   }
 
@@ -63,12 +71,24 @@ export class SqliteDatabase implements SqlDatabase {
    * projection runner does, from its checkpoints).
    */
   async transaction(statements: readonly Statement[]): Promise<void> {
-    try {
-      rollBackLeftOver(this.db)
-      this.db.transaction(this.runAll).immediate(statements)
-    } catch (error) {
-      rollBackLeftOver(this.db)
-      throw sqliteStoreError(error)
+    const deadline = Date.now() + LOCK_TIMEOUT_MS
+    for (let wait = 1; ; wait = Math.min(wait * 2, MAX_LOCK_WAIT_MS)) {
+      try {
+        rollBackLeftOver(this.db)
+        // No busy wait for the write lock: SQLite's busy handler would sleep on the event loop.
+        this.db.pragma('busy_timeout = 0')
+        this.db.transaction(this.runAll).immediate(statements)
+        return
+      } catch (error) {
+        rollBackLeftOver(this.db)
+        const busy = error instanceof Database.SqliteError && error.code === 'SQLITE_BUSY'
+        if (!busy || Date.now() >= deadline) throw sqliteStoreError(error)
+      } finally {
+        if (this.db.open) this.db.pragma(`busy_timeout = ${LOCK_TIMEOUT_MS}`)
+      }
+      // Another connection (the event store's writer thread) holds the write lock: let the event
+      // loop serve requests meanwhile, and try again.
+      await new Promise((resolve) => setTimeout(resolve, wait))
     }
   }
 
