@@ -22,14 +22,7 @@ import { ReadModels, type LedgerMoment } from '../src/readmodels/queries.js'
 import { loadMigrations, migrate } from '../src/sql/migrate.js'
 import type { Statement } from '../src/sql/port.js'
 import { SqliteDatabase } from '../src/sql/sqlite.js'
-
-function wholeNumberFromEnvironment(name: string, fallback: number, min: number, max: number): number {
-  const text = process.env[name]
-  if (text === undefined || text === '') return fallback
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be a whole number from ${min} to ${max}`)
-  return value
-}
+import { wholeNumberFromEnvironment } from './common.js'
 
 const YEAR_COUNT = wholeNumberFromEnvironment('AS_OF_YEARS', 10, 1, 50)
 const EVENTS_PER_YEAR = wholeNumberFromEnvironment('AS_OF_EVENTS_PER_YEAR', 100_000, 100, 1_000_000)

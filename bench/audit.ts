@@ -27,16 +27,7 @@ import { signToken } from '../src/auth/tokens.js'
 import { DEFAULT_SEED_OPTIONS, Random, seedLedger } from '../src/cli/seed.js'
 import { parseConfig, type Config } from '../src/config.js'
 import { openService, openStores, type Service } from '../src/service.js'
-
-function wholeNumberFromEnvironment(name: string, fallback: number, min: number, max: number): number {
-  const text = process.env[name]
-  if (text === undefined || text === '') return fallback
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`)
-  }
-  return value
-}
+import { printMeasures, seedOptionsFor, wholeNumberFromEnvironment } from './common.js'
 
 const SOZIALRAEUME = wholeNumberFromEnvironment('BENCH_AUDIT_SOZIALRAEUME', 20, 1, 500)
 const YEARS = wholeNumberFromEnvironment('BENCH_AUDIT_YEARS', 10, 1, 50)
@@ -45,7 +36,6 @@ const CALLS = wholeNumberFromEnvironment('BENCH_AUDIT_CALLS', 200, 10, 100_000)
 const SEED = process.env.BENCH_AUDIT_SEED || 'sojus'
 const KEEP = process.env.BENCH_AUDIT_KEEP === '1'
 /** What the seed's default counts (370 commitments, 1,000 spendings) write per budget, about. */
-const EVENTS_PER_DEFAULT_BUDGET = 5_000
 const LONG_WAIT_MS = 3_600_000
 
 const MB = 1024 * 1024
@@ -80,17 +70,10 @@ async function withRssPeak<T>(work: () => Promise<T>): Promise<{ result: T; peak
 }
 
 async function seed(config: Config): Promise<number> {
-  const scale = EVENTS / (SOZIALRAEUME * YEARS * EVENTS_PER_DEFAULT_BUDGET)
   const stores = await openStores(config, 'bench-seed')
   try {
     const result = await seedLedger(stores.store, {
-      ...DEFAULT_SEED_OPTIONS,
-      sozialraeume: SOZIALRAEUME,
-      years: YEARS,
-      seed: SEED,
-      commitments: Math.max(1, Math.round(DEFAULT_SEED_OPTIONS.commitments * scale)),
-      spendings: Math.max(1, Math.round(DEFAULT_SEED_OPTIONS.spendings * scale)),
-      policy: { fourEyesThresholdCents: config.fourEyesThresholdCents },
+      ...seedOptionsFor(EVENTS, { sozialraeume: SOZIALRAEUME, years: YEARS, seed: SEED, fourEyesThresholdCents: config.fourEyesThresholdCents }),
       onProgress: ({ events, elapsedMs }) =>
         process.stderr.write(`\r  seeding: ${count(events)} events, ${count(perSecond(events, elapsedMs))} events/s   `),
     })
@@ -172,14 +155,6 @@ async function verify(base: string, token: string): Promise<void> {
   report('verify: events/s', `${count(perSecond(checked, ms))} (${count(checked)} events in ${(ms / 1000).toFixed(1)} s, ok: ${String(body.ok)})`)
 }
 
-function printTable(): void {
-  const width = Math.max(...rows.map((row) => row.measure.length))
-  const line = `${'-'.repeat(width + 2)}+${'-'.repeat(Math.max(...rows.map((row) => row.value.length)) + 2)}`
-  process.stdout.write(`\n${line}\n`)
-  for (const row of rows) process.stdout.write(` ${row.measure.padEnd(width)} | ${row.value}\n`)
-  process.stdout.write(`${line}\n`)
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sojus-bench-audit-'))
   const secret = randomBytes(32).toString('hex')
@@ -219,7 +194,7 @@ async function main(): Promise<void> {
     if (KEEP) process.stderr.write(`kept ${dir}\n`)
     else rmSync(dir, { recursive: true, force: true })
   }
-  printTable()
+  printMeasures(rows)
 }
 
 await main()

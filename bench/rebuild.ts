@@ -42,16 +42,7 @@ import { signToken } from '../src/auth/tokens.js'
 import { parseConfig, type Config } from '../src/config.js'
 import { openStores } from '../src/service.js'
 import { loadMigrations, migrate } from '../src/sql/migrate.js'
-
-function wholeNumberFromEnvironment(name: string, fallback: number, min: number, max: number): number {
-  const text = process.env[name]
-  if (text === undefined || text === '') return fallback
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`)
-  }
-  return value
-}
+import { printMeasures, seedOptionsFor, wholeNumberFromEnvironment } from './common.js'
 
 const EVENTS = wholeNumberFromEnvironment('BENCH_EVENTS', 1_000_000, 1_000, 20_000_000)
 const SOZIALRAEUME = 20
@@ -60,7 +51,6 @@ const KEEP = process.env.BENCH_KEEP === '1'
 const FROM_STORE = process.env.BENCH_STORE
 const RUNTIME = process.env.BENCH_RUNTIME === 'dist' ? 'dist' : 'tsx'
 /** What the seed's default counts write per budget, about (src/cli/seed.ts). */
-const EVENTS_PER_DEFAULT_BUDGET = 5_000
 const HEALTH_EVERY_MS = 50
 /** Budget reads measured once the service is ready. */
 const BUDGET_READS = 200
@@ -82,16 +72,10 @@ function report(measure: string, value: string): void {
 }
 
 async function seed(config: Config): Promise<void> {
-  const scale = EVENTS / (SOZIALRAEUME * YEARS * EVENTS_PER_DEFAULT_BUDGET)
   const stores = await openStores(config, 'bench-seed')
   try {
     const result = await seedLedger(stores.store, {
-      ...DEFAULT_SEED_OPTIONS,
-      sozialraeume: SOZIALRAEUME,
-      years: YEARS,
-      commitments: Math.max(1, Math.round(DEFAULT_SEED_OPTIONS.commitments * scale)),
-      spendings: Math.max(1, Math.round(DEFAULT_SEED_OPTIONS.spendings * scale)),
-      policy: { fourEyesThresholdCents: config.fourEyesThresholdCents },
+      ...seedOptionsFor(EVENTS, { sozialraeume: SOZIALRAEUME, years: YEARS, fourEyesThresholdCents: config.fourEyesThresholdCents }),
       onProgress: ({ events }) => process.stderr.write(`\r  seeding: ${count(events)} events   `),
     })
     process.stderr.write('\n')
@@ -348,14 +332,6 @@ async function budgetReads(run: Run, secret: string): Promise<void> {
   )
 }
 
-function printTable(): void {
-  const width = Math.max(...rows.map((row) => row.measure.length))
-  const line = `${'-'.repeat(width + 2)}+${'-'.repeat(Math.max(...rows.map((row) => row.value.length)) + 2)}`
-  process.stdout.write(`\n${line}\n`)
-  for (const row of rows) process.stdout.write(` ${row.measure.padEnd(width)} | ${row.value}\n`)
-  process.stdout.write(`${line}\n`)
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sojus-bench-rebuild-'))
   const file = join(dir, 'ledger.db')
@@ -372,7 +348,7 @@ async function main(): Promise<void> {
     report('events in the log', count(events))
     await rebuild(service, events, join(dir, 'rebuild.log'))
     await coldStart(service, join(dir, 'cold-start.log'))
-    printTable()
+    printMeasures(rows)
   } finally {
     if (KEEP) process.stderr.write(`kept ${dir}\n`)
     else rmSync(dir, { recursive: true, force: true })

@@ -23,19 +23,12 @@ import { signToken } from '../src/auth/tokens.js'
 import { DEFAULT_SEED_OPTIONS, seedLedger } from '../src/cli/seed.js'
 import { parseConfig } from '../src/config.js'
 import { openService, openStores } from '../src/service.js'
+import { wholeNumberFromEnvironment } from './common.js'
 
-function wholeNumber(name: string, fallback: number, min: number, max: number): number {
-  const text = process.env[name]
-  if (text === undefined || text === '') return fallback
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be a whole number from ${min} to ${max}`)
-  return value
-}
-
-const SOZIALRAEUME = wholeNumber('BENCH_REPORTS_SOZIALRAEUME', 20, 1, 500)
-const COMMITMENTS = wholeNumber('BENCH_REPORTS_COMMITMENTS', 400, 1, 2000)
-const SPENDINGS = wholeNumber('BENCH_REPORTS_SPENDINGS', 1000, 0, 5000)
-const CALLS = wholeNumber('BENCH_REPORTS_CALLS', 50, 5, 10_000)
+const SOZIALRAEUME = wholeNumberFromEnvironment('BENCH_REPORTS_SOZIALRAEUME', 20, 1, 500)
+const COMMITMENTS = wholeNumberFromEnvironment('BENCH_REPORTS_COMMITMENTS', 400, 1, 2000)
+const SPENDINGS = wholeNumberFromEnvironment('BENCH_REPORTS_SPENDINGS', 1000, 0, 5000)
+const CALLS = wholeNumberFromEnvironment('BENCH_REPORTS_CALLS', 50, 5, 10_000)
 const FIRST_YEAR = 2024
 const YEAR = 2025
 const AS_OF = process.env.BENCH_REPORTS_AS_OF || `${YEAR}-06-30`

@@ -39,16 +39,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { SqliteEventStore } from '../src/eventstore/sqlite.js'
-
-function wholeNumberFromEnvironment(name: string, fallback: number, min: number, max: number): number {
-  const text = process.env[name]
-  if (text === undefined || text === '') return fallback
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`)
-  }
-  return value
-}
+import { wholeNumberFromEnvironment } from './common.js'
 
 const CONCURRENT_APPENDS = wholeNumberFromEnvironment('BENCH_STORE_APPENDS', 10_000, 100, 1_000_000)
 const SERIAL_APPENDS = wholeNumberFromEnvironment('BENCH_STORE_SERIAL_APPENDS', 1_000, 10, 1_000_000)

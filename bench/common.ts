@@ -1,0 +1,43 @@
+import { DEFAULT_SEED_OPTIONS, type SeedOptions } from '../src/cli/seed.js'
+
+/** What the benchmarks share: their knobs from the environment, how they print, the seed's size. */
+
+/** A whole number from the environment for a bench's knob: `fallback` when unset, refused outside [min, max]. */
+export function wholeNumberFromEnvironment(name: string, fallback: number, min: number, max: number): number {
+  const text = process.env[name]
+  if (text === undefined || text === '') return fallback
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(text)}`)
+  }
+  return value
+}
+
+/** Prints measures as a two-column table: what was measured, and its figure. */
+export function printMeasures(rows: ReadonlyArray<{ measure: string; value: string }>): void {
+  const width = Math.max(...rows.map((row) => row.measure.length))
+  const line = `${'-'.repeat(width + 2)}+${'-'.repeat(Math.max(...rows.map((row) => row.value.length)) + 2)}`
+  process.stdout.write(`\n${line}\n`)
+  for (const row of rows) process.stdout.write(` ${row.measure.padEnd(width)} | ${row.value}\n`)
+  process.stdout.write(`${line}\n`)
+}
+
+/** About how many events a budget of the seed's defaults holds: what scales a seed to a count of events. */
+const EVENTS_PER_DEFAULT_BUDGET = 5_000
+
+/** The seed's options for about `events` events over `sozialraeume` × `years` budgets. */
+export function seedOptionsFor(
+  events: number,
+  shape: { sozialraeume: number; years: number; seed?: string; fourEyesThresholdCents: bigint },
+): SeedOptions {
+  const scale = events / (shape.sozialraeume * shape.years * EVENTS_PER_DEFAULT_BUDGET)
+  return {
+    ...DEFAULT_SEED_OPTIONS,
+    sozialraeume: shape.sozialraeume,
+    years: shape.years,
+    seed: shape.seed ?? DEFAULT_SEED_OPTIONS.seed,
+    commitments: Math.max(1, Math.round(DEFAULT_SEED_OPTIONS.commitments * scale)),
+    spendings: Math.max(1, Math.round(DEFAULT_SEED_OPTIONS.spendings * scale)),
+    policy: { fourEyesThresholdCents: shape.fourEyesThresholdCents },
+  }
+}
