@@ -36,18 +36,16 @@ export const operationsRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
         tags: ['Operations'],
         summary: 'The store is reachable; how far the read models lag behind the log',
         response: {
-          200: answer(
-            'The store is reachable and the read models follow the log (`catching-up` while a rebuilt projection replays; its routes answer 503 meanwhile, all others serve)',
-            z.object({ status: z.enum(['ready', 'catching-up']), projections }),
-          ),
+          200: answer('The store is reachable and the read models follow the log', z.object({ status: z.literal('ready'), projections })),
           // Not ready is an answer about the service, not a problem with the request.
           503: {
             description:
-              'Not ready: the event store is not reachable (unavailable), or a projection stopped at an event it cannot read (degraded)',
+              'Not ready: a projection replays the log after a rebuild or a long stop (catching-up: its routes answer 503 meanwhile, all other routes and the writes serve), ' +
+              'a projection stopped at an event it cannot read (degraded), or the event store is not reachable (unavailable)',
             content: {
               'application/json': {
                 schema: z.union([
-                  z.object({ status: z.literal('degraded'), projections }),
+                  z.object({ status: z.enum(['catching-up', 'degraded']), projections }),
                   z.object({ status: z.literal('unavailable'), detail: z.string() }),
                 ]),
               },
@@ -80,7 +78,10 @@ export const operationsRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
       if (status.error !== undefined) {
         return reply.code(503).send({ status: 'degraded' as const, projections: { ...progress, error: status.error } })
       }
-      return reply.code(200).send({ status: replaying.length > 0 ? ('catching-up' as const) : ('ready' as const), projections: progress })
+      // Catching up, the service takes writes and serves every route but the replaying projections'
+      // own; a load balancer that routes by readiness sends its reads to a process that is ready.
+      if (replaying.length > 0) return reply.code(503).send({ status: 'catching-up' as const, projections: progress })
+      return reply.code(200).send({ status: 'ready' as const, projections: progress })
     },
   )
 
