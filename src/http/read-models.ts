@@ -58,8 +58,6 @@ export const READ_MODELS: Readonly<Record<string, readonly string[]>> = {
   'GET /v1/audit/seal': [],
 }
 
-/** Writes read one projection: the index that refuses an idempotency key used on another stream. */
-const IDEMPOTENCY_KEYS = 'idempotency-keys'
 
 export interface ReadModelOptions {
   progress: ReadModelProgress
@@ -80,10 +78,10 @@ function unavailable(reply: FastifyReply, detail: string): void {
 }
 
 async function gate(options: ReadModelOptions, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  if (!isRead(request.method)) {
-    if (request.headers['idempotency-key'] === undefined || options.progress.isServing(IDEMPOTENCY_KEYS)) return
-    return unavailable(reply, 'the index of idempotency keys is being rebuilt; try again shortly')
-  }
+  // Writes read no projection: the store claims an idempotency key with the events. The index of
+  // keys only names a reused key in the answer to a write refused before reaching the store
+  // (src/application/idempotency-keys.ts); while it replays, such a write answers its refusal.
+  if (!isRead(request.method)) return
   const names = readModelsOf(request)
   const replaying = names.filter((name) => !options.progress.isServing(name))
   if (replaying.length > 0) {
