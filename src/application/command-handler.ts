@@ -156,12 +156,12 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
   }
 
   /**
-   * The stream's state as this process last saw it, read from the store only when it is not
-   * cached: for facts that are never undone (a registration), or that are confirmed before they refuse.
+   * The stream's state as this process last saw it, without reading the store; undefined when it
+   * is not cached. For facts that are never undone (a registration), or that are confirmed on the
+   * latest state (`read`) before they refuse.
    */
-  async readCached(streamId: string, initialState: () => State): Promise<{ state: State; revision: bigint | undefined }> {
-    const view = this.cache.get(streamId) ?? (await this.load(streamId, initialState))
-    return { state: view.state, revision: view.revision }
+  cached(streamId: string): State | undefined {
+    return this.cache.get(streamId)?.state
   }
 
   async execute(

@@ -113,10 +113,11 @@ export class Ledger {
   ): Promise<BudgetOutcome> {
     // Registration is never undone, so checking it outside the budget's own stream is safe, and
     // a registration once seen needs no read again.
-    const initial = () => initialSozialraumState(sozialraum)
-    let registration = await this.sozialraeume.readCached(sozialraumStreamId(sozialraum), initial)
-    if (!registration.state.registered) registration = await this.sozialraeume.read(sozialraumStreamId(sozialraum), initial)
-    if (!registration.state.registered) {
+    const streamId = sozialraumStreamId(sozialraum)
+    const registered =
+      this.sozialraeume.cached(streamId)?.registered === true ||
+      (await this.sozialraeume.read(streamId, () => initialSozialraumState(sozialraum))).state.registered
+    if (!registered) {
       return { kind: 'rejected', error: new DomainError('not-found', `Sozialraum ${sozialraum} is not registered`) }
     }
     // Once a close is approved, the year's budgets take no writes but the close's and the moves'
@@ -134,8 +135,8 @@ export class Ledger {
 
   /** Asked of the cached year (no read per write); a refusal is confirmed on the latest state. */
   private async checkYearTakesWrites(year: number): Promise<DomainError | undefined> {
-    const cached = await this.years.readCached(yearStreamId(year), () => initialYearState(year))
-    if (yearTakesWrites(cached.state)) return undefined
+    const cached = this.years.cached(yearStreamId(year))
+    if (cached !== undefined && yearTakesWrites(cached)) return undefined
     const { state } = await this.readYear(year)
     return yearTakesWrites(state) ? undefined : new DomainError('year-closed', `fiscal year ${year} is ${state.status}`)
   }

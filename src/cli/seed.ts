@@ -392,16 +392,13 @@ function fastWriter(options: CommandHandlerOptions, policy: BudgetPolicy): Budge
     { decide: (state, command) => decideBudget(state, command, policy), evolve: evolveBudget, isEvent: isBudgetEvent },
     { ...options, maxCachedStreams: SEED_LIMITS.sozialraeume },
   )
-  const latest = new Map<string, BudgetState>()
   return {
     execute: async (year, sozialraum, command, context) => {
-      const streamId = budgetStreamId(year, sozialraum)
-      const outcome = await handler.execute(streamId, () => initialBudgetState({ year, sozialraum }), command, context)
-      if (outcome.kind === 'written') latest.set(streamId, outcome.state)
+      const outcome = await handler.execute(budgetStreamId(year, sozialraum), () => initialBudgetState({ year, sozialraum }), command, context)
       return budgetOutcome(outcome, (state) => state)
     },
     check: (year, sozialraum) => {
-      const state = latest.get(budgetStreamId(year, sozialraum))
+      const state = handler.cached(budgetStreamId(year, sozialraum))
       if (state) assertBudgetInvariants(state)
     },
   }

@@ -30,6 +30,13 @@ export type AppendOutcome = { ok: true; result: AppendResult; written: boolean }
 /** Most appends committed in one transaction. */
 export const MAX_GROUP_COMMIT = 256
 
+/** The settings of every connection to the event store: WAL, and durable commits (synchronous=FULL). */
+export function configureStoreConnection(db: Database.Database): void {
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = FULL')
+  db.pragma('busy_timeout = 5000')
+}
+
 /**
  * The write side of the SQLite event store: owns the one connection that writes, and commits a
  * group of appends as one transaction (one fsync). It runs on a worker thread of its own
@@ -75,16 +82,20 @@ export class SqliteAppender {
 
   /**
    * Commits the group: an outcome per append, each a result or the port's refusal of that append
-   * alone. Throws when the whole group was rolled back (a full disk: StorageFullError).
+   * alone. When the whole group was rolled back (a full disk: StorageFullError), every append in it
+   * fails with that error, and none is left without an outcome.
    */
   commit(group: readonly AppendRequest[]): AppendOutcome[] {
+    let outcomes: AppendOutcome[]
     try {
       rollBackLeftOver(this.db)
-      return this.groupCommit.immediate(group)
+      outcomes = this.groupCommit.immediate(group)
     } catch (error) {
       rollBackLeftOver(this.db)
-      throw sqliteStoreError(error)
+      const refused = sqliteStoreError(error)
+      return group.map(() => ({ ok: false, error: refused }))
     }
+    return group.map((_, index) => outcomes[index] ?? { ok: false, error: new Error('the group commit lost an append') })
   }
 
   private readonly appendTransaction = (append: AppendRequest): AppendResult & { written: boolean } => {

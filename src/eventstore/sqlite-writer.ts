@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import { parentPort, workerData } from 'node:worker_threads'
-import { MAX_GROUP_COMMIT, SqliteAppender, toWire, type AppendRequest, type WireError } from './sqlite-appender.js'
+import { MAX_GROUP_COMMIT, SqliteAppender, configureStoreConnection, toWire, type AppendRequest, type WireError } from './sqlite-appender.js'
 import type { AppendResult } from './port.js'
 
 /**
@@ -33,9 +33,7 @@ let appender: SqliteAppender
 let db: Database.Database
 try {
   db = new Database(path)
-  db.pragma('journal_mode = WAL')
-  db.pragma('synchronous = FULL')
-  db.pragma('busy_timeout = 5000')
+  configureStoreConnection(db)
   appender = new SqliteAppender(db)
   port.postMessage({ type: 'ready' } satisfies WriterReply)
 } catch (error) {
@@ -56,18 +54,11 @@ function flush(): void {
 }
 
 function commit(group: ReadonlyArray<{ id: number; append: AppendRequest }>): Extract<WriterReply, { type: 'appended' }>['outcomes'] {
-  try {
-    const outcomes = appender.commit(group.map((item) => item.append))
-    return group.map(({ id }, index) => {
-      const outcome = outcomes[index]
-      if (outcome === undefined) return { id, error: toWire(new Error('the group commit lost an append')) }
-      return outcome.ok ? { id, result: outcome.result, written: outcome.written } : { id, error: toWire(outcome.error) }
-    })
-  } catch (error) {
-    // The whole group was rolled back: every append in it fails, none hangs.
-    const wire = toWire(error)
-    return group.map(({ id }) => ({ id, error: wire }))
-  }
+  const outcomes = appender.commit(group.map((item) => item.append))
+  return group.map(({ id }, index) => {
+    const outcome = outcomes[index] ?? { ok: false, error: new Error('the group commit lost an append') }
+    return outcome.ok ? { id, result: outcome.result, written: outcome.written } : { id, error: toWire(outcome.error) }
+  })
 }
 
 port.on('message', (request: WriterRequest) => {

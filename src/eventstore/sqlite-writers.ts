@@ -150,18 +150,11 @@ export class InlineWriter implements SqliteWriter {
       setImmediate(this.flush)
     }
     if (group.length === 0) return
-    let outcomes
-    try {
-      outcomes = this.appender.commit(group.map((item) => item.append))
-    } catch (error) {
-      for (const item of group) item.reject(error)
-      return
-    }
+    const outcomes = this.appender.commit(group.map((item) => item.append))
     for (const [index, item] of group.entries()) {
-      const outcome = outcomes[index]
-      if (!outcome) item.reject(new Error('the group commit lost an append'))
-      else if (!outcome.ok) item.reject(outcome.error)
-      else item.resolve({ result: outcome.result, written: outcome.written })
+      const outcome = outcomes[index] ?? { ok: false, error: new Error('the group commit lost an append') }
+      if (outcome.ok) item.resolve({ result: outcome.result, written: outcome.written })
+      else item.reject(outcome.error)
     }
   }
 }

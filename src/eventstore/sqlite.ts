@@ -14,6 +14,7 @@ import {
   type SubscribeOptions,
   type Subscription,
 } from './port.js'
+import { configureStoreConnection } from './sqlite-appender.js'
 import { sqliteStoreError } from './sqlite-errors.js'
 import { InlineWriter, ThreadWriter, type SqliteWriter } from './sqlite-writers.js'
 import { AppendSignal, IDEMPOTENCY_CLAIMS_TABLE, boundedCount, serialiseAppend, toRecorded, type EventRow as StoredRow } from './stored-events.js'
@@ -69,9 +70,7 @@ export class SqliteEventStore implements EventStore {
   constructor(path: string, options: SqliteEventStoreOptions = {}) {
     if (path !== ':memory:') createPrivateFile(path)
     this.db = new Database(path)
-    this.db.pragma('journal_mode = WAL')
-    this.db.pragma('synchronous = FULL')
-    this.db.pragma('busy_timeout = 5000')
+    configureStoreConnection(this.db)
     this.db.exec(SCHEMA)
     this.signal = new AppendSignal(options.pollIntervalMs ?? 500)
     const columns = 'position, stream_id, revision, event_id, type, data, metadata'
