@@ -63,6 +63,16 @@ const environmentSchema = z.object({
     .min(32, 'must be at least 32 characters')
     .regex(/^[A-Za-z0-9._~+/-]+=*$/, 'must be a bearer token: letters, digits and . _ ~ + / - (then = padding)')
     .optional(),
+  /** The office's identity provider for the dashboard's sign-in (authorization code with PKCE). */
+  OIDC_ISSUER: z
+    .url({ protocol: /^https?$/ })
+    .refine(
+      (url) => url.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/.test(url),
+      'must be https:// (http:// only on 127.0.0.1 or localhost)',
+    )
+    .optional(),
+  OIDC_CLIENT_ID: z.string().min(1).max(256).optional(),
+  OIDC_SCOPE: z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/, 'must be scopes separated by spaces').default('openid profile'),
   TRUST_PROXY: z
     .string()
     .regex(/^(true|false|\d{1,2}|[0-9a-fA-F.:/,\s]+)$/, 'must be true, false, a number of hops or proxy addresses')
@@ -75,6 +85,13 @@ export type TokenKeysConfig =
   | { kind: 'jwks'; url: string }
   /** The embedded default: a random secret in the data folder, made on first start. */
   | { kind: 'generated-secret'; path: string }
+
+/** The dashboard's sign-in at the office's identity provider; undefined: the token form (docs/dashboard.md). */
+export interface OidcConfig {
+  issuer: string
+  clientId: string
+  scope: string
+}
 
 export type Database =
   | { kind: 'sqlite'; path: string }
@@ -110,6 +127,8 @@ export interface Config {
   auditSealKey: AuditSealKeyConfig | undefined
   /** The bearer token GET /metrics requires; undefined: metrics are off (404). */
   metricsToken: string | undefined
+  /** How the dashboard signs in: at an identity provider, or (undefined) with a pasted token. */
+  oidc: OidcConfig | undefined
 }
 
 export class ConfigError extends Error {
@@ -147,6 +166,24 @@ export function parseConfig(environment: NodeJS.ProcessEnv): Config {
   }
   else if (database.kind === 'sqlite') keys = { kind: 'generated-secret', path: join(dirname(database.path), 'jwt-secret') }
   else throw new ConfigError('invalid configuration: with a PostgreSQL database, set JWT_SECRET or JWKS_URL')
+  return { ...settingsOf(env, database), tokens: { keys, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE }, oidc: oidcOf(env, keys) }
+}
+
+/** The dashboard signs in at the identity provider whose keys verify its tokens: both, or neither. */
+function oidcOf(env: Environment, keys: TokenKeysConfig): OidcConfig | undefined {
+  if (env.OIDC_ISSUER === undefined && env.OIDC_CLIENT_ID === undefined) return undefined
+  if (env.OIDC_ISSUER === undefined || env.OIDC_CLIENT_ID === undefined) {
+    throw new ConfigError('invalid configuration: set OIDC_ISSUER and OIDC_CLIENT_ID together')
+  }
+  if (keys.kind !== 'jwks') {
+    throw new ConfigError("invalid configuration: with OIDC_ISSUER, set JWKS_URL to the identity provider's keys")
+  }
+  return { issuer: env.OIDC_ISSUER, clientId: env.OIDC_CLIENT_ID, scope: env.OIDC_SCOPE }
+}
+
+type Environment = z.infer<typeof environmentSchema>
+
+function settingsOf(env: Environment, database: Database): Omit<Config, 'tokens' | 'oidc'> {
   return {
     port: env.PORT,
     host: env.HOST,
@@ -154,7 +191,6 @@ export function parseConfig(environment: NodeJS.ProcessEnv): Config {
     eventStoreUrl: env.EVENTSTORE_URL,
     logLevel: env.LOG_LEVEL,
     readYourWritesTimeoutMs: 5000,
-    tokens: { keys, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE },
     fourEyesThresholdCents: env.FOUR_EYES_THRESHOLD ?? DEFAULT_FOUR_EYES_THRESHOLD_CENTS,
     utilisationThresholds: {
       ambulatory: env.UTILISATION_WARNINGS_AMBULATORY ?? DEFAULT_UTILISATION_THRESHOLDS.ambulatory,

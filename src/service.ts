@@ -1,3 +1,4 @@
+import { builtDashboard } from './http/routes/dashboard.js'
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
@@ -213,6 +214,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       rateLimitPerMinute: config.rateLimitPerMinute,
       trustProxy: config.trustProxy,
       metrics,
+      dashboard: { root: builtDashboard(), oidc: config.oidc },
       ...(config.metricsToken === undefined ? {} : { metricsToken: config.metricsToken }),
       ...(config.redisUrl === undefined ? {} : { redisUrl: config.redisUrl }),
       ...(overrides.failedAuthenticationsPerMinute === undefined

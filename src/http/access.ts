@@ -6,6 +6,7 @@ import { InvalidTokenError, KeysUnavailableError, type Principal, type VerifyTok
 import type { Actor, Role } from '../domain/events.js'
 import { sameToken, type AuthenticationScheme, type RateLimit } from '../metrics.js'
 import { problem, sendProblem } from './problem.js'
+import { isDashboardPath } from './routes/dashboard.js'
 
 /**
  * Who may call which route (docs/api.md's role column, docs/domain.md rule 7), as one table, enforced for
@@ -41,6 +42,7 @@ export const ACCESS_TABLE: Readonly<Record<string, Access>> = {
   'GET /health': PUBLIC,
   'GET /ready': PUBLIC,
   'GET /openapi.json': PUBLIC,
+  'GET /dashboard/config': PUBLIC,
   'GET /metrics': METRICS,
 
   'POST /v1/sozialraeume': FINANCE,
@@ -96,6 +98,8 @@ const DOCS_PREFIX = '/docs'
 
 export function accessOf(method: string, url: string): Access | undefined {
   if (url === DOCS_PREFIX || url.startsWith(`${DOCS_PREFIX}/`)) return PUBLIC
+  // The dashboard's built files hold no data: the page asks the API with the user's token.
+  if ((method === 'GET' || method === 'HEAD') && isDashboardPath(url)) return PUBLIC
   // Fastify answers HEAD with the GET route.
   return ACCESS_TABLE[`${method === 'HEAD' ? 'GET' : method} ${url}`]
 }

@@ -33,6 +33,7 @@ import { sozialraeumeRoutes } from './routes/sozialraeume.js'
 import { spendingRoutes } from './routes/spending.js'
 import { moveRoutes } from './routes/moves.js'
 import { yearRoutes } from './routes/years.js'
+import { dashboardRoutes } from './routes/dashboard.js'
 
 /** Largest request body accepted; the biggest legitimate one is a few kilobytes. */
 export const BODY_LIMIT_BYTES = 64 * 1024
@@ -55,6 +56,12 @@ const countersOf = (metrics: ServiceMetrics): AccessCounters => ({
   rateLimited: (limit) => metrics.rateLimited.inc({ limit }),
   authenticationFailed: (scheme) => metrics.authenticationFailures.inc({ scheme }),
 })
+
+/** The dashboard talks to this service, and to the identity provider when it signs in there. */
+function connectSources(deps: HttpDeps): string[] {
+  const issuer = deps.dashboard?.oidc?.issuer
+  return issuer === undefined ? ["'self'"] : ["'self'", new URL(issuer).origin]
+}
 
 /** Builds the HTTP API from its dependencies; it neither listens nor opens anything itself. */
 export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Promise<FastifyInstance> {
@@ -99,7 +106,7 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
   await app.register(helmet, {
     // The service may run on plain HTTP behind a TLS proxy or on localhost; upgrading /docs'
     // requests to https there would break the page.
-    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null, connectSrc: connectSources(deps) } },
   })
   // Before any route: every route must be in the access table.
   await app.register(accessPlugin, {
@@ -135,5 +142,6 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
   await app.register(reportRoutes, deps)
   await app.register(yearRoutes, deps)
   await app.register(moveRoutes, deps)
+  await app.register(dashboardRoutes, deps.dashboard ?? { root: undefined, oidc: undefined })
   return app as unknown as FastifyInstance
 }

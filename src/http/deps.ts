@@ -7,6 +7,7 @@ import type { FiscalYearQueries } from '../readmodels/fiscal-years.js'
 import type { ReadModels } from '../readmodels/queries.js'
 import type { ReportQueries } from '../readmodels/reports.js'
 import type { ReadModelProgress } from './read-models.js'
+import type { DashboardOptions } from './routes/dashboard.js'
 
 /** What the HTTP layer needs from the rest of the service; tests pass their own. */
 export interface HttpDeps {
@@ -35,4 +36,6 @@ export interface HttpDeps {
   trustProxy?: boolean | number | string
   /** The service's Prometheus metrics (src/metrics.ts); without them no request is measured and /metrics answers 404. */
   metrics?: ServiceMetrics
+  /** The web dashboard's built files and sign-in; without it, `/` answers that it was not built. */
+  dashboard?: DashboardOptions
 }

@@ -1,3 +1,4 @@
+import { isDashboardPath } from './routes/dashboard.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Position } from '../eventstore/port.js'
@@ -30,6 +31,7 @@ export const READ_MODELS: Readonly<Record<string, readonly string[]>> = {
   'GET /health': [],
   'GET /ready': [],
   'GET /openapi.json': [],
+  'GET /dashboard/config': [],
   'GET /metrics': [],
   'GET /v1/sozialraeume': ['sozialraeume'],
   'GET /v1/budgets/:year': ['balances', 'commitments'],
@@ -101,7 +103,8 @@ async function gate(options: ReadModelOptions, request: FastifyRequest, reply: F
 export const readModelPlugin = fp(async (app: FastifyInstance, options: ReadModelOptions) => {
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method]
-    if (!methods.includes('GET') || route.url.startsWith('/docs')) return
+    // The documentation's and the dashboard's files read no projection.
+    if (!methods.includes('GET') || route.url.startsWith('/docs') || isDashboardPath(route.url)) return
     if (!Object.hasOwn(READ_MODELS, `GET ${route.url}`)) {
       throw new Error(`route GET ${route.url} is not in READ_MODELS (src/http/read-models.ts): say which projections it reads`)
     }

@@ -1,0 +1,100 @@
+/**
+ * The dashboard's only way to the ledger: the /v1 API of the service that served the page, with
+ * the signed-in user's bearer token. Every refusal arrives as an ApiProblem carrying the
+ * problem+json answer (docs/api.md, "Problem types"), so a form can say in German what went wrong
+ * and next to which field.
+ */
+export interface FieldError {
+  path: string
+  message: string
+}
+
+export class ApiProblem extends Error {
+  override name = 'ApiProblem'
+  constructor(
+    readonly status: number,
+    /** The last part of the type URN: `insufficient-funds`, `validation`, … */
+    readonly code: string,
+    readonly detail: string,
+    readonly errors: readonly FieldError[] = [],
+  ) {
+    super(detail)
+  }
+}
+
+const PROBLEM_PREFIX = 'urn:sojus-ledger:problem:'
+/** A request that hangs is abandoned: the user may try again with the same Idempotency-Key. */
+const TIMEOUT_MS = 30_000
+
+export interface WriteOptions {
+  /** The same key for a retry of the same form submission, so that it never books twice. */
+  idempotencyKey: string
+}
+
+export class Api {
+  constructor(
+    private readonly token: string,
+    /** Called with a 401: the token expired or was refused, the user must sign in again. */
+    private readonly onUnauthorized: () => void = () => {},
+  ) {}
+
+  get<T>(path: string): Promise<T> {
+    return this.send<T>('GET', path)
+  }
+
+  post<T>(path: string, body: unknown, options: WriteOptions): Promise<T> {
+    return this.send<T>('POST', path, body, { 'idempotency-key': options.idempotencyKey })
+  }
+
+  /** A file the API answers (CSV, JSONL) as a Blob, for a download the browser saves. */
+  async download(path: string): Promise<{ blob: Blob; filename: string }> {
+    const response = await this.fetch('GET', path)
+    const disposition = response.headers.get('content-disposition') ?? ''
+    const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'export'
+    return { blob: await response.blob(), filename }
+  }
+
+  private async send<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const response = await this.fetch(method, path, body, headers)
+    return (await response.json()) as T
+  }
+
+  private async fetch(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+    let response: Response
+    try {
+      response = await fetch(path, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          accept: 'application/json, application/problem+json, */*',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+        cache: 'no-store',
+      })
+    } catch {
+      throw new ApiProblem(0, 'network', 'the service could not be reached')
+    }
+    if (response.ok) return response
+    if (response.status === 401) this.onUnauthorized()
+    throw await problemOf(response)
+  }
+}
+
+async function problemOf(response: Response): Promise<ApiProblem> {
+  try {
+    const body = (await response.json()) as { type?: string; detail?: string; errors?: FieldError[] }
+    const code = body.type?.startsWith(PROBLEM_PREFIX) === true ? body.type.slice(PROBLEM_PREFIX.length) : 'internal'
+    return new ApiProblem(response.status, code, body.detail ?? '', body.errors ?? [])
+  } catch {
+    return new ApiProblem(response.status, 'internal', response.statusText)
+  }
+}
+
+/** A path segment, encoded (Sozialraum ids are slugs, but the path must never be built by hand). */
+export const seg = (value: string | number): string => encodeURIComponent(String(value))
+
+/** A budget's path: /v1/budgets/{year}/{sozialraum}. */
+export const budgetPath = (year: number, sozialraum: string): string => `/v1/budgets/${seg(year)}/${seg(sozialraum)}`

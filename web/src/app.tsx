@@ -1,0 +1,203 @@
+import { createContext, type ComponentChildren } from 'preact'
+import { useContext, useEffect, useMemo, useState } from 'preact/hooks'
+import { Api } from './api'
+import { finishOidcSignIn, forgetSession, keepSession, sessionOf, startOidcSignIn, storedSession, type Session, type SignInConfig } from './auth'
+import { ROLE_LABELS } from './format'
+import type { Role } from './types'
+import { AuditorPage } from './views/auditor'
+import { FinancePage } from './views/finance'
+import { TeamLeadPage } from './views/teamlead'
+import { YearClosePage } from './views/year-close'
+
+/** What every page needs: the API with the user's token, who they are, and the fiscal year shown. */
+export interface AppContext {
+  api: Api
+  session: Session
+  year: number
+}
+
+const Context = createContext<AppContext | undefined>(undefined)
+
+export function useApp(): AppContext {
+  const context = useContext(Context)
+  if (context === undefined) throw new Error('useApp outside the signed-in app')
+  return context
+}
+
+/** The pages of each role, in the order of the navigation; the first is the role's main page. */
+const PAGES: Record<Role, readonly { path: string; label: string; page: () => ComponentChildren }[]> = {
+  finance: [
+    { path: 'uebersicht', label: 'Übersicht', page: () => <FinancePage /> },
+    { path: 'jahresabschluss', label: 'Jahresabschluss', page: () => <YearClosePage /> },
+    { path: 'pruefung', label: 'Prüfung', page: () => <AuditorPage /> },
+  ],
+  teamlead: [{ path: 'team', label: 'Meine Sozialräume', page: () => <TeamLeadPage /> }],
+  auditor: [{ path: 'pruefung', label: 'Prüfung', page: () => <AuditorPage /> }],
+}
+
+const YEAR_KEY = 'sojus-ledger.year'
+const FIRST_YEAR = 2000
+const LAST_YEAR = 2100
+
+function initialYear(): number {
+  const kept = Number(sessionStorage.getItem(YEAR_KEY))
+  return Number.isInteger(kept) && kept >= FIRST_YEAR && kept <= LAST_YEAR ? kept : new Date().getFullYear()
+}
+
+function useHashPath(): string {
+  const read = () => location.hash.replace(/^#\/?/, '')
+  const [path, setPath] = useState(read)
+  useEffect(() => {
+    const update = () => setPath(read())
+    addEventListener('hashchange', update)
+    return () => removeEventListener('hashchange', update)
+  }, [])
+  return path
+}
+
+export function App() {
+  const [config, setConfig] = useState<SignInConfig>()
+  const [session, setSession] = useState<Session | undefined>(storedSession)
+  const [failure, setFailure] = useState<string>()
+
+  useEffect(() => {
+    fetch('/dashboard/config', { cache: 'no-store' })
+      .then((response) => response.json() as Promise<SignInConfig>)
+      .then(async (loaded) => {
+        setConfig(loaded)
+        if (loaded.signIn !== 'oidc') return
+        const returned = await finishOidcSignIn(loaded)
+        if (returned !== undefined) signedIn(returned)
+      })
+      .catch(() => setFailure('Die Anmeldung beim Identitätsdienst ist fehlgeschlagen.'))
+  }, [])
+
+  const signedIn = (next: Session) => {
+    keepSession(next)
+    setSession(next)
+  }
+  const signOut = () => {
+    void forgetSession(config)
+    setSession(undefined)
+  }
+
+  if (session === undefined) return <SignIn config={config} failure={failure} onSignedIn={signedIn} />
+  return <Shell session={session} onSignOut={signOut} />
+}
+
+function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
+  const [year, setYear] = useState(initialYear)
+  const api = useMemo(() => new Api(session.token, onSignOut), [session.token])
+  const path = useHashPath()
+  const pages = PAGES[session.role]
+  const current = pages.find((page) => page.path === path) ?? pages[0]!
+  const changeYear = (value: number) => {
+    sessionStorage.setItem(YEAR_KEY, String(value))
+    setYear(value)
+  }
+  return (
+    <Context.Provider value={{ api, session, year }}>
+      <a class="skip" href="#inhalt">
+        Zum Inhalt springen
+      </a>
+      <header class="top">
+        <h1>SOJUS-Budget</h1>
+        <nav aria-label="Hauptnavigation">
+          <ul>
+            {pages.map((page) => (
+              <li key={page.path}>
+                <a href={`#/${page.path}`} aria-current={page === current ? 'page' : undefined}>
+                  {page.label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <div class="who">
+          <label for="year">Haushaltsjahr</label>
+          <select id="year" value={String(year)} onChange={(event) => changeYear(Number((event.currentTarget as HTMLSelectElement).value))}>
+            {yearsAround(year).map((y) => (
+              <option key={y} value={String(y)}>
+                {y}
+              </option>
+            ))}
+          </select>
+          <span class="user">
+            {session.name ?? session.sub} <span class="role">({ROLE_LABELS[session.role]})</span>
+          </span>
+          <button type="button" class="secondary" onClick={onSignOut}>
+            Abmelden
+          </button>
+        </div>
+      </header>
+      <main id="inhalt" tabIndex={-1}>
+        {/* A key per year: a page's loaded data never outlives the year it was loaded for. */}
+        <div key={`${current.path}-${year}`}>{current.page()}</div>
+      </main>
+    </Context.Provider>
+  )
+}
+
+function yearsAround(year: number): number[] {
+  const first = Math.max(FIRST_YEAR, Math.min(year, new Date().getFullYear()) - 5)
+  const last = Math.min(LAST_YEAR, Math.max(year, new Date().getFullYear()) + 1)
+  return Array.from({ length: last - first + 1 }, (_, index) => first + index)
+}
+
+function SignIn({ config, failure, onSignedIn }: { config: SignInConfig | undefined; failure: string | undefined; onSignedIn: (session: Session) => void }) {
+  const [token, setToken] = useState('')
+  const [message, setMessage] = useState<string | undefined>(failure)
+  const [busy, setBusy] = useState(false)
+
+  const submit = async (event: Event) => {
+    event.preventDefault()
+    const session = sessionOf(token)
+    if (session === undefined) return setMessage('Das ist kein gültiges Token. Bitte kopieren Sie es vollständig aus „npm run token“.')
+    if (session.expiresAt <= Date.now()) return setMessage('Dieses Token ist abgelaufen. Bitte erzeugen Sie ein neues.')
+    setBusy(true)
+    // The service, not the page, decides whether the token counts: ask it once.
+    const answer = await fetch('/v1/sozialraeume', { headers: { authorization: `Bearer ${session.token}` }, cache: 'no-store' }).catch(() => undefined)
+    setBusy(false)
+    if (answer?.ok === true) return onSignedIn(session)
+    setMessage(answer === undefined ? 'Der Dienst ist nicht erreichbar.' : 'Der Dienst hat dieses Token abgelehnt. Bitte erzeugen Sie ein neues.')
+  }
+
+  return (
+    <main id="inhalt" class="signin">
+      <h1>SOJUS-Budget</h1>
+      <p>Budgets der Sozialräume: Zuweisungen, Mittelbindungen, Rechnungen und flexible Hilfen.</p>
+      {config?.signIn === 'oidc' ? (
+        <button type="button" onClick={() => void startOidcSignIn(config)}>
+          Anmelden
+        </button>
+      ) : (
+        <form onSubmit={submit} class="form" aria-labelledby="signin-title" noValidate>
+          <h2 id="signin-title">Anmelden</h2>
+          <div class={message !== undefined ? 'field invalid' : 'field'}>
+            <label for="token">Zugangstoken</label>
+            <textarea
+              id="token"
+              name="token"
+              rows={4}
+              value={token}
+              aria-invalid={message !== undefined}
+              aria-describedby={message !== undefined ? 'token-hint token-error' : 'token-hint'}
+              onInput={(event) => setToken((event.currentTarget as HTMLTextAreaElement).value)}
+            />
+            <small id="token-hint" class="hint">
+              Das Token erzeugt der Betrieb mit <code>npm run token</code>. Es bleibt nur in diesem Browser-Tab gespeichert.
+            </small>
+            {message !== undefined && (
+              <small id="token-error" class="field-error" role="alert">
+                {message}
+              </small>
+            )}
+          </div>
+          <button type="submit" disabled={busy}>
+            Anmelden
+          </button>
+        </form>
+      )}
+    </main>
+  )
+}

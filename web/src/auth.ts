@@ -1,0 +1,93 @@
+import { UserManager, WebStorageStateStore } from 'oidc-client-ts'
+import type { Role } from './types'
+
+/**
+ * Who is signed in. The token lives in sessionStorage only (it goes when the tab closes) and
+ * sign-out forgets it. Its claims are read here only to show the right pages: the service
+ * verifies the token on every request, so a forged claim gets the user nothing but 401 or 403.
+ */
+export interface Session {
+  token: string
+  sub: string
+  role: Role
+  name: string | undefined
+  sozialraeume: string[]
+  /** The token's exp, in milliseconds since the epoch. */
+  expiresAt: number
+}
+
+/** How the service says the dashboard signs in (GET /dashboard/config). */
+export type SignInConfig = { signIn: 'token' } | { signIn: 'oidc'; issuer: string; clientId: string; scope: string }
+
+const TOKEN_KEY = 'sojus-ledger.token'
+const ROLES: readonly Role[] = ['finance', 'teamlead', 'auditor']
+
+/** The claims of a JWT, unverified (see above); undefined when it is not one the service could take. */
+export function sessionOf(token: string): Session | undefined {
+  const payload = token.trim().split('.')[1]
+  if (payload === undefined) return undefined
+  try {
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '='))
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0)))) as Record<string, unknown>
+    const role = claims.role as Role
+    if (typeof claims.sub !== 'string' || !ROLES.includes(role) || typeof claims.exp !== 'number') return undefined
+    const sozialraeume = Array.isArray(claims.sozialraeume) ? claims.sozialraeume.filter((s): s is string => typeof s === 'string') : []
+    return {
+      token: token.trim(),
+      sub: claims.sub,
+      role,
+      name: typeof claims.name === 'string' ? claims.name : undefined,
+      sozialraeume,
+      expiresAt: claims.exp * 1000,
+    }
+  } catch {
+    return undefined
+  }
+}
+
+export function storedSession(): Session | undefined {
+  const token = sessionStorage.getItem(TOKEN_KEY)
+  const session = token === null ? undefined : sessionOf(token)
+  return session !== undefined && session.expiresAt > Date.now() ? session : undefined
+}
+
+export function keepSession(session: Session): void {
+  sessionStorage.setItem(TOKEN_KEY, session.token)
+}
+
+/** Sign-out: the token is gone from this tab, and so is the identity provider's session record. */
+export async function forgetSession(config: SignInConfig | undefined): Promise<void> {
+  sessionStorage.removeItem(TOKEN_KEY)
+  if (config?.signIn === 'oidc') await userManager(config).removeUser()
+}
+
+/** oidc-client-ts: authorization code with PKCE; its state and user in sessionStorage, never localStorage. */
+function userManager(config: Extract<SignInConfig, { signIn: 'oidc' }>): UserManager {
+  const store = new WebStorageStateStore({ store: sessionStorage })
+  return new UserManager({
+    authority: config.issuer,
+    client_id: config.clientId,
+    redirect_uri: `${location.origin}/`,
+    response_type: 'code',
+    scope: config.scope,
+    userStore: store,
+    stateStore: store,
+    // No hidden iframe: when the token expires, the user signs in again.
+    automaticSilentRenew: false,
+    loadUserInfo: false,
+  })
+}
+
+/** Sends the browser to the identity provider's sign-in page. */
+export function startOidcSignIn(config: Extract<SignInConfig, { signIn: 'oidc' }>): Promise<void> {
+  return userManager(config).signinRedirect()
+}
+
+/** Back from the identity provider (?code=…&state=…): the access token, and the address cleaned. */
+export async function finishOidcSignIn(config: Extract<SignInConfig, { signIn: 'oidc' }>): Promise<Session | undefined> {
+  const query = new URLSearchParams(location.search)
+  if (!query.has('code') || !query.has('state')) return undefined
+  const user = await userManager(config).signinRedirectCallback()
+  history.replaceState(null, '', `/${location.hash}`)
+  return sessionOf(user.access_token)
+}

@@ -1,0 +1,62 @@
+/**
+ * German number and date formats, as the people of a Jugendamt read them ("1.250,50 €",
+ * "03.03.2025"). Amounts stay decimal strings from the API to the screen: Intl formats a
+ * numeric string exactly (no binary float on the way), and input is turned back into the
+ * API's plain notation ("1250.50") as text.
+ */
+const EURO = new Intl.NumberFormat('de-DE', { style: 'currency', currency: 'EUR' })
+const PERCENT = new Intl.NumberFormat('de-DE', { minimumFractionDigits: 2, maximumFractionDigits: 2 })
+const DATE = new Intl.DateTimeFormat('de-DE', { day: '2-digit', month: '2-digit', year: 'numeric', timeZone: 'UTC' })
+const TIMESTAMP = new Intl.DateTimeFormat('de-DE', { dateStyle: 'medium', timeStyle: 'medium' })
+
+/** Intl formats a decimal string exactly; TypeScript's lib types only numbers and bigints. */
+type DecimalFormat = { format(value: string): string }
+
+/** "1250.50" → "1.250,50 €" (a non-breaking space before the sign, as de-DE has it). */
+export function euro(amount: string): string {
+  return (EURO as unknown as DecimalFormat).format(amount)
+}
+
+/** "87.50" → "87,50 %"; null (nothing to divide by) → "–". */
+export function percent(value: string | null | undefined): string {
+  return value === null || value === undefined ? '–' : `${(PERCENT as unknown as DecimalFormat).format(value)} %`
+}
+
+/** "2025-03-03" → "03.03.2025". */
+export function germanDate(date: string): string {
+  return DATE.format(new Date(`${date}T00:00:00Z`))
+}
+
+/** An ISO timestamp in the browser's time zone: "03.03.2025, 10:30:00". */
+export function timestamp(iso: string): string {
+  return TIMESTAMP.format(new Date(iso))
+}
+
+const GERMAN_AMOUNT = /^(-)?(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{1,2}))?$/
+const PLAIN_AMOUNT = /^(-)?(\d+)\.(\d{1,2})$/
+
+/**
+ * What a user typed as an amount, in the API's notation: "1.250,50" and "1250,5" → "1250.50",
+ * "1250.50" (a point before one or two final digits is a decimal point) too. Undefined when the
+ * text is not an amount; the form says so in German before anything is sent.
+ */
+export function parseEuro(text: string): string | undefined {
+  const compact = text.replace(/[\s\u00a0€]/g, '')
+  const german = GERMAN_AMOUNT.exec(compact)
+  const plain = german === null ? PLAIN_AMOUNT.exec(compact) : null
+  const match = german ?? plain
+  if (match === null) return undefined
+  const [, sign = '', whole = '', cents = ''] = match
+  const digits = whole.replace(/\./g, '').replace(/^0+(?=\d)/, '')
+  return `${sign}${digits}.${cents.padEnd(2, '0')}`
+}
+
+/** The labels of the two budget lines and of the roles, as the team says them. */
+export const LINE_LABELS = { ambulatory: 'Ambulante Hilfen', flexible: 'Flexible Hilfen' } as const
+export const ROLE_LABELS = { finance: 'Finanzcontrolling', teamlead: 'Teamleitung', auditor: 'Prüfung' } as const
+export const COMMITMENT_STATUS_LABELS = {
+  requested: 'wartet auf Freigabe',
+  open: 'offen',
+  closed: 'abgeschlossen',
+  rejected: 'abgelehnt',
+} as const

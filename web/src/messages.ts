@@ -1,0 +1,68 @@
+import type { ApiProblem } from './api'
+
+/**
+ * The API's problems as German sentences (docs/api.md, "Problem types"). The API's own `detail`
+ * is English and meant for developers; the person at the desk reads these. A validation
+ * problem names its fields: each message goes next to the field it names (see fieldMessages).
+ */
+const PROBLEM_MESSAGES: Record<string, string> = {
+  validation: 'Die Eingaben sind nicht gültig. Bitte prüfen Sie die markierten Felder.',
+  unauthorized: 'Ihre Anmeldung ist abgelaufen oder ungültig. Bitte melden Sie sich neu an.',
+  forbidden: 'Dafür fehlt Ihnen die Berechtigung.',
+  'not-found': 'Nicht gefunden: Der Sozialraum, das Budget oder der Vorgang existiert nicht (noch keine Zuweisung?).',
+  conflict: 'Das gibt es schon, oder es hat diesen Stand bereits.',
+  'commitment-closed': 'Die Mittelbindung ist abgeschlossen oder abgelehnt.',
+  'approval-required': 'Die Mittelbindung wartet noch auf die Freigabe.',
+  'year-closed': 'Das Haushaltsjahr ist abgeschlossen: Buchungen sind nicht mehr möglich.',
+  'precondition-failed': 'Das Budget wurde inzwischen geändert. Bitte laden Sie neu und versuchen Sie es noch einmal.',
+  'insufficient-funds': 'Nicht genug verfügbare Mittel auf dieser Haushaltslinie.',
+  'exceeds-commitment': 'Der Betrag übersteigt den Rest der Mittelbindung (oder unterschreitet das bereits Abgerechnete).',
+  'limit-exceeded': 'Der Betrag überschreitet die zulässige Höchstgrenze.',
+  'idempotency-key-reused': 'Dieser Vorgang wurde schon mit anderen Angaben gesendet. Bitte senden Sie das Formular neu ab.',
+  'too-many-requests': 'Zu viele Anfragen. Bitte warten Sie einen Moment.',
+  'payload-too-large': 'Die Eingaben sind zu lang.',
+  unavailable: 'Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es gleich noch einmal.',
+  network: 'Der Dienst ist nicht erreichbar. Bitte prüfen Sie die Verbindung.',
+  internal: 'Ein interner Fehler ist aufgetreten. Bitte wenden Sie sich an den Betrieb.',
+}
+
+/** The German sentence for a refused request. */
+export function problemMessage(problem: ApiProblem): string {
+  return PROBLEM_MESSAGES[problem.code] ?? PROBLEM_MESSAGES.internal!
+}
+
+/** The API's validation messages (zod's, English) that a person can act on, in German. */
+const VALIDATION_PATTERNS: [RegExp, string][] = [
+  [/unknown field/i, 'Dieses Feld ist nicht vorgesehen.'],
+  [/required|expected .*, received undefined/i, 'Bitte ausfüllen.'],
+  [/amount|decimal|cents|money/i, 'Bitte einen gültigen Betrag eingeben, z. B. 1.250,50.'],
+  [/must not be zero|non-?zero|≠ 0/i, 'Der Betrag darf nicht 0 sein.'],
+  [/date|YYYY-MM-DD/i, 'Bitte ein gültiges Datum eingeben.'],
+  [/period|before|after|fiscal year|overlap/i, 'Der Zeitraum passt nicht zum Haushaltsjahr.'],
+  [/too big|at most|too long|characters/i, 'Die Eingabe ist zu lang.'],
+  [/blank|too small|at least/i, 'Bitte ausfüllen.'],
+  [/control characters/i, 'Die Eingabe enthält unzulässige Zeichen.'],
+  [/uuid|version-5|v5/i, 'Die Kennung ist nicht gültig.'],
+]
+
+function germanValidation(message: string): string {
+  return VALIDATION_PATTERNS.find(([pattern]) => pattern.test(message))?.[1] ?? 'Diese Eingabe ist nicht gültig.'
+}
+
+/**
+ * Messages per field of a form, keyed by the API's path of the field ("amount", "period.to").
+ * A problem that names no field of the form, or is no validation problem, comes back under "".
+ */
+export function fieldMessages(problem: ApiProblem, fields: readonly string[]): Record<string, string> {
+  const messages: Record<string, string> = {}
+  for (const error of problem.errors) {
+    const field = fields.find((name) => error.path === name || error.path.startsWith(`${name}.`)) ??
+      fields.find((name) => name.startsWith(`${error.path}.`))
+    if (field !== undefined && messages[field] === undefined) messages[field] = germanValidation(error.message)
+  }
+  // Refusals of a rule concern the amount a user typed: say it there too, where they look.
+  const amountCodes = ['insufficient-funds', 'exceeds-commitment', 'limit-exceeded']
+  if (amountCodes.includes(problem.code) && fields.includes('amount')) messages.amount = problemMessage(problem)
+  messages[''] = problemMessage(problem)
+  return messages
+}

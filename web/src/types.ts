@@ -1,0 +1,123 @@
+/** The API's resources as the dashboard reads them (docs/api.md, "Resources"); money is a decimal string. */
+export type Line = 'ambulatory' | 'flexible'
+export type Role = 'finance' | 'teamlead' | 'auditor'
+
+export interface Balance {
+  allocated: string
+  committed: string
+  spent: string
+  available: string
+}
+
+export interface Budget {
+  year: number
+  sozialraum: string
+  revision: string
+  closed: boolean
+  lines: Record<Line, Balance>
+  total: Balance
+  overBudget: { commitments: number; amount: string }
+}
+
+export interface BudgetList {
+  year: number
+  items: Budget[]
+  total: Balance
+}
+
+export interface Sozialraum {
+  id: string
+  name: string
+  status: 'pilot' | 'permanent'
+  openedAt: string
+}
+
+export interface Decision {
+  decision: 'approve' | 'reject'
+  by: string
+  at: string
+  comment?: string
+}
+
+export interface Commitment {
+  id: string
+  year: number
+  sozialraum: string
+  line: Line
+  provider: string
+  caseRef: string
+  helpType?: string
+  period: { from: string; to: string }
+  decisionRef?: string
+  amount: string
+  invoiced: string
+  released: string
+  carried: string
+  remaining: string
+  status: 'requested' | 'open' | 'closed' | 'rejected'
+  overBudget: boolean
+  overBudgetJustification?: string
+  createdBy: string
+  createdAt: string
+  invoices: { invoiceNo: string; amount: string; invoiceDate: string }[]
+  lastDecision?: Decision
+}
+
+export interface Spending {
+  id: string
+  year: number
+  sozialraum: string
+  line: 'flexible'
+  amount: string
+  purpose: string
+  category?: string
+  receiptRef: string
+  date: string
+  reversed: boolean
+  createdBy: string
+  createdAt: string
+}
+
+/** What every successful write answers (docs/api.md, "The 201 answer"), budget writes with the budget. */
+export interface WriteAnswer {
+  position: string
+  revision: string
+  budget?: Budget
+  warnings?: { line: Line; threshold: number; utilisation: string | null }[]
+}
+
+export interface AuditEntry {
+  position: string
+  streamId: string
+  revision: string
+  eventId: string
+  type: string
+  version: number
+  recordedAt: string
+  actor: { sub: string; role: Role }
+  data: Record<string, unknown>
+}
+
+export interface FiscalYear {
+  year: number
+  status: 'open' | 'close-requested' | 'closing' | 'closed'
+  request?: { reason: string; carryUnspent: Line[]; by: string; at: string }
+  decision?: Decision
+  closedAt?: string
+  budgets: { total: number; closed: number }
+  carried: Record<string, string | number>
+}
+
+export interface Move {
+  id: string
+  year: number
+  from: { sozialraum: string; line: Line }
+  to: { sozialraum: string; line: Line }
+  amount: string
+  reason: string
+  status: 'in-transit' | 'completed' | 'refused' | 'reverted'
+  why?: string
+  requestedBy: string
+  requestedAt: string
+  settledAt?: string
+}

@@ -1,0 +1,3 @@
+export function AuditorPage() {
+  return <p>Prüfung</p>
+}

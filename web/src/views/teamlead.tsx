@@ -1,0 +1,3 @@
+export function TeamLeadPage() {
+  return <p>Team</p>
+}

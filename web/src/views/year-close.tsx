@@ -1,0 +1,3 @@
+export function YearClosePage() {
+  return <p>Jahresabschluss</p>
+}
