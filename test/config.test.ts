@@ -101,3 +101,30 @@ t.test('PostgreSQL settings', async (t) => {
   t.throws(() => parseConfig({ JWT_SECRET: 'x'.repeat(32), DATABASE_POOL_SIZE: '1' }), /DATABASE_POOL_SIZE/)
   t.throws(() => parseConfig({ JWT_SECRET: 'x'.repeat(32), REDIS_URL: 'http://redis' }), /REDIS_URL/)
 })
+
+t.test('the dashboard signs in at an identity provider with OIDC_ISSUER and OIDC_CLIENT_ID, or with a token form', async (t) => {
+  const provider = {
+    JWKS_URL: 'https://sso.example.org/realms/jugendamt/protocol/openid-connect/certs',
+    JWT_ISSUER: 'https://sso.example.org/realms/jugendamt',
+    JWT_AUDIENCE: 'sojus-ledger',
+  }
+  t.equal(parseConfig({}).oidc, undefined, 'the token form by default')
+  t.same(parseConfig({ ...provider, OIDC_ISSUER: provider.JWT_ISSUER, OIDC_CLIENT_ID: 'sojus-dashboard' }).oidc, {
+    issuer: provider.JWT_ISSUER,
+    clientId: 'sojus-dashboard',
+    scope: 'openid profile',
+  })
+  t.equal(
+    parseConfig({ ...provider, OIDC_ISSUER: 'http://127.0.0.1:8080/realms/x', OIDC_CLIENT_ID: 'c', OIDC_SCOPE: 'openid roles' }).oidc?.scope,
+    'openid roles',
+  )
+  for (const [bad, why] of [
+    [{ ...provider, OIDC_ISSUER: provider.JWT_ISSUER }, /together/],
+    [{ ...provider, OIDC_CLIENT_ID: 'c' }, /together/],
+    [{ OIDC_ISSUER: provider.JWT_ISSUER, OIDC_CLIENT_ID: 'c' }, /JWKS_URL/],
+    [{ ...provider, OIDC_ISSUER: 'http://sso.example.org/realms/x', OIDC_CLIENT_ID: 'c' }, /OIDC_ISSUER/],
+    [{ ...provider, OIDC_ISSUER: provider.JWT_ISSUER, OIDC_CLIENT_ID: 'c', OIDC_SCOPE: 'openid\nprofile' }, /OIDC_SCOPE/],
+  ] as const) {
+    t.throws(() => parseConfig(bad), why, JSON.stringify(bad))
+  }
+})

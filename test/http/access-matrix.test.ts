@@ -1,3 +1,4 @@
+import { builtDashboard, isDashboardPath } from '../../src/http/routes/dashboard.js'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { signToken, type TokenClaims } from '../../src/auth/tokens.js'
@@ -90,8 +91,8 @@ interface Row {
   /** As Fastify spells the route. */
   path: string
   access: Access
-  /** The status of an allowed call. */
-  success: 200 | 201
+  /** The status of an allowed call (503 only for the dashboard page while it is not built: npm run build:web). */
+  success: 200 | 201 | 503
   /** The route writes events when it succeeds (the ledger's writes, and an export, which is recorded). */
   writes: boolean
   prepare: () => Promise<Prepared>
@@ -169,6 +170,9 @@ function matrix(app: FastifyInstance): Row[] {
     { method: 'GET', path: '/openapi.json', access: PUBLIC, success: 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/openapi.json' }) },
     { method: 'GET', path: '/docs', access: PUBLIC, success: 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/docs' }) },
     { method: 'GET', path: '/metrics', access: METRICS_OFF, success: 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/metrics' }) },
+    // The dashboard: its page (503 while it is not built) and how it signs in; its built files are left out below.
+    { method: 'GET', path: '/', access: PUBLIC, success: builtDashboard() === undefined ? 503 : 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/' }) },
+    { method: 'GET', path: '/dashboard/config', access: PUBLIC, success: 200, writes: false, prepare: async () => ({ sozialraum: fresh('ops'), url: '/dashboard/config' }) },
 
     // Sozialräume
     {
@@ -568,6 +572,8 @@ function appRoutes(app: FastifyInstance): Set<string> {
     for (const method of (match[3] ?? '').split(',').map((text) => text.trim())) {
       if (method === '' || method === 'HEAD') continue
       if (path.startsWith('/docs') && path !== '/docs') continue
+      // The dashboard's built files (named by their content) are served like the page itself.
+      if (isDashboardPath(path) && path !== '/') continue
       routes.add(`${method} ${path}`)
     }
   }
@@ -614,7 +620,7 @@ t.test('access matrix: every route × every caller', async (t) => {
     // budgets 5, commitments 7 with the approval extension, spending 3, audit 5); the app serves
     // the extension GET /v1/reports/:year/over-budget-commitments too: 23 + 1 = 24. Then the
     // fiscal year (issue 11): close, approval, the year, a move and the moves' two reads (6), and
-    // seven reports: 24 + 6 + 7 = 37. Outside /v1: /health, /ready, /openapi.json, /docs, /metrics.
+    // seven reports: 24 + 6 + 7 = 37. Outside /v1: /health, /ready, /openapi.json, /docs, /metrics, and the dashboard's / and /dashboard/config.
     const underV1 = [...served].filter((route) => route.split(' ')[1]?.startsWith('/v1/')).length
     t.equal(underV1, 37, 'routes under /v1: the count this matrix was written for')
     // A check that does not depend on how printRoutes draws its tree.

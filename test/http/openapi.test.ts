@@ -19,7 +19,7 @@ import { recordUndeclaredAnswers, startTestService } from '../helpers/service.js
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
 const PROBLEM_REF = '#/components/schemas/Problem'
-const PUBLIC_PATHS = ['/health', '/ready', '/openapi.json']
+const PUBLIC_PATHS = ['/health', '/ready', '/openapi.json', '/dashboard/config']
 const METHODS = ['get', 'post', 'put', 'patch', 'delete', 'head', 'options']
 /** Answers every /v1 operation may give, and those every /v1 write may give besides. */
 const API_STATUSES = ['400', '401', '403', '429', '500', '503']

@@ -71,6 +71,8 @@ export const dashboardRoutes: FastifyPluginAsyncZod<DashboardOptions> = async (a
       '/',
       {
         schema: {
+          // Like the built files that stand in for it, not part of the API's document.
+          hide: true,
           tags: ['Dashboard'],
           summary: 'The web dashboard',
           response: { 503: problemAnswer('The dashboard was not built: run `npm run build`') },
