@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Build stage: compile the native SQLite driver and the TypeScript sources.
+# Build stage: compile the native SQLite driver, the TypeScript sources and the dashboard (web/ → dist/web).
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update \
@@ -10,6 +10,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src src
 COPY projections projections
+COPY web web
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: production dependencies and compiled code only, as an unprivileged user.

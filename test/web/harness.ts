@@ -80,11 +80,13 @@ export async function startDashboard(t: TapTest, environment: Record<string, str
       timezoneId: 'Europe/Berlin',
     })
     const page = await context.newPage()
-    // A page's own errors fail the test: the dashboard must not throw or break its CSP.
+    // The dashboard's own errors fail the test: it must not throw or break its CSP. (Another
+    // site's pages, an identity provider's, may log what they like; refused requests are answers.)
     const errors: string[] = []
-    page.on('pageerror', (error) => errors.push(error.message))
+    const ours = () => page.url().startsWith(baseUrl)
+    page.on('pageerror', (error) => ours() && errors.push(error.message))
     page.on('console', (message) => {
-      if (message.type() === 'error' && !/status of (4\d\d)/.test(message.text())) errors.push(message.text())
+      if (ours() && message.type() === 'error' && !/status of (4\d\d)/.test(message.text())) errors.push(message.text())
     })
     t.teardown(() => {
       if (errors.length > 0) throw new Error(`the page reported errors:\n  ${errors.join('\n  ')}`)
