@@ -29,6 +29,8 @@ const TIMEOUT_MS = 30_000
 export interface WriteOptions {
   /** The same key for a retry of the same form submission, so that it never books twice. */
   idempotencyKey: string
+  /** Longer than the default 30 s for a request known to run long (a verify of the whole log). */
+  timeoutMs?: number
 }
 
 export class Api {
@@ -43,7 +45,7 @@ export class Api {
   }
 
   post<T>(path: string, body: unknown, options: WriteOptions): Promise<T> {
-    return this.send<T>('POST', path, body, { 'idempotency-key': options.idempotencyKey })
+    return this.send<T>('POST', path, body, { 'idempotency-key': options.idempotencyKey }, options.timeoutMs)
   }
 
   /** A file the API answers (CSV, JSONL) as a Blob, for a download the browser saves. */
@@ -54,12 +56,12 @@ export class Api {
     return { blob: await response.blob(), filename }
   }
 
-  private async send<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-    const response = await this.fetch(method, path, body, headers)
+  private async send<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs?: number): Promise<T> {
+    const response = await this.fetch(method, path, body, headers, timeoutMs)
     return (await response.json()) as T
   }
 
-  private async fetch(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  private async fetch(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs = TIMEOUT_MS): Promise<Response> {
     let response: Response
     try {
       response = await fetch(path, {
@@ -71,7 +73,7 @@ export class Api {
           ...headers,
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs),
         cache: 'no-store',
       })
     } catch {

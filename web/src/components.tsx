@@ -17,6 +17,11 @@ export interface Loaded<T> {
   reload: () => void
   /** Replaces the data with what a write answered, without asking the API again. */
   set: (data: T) => void
+  /**
+   * Changes the loaded data from its latest state (not the render's), so that two answers arriving
+   * close together both count. Does nothing before the data has loaded.
+   */
+  update: (change: (data: T) => T) => void
 }
 
 /** Loads once per change of `deps`; an answer that arrives after a newer request is dropped. */
@@ -41,11 +46,15 @@ export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): Lo
     loading: state.loading,
     reload: () => setRound((n) => n + 1),
     set: (data) => setState({ data, loading: false }),
+    update: (change) => setState((previous) => (previous.data === undefined ? previous : { ...previous, data: change(previous.data) })),
   }
 }
 
-/** What a list shows while it loads or when it could not be read. */
-export function LoadState({ loaded, empty }: { loaded: Loaded<unknown>; empty?: boolean }) {
+/**
+ * What a list shows while it loads or when it could not be read. It takes only what it reads:
+ * set and update take a T, so a Loaded<T> is no Loaded<unknown>.
+ */
+export function LoadState({ loaded, empty }: { loaded: Pick<Loaded<unknown>, 'data' | 'error' | 'loading'>; empty?: boolean }) {
   if (loaded.error !== undefined) return <p class="problem" role="alert">{problemMessage(loaded.error)}</p>
   if (loaded.loading && loaded.data === undefined) return <p class="muted">Wird geladen …</p>
   if (empty === true) return <p class="muted">Keine Einträge.</p>
@@ -58,6 +67,22 @@ export type FieldSpec =
   | { name: string; label: string; kind: 'select'; options: readonly { value: string; label: string }[]; required?: boolean; hint?: string }
 
 export type Values = Record<string, string>
+
+/**
+ * A form's values as an API body: dotted names become nested objects ("period.to" → period.to),
+ * and empty fields are left out, so optional members are absent rather than "".
+ */
+export function bodyOf(values: Values): Record<string, unknown> {
+  const body: Record<string, unknown> = {}
+  for (const [name, value] of Object.entries(values)) {
+    if (value === '') continue
+    const parts = name.split('.')
+    let target = body
+    for (const part of parts.slice(0, -1)) target = (target[part] ??= {}) as Record<string, unknown>
+    target[parts[parts.length - 1]!] = value
+  }
+  return body
+}
 
 /** An amount field's value, checked before anything is sent: the API's notation, or a German message. */
 function amountValue(field: FieldSpec, text: string): { ok: true; value: string } | { ok: false; message: string } {

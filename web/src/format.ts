@@ -60,3 +60,28 @@ export const COMMITMENT_STATUS_LABELS = {
   closed: 'abgeschlossen',
   rejected: 'abgelehnt',
 } as const
+
+const AMOUNT_OUT = /^(-)?(\d+)\.(\d{2})$/
+
+/** The API's amount ("-1250.50") in integer cents; sums stay exact, as the ledger keeps them. */
+function centsOf(amount: string): bigint {
+  const match = AMOUNT_OUT.exec(amount)
+  if (match === null) throw new Error(`not an amount with two decimals: ${amount}`)
+  const cents = BigInt(`${match[2]}${match[3]}`)
+  return match[1] === '-' ? -cents : cents
+}
+
+function amountOfCents(cents: bigint): string {
+  const magnitude = cents < 0n ? -cents : cents
+  return `${cents < 0n ? '-' : ''}${magnitude / 100n}.${String(magnitude % 100n).padStart(2, '0')}`
+}
+
+/** The exact sum of the API's amounts ("1250.50" + "-0.50" → "1250.00"), never through a float. */
+export function addAmounts(...amounts: readonly string[]): string {
+  return amountOfCents(amounts.reduce((sum, amount) => sum + centsOf(amount), 0n))
+}
+
+/** a − b, exactly. */
+export function subtractAmount(a: string, b: string): string {
+  return amountOfCents(centsOf(a) - centsOf(b))
+}

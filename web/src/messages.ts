@@ -9,6 +9,8 @@ const PROBLEM_MESSAGES: Record<string, string> = {
   validation: 'Die Eingaben sind nicht gültig. Bitte prüfen Sie die markierten Felder.',
   unauthorized: 'Ihre Anmeldung ist abgelaufen oder ungültig. Bitte melden Sie sich neu an.',
   forbidden: 'Dafür fehlt Ihnen die Berechtigung.',
+  // Not an API code: a page gives a 403 on a four-eyes decision (the requester's own approval) this code.
+  'four-eyes': 'Eine zweite Person muss entscheiden: Wer den Antrag gestellt hat, darf ihn nicht selbst freigeben.',
   'not-found': 'Nicht gefunden: Der Sozialraum, das Budget oder der Vorgang existiert nicht (noch keine Zuweisung?).',
   conflict: 'Das gibt es schon, oder es hat diesen Stand bereits.',
   'commitment-closed': 'Die Mittelbindung ist abgeschlossen oder abgelehnt.',

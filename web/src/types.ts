@@ -121,3 +121,39 @@ export interface Move {
   requestedAt: string
   settledAt?: string
 }
+
+/** A line's row of the Haushaltsüberwachungsliste (docs/reports.md, "monitoring"). */
+export interface MonitoringFigures extends Balance {
+  carriedIn: string
+  carriedOut: string
+  movedIn: string
+  movedOut: string
+  lapsed: string
+  /** Percent with two decimals; null with nothing allocated. */
+  utilisation: string | null
+  /** The highest utilisation threshold reached (80, 95, …), or null below the first. */
+  warningLevel: number | null
+  forecastResult: string
+}
+
+export interface MonitoringReport {
+  year: number
+  asOf: string
+  thresholds: Record<Line, number[]>
+  items: { sozialraum: string; lines: Record<Line, MonitoringFigures>; total: MonitoringFigures }[]
+  total: { lines: Record<Line, MonitoringFigures>; total: MonitoringFigures }
+}
+
+/** Spent in one month (docs/reports.md, "monthly"). */
+export interface MonthFigures {
+  month: number
+  ambulatory: string
+  flexible: string
+  total: string
+}
+
+export interface MonthlyReport {
+  year: number
+  items: { sozialraum: string; months: MonthFigures[]; total: Omit<MonthFigures, 'month'> }[]
+  total: { months: MonthFigures[]; total: Omit<MonthFigures, 'month'> }
+}

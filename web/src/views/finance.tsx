@@ -1,3 +1,84 @@
+import { useMemo, useState } from 'preact/hooks'
+import { seg } from '../api'
+import { useApp } from '../app'
+import { LoadState, Section, useLoad } from '../components'
+import type { BudgetList, Commitment, Sozialraum, WriteAnswer } from '../types'
+import { ApprovalLists } from './finance-approvals'
+import { BudgetsOverview, withBudget, type Names } from './finance-budgets'
+import { loadApprovals, loadReports, readAfter } from './finance-data'
+import { RegisterSozialraumForm, SozialraumList, WriteForms } from './finance-forms'
+import { BurnDown, MonitoringTable } from './finance-monitoring'
+
+/**
+ * The finance controller's main page (#/uebersicht): every budget of the year at a glance, what
+ * waits for approval, the monitoring list with its forecast, the monthly burn-down, and the
+ * writes. A write's answer carries its budget: that replaces the budget shown at once, and the
+ * reports are read again once they have processed the write (minPosition).
+ */
 export function FinancePage() {
-  return <p>Übersicht</p>
+  const { api, year } = useApp()
+  // The position of the last write whose answer had no budget (a move): the list is read after it.
+  const [budgetsAfter, setBudgetsAfter] = useState<string>()
+  // The position of the last write of any kind: the reports and approvals are read after it.
+  const [reportsAfter, setReportsAfter] = useState<string>()
+
+  const sozialraeume = useLoad(() => api.get<{ items: Sozialraum[] }>('/v1/sozialraeume'), [])
+  const budgets = useLoad(() => api.get<BudgetList>(readAfter(`/v1/budgets/${seg(year)}`, budgetsAfter)), [year, budgetsAfter])
+  const reports = useLoad(() => loadReports(api, year, reportsAfter), [year, reportsAfter])
+  const budgeted = useMemo(() => budgets.data?.items.map((budget) => budget.sozialraum) ?? [], [budgets.data])
+  const approvals = useLoad(() => loadApprovals(api, year, budgeted, reportsAfter), [year, reportsAfter, budgeted.join()])
+
+  const names: Names = useMemo(() => new Map((sozialraeume.data?.items ?? []).map((s) => [s.id, s.name])), [sozialraeume.data])
+
+  const written = (answer: WriteAnswer) => {
+    const budget = answer.budget
+    if (budget !== undefined) budgets.update((list) => withBudget(list, budget))
+    else setBudgetsAfter(answer.position)
+    setReportsAfter(answer.position)
+  }
+
+  // The decided commitment leaves the list at once; the lists are read again after the write all the same.
+  const decided = (answer: WriteAnswer & Commitment) => {
+    approvals.update((current) => ({ ...current, pending: current.pending.filter((commitment) => commitment.id !== answer.id) }))
+    written(answer)
+  }
+
+  const list = budgets.data
+  return (
+    <>
+      <Section title={`Budgets ${year}`}>
+        <LoadState loaded={budgets} />
+        {list !== undefined &&
+          (list.items.length === 0 ? (
+            <p class="muted">Für {year} ist noch keinem Sozialraum ein Budget zugewiesen. Weisen Sie unter „Buchungen“ Mittel zu.</p>
+          ) : (
+            <BudgetsOverview list={list} names={names} />
+          ))}
+      </Section>
+
+      <Section title="Freigaben (Vier-Augen-Prinzip)">
+        <LoadState loaded={approvals} />
+        {approvals.data !== undefined && <ApprovalLists approvals={approvals.data} names={names} onDecided={decided} />}
+      </Section>
+
+      <Section title="Haushaltsüberwachung und Prognose">
+        <LoadState loaded={reports} empty={reports.data?.monitoring.items.length === 0} />
+        {reports.data !== undefined && reports.data.monitoring.items.length > 0 && <MonitoringTable report={reports.data.monitoring} names={names} />}
+      </Section>
+      <Section title="Monatsverlauf">
+        <LoadState loaded={reports} empty={reports.data?.monthly.items.length === 0} />
+        {reports.data !== undefined && reports.data.monthly.items.length > 0 && <BurnDown monthly={reports.data.monthly} monitoring={reports.data.monitoring} names={names} />}
+      </Section>
+
+      <Section title="Buchungen">
+        <LoadState loaded={sozialraeume} />
+        {sozialraeume.data !== undefined && <WriteForms registered={sozialraeume.data.items} budgeted={budgeted} names={names} onWritten={written} />}
+      </Section>
+
+      <Section title="Sozialräume">
+        {sozialraeume.data !== undefined && <SozialraumList items={sozialraeume.data.items} />}
+        <RegisterSozialraumForm onRegistered={sozialraeume.reload} />
+      </Section>
+    </>
+  )
 }

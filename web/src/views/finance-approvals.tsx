@@ -1,0 +1,177 @@
+import { useRef, useState } from 'preact/hooks'
+import { ApiProblem, budgetPath, seg } from '../api'
+import { useApp } from '../app'
+import { Money } from '../components'
+import { COMMITMENT_STATUS_LABELS, germanDate, LINE_LABELS } from '../format'
+import { problemMessage } from '../messages'
+import type { Commitment, WriteAnswer } from '../types'
+import { asFourEyes, type Approvals } from './finance-data'
+import { nameOf, type Names } from './finance-budgets'
+
+type Decision = 'approve' | 'reject'
+
+/** What identifies a commitment to a person: provider, case, line, period (no personal data: the case is a reference). */
+function CommitmentSummary({ commitment, names, id }: { commitment: Commitment; names: Names; id?: string }) {
+  return (
+    <div id={id}>
+      <strong>{commitment.provider}</strong>, Fall {commitment.caseRef}
+      {commitment.helpType !== undefined && <> ({commitment.helpType})</>}
+      <br />
+      <span class="muted">
+        {nameOf(names, commitment.sozialraum)}, {LINE_LABELS[commitment.line]}, {germanDate(commitment.period.from)} – {germanDate(commitment.period.to)}, von {commitment.createdBy}
+      </span>
+      {commitment.overBudget && (
+        <>
+          <br />
+          <span class="badge over">überplanmäßig</span> {commitment.overBudgetJustification}
+        </>
+      )}
+    </div>
+  )
+}
+
+/**
+ * Approve or reject one commitment, with an optional comment. Each decision has its own
+ * Idempotency-Key, renewed when the comment changes: a retry never decides twice, and another
+ * input is another request.
+ */
+function Decide({ commitment, describedBy, onDecided }: { commitment: Commitment; describedBy: string; onDecided: (answer: WriteAnswer & Commitment) => void }) {
+  const { api } = useApp()
+  const [comment, setComment] = useState('')
+  const [busy, setBusy] = useState(false)
+  const [problem, setProblem] = useState<string>()
+  const keys = useRef<Record<Decision, string>>({ approve: crypto.randomUUID(), reject: crypto.randomUUID() })
+
+  const decide = async (decision: Decision) => {
+    setBusy(true)
+    setProblem(undefined)
+    const text = comment.trim()
+    try {
+      const answer = await api.post<WriteAnswer & Commitment>(
+        `${budgetPath(commitment.year, commitment.sozialraum)}/commitments/${seg(commitment.id)}/approval`,
+        { decision, ...(text === '' ? {} : { comment: text }) },
+        { idempotencyKey: keys.current[decision] },
+      )
+      onDecided(answer)
+    } catch (error) {
+      const refused = asFourEyes(error)
+      setProblem(problemMessage(refused instanceof ApiProblem ? refused : new ApiProblem(0, 'internal', String(error))))
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  const errorId = `${describedBy}-error`
+  return (
+    <div class="fin-decide">
+      <input
+        type="text"
+        aria-label="Kommentar zur Entscheidung (freiwillig)"
+        aria-describedby={problem === undefined ? describedBy : `${describedBy} ${errorId}`}
+        placeholder="Kommentar (freiwillig)"
+        value={comment}
+        onInput={(event) => {
+          setComment((event.currentTarget as HTMLInputElement).value)
+          keys.current = { approve: crypto.randomUUID(), reject: crypto.randomUUID() }
+        }}
+      />
+      <div class="actions">
+        <button type="button" disabled={busy} aria-describedby={describedBy} onClick={() => void decide('approve')}>
+          Freigeben
+        </button>
+        <button type="button" class="secondary" disabled={busy} aria-describedby={describedBy} onClick={() => void decide('reject')}>
+          Ablehnen
+        </button>
+      </div>
+      {problem !== undefined && (
+        <p class="problem" id={errorId} role="alert">
+          {problem}
+        </p>
+      )}
+    </div>
+  )
+}
+
+/** The commitments waiting for a second person (four eyes), each with its decision. */
+function PendingTable({ pending, names, onDecided }: { pending: readonly Commitment[]; names: Names; onDecided: (answer: WriteAnswer & Commitment) => void }) {
+  if (pending.length === 0) return <p class="muted">Keine Mittelbindung wartet auf eine Freigabe.</p>
+  return (
+    <div class="table-wrap">
+      <table class="approvals">
+        <caption class="muted">Mittelbindungen ab der Vier-Augen-Schwelle und überplanmäßige warten auf die Entscheidung einer zweiten Person.</caption>
+        <thead>
+          <tr>
+            <th scope="col">Mittelbindung</th>
+            <th scope="col" class="num">Betrag</th>
+            <th scope="col">Entscheidung</th>
+          </tr>
+        </thead>
+        <tbody>
+          {pending.map((commitment) => {
+            const id = `c-${commitment.id}`
+            return (
+              <tr key={commitment.id} data-commitment={commitment.id}>
+                <td>
+                  <CommitmentSummary commitment={commitment} names={names} id={id} />
+                </td>
+                <td class="num">
+                  <Money amount={commitment.amount} />
+                </td>
+                <td>
+                  <Decide commitment={commitment} describedBy={id} onDecided={onDecided} />
+                </td>
+              </tr>
+            )
+          })}
+        </tbody>
+      </table>
+    </div>
+  )
+}
+
+/** The year's over-budget commitments (beyond the line, on a legal entitlement), whatever their status. */
+function OverBudgetTable({ overBudget, names }: { overBudget: readonly Commitment[]; names: Names }) {
+  if (overBudget.length === 0) return <p class="muted">Keine überplanmäßigen Mittelbindungen.</p>
+  return (
+    <div class="table-wrap">
+      <table class="over-budget">
+        <caption class="muted">Überplanmäßige Mittelbindungen {overBudget[0]!.year}: über die verfügbaren Mittel der Linie hinaus, mit Begründung.</caption>
+        <thead>
+          <tr>
+            <th scope="col">Mittelbindung</th>
+            <th scope="col" class="num">Betrag</th>
+            <th scope="col" class="num">Rest</th>
+            <th scope="col">Status</th>
+          </tr>
+        </thead>
+        <tbody>
+          {overBudget.map((commitment) => (
+            <tr key={commitment.id} data-commitment={commitment.id}>
+              <td>
+                <CommitmentSummary commitment={commitment} names={names} />
+              </td>
+              <td class="num">
+                <Money amount={commitment.amount} />
+              </td>
+              <td class="num">
+                <Money amount={commitment.remaining} />
+              </td>
+              <td>{COMMITMENT_STATUS_LABELS[commitment.status]}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  )
+}
+
+export function ApprovalLists({ approvals, names, onDecided }: { approvals: Approvals; names: Names; onDecided: (answer: WriteAnswer & Commitment) => void }) {
+  return (
+    <>
+      <h3>Wartet auf Freigabe ({approvals.pending.length})</h3>
+      <PendingTable pending={approvals.pending} names={names} onDecided={onDecided} />
+      <h3>Überplanmäßige Mittelbindungen ({approvals.overBudget.length})</h3>
+      <OverBudgetTable overBudget={approvals.overBudget} names={names} />
+    </>
+  )
+}

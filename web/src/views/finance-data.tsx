@@ -1,0 +1,46 @@
+import { ApiProblem, budgetPath, seg, type Api } from '../api'
+import type { Commitment, MonitoringReport, MonthlyReport } from '../types'
+
+/**
+ * `path` read once the read models have processed `position` (docs/api.md, "Read your writes"):
+ * after a write, the reports and lists show it, not the state just before it.
+ */
+export function readAfter(path: string, position: string | undefined): string {
+  return position === undefined ? path : `${path}${path.includes('?') ? '&' : '?'}minPosition=${encodeURIComponent(position)}`
+}
+
+export interface Reports {
+  monitoring: MonitoringReport
+  monthly: MonthlyReport
+}
+
+export async function loadReports(api: Api, year: number, position: string | undefined): Promise<Reports> {
+  const report = (name: string) => readAfter(`/v1/reports/${seg(year)}/${name}`, position)
+  const [monitoring, monthly] = await Promise.all([api.get<MonitoringReport>(report('monitoring')), api.get<MonthlyReport>(report('monthly'))])
+  return { monitoring, monthly }
+}
+
+export interface Approvals {
+  /** Every commitment of the year that waits for a second person's decision, oldest first. */
+  pending: Commitment[]
+  /** Every over-budget commitment of the year, whatever its status. */
+  overBudget: Commitment[]
+}
+
+/** The year's commitments waiting for approval (one read per budget: the API lists them per budget) and its over-budget ones. */
+export async function loadApprovals(api: Api, year: number, sozialraeume: readonly string[], position: string | undefined): Promise<Approvals> {
+  const [overBudget, ...perBudget] = await Promise.all([
+    api.get<{ items: Commitment[] }>(readAfter(`/v1/reports/${seg(year)}/over-budget-commitments`, position)),
+    ...sozialraeume.map((sozialraum) => api.get<{ items: Commitment[] }>(readAfter(`${budgetPath(year, sozialraum)}/commitments?status=requested`, position))),
+  ])
+  const pending = perBudget.flatMap((answer) => answer.items).sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0))
+  return { pending, overBudget: overBudget!.items }
+}
+
+/**
+ * A 403 on a four-eyes decision means the person asked for it themselves (a finance controller
+ * may decide everything else): say that, rather than "no permission".
+ */
+export function asFourEyes(error: unknown): unknown {
+  return error instanceof ApiProblem && error.status === 403 ? new ApiProblem(403, 'four-eyes', error.detail) : error
+}
