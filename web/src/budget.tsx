@@ -18,17 +18,8 @@ export function BudgetTable({ budget, caption }: { budget: Budget; caption?: str
   return (
     <div class="table-wrap">
       <table class="budget" data-sozialraum={budget.sozialraum}>
-        <caption class="muted">{caption ?? `Budget ${budget.sozialraum} ${budget.year}${budget.closed ? ' (abgeschlossen)' : ''}`}</caption>
-        <thead>
-          <tr>
-            <th scope="col">Haushaltslinie</th>
-            {COLUMNS.map((column) => (
-              <th scope="col" class="num" key={column.key}>
-                {column.label}
-              </th>
-            ))}
-          </tr>
-        </thead>
+        <caption class="muted">{caption ?? `Budget ${budget.year} nach Haushaltslinien${budget.closed ? ' (abgeschlossen)' : ''}`}</caption>
+        <BalanceHead first="Haushaltslinie" />
         <tbody>
           {LINES.map((line) => (
             <BalanceRow key={line} label={LINE_LABELS[line]} line={line} balance={budget.lines[line]} />
@@ -39,6 +30,22 @@ export function BudgetTable({ budget, caption }: { budget: Budget; caption?: str
         </tfoot>
       </table>
     </div>
+  )
+}
+
+/** The head of a table of BalanceRows: what the rows are, then the four figures. */
+export function BalanceHead({ first }: { first: string }) {
+  return (
+    <thead>
+      <tr>
+        <th scope="col">{first}</th>
+        {COLUMNS.map((column) => (
+          <th scope="col" class="num" key={column.key}>
+            {column.label}
+          </th>
+        ))}
+      </tr>
+    </thead>
   )
 }
 

@@ -71,7 +71,8 @@ function centsOf(amount: string): bigint {
   return match[1] === '-' ? -cents : cents
 }
 
-function amountOfCents(cents: bigint): string {
+/** Integer cents in the API's notation, 125050n → "1250.50", by bigint arithmetic. */
+export function amountOfCents(cents: bigint): string {
   const magnitude = cents < 0n ? -cents : cents
   return `${cents < 0n ? '-' : ''}${magnitude / 100n}.${String(magnitude % 100n).padStart(2, '0')}`
 }

@@ -33,14 +33,21 @@ export function problemMessage(problem: ApiProblem): string {
   return PROBLEM_MESSAGES[problem.code] ?? PROBLEM_MESSAGES.internal!
 }
 
-/** The API's validation messages (zod's, English) that a person can act on, in German. */
+/**
+ * The API's validation messages (zod's and the deciders', English) in German, the most particular
+ * first: "an adjustment must not be zero" is about zero before it is about an amount.
+ */
 const VALIDATION_PATTERNS: [RegExp, string][] = [
   [/unknown field/i, 'Dieses Feld ist nicht vorgesehen.'],
+  [/another Sozialraum|different lines|must differ/i, 'Quelle und Ziel müssen verschieden sein.'],
+  [/must not be zero|must not be 0|non-?zero/i, 'Der Betrag darf nicht 0 sein.'],
+  [/must be positive|greater than 0|positive amount/i, 'Der Betrag muss größer als 0 sein.'],
+  [/must not exceed|in magnitude/i, 'Der Betrag ist zu groß.'],
+  [/end before it starts/i, 'Das Ende darf nicht vor dem Beginn liegen.'],
+  [/period must overlap|fall in fiscal year|fiscal year/i, 'Das Datum liegt nicht im Haushaltsjahr.'],
   [/required|expected .*, received undefined/i, 'Bitte ausfüllen.'],
   [/amount|decimal|cents|money/i, 'Bitte einen gültigen Betrag eingeben, z. B. 1.250,50.'],
-  [/must not be zero|non-?zero|≠ 0/i, 'Der Betrag darf nicht 0 sein.'],
   [/date|YYYY-MM-DD/i, 'Bitte ein gültiges Datum eingeben.'],
-  [/period|before|after|fiscal year|overlap/i, 'Der Zeitraum passt nicht zum Haushaltsjahr.'],
   [/too big|at most|too long|characters/i, 'Die Eingabe ist zu lang.'],
   [/blank|too small|at least/i, 'Bitte ausfüllen.'],
   [/control characters/i, 'Die Eingabe enthält unzulässige Zeichen.'],

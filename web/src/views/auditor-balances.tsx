@@ -1,6 +1,6 @@
 import { useRef, useState } from 'preact/hooks'
 import { useApp } from '../app'
-import { BALANCE_COLUMNS, BalanceRow, BudgetTable } from '../budget'
+import { BalanceHead, BalanceRow, BudgetTable } from '../budget'
 import { LoadState, Section, useLoad } from '../components'
 import { germanDate, timestamp } from '../format'
 import type { BudgetList } from '../types'
@@ -85,16 +85,7 @@ function BalancesOf({ list, names }: { list: BudgetList; names: ReadonlyMap<stri
       <div class="table-wrap">
         <table class="au-summary">
           <caption class="muted">Summe beider Haushaltslinien je Sozialraum</caption>
-          <thead>
-            <tr>
-              <th scope="col">Sozialraum</th>
-              {BALANCE_COLUMNS.map((column) => (
-                <th scope="col" class="num" key={column.key}>
-                  {column.label}
-                </th>
-              ))}
-            </tr>
-          </thead>
+          <BalanceHead first="Sozialraum" />
           <tbody>
             {list.items.map((budget) => (
               <BalanceRow key={budget.sozialraum} label={name(budget.sozialraum)} line={budget.sozialraum} balance={budget.total} />

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact'
 import { Money } from '../components'
-import { COMMITMENT_STATUS_LABELS, germanDate, LINE_LABELS } from '../format'
+import { amountOfCents, COMMITMENT_STATUS_LABELS, germanDate, LINE_LABELS } from '../format'
 import type { AuditEntry } from '../types'
 
 /**
@@ -104,14 +104,11 @@ const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/
 const DATE_FIELDS = new Set(['date', 'invoiceDate', 'from', 'to'])
 
 /**
- * Integer cents (as the events record them) as the API's decimal notation, "-125050" → "-1250.50",
- * by bigint arithmetic: no float ever touches an amount. Undefined for what is not a safe integer.
+ * Integer cents (as the events record them) as the API's decimal notation, "-125050" → "-1250.50":
+ * no float ever touches an amount. Undefined for what is not a safe integer.
  */
-export function amountOfCents(cents: unknown): string | undefined {
-  if (typeof cents !== 'number' || !Number.isSafeInteger(cents)) return undefined
-  const value = BigInt(cents)
-  const magnitude = value < 0n ? -value : value
-  return `${value < 0n ? '-' : ''}${magnitude / 100n}.${String(magnitude % 100n).padStart(2, '0')}`
+function eventAmount(cents: unknown): string | undefined {
+  return typeof cents === 'number' && Number.isSafeInteger(cents) ? amountOfCents(BigInt(cents)) : undefined
 }
 
 /**
@@ -135,7 +132,7 @@ const word = (field: string, value: string): string => VALUE_WORDS[field]?.[valu
 /** One value of the data (of `field`), shown as an auditor reads it. `cents` says its numbers are amounts. */
 function DataValue({ field, value, cents }: { field: string; value: unknown; cents: boolean }): ComponentChildren {
   if (cents) {
-    const amount = amountOfCents(value)
+    const amount = eventAmount(value)
     if (amount !== undefined) return <Money amount={amount} />
   }
   if (typeof value === 'boolean') return value ? 'ja' : 'nein'

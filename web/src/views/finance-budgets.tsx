@@ -1,4 +1,4 @@
-import { BALANCE_COLUMNS, BalanceRow, LINES } from '../budget'
+import { BALANCE_COLUMNS, BalanceHead, BalanceRow, LINES } from '../budget'
 import { COLOURS, type ChartConfiguration } from '../chart'
 import { ChartCanvas } from '../components'
 import { addAmounts, euro, LINE_LABELS } from '../format'
@@ -64,16 +64,7 @@ export function BudgetsOverview({ list, names }: { list: BudgetList; names: Name
       <div class="table-wrap">
         <table class="budget budgets-overview">
           <caption class="muted">Budgets {list.year} aller Sozialräume</caption>
-          <thead>
-            <tr>
-              <th scope="col">Haushaltslinie</th>
-              {BALANCE_COLUMNS.map((column) => (
-                <th scope="col" class="num" key={column.key}>
-                  {column.label}
-                </th>
-              ))}
-            </tr>
-          </thead>
+          <BalanceHead first="Haushaltslinie" />
           {list.items.map((budget) => (
             <tbody key={budget.sozialraum} data-sozialraum={budget.sozialraum}>
               <tr class="fin-group">

@@ -1,0 +1,65 @@
+import fc from 'fast-check'
+import t from 'tap'
+import { addAmounts, euro, parseEuro, subtractAmount } from '../../web/src/format.js'
+
+/** The dashboard's German amounts (web/src/format.ts): shown exactly, and typed input read exactly. */
+
+/** An amount in the API's notation from integer cents, the way the API writes it. */
+const apiAmount = (cents: bigint): string => {
+  const magnitude = cents < 0n ? -cents : cents
+  return `${cents < 0n ? '-' : ''}${magnitude / 100n}.${String(magnitude % 100n).padStart(2, '0')}`
+}
+const MAX_CENTS = 100_000_000_000n
+const cents = fc.bigInt({ min: -MAX_CENTS, max: MAX_CENTS })
+
+/** How a German user may write an amount: with or without thousands points, with a decimal comma. */
+function german(cents: bigint, groups: boolean): string {
+  const magnitude = cents < 0n ? -cents : cents
+  const whole = String(magnitude / 100n)
+  const grouped = groups ? whole.replace(/\B(?=(\d{3})+(?!\d))/g, '.') : whole
+  return `${cents < 0n ? '-' : ''}${grouped},${String(magnitude % 100n).padStart(2, '0')}`
+}
+
+t.test('examples', async (t) => {
+  t.equal(euro('1250.50'), '1.250,50\u00a0€')
+  t.equal(euro('-0.05'), '-0,05\u00a0€')
+  t.equal(euro('1000000000.00'), '1.000.000.000,00\u00a0€')
+  const read: [string, string | undefined][] = [
+    ['1.250,50', '1250.50'],
+    ['1250,5', '1250.50'],
+    ['1250', '1250.00'],
+    ['1.250', '1250.00'],
+    ['1250.50', '1250.50'],
+    ['1250.5', '1250.50'],
+    ['1.250,50 €', '1250.50'],
+    ['-300', '-300.00'],
+    ['007', '7.00'],
+    ['1,2,3', undefined],
+    ['12.50.00', undefined],
+    ['1.25.0', undefined],
+    ['1e3', undefined],
+    ['', undefined],
+    ['abc', undefined],
+    ['1,234', undefined],
+  ]
+  for (const [typed, expected] of read) t.equal(parseEuro(typed), expected, JSON.stringify(typed))
+  t.equal(addAmounts('1250.50', '-0.50', '0.10'), '1250.10')
+  t.equal(subtractAmount('0.10', '0.30'), '-0.20')
+})
+
+t.test('what the page shows reads back as the same amount', async () => {
+  fc.assert(fc.property(cents, (value) => parseEuro(euro(apiAmount(value))) === apiAmount(value)))
+})
+
+t.test('German input with or without thousands points is read exactly', async () => {
+  fc.assert(fc.property(cents, fc.boolean(), (value, groups) => parseEuro(german(value, groups)) === apiAmount(value)))
+})
+
+t.test('sums are exact: no binary float on the way', async () => {
+  fc.assert(
+    fc.property(fc.array(cents, { maxLength: 20 }), (values) =>
+      addAmounts(...values.map(apiAmount)) === apiAmount(values.reduce((sum, value) => sum + value, 0n)),
+    ),
+  )
+  fc.assert(fc.property(cents, cents, (a, b) => subtractAmount(apiAmount(a), apiAmount(b)) === apiAmount(a - b)))
+})
