@@ -111,7 +111,7 @@ t.test('a team lead commits, invoices and spends through the forms, and a refuse
   await reversal.getByLabel('Grund').fill('Doppelt erfasst')
   await reversal.getByRole('button', { name: 'Stornieren' }).click()
   await page.locator('table.tl-spending').getByText('storniert').waitFor()
-  const release = form(page, 'Abschließen und Rest freigeben')
+  const release = form(page, 'Abschließen und Rest zurückgeben')
   await release.getByLabel('Grund').fill('Hilfe beendet')
   await release.getByRole('button', { name: 'Abschließen' }).click()
   await page.locator('table.tl-commitments [data-status="closed"]').waitFor()

@@ -25,6 +25,22 @@ export class ApiProblem extends Error {
 const PROBLEM_PREFIX = 'urn:sojus-ledger:problem:'
 /** A request that hangs is abandoned: the user may try again with the same Idempotency-Key. */
 const TIMEOUT_MS = 30_000
+/** An export streams a whole year's events: it may take minutes on a long history. */
+const DOWNLOAD_TIMEOUT_MS = 10 * 60_000
+
+/** Any failure as an ApiProblem: a bug in the page is shown as an internal error, not thrown away. */
+export function asProblem(error: unknown): ApiProblem {
+  return error instanceof ApiProblem ? error : new ApiProblem(0, 'internal', String(error))
+}
+
+/** A timeout or a connection lost while the answer's body arrives is a network failure, like one before it. */
+async function bodyOf<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read()
+  } catch {
+    throw new ApiProblem(0, 'network', 'the answer did not arrive')
+  }
+}
 
 export interface WriteOptions {
   /** The same key for a retry of the same form submission, so that it never books twice. */
@@ -50,15 +66,15 @@ export class Api {
 
   /** A file the API answers (CSV, JSONL) as a Blob, for a download the browser saves. */
   async download(path: string): Promise<{ blob: Blob; filename: string }> {
-    const response = await this.fetch('GET', path)
+    const response = await this.fetch('GET', path, undefined, {}, DOWNLOAD_TIMEOUT_MS)
     const disposition = response.headers.get('content-disposition') ?? ''
     const filename = /filename="([^"]+)"/.exec(disposition)?.[1] ?? 'export'
-    return { blob: await response.blob(), filename }
+    return { blob: await bodyOf(() => response.blob()), filename }
   }
 
   private async send<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs?: number): Promise<T> {
     const response = await this.fetch(method, path, body, headers, timeoutMs)
-    return (await response.json()) as T
+    return bodyOf(() => response.json() as Promise<T>)
   }
 
   private async fetch(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs = TIMEOUT_MS): Promise<Response> {

@@ -1,7 +1,8 @@
 import { createContext, type ComponentChildren } from 'preact'
-import { useContext, useEffect, useMemo, useState } from 'preact/hooks'
+import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { Api } from './api'
 import { finishOidcSignIn, forgetSession, keepSession, sessionOf, startOidcSignIn, storedSession, type Session, type SignInConfig } from './auth'
+import { Announce } from './components'
 import { ROLE_LABELS } from './format'
 import type { Role } from './types'
 import { AuditorPage } from './views/auditor'
@@ -36,6 +37,8 @@ const PAGES: Record<Role, readonly { path: string; label: string; page: () => Co
 }
 
 const YEAR_KEY = 'sojus-ledger.year'
+/** How long the page waits for the service before it says it cannot reach it. */
+const CONFIG_TIMEOUT_MS = 15_000
 const FIRST_YEAR = 2000
 const LAST_YEAR = 2100
 
@@ -61,23 +64,25 @@ export function App() {
   const [failure, setFailure] = useState<string>()
 
   useEffect(() => {
-    fetch('/dashboard/config', { cache: 'no-store' })
+    fetch('/dashboard/config', { cache: 'no-store', signal: AbortSignal.timeout(CONFIG_TIMEOUT_MS) })
       .then((response) => response.json() as Promise<SignInConfig>)
       .then(async (loaded) => {
         setConfig(loaded)
         if (loaded.signIn !== 'oidc') return
         const returned = await finishOidcSignIn(loaded)
-        if (returned !== undefined) signedIn(returned)
+        if (returned === 'invalid') setFailure('Das Token des Identitätsdienstes nennt keine Rolle für das SOJUS-Budget. Bitte wenden Sie sich an den Betrieb.')
+        else if (returned !== undefined) signedIn(returned)
       })
-      .catch(() => setFailure('Die Anmeldung beim Identitätsdienst ist fehlgeschlagen.'))
+      .catch(() => setFailure('Die Anmeldung ist fehlgeschlagen: Der Dienst oder der Identitätsdienst ist nicht erreichbar.'))
   }, [])
 
   const signedIn = (next: Session) => {
     keepSession(next)
     setSession(next)
   }
+  // Whatever the page knew when the Api was made: forgetting clears every trace of the sign-in.
   const signOut = () => {
-    void forgetSession(config)
+    forgetSession()
     setSession(undefined)
   }
 
@@ -95,45 +100,63 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
     sessionStorage.setItem(YEAR_KEY, String(value))
     setYear(value)
   }
+  // A write whose form it removed (a decided approval, a released commitment) is told here, and
+  // the keyboard focus goes to the message instead of being lost with the form.
+  const [said, setSaid] = useState<string>()
+  const flash = useRef<HTMLParagraphElement>(null)
+  const announce = (message: string, from?: Element | null) => {
+    setSaid(undefined)
+    setTimeout(() => {
+      if (from !== undefined && from !== null && !from.isConnected) setSaid(message)
+    }, 0)
+  }
+  useEffect(() => {
+    if (said !== undefined) flash.current?.focus()
+  }, [said])
   return (
     <Context.Provider value={{ api, session, year }}>
-      <a class="skip" href="#inhalt">
-        Zum Inhalt springen
-      </a>
-      <header class="top">
-        <h1>SOJUS-Budget</h1>
-        <nav aria-label="Hauptnavigation">
-          <ul>
-            {pages.map((page) => (
-              <li key={page.path}>
-                <a href={`#/${page.path}`} aria-current={page === current ? 'page' : undefined}>
-                  {page.label}
-                </a>
-              </li>
-            ))}
-          </ul>
-        </nav>
-        <div class="who">
-          <label for="year">Haushaltsjahr</label>
-          <select id="year" value={String(year)} onChange={(event) => changeYear(Number((event.currentTarget as HTMLSelectElement).value))}>
-            {yearsAround(year).map((y) => (
-              <option key={y} value={String(y)}>
-                {y}
-              </option>
-            ))}
-          </select>
-          <span class="user">
-            {session.name ?? session.sub} <span class="role">({ROLE_LABELS[session.role]})</span>
-          </span>
-          <button type="button" class="secondary" onClick={onSignOut}>
-            Abmelden
-          </button>
-        </div>
-      </header>
-      <main id="inhalt" tabIndex={-1}>
-        {/* A key per year: a page's loaded data never outlives the year it was loaded for. */}
-        <div key={`${current.path}-${year}`}>{current.page()}</div>
-      </main>
+      <Announce.Provider value={announce}>
+        <a class="skip" href="#inhalt">
+          Zum Inhalt springen
+        </a>
+        <header class="top">
+          <h1>SOJUS-Budget</h1>
+          <nav aria-label="Hauptnavigation">
+            <ul>
+              {pages.map((page) => (
+                <li key={page.path}>
+                  <a href={`#/${page.path}`} aria-current={page === current ? 'page' : undefined}>
+                    {page.label}
+                  </a>
+                </li>
+              ))}
+            </ul>
+          </nav>
+          <div class="who">
+            <label for="year">Haushaltsjahr</label>
+            <select id="year" value={String(year)} onChange={(event) => changeYear(Number((event.currentTarget as HTMLSelectElement).value))}>
+              {yearsAround(year).map((y) => (
+                <option key={y} value={String(y)}>
+                  {y}
+                </option>
+              ))}
+            </select>
+            <span class="user">
+              {session.name ?? session.sub} <span class="role">({ROLE_LABELS[session.role]})</span>
+            </span>
+            <button type="button" class="secondary" onClick={onSignOut}>
+              Abmelden
+            </button>
+          </div>
+        </header>
+        <main id="inhalt" tabIndex={-1}>
+          <p class="flash success" role="status" tabIndex={-1} ref={flash} key={said?.at}>
+            {said}
+          </p>
+          {/* A key per year: a page's loaded data never outlives the year it was loaded for. */}
+          <div key={`${current.path}-${year}`}>{current.page()}</div>
+        </main>
+      </Announce.Provider>
     </Context.Provider>
   )
 }
@@ -146,7 +169,7 @@ function yearsAround(year: number): number[] {
 
 function SignIn({ config, failure, onSignedIn }: { config: SignInConfig | undefined; failure: string | undefined; onSignedIn: (session: Session) => void }) {
   const [token, setToken] = useState('')
-  const [message, setMessage] = useState<string | undefined>(failure)
+  const [message, setMessage] = useState<string>()
   const [busy, setBusy] = useState(false)
 
   const submit = async (event: Event) => {
@@ -156,40 +179,55 @@ function SignIn({ config, failure, onSignedIn }: { config: SignInConfig | undefi
     if (session.expiresAt <= Date.now()) return setMessage('Dieses Token ist abgelaufen. Bitte erzeugen Sie ein neues.')
     setBusy(true)
     // The service, not the page, decides whether the token counts: ask it once.
-    const answer = await fetch('/v1/sozialraeume', { headers: { authorization: `Bearer ${session.token}` }, cache: 'no-store' }).catch(() => undefined)
+    const answer = await fetch('/v1/sozialraeume', {
+      headers: { authorization: `Bearer ${session.token}` },
+      cache: 'no-store',
+      signal: AbortSignal.timeout(CONFIG_TIMEOUT_MS),
+    }).catch(() => undefined)
     setBusy(false)
     if (answer?.ok === true) return onSignedIn(session)
-    setMessage(answer === undefined ? 'Der Dienst ist nicht erreichbar.' : 'Der Dienst hat dieses Token abgelehnt. Bitte erzeugen Sie ein neues.')
+    const refused = answer !== undefined && (answer.status === 401 || answer.status === 403)
+    setMessage(refused ? 'Der Dienst hat dieses Token abgelehnt. Bitte erzeugen Sie ein neues.' : 'Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es gleich noch einmal.')
   }
+  const shown = message ?? failure
 
   return (
     <main id="inhalt" class="signin">
       <h1>SOJUS-Budget</h1>
       <p>Budgets der Sozialräume: Zuweisungen, Mittelbindungen, Rechnungen und flexible Hilfen.</p>
-      {config?.signIn === 'oidc' ? (
-        <button type="button" onClick={() => void startOidcSignIn(config)}>
-          Anmelden
-        </button>
+      {config === undefined && failure === undefined ? (
+        <p class="muted">Wird geladen …</p>
+      ) : config?.signIn === 'oidc' ? (
+        <>
+          {failure !== undefined && (
+            <p class="problem" role="alert">
+              {failure}
+            </p>
+          )}
+          <button type="button" onClick={() => void startOidcSignIn(config)}>
+            Anmelden
+          </button>
+        </>
       ) : (
         <form onSubmit={submit} class="form" aria-labelledby="signin-title" noValidate>
           <h2 id="signin-title">Anmelden</h2>
-          <div class={message !== undefined ? 'field invalid' : 'field'}>
+          <div class={shown !== undefined ? 'field invalid' : 'field'}>
             <label for="token">Zugangstoken</label>
             <textarea
               id="token"
               name="token"
               rows={4}
               value={token}
-              aria-invalid={message !== undefined}
-              aria-describedby={message !== undefined ? 'token-hint token-error' : 'token-hint'}
+              aria-invalid={shown !== undefined}
+              aria-describedby={shown !== undefined ? 'token-hint token-error' : 'token-hint'}
               onInput={(event) => setToken((event.currentTarget as HTMLTextAreaElement).value)}
             />
             <small id="token-hint" class="hint">
               Das Token erzeugt der Betrieb mit <code>npm run token</code>. Es bleibt nur in diesem Browser-Tab gespeichert.
             </small>
-            {message !== undefined && (
+            {shown !== undefined && (
               <small id="token-error" class="field-error" role="alert">
-                {message}
+                {shown}
               </small>
             )}
           </div>

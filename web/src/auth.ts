@@ -55,10 +55,14 @@ export function keepSession(session: Session): void {
   sessionStorage.setItem(TOKEN_KEY, session.token)
 }
 
-/** Sign-out: the token is gone from this tab, and so is the identity provider's session record. */
-export async function forgetSession(config: SignInConfig | undefined): Promise<void> {
-  sessionStorage.removeItem(TOKEN_KEY)
-  if (config?.signIn === 'oidc') await userManager(config).removeUser()
+/**
+ * Sign-out: the token is gone from this tab, and so is oidc-client-ts's copy of the user and its
+ * state (its keys start with "oidc."). The session at the identity provider is not ended.
+ */
+export function forgetSession(): void {
+  for (const key of Object.keys(sessionStorage)) {
+    if (key === TOKEN_KEY || key.startsWith('oidc.')) sessionStorage.removeItem(key)
+  }
 }
 
 /** oidc-client-ts: authorization code with PKCE; its state and user in sessionStorage, never localStorage. */
@@ -83,11 +87,18 @@ export function startOidcSignIn(config: Extract<SignInConfig, { signIn: 'oidc' }
   return userManager(config).signinRedirect()
 }
 
-/** Back from the identity provider (?code=…&state=…): the access token, and the address cleaned. */
-export async function finishOidcSignIn(config: Extract<SignInConfig, { signIn: 'oidc' }>): Promise<Session | undefined> {
+/**
+ * Back from the identity provider (?code=…&state=…): the session of its access token, 'invalid'
+ * when that token is none the ledger takes (no role), undefined when this is no return from it.
+ * The address is cleaned either way: the code is single-use and means nothing to a bookmark.
+ */
+export async function finishOidcSignIn(config: Extract<SignInConfig, { signIn: 'oidc' }>): Promise<Session | 'invalid' | undefined> {
   const query = new URLSearchParams(location.search)
   if (!query.has('code') || !query.has('state')) return undefined
-  const user = await userManager(config).signinRedirectCallback()
-  history.replaceState(null, '', `/${location.hash}`)
-  return sessionOf(user.access_token)
+  try {
+    const user = await userManager(config).signinRedirectCallback()
+    return sessionOf(user.access_token) ?? 'invalid'
+  } finally {
+    history.replaceState(null, '', `/${location.hash}`)
+  }
 }

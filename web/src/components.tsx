@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact'
-import { useEffect, useRef, useState } from 'preact/hooks'
-import { ApiProblem } from './api'
+import { createContext } from 'preact'
+import { useContext, useEffect, useRef, useState } from 'preact/hooks'
+import { asProblem, type ApiProblem } from './api'
 import { Chart, type ChartConfiguration } from './chart'
 import { euro, parseEuro } from './format'
 import { fieldMessages, problemMessage } from './messages'
@@ -24,29 +25,56 @@ export interface Loaded<T> {
   update: (change: (data: T) => T) => void
 }
 
-/** Loads once per change of `deps`; an answer that arrives after a newer request is dropped. */
+/**
+ * Loads once per change of `deps`. Only the latest request counts: an answer that arrives after a
+ * newer request, or after a write's answer replaced the data (set, update), is dropped, so an
+ * older read never overwrites what a write just answered. A failed load keeps the data it had.
+ */
 export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]): Loaded<T> {
   const [state, setState] = useState<{ data?: T; error?: ApiProblem; loading: boolean }>({ loading: true })
   const [round, setRound] = useState(0)
+  const latest = useRef(0)
   useEffect(() => {
-    let current = true
+    const request = ++latest.current
     setState((previous) => ({ ...previous, loading: true }))
     load().then(
-      (data) => current && setState({ data, loading: false }),
-      (error: unknown) =>
-        current && setState({ error: error instanceof ApiProblem ? error : new ApiProblem(0, 'internal', String(error)), loading: false }),
+      (data) => request === latest.current && setState({ data, loading: false }),
+      (error: unknown) => request === latest.current && setState((previous) => ({ data: previous.data, error: asProblem(error), loading: false })),
     )
-    return () => {
-      current = false
-    }
   }, [...deps, round])
   return {
     data: state.data,
     error: state.error,
     loading: state.loading,
     reload: () => setRound((n) => n + 1),
-    set: (data) => setState({ data, loading: false }),
-    update: (change) => setState((previous) => (previous.data === undefined ? previous : { ...previous, data: change(previous.data) })),
+    set: (data) => {
+      latest.current++
+      setState({ data, loading: false })
+    },
+    update: (change) => {
+      latest.current++
+      setState((previous) => (previous.data === undefined ? previous : { data: change(previous.data), loading: false }))
+    },
+  }
+}
+
+/**
+ * The Idempotency-Key for a write of `input`: the same for the same input until a write succeeds,
+ * so that sending again after a lost answer (a timeout, a dropped connection) never books twice;
+ * a new one for other input, and after a success (the same booking again on purpose is a second
+ * booking). A key the service says was used for another request is dropped.
+ */
+export function useIdempotencyKey(): { keyFor(input: unknown): string; settled(problem?: ApiProblem): void } {
+  const last = useRef<{ input: string; key: string } | undefined>(undefined)
+  return {
+    keyFor: (input) => {
+      const text = JSON.stringify(input)
+      if (last.current?.input !== text) last.current = { input: text, key: crypto.randomUUID() }
+      return last.current.key
+    },
+    settled: (problem) => {
+      if (problem === undefined || problem.code === 'idempotency-key-reused') last.current = undefined
+    },
   }
 }
 
@@ -60,6 +88,12 @@ export function LoadState({ loaded, empty }: { loaded: Pick<Loaded<unknown>, 'da
   if (empty === true) return <p class="muted">Keine Einträge.</p>
   return null
 }
+
+/**
+ * Tells the page a write succeeded, for the forms the write itself removes: the shell shows the
+ * message and, when `from` left the page, takes the keyboard focus to it.
+ */
+export const Announce = createContext<(message: string, from?: Element | null) => void>(() => {})
 
 export type FieldSpec =
   | { name: string; label: string; kind: 'text' | 'textarea' | 'date'; required?: boolean; hint?: string }
@@ -121,14 +155,13 @@ export function Form<T>(props: FormProps<T>) {
   const [messages, setMessages] = useState<Record<string, string>>({})
   const [status, setStatus] = useState<string>('')
   const [busy, setBusy] = useState(false)
-  const key = useRef<string>(crypto.randomUUID())
+  const idempotency = useIdempotencyKey()
+  const announce = useContext(Announce)
   const formRef = useRef<HTMLFormElement>(null)
   const id = useRef(`f${Math.random().toString(36).slice(2, 8)}`).current
 
   const change = (name: string, value: string) => {
     setValues((previous) => ({ ...previous, [name]: value }))
-    // Other input is another request: it gets its own key.
-    key.current = crypto.randomUUID()
   }
 
   const focusFirstWrong = (wrong: Record<string, string>) => {
@@ -161,13 +194,17 @@ export function Form<T>(props: FormProps<T>) {
     setMessages({})
     setStatus('')
     try {
-      const answer = await props.submit(checked, key.current)
-      key.current = crypto.randomUUID()
+      const answer = await props.submit(checked, idempotency.keyFor(checked))
+      idempotency.settled()
       setValues(Object.fromEntries(props.fields.map((f) => [f.name, initial[f.name] ?? ''])))
-      setStatus(props.success?.(answer) ?? 'Gespeichert.')
+      const said = props.success?.(answer) ?? 'Gespeichert.'
+      setStatus(said)
       props.done(answer)
+      // A form the write removes (a released commitment's, a decided approval's) cannot say so itself.
+      announce(said, formRef.current)
     } catch (error) {
-      const problem = error instanceof ApiProblem ? error : new ApiProblem(0, 'internal', String(error))
+      const problem = asProblem(error)
+      idempotency.settled(problem)
       const found = fieldMessages(problem, props.fields.map((f) => f.name))
       setMessages(found)
       focusFirstWrong(found)

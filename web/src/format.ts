@@ -12,6 +12,9 @@ const TIMESTAMP = new Intl.DateTimeFormat('de-DE', { dateStyle: 'medium', timeSt
 /** Intl formats a decimal string exactly; TypeScript's lib types only numbers and bigints. */
 type DecimalFormat = { format(value: string): string }
 
+/** Axis ticks of charts: "1,2 Mio. €" reads better than seven digits beside a bar (drawing only). */
+export const COMPACT_EURO = new Intl.NumberFormat('de-DE', { style: 'currency', currency: 'EUR', notation: 'compact' })
+
 /** "1250.50" → "1.250,50 €" (a non-breaking space before the sign, as de-DE has it). */
 export function euro(amount: string): string {
   return (EURO as unknown as DecimalFormat).format(amount)
@@ -80,6 +83,13 @@ export function amountOfCents(cents: bigint): string {
 /** The exact sum of the API's amounts ("1250.50" + "-0.50" → "1250.00"), never through a float. */
 export function addAmounts(...amounts: readonly string[]): string {
   return amountOfCents(amounts.reduce((sum, amount) => sum + centsOf(amount), 0n))
+}
+
+/** amount × numerator ÷ denominator, rounded half away from zero to the cent, exactly. */
+export function fractionOf(amount: string, numerator: number, denominator: number): string {
+  const scaled = centsOf(amount) * BigInt(numerator) * 2n
+  const halves = scaled / BigInt(denominator)
+  return amountOfCents((halves + (halves < 0n ? -1n : 1n)) / 2n)
 }
 
 /** a − b, exactly. */

@@ -32,7 +32,7 @@ export const EVENT_LABELS: Readonly<Record<string, string>> = {
   BudgetMoveRefused: 'Verschiebung: abgelehnt',
   BudgetMoveReverted: 'Verschiebung: zurückgebucht',
   YearCloseRequested: 'Jahresabschluss beantragt',
-  YearCloseApproved: 'Jahresabschluss genehmigt',
+  YearCloseApproved: 'Jahresabschluss freigegeben',
   YearCloseRejected: 'Jahresabschluss abgelehnt',
   YearClosed: 'Haushaltsjahr abgeschlossen',
   AuditExported: 'Ereignisse exportiert',
@@ -85,9 +85,9 @@ const FIELD_LABELS: Readonly<Record<string, string>> = {
   toCommitmentId: 'neue Mittelbindung',
   spendingId: 'Ausgabe',
   moveId: 'Verschiebung',
-  overBudget: 'über Budget',
+  overBudget: 'überplanmäßig',
   overBudgetJustification: 'Begründung Überschreitung',
-  approvedOverBudget: 'freigegeben über Budget',
+  approvedOverBudget: 'überplanmäßig freigegeben',
   approvedOverBudgetJustification: 'freigegebene Begründung Überschreitung',
   requestedBy: 'beantragt von',
   carryUnspent: 'Restmittel übertragen',
@@ -116,7 +116,7 @@ function eventAmount(cents: unknown): string | undefined {
  * `status`. Free text (a purpose, a reason) is shown exactly as recorded, whatever it says.
  */
 const LINE_WORDS: Readonly<Record<string, string>> = LINE_LABELS
-const STATUS_WORDS: Readonly<Record<string, string>> = { ...COMMITMENT_STATUS_LABELS, pilot: 'Pilot', permanent: 'dauerhaft' }
+const STATUS_WORDS: Readonly<Record<string, string>> = { ...COMMITMENT_STATUS_LABELS, pilot: 'Pilot', permanent: 'Regelbetrieb' }
 const VALUE_WORDS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   line: LINE_WORDS,
   fromLine: LINE_WORDS,

@@ -1,5 +1,5 @@
 import { useRef, useState } from 'preact/hooks'
-import { ApiProblem } from '../api'
+import { asProblem, type ApiProblem } from '../api'
 import { useApp } from '../app'
 import { LoadState, Section, useLoad } from '../components'
 import { ROLE_LABELS, timestamp } from '../format'
@@ -73,7 +73,7 @@ export function AuditTimeline({ sozialraeume, onPosition }: { sozialraeume: read
       if (round.current === asked) loaded.update((data) => ({ items: [...data.items, ...page.items], next: page.next }))
       setMore({ busy: false })
     } catch (error) {
-      setMore({ busy: false, error: error instanceof ApiProblem ? error : new ApiProblem(0, 'internal', String(error)) })
+      setMore({ busy: false, error: asProblem(error) })
     }
   }
 

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact'
 import { useState } from 'preact/hooks'
-import { ApiProblem } from '../api'
+import { asProblem } from '../api'
 import { useApp } from '../app'
 import { Section } from '../components'
 import { problemMessage } from '../messages'
@@ -51,8 +51,6 @@ const VERIFY_TIMEOUT_MS = 10 * 60_000
 /** Problems listed on the page; the counts say how many there were, the CLI's JSON report has them all. */
 const SHOWN_PROBLEMS = 20
 const COUNT = new Intl.NumberFormat('de-DE')
-
-const asProblem = (error: unknown): ApiProblem => (error instanceof ApiProblem ? error : new ApiProblem(0, 'internal', String(error)))
 
 export function VerifySection() {
   const { api } = useApp()

@@ -1,12 +1,12 @@
-import { useRef, useState } from 'preact/hooks'
-import { ApiProblem, budgetPath, seg } from '../api'
+import { useContext, useRef, useState } from 'preact/hooks'
+import { asProblem, budgetPath, seg } from '../api'
 import { useApp } from '../app'
-import { Money } from '../components'
+import { Announce, Money, useIdempotencyKey } from '../components'
 import { COMMITMENT_STATUS_LABELS, germanDate, LINE_LABELS } from '../format'
 import { problemMessage } from '../messages'
 import type { Commitment, WriteAnswer } from '../types'
 import { asFourEyes, type Approvals } from './finance-data'
-import { nameOf, type Names } from './finance-budgets'
+import { nameOf, type Names } from '../sozialraeume'
 
 type Decision = 'approve' | 'reject'
 
@@ -31,31 +31,37 @@ function CommitmentSummary({ commitment, names, id }: { commitment: Commitment; 
 }
 
 /**
- * Approve or reject one commitment, with an optional comment. Each decision has its own
- * Idempotency-Key, renewed when the comment changes: a retry never decides twice, and another
- * input is another request.
+ * Approve or reject one commitment, with an optional comment. The Idempotency-Key follows the
+ * decision and comment sent (useIdempotencyKey): a retry after a lost answer never decides twice.
  */
 function Decide({ commitment, describedBy, onDecided }: { commitment: Commitment; describedBy: string; onDecided: (answer: WriteAnswer & Commitment) => void }) {
   const { api } = useApp()
+  const announce = useContext(Announce)
   const [comment, setComment] = useState('')
   const [busy, setBusy] = useState(false)
   const [problem, setProblem] = useState<string>()
-  const keys = useRef<Record<Decision, string>>({ approve: crypto.randomUUID(), reject: crypto.randomUUID() })
+  const idempotency = useIdempotencyKey()
+  const row = useRef<HTMLDivElement>(null)
 
   const decide = async (decision: Decision) => {
     setBusy(true)
     setProblem(undefined)
     const text = comment.trim()
+    const body = { decision, ...(text === '' ? {} : { comment: text }) }
     try {
       const answer = await api.post<WriteAnswer & Commitment>(
         `${budgetPath(commitment.year, commitment.sozialraum)}/commitments/${seg(commitment.id)}/approval`,
-        { decision, ...(text === '' ? {} : { comment: text }) },
-        { idempotencyKey: keys.current[decision] },
+        body,
+        { idempotencyKey: idempotency.keyFor(body) },
       )
+      idempotency.settled()
       onDecided(answer)
+      // The row leaves the list with the decision: say what happened where the focus goes.
+      announce(`${commitment.provider}, Fall ${commitment.caseRef}: ${decision === 'approve' ? 'freigegeben' : 'abgelehnt'}.`, row.current)
     } catch (error) {
-      const refused = asFourEyes(error)
-      setProblem(problemMessage(refused instanceof ApiProblem ? refused : new ApiProblem(0, 'internal', String(error))))
+      const refused = asProblem(asFourEyes(error))
+      idempotency.settled(refused)
+      setProblem(problemMessage(refused))
     } finally {
       setBusy(false)
     }
@@ -63,17 +69,14 @@ function Decide({ commitment, describedBy, onDecided }: { commitment: Commitment
 
   const errorId = `${describedBy}-error`
   return (
-    <div class="fin-decide">
+    <div class="fin-decide" ref={row}>
       <input
         type="text"
         aria-label="Kommentar zur Entscheidung (freiwillig)"
         aria-describedby={problem === undefined ? describedBy : `${describedBy} ${errorId}`}
         placeholder="Kommentar (freiwillig)"
         value={comment}
-        onInput={(event) => {
-          setComment((event.currentTarget as HTMLInputElement).value)
-          keys.current = { approve: crypto.randomUUID(), reject: crypto.randomUUID() }
-        }}
+        onInput={(event) => setComment((event.currentTarget as HTMLInputElement).value)}
       />
       <div class="actions">
         <button type="button" disabled={busy} aria-describedby={describedBy} onClick={() => void decide('approve')}>
@@ -108,9 +111,10 @@ function PendingTable({ pending, names, onDecided }: { pending: readonly Commitm
         </thead>
         <tbody>
           {pending.map((commitment) => {
-            const id = `c-${commitment.id}`
+            // Commitment ids are unique within a budget only.
+            const id = `c-${commitment.sozialraum}-${commitment.id}`
             return (
-              <tr key={commitment.id} data-commitment={commitment.id}>
+              <tr key={id} data-commitment={commitment.id}>
                 <td>
                   <CommitmentSummary commitment={commitment} names={names} id={id} />
                 </td>
@@ -146,7 +150,7 @@ function OverBudgetTable({ overBudget, names }: { overBudget: readonly Commitmen
         </thead>
         <tbody>
           {overBudget.map((commitment) => (
-            <tr key={commitment.id} data-commitment={commitment.id}>
+            <tr key={`${commitment.sozialraum}/${commitment.id}`} data-commitment={commitment.id}>
               <td>
                 <CommitmentSummary commitment={commitment} names={names} />
               </td>

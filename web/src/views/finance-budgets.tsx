@@ -1,22 +1,18 @@
 import { BALANCE_COLUMNS, BalanceHead, BalanceRow, LINES } from '../budget'
 import { COLOURS, type ChartConfiguration } from '../chart'
 import { ChartCanvas } from '../components'
-import { addAmounts, euro, LINE_LABELS } from '../format'
+import { addAmounts, COMPACT_EURO, euro, LINE_LABELS } from '../format'
+import { nameOf, type Names } from '../sozialraeume'
 import type { Balance, Budget, BudgetList } from '../types'
+import { laterBudget } from '../writes'
 
-/** Sozialraum id → its name, for labels; an id without a registration shows as itself. */
-export type Names = ReadonlyMap<string, string>
-
-export const nameOf = (names: Names, sozialraum: string): string => names.get(sozialraum) ?? sozialraum
-
-/** Axis ticks: "1,2 Mio. €" reads better than seven digits beside a bar. */
-const COMPACT_EURO = new Intl.NumberFormat('de-DE', { style: 'currency', currency: 'EUR', notation: 'compact' })
 
 /**
  * The list with `budget` in place of its older self (or added, for a first allocation), and the
  * total summed again exactly: a write's answer updates the page without asking the API again.
  */
-export function withBudget(list: BudgetList, budget: Budget): BudgetList {
+export function withBudget(list: BudgetList, answered: Budget): BudgetList {
+  const budget = laterBudget(list.items.find((item) => item.sozialraum === answered.sozialraum), answered)
   const items = [...list.items.filter((item) => item.sozialraum !== budget.sozialraum), budget].sort((a, b) =>
     a.sozialraum < b.sozialraum ? -1 : a.sozialraum > b.sozialraum ? 1 : 0,
   )
@@ -48,7 +44,8 @@ function budgetsChart(list: BudgetList, names: Names): ChartConfiguration {
       scales: { x: { ticks: { callback: (value) => COMPACT_EURO.format(Number(value)) } } },
       plugins: {
         legend: { position: 'bottom' },
-        tooltip: { callbacks: { label: (item) => `${item.dataset.label ?? ''}: ${euro(Number(item.raw).toFixed(2))}` } },
+        // The exact amount from the API, not the number the bar was drawn with.
+        tooltip: { callbacks: { label: (item) => `${item.dataset.label ?? ''}: ${euro(rows[item.dataIndex]!.balance[BALANCE_COLUMNS[item.datasetIndex]!.key])}` } },
       },
     },
   }

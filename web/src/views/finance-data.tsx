@@ -1,13 +1,6 @@
 import { ApiProblem, budgetPath, seg, type Api } from '../api'
 import type { Commitment, MonitoringReport, MonthlyReport } from '../types'
-
-/**
- * `path` read once the read models have processed `position` (docs/api.md, "Read your writes"):
- * after a write, the reports and lists show it, not the state just before it.
- */
-export function readAfter(path: string, position: string | undefined): string {
-  return position === undefined ? path : `${path}${path.includes('?') ? '&' : '?'}minPosition=${encodeURIComponent(position)}`
-}
+import { readAfter } from '../writes'
 
 export interface Reports {
   monitoring: MonitoringReport

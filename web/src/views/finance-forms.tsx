@@ -1,17 +1,15 @@
 import { budgetPath, seg } from '../api'
 import { useApp } from '../app'
-import { LINES } from '../budget'
 import { bodyOf, Form, type FieldSpec, type Values } from '../components'
-import { euro, LINE_LABELS, percent, timestamp } from '../format'
+import { euro, LINE_LABELS, timestamp } from '../format'
 import type { Line, Move, Sozialraum, WriteAnswer } from '../types'
-import { nameOf, type Names } from './finance-budgets'
+import { nameOf, type Names } from '../sozialraeume'
+import { LINE_OPTIONS, withWarnings, type Written } from '../writes'
 
 /**
  * The finance controller's writes (docs/api.md, "Budgets", "Sozialräume", "Fiscal years and moves"):
  * each a Form whose field names are the API's body paths, so that a refusal lands next to its field.
  */
-
-const LINE_OPTIONS = LINES.map((line) => ({ value: line, label: LINE_LABELS[line] }))
 
 type Option = { value: string; label: string }
 
@@ -31,12 +29,6 @@ function budgetBody(values: Values): { sozialraum: string; body: Record<string, 
   return { sozialraum, body: bodyOf(rest) }
 }
 
-/** The success message, with the utilisation thresholds the write crossed (a warning never refuses it). */
-function withWarnings(message: string, answer: WriteAnswer): string {
-  const warnings = (answer.warnings ?? []).map((warning) => `${LINE_LABELS[warning.line]} hat ${warning.threshold} % Auslastung erreicht (${percent(warning.utilisation)})`)
-  return warnings.length === 0 ? message : `${message} Achtung: ${warnings.join('; ')}.`
-}
-
 interface WriteFormsProps {
   /** Registered Sozialräume, the targets of a first allocation. */
   registered: readonly Sozialraum[]
@@ -46,8 +38,6 @@ interface WriteFormsProps {
   /** A budget write's answer, for the page to update from. */
   onWritten: (answer: WriteAnswer) => void
 }
-
-type Written<T = object> = WriteAnswer & T
 
 function AllocationForm({ registered, onWritten }: Pick<WriteFormsProps, 'registered' | 'onWritten'>) {
   const { api, year } = useApp()
@@ -187,10 +177,10 @@ export function SozialraumList({ items }: { items: readonly Sozialraum[] }) {
 }
 
 /** A fresh install has no Sozialraum: finance registers them before the first allocation. */
-export function RegisterSozialraumForm({ onRegistered }: { onRegistered: () => void }) {
+export function RegisterSozialraumForm({ onRegistered }: { onRegistered: (answer: Written<Sozialraum>) => void }) {
   const { api } = useApp()
   return (
-    <Form<WriteAnswer & Sozialraum>
+    <Form<Written<Sozialraum>>
       title="Sozialraum registrieren"
       fields={[
         { name: 'id', label: 'Kennung', kind: 'text', required: true, hint: 'Kleinbuchstaben, Ziffern und Bindestriche, z. B. unteres-malstatt.' },

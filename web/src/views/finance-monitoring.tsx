@@ -2,9 +2,9 @@ import { useState } from 'preact/hooks'
 import { LINES } from '../budget'
 import { COLOURS, type ChartConfiguration } from '../chart'
 import { ChartCanvas, Money } from '../components'
-import { germanDate, LINE_LABELS, percent, subtractAmount } from '../format'
+import { COMPACT_EURO, euro, fractionOf, germanDate, LINE_LABELS, percent, subtractAmount } from '../format'
 import type { MonitoringFigures, MonitoringReport, MonthFigures, MonthlyReport } from '../types'
-import { nameOf, type Names } from './finance-budgets'
+import { nameOf, type Names } from '../sozialraeume'
 
 const MONTHS = ['Januar', 'Februar', 'März', 'April', 'Mai', 'Juni', 'Juli', 'August', 'September', 'Oktober', 'November', 'Dezember'] as const
 
@@ -89,19 +89,31 @@ function burnDown(allocated: string, months: readonly MonthFigures[]): BurnDownR
 }
 
 function burnDownChart(rows: readonly BurnDownRow[], allocated: string): ChartConfiguration {
-  // Drawing only (see finance-budgets): the even burn from the allocation down to 0 by December.
-  const start = Number(allocated)
+  // The even burn from the allocation down to 0 by December, exact; Number() is for drawing only,
+  // and the tooltips show the exact amounts (see finance-budgets).
+  const even = rows.map((row) => fractionOf(allocated, 12 - row.month, 12))
+  const exact: readonly ((row: BurnDownRow, index: number) => string)[] = [
+    (row) => row.remaining,
+    (_row, index) => even[index]!,
+    ...LINES.map((line) => (row: BurnDownRow) => row[line]),
+  ]
   return {
     type: 'bar',
     data: {
       labels: rows.map((row) => MONTHS[row.month - 1]!.slice(0, 3)),
       datasets: [
         { type: 'line', label: 'Verbleibend', data: rows.map((row) => Number(row.remaining)), borderColor: COLOURS.available, backgroundColor: COLOURS.available, yAxisID: 'y' },
-        { type: 'line', label: 'Gleichmäßiger Abbau', data: rows.map((row) => (start * (12 - row.month)) / 12), borderColor: COLOURS.allocated, borderDash: [6, 4], pointRadius: 0, yAxisID: 'y' },
-        ...LINES.map((line) => ({ type: 'bar' as const, label: `Ausgaben ${LINE_LABELS[line]}`, data: rows.map((row) => Number(row[line])), backgroundColor: line === 'ambulatory' ? COLOURS.spent : COLOURS.committed, stack: 'spent', yAxisID: 'y' })),
+        { type: 'line', label: 'Gleichmäßiger Abbau', data: even.map(Number), borderColor: COLOURS.allocated, borderDash: [6, 4], pointRadius: 0, yAxisID: 'y' },
+        ...LINES.map((line) => ({ type: 'bar' as const, label: `Ausgaben ${LINE_LABELS[line]}`, data: rows.map((row) => Number(row[line])), backgroundColor: line === 'ambulatory' ? COLOURS.spent : COLOURS.flexibleSpent, stack: 'spent', yAxisID: 'y' })),
       ],
     },
-    options: { plugins: { legend: { position: 'bottom' } }, scales: { y: { beginAtZero: true } } },
+    options: {
+      plugins: {
+        legend: { position: 'bottom' },
+        tooltip: { callbacks: { label: (item) => `${item.dataset.label ?? ''}: ${euro(exact[item.datasetIndex]!(rows[item.dataIndex]!, item.dataIndex))}` } },
+      },
+      scales: { y: { beginAtZero: true, ticks: { callback: (value) => COMPACT_EURO.format(Number(value)) } } },
+    },
   }
 }
 

@@ -2,10 +2,12 @@ import { useMemo, useState } from 'preact/hooks'
 import { seg } from '../api'
 import { useApp } from '../app'
 import { LoadState, Section, useLoad } from '../components'
+import { useSozialraeume } from '../sozialraeume'
 import type { BudgetList, Commitment, Sozialraum, WriteAnswer } from '../types'
+import { readAfter, type Written } from '../writes'
 import { ApprovalLists } from './finance-approvals'
-import { BudgetsOverview, withBudget, type Names } from './finance-budgets'
-import { loadApprovals, loadReports, readAfter } from './finance-data'
+import { BudgetsOverview, withBudget } from './finance-budgets'
+import { loadApprovals, loadReports, type Approvals } from './finance-data'
 import { RegisterSozialraumForm, SozialraumList, WriteForms } from './finance-forms'
 import { BurnDown, MonitoringTable } from './finance-monitoring'
 
@@ -22,13 +24,16 @@ export function FinancePage() {
   // The position of the last write of any kind: the reports and approvals are read after it.
   const [reportsAfter, setReportsAfter] = useState<string>()
 
-  const sozialraeume = useLoad(() => api.get<{ items: Sozialraum[] }>('/v1/sozialraeume'), [])
+  const { loaded: sozialraeume, names } = useSozialraeume()
   const budgets = useLoad(() => api.get<BudgetList>(readAfter(`/v1/budgets/${seg(year)}`, budgetsAfter)), [year, budgetsAfter])
   const reports = useLoad(() => loadReports(api, year, reportsAfter), [year, reportsAfter])
   const budgeted = useMemo(() => budgets.data?.items.map((budget) => budget.sozialraum) ?? [], [budgets.data])
-  const approvals = useLoad(() => loadApprovals(api, year, budgeted, reportsAfter), [year, reportsAfter, budgeted.join()])
-
-  const names: Names = useMemo(() => new Map((sozialraeume.data?.items ?? []).map((s) => [s.id, s.name])), [sozialraeume.data])
+  // Read once the budgets are known (the API lists waiting commitments per budget); until then it
+  // stays loading rather than saying that nothing waits.
+  const approvals = useLoad(
+    () => (budgets.data === undefined ? new Promise<Approvals>(() => {}) : loadApprovals(api, year, budgeted, reportsAfter)),
+    [year, reportsAfter, budgeted.join(), budgets.data === undefined],
+  )
 
   const written = (answer: WriteAnswer) => {
     const budget = answer.budget
@@ -39,8 +44,16 @@ export function FinancePage() {
 
   // The decided commitment leaves the list at once; the lists are read again after the write all the same.
   const decided = (answer: WriteAnswer & Commitment) => {
-    approvals.update((current) => ({ ...current, pending: current.pending.filter((commitment) => commitment.id !== answer.id) }))
+    // Commitment ids are unique within a budget only.
+    const other = (commitment: Commitment) => commitment.id !== answer.id || commitment.sozialraum !== answer.sozialraum
+    approvals.update((current) => ({ ...current, pending: current.pending.filter(other) }))
     written(answer)
+  }
+
+  // The list of Sozialräume is a read model: the answer adds the new one at once.
+  const registered = (answer: Written<Sozialraum>) => {
+    const { position: _position, revision: _revision, ...sozialraum } = answer
+    sozialraeume.update((list) => ({ items: [...list.items.filter((item) => item.id !== sozialraum.id), sozialraum].sort((a, b) => (a.id < b.id ? -1 : 1)) }))
   }
 
   const list = budgets.data
@@ -77,7 +90,7 @@ export function FinancePage() {
 
       <Section title="Sozialräume">
         {sozialraeume.data !== undefined && <SozialraumList items={sozialraeume.data.items} />}
-        <RegisterSozialraumForm onRegistered={sozialraeume.reload} />
+        <RegisterSozialraumForm onRegistered={registered} />
       </Section>
     </>
   )

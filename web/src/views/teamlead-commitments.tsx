@@ -2,10 +2,10 @@ import { useEffect, useRef } from 'preact/hooks'
 import { seg } from '../api'
 import { bodyOf, Form, Money, type FieldSpec } from '../components'
 import { COMMITMENT_STATUS_LABELS, germanDate, LINE_LABELS, timestamp } from '../format'
-import type { Commitment, Line } from '../types'
-import { writtenMessage, type LedgerHandle, type Written } from './teamlead-ledger'
+import type { Commitment } from '../types'
+import { LINE_OPTIONS, withWarnings, type Written } from '../writes'
+import type { LedgerHandle } from './teamlead-ledger'
 
-const LINE_OPTIONS = (['ambulatory', 'flexible'] as const satisfies readonly Line[]).map((line) => ({ value: line, label: LINE_LABELS[line] }))
 
 const OVER_BUDGET_HINT = 'Nur wenn die ambulante Linie nicht reicht. Dann entscheidet das Finanzcontrolling über die Freigabe.'
 
@@ -74,11 +74,11 @@ export function CommitForm({ year, ledger }: { year: number; ledger: LedgerHandl
       submit={(values, key) => ledger.write<Commitment>('/commitments', bodyOf(values), key)}
       done={ledger.commitmentWritten}
       success={(answer) =>
-        writtenMessage(
-          answer,
+        withWarnings(
           answer.status === 'requested'
             ? `Mittelbindung ${answer.caseRef} angelegt. Sie wartet auf die Freigabe durch eine zweite Person.`
             : `Mittelbindung ${answer.caseRef} angelegt.`,
+          answer,
         )
       }
     />
@@ -175,7 +175,7 @@ export function CommitmentPanel(props: { commitment: Commitment; ledger: LedgerH
               submitLabel="Rechnung buchen"
               submit={(values, key) => ledger.write<Commitment>(commitmentPath(commitment, 'invoices'), bodyOf(values), key)}
               done={ledger.commitmentWritten}
-              success={(answer) => writtenMessage(answer, 'Rechnung gebucht.')}
+              success={(answer) => withWarnings('Rechnung gebucht.', answer)}
             />
             <Form
               title="Betrag ändern"
@@ -184,11 +184,11 @@ export function CommitmentPanel(props: { commitment: Commitment; ledger: LedgerH
               submit={(values, key) => ledger.write<Commitment>(commitmentPath(commitment, 'amendments'), bodyOf(values), key)}
               done={ledger.commitmentWritten}
               success={(answer) =>
-                writtenMessage(answer, answer.status === 'requested' ? 'Änderung beantragt: Sie wartet auf die Freigabe.' : 'Änderung gebucht.')
+                withWarnings(answer.status === 'requested' ? 'Änderung beantragt: Sie wartet auf die Freigabe.' : 'Änderung gebucht.', answer)
               }
             />
             <Form
-              title="Abschließen und Rest freigeben"
+              title="Abschließen und Rest zurückgeben"
               fields={RELEASE_FIELDS}
               submitLabel="Abschließen"
               submit={(values, key) => ledger.write<Commitment>(commitmentPath(commitment, 'release'), bodyOf(values), key)}

@@ -1,8 +1,8 @@
 import { budgetPath } from '../api'
 import { useApp } from '../app'
 import { useLoad, type Loaded } from '../components'
-import { LINE_LABELS, percent } from '../format'
-import type { Budget, Commitment, Spending, WriteAnswer } from '../types'
+import type { Budget, Commitment, Spending } from '../types'
+import { laterBudget, readAfter, type Written } from '../writes'
 
 /**
  * One budget of a team lead as the page keeps it: read once, then changed only from the answers of
@@ -14,9 +14,6 @@ export interface Ledger {
   commitments: Commitment[]
   spending: Spending[]
 }
-
-/** A write's 201 answer: the envelope plus the resource it wrote. */
-export type Written<T> = WriteAnswer & T
 
 /** The newest position this page wrote, so that later reads wait until the read models have it. */
 export interface PositionRef {
@@ -44,14 +41,10 @@ function upsert<T extends { id: string }>(items: readonly T[], item: T): T[] {
     : [...items, item]
 }
 
-function withMinPosition(path: string, position: string | undefined): string {
-  return position === undefined ? path : `${path}?minPosition=${encodeURIComponent(position)}`
-}
-
 export function useLedger(year: number, sozialraum: string, position: PositionRef): LedgerHandle {
   const { api } = useApp()
   const path = budgetPath(year, sozialraum)
-  const read = <T,>(suffix: string) => api.get<T>(withMinPosition(`${path}${suffix}`, position.current))
+  const read = <T,>(suffix: string) => api.get<T>(readAfter(`${path}${suffix}`, position.current))
   const loaded = useLoad(async (): Promise<Ledger> => {
     const [budget, commitments, spending] = await Promise.all([
       read<Budget>(''),
@@ -72,23 +65,14 @@ export function useLedger(year: number, sozialraum: string, position: PositionRe
     commitmentWritten: (answer) =>
       loaded.update((ledger) => ({
         ...ledger,
-        budget: answer.budget ?? ledger.budget,
+        budget: answer.budget === undefined ? ledger.budget : laterBudget(ledger.budget, answer.budget),
         commitments: upsert(ledger.commitments, resourceOf(answer)),
       })),
     spendingWritten: (answer) =>
       loaded.update((ledger) => ({
         ...ledger,
-        budget: answer.budget ?? ledger.budget,
+        budget: answer.budget === undefined ? ledger.budget : laterBudget(ledger.budget, answer.budget),
         spending: upsert(ledger.spending, resourceOf(answer)),
       })),
   }
-}
-
-/** The success message of a write, with the utilisation thresholds it crossed (they never refuse it). */
-export function writtenMessage(answer: WriteAnswer, done: string): string {
-  const warnings = (answer.warnings ?? []).map(
-    (warning) =>
-      `${LINE_LABELS[warning.line]} ${warning.utilisation === null ? '' : `zu ${percent(warning.utilisation)} `}ausgelastet (Schwelle ${warning.threshold} %)`,
-  )
-  return warnings.length === 0 ? done : `${done} Hinweis: ${warnings.join('; ')}.`
 }

@@ -2,7 +2,8 @@ import { seg } from '../api'
 import { bodyOf, Form, Money, type FieldSpec } from '../components'
 import { germanDate } from '../format'
 import type { Spending } from '../types'
-import { writtenMessage, type LedgerHandle, type Written } from './teamlead-ledger'
+import { withWarnings, type Written } from '../writes'
+import type { LedgerHandle } from './teamlead-ledger'
 
 const SPENDING_FIELDS: readonly FieldSpec[] = [
   { name: 'amount', label: 'Betrag', kind: 'amount', required: true },
@@ -23,7 +24,7 @@ export function SpendingForm({ ledger }: { ledger: LedgerHandle }) {
       submitLabel="Ausgabe buchen"
       submit={(values, key) => ledger.write<Spending>('/spending', bodyOf(values), key)}
       done={ledger.spendingWritten}
-      success={(answer) => writtenMessage(answer, `Ausgabe ${answer.receiptRef} gebucht.`)}
+      success={(answer) => withWarnings(`Ausgabe ${answer.receiptRef} gebucht.`, answer)}
     />
   )
 }

@@ -5,7 +5,8 @@ import { useApp } from '../app'
 import { Form, LoadState, Money, Section, useLoad, type Values } from '../components'
 import { LINE_LABELS, timestamp } from '../format'
 import type { FiscalYear, Line, WriteAnswer } from '../types'
-import { asFourEyes, readAfter } from './finance-data'
+import { readAfter } from '../writes'
+import { asFourEyes } from './finance-data'
 
 const STATUS_LABELS: Record<FiscalYear['status'], string> = {
   open: 'offen',
@@ -145,11 +146,12 @@ export function YearClosePage() {
     if (fiscalYear?.status !== 'closing') return
     const timer = setTimeout(loaded.reload, CLOSING_POLL_MS)
     return () => clearTimeout(timer)
-  }, [fiscalYear])
+  }, [fiscalYear, loaded.error])
 
   const written = (answer: YearWritten) => {
     // The answer has the new status at once; the progress figures come with the next read.
-    loaded.update((current) => ({ ...current, status: answer.status, request: answer.request, decision: answer.decision }))
+    // An approval's answer names no decision of the request itself: keep the one shown until the read.
+    loaded.update((current) => ({ ...current, status: answer.status, request: answer.request ?? current.request, decision: answer.decision ?? current.decision }))
     setAfter(answer.position)
   }
 

@@ -1,0 +1,71 @@
+import t from 'tap'
+import { signToken } from '../../src/auth/tokens.js'
+import { get, seed } from '../helpers/api.js'
+import { TEST_JWT_SECRET } from '../helpers/tokens.js'
+import { SKIP, startDashboard } from './harness.js'
+
+/** What every write of the dashboard shares (web/src/components.tsx, web/src/api.ts), in the browser. */
+const YEAR = new Date().getFullYear()
+const TEAM_LEAD = { sub: 'tl-a', role: 'teamlead', name: 'Tina Leitung', sozialraeume: ['malstatt'] } as const
+
+t.test('sending again after a lost answer books once: the same input keeps its Idempotency-Key', { skip: SKIP }, async (t) => {
+  const dashboard = await startDashboard(t)
+  const { app } = dashboard.service
+  const { url } = await seed(app, 'malstatt', { year: YEAR, name: 'Malstatt', flexible: '500.00' })
+  const page = await dashboard.signIn(TEAM_LEAD)
+  const keys: string[] = []
+  let lose = true
+  // The first write reaches the service and is booked, but its answer never reaches the page.
+  await page.route('**/spending', async (route) => {
+    keys.push(route.request().headers()['idempotency-key'] ?? '')
+    if (!lose) return route.continue()
+    lose = false
+    await route.fetch()
+    await route.abort('connectionreset')
+  })
+  const form = page.getByRole('form', { name: 'Ausgabe erfassen' })
+  await form.getByLabel('Betrag').fill('120,00')
+  await form.getByLabel('Zweck').fill('Gruppenangebot')
+  await form.getByLabel('Belegnummer').fill('B-1')
+  await form.getByLabel('Datum').fill(`${YEAR}-03-01`)
+  await form.getByRole('button', { name: 'Ausgabe buchen' }).click()
+  await form.getByText('Der Dienst ist nicht erreichbar').waitFor()
+  t.pass('the lost answer is told in German')
+  // Touching a field and putting it back is the same input.
+  await form.getByLabel('Zweck').fill('Gruppenangebot!')
+  await form.getByLabel('Zweck').fill('Gruppenangebot')
+  await form.getByRole('button', { name: 'Ausgabe buchen' }).click()
+  await form.getByText('Ausgabe B-1 gebucht.').waitFor()
+  t.equal(keys.length, 2, 'sent twice')
+  t.equal(keys[0], keys[1], 'with the same Idempotency-Key')
+  const spending = await get(app, `${url}/spending`)
+  t.equal(spending.body.items.length, 1, 'booked once')
+  const budget = await get(app, url)
+  t.equal(budget.body.lines.flexible.spent, '120.00')
+  t.equal(await page.locator('table.budget tr[data-line="flexible"] td[data-figure="spent"] .money').getAttribute('data-amount'), '120.00', 'the page shows it once')
+
+  // The same booking again on purpose is a second booking: a new key.
+  await form.getByLabel('Betrag').fill('120,00')
+  await form.getByLabel('Zweck').fill('Gruppenangebot')
+  await form.getByLabel('Belegnummer').fill('B-1')
+  await form.getByLabel('Datum').fill(`${YEAR}-03-01`)
+  await form.getByRole('button', { name: 'Ausgabe buchen' }).click()
+  await form.getByText('Ausgabe B-1 gebucht.').waitFor()
+  t.not(keys[2], keys[1], 'a new key after a success')
+  t.equal((await get(app, url)).body.lines.flexible.spent, '240.00', 'booked twice on purpose')
+})
+
+t.test('an expired token signs the user out: the next answer is 401, and the page asks for a new one', { skip: SKIP }, async (t) => {
+  const dashboard = await startDashboard(t)
+  await seed(dashboard.service.app, 'malstatt', { year: YEAR, name: 'Malstatt' })
+  const page = await dashboard.open()
+  const expiresAt = Date.now() + 5_000
+  await page.getByLabel('Zugangstoken').fill(await signToken(TEST_JWT_SECRET, TEAM_LEAD, Math.floor(expiresAt / 1000)))
+  await page.getByRole('button', { name: 'Anmelden' }).click()
+  await page.getByRole('heading', { name: `Malstatt: Haushaltsjahr ${YEAR}` }).waitFor()
+  // The service allows 30 seconds of clock difference past exp (docs/api.md, "Claims").
+  await page.waitForTimeout(expiresAt + 31_000 - Date.now())
+  await page.getByLabel('Haushaltsjahr').selectOption(String(YEAR - 1))
+  await page.getByLabel('Zugangstoken').waitFor()
+  t.equal(await page.evaluate("sessionStorage.getItem('sojus-ledger.token')"), null, 'the expired token is forgotten')
+})
