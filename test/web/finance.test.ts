@@ -45,7 +45,7 @@ async function checkOverview(t: Test, page: Page, app: FastifyInstance, position
 /** The overview's canvas as an image, to see that the bars were drawn again. */
 const chartImage = (page: Page): Promise<string> => page.locator('canvas').first().evaluate((canvas) => (canvas as unknown as { toDataURL(): string }).toDataURL())
 
-t.test('the finance controller steers the year on the overview and asks for the year close', { skip: SKIP }, async (t) => {
+t.test('the finance controller steers the year on the overview, and two controllers close it', { skip: SKIP }, async (t) => {
   const dashboard = await startDashboard(t)
   const app = dashboard.service.app
   await seed(app, 'nord', { year: YEAR, name: 'Nord' })
@@ -180,5 +180,19 @@ t.test('the finance controller steers the year on the overview and asks for the 
     t.pass('the requester’s own approval gets the four-eyes message in German')
     t.equal((await get(app, `/v1/years/${YEAR}`)).body.status, 'close-requested', 'the year still waits for a second person')
     t.same(await seriousViolations(page), [], 'no serious accessibility violation with the decision form')
+  })
+
+  await t.test('a second controller approves the close, and the page follows it until the year is closed', async (t) => {
+    const second = await dashboard.signIn({ sub: 'bernd', role: 'finance', name: 'Bernd Zweit' })
+    await second.getByRole('link', { name: 'Jahresabschluss' }).click()
+    const decide = second.getByRole('form', { name: `Über den Abschluss ${YEAR} entscheiden` })
+    await decide.getByLabel('Kommentar').fill('Geprüft')
+    await decide.getByRole('button', { name: 'Entscheiden' }).click()
+    // The close runs in the background; the page reads the year again while it is closing.
+    await second.locator('dl[data-status="closed"]').waitFor({ timeout: 30_000 })
+    const year = (await get(app, `/v1/years/${YEAR}`)).body
+    t.equal(year.status, 'closed', 'the API has the year closed')
+    t.match(await second.locator('dl[data-status="closed"]').innerText(), `${year.budgets.closed} von ${year.budgets.total}`, 'the page shows every budget closed, as the API counts them')
+    t.match(await second.locator('dl[data-status="closed"]').innerText(), 'freigegeben von bernd', 'and who approved it')
   })
 })
