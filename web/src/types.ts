@@ -1,4 +1,8 @@
-/** The API's resources as the dashboard reads them (docs/api.md, "Resources"); money is a decimal string. */
+/**
+ * The API's resources as the dashboard reads them (docs/api.md, "Resources"); money is a decimal
+ * string. They restate the shapes the service declares (src/http/schemas.ts and the OpenAPI
+ * document): the dashboard is a client of the HTTP contract and bundles none of the service's code.
+ */
 export type Line = 'ambulatory' | 'flexible'
 export type Role = 'finance' | 'teamlead' | 'auditor'
 
