@@ -6,7 +6,6 @@ import type { Commitment } from '../types'
 import { LINE_OPTIONS, withWarnings, type Written } from '../writes'
 import type { LedgerHandle } from './teamlead-ledger'
 
-
 const OVER_BUDGET_HINT = 'Nur wenn die ambulante Linie nicht reicht. Dann entscheidet das Finanzcontrolling über die Freigabe.'
 
 const COMMIT_FIELDS: readonly FieldSpec[] = [
