@@ -6,7 +6,6 @@ import { nameOf, type Names } from '../sozialraeume'
 import type { Balance, Budget, BudgetList } from '../types'
 import { laterBudget } from '../writes'
 
-
 /**
  * The list with `budget` in place of its older self (or added, for a first allocation), and the
  * total summed again exactly: a write's answer updates the page without asking the API again.
