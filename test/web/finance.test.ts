@@ -149,6 +149,12 @@ t.test('the finance controller steers the year on the overview, and two controll
     // A move's answer carries no budget: the list is read again after it.
     await page.locator('table.budgets-overview tbody[data-sozialraum="sued"] tr[data-line="ambulatory"] td[data-figure="allocated"] .money[data-amount="51000.00"]').waitFor()
     await checkOverview(t, page, app, undefined, 'after the move the overview shows the API’s figures')
+    const moves = (await get(app, `/v1/budgets/${YEAR}/moves`)).body.items
+    t.equal(moves.length, 1)
+    const row = page.locator(`table.moves tr[data-move="${moves[0].id}"]`)
+    await row.waitFor()
+    t.equal(await row.getAttribute('data-status'), moves[0].status, 'the list of moves shows its status as the API has it')
+    t.equal(await row.locator('.money').getAttribute('data-amount'), '1000.00')
   })
 
   await t.test('the overview fits a narrow window', async (t) => {

@@ -3,13 +3,14 @@ import { seg } from '../api'
 import { useApp } from '../app'
 import { LoadState, Section, useLoad } from '../components'
 import { useSozialraeume } from '../sozialraeume'
-import type { BudgetList, Commitment, Sozialraum, WriteAnswer } from '../types'
+import type { BudgetList, Commitment, Move, Sozialraum, WriteAnswer } from '../types'
 import { readAfter, type Written } from '../writes'
 import { ApprovalLists } from './finance-approvals'
 import { BudgetsOverview, withBudget } from './finance-budgets'
 import { loadApprovals, loadReports, type Approvals } from './finance-data'
 import { RegisterSozialraumForm, SozialraumList, WriteForms } from './finance-forms'
 import { BurnDown, MonitoringTable } from './finance-monitoring'
+import { MoveList } from './finance-moves'
 
 /**
  * The finance controller's main page (#/uebersicht): every budget of the year at a glance, what
@@ -27,6 +28,7 @@ export function FinancePage() {
   const { loaded: sozialraeume, names } = useSozialraeume()
   const budgets = useLoad(() => api.get<BudgetList>(readAfter(`/v1/budgets/${seg(year)}`, budgetsAfter)), [year, budgetsAfter])
   const reports = useLoad(() => loadReports(api, year, reportsAfter), [year, reportsAfter])
+  const moves = useLoad(() => api.get<{ items: Move[] }>(readAfter(`/v1/budgets/${seg(year)}/moves`, reportsAfter)), [year, reportsAfter])
   const budgeted = useMemo(() => budgets.data?.items.map((budget) => budget.sozialraum) ?? [], [budgets.data])
   // Read once the budgets are known (the API lists waiting commitments per budget); until then it
   // stays loading rather than saying that nothing waits.
@@ -86,6 +88,11 @@ export function FinancePage() {
       <Section title="Buchungen">
         <LoadState loaded={sozialraeume} />
         {sozialraeume.data !== undefined && <WriteForms registered={sozialraeume.data.items} budgeted={budgeted} names={names} onWritten={written} />}
+      </Section>
+
+      <Section title="Verschiebungen zwischen Sozialräumen">
+        <LoadState loaded={moves} />
+        {moves.data !== undefined && <MoveList moves={moves.data.items} names={names} />}
       </Section>
 
       <Section title="Sozialräume">
