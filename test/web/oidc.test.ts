@@ -39,6 +39,7 @@ async function provider(issuer: string, redirectUri: string): Promise<Provider> 
       },
     },
     extraTokenClaims: async () => ({ role: 'finance', name: 'Olga Oidc' }),
+    cookies: { keys: ['test-cookie-key-0123456789abcdef'] },
     ttl: { AccessToken: 3600, IdToken: 3600, Interaction: 600, Session: 3600, Grant: 3600 },
     // The dashboard's origin may call the token endpoint from the browser: the origin of its redirect URI.
     clientBasedCORS: (_ctx, origin, client) => client.redirectUris?.some((uri) => new URL(uri).origin === origin) ?? false,
