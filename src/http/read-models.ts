@@ -1,8 +1,8 @@
-import { isDashboardPath } from './routes/dashboard.js'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Position } from '../eventstore/port.js'
 import { problem, sendProblem } from './problem.js'
+import { isDashboardPath } from './routes/dashboard.js'
 
 /** What the HTTP layer needs to know of the projections: how far each is, and whether it serves. */
 export interface ReadModelProgress {
