@@ -54,9 +54,9 @@ function flush(): void {
 }
 
 function commit(group: ReadonlyArray<{ id: number; append: AppendRequest }>): Extract<WriterReply, { type: 'appended' }>['outcomes'] {
-  const outcomes = appender.commit(group.map((item) => item.append))
-  return group.map(({ id }, index) => {
-    const outcome = outcomes[index] ?? { ok: false, error: new Error('the group commit lost an append') }
+  // The appender answers every append of the group, in order (SqliteAppender.commit).
+  return appender.commit(group.map((item) => item.append)).map((outcome, index) => {
+    const id = group[index]!.id
     return outcome.ok ? { id, result: outcome.result, written: outcome.written } : { id, error: toWire(outcome.error) }
   })
 }

@@ -150,9 +150,9 @@ export class InlineWriter implements SqliteWriter {
       setImmediate(this.flush)
     }
     if (group.length === 0) return
-    const outcomes = this.appender.commit(group.map((item) => item.append))
-    for (const [index, item] of group.entries()) {
-      const outcome = outcomes[index] ?? { ok: false, error: new Error('the group commit lost an append') }
+    // The appender answers every append of the group, in order (SqliteAppender.commit).
+    for (const [index, outcome] of this.appender.commit(group.map((item) => item.append)).entries()) {
+      const item = group[index]!
       if (outcome.ok) item.resolve({ result: outcome.result, written: outcome.written })
       else item.reject(outcome.error)
     }

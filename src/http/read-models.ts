@@ -60,7 +60,6 @@ export const READ_MODELS: Readonly<Record<string, readonly string[]>> = {
   'GET /v1/audit/seal': [],
 }
 
-
 export interface ReadModelOptions {
   progress: ReadModelProgress
   /** How long `?minPosition=` waits for the read models. */

@@ -4,14 +4,6 @@ import { rollBackLeftOver, sqliteStoreError } from '../eventstore/sqlite-errors.
 import { RowCountError, type SqlDatabase, type SqlValue, type Statement } from './port.js'
 
 /**
- * Read models in SQLite. better-sqlite3 is synchronous, so a transaction runs to its end before
- * any other JavaScript does: no other query can see it half done.
- *
- * synchronous=NORMAL: in WAL mode a commit stays atomic but may be lost on power failure. The
- * read models can afford that, unlike the events: a lost commit takes its checkpoint with it, and
- * the projections apply those events again from the log. It saves an fsync per projection batch.
- */
-/**
  * How long a transaction waits for the write lock in all, and at most between two tries. The lock
  * is the file's: the event store's writer thread takes it for each group commit. (Reads wait up to
  * the same time for the rare lock a reader needs in WAL mode, in SQLite's own busy handler.)
@@ -19,6 +11,14 @@ import { RowCountError, type SqlDatabase, type SqlValue, type Statement } from '
 const LOCK_TIMEOUT_MS = 5000
 const MAX_LOCK_WAIT_MS = 20
 
+/**
+ * Read models in SQLite. better-sqlite3 is synchronous, so a transaction runs to its end before
+ * any other JavaScript does: no other query can see it half done.
+ *
+ * synchronous=NORMAL: in WAL mode a commit stays atomic but may be lost on power failure. The
+ * read models can afford that, unlike the events: a lost commit takes its checkpoint with it, and
+ * the projections apply those events again from the log. It saves an fsync per projection batch.
+ */
 export class SqliteDatabase implements SqlDatabase {
   readonly dialect = 'sqlite' as const
   private readonly db: Database.Database

@@ -1,7 +1,5 @@
-import { useMemo, useRef, useState } from 'preact/hooks'
-import { useApp } from '../app'
-import { useLoad } from '../components'
-import type { Sozialraum } from '../types'
+import { useRef, useState } from 'preact/hooks'
+import { useSozialraeume } from '../sozialraeume'
 import { BalancesAsOf, localToday, momentOf, positionMoment, type Moment } from './auditor-balances'
 import { AuditTimeline } from './auditor-timeline'
 import { ExportSection, VerifySection } from './auditor-verify'
@@ -12,10 +10,8 @@ import { ExportSection, VerifySection } from './auditor-verify'
  * one POST, the verify, writes nothing (an export is recorded by the service itself).
  */
 export function AuditorPage() {
-  const { api } = useApp()
-  const sozialraeume = useLoad(() => api.get<{ items: Sozialraum[] }>('/v1/sozialraeume'), [])
+  const { loaded: sozialraeume, names } = useSozialraeume()
   const items = sozialraeume.data?.items ?? []
-  const names = useMemo(() => new Map(items.map((s) => [s.id, s.name])), [sozialraeume.data])
   // Today's end: the ledger as it stands, until the auditor picks another moment.
   const [moment, setMoment] = useState<Moment>(() => momentOf(localToday(), '')!)
   const balances = useRef<HTMLDivElement>(null)

@@ -3,7 +3,8 @@ import { seg } from '../api'
 import { useApp } from '../app'
 import { BudgetTable } from '../budget'
 import { LoadState, Money, Section, useLoad } from '../components'
-import type { BudgetList, Sozialraum } from '../types'
+import { nameOf, useSozialraeume } from '../sozialraeume'
+import type { BudgetList } from '../types'
 import { Approvals, CommitForm, CommitmentPanel, CommitmentTable } from './teamlead-commitments'
 import { useLedger, type PositionRef } from './teamlead-ledger'
 import { SpendingForm, SpendingTable } from './teamlead-spending'
@@ -15,7 +16,8 @@ import { SpendingForm, SpendingTable } from './teamlead-spending'
 export function TeamLeadPage() {
   const { api, session, year } = useApp()
   const budgets = useLoad(() => api.get<BudgetList>(`/v1/budgets/${seg(year)}`), [year])
-  const names = useSozialraumNames()
+  const { names: known } = useSozialraeume()
+  const names = (id: string) => nameOf(known, id)
   const [chosen, setChosen] = useState<string>()
   // Shared by every Sozialraum shown: after a write, the next reads wait until they include it.
   const position: PositionRef = useRef<string | undefined>(undefined)
@@ -49,13 +51,6 @@ export function TeamLeadPage() {
       {current !== undefined && <SozialraumLedger key={current.sozialraum} year={year} sozialraum={current.sozialraum} position={position} />}
     </>
   )
-}
-
-/** Sozialraum ids as their names; the id itself while the names load or when one is unknown. */
-function useSozialraumNames(): (id: string) => string {
-  const { api } = useApp()
-  const loaded = useLoad(() => api.get<{ items: Sozialraum[] }>('/v1/sozialraeume'), [])
-  return (id) => loaded.data?.items.find((item) => item.id === id)?.name ?? id
 }
 
 /** One budget: balances, approvals waiting, commitments, flexible spending and the forms to write. */
