@@ -2,7 +2,8 @@
  * HTTP benchmark of the service on loopback, with autocannon: flexible spending writes spread over
  * 20 budgets and to one budget, budget reads, and for comparison a bare Fastify 5 + zod route that
  * validates a similar body (the ratio column is a row's writes/s over the bare route's). Each runs on
- * SQLite and, when it is reachable (BENCH_POSTGRES_URL, default the local `test` database), on
+ * SQLite (twice: with the projections on their own thread, as the service runs them, and on the
+ * event loop, to compare) and, when it is reachable (BENCH_POSTGRES_URL, default the local `test` database), on
  * PostgreSQL, and on PostgreSQL again with two service processes sharing the load. Then writes to 20
  * budgets that hold about 5,000 events each (a year of the seed: `sojus-ledger seed`), started cold,
  * with the time of the first write to each. The servers run in this process; autocannon's clients
@@ -30,7 +31,7 @@ import { z } from 'zod'
 import { signToken } from '../src/auth/tokens.js'
 import { parseConfig } from '../src/config.js'
 import { sozialraumOf } from '../src/cli/seed.js'
-import { openService, type Service } from '../src/service.js'
+import { openService, type Service, type ServiceOverrides } from '../src/service.js'
 
 const YEAR = 2025
 const SOZIALRAUM_COUNT = 20
@@ -184,6 +185,8 @@ interface Target {
   environment: Record<string, string>
   /** Whether the scenario with two service processes runs on it too (PostgreSQL). */
   shared: boolean
+  /** How the service is opened (the embedded store once more with its projections on the event loop, for comparison). */
+  overrides?: ServiceOverrides
   cleanUp(): Promise<void>
 }
 
@@ -223,7 +226,7 @@ function serviceEnvironment(target: Target): Record<string, string> {
 }
 
 async function startService(target: Target): Promise<{ service: Service; url: string }> {
-  const service = await openService(parseConfig(serviceEnvironment(target)), pino({ level: 'silent' }))
+  const service = await openService(parseConfig(serviceEnvironment(target)), pino({ level: 'silent' }), target.overrides)
   return { service, url: await service.app.listen({ port: 0, host: '127.0.0.1' }) }
 }
 
@@ -315,7 +318,11 @@ async function postgresReachable(): Promise<boolean> {
 
 async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'sojus-ledger-bench-'))
-  const targets: Target[] = [{ name: 'sqlite', environment: { DATABASE_URL: `sqlite:${join(dir, 'bench.db')}` }, shared: false, cleanUp: async () => {} }]
+  const sqlite = (name: string, file: string): Target => ({ name, environment: { DATABASE_URL: `sqlite:${join(dir, file)}` }, shared: false, cleanUp: async () => {} })
+  const targets: Target[] = [
+    sqlite('sqlite', 'bench.db'),
+    { ...sqlite('sqlite, projections on the event loop', 'inline.db'), overrides: { projectionThread: false } },
+  ]
   let bare: FastifyInstance | undefined
   try {
     if (await postgresReachable()) {

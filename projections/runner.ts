@@ -6,6 +6,7 @@ import { RowCountError, type SqlDatabase, type Statement } from '../src/sql/port
 import { soleProjector, type ProjectorLease } from './lease.js'
 import { BatchPacer } from './pacer.js'
 import { projectAll, type Projection } from './projection.js'
+import { PositionWaiters } from './waiters.js'
 
 export interface ProjectionRunnerOptions {
   store: EventStore
@@ -26,6 +27,8 @@ export interface ProjectionRunnerOptions {
   batchBudgetMs?: number
   /** Longest pause before trying again after a failed batch. */
   maxRetryDelayMs?: number
+  /** Called when `status()` may have changed: a batch committed, checkpoints read, an error, the lease. */
+  onProgress?: () => void
 }
 
 export interface ProjectionProgress {
@@ -45,7 +48,18 @@ export interface ProjectionStatus {
   projections: ProjectionProgress[]
 }
 
-const MAX_WAITERS = 10_000
+/**
+ * What the service asks of whatever runs the projections: the runner on the event loop (PostgreSQL,
+ * KurrentDB), or its stand-in for the embedded store's projection thread (thread-runner.ts).
+ */
+export interface Projector {
+  start(): Promise<void>
+  stop(): Promise<void>
+  status(): ProjectionStatus
+  isServing(name: string): boolean
+  waitFor(position: Position, timeoutMs: number, names?: readonly string[]): Promise<boolean>
+}
+
 /**
  * How long a catch-up batch may hold the event loop, about. On SQLite a batch (its read, its
  * projection and its commit) runs synchronously: at 25 ms, /health and the other routes wait at
@@ -61,13 +75,6 @@ const MAX_UNAVAILABLE_RETRY_DELAY_MS = 5_000
 const CHECKPOINT_CREATE = 'INSERT INTO projection_checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'
 /** Compare-and-set: only the runner that read the checkpoint can move it, and only once. */
 const CHECKPOINT_MOVE = 'UPDATE projection_checkpoints SET position = ? WHERE name = ? AND position = ?'
-
-interface Waiter {
-  position: Position
-  names: readonly string[] | undefined
-  resolve: (reached: boolean) => void
-  timer: NodeJS.Timeout
-}
 
 /**
  * A set of projections fed by one subscription, applied in one transaction per batch. The main
@@ -103,14 +110,14 @@ interface Term {
  * (compare-and-set): a crash can neither apply an event twice nor lose one, and two runners can
  * never both apply a batch. A process without the lease follows the checkpoints others commit.
  */
-export class ProjectionRunner {
+export class ProjectionRunner implements Projector {
   private readonly checkpoints = new Map<string, Position>()
   private readonly targets = new Map<string, Position>()
   private readonly byName: ReadonlyMap<string, Projection>
   private readonly lease: ProjectorLease
   /** The position of the main group's last committed batch (it moves even with no projections). */
   private processed: Position = START
-  private readonly waiters = new Set<Waiter>()
+  private readonly waiters = new PositionWaiters((names) => this.reached(names))
   private stopping = false
   private term: Term | undefined
   private termEnded: Promise<void> = Promise.resolve()
@@ -151,6 +158,7 @@ export class ProjectionRunner {
       this.projecting = held
       // A failed batch's error belongs to the term it ended; whoever projects next reports its own.
       this.error = undefined
+      this.options.onProgress?.()
       if (held) this.beginTerm()
       else void this.endTerm()
     })
@@ -178,20 +186,7 @@ export class ProjectionRunner {
    * `position`, false after `timeoutMs`. Whichever process projects: others announce their batches.
    */
   waitFor(position: Position, timeoutMs: number, names?: readonly string[]): Promise<boolean> {
-    if (this.reached(names) >= position) return Promise.resolve(true)
-    if (this.waiters.size >= MAX_WAITERS) return Promise.resolve(false)
-    return new Promise((resolve) => {
-      const waiter: Waiter = {
-        position,
-        names,
-        resolve,
-        timer: setTimeout(() => {
-          this.waiters.delete(waiter)
-          resolve(false)
-        }, timeoutMs),
-      }
-      this.waiters.add(waiter)
-    })
+    return this.waiters.wait(position, timeoutMs, names)
   }
 
   async stop(): Promise<void> {
@@ -200,10 +195,6 @@ export class ProjectionRunner {
     await this.endTerm()
     await this.lease.stop()
     await this.refreshing
-    for (const waiter of this.waiters) {
-      clearTimeout(waiter.timer)
-      waiter.resolve(false)
-    }
     this.waiters.clear()
   }
 
@@ -356,6 +347,7 @@ export class ProjectionRunner {
     term.unavailable = error instanceof StoreUnavailableError
     for (const group of [term.main, term.catchUp]) group.closeSubscription?.()
     this.error = error instanceof Error ? error.message : String(error)
+    this.options.onProgress?.()
     const moved = error instanceof RowCountError
     this.options.logger[moved ? 'warn' : 'error'](
       { err: error, retryDelayMs: this.retryDelayMs },
@@ -505,12 +497,8 @@ export class ProjectionRunner {
   }
 
   private notifyWaiters(): void {
-    for (const waiter of this.waiters) {
-      if (this.reached(waiter.names) < waiter.position) continue
-      clearTimeout(waiter.timer)
-      this.waiters.delete(waiter)
-      waiter.resolve(true)
-    }
+    this.waiters.notify()
+    this.options.onProgress?.()
   }
 }
 

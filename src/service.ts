@@ -16,7 +16,8 @@ import { SqliteEventStore } from './eventstore/sqlite.js'
 import { StoreLock } from './eventstore/store-lock.js'
 import { buildApp } from './http/app.js'
 import { meteredEventStore, ServiceMetrics } from './metrics.js'
-import { ProjectionRunner } from '../projections/runner.js'
+import { ProjectionRunner, type Projector } from '../projections/runner.js'
+import { ThreadRunner } from '../projections/thread-runner.js'
 import { ReadModels } from './readmodels/queries.js'
 import { FiscalYearQueries } from './readmodels/fiscal-years.js'
 import { ReportQueries } from './readmodels/reports.js'
@@ -34,7 +35,8 @@ export interface Service {
   app: FastifyInstance
   store: EventStore
   db: SqlDatabase
-  runner: ProjectionRunner
+  /** The projections: on the embedded store a thread of their own (ThreadRunner), else on the event loop. */
+  runner: Projector
   /** This instance's Prometheus registry and metrics (GET /metrics). */
   metrics: ServiceMetrics
   /** Stops taking requests, lets those in flight finish, stops the projections, closes the stores. */
@@ -47,6 +49,8 @@ export interface ServiceOverrides {
   failedAuthenticationsPerMinute?: number
   /** Called with the HTTP app before its routes are declared (tests add hooks every route gets). */
   onApp?: (app: FastifyInstance) => void
+  /** false runs the embedded store's projections on the event loop, as other stores do (the benchmarks compare both). */
+  projectionThread?: boolean
 }
 
 /** The keys tokens are verified with; the embedded default makes its secret on first start. */
@@ -67,6 +71,8 @@ export interface Stores {
   lease: ProjectorLease
   /** Where verify finds an event the store cannot read (the SQL stores keep an `events` table; KurrentDB has none). */
   locate: LocateEvent | undefined
+  /** The embedded store in a file, whose projections may run on a thread of their own with their own connections. */
+  embedded: { path: string; store: SqliteEventStore } | undefined
   /** Closes both stores and lets the next owner in. */
   close(): Promise<void>
 }
@@ -96,12 +102,14 @@ function openSqliteStores(path: string, purpose: string, external: ExternalEvent
   const lock = StoreLock.acquire(path, purpose)
   try {
     const db = new SqliteDatabase(path)
-    const store = external ? external(db) : new SqliteEventStore(path)
+    const embedded = external ? undefined : new SqliteEventStore(path)
+    const store = embedded ?? external!(db)
     return {
       store,
       db,
       lease: soleProjector,
       locate: external ? undefined : sqlEventLocator(db),
+      embedded: embedded && path !== ':memory:' ? { path, store: embedded } : undefined,
       close: async () => {
         try {
           await store.close()
@@ -139,6 +147,7 @@ async function openPostgresStores(
       db,
       lease: new PgProjectorLease(session, schema, logger.child({ component: 'projections' })),
       locate: external ? undefined : sqlEventLocator(db),
+      embedded: undefined,
       close: async () => {
         await store.close()
         await closeAll()
@@ -156,17 +165,16 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
   const stores = await openStores(config, 'serve', { logger })
   const { store, db } = stores
   let app: FastifyInstance | undefined
+  let starting: { runner: Projector; started: Promise<void> } | undefined
   try {
     const verifyToken = openTokenVerifier(config)
     const applied = await db.exclusive('migrations', async () => migrate(db, await loadMigrations()))
     if (applied.length > 0) logger.info({ applied }, 'applied migrations')
-    const runner = new ProjectionRunner({
-      store,
-      db,
-      projections,
-      lease: stores.lease,
-      logger: logger.child({ component: 'projections' }),
-    })
+    const projectionLogger = logger.child({ component: 'projections' })
+    const embedded = overrides.projectionThread === false ? undefined : stores.embedded
+    const runner: Projector = embedded
+      ? new ThreadRunner({ path: embedded.path, store: embedded.store, logger: projectionLogger })
+      : new ProjectionRunner({ store, db, projections, lease: stores.lease, logger: projectionLogger })
     const readModels = new ReadModels(db)
     const fiscalYears = new FiscalYearQueries(db)
     const reports = new ReportQueries(db)
@@ -198,6 +206,11 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       isLeader: () => runner.status().projecting,
       logger: logger.child({ component: 'processes' }),
     })
+    // Started before the HTTP app is built: the projection thread loads its code meanwhile, on the
+    // second core. Awaited below; a failure meanwhile must not be an unhandled rejection.
+    const runnerStarted = runner.start()
+    runnerStarted.catch(() => undefined)
+    starting = { runner, started: runnerStarted }
     app = await buildApp({
       ledger,
       readModels,
@@ -223,8 +236,8 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       ...(overrides.onApp === undefined ? {} : { onApp: overrides.onApp }),
       logger,
     })
+    await runnerStarted
     // Last, so that nothing is left running when an earlier step fails.
-    await runner.start()
     processes.start()
     const started = app
     let closing: Promise<void> | undefined
@@ -244,6 +257,9 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
     }
   } catch (error) {
     await app?.close()
+    // A runner still starting is let finish first, so that its stop finds nothing half begun.
+    await starting?.started.catch(() => undefined)
+    await starting?.runner.stop()
     await stores.close()
     throw error
   }

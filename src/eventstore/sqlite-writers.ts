@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3'
-import { Worker } from 'node:worker_threads'
+import type { Worker } from 'node:worker_threads'
+import { startWorker } from '../threads.js'
 import { MAX_GROUP_COMMIT, SqliteAppender, fromWire, type AppendRequest } from './sqlite-appender.js'
 import { SQLITE_STORE } from './sqlite-errors.js'
 import type { AppendResult } from './port.js'
@@ -37,7 +38,7 @@ export class ThreadWriter implements SqliteWriter {
   private readonly exited: Promise<void>
 
   constructor(path: string) {
-    this.worker = startWorker({ path })
+    this.worker = startWorker(import.meta.url, 'sqlite-writer', { path } satisfies WriterData)
     this.worker.unref()
     this.worker.on('message', (reply: WriterReply) => this.receive(reply))
     this.worker.on('error', (error) => this.stop(new Error(`the SQLite writer thread failed: ${error.message}`, { cause: error })))
@@ -157,15 +158,4 @@ export class InlineWriter implements SqliteWriter {
       else item.reject(outcome.error)
     }
   }
-}
-
-/**
- * Built, the worker is the .js file beside this one. Run from source (tsx, in tests and `npm run
- * dev`), it is the .ts file, which a worker thread loads only once tsx's loader is registered in it.
- */
-function startWorker(data: WriterData): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./sqlite-writer.js', import.meta.url), { workerData: data })
-  const source = new URL('./sqlite-writer.ts', import.meta.url).href
-  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(source)}) })`
-  return new Worker(bootstrap, { eval: true, workerData: data })
 }

@@ -98,6 +98,19 @@ export class SqliteEventStore implements EventStore {
     return result
   }
 
+  /**
+   * Calls `listener` after each append this store committed; answers how to stop. The projection
+   * thread's own store hears of them through `noticeAppend`, sooner than its poll would find them.
+   */
+  onAppend(listener: () => void): () => void {
+    return this.signal.listen(listener)
+  }
+
+  /** Another connection in this process appended: subscriptions waiting on this store read now. */
+  noticeAppend(): void {
+    this.signal.notify()
+  }
+
   /** A PRAGMA on the connection that writes: tests fill the disk with `max_page_count`. */
   writerPragma(pragma: string): Promise<unknown> {
     return this.writer.pragma(pragma)

@@ -81,6 +81,12 @@ export class AppendSignal {
     this.emitter.emit('appended')
   }
 
+  /** Calls `listener` after every append this signal hears of; answers how to stop. */
+  listen(listener: () => void): () => void {
+    this.emitter.on('appended', listener)
+    return () => void this.emitter.off('appended', listener)
+  }
+
   /** Resolves once the count differs from `seen`, after the poll interval, or on abort. */
   wait(seen: number, signal: AbortSignal): Promise<void> {
     if (seen !== this.count || signal.aborted) return Promise.resolve()

@@ -9,7 +9,7 @@ import { START } from '../../src/eventstore/port.js'
 import { assertProblem, get, post, seed, spendingBody, type ApiResponse } from '../helpers/api.js'
 import { pageLimitOf } from '../helpers/full-disk.js'
 import type { SqliteEventStore } from '../../src/eventstore/sqlite.js'
-import type { SqliteDatabase } from '../../src/sql/sqlite.js'
+import { ThreadRunner } from '../../projections/thread-runner.js'
 import { call, centsOf, expect201, killAll, ServerProcess, type Answer } from '../helpers/process.js'
 import { startTestService } from '../helpers/service.js'
 
@@ -84,7 +84,9 @@ t.test('in process: a full disk (max_page_count) refuses writes with 503, keeps 
   const service = await startTestService(t, {}, { DATABASE_URL: `sqlite:${join(dir, 'ledger.db')}` })
   const { app } = service
   const events = pageLimitOf(service.store as SqliteEventStore)
-  const readModels = pageLimitOf(service.db as SqliteDatabase)
+  // The projections write through the projection thread's own connection.
+  t.ok(service.runner instanceof ThreadRunner, 'the embedded store projects on its own thread')
+  const readModels = pageLimitOf(service.runner as ThreadRunner)
   for (const sozialraum of SOZIALRAEUME) await seed(app, sozialraum, { flexible: '10000000.00' })
 
   const attempts: Attempt[] = []

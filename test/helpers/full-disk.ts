@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3'
+import { ThreadRunner } from '../../projections/thread-runner.js'
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
 import type { SqliteDatabase } from '../../src/sql/sqlite.js'
 
@@ -22,13 +23,15 @@ export const free = (db: Database.Database): void => void db.pragma('max_page_co
 
 /**
  * The page limit of whatever writes: the event store's write connection (on its worker thread,
- * reached through `writerPragma`), or a read-model database's connection.
+ * reached through `writerPragma`), the projection thread's read-model connection (through its
+ * runner), or a read-model database's connection.
  */
-export function pageLimitOf(target: SqliteEventStore | SqliteDatabase): { fill(): Promise<void>; free(): Promise<void> } {
-  if (target instanceof SqliteEventStore) {
+export function pageLimitOf(target: SqliteEventStore | ThreadRunner | SqliteDatabase): { fill(): Promise<void>; free(): Promise<void> } {
+  if (target instanceof SqliteEventStore || target instanceof ThreadRunner) {
+    const pragma = (text: string) => (target instanceof ThreadRunner ? target.pragma(text) : target.writerPragma(text))
     return {
-      fill: async () => void (await target.writerPragma('max_page_count = 1')),
-      free: async () => void (await target.writerPragma('max_page_count = 4294967294')),
+      fill: async () => void (await pragma('max_page_count = 1')),
+      free: async () => void (await pragma('max_page_count = 4294967294')),
     }
   }
   const db = connectionOf(target)
