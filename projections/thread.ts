@@ -19,6 +19,7 @@ export interface ProjectionThreadData {
   tuning: RunnerTuning
   /** How often the thread's store looks for appends it was not told of (tests raise it, to show it is told). */
   pollIntervalMs?: number
+  walAutocheckpointPages: number
 }
 
 export type ToProjectionThread =
@@ -35,14 +36,6 @@ export type FromProjectionThread =
   /** A line the thread logged (pino's JSON), for the event loop's logger. */
   | { type: 'log'; line: string }
   | { type: 'pragma'; id: number; value: unknown; error?: string }
-  | { type: 'stopped' }
-
-/**
- * Pages in the write-ahead log before this thread's commits copy them into the database file
- * (SQLite's default is 1,000 pages). Measured on a replay of 212,114 events, 10,000 pages (40 MB)
- * replayed 1.7 times faster (bench/profile-rebuild.ts); larger gained nothing more.
- */
-const WAL_AUTOCHECKPOINT_PAGES = 10_000
 
 const port = parentPort
 if (port === null) throw new Error('projections/thread.ts runs as a worker thread')
@@ -76,28 +69,31 @@ port.on('message', (request: ToProjectionThread) => {
   if (request.type === 'appended') store?.noticeAppend()
   else if (request.type === 'pragma') {
     try {
-      post({ type: 'pragma', id: request.id, value: db?.pragma(request.pragma) })
+      if (db === undefined) throw new Error('the read models are not open yet')
+      post({ type: 'pragma', id: request.id, value: db.pragma(request.pragma) })
     } catch (error) {
       post({ type: 'pragma', id: request.id, value: undefined, error: message(error) })
     }
   } else {
-    void close()
+    // A stop while the runner starts waits for the start: closing the connections under it would fail it.
+    void started
+      .then(close)
       .catch((error: unknown) => logger.error({ err: error }, 'the projection thread did not close cleanly'))
-      .finally(() => {
-        post({ type: 'stopped' })
-        port.close()
-      })
+      .finally(() => port.close())
   }
 })
 
-try {
+async function start(): Promise<void> {
   store = new SqliteEventStore(data.path, { writer: 'inline', ...(data.pollIntervalMs === undefined ? {} : { pollIntervalMs: data.pollIntervalMs }) })
-  db = new SqliteDatabase(data.path, { walAutocheckpointPages: WAL_AUTOCHECKPOINT_PAGES })
+  db = new SqliteDatabase(data.path, { walAutocheckpointPages: data.walAutocheckpointPages })
   runner = new ProjectionRunner({ store, db, projections, logger, ...data.tuning, onProgress: reportStatus })
   await runner.start()
   post({ type: 'started', status: runner.status() })
-} catch (error) {
+}
+
+// Not awaited at the top: the message handler above must be there while the runner starts.
+const started: Promise<void> = start().catch(async (error: unknown) => {
   post({ type: 'failed-to-start', error: message(error) })
   await close().catch(() => undefined)
   port.close()
-}
+})

@@ -102,8 +102,8 @@ function openSqliteStores(path: string, purpose: string, external: ExternalEvent
   const lock = StoreLock.acquire(path, purpose)
   try {
     const db = new SqliteDatabase(path)
-    const embedded = external ? undefined : new SqliteEventStore(path)
-    const store = embedded ?? external!(db)
+    let embedded: SqliteEventStore | undefined
+    const store = external ? external(db) : (embedded = new SqliteEventStore(path))
     return {
       store,
       db,
@@ -257,10 +257,13 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
     }
   } catch (error) {
     await app?.close()
-    // A runner still starting is let finish first, so that its stop finds nothing half begun.
-    await starting?.started.catch(() => undefined)
-    await starting?.runner.stop()
-    await stores.close()
+    try {
+      // A runner still starting is let finish first, so that its stop finds nothing half begun.
+      await starting?.started.catch(() => undefined)
+      await starting?.runner.stop()
+    } finally {
+      await stores.close()
+    }
     throw error
   }
 }

@@ -45,9 +45,6 @@ const MAX_REASON_LENGTH = 500
  * write decided just before another (or before a seal) may land just after it.
  */
 export const RECORDED_AT_TOLERANCE_MS = 60_000
-/** How often the read models are read again when a projection batch fell between the queries. */
-const MAX_SNAPSHOT_ATTEMPTS = 5
-
 // ---------------------------------------------------------------------------------------------
 // The report
 
@@ -212,75 +209,53 @@ function commitmentOfRow(row: CommitmentRow): ReplayedCommitment {
 }
 const budgetKeyOf = (year: Integer, sozialraum: string): string => `${Number(year)}/${sozialraum}`
 
-async function readCheckpoints(db: SqlDatabase): Promise<Record<ComparedProjection, Position>> {
-  const rows = await db.query<{ name: string; position: string }>(
-    `SELECT name, CAST(position AS TEXT) AS position FROM projection_checkpoints WHERE name IN (?, ?, ?)`,
-    [...COMPARED_PROJECTIONS],
-  )
-  const positions = { balances: START, commitments: START, spending: START }
-  for (const row of rows) positions[row.name as ComparedProjection] = BigInt(row.position)
-  return positions
-}
-
-const sameCheckpoints = (a: Record<ComparedProjection, Position>, b: Record<ComparedProjection, Position>): boolean =>
-  COMPARED_PROJECTIONS.every((name) => a[name] === b[name])
+type BudgetRow = { year: Integer; sozialraum: string; revision: string; closed: Integer }
+type LineRow = { year: Integer; sozialraum: string; line: Line; allocated_cents: string; committed_cents: string; spent_cents: string }
+type SpendingRow = { year: Integer; sozialraum: string; id: string; amount_cents: string; reversed: Integer }
 
 /**
- * Reads the compared tables and their checkpoints as one consistent snapshot. We compare only up
- * to the positions the projections had processed (their checkpoints), rather than wait for them:
- * a projection that is behind, or replaying after a rebuild, is still compared as far as it got,
- * and a verify never waits on a projection stuck at an event that cannot be read. The checkpoints
- * are read first and again last, the tables between them, one query after another: every batch
- * that changes these tables moves one of their checkpoints, so equal checkpoints tell that no
- * batch committed in between (on PostgreSQL each query sees what was committed when it began);
- * otherwise all is read again.
+ * Reads the compared tables and their checkpoints as one consistent snapshot (`queryTogether`).
+ * We compare only up to the positions the projections had processed (their checkpoints), rather
+ * than wait for them: a projection that is behind, or replaying after a rebuild, is still compared
+ * as far as it got, and a verify never waits on a projection stuck at an event that cannot be read.
  */
 async function loadReadModels(db: SqlDatabase): Promise<ReadModelSnapshot> {
-  for (let attempt = 0; attempt < MAX_SNAPSHOT_ATTEMPTS; attempt++) {
-    const cents = (column: string) => `CAST(${column} AS TEXT) AS ${column}`
-    // One after another: on PostgreSQL queries issued together run on several connections in
-    // any order, and the two checkpoint reads would no longer enclose the others.
-    const checkpoints = await readCheckpoints(db)
-    const budgets = await db.query<{ year: Integer; sozialraum: string; revision: string; closed: Integer }>(
-      `SELECT year, sozialraum, CAST(revision AS TEXT) AS revision, closed FROM budgets`,
-    )
-    const lines = await db.query<{ year: Integer; sozialraum: string; line: Line; allocated_cents: string; committed_cents: string; spent_cents: string }>(
-      `SELECT year, sozialraum, line, ${cents('allocated_cents')}, ${cents('committed_cents')}, ${cents('spent_cents')} FROM budget_lines`,
-    )
-    const commitments = await db.query<CommitmentRow>(`SELECT ${COMMITMENT_COLUMNS} FROM commitments`)
-    const spendings = await db.query<{ year: Integer; sozialraum: string; id: string; amount_cents: string; reversed: Integer }>(
-      `SELECT year, sozialraum, id, ${cents('amount_cents')}, reversed FROM spendings`,
-    )
-    const checkpointsAfter = await readCheckpoints(db)
-    if (!sameCheckpoints(checkpoints, checkpointsAfter)) continue
-    const snapshot: ReadModelSnapshot = { checkpoints, budgets: new Map() }
-    const rowsOf = (year: Integer, sozialraum: string): BudgetRows => {
-      const key = budgetKeyOf(year, sozialraum)
-      let rows = snapshot.budgets.get(key)
-      if (!rows) {
-        snapshot.budgets.set(key, (rows = { revision: undefined, closed: undefined, lines: {}, commitments: new Map(), spendings: new Map() }))
-      }
-      return rows
+  const cents = (column: string) => `CAST(${column} AS TEXT) AS ${column}`
+  const [checkpointRows, budgets, lines, commitments, spendings] = (await db.queryTogether([
+    { sql: 'SELECT name, CAST(position AS TEXT) AS position FROM projection_checkpoints WHERE name IN (?, ?, ?)', params: [...COMPARED_PROJECTIONS] },
+    { sql: 'SELECT year, sozialraum, CAST(revision AS TEXT) AS revision, closed FROM budgets' },
+    { sql: `SELECT year, sozialraum, line, ${cents('allocated_cents')}, ${cents('committed_cents')}, ${cents('spent_cents')} FROM budget_lines` },
+    { sql: `SELECT ${COMMITMENT_COLUMNS} FROM commitments` },
+    { sql: `SELECT year, sozialraum, id, ${cents('amount_cents')}, reversed FROM spendings` },
+  ])) as [Array<{ name: string; position: string }>, BudgetRow[], LineRow[], CommitmentRow[], SpendingRow[]]
+  const checkpoints = { balances: START, commitments: START, spending: START }
+  for (const row of checkpointRows) checkpoints[row.name as ComparedProjection] = BigInt(row.position)
+  const snapshot: ReadModelSnapshot = { checkpoints, budgets: new Map() }
+  const rowsOf = (year: Integer, sozialraum: string): BudgetRows => {
+    const key = budgetKeyOf(year, sozialraum)
+    let rows = snapshot.budgets.get(key)
+    if (!rows) {
+      snapshot.budgets.set(key, (rows = { revision: undefined, closed: undefined, lines: {}, commitments: new Map(), spendings: new Map() }))
     }
-    for (const row of budgets) {
-      const rows = rowsOf(row.year, row.sozialraum)
-      rows.revision = BigInt(row.revision)
-      rows.closed = Number(row.closed) !== 0
-    }
-    for (const row of lines) {
-      rowsOf(row.year, row.sozialraum).lines[row.line] = {
-        allocated: centsFromStorage(row.allocated_cents),
-        committed: centsFromStorage(row.committed_cents),
-        spent: centsFromStorage(row.spent_cents),
-      }
-    }
-    for (const row of commitments) rowsOf(row.year, row.sozialraum).commitments.set(row.id, commitmentOfRow(row))
-    for (const row of spendings) {
-      rowsOf(row.year, row.sozialraum).spendings.set(row.id, { amount: centsFromStorage(row.amount_cents), reversed: Number(row.reversed) !== 0 })
-    }
-    return snapshot
+    return rows
   }
-  throw new Error(`the read models changed while they were read, ${MAX_SNAPSHOT_ATTEMPTS} times; try again`)
+  for (const row of budgets) {
+    const rows = rowsOf(row.year, row.sozialraum)
+    rows.revision = BigInt(row.revision)
+    rows.closed = Number(row.closed) !== 0
+  }
+  for (const row of lines) {
+    rowsOf(row.year, row.sozialraum).lines[row.line] = {
+      allocated: centsFromStorage(row.allocated_cents),
+      committed: centsFromStorage(row.committed_cents),
+      spent: centsFromStorage(row.spent_cents),
+    }
+  }
+  for (const row of commitments) rowsOf(row.year, row.sozialraum).commitments.set(row.id, commitmentOfRow(row))
+  for (const row of spendings) {
+    rowsOf(row.year, row.sozialraum).spendings.set(row.id, { amount: centsFromStorage(row.amount_cents), reversed: Number(row.reversed) !== 0 })
+  }
+  return snapshot
 }
 
 // ---------------------------------------------------------------------------------------------

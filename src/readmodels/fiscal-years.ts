@@ -106,30 +106,33 @@ export class FiscalYearQueries {
   constructor(private readonly db: SqlDatabase) {}
 
   async fiscalYear(year: number): Promise<FiscalYearView> {
-    const [row] = await this.db.query<YearRow>(
-      `SELECT status, reason, carry_unspent, requested_by, requested_at, decision, decided_by, decided_at, decision_comment, closed_at
-       FROM fiscal_years WHERE year = ?`,
-      [year],
-    )
-    const [budgets] = await this.db.query<{ total: Integer; closed: Integer | null }>(
-      'SELECT COUNT(*) AS total, SUM(closed) AS closed FROM budgets WHERE year = ?',
-      [year],
-    )
-    const [lines] = await this.db.query<{ allocation: string | null; unspent: string | null; lapsed: string | null }>(
-      `SELECT CAST(SUM(carried_out_cents) AS TEXT) AS allocation, CAST(SUM(unspent_carried_cents) AS TEXT) AS unspent,
-         CAST(SUM(lapsed_cents) AS TEXT) AS lapsed
-       FROM budget_lines WHERE year = ?`,
-      [year],
-    )
-    const [carried] = await this.db.query<{ commitments: Integer; amount: string | null }>(
-      `SELECT COUNT(*) AS commitments, CAST(SUM(carried_cents) AS TEXT) AS amount FROM commitments
-       WHERE year = ? AND carried_to_year IS NOT NULL`,
-      [year],
-    )
-    const [received] = await this.db.query<{ commitments: Integer }>(
-      'SELECT COUNT(*) AS commitments FROM commitments WHERE year = ? AND carried_from_year = ?',
-      [year + 1, year],
-    )
+    // Together: the year's figures from one state of the read models, not from several batches.
+    const [[row], [budgets], [lines], [carried], [received]] = (await this.db.queryTogether([
+      {
+        sql: `SELECT status, reason, carry_unspent, requested_by, requested_at, decision, decided_by, decided_at, decision_comment, closed_at
+         FROM fiscal_years WHERE year = ?`,
+        params: [year],
+      },
+      { sql: 'SELECT COUNT(*) AS total, SUM(closed) AS closed FROM budgets WHERE year = ?', params: [year] },
+      {
+        sql: `SELECT CAST(SUM(carried_out_cents) AS TEXT) AS allocation, CAST(SUM(unspent_carried_cents) AS TEXT) AS unspent,
+           CAST(SUM(lapsed_cents) AS TEXT) AS lapsed
+         FROM budget_lines WHERE year = ?`,
+        params: [year],
+      },
+      {
+        sql: `SELECT COUNT(*) AS commitments, CAST(SUM(carried_cents) AS TEXT) AS amount FROM commitments
+         WHERE year = ? AND carried_to_year IS NOT NULL`,
+        params: [year],
+      },
+      { sql: 'SELECT COUNT(*) AS commitments FROM commitments WHERE year = ? AND carried_from_year = ?', params: [year + 1, year] },
+    ])) as [
+      YearRow[],
+      Array<{ total: Integer; closed: Integer | null }>,
+      Array<{ allocation: string | null; unspent: string | null; lapsed: string | null }>,
+      Array<{ commitments: Integer; amount: string | null }>,
+      Array<{ commitments: Integer }>,
+    ]
     const carriedCommitments = cents(carried?.amount ?? null)
     return {
       year,

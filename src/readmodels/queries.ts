@@ -1,7 +1,7 @@
 import type { LineBalance } from '../domain/budget/index.js'
 import { centsFromStorage, formatCents } from '../domain/money.js'
 import type { Line } from '../domain/events.js'
-import type { SqlDatabase, SqlValue } from '../sql/port.js'
+import type { Query, SqlDatabase, SqlValue } from '../sql/port.js'
 import {
   balanceView,
   budgetView,
@@ -144,6 +144,10 @@ const LINE_CENTS = [
   centsText('l.committed_cents', 'committed_cents'),
   centsText('l.spent_cents', 'spent_cents'),
 ].join(', ')
+
+/** Every budget line with its budget's revision and closing; the caller adds the WHERE. */
+const BUDGET_LINES = `SELECT b.year, b.sozialraum, b.revision, b.closed, l.line, ${LINE_CENTS}
+  FROM budgets b JOIN budget_lines l ON l.year = b.year AND l.sozialraum = b.sozialraum`
 
 const budgetKey = (year: Integer, sozialraum: string): string => `${year}/${sozialraum}`
 
@@ -316,24 +320,28 @@ export class ReadModels {
   }
 
   async getBudget(year: number, sozialraum: string): Promise<BudgetView | undefined> {
-    const rows = await this.db.query<BudgetRow>(
-      `SELECT b.year, b.sozialraum, b.revision, b.closed, l.line, ${LINE_CENTS}
-       FROM budgets b JOIN budget_lines l ON l.year = b.year AND l.sozialraum = b.sozialraum
-       WHERE b.year = ? AND b.sozialraum = ?`,
-      [year, sozialraum],
+    const [rows, summaries] = await this.budgetsWithSummaries(
+      { sql: `${BUDGET_LINES} WHERE b.year = ? AND b.sozialraum = ?`, params: [year, sozialraum] },
+      year,
+      sozialraum,
     )
-    if (rows.length === 0) return undefined
-    return groupBudgets(rows, await this.overBudgetSummaries(year, sozialraum))[0]
+    return rows.length === 0 ? undefined : groupBudgets(rows, summaries)[0]
   }
 
-  /** Per budget: its over-budget commitments that still bind or have spent money, and how much. */
-  private overBudgetSummaries(year: number, sozialraum?: string): Promise<OverBudgetRow[]> {
-    return this.db.query<OverBudgetRow>(
-      `SELECT year, sozialraum, COUNT(*) AS commitments, ${centsText('SUM(amount_cents - released_cents - carried_cents)', 'amount_cents')}
-       FROM commitments WHERE year = ? AND over_budget = 1 AND amount_cents > released_cents + carried_cents${sozialraum === undefined ? '' : ' AND sozialraum = ?'}
-       GROUP BY year, sozialraum`,
-      sozialraum === undefined ? [year] : [year, sozialraum],
-    )
+  /**
+   * Budget lines and, per budget, its over-budget commitments that still bind or have spent money,
+   * and how much: read together, so that a budget's figures and its summary come from one state.
+   */
+  private async budgetsWithSummaries(lines: Query, year: number, sozialraum?: string): Promise<[BudgetRow[], OverBudgetRow[]]> {
+    return (await this.db.queryTogether([
+      lines,
+      {
+        sql: `SELECT year, sozialraum, COUNT(*) AS commitments, ${centsText('SUM(amount_cents - released_cents - carried_cents)', 'amount_cents')}
+         FROM commitments WHERE year = ? AND over_budget = 1 AND amount_cents > released_cents + carried_cents${sozialraum === undefined ? '' : ' AND sozialraum = ?'}
+         GROUP BY year, sozialraum`,
+        params: sozialraum === undefined ? [year] : [year, sozialraum],
+      },
+    ])) as [BudgetRow[], OverBudgetRow[]]
   }
 
   /** Every budget of a year, or only those of the given Sozialräume. */
@@ -341,16 +349,11 @@ export class ReadModels {
     year: number,
     onlySozialraeume?: readonly string[],
   ): Promise<{ year: number; items: BudgetView[]; total: BalanceView }> {
-    const rows = await this.db.query<BudgetRow>(
-      `SELECT b.year, b.sozialraum, b.revision, b.closed, l.line, ${LINE_CENTS}
-       FROM budgets b JOIN budget_lines l ON l.year = b.year AND l.sozialraum = b.sozialraum
-       WHERE b.year = ? ORDER BY b.sozialraum, l.line`,
-      [year],
-    )
+    const [rows, summaries] = await this.budgetsWithSummaries({ sql: `${BUDGET_LINES} WHERE b.year = ? ORDER BY b.sozialraum, l.line`, params: [year] }, year)
     const visible = onlySozialraeume ? rows.filter((row) => onlySozialraeume.includes(row.sozialraum)) : rows
     return {
       year,
-      items: groupBudgets(visible, await this.overBudgetSummaries(year)),
+      items: groupBudgets(visible, summaries),
       total: balanceView(sumBalances(visible.map(lineBalance))),
     }
   }
@@ -377,18 +380,17 @@ export class ReadModels {
   private async commitmentsWhere(where: string, params: SqlValue[], status?: string): Promise<CommitmentView[]> {
     const filter = status === undefined ? '' : ' AND c.status = ?'
     const filterParams = status === undefined ? params : [...params, status]
-    const rows = await this.db.query<CommitmentRow>(
-      `SELECT ${COMMITMENT_COLUMNS} FROM commitments c WHERE ${where}${filter} ORDER BY c.sozialraum, c.created_at, c.id`,
-      filterParams,
-    )
-    if (rows.length === 0) return []
-    const invoices = await this.db.query<InvoiceRow>(
-      `SELECT i.sozialraum, i.commitment_id, i.invoice_no, ${centsText('i.amount_cents', 'amount_cents')}, i.invoice_date
-       FROM commitment_invoices i
-       JOIN commitments c ON c.year = i.year AND c.sozialraum = i.sozialraum AND c.id = i.commitment_id
-       WHERE ${where}${filter} ORDER BY i.position`,
-      filterParams,
-    )
+    // Together: an invoice batch that commits between the two reads would show in one only.
+    const [rows, invoices] = (await this.db.queryTogether([
+      { sql: `SELECT ${COMMITMENT_COLUMNS} FROM commitments c WHERE ${where}${filter} ORDER BY c.sozialraum, c.created_at, c.id`, params: filterParams },
+      {
+        sql: `SELECT i.sozialraum, i.commitment_id, i.invoice_no, ${centsText('i.amount_cents', 'amount_cents')}, i.invoice_date
+         FROM commitment_invoices i
+         JOIN commitments c ON c.year = i.year AND c.sozialraum = i.sozialraum AND c.id = i.commitment_id
+         WHERE ${where}${filter} ORDER BY i.position`,
+        params: filterParams,
+      },
+    ])) as [CommitmentRow[], InvoiceRow[]]
     const byCommitment = new Map<string, InvoiceRow[]>()
     for (const invoice of invoices) {
       const key = `${invoice.sozialraum}/${invoice.commitment_id}`
@@ -400,17 +402,15 @@ export class ReadModels {
   }
 
   async getCommitment(year: number, sozialraum: string, id: string): Promise<CommitmentView | undefined> {
-    const [row] = await this.db.query<CommitmentRow>(
-      `SELECT ${COMMITMENT_COLUMNS} FROM commitments WHERE year = ? AND sozialraum = ? AND id = ?`,
-      [year, sozialraum, id],
-    )
-    if (!row) return undefined
-    const invoices = await this.db.query<InvoiceRow>(
-      `SELECT sozialraum, commitment_id, invoice_no, ${centsText('amount_cents', 'amount_cents')}, invoice_date FROM commitment_invoices
-       WHERE year = ? AND sozialraum = ? AND commitment_id = ? ORDER BY position`,
-      [year, sozialraum, id],
-    )
-    return commitmentFromRow(row, invoices)
+    const [[row], invoices] = (await this.db.queryTogether([
+      { sql: `SELECT ${COMMITMENT_COLUMNS} FROM commitments WHERE year = ? AND sozialraum = ? AND id = ?`, params: [year, sozialraum, id] },
+      {
+        sql: `SELECT sozialraum, commitment_id, invoice_no, ${centsText('amount_cents', 'amount_cents')}, invoice_date FROM commitment_invoices
+         WHERE year = ? AND sozialraum = ? AND commitment_id = ? ORDER BY position`,
+        params: [year, sozialraum, id],
+      },
+    ])) as [CommitmentRow[], InvoiceRow[]]
+    return row === undefined ? undefined : commitmentFromRow(row, invoices)
   }
 
   async listSpendings(year: number, sozialraum: string): Promise<SpendingView[]> {

@@ -427,11 +427,12 @@ export class ReportQueries {
     const where = scope('sozialraum', visible)
     const from = `FROM commitments WHERE year = ? AND status <> 'rejected'${where.sql}`
     const params = [year, ...where.params]
-    const [rows, groups, [total]] = await Promise.all([
-      this.db.query<GroupRow & { sozialraum: string }>(`SELECT ${column} AS grp, sozialraum, ${GROUP_FIGURES} ${from} GROUP BY ${column}, sozialraum`, params),
-      this.db.query<GroupRow>(`SELECT ${column} AS grp, ${GROUP_FIGURES} ${from} GROUP BY ${column}`, params),
-      this.db.query<GroupRow>(`SELECT NULL AS grp, ${GROUP_FIGURES} ${from}`, params),
-    ])
+    // Together, so that the rows add up to their groups and the groups to the total.
+    const [rows, groups, [total]] = (await this.db.queryTogether([
+      { sql: `SELECT ${column} AS grp, sozialraum, ${GROUP_FIGURES} ${from} GROUP BY ${column}, sozialraum`, params },
+      { sql: `SELECT ${column} AS grp, ${GROUP_FIGURES} ${from} GROUP BY ${column}`, params },
+      { sql: `SELECT NULL AS grp, ${GROUP_FIGURES} ${from}`, params },
+    ])) as [Array<GroupRow & { sozialraum: string }>, GroupRow[], GroupRow[]]
     const bySozialraum = new Map<string | null, Array<GroupRow & { sozialraum: string }>>()
     for (const row of rows) bySozialraum.set(row.grp, [...(bySozialraum.get(row.grp) ?? []), row])
     const items = groups
@@ -533,13 +534,13 @@ export class ReportQueries {
   /** Spent per month and line, per budget and in total (the monthly projection). */
   async monthly(year: number, visible: readonly string[] | undefined): Promise<MonthlyReport> {
     const where = scope('sozialraum', visible)
-    const [budgets, rows] = await Promise.all([
-      this.db.query<{ sozialraum: string }>(`SELECT sozialraum FROM budgets WHERE year = ?${where.sql}`, [year, ...where.params]),
-      this.db.query<{ sozialraum: string; month: Integer; line: Line; spent_cents: CentsText }>(
-        `SELECT sozialraum, month, line, ${centsTextOf('spent_cents', 'spent_cents')} FROM monthly_spent WHERE year = ?${where.sql}`,
-        [year, ...where.params],
-      ),
-    ])
+    const [budgets, rows] = (await this.db.queryTogether([
+      { sql: `SELECT sozialraum FROM budgets WHERE year = ?${where.sql}`, params: [year, ...where.params] },
+      {
+        sql: `SELECT sozialraum, month, line, ${centsTextOf('spent_cents', 'spent_cents')} FROM monthly_spent WHERE year = ?${where.sql}`,
+        params: [year, ...where.params],
+      },
+    ])) as [Array<{ sozialraum: string }>, Array<{ sozialraum: string; month: Integer; line: Line; spent_cents: CentsText }>]
     const empty = (): Array<Record<Line, Cents>> => Array.from({ length: 12 }, () => ({ ambulatory: 0n, flexible: 0n }))
     const bySozialraum = new Map(budgets.map((row) => [row.sozialraum, empty()]))
     const totals = empty()

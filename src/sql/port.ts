@@ -32,9 +32,22 @@ export class RowCountError extends Error {
   }
 }
 
+/** A query of several that must see one state of the database (`queryTogether`). */
+export interface Query {
+  sql: string
+  params?: readonly SqlValue[]
+}
+
 export interface SqlDatabase {
   readonly dialect: Dialect
   query<Row extends object>(sql: string, params?: readonly SqlValue[]): Promise<Row[]>
+  /**
+   * Runs the queries on one snapshot, and answers their rows in their order: a transaction another
+   * connection commits meanwhile (the projections', on their thread or in another process) shows
+   * in all of the answers or in none. For a read made of several queries, such as a commitment
+   * and its invoices.
+   */
+  queryTogether(queries: readonly Query[]): Promise<object[][]>
   /** Runs every statement in one transaction: all of them take effect, or none. */
   transaction(statements: readonly Statement[]): Promise<void>
   /**

@@ -1,6 +1,6 @@
 import type pg from 'pg'
 import { asUnavailable, lockKey, withPooledClient } from './pg-pool.js'
-import { RowCountError, type SqlDatabase, type SqlValue, type Statement } from './port.js'
+import { RowCountError, type Query, type SqlDatabase, type SqlValue, type Statement } from './port.js'
 
 const MAX_TRANSLATED = 1_000
 /** Distinct statements each connection keeps prepared; statements beyond them are planned each time. */
@@ -51,6 +51,26 @@ export class PostgresDatabase implements SqlDatabase {
       const values = params.map(toParam)
       const result = await this.pool.query<Row>(name === undefined ? { text, values } : { name, text, values })
       return result.rows
+    } catch (error) {
+      throw asUnavailable(error)
+    }
+  }
+
+  /** One REPEATABLE READ transaction on one connection: every query sees the snapshot its first one took. */
+  async queryTogether(queries: readonly Query[]): Promise<object[][]> {
+    try {
+      return await this.withClient(async (client) => {
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+        try {
+          const answers: object[][] = []
+          for (const query of queries) answers.push((await client.query<object>(this.translate(query.sql), (query.params ?? []).map(toParam))).rows)
+          await client.query('COMMIT')
+          return answers
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined)
+          throw error
+        }
+      })
     } catch (error) {
       throw asUnavailable(error)
     }

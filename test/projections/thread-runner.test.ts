@@ -86,3 +86,19 @@ t.test('a thread that cannot start says why, and leaves nothing running', async 
   await t.rejects(runner.start(), /the projections could not start: .*projection_checkpoints/, 'no migrations: no checkpoint table')
   t.rejects(runner.pragma('max_page_count'), /not running/, 'the thread is gone')
 })
+
+t.test('a thread that dies is reported and started again', async (t) => {
+  const { path, store, lines, logger } = await setup(t)
+  const runner = new ThreadRunner({ path, store, logger })
+  await runner.start()
+  t.teardown(() => runner.stop())
+  const worker = (runner as unknown as { worker?: { terminate(): Promise<number> } }).worker
+  if (worker === undefined) throw new Error('ThreadRunner keeps its thread in another field now: update this test')
+  await worker.terminate()
+  t.match(runner.status().error, /the projection thread stopped \(exit code 1\)/, '/ready learns why')
+  t.rejects(runner.pragma('max_page_count'), /not running/, 'nothing is sent to a dead thread')
+  t.ok(lines.some((line) => line.msg === 'the projection thread stopped; starting it again'), 'and the log')
+  const position = await register(store, 'after-restart')
+  t.ok(await runner.waitFor(position, 15_000), 'a new thread projects what was appended meanwhile')
+  t.equal(runner.status().error, undefined, 'its first report clears the error')
+})

@@ -74,3 +74,24 @@ t.test('values go through a transaction of many statements exactly', { skip }, a
   const [count] = await stores.db.query<{ count: number }>('SELECT count(*) AS count FROM kept')
   t.equal(Number(count?.count), n, 'the table is still there, with every row')
 })
+
+t.test('queries read together see one snapshot, whatever another connection commits between them', { skip }, async (t) => {
+  const schema = await createTestSchema()
+  const config = parseConfig({ DATABASE_URL: schema.url, JWT_SECRET: TEST_JWT_SECRET })
+  const stores = await openStores(config, 'test', { logger })
+  t.teardown(async () => {
+    await stores.close()
+    await schema.drop()
+  })
+  await stores.db.transaction([{ script: 'CREATE TABLE counted (n INTEGER PRIMARY KEY)' }])
+  const count = 'SELECT count(*) AS count FROM counted'
+  // The second query sleeps; meanwhile another connection of the pool inserts and commits.
+  const reading = stores.db.queryTogether([{ sql: count }, { sql: 'SELECT pg_sleep(0.5)' }, { sql: count }])
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  await stores.db.transaction([{ sql: 'INSERT INTO counted (n) VALUES (1)', params: [] }])
+  const committed = await stores.db.query<{ count: string }>(count)
+  t.equal(Number(committed[0]?.count), 1, 'the insert is committed while the read still runs')
+  const [before, , after] = (await reading) as Array<Array<{ count: string }>>
+  t.equal(Number(before?.[0]?.count), 0)
+  t.equal(Number(after?.[0]?.count), 0, 'the last query sees what the first saw, not the insert')
+})
