@@ -5,6 +5,9 @@
  * Chrome's DevTools or any .cpuprofile reader:
  *
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/profile-writes.ts
+ *
+ * BENCH_PROJECTION_THREAD=0 runs the embedded store's projections on the event loop instead of
+ * their thread.
  */
 import autocannon from 'autocannon'
 import { randomBytes } from 'node:crypto'
@@ -24,6 +27,8 @@ const budgets = Number(process.env.BUDGETS ?? 20)
 const service = await openService(
   parseConfig({ DATABASE_URL: `sqlite:${join(dir, 'p.db')}`, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '100000000', PORT: '0' }),
   pino({ level: 'silent' }),
+  // BENCH_PROJECTION_THREAD=0 projects on the event loop, to compare.
+  { projectionThread: process.env.BENCH_PROJECTION_THREAD !== '0' },
 )
 const url = await service.app.listen({ port: 0, host: '127.0.0.1' })
 const ids = Array.from({ length: budgets }, (_, i) => `p-${i}`)

@@ -12,6 +12,18 @@ import { TEST_JWT_SECRET } from '../helpers/tokens.js'
 const skip = await skipWithoutPostgres()
 const logger = pino({ level: 'silent' })
 
+/** The stores on a new schema of their own, dropped when the test ends, with one table made by `create`. */
+async function storesWithTable(t: { teardown(fn: () => unknown): void }, create: string) {
+  const schema = await createTestSchema()
+  const stores = await openStores(parseConfig({ DATABASE_URL: schema.url, JWT_SECRET: TEST_JWT_SECRET }), 'test', { logger })
+  t.teardown(async () => {
+    await stores.close()
+    await schema.drop()
+  })
+  await stores.db.transaction([{ script: create }])
+  return stores
+}
+
 t.test('two processes migrating one database at once apply each migration once', { skip }, async (t) => {
   const schema = await createTestSchema()
   const config = parseConfig({ DATABASE_URL: schema.url, JWT_SECRET: TEST_JWT_SECRET })
@@ -45,14 +57,7 @@ t.test('two services starting at once on a new database both start', { skip }, a
 })
 
 t.test('values go through a transaction of many statements exactly', { skip }, async (t) => {
-  const schema = await createTestSchema()
-  const config = parseConfig({ DATABASE_URL: schema.url, JWT_SECRET: TEST_JWT_SECRET })
-  const stores = await openStores(config, 'test', { logger })
-  t.teardown(async () => {
-    await stores.close()
-    await schema.drop()
-  })
-  await stores.db.transaction([{ script: 'CREATE TABLE kept (n INTEGER PRIMARY KEY, text TEXT, cents BIGINT)' }])
+  const stores = await storesWithTable(t, 'CREATE TABLE kept (n INTEGER PRIMARY KEY, text TEXT, cents BIGINT)')
   let n = 0
   // Text without NUL (PostgreSQL refuses it in TEXT; the API refuses control characters first).
   const text = fc.string({ unit: 'grapheme', maxLength: 40 }).filter((value) => !value.includes('\u0000'))
@@ -76,14 +81,7 @@ t.test('values go through a transaction of many statements exactly', { skip }, a
 })
 
 t.test('queries read together see one snapshot, whatever another connection commits between them', { skip }, async (t) => {
-  const schema = await createTestSchema()
-  const config = parseConfig({ DATABASE_URL: schema.url, JWT_SECRET: TEST_JWT_SECRET })
-  const stores = await openStores(config, 'test', { logger })
-  t.teardown(async () => {
-    await stores.close()
-    await schema.drop()
-  })
-  await stores.db.transaction([{ script: 'CREATE TABLE counted (n INTEGER PRIMARY KEY)' }])
+  const stores = await storesWithTable(t, 'CREATE TABLE counted (n INTEGER PRIMARY KEY)')
   const count = 'SELECT count(*) AS count FROM counted'
   // The second query sleeps; meanwhile another connection of the pool inserts and commits.
   const reading = stores.db.queryTogether([{ sql: count }, { sql: 'SELECT pg_sleep(0.5)' }, { sql: count }])
