@@ -27,7 +27,7 @@ export interface ProjectionRunnerOptions {
   batchBudgetMs?: number
   /** Longest pause before trying again after a failed batch. */
   maxRetryDelayMs?: number
-  /** Called when `status()` may have changed: a batch committed, checkpoints read, an error, the lease. */
+  /** Called when `status()` may have changed: a batch committed, another process's checkpoints read, an error, the lease. */
   onProgress?: () => void
 }
 

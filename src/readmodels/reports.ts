@@ -305,30 +305,34 @@ const byGroupName = (a: string | null, b: string | null): number => (a === b ? 0
 export class ReportQueries {
   constructor(private readonly db: SqlDatabase) {}
 
-  /** Every line of the year's budgets, with where its allocation came from and went. */
-  private async lines(year: number, visible: readonly string[] | undefined): Promise<LineRow[]> {
+  /**
+   * Every line of the year's budgets, with where its allocation came from and went, and the
+   * forecast from them, the open commitments and the flexible spending: read together, on one state.
+   */
+  private async linesAndForecast(
+    year: number,
+    asOf: string,
+    visible: readonly string[] | undefined,
+  ): Promise<{ lines: LineRow[]; forecast: YearForecast }> {
     const where = scope('sozialraum', visible)
-    return this.db.query<LineRow>(`SELECT sozialraum, line, ${LINE_COLUMNS} FROM budget_lines WHERE year = ?${where.sql}`, [
-      year,
-      ...where.params,
-    ])
-  }
-
-  /** The forecast's input, from the lines already read, the open commitments and the flexible spending. */
-  private async forecastOf(year: number, asOf: string, visible: readonly string[] | undefined, lines: readonly LineRow[]): Promise<YearForecast> {
-    const where = scope('sozialraum', visible)
-    const [commitments, spendings] = await Promise.all([
-      this.db.query<{ sozialraum: string; line: Line; status: CommitmentStatus; remaining_cents: CentsText; period_from: string; period_to: string }>(
-        `SELECT sozialraum, line, status, ${centsTextOf(REMAINING, 'remaining_cents')}, period_from, period_to
+    const params = [year, ...where.params]
+    const [lines, commitments, spendings] = (await this.db.queryTogether([
+      { sql: `SELECT sozialraum, line, ${LINE_COLUMNS} FROM budget_lines WHERE year = ?${where.sql}`, params },
+      {
+        sql: `SELECT sozialraum, line, status, ${centsTextOf(REMAINING, 'remaining_cents')}, period_from, period_to
          FROM commitments WHERE year = ? AND status IN ('open', 'requested')${where.sql}`,
-        [year, ...where.params],
-      ),
-      this.db.query<{ sozialraum: string; spent_cents: CentsText | null }>(
-        `SELECT sozialraum, ${centsTextOf('SUM(amount_cents)', 'spent_cents')} FROM spendings
+        params,
+      },
+      {
+        sql: `SELECT sozialraum, ${centsTextOf('SUM(amount_cents)', 'spent_cents')} FROM spendings
          WHERE year = ? AND reversed = 0${where.sql} GROUP BY sozialraum`,
-        [year, ...where.params],
-      ),
-    ])
+        params,
+      },
+    ])) as [
+      LineRow[],
+      Array<{ sozialraum: string; line: Line; status: CommitmentStatus; remaining_cents: CentsText; period_from: string; period_to: string }>,
+      Array<{ sozialraum: string; spent_cents: CentsText | null }>,
+    ]
     const budgets = new Map<string, ForecastBudgetInput & { commitments: ForecastBudgetInput['commitments'][number][] }>()
     for (const row of lines) {
       let budget = budgets.get(row.sozialraum)
@@ -352,7 +356,7 @@ export class ReportQueries {
       })
     }
     const ordered = [...budgets.values()].sort((a, b) => byCodeUnits(a.sozialraum, b.sozialraum))
-    return forecastYear(year, asOf, ordered)
+    return { lines, forecast: forecastYear(year, asOf, ordered) }
   }
 
   /** Haushaltsüberwachungsliste: every budget's lines with their flows, use, warning level and forecast result. */
@@ -362,8 +366,7 @@ export class ReportQueries {
     thresholds: UtilisationThresholds,
     visible: readonly string[] | undefined,
   ): Promise<MonitoringReport> {
-    const lines = await this.lines(year, visible)
-    const forecast = await this.forecastOf(year, asOf, visible, lines)
+    const { lines, forecast } = await this.linesAndForecast(year, asOf, visible)
     const results = new Map(forecast.items.map((item) => [item.sozialraum, item]))
     const budgets = new Map<string, Record<Line, LineCents>>()
     for (const row of lines) {
@@ -403,7 +406,7 @@ export class ReportQueries {
 
   /** Hochrechnung: every budget's year-end forecast by line (src/domain/reports/forecast.ts). */
   async forecast(year: number, asOf: string, visible: readonly string[] | undefined): Promise<ForecastReport> {
-    const forecast = await this.forecastOf(year, asOf, visible, await this.lines(year, visible))
+    const { forecast } = await this.linesAndForecast(year, asOf, visible)
     const view = (of: { lines: Record<Line, ForecastFigures>; total: ForecastFigures }) => ({
       lines: { ambulatory: forecastView(of.lines.ambulatory), flexible: forecastView(of.lines.flexible) },
       total: forecastView(of.total),
@@ -458,24 +461,28 @@ export class ReportQueries {
   async comparison(year: number, visible: readonly string[] | undefined): Promise<ComparisonReport> {
     const previousYear = year - 1
     const where = scope('sozialraum', visible)
-    const spentRows = await this.db.query<{ year: Integer; sozialraum: string; line: Line; spent_cents: CentsText }>(
-      `SELECT year, sozialraum, line, ${centsTextOf('spent_cents', 'spent_cents')} FROM budget_lines WHERE year IN (?, ?)${where.sql}`,
-      [year, previousYear, ...where.params],
-    )
-    const listed = [...new Set(spentRows.filter((row) => Number(row.year) === year).map((row) => row.sozialraum))].sort(byCodeUnits)
-    const only = scope('sozialraum', listed)
-    const ambulatory = `FROM commitments WHERE year IN (?, ?) AND line = 'ambulatory' AND status <> 'rejected'${only.sql}`
-    const [committedRows, caseTotals] = await Promise.all([
-      this.db.query<{ year: Integer; sozialraum: string; committed_cents: CentsText | null; cases: Integer }>(
-        `SELECT year, sozialraum, ${centsTextOf(`SUM(${COMMITTED})`, 'committed_cents')}, COUNT(DISTINCT case_ref) AS cases
+    // The Sozialräume listed are those with a budget this year; the commitments counted are theirs.
+    const ambulatory = `FROM commitments WHERE year IN (?, ?) AND line = 'ambulatory' AND status <> 'rejected'
+      AND sozialraum IN (SELECT sozialraum FROM budget_lines WHERE year = ?${where.sql})`
+    const ambulatoryParams = [year, previousYear, year, ...where.params]
+    // Together: the spending and the commitments of one state of the read models.
+    const [spentRows, committedRows, caseTotals] = (await this.db.queryTogether([
+      {
+        sql: `SELECT year, sozialraum, line, ${centsTextOf('spent_cents', 'spent_cents')} FROM budget_lines WHERE year IN (?, ?)${where.sql}`,
+        params: [year, previousYear, ...where.params],
+      },
+      {
+        sql: `SELECT year, sozialraum, ${centsTextOf(`SUM(${COMMITTED})`, 'committed_cents')}, COUNT(DISTINCT case_ref) AS cases
          ${ambulatory} GROUP BY year, sozialraum`,
-        [year, previousYear, ...only.params],
-      ),
-      this.db.query<{ year: Integer; cases: Integer }>(
-        `SELECT year, COUNT(DISTINCT case_ref) AS cases ${ambulatory} GROUP BY year`,
-        [year, previousYear, ...only.params],
-      ),
-    ])
+        params: ambulatoryParams,
+      },
+      { sql: `SELECT year, COUNT(DISTINCT case_ref) AS cases ${ambulatory} GROUP BY year`, params: ambulatoryParams },
+    ])) as [
+      Array<{ year: Integer; sozialraum: string; line: Line; spent_cents: CentsText }>,
+      Array<{ year: Integer; sozialraum: string; committed_cents: CentsText | null; cases: Integer }>,
+      Array<{ year: Integer; cases: Integer }>,
+    ]
+    const listed = [...new Set(spentRows.filter((row) => Number(row.year) === year).map((row) => row.sozialraum))].sort(byCodeUnits)
     type Figures = { committed: Cents; cases: number; flexibleSpent: Cents; totalSpent: Cents }
     const figures = new Map<string, Figures>()
     const of = (ofYear: number, sozialraum: string): Figures => {
