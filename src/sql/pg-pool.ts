@@ -118,6 +118,7 @@ export function isConnectionError(error: unknown): boolean {
 
 /** Rethrows a lost connection as DatabaseUnavailableError, anything else as it is. */
 export function asUnavailable(error: unknown): unknown {
+  if (error instanceof DatabaseUnavailableError) return error
   return isConnectionError(error) ? new DatabaseUnavailableError(error) : error
 }
 

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { asUnavailable, lockKey, withPooledClient } from './pg-pool.js'
+import { asUnavailable, DatabaseUnavailableError, lockKey, withPooledClient } from './pg-pool.js'
 import { RowCountError, type Query, type SqlDatabase, type SqlValue, type Statement } from './port.js'
 
 const MAX_TRANSLATED = 1_000
@@ -58,22 +58,29 @@ export class PostgresDatabase implements SqlDatabase {
 
   /** One REPEATABLE READ transaction on one connection: every query sees the snapshot its first one took. */
   async queryTogether(queries: readonly Query[]): Promise<object[][]> {
-    try {
-      return await this.withClient(async (client) => {
-        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
-        try {
-          const answers: object[][] = []
-          for (const query of queries) answers.push((await client.query<object>(this.translate(query.sql), (query.params ?? []).map(toParam))).rows)
-          await client.query('COMMIT')
-          return answers
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined)
-          throw error
+    if (queries.length === 0) return []
+    return this.withClient(async (client) => {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+      try {
+        const answers: object[][] = []
+        for (const { sql, params = [] } of queries) {
+          const name = this.nameOf(sql)
+          const text = this.translate(sql)
+          const values = params.map(toParam)
+          answers.push((await client.query<object>(name === undefined ? { text, values } : { name, text, values })).rows)
         }
-      })
-    } catch (error) {
-      throw asUnavailable(error)
-    }
+        await client.query('COMMIT')
+        return answers
+      } catch (error) {
+        const rolledBack = await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        )
+        // A connection whose transaction could not be ended must not go back to the pool, where a
+        // later read would see this old snapshot: as unavailable, withPooledClient discards it.
+        throw rolledBack ? error : new DatabaseUnavailableError(error)
+      }
+    })
   }
 
   async transaction(statements: readonly Statement[]): Promise<void> {

@@ -70,8 +70,11 @@ export class SqliteDatabase implements SqlDatabase {
   /** One deferred read transaction, run to its end before any other JavaScript: a snapshot of the file. */
   async queryTogether(queries: readonly Query[]): Promise<object[][]> {
     try {
+      // Never inside a transaction left open (it would read its changes), nor leaving one open.
+      rollBackLeftOver(this.db)
       return this.db.transaction(() => queries.map((query) => this.prepare(query.sql).all(...(query.params ?? [])) as object[])).deferred()
     } catch (error) {
+      rollBackLeftOver(this.db)
       throw sqliteStoreError(error)
     }
   }

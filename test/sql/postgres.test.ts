@@ -93,3 +93,14 @@ t.test('queries read together see one snapshot, whatever another connection comm
   t.equal(Number(before?.[0]?.count), 0)
   t.equal(Number(after?.[0]?.count), 0, 'the last query sees what the first saw, not the insert')
 })
+
+t.test('a query that fails among those read together rolls back, and the connections stay usable', { skip }, async (t) => {
+  const stores = await storesWithTable(t, 'CREATE TABLE counted (n INTEGER PRIMARY KEY)')
+  // Fail on every connection of the pool in turn: none may go back to it inside a transaction.
+  for (let attempt = 0; attempt < 12; attempt++) {
+    await t.rejects(stores.db.queryTogether([{ sql: 'SELECT 1' }, { sql: 'SELECT * FROM no_such_table' }]), /no_such_table/)
+  }
+  await stores.db.transaction([{ sql: 'INSERT INTO counted (n) VALUES (?)', params: [1] }])
+  const [answer] = await stores.db.queryTogether([{ sql: 'SELECT count(*) AS count FROM counted' }])
+  t.equal(Number((answer as Array<{ count: string }>)[0]?.count), 1, 'a write and a read after them work')
+})
