@@ -35,6 +35,8 @@ export const CATCH_UP_BATCH_MS = 100
  */
 export const WAL_AUTOCHECKPOINT_PAGES = 10_000
 
+/** How long a start waits for the thread to catch up with the log before the service serves anyway. */
+const STARTUP_CATCH_UP_MS = 1_000
 /** How long a stop waits for the thread to finish its batch and close, before it is ended (less than main.ts gives a shutdown). */
 const STOP_TIMEOUT_MS = 5_000
 /** The first and the longest pause before a thread that died is started again. */
@@ -65,7 +67,13 @@ export class ThreadRunner implements Projector {
 
   constructor(private readonly options: ThreadRunnerOptions) {}
 
-  /** Starts the thread; resolves once its runner has started (its checkpoints read), rejects if it could not. */
+  /**
+   * Starts the thread; resolves once its runner has started (its checkpoints read) and has caught
+   * up with the log, or after STARTUP_CATCH_UP_MS while a longer replay goes on; rejects if it
+   * could not start. A short lag, as after a crash, is so made up before the service serves, as
+   * the runner on the event loop did in its first turns; until then, routes that read a projection
+   * still behind would answer 503.
+   */
   async start(): Promise<void> {
     this.stopListening = this.options.store.onAppend(this.appended)
     try {
@@ -74,6 +82,9 @@ export class ThreadRunner implements Projector {
       await this.stop()
       throw error
     }
+    let target = START
+    for (const projection of this.current.projections) if (projection.target > target) target = projection.target
+    await this.waiters.wait(target, STARTUP_CATCH_UP_MS)
   }
 
   /** A thread, resolved once it reports its runner started. */
