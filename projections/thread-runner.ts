@@ -3,7 +3,7 @@ import { pino, type Logger } from 'pino'
 import { START, type Position } from '../src/eventstore/port.js'
 import type { SqliteEventStore } from '../src/eventstore/sqlite.js'
 import { startWorker } from '../src/threads.js'
-import type { Projector, ProjectionStatus } from './runner.js'
+import type { ProjectionProgress, Projector, ProjectionStatus } from './runner.js'
 import type { FromProjectionThread, ProjectionThreadData, RunnerTuning, ToProjectionThread } from './thread.js'
 import { PositionWaiters } from './waiters.js'
 
@@ -51,7 +51,8 @@ const MAX_RESTART_DELAY_MS = 30_000
  */
 export class ThreadRunner implements Projector {
   private current: ProjectionStatus = { position: START, error: undefined, projecting: false, projections: [] }
-  private serving = new Set<string>()
+  /** The last status's projections by name: what isServing and waitFor ask on every read. */
+  private byName = new Map<string, ProjectionProgress>()
   private readonly waiters = new PositionWaiters((names) => this.reached(names))
   private readonly pragmas = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>()
   private nextPragma = 1
@@ -144,7 +145,7 @@ export class ThreadRunner implements Projector {
   }
 
   isServing(name: string): boolean {
-    return this.serving.has(name)
+    return this.byName.get(name)?.serving ?? false
   }
 
   waitFor(position: Position, timeoutMs: number, names?: readonly string[]): Promise<boolean> {
@@ -199,7 +200,7 @@ export class ThreadRunner implements Projector {
 
   private report(status: ProjectionStatus): void {
     this.current = status
-    this.serving = new Set(status.projections.filter((projection) => projection.serving).map((projection) => projection.name))
+    this.byName = new Map(status.projections.map((projection) => [projection.name, projection]))
     this.waiters.notify()
   }
 
@@ -208,7 +209,7 @@ export class ThreadRunner implements Projector {
     if (names === undefined) return this.current.position
     let lowest: Position | undefined
     for (const name of names) {
-      const position = this.current.projections.find((projection) => projection.name === name)?.position ?? START
+      const position = this.byName.get(name)?.position ?? START
       if (lowest === undefined || position < lowest) lowest = position
     }
     return lowest ?? this.current.position

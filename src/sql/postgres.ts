@@ -44,12 +44,17 @@ export class PostgresDatabase implements SqlDatabase {
     return name
   }
 
+  /** A read as node-postgres takes it: `$n` placeholders, converted values, and a name to prepare it by. */
+  private readOf(sql: string, params: readonly SqlValue[]): pg.QueryConfig {
+    const name = this.nameOf(sql)
+    const text = this.translate(sql)
+    const values = params.map(toParam)
+    return name === undefined ? { text, values } : { name, text, values }
+  }
+
   async query<Row extends object>(sql: string, params: readonly SqlValue[] = []): Promise<Row[]> {
     try {
-      const name = this.nameOf(sql)
-      const text = this.translate(sql)
-      const values = params.map(toParam)
-      const result = await this.pool.query<Row>(name === undefined ? { text, values } : { name, text, values })
+      const result = await this.pool.query<Row>(this.readOf(sql, params))
       return result.rows
     } catch (error) {
       throw asUnavailable(error)
@@ -63,12 +68,7 @@ export class PostgresDatabase implements SqlDatabase {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
       try {
         const answers: object[][] = []
-        for (const { sql, params = [] } of queries) {
-          const name = this.nameOf(sql)
-          const text = this.translate(sql)
-          const values = params.map(toParam)
-          answers.push((await client.query<object>(name === undefined ? { text, values } : { name, text, values })).rows)
-        }
+        for (const { sql, params = [] } of queries) answers.push((await client.query<object>(this.readOf(sql, params))).rows)
         await client.query('COMMIT')
         return answers
       } catch (error) {
