@@ -8,7 +8,8 @@ import { PersistentMap } from '../../src/domain/persistent-map.js'
  * exactly as it was when a later one is made from it.
  */
 t.test('a PersistentMap reads as a Map, and every version it passed through stays as it was', async (t) => {
-  const operations = fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }).map((n) => `k${n}`), fc.integer()), { maxLength: 200 })
+  // size 'max': fast-check's default size would keep the histories to about ten sets.
+  const operations = fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }).map((n) => `k${n}`), fc.integer()), { maxLength: 200, size: 'max' })
   fc.assert(
     fc.property(operations, (sets) => {
       const versions: Array<{ map: PersistentMap<string, number>; expected: Array<[string, number]> }> = []
