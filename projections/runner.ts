@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { toStoredEvent, type StoredEvent } from '../src/application/stored-event.js'
 import { MAX_READ_COUNT, START, StoreUnavailableError, type EventStore, type Position, type RecordedEvent } from '../src/eventstore/port.js'
 import { RowCountError, type SqlDatabase, type Statement } from '../src/sql/port.js'
+import { buildDeferredIndexes, deferIndexes, DEFER_INDEXES_BEHIND, projectionsWithDeferredIndexes } from './deferred-indexes.js'
 import { soleProjector, type ProjectorLease } from './lease.js'
 import { BatchPacer } from './pacer.js'
 import { projectAll, type Projection } from './projection.js'
@@ -27,6 +28,8 @@ export interface ProjectionRunnerOptions {
   batchBudgetMs?: number
   /** Longest pause before trying again after a failed batch. */
   maxRetryDelayMs?: number
+  /** How far behind the head a replay from the start defers its indexes (deferred-indexes.ts; tests set it low). */
+  deferIndexesBehind?: Position
   /** Called when `status()` may have changed: a batch committed, another process's checkpoints read, an error, the lease. */
   onProgress?: () => void
 }
@@ -113,6 +116,8 @@ interface Term {
 export class ProjectionRunner implements Projector {
   private readonly checkpoints = new Map<string, Position>()
   private readonly targets = new Map<string, Position>()
+  /** Projections whose tables' secondary indexes are dropped while they replay: not served until built again. */
+  private deferredIndexes = new Set<string>()
   private readonly byName: ReadonlyMap<string, Projection>
   private readonly lease: ProjectorLease
   /** The position of the main group's last committed batch (it moves even with no projections). */
@@ -131,12 +136,14 @@ export class ProjectionRunner implements Projector {
   private readonly catchUpBatchSize: number
   private readonly batchBudgetMs: number
   private readonly maxRetryDelayMs: number
+  private readonly deferIndexesBehind: Position
 
   constructor(private readonly options: ProjectionRunnerOptions) {
     this.batchSize = options.batchSize ?? 500
     this.catchUpBatchSize = Math.min(MAX_READ_COUNT, Math.max(this.batchSize, options.catchUpBatchSize ?? MAX_READ_COUNT))
     this.batchBudgetMs = options.batchBudgetMs ?? DEFAULT_BATCH_BUDGET_MS
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000
+    this.deferIndexesBehind = options.deferIndexesBehind ?? DEFER_INDEXES_BEHIND
     this.lease = options.lease ?? soleProjector
     this.byName = new Map(options.projections.map((projection) => [projection.name, projection]))
     if (this.byName.size !== options.projections.length) throw new Error('two projections share a name')
@@ -145,6 +152,7 @@ export class ProjectionRunner implements Projector {
   async start(): Promise<void> {
     await this.options.db.transaction([...this.byName.keys()].map((name) => ({ sql: CHECKPOINT_CREATE, params: [name, START] })))
     await this.loadCheckpoints()
+    this.deferredIndexes = await projectionsWithDeferredIndexes(this.options.db)
     // An event store that is away (KurrentDB beside the SQL database) must not keep the service
     // from starting: it serves what the read models hold, /ready names the store, and the
     // projections follow once it is back.
@@ -166,6 +174,10 @@ export class ProjectionRunner implements Projector {
 
   /** Whether a projection has reached the head of the log as it was at start, and serves reads. */
   isServing(name: string): boolean {
+    return this.hasReachedTarget(name) && !this.deferredIndexes.has(name)
+  }
+
+  private hasReachedTarget(name: string): boolean {
     const position = this.checkpoints.get(name)
     const target = this.targets.get(name)
     return position !== undefined && target !== undefined && position >= target
@@ -298,6 +310,7 @@ export class ProjectionRunner implements Projector {
     this.termEnded = (async () => {
       try {
         await this.loadCheckpoints()
+        await this.deferReplayIndexes()
         let highest = START
         for (const position of this.checkpoints.values()) if (position > highest) highest = position
         for (const [name, position] of this.checkpoints) (position === highest ? term.main : term.catchUp).members.add(name)
@@ -314,6 +327,32 @@ export class ProjectionRunner implements Projector {
       }
       this.afterTerm(term)
     })()
+  }
+
+  /**
+   * At a term's start: a projection that replays from the start far behind the head drops its
+   * tables' secondary indexes (deferred-indexes.ts), and one whose indexes are deferred but that
+   * has caught up (a crash came between its last batch and the build) builds them now.
+   */
+  private async deferReplayIndexes(): Promise<void> {
+    const { db, logger } = this.options
+    this.deferredIndexes = await projectionsWithDeferredIndexes(db)
+    const head = await this.options.store.headPosition()
+    for (const [name, projection] of this.byName) {
+      if (this.deferredIndexes.has(name) || this.checkpoints.get(name) !== START || head < this.deferIndexesBehind) continue
+      const dropped = await deferIndexes(db, projection)
+      if (dropped === 0) continue
+      this.deferredIndexes.add(name)
+      logger.info({ projection: name, indexes: dropped }, 'projection replays from the start; its indexes are built once it has caught up')
+    }
+    for (const name of this.deferredIndexes) if (this.hasReachedTarget(name)) await this.buildIndexes(name)
+  }
+
+  private async buildIndexes(name: string): Promise<void> {
+    const started = performance.now()
+    await buildDeferredIndexes(this.options.db, name)
+    this.deferredIndexes.delete(name)
+    this.options.logger.info({ projection: name, ms: Math.round(performance.now() - started) }, 'projection\'s indexes built')
   }
 
   /** Ends the current term: its subscriptions close, its batch under way finishes or fails. */
@@ -478,6 +517,8 @@ export class ProjectionRunner implements Projector {
 
     for (const [name, position] of advanced) this.checkpoints.set(name, position)
     if (group.kind === 'main' && last > this.processed) this.processed = last
+    // A replay that has reached its target builds its indexes before it serves (isServing).
+    for (const name of advanced.keys()) if (this.deferredIndexes.has(name) && this.hasReachedTarget(name)) await this.buildIndexes(name)
     this.error = undefined
     this.retryDelayMs = 100
     if (group.kind === 'catch-up') this.admitCaughtUp(term)
