@@ -15,6 +15,7 @@ import { projections } from '../projections/index.js'
 import { ProjectionRunner, resetProjection } from '../projections/runner.js'
 import { CATCH_UP_BATCH_MS, WAL_AUTOCHECKPOINT_PAGES } from '../projections/thread-runner.js'
 import { SqliteEventStore } from '../src/eventstore/sqlite.js'
+import { loadMigrations, migrate } from '../src/sql/migrate.js'
 import { SqliteDatabase } from '../src/sql/sqlite.js'
 import { wholeNumberFromEnvironment } from './common.js'
 
@@ -26,6 +27,8 @@ const path = join(mkdtempSync(join(tmpdir(), 'prof-rebuild-')), 'ledger.db')
 copyFileSync(source, path)
 const store = new SqliteEventStore(path, { writer: 'inline' })
 const db = new SqliteDatabase(path, { walAutocheckpointPages: walPages })
+// As the service would on its start: a store kept by an older version lacks the newer tables.
+await migrate(db, await loadMigrations())
 for (const projection of projections) await resetProjection(db, projection)
 const head = await store.headPosition()
 const runner = new ProjectionRunner({ store, db, projections, logger: pino({ level: 'warn' }), batchBudgetMs: batchMs })
