@@ -1,4 +1,3 @@
-import helmet from '@fastify/helmet'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import Fastify, { type FastifyInstance } from 'fastify'
@@ -7,6 +6,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import type { Logger } from 'pino'
 import { accessPlugin, type AccessCounters, type AccessOptions } from './access.js'
 import { readModelPlugin } from './read-models.js'
+import { addSecurityHeaders } from './security-headers.js'
 import { declareCommonAnswers } from './answers.js'
 import type { HttpDeps } from './deps.js'
 import { useJsonBodyParser } from './json-body.js'
@@ -103,7 +103,7 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
     if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store')
   })
   // Security headers (nosniff, frame-ancestors, HSTS behind TLS, …) on every answer.
-  await app.register(helmet, {
+  addSecurityHeaders(app as unknown as FastifyInstance, {
     // The service may run on plain HTTP behind a TLS proxy or on localhost; upgrading /docs'
     // requests to https there would break the page.
     contentSecurityPolicy: { directives: { upgradeInsecureRequests: null, connectSrc: connectSources(deps) } },

@@ -653,14 +653,16 @@ t.test('answers carry security headers, /v1 answers are not cached, bodies are l
   const service = await startTestService(t)
   const app = service.app
 
-  t.test('helmet headers on an API answer', async (t) => {
-    const response = await get(app, '/v1/sozialraeume')
-    t.equal(response.status, 200)
-    t.equal(response.headers['x-content-type-options'], 'nosniff')
-    const frameOptions = String(response.headers['x-frame-options'] ?? '')
-    const csp = String(response.headers['content-security-policy'] ?? '')
-    t.ok(/^(DENY|SAMEORIGIN)$/i.test(frameOptions) || /frame-ancestors/.test(csp), `framing is restricted (x-frame-options: ${frameOptions}; csp: ${csp})`)
-    t.equal(response.headers['x-powered-by'], undefined, 'no x-powered-by')
+  t.test('helmet headers on every answer: a 200, a 401 and a 404', async (t) => {
+    const answers = [await get(app, '/v1/sozialraeume'), await get(app, '/v1/sozialraeume', undefined, { authorization: '' }), await get(app, '/nowhere')]
+    t.same(answers.map((response) => response.status), [200, 401, 404])
+    for (const response of answers) {
+      t.equal(response.headers['x-content-type-options'], 'nosniff')
+      const frameOptions = String(response.headers['x-frame-options'] ?? '')
+      const csp = String(response.headers['content-security-policy'] ?? '')
+      t.ok(/^(DENY|SAMEORIGIN)$/i.test(frameOptions) || /frame-ancestors/.test(csp), `framing is restricted (x-frame-options: ${frameOptions}; csp: ${csp})`)
+      t.equal(response.headers['x-powered-by'], undefined, 'no x-powered-by')
+    }
   })
 
   t.test('cache-control: no-store on /v1 answers, 401s included', async (t) => {
