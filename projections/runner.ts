@@ -3,7 +3,7 @@ import type { Logger } from 'pino'
 import { toStoredEvent, type StoredEvent } from '../src/application/stored-event.js'
 import { MAX_READ_COUNT, START, StoreUnavailableError, type EventStore, type Position, type RecordedEvent } from '../src/eventstore/port.js'
 import { RowCountError, type SqlDatabase, type Statement } from '../src/sql/port.js'
-import { buildDeferredIndexes, deferIndexes, DEFER_INDEXES_BEHIND, projectionsWithDeferredIndexes } from './deferred-indexes.js'
+import { buildDeferredIndexes, deferIndexes, projectionsWithDeferredIndexes } from './deferred-indexes.js'
 import { soleProjector, type ProjectorLease } from './lease.js'
 import { BatchPacer } from './pacer.js'
 import { projectAll, type Projection } from './projection.js'
@@ -28,7 +28,10 @@ export interface ProjectionRunnerOptions {
   batchBudgetMs?: number
   /** Longest pause before trying again after a failed batch. */
   maxRetryDelayMs?: number
-  /** How far behind the head a replay from the start defers its indexes (deferred-indexes.ts; tests set it low). */
+  /**
+   * How far behind the head a replay from the start defers its tables' indexes (deferred-indexes.ts):
+   * the projection thread sets DEFER_INDEXES_BEHIND, tests less. Undefined: never.
+   */
   deferIndexesBehind?: Position
   /** Called when `status()` may have changed: a batch committed, another process's checkpoints read, an error, the lease. */
   onProgress?: () => void
@@ -136,14 +139,14 @@ export class ProjectionRunner implements Projector {
   private readonly catchUpBatchSize: number
   private readonly batchBudgetMs: number
   private readonly maxRetryDelayMs: number
-  private readonly deferIndexesBehind: Position
+  private readonly deferIndexesBehind: Position | undefined
 
   constructor(private readonly options: ProjectionRunnerOptions) {
     this.batchSize = options.batchSize ?? 500
     this.catchUpBatchSize = Math.min(MAX_READ_COUNT, Math.max(this.batchSize, options.catchUpBatchSize ?? MAX_READ_COUNT))
     this.batchBudgetMs = options.batchBudgetMs ?? DEFAULT_BATCH_BUDGET_MS
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000
-    this.deferIndexesBehind = options.deferIndexesBehind ?? DEFER_INDEXES_BEHIND
+    this.deferIndexesBehind = options.deferIndexesBehind
     this.lease = options.lease ?? soleProjector
     this.byName = new Map(options.projections.map((projection) => [projection.name, projection]))
     if (this.byName.size !== options.projections.length) throw new Error('two projections share a name')
@@ -152,7 +155,7 @@ export class ProjectionRunner implements Projector {
   async start(): Promise<void> {
     await this.options.db.transaction([...this.byName.keys()].map((name) => ({ sql: CHECKPOINT_CREATE, params: [name, START] })))
     await this.loadCheckpoints()
-    this.deferredIndexes = await projectionsWithDeferredIndexes(this.options.db)
+    if (this.deferIndexesBehind !== undefined) this.deferredIndexes = await projectionsWithDeferredIndexes(this.options.db)
     // An event store that is away (KurrentDB beside the SQL database) must not keep the service
     // from starting: it serves what the read models hold, /ready names the store, and the
     // projections follow once it is back.
@@ -310,7 +313,7 @@ export class ProjectionRunner implements Projector {
     this.termEnded = (async () => {
       try {
         await this.loadCheckpoints()
-        await this.deferReplayIndexes()
+        await this.deferReplayIndexes(term)
         let highest = START
         for (const position of this.checkpoints.values()) if (position > highest) highest = position
         for (const [name, position] of this.checkpoints) (position === highest ? term.main : term.catchUp).members.add(name)
@@ -332,27 +335,34 @@ export class ProjectionRunner implements Projector {
   /**
    * At a term's start: a projection that replays from the start far behind the head drops its
    * tables' secondary indexes (deferred-indexes.ts), and one whose indexes are deferred but that
-   * has caught up (a crash came between its last batch and the build) builds them now.
+   * has caught up (a crash or a stop came between its last batch and the build) builds them now.
    */
-  private async deferReplayIndexes(): Promise<void> {
+  private async deferReplayIndexes(term: Term): Promise<void> {
+    const behind = this.deferIndexesBehind
+    if (behind === undefined) return
     const { db, logger } = this.options
     this.deferredIndexes = await projectionsWithDeferredIndexes(db)
     const head = await this.options.store.headPosition()
     for (const [name, projection] of this.byName) {
-      if (this.deferredIndexes.has(name) || this.checkpoints.get(name) !== START || head < this.deferIndexesBehind) continue
+      if (this.deferredIndexes.has(name) || this.checkpoints.get(name) !== START || head < behind) continue
       const dropped = await deferIndexes(db, projection)
       if (dropped === 0) continue
       this.deferredIndexes.add(name)
       logger.info({ projection: name, indexes: dropped }, 'projection replays from the start; its indexes are built once it has caught up')
     }
-    for (const name of this.deferredIndexes) if (this.hasReachedTarget(name)) await this.buildIndexes(name)
+    for (const name of this.deferredIndexes) if (this.hasReachedTarget(name)) await this.buildIndexes(term, name)
   }
 
-  private async buildIndexes(name: string): Promise<void> {
+  /** Builds a projection's deferred indexes; once all are there it serves, and says so at once. */
+  private async buildIndexes(term: Term, name: string): Promise<void> {
     const started = performance.now()
-    await buildDeferredIndexes(this.options.db, name)
+    await buildDeferredIndexes(this.options.db, name, this.options.logger, () => term.ended)
+    if (term.ended) return
     this.deferredIndexes.delete(name)
     this.options.logger.info({ projection: name, ms: Math.round(performance.now() - started) }, 'projection\'s indexes built')
+    // A build that failed before (a full disk) reported an error that this one has answered.
+    this.error = undefined
+    this.notifyWaiters()
   }
 
   /** Ends the current term: its subscriptions close, its batch under way finishes or fails. */
@@ -518,7 +528,7 @@ export class ProjectionRunner implements Projector {
     for (const [name, position] of advanced) this.checkpoints.set(name, position)
     if (group.kind === 'main' && last > this.processed) this.processed = last
     // A replay that has reached its target builds its indexes before it serves (isServing).
-    for (const name of advanced.keys()) if (this.deferredIndexes.has(name) && this.hasReachedTarget(name)) await this.buildIndexes(name)
+    for (const name of advanced.keys()) if (this.deferredIndexes.has(name) && this.hasReachedTarget(name)) await this.buildIndexes(term, name)
     this.error = undefined
     this.retryDelayMs = 100
     if (group.kind === 'catch-up') this.admitCaughtUp(term)

@@ -2,6 +2,7 @@ import { pino } from 'pino'
 import { parentPort, workerData } from 'node:worker_threads'
 import { SqliteEventStore } from '../src/eventstore/sqlite.js'
 import { SqliteDatabase } from '../src/sql/sqlite.js'
+import { DEFER_INDEXES_BEHIND } from './deferred-indexes.js'
 import { projections } from './index.js'
 import { ProjectionRunner, type ProjectionRunnerOptions, type ProjectionStatus } from './runner.js'
 
@@ -11,7 +12,7 @@ import { ProjectionRunner, type ProjectionRunnerOptions, type ProjectionStatus }
  * loop that serves HTTP free. It tells the event loop its status after every change.
  */
 
-export type RunnerTuning = Pick<ProjectionRunnerOptions, 'batchSize' | 'catchUpBatchSize' | 'batchBudgetMs' | 'maxRetryDelayMs'>
+export type RunnerTuning = Pick<ProjectionRunnerOptions, 'batchSize' | 'catchUpBatchSize' | 'batchBudgetMs' | 'maxRetryDelayMs' | 'deferIndexesBehind'>
 
 export interface ProjectionThreadData {
   path: string
@@ -86,7 +87,8 @@ port.on('message', (request: ToProjectionThread) => {
 async function start(): Promise<void> {
   store = new SqliteEventStore(data.path, { writer: 'inline', ...(data.pollIntervalMs === undefined ? {} : { pollIntervalMs: data.pollIntervalMs }) })
   db = new SqliteDatabase(data.path, { walAutocheckpointPages: data.walAutocheckpointPages })
-  runner = new ProjectionRunner({ store, db, projections, logger, ...data.tuning, onProgress: reportStatus })
+  // Here, off the event loop, a replay from the start builds its indexes at the end (deferred-indexes.ts).
+  runner = new ProjectionRunner({ store, db, projections, logger, deferIndexesBehind: DEFER_INDEXES_BEHIND, ...data.tuning, onProgress: reportStatus })
   await runner.start()
   post({ type: 'started', status: runner.status() })
 }

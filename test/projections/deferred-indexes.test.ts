@@ -116,3 +116,46 @@ t.test('indexes a crash left deferred are built at the next start, before the pr
   t.same(await indexedWhileProjected(stores.db), Array(30).fill(1), 'no event was projected twice or again')
   await second.stop()
 })
+
+t.test('a replay stopped half-way with its indexes deferred goes on without them at the next start, and builds them at its end', async (t) => {
+  const stores = await setup(t, 10)
+  const first = runnerOf(stores, 1_000n)
+  await first.start()
+  t.ok(await first.waitFor(stores.head, 5_000), 'ten events projected with the index')
+  await first.stop()
+  // The state a replay leaves when it stops half-way: indexes deferred, the checkpoint short of the head.
+  await deferIndexes(stores.db, probe(stores.db))
+  let head = stores.head
+  for (let n = 10; n < 30; n += 1) head = (await stores.store.append(`sozialraum-s${n}`, [registrationEvent(`s${n}`)], 'no_stream')).position
+  const second = runnerOf(stores, 10n)
+  await second.start()
+  await servingWithIndex(t, second, stores.db)
+  t.ok(await second.waitFor(head, 5_000), 'it reached the head')
+  const sqlite = stores.db.dialect === 'sqlite'
+  t.same(await indexedWhileProjected(stores.db), [...Array(10).fill(1), ...Array(20).fill(sqlite ? 0 : 1)], 'the rest was projected without the index (SQLite)')
+  t.equal(await deferredRows(stores.db), 0, 'no definition is left behind')
+  await second.stop()
+})
+
+t.test('a deferred definition a later migration made moot is dropped, and the projection serves', async (t) => {
+  const stores = await setup(t, 10)
+  if (stores.db.dialect !== 'sqlite') return t.pass('PostgreSQL defers no index')
+  const first = runnerOf(stores, 1_000n)
+  await first.start()
+  t.ok(await first.waitFor(stores.head, 5_000), 'projected with the index')
+  await first.stop()
+  await stores.db.transaction([
+    // The index was made anew by a migration under the same name (here as it was), …
+    { sql: 'INSERT INTO deferred_indexes (name, projection, definition) VALUES (?, ?, ?)', params: [INDEX, 'probe', `CREATE INDEX ${INDEX} ON seen (position)`] },
+    // … and another's table is gone.
+    { sql: 'INSERT INTO deferred_indexes (name, projection, definition) VALUES (?, ?, ?)', params: ['gone_by_x', 'probe', 'CREATE INDEX gone_by_x ON gone (x)'] },
+  ])
+  const second = runnerOf(stores, 1_000n)
+  await second.start()
+  await servingWithIndex(t, second, stores.db)
+  t.equal(await deferredRows(stores.db), 0, 'both definitions are dropped')
+  const definition = await stores.db.query<{ sql: string }>("SELECT sql FROM sqlite_master WHERE name = ?", [INDEX])
+  t.match(definition[0]?.sql, /ON seen \(indexed\)/, 'the index the migration made stays as it is')
+  t.equal(second.status().error, undefined, 'no error')
+  await second.stop()
+})

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import t from 'tap'
 import { projections } from '../../projections/index.js'
+import { deferIndexes } from '../../projections/deferred-indexes.js'
 import { resetProjection } from '../../projections/runner.js'
 import { ThreadRunner } from '../../projections/thread-runner.js'
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
@@ -101,4 +102,26 @@ t.test('a thread that dies is reported and started again', async (t) => {
   const position = await register(store, 'after-restart')
   t.ok(await runner.waitFor(position, 15_000), 'a new thread projects what was appended meanwhile')
   t.equal(runner.status().error, undefined, 'its first report clears the error')
+})
+
+t.test('indexes left deferred are built on the thread at start, and the stand-in hears at once that the projection serves', async (t) => {
+  const { path, store, db, logger } = await setup(t)
+  const position = await register(store, 'a')
+  const first = new ThreadRunner({ path, store, logger })
+  await first.start()
+  t.ok(await first.waitFor(position, 10_000), 'projected')
+  await first.stop()
+  const audit = projections.find((projection) => projection.name === 'audit')
+  if (audit === undefined) throw new Error('no audit projection')
+  t.ok((await deferIndexes(db, audit)) > 0, 'the audit trail\'s indexes are deferred, as a replay stopped before its build leaves them')
+  const runner = new ThreadRunner({ path, store, logger, pollIntervalMs: 60_000 })
+  await runner.start()
+  t.teardown(() => runner.stop())
+  const deadline = Date.now() + 10_000
+  while (!runner.isServing('audit') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.ok(runner.isServing('audit'), 'the audit trail serves, with no append to tell the thread anything')
+  const left = await db.query('SELECT name FROM deferred_indexes')
+  t.same(left, [], 'every index was built')
+  const indexes = await db.query<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' AND sql IS NOT NULL")
+  t.equal(indexes.length, 4, 'the audit trail has its four indexes')
 })
