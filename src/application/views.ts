@@ -4,6 +4,7 @@ import {
   type BudgetState,
   type CommitmentState,
   type LineBalance,
+  type OverBudgetSummary,
   type SpendingState,
 } from '../domain/budget/index.js'
 import { formatCents, type Cents } from '../domain/money.js'
@@ -18,12 +19,6 @@ export interface BalanceView {
   available: string
 }
 
-/** Over-budget (überplanmäßige) commitments of a budget that bind or have spent money (docs/domain.md rule 1). */
-export interface OverBudgetSummary {
-  commitments: number
-  /** What they commit or have spent: amount − released. */
-  amountCents: Cents
-}
 
 export interface BudgetView {
   year: number
@@ -123,19 +118,7 @@ export function budgetView(
 }
 
 export function budgetViewOfState(state: BudgetState, revision: bigint): BudgetView {
-  const overBudget: OverBudgetSummary = { commitments: 0, amountCents: 0n }
-  for (const commitment of state.commitments.values()) {
-    const boundOrSpentCents = commitment.amountCents - commitment.releasedCents - commitment.carriedCents
-    // A rejected or withdrawn (released before any invoice) request binds nothing: not counted.
-    if (!commitment.overBudget || boundOrSpentCents === 0n) continue
-    overBudget.commitments += 1
-    overBudget.amountCents += boundOrSpentCents
-  }
-  return budgetView(
-    { year: state.year, sozialraum: state.sozialraum, revision, closed: state.closed },
-    state.lines,
-    overBudget,
-  )
+  return budgetView({ year: state.year, sozialraum: state.sozialraum, revision, closed: state.closed }, state.lines, state.overBudget)
 }
 
 export function commitmentView(state: BudgetState, commitment: CommitmentState): CommitmentView {

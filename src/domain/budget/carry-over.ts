@@ -246,7 +246,7 @@ export function commitmentCarriedOver(state: BudgetState, data: EventDataOf<'Com
   return {
     ...state,
     lines: changeLine(state.lines, data.line, { committedCents: -amount }),
-    commitments: withCommitment(state, carried),
+    ...withCommitment(state, carried),
   }
 }
 

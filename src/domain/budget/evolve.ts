@@ -1,9 +1,9 @@
 import type { BudgetEvent, EventDataOf, Line } from '../events.js'
 import type { Cents } from '../money.js'
-import type { PersistentMap } from '../persistent-map.js'
 import { allocationCarriedOver, commitmentCarriedIn, commitmentCarriedOver } from './carry-over.js'
 import { evolveMove } from './moves.js'
 import {
+  overBudgetShareOf,
   remainingCents,
   type ApprovalDecision,
   type BudgetState,
@@ -85,8 +85,19 @@ export function changeLine(
   }
 }
 
-export function withCommitment(state: BudgetState, commitment: CommitmentState): PersistentMap<string, CommitmentState> {
-  return state.commitments.set(commitment.id, commitment)
+/** The commitments with this one set, and the over-budget summary with its old share taken out and its new one put in. */
+export function withCommitment(state: BudgetState, commitment: CommitmentState): Pick<BudgetState, 'commitments' | 'overBudget'> {
+  const before = state.commitments.get(commitment.id)
+  const out = before === undefined ? undefined : overBudgetShareOf(before)
+  const into = overBudgetShareOf(commitment)
+  const overBudget =
+    out === undefined && into === undefined
+      ? state.overBudget
+      : {
+          commitments: state.overBudget.commitments - (out === undefined ? 0 : 1) + (into === undefined ? 0 : 1),
+          amountCents: state.overBudget.amountCents - (out ?? 0n) + (into ?? 0n),
+        }
+  return { commitments: state.commitments.set(commitment.id, commitment), overBudget }
 }
 
 /** A commitment with nothing left to invoice is closed (rule 4). */
@@ -148,7 +159,7 @@ export function commitmentOpened(
   return {
     ...state,
     lines: changeLine(state.lines, data.line, { committedCents: amount }),
-    commitments: withCommitment(state, commitment),
+    ...withCommitment(state, commitment),
   }
 }
 
@@ -164,7 +175,7 @@ function approvalRequested(
     overBudget: data.overBudget,
     overBudgetJustification: data.overBudgetJustification,
   }
-  return { ...state, commitments: withCommitment(state, requested) }
+  return { ...state, ...withCommitment(state, requested) }
 }
 
 function commitmentApproved(state: BudgetState, data: EventDataOf<'CommitmentApproved'>, context: EventContext): BudgetState {
@@ -181,7 +192,7 @@ function commitmentApproved(state: BudgetState, data: EventDataOf<'CommitmentApp
     },
     lastDecision: decision('approve', data.comment, context),
   }
-  return { ...state, commitments: withCommitment(state, approved) }
+  return { ...state, ...withCommitment(state, approved) }
 }
 
 function commitmentRejected(state: BudgetState, data: EventDataOf<'CommitmentRejected'>, context: EventContext): BudgetState {
@@ -201,7 +212,7 @@ function commitmentRejected(state: BudgetState, data: EventDataOf<'CommitmentRej
   return {
     ...state,
     lines: changeLine(state.lines, commitment.line, { committedCents: -amount }),
-    commitments: withCommitment(state, rejected),
+    ...withCommitment(state, rejected),
   }
 }
 
@@ -220,7 +231,7 @@ function commitmentAmended(state: BudgetState, data: EventDataOf<'CommitmentAmen
   return {
     ...state,
     lines: changeLine(state.lines, commitment.line, { committedCents: amount }),
-    commitments: withCommitment(state, amended),
+    ...withCommitment(state, amended),
   }
 }
 
@@ -235,7 +246,7 @@ function invoiceBooked(state: BudgetState, data: EventDataOf<'InvoiceBooked'>): 
   return {
     ...state,
     lines: changeLine(state.lines, commitment.line, { committedCents: -amount, spentCents: amount }),
-    commitments: withCommitment(state, invoiced),
+    ...withCommitment(state, invoiced),
   }
 }
 
@@ -251,7 +262,7 @@ function commitmentReleased(state: BudgetState, data: EventDataOf<'CommitmentRel
   return {
     ...state,
     lines: changeLine(state.lines, commitment.line, { committedCents: -amount }),
-    commitments: withCommitment(state, released),
+    ...withCommitment(state, released),
   }
 }
 

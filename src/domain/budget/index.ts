@@ -17,6 +17,7 @@ export {
   DEFAULT_BUDGET_POLICY,
   DEFAULT_FOUR_EYES_THRESHOLD_CENTS,
   initialBudgetState,
+  overBudgetShareOf,
   remainingCents,
   type ApprovalDecision,
   type ApprovedTerms,
@@ -30,5 +31,6 @@ export {
   type Invoice,
   type LineBalance,
   type OutgoingMove,
+  type OverBudgetSummary,
   type SpendingState,
 } from './state.js'

@@ -1,21 +1,28 @@
 import type { BudgetEvent, Line } from '../events.js'
 import type { Cents } from '../money.js'
-import { availableCents, remainingCents, type BudgetState, type CommitmentState } from './state.js'
+import { availableCents, overBudgetShareOf, remainingCents, type BudgetState, type CommitmentState, type OverBudgetSummary } from './state.js'
 
 const LINES: readonly Line[] = ['ambulatory', 'flexible']
 
 /**
  * The ledger's invariant: each line's committed amount is the sum of the open remainders of its
- * commitments, and each commitment is consistent in itself. A failure means a bug, never bad input.
+ * commitments, the over-budget summary counts exactly the commitments it says, and each commitment
+ * is consistent in itself. A failure means a bug, never bad input.
  * This sweeps every commitment (tests, the seed); a write checks only what it touched
  * (assertBudgetChange).
  */
 export function assertBudgetInvariants(state: BudgetState): void {
   const committed: Record<Line, Cents> = { ambulatory: 0n, flexible: 0n }
+  const overBudget: OverBudgetSummary = { commitments: 0, amountCents: 0n }
   for (const commitment of state.commitments.values()) {
     assertCommitment(commitment)
     committed[commitment.line] += remainingCents(commitment)
+    const share = overBudgetShareOf(commitment)
+    if (share === undefined) continue
+    overBudget.commitments += 1
+    overBudget.amountCents += share
   }
+  assertOverBudget(state.overBudget, overBudget)
   for (const line of LINES) {
     if (state.lines[line].committedCents !== committed[line]) {
       throw new Error(`invariant broken: ${line} committed ${state.lines[line].committedCents} ≠ ${committed[line]}`)
@@ -34,6 +41,7 @@ export function assertBudgetChange(before: BudgetState, after: BudgetState, even
   const touched = new Set<string>()
   for (const event of events) if ('commitmentId' in event.data) touched.add(event.data.commitmentId)
   const moved: Record<Line, Cents> = { ambulatory: 0n, flexible: 0n }
+  const overBudget: OverBudgetSummary = { ...before.overBudget }
   let opened = 0
   for (const id of touched) {
     const commitment = after.commitments.get(id)
@@ -43,7 +51,18 @@ export function assertBudgetChange(before: BudgetState, after: BudgetState, even
     assertCommitment(commitment)
     moved[commitment.line] += remainingCents(commitment) - (earlier === undefined ? 0n : remainingCents(earlier))
     if (earlier === undefined) opened += 1
+    const out = earlier === undefined ? undefined : overBudgetShareOf(earlier)
+    const into = overBudgetShareOf(commitment)
+    if (out !== undefined) {
+      overBudget.commitments -= 1
+      overBudget.amountCents -= out
+    }
+    if (into !== undefined) {
+      overBudget.commitments += 1
+      overBudget.amountCents += into
+    }
   }
+  assertOverBudget(after.overBudget, overBudget)
   if (after.commitments.size !== before.commitments.size + opened) {
     throw new Error('invariant broken: a commitment changed that no event names')
   }
@@ -52,6 +71,12 @@ export function assertBudgetChange(before: BudgetState, after: BudgetState, even
     if (change !== moved[line]) throw new Error(`invariant broken: ${line} committed moved by ${change}, its commitments by ${moved[line]}`)
   }
   assertLines(after)
+}
+
+function assertOverBudget(kept: OverBudgetSummary, counted: OverBudgetSummary): void {
+  if (kept.commitments !== counted.commitments || kept.amountCents !== counted.amountCents) {
+    throw new Error(`invariant broken: over budget ${kept.commitments} (${kept.amountCents}) ≠ ${counted.commitments} (${counted.amountCents})`)
+  }
 }
 
 function assertCommitment(commitment: CommitmentState): void {

@@ -102,6 +102,12 @@ export interface BudgetState extends BudgetKey {
   lines: Readonly<Record<Line, LineBalance>>
   /** Persistent maps: folding an event costs the same however many the budget holds. */
   commitments: PersistentMap<string, CommitmentState>
+  /**
+   * The commitments marked over budget that bind or have spent money, and how much (amount −
+   * released − carried): kept as each commitment changes (`withCommitment`), so that a write's
+   * answer need not sweep every commitment of the budget.
+   */
+  overBudget: OverBudgetSummary
   spendings: PersistentMap<string, SpendingState>
   /** What the close carried out of each line's allocation, and the unspent part of it. */
   carriedAllocationCents: Readonly<Record<Line, Cents>>
@@ -111,6 +117,20 @@ export interface BudgetState extends BudgetKey {
   outgoingMoves: PersistentMap<string, OutgoingMove>
   /** Moves from other Sozialräume, credited here or refused for good. */
   incomingMoves: PersistentMap<string, 'credited' | 'refused'>
+}
+
+/** Over-budget (überplanmäßige) commitments of a budget that bind or have spent money (docs/domain.md rule 1). */
+export interface OverBudgetSummary {
+  commitments: number
+  /** What they commit or have spent: amount − released − carried. */
+  amountCents: Cents
+}
+
+/** What a commitment adds to the over-budget summary: counted when marked and binding or having spent money. */
+export function overBudgetShareOf(commitment: CommitmentState): Cents | undefined {
+  const boundOrSpentCents = commitment.amountCents - commitment.releasedCents - commitment.carriedCents
+  // A rejected or withdrawn (released before any invoice) request binds nothing: not counted.
+  return commitment.overBudget && boundOrSpentCents !== 0n ? boundOrSpentCents : undefined
 }
 
 /** Who decides on an approval: the decider checks the four-eyes rules against the commitment. */
@@ -146,6 +166,7 @@ export function initialBudgetState(key: BudgetKey): BudgetState {
     closed: false,
     lines: { ambulatory: emptyLine(), flexible: emptyLine() },
     commitments: PersistentMap.empty(),
+    overBudget: { commitments: 0, amountCents: 0n },
     spendings: PersistentMap.empty(),
     carriedAllocationCents: { ambulatory: 0n, flexible: 0n },
     unspentCarriedCents: { ambulatory: 0n, flexible: 0n },
