@@ -73,6 +73,14 @@ async function servingWithIndex(t: Test, runner: ProjectionRunner, db: SqlDataba
   t.ok(await indexNow(db), 'the index exists when the projection serves')
 }
 
+/** Projects the log as it stands with the index kept up to date (no deferral), and stops. */
+async function projectWithIndex(t: Test, stores: Setup): Promise<void> {
+  const runner = runnerOf(stores, 1_000_000n)
+  await runner.start()
+  t.ok(await runner.waitFor(stores.head, 5_000), 'the log was projected with the index')
+  await runner.stop()
+}
+
 t.test('a replay from the start far behind the head projects without its indexes and builds them before it serves', async (t) => {
   const stores = await setup(t, 30)
   const runner = runnerOf(stores, 10n)
@@ -96,10 +104,7 @@ t.test('a replay from the start closer to the head than the limit keeps its inde
 
 t.test('indexes a crash left deferred are built at the next start, before the projection serves', async (t) => {
   const stores = await setup(t, 30)
-  const first = runnerOf(stores, 1_000n)
-  await first.start()
-  t.ok(await first.waitFor(stores.head, 5_000), 'the first runner reached the head with its index')
-  await first.stop()
+  await projectWithIndex(t, stores)
   // As if the process had died between the replay's last batch and the build: dropped, kept, not built.
   const dropped = await deferIndexes(stores.db, probe(stores.db))
   if (stores.db.dialect !== 'sqlite') {
@@ -119,10 +124,7 @@ t.test('indexes a crash left deferred are built at the next start, before the pr
 
 t.test('a replay stopped half-way with its indexes deferred goes on without them at the next start, and builds them at its end', async (t) => {
   const stores = await setup(t, 10)
-  const first = runnerOf(stores, 1_000n)
-  await first.start()
-  t.ok(await first.waitFor(stores.head, 5_000), 'ten events projected with the index')
-  await first.stop()
+  await projectWithIndex(t, stores)
   // The state a replay leaves when it stops half-way: indexes deferred, the checkpoint short of the head.
   await deferIndexes(stores.db, probe(stores.db))
   let head = stores.head
@@ -140,10 +142,7 @@ t.test('a replay stopped half-way with its indexes deferred goes on without them
 t.test('a deferred definition a later migration made moot is dropped, and the projection serves', async (t) => {
   const stores = await setup(t, 10)
   if (stores.db.dialect !== 'sqlite') return t.pass('PostgreSQL defers no index')
-  const first = runnerOf(stores, 1_000n)
-  await first.start()
-  t.ok(await first.waitFor(stores.head, 5_000), 'projected with the index')
-  await first.stop()
+  await projectWithIndex(t, stores)
   await stores.db.transaction([
     // The index was made anew by a migration under the same name (here as it was), …
     { sql: 'INSERT INTO deferred_indexes (name, projection, definition) VALUES (?, ?, ?)', params: [INDEX, 'probe', `CREATE INDEX ${INDEX} ON seen (position)`] },
