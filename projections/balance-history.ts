@@ -23,9 +23,9 @@ import { sql, type Projection } from './projection.js'
  * What a row costs: O(1) statements, each on a primary key. The running figures live in
  * `balance_history_budgets`; an event changes them by what it carries (the same formulas as the
  * balances projection), and the new row is copied from them. The over-budget summary (commitments
- * marked over budget that bind or have spent money, and amount − released of them) depends on
+ * marked over budget that bind or have spent money, and amount − released − carried of them) depends on
  * the commitment's state, not only on the event, so `balance_history_commitments` keeps per
- * commitment its marking and amount − released, and an event that changes a commitment takes
+ * commitment its marking and amount − released − carried, and an event that changes a commitment takes
  * the commitment's old share out of the summary and puts its new share in: no scan of the
  * budget's commitments. Time maps to a position through `recorded_up_to` (see the migration).
  */
@@ -84,11 +84,11 @@ function updateCommitment(assignments: string, values: ReadonlyArray<number>, ke
 }
 
 /**
- * What an event changes of a commitment's marking and amount − released, as the commitments
+ * What an event changes of a commitment's marking and amount − released − carried, as the commitments
  * projection does: an amendment changes the amount, a release or a rejection (of the whole request
  * or of an unapproved increase) takes `amountCents` off what it binds, a request for approval or
  * a rejection sets the marking the event names. An invoice moves money from committed to spent
- * and leaves amount − released as it is.
+ * and leaves amount − released − carried as it is.
  */
 function commitmentChanges(event: BudgetEvent): Statement[] {
   switch (event.type) {

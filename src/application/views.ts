@@ -19,7 +19,6 @@ export interface BalanceView {
   available: string
 }
 
-
 export interface BudgetView {
   year: number
   sozialraum: string

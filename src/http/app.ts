@@ -6,7 +6,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import type { Logger } from 'pino'
 import { accessPlugin, type AccessCounters, type AccessOptions } from './access.js'
 import { readModelPlugin } from './read-models.js'
-import { addSecurityHeaders } from './security-headers.js'
+import { addSecurityHeaders, helmetHeaders } from './security-headers.js'
 import { declareCommonAnswers } from './answers.js'
 import type { HttpDeps } from './deps.js'
 import { useJsonBodyParser } from './json-body.js'
@@ -65,6 +65,13 @@ function connectSources(deps: HttpDeps): string[] {
 
 /** Builds the HTTP API from its dependencies; it neither listens nor opens anything itself. */
 export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Promise<FastifyInstance> {
+  // Security headers (nosniff, frame-ancestors, HSTS behind TLS, …) on every answer, also the
+  // router's and those Node writes for requests that are not HTTP.
+  const securityHeaders = helmetHeaders({
+    // The service may run on plain HTTP behind a TLS proxy or on localhost; upgrading /docs'
+    // requests to https there would break the page.
+    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null, connectSrc: connectSources(deps) } },
+  })
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -76,8 +83,8 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PATH_PARAMETER_LENGTH },
     // Every answer is problem+json, also those of the router and of requests that are not HTTP.
-    frameworkErrors: frameworkErrorHandler,
-    clientErrorHandler,
+    frameworkErrors: (error, request, reply) => frameworkErrorHandler(error, request, reply.headers(securityHeaders)),
+    clientErrorHandler: (error, socket) => clientErrorHandler(error, socket, securityHeaders),
     // A number of hops means: trust that many proxies nearest to the service.
     trustProxy: typeof deps.trustProxy === 'number' ? trustHops(deps.trustProxy) : (deps.trustProxy ?? false),
   }).withTypeProvider<ZodTypeProvider>()
@@ -102,12 +109,7 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
     // Ledger data is per user and changes with every write: no cache keeps a copy.
     if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store')
   })
-  // Security headers (nosniff, frame-ancestors, HSTS behind TLS, …) on every answer.
-  addSecurityHeaders(app as unknown as FastifyInstance, {
-    // The service may run on plain HTTP behind a TLS proxy or on localhost; upgrading /docs'
-    // requests to https there would break the page.
-    contentSecurityPolicy: { directives: { upgradeInsecureRequests: null, connectSrc: connectSources(deps) } },
-  })
+  addSecurityHeaders(app as unknown as FastifyInstance, securityHeaders)
   // Before any route: every route must be in the access table.
   await app.register(accessPlugin, {
     verifyToken: deps.verifyToken,

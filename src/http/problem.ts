@@ -171,7 +171,7 @@ export const MAX_PATH_PARAMETER_LENGTH = 100
  * headers over the size limit, a request that does not arrive in time) never reach Fastify's
  * routing; the answer is written to the socket directly, as problem+json, and the connection closed.
  */
-export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket, headers: Readonly<Record<string, string>> = {}): void {
   // The connection is gone: nobody reads an answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const [code, status, detail]: [ProblemCode, number, string] =
@@ -186,6 +186,9 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
         'Content-Type: application/problem+json\r\n' +
         `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+        Object.entries(headers)
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('') +
         'Connection: close\r\n\r\n' +
         body,
     )

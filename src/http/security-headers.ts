@@ -2,12 +2,20 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import helmet, { type HelmetOptions } from 'helmet'
 
+/** Helmet's headers, worked out once: a name (lower case) and its value. */
+export type SecurityHeaders = Readonly<Record<string, string>>
+
 /**
  * Helmet's headers for these options, as its middleware would set them on a response. They depend
- * on nothing of the request as long as no directive is a function (none here), so they are
- * worked out once.
+ * on nothing of the request as long as no directive is a function (a nonce, say): such options
+ * are refused, rather than worked out once for every request.
  */
-export function helmetHeaders(options: Readonly<HelmetOptions>): Readonly<Record<string, string>> {
+export function helmetHeaders(options: Readonly<HelmetOptions>): SecurityHeaders {
+  const csp = options.contentSecurityPolicy
+  const directives = typeof csp === 'object' ? Object.values(csp.directives ?? {}) : []
+  if (directives.some((value) => typeof value === 'function' || (Array.isArray(value) && value.some((part) => typeof part === 'function')))) {
+    throw new Error('a content security policy directive that depends on the request cannot be worked out once')
+  }
   const headers: Record<string, string> = {}
   const response = {
     setHeader(name: string, value: string | number) {
@@ -25,12 +33,12 @@ export function helmetHeaders(options: Readonly<HelmetOptions>): Readonly<Record
 
 /**
  * Security headers (nosniff, frame-ancestors, the content security policy, HSTS behind TLS, …) on
- * every answer, 404s and errors included: helmet's, computed once at start. @fastify/helmet built
- * helmet's middleware again for every request, about 4 % of the event loop's time under writes.
- * Registered before any route, so that its hook applies to all of them.
+ * every answer that runs Fastify's hooks, 404s and errors included: helmet's, computed once at
+ * start. @fastify/helmet built helmet's middleware again for every request, about 4 % of the event
+ * loop's time under writes. Registered before any route, so that its hook applies to all of them.
+ * (The router's own answers and Node's, which run no hook, set them in app.ts.)
  */
-export function addSecurityHeaders(app: FastifyInstance, options: Readonly<HelmetOptions>): void {
-  const headers = helmetHeaders(options)
+export function addSecurityHeaders(app: FastifyInstance, headers: SecurityHeaders): void {
   app.addHook('onRequest', (_request, reply, done) => {
     reply.headers(headers)
     done()

@@ -6,8 +6,8 @@ import { startTestService } from '../helpers/service.js'
 import { bearer, TEST_JWT_SECRET } from '../helpers/tokens.js'
 
 /**
- * Every error answer, of every kind, is application/problem+json with a URN type and never
- * echoes the URL: those of the routes, of the body parser, of the router (a path it cannot
+ * Every error answer, of every kind, is application/problem+json with a URN type, carries the
+ * security headers, and never echoes the URL: those of the routes, of the body parser, of the router (a path it cannot
  * read, a parameter too long), of the access hook, and those Node writes before Fastify sees
  * a request (malformed HTTP, headers too large), which only a real socket can provoke.
  */
@@ -25,6 +25,9 @@ function assertAnyProblem(t: Test, response: ApiResponse, status: number, messag
   t.equal(typeof response.body?.title, 'string', `${message}: title`)
   t.equal(typeof response.body?.detail, 'string', `${message}: detail`)
   t.notMatch(response.text, new RegExp(MARKER, 'i'), `${message}: the URL is not echoed`)
+  // Helmet's headers, also on the router's answers and on those written for requests that are not HTTP.
+  t.equal(response.headers['x-content-type-options'], 'nosniff', `${message}: security headers`)
+  t.match(String(response.headers['content-security-policy']), /frame-ancestors/, `${message}: a content security policy`)
 }
 
 /** Sends `request` as it is over a new connection and reads the whole answer. */

@@ -39,3 +39,10 @@ for (const [name, options] of [
     t.same({ ...helmetHeaders(options as HelmetOptions) }, expected)
   })
 }
+
+t.test('a directive that depends on the request is refused, not worked out once', async (t) => {
+  t.throws(
+    () => helmetHeaders({ contentSecurityPolicy: { directives: { scriptSrc: ["'self'", () => "'nonce-abc'"] } } }),
+    /depends on the request/,
+  )
+})
