@@ -5,6 +5,7 @@ import type { Socket } from 'node:net'
 import type { DomainError, DomainErrorCode } from '../domain/errors.js'
 import { StoreUnavailableError } from '../eventstore/port.js'
 import { JsonBodyError } from './json-body.js'
+import type { SecurityHeaders } from './security-headers.js'
 
 /** RFC 9457 problem details. The `type` is a URN ending in the problem's stable code. */
 export type ProblemCode =
@@ -169,9 +170,10 @@ export const MAX_PATH_PARAMETER_LENGTH = 100
 /**
  * Requests that are not even HTTP (Node's `clientError`: malformed request line or headers,
  * headers over the size limit, a request that does not arrive in time) never reach Fastify's
- * routing; the answer is written to the socket directly, as problem+json, and the connection closed.
+ * routing; the answer is written to the socket directly, as problem+json with the security headers,
+ * and the connection closed.
  */
-export function clientErrorHandler(error: Error & { code?: string }, socket: Socket, headers: Readonly<Record<string, string>> = {}): void {
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket, headers: SecurityHeaders): void {
   // The connection is gone: nobody reads an answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const [code, status, detail]: [ProblemCode, number, string] =

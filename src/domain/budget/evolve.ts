@@ -3,7 +3,7 @@ import type { Cents } from '../money.js'
 import { allocationCarriedOver, commitmentCarriedIn, commitmentCarriedOver } from './carry-over.js'
 import { evolveMove } from './moves.js'
 import {
-  overBudgetShareOf,
+  overBudgetMoved,
   remainingCents,
   type ApprovalDecision,
   type BudgetState,
@@ -87,17 +87,10 @@ export function changeLine(
 
 /** The commitments with this one set, and the over-budget summary with its old share taken out and its new one put in. */
 export function withCommitment(state: BudgetState, commitment: CommitmentState): Pick<BudgetState, 'commitments' | 'overBudget'> {
-  const before = state.commitments.get(commitment.id)
-  const out = before === undefined ? undefined : overBudgetShareOf(before)
-  const into = overBudgetShareOf(commitment)
-  const overBudget =
-    out === undefined && into === undefined
-      ? state.overBudget
-      : {
-          commitments: state.overBudget.commitments - (out === undefined ? 0 : 1) + (into === undefined ? 0 : 1),
-          amountCents: state.overBudget.amountCents - (out ?? 0n) + (into ?? 0n),
-        }
-  return { commitments: state.commitments.set(commitment.id, commitment), overBudget }
+  return {
+    commitments: state.commitments.set(commitment.id, commitment),
+    overBudget: overBudgetMoved(state.overBudget, state.commitments.get(commitment.id), commitment),
+  }
 }
 
 /** A commitment with nothing left to invoice is closed (rule 4). */

@@ -1,6 +1,6 @@
 import type { BudgetEvent, Line } from '../events.js'
 import type { Cents } from '../money.js'
-import { availableCents, overBudgetShareOf, remainingCents, type BudgetState, type CommitmentState, type OverBudgetSummary } from './state.js'
+import { availableCents, overBudgetMoved, overBudgetShareOf, remainingCents, type BudgetState, type CommitmentState, type OverBudgetSummary } from './state.js'
 
 const LINES: readonly Line[] = ['ambulatory', 'flexible']
 
@@ -41,7 +41,7 @@ export function assertBudgetChange(before: BudgetState, after: BudgetState, even
   const touched = new Set<string>()
   for (const event of events) if ('commitmentId' in event.data) touched.add(event.data.commitmentId)
   const moved: Record<Line, Cents> = { ambulatory: 0n, flexible: 0n }
-  const overBudget: OverBudgetSummary = { ...before.overBudget }
+  let overBudget = before.overBudget
   let opened = 0
   for (const id of touched) {
     const commitment = after.commitments.get(id)
@@ -51,16 +51,7 @@ export function assertBudgetChange(before: BudgetState, after: BudgetState, even
     assertCommitment(commitment)
     moved[commitment.line] += remainingCents(commitment) - (earlier === undefined ? 0n : remainingCents(earlier))
     if (earlier === undefined) opened += 1
-    const out = earlier === undefined ? undefined : overBudgetShareOf(earlier)
-    const into = overBudgetShareOf(commitment)
-    if (out !== undefined) {
-      overBudget.commitments -= 1
-      overBudget.amountCents -= out
-    }
-    if (into !== undefined) {
-      overBudget.commitments += 1
-      overBudget.amountCents += into
-    }
+    overBudget = overBudgetMoved(overBudget, earlier, commitment)
   }
   assertOverBudget(after.overBudget, overBudget)
   if (after.commitments.size !== before.commitments.size + opened) {

@@ -133,6 +133,20 @@ export function overBudgetShareOf(commitment: CommitmentState): Cents | undefine
   return commitment.overBudget && boundOrSpentCents !== 0n ? boundOrSpentCents : undefined
 }
 
+/**
+ * The summary after one commitment changed from `before` (undefined: it is new) to `after`: its
+ * old share taken out, its new one put in; the same summary when neither counts.
+ */
+export function overBudgetMoved(summary: OverBudgetSummary, before: CommitmentState | undefined, after: CommitmentState): OverBudgetSummary {
+  const out = before === undefined ? undefined : overBudgetShareOf(before)
+  const into = overBudgetShareOf(after)
+  if (out === undefined && into === undefined) return summary
+  return {
+    commitments: summary.commitments - (out === undefined ? 0 : 1) + (into === undefined ? 0 : 1),
+    amountCents: summary.amountCents - (out ?? 0n) + (into ?? 0n),
+  }
+}
+
 /** Who decides on an approval: the decider checks the four-eyes rules against the commitment. */
 export interface Approver {
   sub: string
