@@ -1,8 +1,8 @@
 import type { StoredEvent } from '../src/application/stored-event.js'
 import { isBudgetEvent, LINES, type BudgetEvent, type Line } from '../src/domain/events.js'
-import type { Statement } from '../src/sql/port.js'
+import type { SqlValue, Statement } from '../src/sql/port.js'
 import { lineChanges, type Figure } from './line-changes.js'
-import { sql, type Projection } from './projection.js'
+import { rowsInBulk, sql, tuples, type Projection } from './projection.js'
 
 /**
  * Every budget's balances as they stood after each of its events, for the auditor's
@@ -73,6 +73,23 @@ function overBudgetShare(sign: '+' | '-', key: CommitmentKey): Statement {
   )
 }
 
+/**
+ * A new commitment's share, known from its event: it is marked and binds its amount, or it has
+ * none. (What `overBudgetShare('+', …)` would add once its row is written, without reading it.)
+ */
+function newCommitmentShare(data: CommitmentKey & { overBudget: boolean; amountCents: number }): Statement[] {
+  if (!data.overBudget || data.amountCents <= 0) return []
+  return [
+    sql(
+      `UPDATE balance_history_budgets SET over_budget_commitments = over_budget_commitments + 1,
+         over_budget_cents = over_budget_cents + ? WHERE year = ? AND sozialraum = ?`,
+      data.amountCents,
+      data.year,
+      data.sozialraum,
+    ),
+  ]
+}
+
 function updateCommitment(assignments: string, values: ReadonlyArray<number>, key: CommitmentKey): Statement {
   return sql(
     `UPDATE balance_history_commitments SET ${assignments} WHERE year = ? AND sozialraum = ? AND id = ?`,
@@ -90,22 +107,21 @@ function updateCommitment(assignments: string, values: ReadonlyArray<number>, ke
  * a rejection sets the marking the event names. An invoice moves money from committed to spent
  * and leaves amount − released − carried as it is.
  */
-function commitmentChanges(event: BudgetEvent): Statement[] {
+function commitmentChanges(event: BudgetEvent): CommitmentChanges {
   switch (event.type) {
     case 'CommitmentCreated':
     case 'CommitmentCarriedIn': {
       const data = event.data
-      return [
-        sql(
+      const share = newCommitmentShare(data)
+      const row = sql(
           'INSERT INTO balance_history_commitments (year, sozialraum, id, over_budget, bound_cents) VALUES (?, ?, ?, ?, ?)',
           data.year,
           data.sozialraum,
           data.commitmentId,
           data.overBudget ? 1 : 0,
           data.amountCents,
-        ),
-        overBudgetShare('+', data),
-      ]
+        )
+      return { statements: [row, ...share], summary: share.length > 0 }
     }
     case 'CommitmentAmended':
       return reshare(event.data, updateCommitment('bound_cents = bound_cents + ?', [event.data.amountCents], event.data))
@@ -120,12 +136,21 @@ function commitmentChanges(event: BudgetEvent): Statement[] {
     case 'CommitmentCarriedOver':
       return reshare(event.data, updateCommitment('bound_cents = bound_cents - ?', [event.data.amountCents], event.data))
     default:
-      return []
+      return { statements: [], summary: false }
   }
 }
 
+interface CommitmentChanges {
+  statements: Statement[]
+  /** Whether they change the budget's stored over-budget summary (which history rows copy), or only the commitment's row. */
+  summary: boolean
+}
+
 /** The commitment's old share out, the change, its new share in. */
-const reshare = (key: CommitmentKey, change: Statement): Statement[] => [overBudgetShare('-', key), change, overBudgetShare('+', key)]
+const reshare = (key: CommitmentKey, change: Statement): CommitmentChanges => ({
+  statements: [overBudgetShare('-', key), change, overBudgetShare('+', key)],
+  summary: true,
+})
 
 const YEAR_UPSERT = `INSERT INTO balance_history_years (year, recorded_up_to) VALUES (?, ?)
   ON CONFLICT (year) DO UPDATE SET recorded_up_to = CASE
@@ -183,32 +208,69 @@ function writePending(pending: PendingFigures): Statement {
 }
 
 /**
- * The history row of an event within a batch: the running figures as stored plus what the batch
- * has changed of them up to this event (pending), the event's revision, and recorded_up_to as the
- * latest of the stored one and the batch's up to this event. The over-budget summary is copied as
- * stored: the commitment changes write it event by event.
+ * The history rows of a batch's events, many to a statement: each row is the running figures as
+ * stored plus what the batch has changed of them up to its event (pending), its event's revision,
+ * and recorded_up_to as the latest of the stored one and the batch's up to its event. The
+ * over-budget summary is copied as stored: the commitment changes write it event by event. (A
+ * value in a VALUES list has no type in PostgreSQL: each is cast where it is used.)
  */
-const HISTORY_ROW_PENDING = `INSERT INTO balance_history (year, sozialraum, position, recorded_up_to, ${COPIED_COLUMNS})
-  SELECT b.year, b.sozialraum, CAST(? AS BIGINT),
-    CASE WHEN y.recorded_up_to > CAST(? AS TEXT) THEN y.recorded_up_to ELSE CAST(? AS TEXT) END,
-    CAST(? AS BIGINT), CASE WHEN CAST(? AS INTEGER) = 1 THEN 1 ELSE b.closed END,
-    ${FIGURE_COLUMNS.map((column) => `b.${column} + CAST(? AS BIGINT)`).join(', ')},
+const ROW_VALUES = ['position', 'up_to', 'revision', 'closing', ...FIGURE_COLUMNS, 'year', 'sozialraum']
+const insertHistoryRows = rowsInBulk(
+  (count) => `WITH v (${ROW_VALUES.join(', ')}) AS (VALUES ${tuples(count, ROW_VALUES.length)})
+  INSERT INTO balance_history (year, sozialraum, position, recorded_up_to, ${COPIED_COLUMNS})
+  SELECT b.year, b.sozialraum, CAST(v.position AS BIGINT),
+    CASE WHEN y.recorded_up_to > CAST(v.up_to AS TEXT) THEN y.recorded_up_to ELSE CAST(v.up_to AS TEXT) END,
+    CAST(v.revision AS BIGINT), CASE WHEN CAST(v.closing AS INTEGER) = 1 THEN 1 ELSE b.closed END,
+    ${FIGURE_COLUMNS.map((column) => `b.${column} + CAST(v.${column} AS BIGINT)`).join(', ')},
     b.over_budget_commitments, b.over_budget_cents
-  FROM balance_history_budgets b JOIN balance_history_years y ON y.year = b.year
-  WHERE b.year = ? AND b.sozialraum = ?`
+  FROM v JOIN balance_history_budgets b ON b.year = CAST(v.year AS INTEGER) AND b.sozialraum = CAST(v.sozialraum AS TEXT)
+    JOIN balance_history_years y ON y.year = b.year`,
+)
 
-function historyRow(position: bigint, recordedUpTo: string, pending: PendingFigures): Statement {
-  return sql(
-    HISTORY_ROW_PENDING,
+function historyRow(position: bigint, recordedUpTo: string, pending: PendingFigures): SqlValue[] {
+  return [
     position,
-    recordedUpTo,
     recordedUpTo,
     pending.revision,
     pending.closed ? 1 : 0,
     ...FIGURE_COLUMNS.map((column) => pending.cents.get(column) ?? 0n),
     pending.year,
     pending.sozialraum,
-  )
+  ]
+}
+
+/**
+ * A batch's statements in order, with its history rows held back and written many to a statement
+ * just before the next statement that changes what they copy (a budget's stored figures or
+ * over-budget summary, a year's recorded_up_to), or at the end: each row then reads what it would
+ * have read written alone. A change to a commitment's own row need not wait: no history row reads
+ * `balance_history_commitments`.
+ */
+class BatchStatements {
+  private readonly statements: Statement[] = []
+  private rows: SqlValue[][] = []
+
+  row(values: SqlValue[]): void {
+    this.rows.push(values)
+  }
+
+  /** A statement that changes a budget's figures or a year: the rows before it are written first. */
+  change(statement: Statement): void {
+    this.flush()
+    this.statements.push(statement)
+  }
+
+  commitment({ statements, summary }: CommitmentChanges): void {
+    if (summary) this.flush()
+    for (const statement of statements) this.statements.push(statement)
+  }
+
+  /** Every statement, the rows held back included. */
+  flush(): Statement[] {
+    for (const statement of insertHistoryRows(this.rows)) this.statements.push(statement)
+    this.rows = []
+    return this.statements
+  }
 }
 
 /**
@@ -219,7 +281,7 @@ function historyRow(position: bigint, recordedUpTo: string, pending: PendingFigu
  * in the batch (so that the row exists for the history rows' join) and at the end.
  */
 function projectBatch(events: readonly StoredEvent[]): Statement[] {
-  const statements: Statement[] = []
+  const out = new BatchStatements()
   const pending = new Map<string, PendingFigures>()
   const years = new Map<number, { written: string; latest: string }>()
   for (const { event, revision, position, metadata } of events) {
@@ -228,27 +290,27 @@ function projectBatch(events: readonly StoredEvent[]): Statement[] {
     const key = `${year}/${sozialraum}`
     if (opensBudget(event)) {
       const before = pending.get(key)
-      if (before) statements.push(writePending(before))
+      if (before) out.change(writePending(before))
       pending.delete(key)
-      statements.push(openBudget(year, sozialraum, revision))
+      out.change(openBudget(year, sozialraum, revision))
     }
     let budget = pending.get(key)
     if (!budget) pending.set(key, (budget = { year, sozialraum, revision, closed: false, cents: new Map() }))
     budget.revision = revision
     for (const [column, cents] of figureChanges(event)) budget.cents.set(column, (budget.cents.get(column) ?? 0n) + BigInt(cents))
-    for (const statement of commitmentChanges(event)) statements.push(statement)
+    out.commitment(commitmentChanges(event))
     if (event.type === 'BudgetClosed') budget.closed = true
     const recordedAt = recordedAtText(metadata.recordedAt)
     const seen = years.get(year)
     if (!seen) {
       years.set(year, { written: recordedAt, latest: recordedAt })
-      statements.push(sql(YEAR_UPSERT, year, recordedAt))
+      out.change(sql(YEAR_UPSERT, year, recordedAt))
     } else if (recordedAt > seen.latest) seen.latest = recordedAt
-    statements.push(historyRow(position, years.get(year)?.latest ?? recordedAt, budget))
+    out.row(historyRow(position, years.get(year)?.latest ?? recordedAt, budget))
   }
-  for (const budget of pending.values()) statements.push(writePending(budget))
-  for (const [year, { written, latest }] of years) if (latest > written) statements.push(sql(YEAR_UPSERT, year, latest))
-  return statements
+  for (const budget of pending.values()) out.change(writePending(budget))
+  for (const [year, { written, latest }] of years) if (latest > written) out.change(sql(YEAR_UPSERT, year, latest))
+  return out.flush()
 }
 
 export const balanceHistoryProjection: Projection = {
@@ -269,7 +331,7 @@ export const balanceHistoryProjection: Projection = {
         sozialraum,
       ),
     )
-    changes.push(...commitmentChanges(event))
+    changes.push(...commitmentChanges(event).statements)
     if (event.type === 'BudgetClosed') {
       changes.push(sql('UPDATE balance_history_budgets SET closed = 1 WHERE year = ? AND sozialraum = ?', year, sozialraum))
     }

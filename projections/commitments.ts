@@ -1,6 +1,7 @@
+import type { StoredEvent } from '../src/application/stored-event.js'
 import type { EventDataOf, EventMetadata } from '../src/domain/events.js'
-import type { Statement } from '../src/sql/port.js'
-import { sql, type Projection } from './projection.js'
+import type { SqlValue, Statement } from '../src/sql/port.js'
+import { rowsInBulk, sql, tuples, type Projection } from './projection.js'
 
 /**
  * Commitments with their invoices. The status follows the same rule as the decider: a commitment
@@ -26,6 +27,19 @@ function addAndSettle(column: Amount, cents: number, data: { year: number; sozia
     data.commitmentId,
   )
 }
+
+const INVOICE_COLUMNS = ['year', 'sozialraum', 'commitment_id', 'invoice_no', 'amount_cents', 'invoice_date', 'position']
+const insertInvoices = rowsInBulk((count) => `INSERT INTO commitment_invoices (${INVOICE_COLUMNS.join(', ')}) VALUES ${tuples(count, INVOICE_COLUMNS.length)}`)
+
+const invoiceRow = (data: EventDataOf<'InvoiceBooked'>, position: bigint): SqlValue[] => [
+  data.year,
+  data.sozialraum,
+  data.commitmentId,
+  data.invoiceNo,
+  data.amountCents,
+  data.invoiceDate,
+  position,
+]
 
 /** A new commitment's row: created, or carried in from the previous year (`from`). */
 function insertCommitment(
@@ -62,105 +76,175 @@ function insertCommitment(
 export const commitmentsProjection: Projection = {
   name: 'commitments',
   tables: ['commitments', 'commitment_invoices'],
-  project({ event, metadata, position }) {
-    switch (event.type) {
-      case 'CommitmentCreated':
-        return [insertCommitment(event.data, metadata, null)]
-      case 'CommitmentAmended':
-        return [addAndSettle('amount_cents', event.data.amountCents, event.data)]
-      case 'InvoiceBooked':
-        return [
-          sql(
-            `INSERT INTO commitment_invoices (year, sozialraum, commitment_id, invoice_no, amount_cents, invoice_date, position)
-             VALUES (?, ?, ?, ?, ?, ?, ?)`,
-            event.data.year,
-            event.data.sozialraum,
-            event.data.commitmentId,
-            event.data.invoiceNo,
-            event.data.amountCents,
-            event.data.invoiceDate,
-            position,
-          ),
-          addAndSettle('invoiced_cents', event.data.amountCents, event.data),
-        ]
-      case 'CommitmentApprovalRequested':
-        return [
-          sql(
-            `UPDATE commitments SET status = 'requested', over_budget = ?, over_budget_justification = ?
-             WHERE year = ? AND sozialraum = ? AND id = ?`,
-            event.data.overBudget ? 1 : 0,
-            event.data.overBudgetJustification ?? null,
-            event.data.year,
-            event.data.sozialraum,
-            event.data.commitmentId,
-          ),
-        ]
-      case 'CommitmentApproved':
-        return [
-          sql(
-            `UPDATE commitments SET status = 'open', last_decision = 'approve', last_decision_by = ?,
-               last_decision_at = ?, last_decision_comment = ?
-             WHERE year = ? AND sozialraum = ? AND id = ?`,
-            metadata.actor.sub,
-            metadata.recordedAt,
-            event.data.comment ?? null,
-            event.data.year,
-            event.data.sozialraum,
-            event.data.commitmentId,
-          ),
-        ]
-      case 'CommitmentRejected': {
-        // Rejected outright: the reservation is released. Else the unapproved increase is taken off.
-        const withdrawn = event.data.status === 'rejected'
-        return [
-          sql(
-            `UPDATE commitments SET
-               amount_cents = amount_cents - ?, released_cents = released_cents + ?, status = ?,
-               over_budget = ?, over_budget_justification = ?,
-               last_decision = 'reject', last_decision_by = ?, last_decision_at = ?, last_decision_comment = ?
-             WHERE year = ? AND sozialraum = ? AND id = ?`,
-            withdrawn ? 0 : event.data.amountCents,
-            withdrawn ? event.data.amountCents : 0,
-            event.data.status,
-            event.data.overBudget ? 1 : 0,
-            event.data.overBudgetJustification ?? null,
-            metadata.actor.sub,
-            metadata.recordedAt,
-            event.data.comment ?? null,
-            event.data.year,
-            event.data.sozialraum,
-            event.data.commitmentId,
-          ),
-        ]
-      }
-      case 'CommitmentCarriedIn':
-        return [insertCommitment(event.data, metadata, event.data.from)]
-      case 'CommitmentCarriedOver':
-        return [
-          sql(
-            `UPDATE commitments SET carried_cents = carried_cents + ?, carried_to_year = ?, carried_to_id = ?, status = 'closed'
-             WHERE year = ? AND sozialraum = ? AND id = ?`,
-            event.data.amountCents,
-            event.data.toYear,
-            event.data.toCommitmentId,
-            event.data.year,
-            event.data.sozialraum,
-            event.data.commitmentId,
-          ),
-        ]
-      case 'CommitmentReleased':
-        return [
-          sql(
-            `UPDATE commitments SET released_cents = released_cents + ?, status = 'closed'
-             WHERE year = ? AND sozialraum = ? AND id = ?`,
-            event.data.amountCents,
-            event.data.year,
-            event.data.sozialraum,
-            event.data.commitmentId,
-          ),
-        ]
-      default:
-        return []
+  project: projectOne,
+  projectBatch,
+}
+
+function projectOne({ event, metadata, position }: StoredEvent): Statement[] {
+  switch (event.type) {
+    case 'CommitmentCreated':
+      return [insertCommitment(event.data, metadata, null)]
+    case 'CommitmentAmended':
+      return [addAndSettle('amount_cents', event.data.amountCents, event.data)]
+    case 'InvoiceBooked':
+      return [...insertInvoices([invoiceRow(event.data, position)]), addAndSettle('invoiced_cents', event.data.amountCents, event.data)]
+    case 'CommitmentApprovalRequested':
+      return [
+        sql(
+          `UPDATE commitments SET status = 'requested', over_budget = ?, over_budget_justification = ?
+           WHERE year = ? AND sozialraum = ? AND id = ?`,
+          event.data.overBudget ? 1 : 0,
+          event.data.overBudgetJustification ?? null,
+          event.data.year,
+          event.data.sozialraum,
+          event.data.commitmentId,
+        ),
+      ]
+    case 'CommitmentApproved':
+      return [
+        sql(
+          `UPDATE commitments SET status = 'open', last_decision = 'approve', last_decision_by = ?,
+             last_decision_at = ?, last_decision_comment = ?
+           WHERE year = ? AND sozialraum = ? AND id = ?`,
+          metadata.actor.sub,
+          metadata.recordedAt,
+          event.data.comment ?? null,
+          event.data.year,
+          event.data.sozialraum,
+          event.data.commitmentId,
+        ),
+      ]
+    case 'CommitmentRejected': {
+      // Rejected outright: the reservation is released. Else the unapproved increase is taken off.
+      const withdrawn = event.data.status === 'rejected'
+      return [
+        sql(
+          `UPDATE commitments SET
+             amount_cents = amount_cents - ?, released_cents = released_cents + ?, status = ?,
+             over_budget = ?, over_budget_justification = ?,
+             last_decision = 'reject', last_decision_by = ?, last_decision_at = ?, last_decision_comment = ?
+           WHERE year = ? AND sozialraum = ? AND id = ?`,
+          withdrawn ? 0 : event.data.amountCents,
+          withdrawn ? event.data.amountCents : 0,
+          event.data.status,
+          event.data.overBudget ? 1 : 0,
+          event.data.overBudgetJustification ?? null,
+          metadata.actor.sub,
+          metadata.recordedAt,
+          event.data.comment ?? null,
+          event.data.year,
+          event.data.sozialraum,
+          event.data.commitmentId,
+        ),
+      ]
     }
-  },
+    case 'CommitmentCarriedIn':
+      return [insertCommitment(event.data, metadata, event.data.from)]
+    case 'CommitmentCarriedOver':
+      return [
+        sql(
+          `UPDATE commitments SET carried_cents = carried_cents + ?, carried_to_year = ?, carried_to_id = ?, status = 'closed'
+           WHERE year = ? AND sozialraum = ? AND id = ?`,
+          event.data.amountCents,
+          event.data.toYear,
+          event.data.toCommitmentId,
+          event.data.year,
+          event.data.sozialraum,
+          event.data.commitmentId,
+        ),
+      ]
+    case 'CommitmentReleased':
+      return [
+        sql(
+          `UPDATE commitments SET released_cents = released_cents + ?, status = 'closed'
+           WHERE year = ? AND sozialraum = ? AND id = ?`,
+          event.data.amountCents,
+          event.data.year,
+          event.data.sozialraum,
+          event.data.commitmentId,
+        ),
+      ]
+    default:
+      return []
+  }
+}
+
+/** Most invoices of one commitment settled together (each a value the statement compares with). */
+const MAX_INVOICES_PER_SETTLE = 8
+const SUMS = Array.from({ length: MAX_INVOICES_PER_SETTLE }, (_, index) => `s${index + 1}`)
+const SETTLE_VALUES = ['year', 'sozialraum', 'id', 'total', ...SUMS]
+
+/**
+ * Runs of invoices, each of one commitment and booked with no other event of it in between, many
+ * runs to a statement (each commitment at most once in it): `invoiced_cents` grows by the run's sum,
+ * and the commitment closes if it would have closed after any one of its invoices, as
+ * `addAndSettle` applied to each in turn would do. Within a run only `invoiced_cents` moves, so it
+ * would have closed after the i-th invoice exactly when amount − invoiced − released − carried, as
+ * the row stood before the run, equals the sum of the first i (and it was not rejected; a closed
+ * one stays closed). Unused sums are NULL, which equals nothing. (A value in a VALUES list has no
+ * type in PostgreSQL: each is cast where it is used.)
+ */
+const settleRuns = rowsInBulk(
+  (count) => `WITH v (${SETTLE_VALUES.join(', ')}) AS (VALUES ${tuples(count, SETTLE_VALUES.length)})
+  UPDATE commitments SET invoiced_cents = invoiced_cents + CAST(v.total AS BIGINT),
+    status = CASE WHEN status <> 'rejected' AND amount_cents - invoiced_cents - released_cents - carried_cents
+      IN (${SUMS.map((sum) => `CAST(v.${sum} AS BIGINT)`).join(', ')}) THEN 'closed' ELSE status END
+  FROM v WHERE commitments.year = CAST(v.year AS INTEGER) AND commitments.sozialraum = CAST(v.sozialraum AS TEXT)
+    AND commitments.id = CAST(v.id AS TEXT)`,
+)
+
+interface InvoiceRun {
+  key: CommitmentKey
+  /** The running sums of its invoices' amounts: the first, the first two, … */
+  sums: bigint[]
+}
+
+function settleRow({ key, sums }: InvoiceRun): SqlValue[] {
+  return [key.year, key.sozialraum, key.commitmentId, sums[sums.length - 1] ?? 0n, ...SUMS.map((_, index) => sums[index] ?? null)]
+}
+
+interface CommitmentKey {
+  year: number
+  sozialraum: string
+  commitmentId: string
+}
+
+const runId = ({ year, sozialraum, commitmentId }: CommitmentKey): string => JSON.stringify([year, sozialraum, commitmentId])
+
+/**
+ * A batch as `project` would write it event by event, with fewer statements: the invoices' rows
+ * many to an INSERT at the end (no statement here reads them), and each commitment's runs of
+ * invoices settled together, before the next other event of that commitment or, with the other
+ * commitments' runs, at the end (statements on different commitments touch different rows, so
+ * their order among one another does not matter).
+ */
+function projectBatch(events: readonly StoredEvent[]): Statement[] {
+  const statements: Statement[] = []
+  const invoices: SqlValue[][] = []
+  const runs = new Map<string, InvoiceRun>()
+  const settle = (id: string) => {
+    const run = runs.get(id)
+    if (run) statements.push(...settleRuns([settleRow(run)]))
+    runs.delete(id)
+  }
+  for (const stored of events) {
+    const { event } = stored
+    if (event.type === 'InvoiceBooked') {
+      const { year, sozialraum, commitmentId, amountCents } = event.data
+      invoices.push(invoiceRow(event.data, stored.position))
+      const id = runId(event.data)
+      const run = runs.get(id) ?? { key: { year, sozialraum, commitmentId }, sums: [] }
+      runs.set(id, run)
+      run.sums.push((run.sums[run.sums.length - 1] ?? 0n) + BigInt(amountCents))
+      if (run.sums.length >= MAX_INVOICES_PER_SETTLE) settle(id)
+      continue
+    }
+    const changes = projectOne(stored)
+    // Every other event this projection writes changes the row of the commitment its data names.
+    if (changes.length > 0 && 'commitmentId' in event.data) settle(runId(event.data))
+    for (const statement of changes) statements.push(statement)
+  }
+  statements.push(...settleRuns([...runs.values()].map(settleRow)))
+  statements.push(...insertInvoices(invoices))
+  return statements
 }

@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../src/application/stored-event.js'
-import type { Statement } from '../src/sql/port.js'
+import type { SqlValue, Statement } from '../src/sql/port.js'
 
 /**
  * A projection is a named, pure function from one event to the SQL changes on its own tables.
@@ -32,3 +32,37 @@ export function projectAll(projection: Projection, events: readonly StoredEvent[
   for (const stored of events) for (const statement of projection.project(stored)) statements.push(statement)
   return statements
 }
+
+/**
+ * How many rows one statement of a batch writes. A statement costs about as much to run as the rows
+ * it writes, whatever their number, and PostgreSQL parses and plans each statement of a batch anew:
+ * many rows go to a statement. Any count is a sum of at most six of these sizes, so a projection
+ * prepares six statements, not one per count; 32 rows of up to 13 values stay far below every
+ * dialect's limit on parameters (SQLite 32,766, PostgreSQL 65,535).
+ */
+const ROWS_PER_STATEMENT = [32, 16, 8, 4, 2, 1] as const
+
+/**
+ * Writes rows many to a statement: `statementFor(count)` is the SQL that takes `count` rows' values
+ * in order (an INSERT … VALUES of `count` tuples, say). Answers the statements for a list of rows
+ * (each an array of the same length), in the rows' order.
+ */
+export function rowsInBulk(statementFor: (count: number) => string): (rows: readonly (readonly SqlValue[])[]) => Statement[] {
+  const texts = new Map(ROWS_PER_STATEMENT.map((count) => [count, statementFor(count)]))
+  return (rows) => {
+    const statements: Statement[] = []
+    let next = 0
+    for (const count of ROWS_PER_STATEMENT) {
+      for (; next + count <= rows.length; next += count) {
+        const params: SqlValue[] = []
+        for (let row = next; row < next + count; row += 1) for (const value of rows[row] as readonly SqlValue[]) params.push(value)
+        statements.push({ sql: texts.get(count) as string, params })
+      }
+    }
+    return statements
+  }
+}
+
+/** `(?, ?, …)` with `values` placeholders, `count` times: the tuples of a multi-row VALUES. */
+export const tuples = (count: number, values: number): string =>
+  Array.from({ length: count }, () => `(${Array.from({ length: values }, () => '?').join(', ')})`).join(', ')
