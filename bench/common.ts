@@ -1,3 +1,4 @@
+import { appendFileSync, readFileSync } from 'node:fs'
 import { DEFAULT_SEED_OPTIONS, type SeedOptions } from '../src/cli/seed.js'
 
 /** What the benchmarks share: their knobs from the environment, how they print, the seed's size. */
@@ -20,6 +21,35 @@ export function printMeasures(rows: ReadonlyArray<{ measure: string; value: stri
   process.stdout.write(`\n${line}\n`)
   for (const row of rows) process.stdout.write(` ${row.measure.padEnd(width)} | ${row.value}\n`)
   process.stdout.write(`${line}\n`)
+}
+
+/** One line of the table `npm run bench` prints at its end (bench/all.ts): a figure, and the target issue 13 sets for it, if any. */
+export interface SummaryRow {
+  measure: string
+  figure: string
+  target?: string
+  met?: boolean
+}
+
+/** Adds rows to the run's one table, in the file BENCH_SUMMARY names (bench/all.ts sets it); nothing when a bench runs alone. */
+export function addToSummary(rows: readonly SummaryRow[]): void {
+  const file = process.env.BENCH_SUMMARY
+  if (file === undefined || file === '') return
+  appendFileSync(file, rows.map((row) => `${JSON.stringify(row)}\n`).join(''))
+}
+
+/** The rows the benches added to the file, as one Markdown table: measure, figure, target, and ✓ or ✗ where there is a target. */
+export function summaryTable(file: string): string {
+  const text = readFileSync(file, { encoding: 'utf8', flag: 'a+' })
+  const rows = text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as SummaryRow)
+  const cells = rows.map((row) => [row.measure, row.figure, row.target ?? '', row.met === undefined ? '' : row.met ? '✓' : '✗'])
+  const header = ['measure', 'figure', 'target (issue 13)', 'met']
+  const widths = header.map((title, column) => Math.max(title.length, ...cells.map((row) => (row[column] ?? '').length)))
+  const line = (row: string[]) => `| ${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')} |`
+  return [line(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...cells.map(line)].join('\n')
 }
 
 /** About how many events a budget of the seed's defaults holds: what scales a seed to a count of events. */

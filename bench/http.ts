@@ -32,6 +32,7 @@ import { signToken } from '../src/auth/tokens.js'
 import { parseConfig } from '../src/config.js'
 import { sozialraumOf } from '../src/cli/seed.js'
 import { openService, type Service, type ServiceOverrides } from '../src/service.js'
+import { addToSummary, type SummaryRow } from './common.js'
 
 const YEAR = 2025
 const SOZIALRAUM_COUNT = 20
@@ -364,7 +365,8 @@ async function main(): Promise<number> {
       `spendings recorded (warm-up included): ${recorded.join('; ')}; ` +
         `p50/p99 are autocannon's latency percentiles (for two processes, the worse of the two); req/s is the mean of its per-second samples\n`,
     )
-    if (firstWrites) process.stdout.write(`${firstWrites}\n`)
+    if (firstWrites) process.stdout.write(`${firstWrites.text}\n`)
+    addToSummary(summaryRows(rows, firstWrites))
     return report(rows)
   } finally {
     await bare?.close()
@@ -378,7 +380,11 @@ async function main(): Promise<number> {
  * spendings), on a service started cold on that store: the first write to each budget folds its
  * stream, then the write scenario runs on them.
  */
-async function budgetsOfFiveThousand(rows: Row[], dir: string, template: autocannon.RequestTemplate): Promise<string> {
+async function budgetsOfFiveThousand(
+  rows: Row[],
+  dir: string,
+  template: autocannon.RequestTemplate,
+): Promise<{ text: string; medianMs: number; maxMs: number; events: number }> {
   const target: Target = { name: 'sqlite', environment: { DATABASE_URL: `sqlite:${join(dir, 'big.db')}` }, shared: false, cleanUp: async () => {} }
   process.stderr.write('seeding 20 budgets of about 5,000 events each (a minute or two)\n')
   await seedStore(target, ['--sozialraeume', '20', '--years', '1', '--first-year', String(YEAR), '--commitments', '420', '--spendings', '400'])
@@ -403,10 +409,12 @@ async function budgetsOfFiveThousand(rows: Row[], dir: string, template: autocan
     }
     await scenario(rows, `sqlite: POST spending, 20 budgets of ${Math.round(mean(revisions)).toLocaleString('en-US')} events`, url, template, sozialraeume)
     const sorted = [...firstWrite].sort((a, b) => a - b)
-    return (
+    const medianMs = sorted[Math.floor(sorted.length / 2)] ?? 0
+    const maxMs = sorted.at(-1) ?? 0
+    const text =
       `budgets of ${Math.min(...revisions)}–${Math.max(...revisions)} events, started cold: the first write to each took ` +
-      `${(sorted[Math.floor(sorted.length / 2)] ?? 0).toFixed(1)} ms (median), ${(sorted.at(-1) ?? 0).toFixed(1)} ms (max)`
-    )
+      `${medianMs.toFixed(1)} ms (median), ${maxMs.toFixed(1)} ms (max)`
+    return { text, medianMs, maxMs, events: Math.round(mean(revisions)) }
   } finally {
     await service.close()
   }
@@ -435,6 +443,38 @@ async function spendingsRecorded(service: Service): Promise<number> {
   })
   const budgets = listed.json<{ items: { revision: string }[] }>()
   return budgets.items.reduce((sum, budget) => sum + Number(budget.revision), 0)
+}
+
+/** This bench's lines of the one table `npm run bench` prints, with issue 13's targets for SQLite's writes. */
+function summaryRows(rows: readonly Row[], firstWrites: { medianMs: number; maxMs: number; events: number } | undefined): SummaryRow[] {
+  const bare = rows[0]?.result.requests.average ?? 0
+  const rate = (row: Row | undefined) => row?.result.requests.average ?? 0
+  const newBudgets = rows.find((row) => row.scenario === 'sqlite: POST spending, 20 budgets')
+  const summary = rows.map((row): SummaryRow => {
+    const { average, total } = row.result.requests
+    const ofBare = bare > 0 ? average / bare : 0
+    const figure =
+      `${average.toFixed(0)} req/s, p50 ${row.result.latency.p50} ms, p99 ${row.result.latency.p99} ms` +
+      (row.writes && row !== rows[0] ? `, ${(100 * ofBare).toFixed(0)} % of bare` : '') +
+      (total === 0 ? ' (nothing answered)' : '')
+    const line: SummaryRow = { measure: `HTTP ${row.scenario}`, figure }
+    if (row === newBudgets) {
+      return { ...line, target: '≥ 10,000/s, ≥ 40 % of bare, p99 ≤ 20 ms', met: average >= 10_000 && ofBare >= 0.4 && row.result.latency.p99 <= 20 }
+    }
+    if (row.scenario === 'sqlite: POST spending, 1 budget') return { ...line, target: '≥ 5,000/s', met: average >= 5_000 }
+    if (row.scenario.startsWith('sqlite: POST spending, 20 budgets of')) {
+      const ofNew = rate(newBudgets) > 0 ? average / rate(newBudgets) : 0
+      return { ...line, figure: `${figure}, ${(100 * ofNew).toFixed(0)} % of 20 new budgets`, target: 'within 10 % of new budgets', met: ofNew >= 0.9 }
+    }
+    return line
+  })
+  if (firstWrites) {
+    summary.push({
+      measure: `HTTP sqlite: first write to a budget of ${firstWrites.events.toLocaleString('en-US')} events after a cold start`,
+      figure: `median ${firstWrites.medianMs.toFixed(0)} ms, max ${firstWrites.maxMs.toFixed(0)} ms`,
+    })
+  }
+  return summary
 }
 
 function report(rows: Row[]): number {

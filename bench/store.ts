@@ -39,7 +39,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { SqliteEventStore } from '../src/eventstore/sqlite.js'
-import { wholeNumberFromEnvironment } from './common.js'
+import { addToSummary, wholeNumberFromEnvironment } from './common.js'
 
 const CONCURRENT_APPENDS = wholeNumberFromEnvironment('BENCH_STORE_APPENDS', 10_000, 100, 1_000_000)
 const SERIAL_APPENDS = wholeNumberFromEnvironment('BENCH_STORE_SERIAL_APPENDS', 1_000, 10, 1_000_000)
@@ -485,6 +485,15 @@ async function main(): Promise<void> {
       for (const [message, count] of caught.uncaught) out.push(`${store}: ${count}× uncaught out of band (no caller to reject): ${message}`)
     }
     console.log(out.join('\n'))
+    addToSummary(
+      outcomes.map((outcome) => {
+        const [, , okOfTried, , perSecondText, p50, p99, stored] = formatRow(outcome)
+        return {
+          measure: `store appends, ${outcome.scenario}: ${outcome.store}`,
+          figure: `${perSecondText} events/s, ${okOfTried} acknowledged of tried, ${stored} stored, p50 ${p50} ms, p99 ${p99} ms`,
+        }
+      }),
+    )
   } finally {
     rmSync(directory, { recursive: true, force: true })
   }
