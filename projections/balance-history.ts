@@ -211,8 +211,9 @@ function writePending(pending: PendingFigures): Statement {
  * The history rows of a batch's events, many to a statement: each row is the running figures as
  * stored plus what the batch has changed of them up to its event (pending), its event's revision,
  * and recorded_up_to as the latest of the stored one and the batch's up to its event. The
- * over-budget summary is copied as stored: the commitment changes write it event by event. (A
- * value in a VALUES list has no type in PostgreSQL: each is cast where it is used.)
+ * over-budget summary is copied as stored: the commitment changes write it event by event. (The
+ * columns of a VALUES list take their type from its values, inlined as literals on PostgreSQL, and
+ * have no affinity in SQLite: each is cast where it is used.)
  */
 const ROW_VALUES = ['position', 'up_to', 'revision', 'closing', ...FIGURE_COLUMNS, 'year', 'sozialraum']
 const insertHistoryRows = rowsInBulk(

@@ -8,7 +8,7 @@ import { rowsInBulk, sql, tuples, type Projection } from './projection.js'
  * with nothing left (amount = invoiced + released + carried) is closed.
  *
  * `addAndSettle` adds to one of the amounts and settles in the same statement (one statement per
- * invoice instead of two): in an UPDATE every column on the right stands for the row as it was, so
+ * invoice instead of two; a batch settles runs of invoices together, see `projectBatch`): in an UPDATE every column on the right stands for the row as it was, so
  * the rule is written with the new amount, `column + ?`, in place of the column.
  */
 type Amount = 'amount_cents' | 'invoiced_cents'
@@ -20,8 +20,9 @@ function addAndSettle(column: Amount, cents: number, data: { year: number; sozia
        status = CASE WHEN status <> 'rejected' AND ${after('amount_cents')} = ${after('invoiced_cents')} + released_cents + carried_cents
          THEN 'closed' ELSE status END
      WHERE year = ? AND sozialraum = ? AND id = ?`,
-    cents,
-    cents,
+    // A bigint: SQLite adds a JavaScript number as a float, inexact beyond 2^53; the batch's sums are bigints.
+    BigInt(cents),
+    BigInt(cents),
     data.year,
     data.sozialraum,
     data.commitmentId,
@@ -181,8 +182,8 @@ const SETTLE_VALUES = ['year', 'sozialraum', 'id', 'total', ...SUMS]
  * `addAndSettle` applied to each in turn would do. Within a run only `invoiced_cents` moves, so it
  * would have closed after the i-th invoice exactly when amount − invoiced − released − carried, as
  * the row stood before the run, equals the sum of the first i (and it was not rejected; a closed
- * one stays closed). Unused sums are NULL, which equals nothing. (A value in a VALUES list has no
- * type in PostgreSQL: each is cast where it is used.)
+ * one stays closed). Unused sums are NULL, which equals nothing. (The columns of a VALUES list take
+ * their type from its values, and have no affinity in SQLite: each is cast where it is used.)
  */
 const settleRuns = rowsInBulk(
   (count) => `WITH v (${SETTLE_VALUES.join(', ')}) AS (VALUES ${tuples(count, SETTLE_VALUES.length)})

@@ -34,11 +34,12 @@ export function projectAll(projection: Projection, events: readonly StoredEvent[
 }
 
 /**
- * How many rows one statement of a batch writes. A statement costs about as much to run as the rows
- * it writes, whatever their number, and PostgreSQL parses and plans each statement of a batch anew:
- * many rows go to a statement. Any count is a sum of at most six of these sizes, so a projection
- * prepares six statements, not one per count; 32 rows of up to 13 values stay far below every
- * dialect's limit on parameters (SQLite 32,766, PostgreSQL 65,535).
+ * How many rows one statement of a batch writes. Running a statement has a cost of its own besides
+ * its rows' (binding, stepping; on PostgreSQL, where a batch goes as one text with its values
+ * inlined, parsing and planning it anew each time), so many rows go to a statement. The rows are
+ * cut into pieces of these sizes, largest first: six statement texts in all, whatever the count,
+ * so that SQLite's cache of prepared statements holds them. 32 rows of up to 13 values stay far
+ * below every dialect's limit on parameters (SQLite 32,766, PostgreSQL 65,535).
  */
 const ROWS_PER_STATEMENT = [32, 16, 8, 4, 2, 1] as const
 
