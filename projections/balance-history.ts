@@ -114,13 +114,13 @@ function commitmentChanges(event: BudgetEvent): CommitmentChanges {
       const data = event.data
       const share = newCommitmentShare(data)
       const row = sql(
-          'INSERT INTO balance_history_commitments (year, sozialraum, id, over_budget, bound_cents) VALUES (?, ?, ?, ?, ?)',
-          data.year,
-          data.sozialraum,
-          data.commitmentId,
-          data.overBudget ? 1 : 0,
-          data.amountCents,
-        )
+        'INSERT INTO balance_history_commitments (year, sozialraum, id, over_budget, bound_cents) VALUES (?, ?, ?, ?, ?)',
+        data.year,
+        data.sozialraum,
+        data.commitmentId,
+        data.overBudget ? 1 : 0,
+        data.amountCents,
+      )
       return { statements: [row, ...share], summary: share.length > 0 }
     }
     case 'CommitmentAmended':
@@ -242,10 +242,10 @@ function historyRow(position: bigint, recordedUpTo: string, pending: PendingFigu
 
 /**
  * A batch's statements in order, with its history rows held back and written many to a statement
- * just before the next statement that changes what they copy (a budget's stored figures or
- * over-budget summary, a year's recorded_up_to), or at the end: each row then reads what it would
- * have read written alone. A change to a commitment's own row need not wait: no history row reads
- * `balance_history_commitments`.
+ * just before the next statement that changes what they copy or join (a budget opened, its
+ * stored figures or over-budget summary, a year's recorded_up_to), or at the end: each row then
+ * reads what it would have read written alone. A change to a commitment's own row need not wait:
+ * no history row reads `balance_history_commitments`.
  */
 class BatchStatements {
   private readonly statements: Statement[] = []

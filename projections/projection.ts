@@ -38,7 +38,7 @@ export function projectAll(projection: Projection, events: readonly StoredEvent[
  * its rows' (binding, stepping; on PostgreSQL, where a batch goes as one text with its values
  * inlined, parsing and planning it anew each time), so many rows go to a statement. The rows are
  * cut into pieces of these sizes, largest first: six statement texts in all, whatever the count,
- * so that SQLite's cache of prepared statements holds them. 32 rows of up to 13 values stay far
+ * so that SQLite's cache of prepared statements holds them. 32 rows of a dozen values stay far
  * below every dialect's limit on parameters (SQLite 32,766, PostgreSQL 65,535).
  */
 const ROWS_PER_STATEMENT = [32, 16, 8, 4, 2, 1] as const
