@@ -81,6 +81,16 @@ export const commitmentsProjection: Projection = {
   projectBatch,
 }
 
+/** Who decided when and why, and on which commitment: the last values of an approval's or a rejection's UPDATE. */
+const decision = (metadata: EventMetadata, data: CommitmentKey & { comment?: string | undefined }): SqlValue[] => [
+  metadata.actor.sub,
+  metadata.recordedAt,
+  data.comment ?? null,
+  data.year,
+  data.sozialraum,
+  data.commitmentId,
+]
+
 function projectOne({ event, metadata, position }: StoredEvent): Statement[] {
   switch (event.type) {
     case 'CommitmentCreated':
@@ -107,12 +117,7 @@ function projectOne({ event, metadata, position }: StoredEvent): Statement[] {
           `UPDATE commitments SET status = 'open', last_decision = 'approve', last_decision_by = ?,
              last_decision_at = ?, last_decision_comment = ?
            WHERE year = ? AND sozialraum = ? AND id = ?`,
-          metadata.actor.sub,
-          metadata.recordedAt,
-          event.data.comment ?? null,
-          event.data.year,
-          event.data.sozialraum,
-          event.data.commitmentId,
+          ...decision(metadata, event.data),
         ),
       ]
     case 'CommitmentRejected': {
@@ -130,12 +135,7 @@ function projectOne({ event, metadata, position }: StoredEvent): Statement[] {
           event.data.status,
           event.data.overBudget ? 1 : 0,
           event.data.overBudgetJustification ?? null,
-          metadata.actor.sub,
-          metadata.recordedAt,
-          event.data.comment ?? null,
-          event.data.year,
-          event.data.sozialraum,
-          event.data.commitmentId,
+          ...decision(metadata, event.data),
         ),
       ]
     }
