@@ -6,6 +6,9 @@
  *
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/profile-writes.ts
  *
+ * or PROFILE_OUT=/tmp/writes.cpuprofile npx tsx bench/profile-writes.ts for the event loop under
+ * load alone, without the start-up.
+ *
  * BENCH_PROJECTION_THREAD=0 runs the embedded store's projections on the event loop instead of
  * their thread. BENCH_STORE=<file> writes to the 20 budgets of 2025 in a copy of a store seeded
  * before (`sojus-ledger seed --sozialraeume 20 --years 1 --first-year 2025 --commitments 420
@@ -13,7 +16,8 @@
  */
 import autocannon from 'autocannon'
 import { randomBytes } from 'node:crypto'
-import { copyFileSync, mkdtempSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,6 +26,22 @@ import { signToken } from '../src/auth/tokens.js'
 import { sozialraumOf } from '../src/cli/seed.js'
 import { parseConfig } from '../src/config.js'
 import { openService } from '../src/service.js'
+
+/** CPU time of each thread of this process so far, in clock ticks (1/100 s on Linux), from /proc. */
+function threadTimes(): Map<string, { name: string; ticks: number }> {
+  const times = new Map<string, { name: string; ticks: number }>()
+  for (const tid of readdirSync('/proc/self/task')) {
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+    } catch {
+      continue // the thread ended meanwhile
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    times.set(tid, { name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), ticks: Number(fields[11]) + Number(fields[12]) })
+  }
+  return times
+}
 
 const SECRET = randomBytes(32).toString('base64url')
 const AUTH = `Bearer ${await signToken(SECRET, { sub: 'bench', role: 'finance' }, '1h')}`
@@ -43,11 +63,39 @@ for (const id of ids) {
   if (seeded === undefined) await service.app.inject({ method: 'POST', url: '/v1/sozialraeume', payload: { id, name: id }, headers: { authorization: AUTH } })
   await service.app.inject({ method: 'POST', url: `/v1/budgets/2025/${id}/allocations`, payload: { line: 'flexible', amount: '10000000.00', decisionRef: 'b' }, headers: { authorization: AUTH } })
 }
-const result = await autocannon({
-  url, connections: 32, duration: Number(process.env.SECONDS ?? 10), workers: 1, initialContext: { sozialraeume: ids },
-  headers: { authorization: AUTH },
-  requests: [{ method: 'POST', path: '/v1/budgets/2025/{sozialraum}/spending', setupRequest: fileURLToPath(new URL('./round-robin-request.cjs', import.meta.url)) }],
-})
+const load = (seconds: number) =>
+  autocannon({
+    url, connections: 32, duration: seconds, workers: 1, initialContext: { sozialraeume: ids },
+    headers: { authorization: AUTH },
+    requests: [{ method: 'POST', path: '/v1/budgets/2025/{sozialraum}/spending', setupRequest: fileURLToPath(new URL('./round-robin-request.cjs', import.meta.url)) }],
+  })
+// WARMUP=<seconds> (0): load that is not measured first, until the JIT has compiled the hot path.
+const warmup = Number(process.env.WARMUP ?? 0)
+if (warmup > 0) await load(warmup)
+// PROFILE_OUT=<file.cpuprofile>: profile the event loop under load only, without the start-up.
+const profiler = process.env.PROFILE_OUT === undefined ? undefined : new Session()
+if (profiler !== undefined) {
+  profiler.connect()
+  await profiler.post('Profiler.enable')
+  await profiler.post('Profiler.start')
+  // Where the event loop allocates, sampled every 32 KB: what the garbage collectors chase.
+  await profiler.post('HeapProfiler.startSampling', { samplingInterval: 32_768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+}
+const threadsBefore = threadTimes()
+const result = await load(Number(process.env.SECONDS ?? 10))
+if (profiler !== undefined) {
+  const { profile } = await profiler.post('Profiler.stop')
+  writeFileSync(process.env.PROFILE_OUT!, JSON.stringify(profile))
+  const { profile: allocations } = await profiler.post('HeapProfiler.stopSampling')
+  writeFileSync(process.env.PROFILE_OUT!.replace(/(\.cpuprofile)?$/, '.heapprofile'), JSON.stringify(allocations))
+}
 console.log(`req/s ${result.requests.average} p50 ${result.latency.p50} p99 ${result.latency.p99} non2xx ${result.non2xx}`)
+// CPU per write of each thread of this process (the load generator's worker among them): on two
+// cores, what all of them spend together bounds the writes per second.
+const writes = result.requests.total
+for (const [tid, { name, ticks }] of threadTimes()) {
+  const spent = ticks - (threadsBefore.get(tid)?.ticks ?? 0)
+  if (spent > 0) console.log(`thread ${tid} ${name}: ${((spent * 10_000) / writes).toFixed(0)} µs per write`)
+}
 await service.close()
 process.exit(0)
