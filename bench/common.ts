@@ -1,4 +1,4 @@
-import { appendFileSync, readFileSync } from 'node:fs'
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs'
 import { DEFAULT_SEED_OPTIONS, type SeedOptions } from '../src/cli/seed.js'
 
 /** What the benchmarks share: their knobs from the environment, how they print, the seed's size. */
@@ -50,6 +50,61 @@ export function summaryTable(file: string): string {
   const widths = header.map((title, column) => Math.max(title.length, ...cells.map((row) => (row[column] ?? '').length)))
   const line = (row: string[]) => `| ${row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join(' | ')} |`
   return [line(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...cells.map(line)].join('\n')
+}
+
+/** CPU time of each thread of this process so far (by `id@start`), in clock ticks (1/100 s), from Linux's /proc; empty elsewhere. */
+export function threadTicks(): Map<string, number> {
+  const ticks = new Map<string, number>()
+  let threads: string[]
+  try {
+    threads = readdirSync('/proc/self/task')
+  } catch {
+    return ticks
+  }
+  for (const tid of threads) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+      // utime and stime, the 14th and 15th fields, and the start time, the 22nd; the 2nd, the name,
+      // may hold spaces. A thread is its id and start time: Linux gives an ended thread's id again.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks.set(`${tid}@${fields[19]}`, Number(fields[11]) + Number(fields[12]))
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return ticks
+}
+
+/**
+ * Where the CPU of a measured run went, per request, by kind of thread: the event loop (the main
+ * thread), the service's own threads (those started since `service`: the SQLite writer, the
+ * projections), the load generator (started since `before`: autocannon's worker), and the
+ * runtime's helpers that were there all along (V8's compiler and garbage collector, libuv's pool).
+ * On two cores their sum bounds the requests per second.
+ */
+export function cpuPerRequest(service: ReadonlyMap<string, number>, before: ReadonlyMap<string, number>, requests: number): string {
+  if (requests === 0 || before.size === 0) return 'CPU per request: not measured'
+  const main = `${process.pid}@`
+  const sums = { loop: 0, service: 0, load: 0, runtime: 0 }
+  /** Each of the service's threads, in the order they started (the SQLite writer before the projections). */
+  const serviceThreads: number[] = []
+  for (const [tid, now] of [...threadTicks()].sort(([a], [b]) => Number(a.split('@')[1]) - Number(b.split('@')[1]))) {
+    const spent = now - (before.get(tid) ?? 0)
+    if (tid.startsWith(main)) sums.loop += spent
+    else if (!before.has(tid)) sums.load += spent
+    else if (!service.has(tid)) {
+      sums.service += spent
+      if (spent > 0) serviceThreads.push(spent)
+    } else sums.runtime += spent
+  }
+  const micros = (ticks: number) => Math.round((ticks * 10_000) / requests)
+  const total = micros(sums.loop + sums.service + sums.load + sums.runtime)
+  const each = serviceThreads.length > 1 ? ` (${serviceThreads.map(micros).join(' + ')})` : ''
+  return (
+    `CPU per request: event loop ${micros(sums.loop)} µs, service threads ${micros(sums.service)} µs${each}, ` +
+    `runtime helpers ${micros(sums.runtime)} µs, load generator ${micros(sums.load)} µs; ` +
+    `in all ${total} µs, which two cores could give ${Math.round(2_000_000 / Math.max(1, total))} times a second`
+  )
 }
 
 /** About how many events a budget of the seed's defaults holds: what scales a seed to a count of events. */

@@ -32,7 +32,7 @@ import { signToken } from '../src/auth/tokens.js'
 import { parseConfig } from '../src/config.js'
 import { sozialraumOf } from '../src/cli/seed.js'
 import { openService, type Service, type ServiceOverrides } from '../src/service.js'
-import { addToSummary, type SummaryRow } from './common.js'
+import { addToSummary, cpuPerRequest, threadTicks, type SummaryRow } from './common.js'
 
 const YEAR = 2025
 const SOZIALRAUM_COUNT = 20
@@ -62,7 +62,12 @@ interface Row {
   result: autocannon.Result
   /** Whether the row writes: its rate is set beside the bare route's. */
   writes?: boolean
+  /** Where the CPU went during the run, per request (cpuPerRequest). */
+  cpu?: string
 }
+
+/** The threads before the service under test started: the ones started since are its own (cpuPerRequest). */
+let threadsBeforeService = threadTicks()
 
 /** The comparison: what Fastify and zod alone cost for a body like a spending's. */
 async function bareFastify(): Promise<FastifyInstance> {
@@ -157,7 +162,9 @@ async function scenario(
 ): Promise<void> {
   if (warmup > 0) await run(`${title} (warm-up)`, url, template, sozialraeume, warmup)
   process.stderr.write(`running: ${title} (${seconds} s)\n`)
-  rows.push({ scenario: title, result: await run(title, url, template, sozialraeume, seconds), writes: template.method === 'POST' })
+  const before = threadTicks()
+  const result = await run(title, url, template, sozialraeume, seconds)
+  rows.push({ scenario: title, result, writes: template.method === 'POST', cpu: cpuPerRequest(threadsBeforeService, before, result.requests.total) })
 }
 
 function table(rows: Row[]): string {
@@ -227,6 +234,7 @@ function serviceEnvironment(target: Target): Record<string, string> {
 }
 
 async function startService(target: Target): Promise<{ service: Service; url: string }> {
+  threadsBeforeService = threadTicks()
   const service = await openService(parseConfig(serviceEnvironment(target)), pino({ level: 'silent' }), target.overrides)
   return { service, url: await service.app.listen({ port: 0, host: '127.0.0.1' }) }
 }
@@ -329,6 +337,7 @@ async function main(): Promise<number> {
     if (await postgresReachable()) {
       targets.push(await postgresTarget('postgres'))
     }
+    threadsBeforeService = threadTicks()
     bare = await bareFastify()
     const bareAddress = bare.server.address()
     if (bareAddress === null || typeof bareAddress === 'string') throw new Error('the bare Fastify server has no port')
@@ -361,6 +370,7 @@ async function main(): Promise<number> {
     const firstWrites = bigBudgets ? await budgetsOfFiveThousand(rows, dir, spending) : undefined
 
     process.stdout.write(`\n${table(rows)}\n\n`)
+    for (const row of rows) if (row.cpu !== undefined) process.stdout.write(`${row.scenario}: ${row.cpu}\n`)
     process.stdout.write(
       `spendings recorded (warm-up included): ${recorded.join('; ')}; ` +
         `p50/p99 are autocannon's latency percentiles (for two processes, the worse of the two); req/s is the mean of its per-second samples\n`,
@@ -468,6 +478,9 @@ function summaryRows(rows: readonly Row[], firstWrites: { medianMs: number; maxM
     }
     return line
   })
+  for (const row of [rows[0], newBudgets]) {
+    if (row?.cpu !== undefined) summary.push({ measure: `HTTP ${row.scenario}, where the CPU went`, figure: row.cpu.replace(/^CPU per request: /, '') })
+  }
   if (firstWrites) {
     summary.push({
       measure: `HTTP sqlite: first write to a budget of ${firstWrites.events.toLocaleString('en-US')} events after a cold start`,

@@ -16,7 +16,7 @@
  */
 import autocannon from 'autocannon'
 import { randomBytes } from 'node:crypto'
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,22 +26,7 @@ import { signToken } from '../src/auth/tokens.js'
 import { sozialraumOf } from '../src/cli/seed.js'
 import { parseConfig } from '../src/config.js'
 import { openService } from '../src/service.js'
-
-/** CPU time of each thread of this process so far, in clock ticks (1/100 s on Linux), from /proc. */
-function threadTimes(): Map<string, { name: string; ticks: number }> {
-  const times = new Map<string, { name: string; ticks: number }>()
-  for (const tid of readdirSync('/proc/self/task')) {
-    let stat: string
-    try {
-      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
-    } catch {
-      continue // the thread ended meanwhile
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    times.set(tid, { name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), ticks: Number(fields[11]) + Number(fields[12]) })
-  }
-  return times
-}
+import { cpuPerRequest, threadTicks } from './common.js'
 
 const SECRET = randomBytes(32).toString('base64url')
 const AUTH = `Bearer ${await signToken(SECRET, { sub: 'bench', role: 'finance' }, '1h')}`
@@ -49,6 +34,7 @@ const dir = mkdtempSync(join(tmpdir(), 'prof-'))
 const budgets = Number(process.env.BUDGETS ?? 20)
 const seeded = process.env.BENCH_STORE
 if (seeded !== undefined) copyFileSync(seeded, join(dir, 'p.db'))
+const threadsBeforeService = threadTicks()
 const service = await openService(
   parseConfig({ DATABASE_URL: `sqlite:${join(dir, 'p.db')}`, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '100000000', PORT: '0' }),
   pino({ level: 'silent' }),
@@ -81,7 +67,7 @@ if (profiler !== undefined) {
   // Where the event loop allocates, sampled every 32 KB: what the garbage collectors chase.
   await profiler.post('HeapProfiler.startSampling', { samplingInterval: 32_768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
 }
-const threadsBefore = threadTimes()
+const threadsBefore = threadTicks()
 const result = await load(Number(process.env.SECONDS ?? 10))
 if (profiler !== undefined) {
   const { profile } = await profiler.post('Profiler.stop')
@@ -90,12 +76,6 @@ if (profiler !== undefined) {
   writeFileSync(process.env.PROFILE_OUT!.replace(/(\.cpuprofile)?$/, '.heapprofile'), JSON.stringify(allocations))
 }
 console.log(`req/s ${result.requests.average} p50 ${result.latency.p50} p99 ${result.latency.p99} non2xx ${result.non2xx}`)
-// CPU per write of each thread of this process (the load generator's worker among them): on two
-// cores, what all of them spend together bounds the writes per second.
-const writes = result.requests.total
-for (const [tid, { name, ticks }] of threadTimes()) {
-  const spent = ticks - (threadsBefore.get(tid)?.ticks ?? 0)
-  if (spent > 0) console.log(`thread ${tid} ${name}: ${((spent * 10_000) / writes).toFixed(0)} µs per write`)
-}
+console.log(cpuPerRequest(threadsBeforeService, threadsBefore, result.requests.total))
 await service.close()
 process.exit(0)
