@@ -1,5 +1,5 @@
 import { builtDashboard } from './http/routes/dashboard.js'
-import { randomUUID } from 'node:crypto'
+import { v7 as uuidv7 } from 'uuid'
 import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { projections } from '../projections/index.js'
@@ -194,7 +194,9 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
     const ledger = new Ledger({
       store: meteredStore,
       clock,
-      newEventId: randomUUID,
+      // Time-ordered (UUIDv7): a group commit's new ids land on the last page of the event_id index
+      // instead of one random page each, so the writer writes fewer pages per commit (README, Performance).
+      newEventId: uuidv7,
       findIdempotentWrite: (actorSub, key) => readModels.idempotentWrite(actorSub, key),
       budgetPolicy: { fourEyesThresholdCents: config.fourEyesThresholdCents },
     })
