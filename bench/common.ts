@@ -75,34 +75,49 @@ export function threadTicks(): Map<string, number> {
   return ticks
 }
 
+/** The CPU this process has spent so far: each living thread's (threadTicks), and all of it, ended threads' included. */
+export interface CpuSnapshot {
+  threads: Map<string, number>
+  /** User and system time of the whole process, in µs: it keeps the time of threads that have ended. */
+  processMicros: number
+}
+
+export function cpuSnapshot(): CpuSnapshot {
+  const { user, system } = process.cpuUsage()
+  return { threads: threadTicks(), processMicros: user + system }
+}
+
 /**
  * Where the CPU of a measured run went, per request, by kind of thread: the event loop (the main
  * thread), the service's own threads (those started since `service`: the SQLite writer, the
- * projections), the load generator (started since `before`: autocannon's worker), and the
- * runtime's helpers that were there all along (V8's compiler and garbage collector, libuv's pool).
- * On two cores their sum bounds the requests per second.
+ * projections), the runtime's helpers that were there all along (V8's compiler and garbage
+ * collector, libuv's pool), and the load generator: the rest of the process's time, spent by
+ * autocannon's worker, which may have ended before `after` was taken. On two cores their sum
+ * bounds the requests per second.
  */
-export function cpuPerRequest(service: ReadonlyMap<string, number>, before: ReadonlyMap<string, number>, requests: number): string {
-  if (requests === 0 || before.size === 0) return 'CPU per request: not measured'
+export function cpuPerRequest(service: CpuSnapshot, before: CpuSnapshot, after: CpuSnapshot, requests: number): string {
+  if (requests === 0 || before.threads.size === 0) return 'CPU per request: not measured'
   const main = `${process.pid}@`
-  const sums = { loop: 0, service: 0, load: 0, runtime: 0 }
+  const sums = { loop: 0, service: 0, runtime: 0 }
   /** Each of the service's threads, in the order they started (the SQLite writer before the projections). */
   const serviceThreads: number[] = []
-  for (const [tid, now] of [...threadTicks()].sort(([a], [b]) => Number(a.split('@')[1]) - Number(b.split('@')[1]))) {
-    const spent = now - (before.get(tid) ?? 0)
-    if (tid.startsWith(main)) sums.loop += spent
-    else if (!before.has(tid)) sums.load += spent
-    else if (!service.has(tid)) {
+  const byStart = [...after.threads].sort(([a], [b]) => Number(a.split('@')[1]) - Number(b.split('@')[1]))
+  for (const [thread, now] of byStart) {
+    const spent = now - (before.threads.get(thread) ?? 0)
+    if (thread.startsWith(main)) sums.loop += spent
+    else if (!before.threads.has(thread)) continue // the load generator's: counted in the rest
+    else if (!service.threads.has(thread)) {
       sums.service += spent
       if (spent > 0) serviceThreads.push(spent)
     } else sums.runtime += spent
   }
   const micros = (ticks: number) => Math.round((ticks * 10_000) / requests)
-  const total = micros(sums.loop + sums.service + sums.load + sums.runtime)
+  const total = Math.round((after.processMicros - before.processMicros) / requests)
+  const load = Math.max(0, total - micros(sums.loop + sums.service + sums.runtime))
   const each = serviceThreads.length > 1 ? ` (${serviceThreads.map(micros).join(' + ')})` : ''
   return (
     `CPU per request: event loop ${micros(sums.loop)} µs, service threads ${micros(sums.service)} µs${each}, ` +
-    `runtime helpers ${micros(sums.runtime)} µs, load generator ${micros(sums.load)} µs; ` +
+    `runtime helpers ${micros(sums.runtime)} µs, load generator ${load} µs; ` +
     `in all ${total} µs, which two cores could give ${Math.round(2_000_000 / Math.max(1, total))} times a second`
   )
 }

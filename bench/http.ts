@@ -32,7 +32,7 @@ import { signToken } from '../src/auth/tokens.js'
 import { parseConfig } from '../src/config.js'
 import { sozialraumOf } from '../src/cli/seed.js'
 import { openService, type Service, type ServiceOverrides } from '../src/service.js'
-import { addToSummary, cpuPerRequest, threadTicks, type SummaryRow } from './common.js'
+import { addToSummary, cpuPerRequest, cpuSnapshot, type SummaryRow } from './common.js'
 
 const YEAR = 2025
 const SOZIALRAUM_COUNT = 20
@@ -67,7 +67,7 @@ interface Row {
 }
 
 /** The threads before the service under test started: the ones started since are its own (cpuPerRequest). */
-let threadsBeforeService = threadTicks()
+let threadsBeforeService = cpuSnapshot()
 
 /** The comparison: what Fastify and zod alone cost for a body like a spending's. */
 async function bareFastify(): Promise<FastifyInstance> {
@@ -162,9 +162,9 @@ async function scenario(
 ): Promise<void> {
   if (warmup > 0) await run(`${title} (warm-up)`, url, template, sozialraeume, warmup)
   process.stderr.write(`running: ${title} (${seconds} s)\n`)
-  const before = threadTicks()
+  const before = cpuSnapshot()
   const result = await run(title, url, template, sozialraeume, seconds)
-  rows.push({ scenario: title, result, writes: template.method === 'POST', cpu: cpuPerRequest(threadsBeforeService, before, result.requests.total) })
+  rows.push({ scenario: title, result, writes: template.method === 'POST', cpu: cpuPerRequest(threadsBeforeService, before, cpuSnapshot(), result.requests.total) })
 }
 
 function table(rows: Row[]): string {
@@ -234,7 +234,7 @@ function serviceEnvironment(target: Target): Record<string, string> {
 }
 
 async function startService(target: Target): Promise<{ service: Service; url: string }> {
-  threadsBeforeService = threadTicks()
+  threadsBeforeService = cpuSnapshot()
   const service = await openService(parseConfig(serviceEnvironment(target)), pino({ level: 'silent' }), target.overrides)
   return { service, url: await service.app.listen({ port: 0, host: '127.0.0.1' }) }
 }
@@ -337,7 +337,7 @@ async function main(): Promise<number> {
     if (await postgresReachable()) {
       targets.push(await postgresTarget('postgres'))
     }
-    threadsBeforeService = threadTicks()
+    threadsBeforeService = cpuSnapshot()
     bare = await bareFastify()
     const bareAddress = bare.server.address()
     if (bareAddress === null || typeof bareAddress === 'string') throw new Error('the bare Fastify server has no port')

@@ -26,7 +26,7 @@ import { signToken } from '../src/auth/tokens.js'
 import { sozialraumOf } from '../src/cli/seed.js'
 import { parseConfig } from '../src/config.js'
 import { openService } from '../src/service.js'
-import { cpuPerRequest, threadTicks } from './common.js'
+import { cpuPerRequest, cpuSnapshot } from './common.js'
 
 const SECRET = randomBytes(32).toString('base64url')
 const AUTH = `Bearer ${await signToken(SECRET, { sub: 'bench', role: 'finance' }, '1h')}`
@@ -34,7 +34,7 @@ const dir = mkdtempSync(join(tmpdir(), 'prof-'))
 const budgets = Number(process.env.BUDGETS ?? 20)
 const seeded = process.env.BENCH_STORE
 if (seeded !== undefined) copyFileSync(seeded, join(dir, 'p.db'))
-const threadsBeforeService = threadTicks()
+const threadsBeforeService = cpuSnapshot()
 const service = await openService(
   parseConfig({ DATABASE_URL: `sqlite:${join(dir, 'p.db')}`, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '100000000', PORT: '0' }),
   pino({ level: 'silent' }),
@@ -67,8 +67,9 @@ if (profiler !== undefined) {
   // Where the event loop allocates, sampled every 32 KB: what the garbage collectors chase.
   await profiler.post('HeapProfiler.startSampling', { samplingInterval: 32_768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
 }
-const threadsBefore = threadTicks()
+const threadsBefore = cpuSnapshot()
 const result = await load(Number(process.env.SECONDS ?? 10))
+const threadsAfter = cpuSnapshot()
 if (profiler !== undefined) {
   const { profile } = await profiler.post('Profiler.stop')
   writeFileSync(process.env.PROFILE_OUT!, JSON.stringify(profile))
@@ -76,6 +77,6 @@ if (profiler !== undefined) {
   writeFileSync(process.env.PROFILE_OUT!.replace(/(\.cpuprofile)?$/, '.heapprofile'), JSON.stringify(allocations))
 }
 console.log(`req/s ${result.requests.average} p50 ${result.latency.p50} p99 ${result.latency.p99} non2xx ${result.non2xx}`)
-console.log(cpuPerRequest(threadsBeforeService, threadsBefore, result.requests.total))
+console.log(cpuPerRequest(threadsBeforeService, threadsBefore, threadsAfter, result.requests.total))
 await service.close()
 process.exit(0)
