@@ -67,16 +67,20 @@ if (profiler !== undefined) {
   // Where the event loop allocates, sampled every 32 KB: what the garbage collectors chase.
   await profiler.post('HeapProfiler.startSampling', { samplingInterval: 32_768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
 }
-const threadsBefore = cpuSnapshot()
-const result = await load(Number(process.env.SECONDS ?? 10))
-const threadsAfter = cpuSnapshot()
-if (profiler !== undefined) {
-  const { profile } = await profiler.post('Profiler.stop')
-  writeFileSync(process.env.PROFILE_OUT!, JSON.stringify(profile))
-  const { profile: allocations } = await profiler.post('HeapProfiler.stopSampling')
-  writeFileSync(process.env.PROFILE_OUT!.replace(/(\.cpuprofile)?$/, '.heapprofile'), JSON.stringify(allocations))
+// ROUNDS=<n> (1): measure n times in a row, to see whether a write costs more as the store grows.
+for (let round = 1; round <= Number(process.env.ROUNDS ?? 1); round++) {
+  const threadsBefore = cpuSnapshot()
+  const result = await load(Number(process.env.SECONDS ?? 10))
+  const threadsAfter = cpuSnapshot()
+  if (profiler !== undefined && round === 1) {
+    const { profile } = await profiler.post('Profiler.stop')
+    writeFileSync(process.env.PROFILE_OUT!, JSON.stringify(profile))
+    const { profile: allocations } = await profiler.post('HeapProfiler.stopSampling')
+    writeFileSync(process.env.PROFILE_OUT!.replace(/(\.cpuprofile)?$/, '.heapprofile'), JSON.stringify(allocations))
+  }
+  const head = await service.store.headPosition()
+  console.log(`round ${round}: req/s ${result.requests.average} p50 ${result.latency.p50} p99 ${result.latency.p99} non2xx ${result.non2xx}, ${head} events stored`)
+  console.log(cpuPerRequest(threadsBeforeService, threadsBefore, threadsAfter, result.requests.total))
 }
-console.log(`req/s ${result.requests.average} p50 ${result.latency.p50} p99 ${result.latency.p99} non2xx ${result.non2xx}`)
-console.log(cpuPerRequest(threadsBeforeService, threadsBefore, threadsAfter, result.requests.total))
 await service.close()
 process.exit(0)
