@@ -6,6 +6,8 @@ import Database from 'better-sqlite3'
 import t from 'tap'
 import { MAX_READ_COUNT, START, type EventToAppend, type RecordedEvent } from '../../src/eventstore/port.js'
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
+import { STORE_WAL_AUTOCHECKPOINT_PAGES } from '../../src/eventstore/sqlite-appender.js'
+import { WAL_AUTOCHECKPOINT_PAGES } from '../../projections/thread-runner.js'
 import { eventStoreContract } from './contract.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'sojus-eventstore-'))
@@ -34,6 +36,12 @@ t.test('sqlite: pragmas', async (t) => {
   const own = (store as unknown as { db: Database.Database }).db
   t.equal(own.pragma('synchronous', { simple: true }), 2, 'synchronous is FULL (2) on the store connection')
   t.equal(own.pragma('journal_mode', { simple: true }), 'wal')
+
+  // The copies of the write-ahead log into the file happen on the read models' connection, not
+  // inside the commits that writes wait for: the writer's threshold is above the projections'.
+  const writer = (await store.writerPragma('wal_autocheckpoint')) as Array<{ wal_autocheckpoint: number }>
+  t.equal(writer[0]?.wal_autocheckpoint, STORE_WAL_AUTOCHECKPOINT_PAGES, 'the writer thread copies at its own threshold')
+  t.ok(STORE_WAL_AUTOCHECKPOINT_PAGES > WAL_AUTOCHECKPOINT_PAGES, 'above the projection thread\'s')
 })
 
 t.test('sqlite: data survives close and reopen', async (t) => {
