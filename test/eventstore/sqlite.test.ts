@@ -105,6 +105,24 @@ t.test('sqlite: a subscription sees appends by another connection to the same fi
   )
 })
 
+t.test('sqlite: a group commit waits for the write lock another connection holds, and commits once it is free', async (t) => {
+  const path = freshPath()
+  const store = new SqliteEventStore(path)
+  t.teardown(() => store.close())
+  await store.append(`s-${randomUUID()}`, [event(0)], 'no_stream')
+  // A connection of this thread holds the lock, as a projection batch does; the writer thread polls for it.
+  const other = new Database(path)
+  t.teardown(() => other.close())
+  other.exec('BEGIN IMMEDIATE')
+  let settled = false
+  const appended = store.append(`s-${randomUUID()}`, [event(1)], 'no_stream').finally(() => (settled = true))
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.notOk(settled, 'still waiting while the lock is held')
+  other.exec('COMMIT')
+  t.match(await appended, { nextExpectedRevision: 0n }, 'committed once the lock is free')
+  t.equal(await store.headPosition(), 2n)
+})
+
 t.test('sqlite: group commit', async (t) => {
   t.test('a conflict fails its own append only; the others of the group commit', async (t) => {
     const store = new SqliteEventStore(freshPath())
