@@ -110,7 +110,7 @@ t.test('sqlite: a group commit waits for the write lock another connection holds
   const store = new SqliteEventStore(path)
   t.teardown(() => store.close())
   await store.append(`s-${randomUUID()}`, [event(0)], 'no_stream')
-  // A connection of this thread holds the lock, as a projection batch does; the writer thread polls for it.
+  // A connection of this thread holds the lock, as a projection batch does; the writer thread waits for it.
   const other = new Database(path)
   t.teardown(() => other.close())
   other.exec('BEGIN IMMEDIATE')
