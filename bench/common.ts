@@ -1,4 +1,5 @@
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { DEFAULT_SEED_OPTIONS, type SeedOptions } from '../src/cli/seed.js'
 
 /** What the benchmarks share: their knobs from the environment, how they print, the seed's size. */
@@ -92,8 +93,9 @@ export function cpuSnapshot(): CpuSnapshot {
  * thread), the service's own threads (those started since `service`: the SQLite writer, the
  * projections), the runtime's helpers that were there all along (V8's compiler and garbage
  * collector, libuv's pool), and the load generator: the rest of the process's time, spent by
- * autocannon's worker, which may have ended before `after` was taken. On two cores their sum
- * bounds the requests per second.
+ * autocannon's worker, which may have ended before `after` was taken (and any other thread that
+ * started or ended during the run). On the machine's cores their sum bounds the requests per
+ * second.
  */
 export function cpuPerRequest(service: CpuSnapshot, before: CpuSnapshot, after: CpuSnapshot, requests: number): string {
   if (requests === 0 || before.threads.size === 0) return 'CPU per request: not measured'
@@ -111,14 +113,16 @@ export function cpuPerRequest(service: CpuSnapshot, before: CpuSnapshot, after: 
       if (spent > 0) serviceThreads.push(spent)
     } else sums.runtime += spent
   }
+  // A clock tick of /proc is 1/100 s (USER_HZ, 100 on Linux's usual builds): 10,000 µs.
   const micros = (ticks: number) => Math.round((ticks * 10_000) / requests)
   const total = Math.round((after.processMicros - before.processMicros) / requests)
   const load = Math.max(0, total - micros(sums.loop + sums.service + sums.runtime))
+  const cores = availableParallelism()
   const each = serviceThreads.length > 1 ? ` (${serviceThreads.map(micros).join(' + ')})` : ''
   return (
     `CPU per request: event loop ${micros(sums.loop)} µs, service threads ${micros(sums.service)} µs${each}, ` +
     `runtime helpers ${micros(sums.runtime)} µs, load generator ${load} µs; ` +
-    `in all ${total} µs, which two cores could give ${Math.round(2_000_000 / Math.max(1, total))} times a second`
+    `in all ${total} µs, which ${cores} cores could give ${Math.round((cores * 1_000_000) / Math.max(1, total))} times a second`
   )
 }
 

@@ -36,10 +36,11 @@ export const MAX_GROUP_COMMIT = 256
  * pages; their connection copies at 10,000 (WAL_AUTOCHECKPOINT_PAGES in
  * projections/thread-runner.ts), or at SQLite's 1,000 on the event loop. Below theirs, this
  * connection did every copy, each ending with an fsync of the database, inside a commit that
- * writes wait for. Above theirs, it copies only when nothing else does (a seed, an import).
- * Measured (bench/profile-writes.ts): a commit of about ten appends 2.5–2.9 ms instead of
- * 3.4–3.8 ms, the writer thread's CPU per write a fifth lower, the projection thread's a tenth
- * higher; writes per second within the noise.
+ * writes wait for. Above theirs, it copies only when nothing else writes the file (a seed: its
+ * log then grows to about 80 MB between copies). Measured (bench/profile-writes.ts): the COMMIT
+ * of a group of about ten appends 2.5–2.9 ms instead of 3.4–3.8 ms, the writer thread's CPU per
+ * write 15–39 % lower, the projection thread's about a tenth higher; writes per second within
+ * the noise.
  */
 export const STORE_WAL_AUTOCHECKPOINT_PAGES = 20_000
 

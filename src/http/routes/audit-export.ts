@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { v7 as uuidv7 } from 'uuid'
 import { Readable } from 'node:stream'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { stringify } from 'csv-stringify/sync'
@@ -282,7 +282,7 @@ const exportQuery = z.strictObject({
 
 export const auditExportRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => {
   // The service's clock is not among the HTTP dependencies: exports are recorded at the real time.
-  const records = new CommandHandler(exportRecords, { store: deps.store, clock: () => new Date(), newEventId: randomUUID })
+  const records = new CommandHandler(exportRecords, { store: deps.store, clock: () => new Date(), newEventId: uuidv7 })
   let exportsRunning = 0
 
   app.get(
