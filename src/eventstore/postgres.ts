@@ -1,10 +1,11 @@
 import type pg from 'pg'
-import { asUnavailable, channelName, isConnectionError, lockKey, withPooledClient } from '../sql/pg-pool.js'
+import { asUnavailable, channelName, lockKey, withPooledClient } from '../sql/pg-pool.js'
 import type { PgSession } from '../sql/pg-session.js'
 import { claimKey, planAppends, type AppendDecision, type StoreSnapshot, type StoredRef } from './append-plan.js'
 import {
   appendResultOf,
   START,
+  StoreUnavailableError,
   type AppendOptions,
   type AppendResult,
   type EventStore,
@@ -137,8 +138,9 @@ export class PostgresEventStore implements EventStore {
       outcomes = await this.commitGroup(group)
     } catch (error) {
       // One append the database refuses (a trigger, a constraint) must not fail the others that
-      // happened to share its transaction: they commit one by one. A lost connection fails all.
-      if (group.length > 1 && !isConnectionError(error)) {
+      // happened to share its transaction: they commit one by one. A lost connection or a full
+      // disk (a StoreUnavailableError) fails them all: one by one they would fail the same way.
+      if (group.length > 1 && !(error instanceof StoreUnavailableError)) {
         for (const append of group) await this.flush([append])
         return
       }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import pg from 'pg'
 import type { Logger } from 'pino'
-import { StoreUnavailableError } from '../eventstore/port.js'
+import { StorageFullError, StoreUnavailableError } from '../eventstore/port.js'
 
 export interface PgPoolOptions {
   /** postgres://…; TLS and other libpq options (sslmode, sslrootcert, options=-c search_path=…) pass through. */
@@ -88,13 +88,16 @@ export function clientConfig(options: PgPoolOptions): pg.ClientConfig {
   }
 }
 
+/** How the PostgreSQL stores name themselves to an operator (and, through the 503's detail, to a client). */
+const POSTGRES_STORE = 'the database (PostgreSQL)'
+
 /**
  * The database could not be reached or the connection broke: the command may be retried (with
  * its Idempotency-Key) once the database is back. Its write committed entirely or not at all.
  */
 export class DatabaseUnavailableError extends StoreUnavailableError {
   constructor(cause: unknown) {
-    super('the database (PostgreSQL)', cause)
+    super(POSTGRES_STORE, cause)
     this.name = 'DatabaseUnavailableError'
   }
 }
@@ -108,17 +111,30 @@ export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown }).code
   if (typeof code === 'string') {
     if (CONNECTION_CODES.has(code) || code.startsWith('08')) return true
-    // admin_shutdown, crash_shutdown, cannot_connect_now
-    if (code === '57P01' || code === '57P02' || code === '57P03') return true
+    // admin_shutdown, crash_shutdown, cannot_connect_now; too_many_connections (the server's
+    // max_connections are taken: a new connection is refused until another one ends)
+    if (code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true
   }
   return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
     error.message,
   )
 }
 
-/** Rethrows a lost connection as DatabaseUnavailableError, anything else as it is. */
+/**
+ * SQLSTATE 53100 disk_full: the server found no room to extend a table or an index (its disk or
+ * the tablespace's is full). The statement failed and its transaction is rolled back whole; the
+ * connection stays usable, and the same write succeeds once there is room.
+ */
+export const isDiskFull = (error: unknown): boolean => error instanceof Error && (error as { code?: unknown }).code === '53100'
+
+/**
+ * Rethrows a lost connection as DatabaseUnavailableError and a full disk as StorageFullError (both
+ * a StoreUnavailableError: 503 with Retry-After, and the projections try again within seconds),
+ * anything else as it is.
+ */
 export function asUnavailable(error: unknown): unknown {
-  if (error instanceof DatabaseUnavailableError) return error
+  if (error instanceof StoreUnavailableError) return error
+  if (isDiskFull(error)) return new StorageFullError(POSTGRES_STORE, error)
   return isConnectionError(error) ? new DatabaseUnavailableError(error) : error
 }
 
