@@ -106,7 +106,8 @@ async function exportOnce(base: string, token: string, year: number, format: 'cs
     let lines = 0
     for await (const chunk of response.body) {
       bytes += chunk.byteLength
-      for (const byte of chunk) if (byte === 0x0a) lines += 1
+      // indexOf, not a loop over each byte in JavaScript: the client shares the service's event loop.
+      for (let at = chunk.indexOf(0x0a); at !== -1; at = chunk.indexOf(0x0a, at + 1)) lines += 1
     }
     return { bytes, lines }
   })
