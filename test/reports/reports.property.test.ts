@@ -78,8 +78,8 @@ const opening = (year: number) =>
   )
 
 const run = fc.record({
-  first: fc.tuple(...opening(0)).chain((open) => fc.array(step, { minLength: 10, maxLength: 35 }).map((rest): Step[] => [...open, ...rest])),
-  second: fc.tuple(...opening(1)).chain((open) => fc.array(step, { minLength: 10, maxLength: 35 }).map((rest): Step[] => [...open, ...rest])),
+  first: fc.tuple(...opening(0)).chain((open) => fc.array(step, { minLength: 10, maxLength: 35, size: 'max' }).map((rest): Step[] => [...open, ...rest])),
+  second: fc.tuple(...opening(1)).chain((open) => fc.array(step, { minLength: 10, maxLength: 35, size: 'max' }).map((rest): Step[] => [...open, ...rest])),
   close: fc.option(fc.subarray<Line>(['ambulatory', 'flexible']), { nil: undefined }),
   // Up to a month on either side of the year: asOf is moved into it.
   asOfDay: fc.integer({ min: -31, max: 395 }),
