@@ -104,13 +104,18 @@ export class StoreUnavailableError extends Error {
 }
 
 /**
- * The disk that holds the store is full (SQLite's SQLITE_FULL): the write was rolled back entirely,
- * and writes succeed again by themselves once space is freed. Reads keep working meanwhile.
+ * The disk that holds the store is full (SQLite's SQLITE_FULL, PostgreSQL's disk_full): the write
+ * was rolled back entirely, and writes succeed again by themselves once space is freed. Reads keep
+ * working meanwhile.
  */
 export class StorageFullError extends StoreUnavailableError {
-  constructor(store: string, cause: unknown) {
-    super(`${store} (its disk is full)`, cause)
-    this.message = `the disk holding ${store} is full: ${cause instanceof Error ? cause.message : String(cause)}`
+  constructor(
+    /** The store by its plain name ("the database (PostgreSQL)"); `store` adds "(its disk is full)". */
+    readonly holder: string,
+    cause: unknown,
+  ) {
+    super(`${holder} (its disk is full)`, cause)
+    this.message = `the disk holding ${holder} is full: ${cause instanceof Error ? cause.message : String(cause)}`
     this.name = 'StorageFullError'
   }
 }

@@ -139,7 +139,8 @@ export class PostgresEventStore implements EventStore {
     } catch (error) {
       // One append the database refuses (a trigger, a constraint) must not fail the others that
       // happened to share its transaction: they commit one by one. A lost connection or a full
-      // disk (a StoreUnavailableError) fails them all: one by one they would fail the same way.
+      // disk (a StoreUnavailableError) fails them all: one by one they would fail the same way
+      // (an append that repeats one already stored fails with them, and is answered on its retry).
       if (group.length > 1 && !(error instanceof StoreUnavailableError)) {
         for (const append of group) await this.flush([append])
         return

@@ -3,7 +3,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { DomainError, DomainErrorCode } from '../domain/errors.js'
-import { StoreUnavailableError } from '../eventstore/port.js'
+import { StorageFullError, StoreUnavailableError } from '../eventstore/port.js'
 import { JsonBodyError } from './json-body.js'
 import type { SecurityHeaders } from './security-headers.js'
 
@@ -136,6 +136,13 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   }
   // The database is away: a transaction either committed entirely or not at all, and the pool
   // reconnects by itself. The client may send the request again (with its Idempotency-Key).
+  if (error instanceof StorageFullError) {
+    // The store is there and reads work: only writes wait for room. The cause (with its file paths) stays in the log.
+    request.log.warn({ err: error }, 'store full')
+    reply.header('retry-after', '5')
+    const detail = `${error.holder} cannot take writes: its disk is full. Nothing of this request was stored; try again later (with the same Idempotency-Key)`
+    return sendProblem(reply, problem('unavailable', 503, detail))
+  }
   if (error instanceof StoreUnavailableError) {
     request.log.warn({ err: error }, 'store unavailable')
     reply.header('retry-after', '5')
