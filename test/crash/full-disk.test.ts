@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -7,7 +6,7 @@ import t, { type Test } from 'tap'
 import type { RecordedEvent } from '../../src/eventstore/port.js'
 import { START } from '../../src/eventstore/port.js'
 import { assertProblem, get, post, seed, spendingBody, type ApiResponse } from '../helpers/api.js'
-import { pageLimitOf } from '../helpers/full-disk.js'
+import { mountTmpfs, pageLimitOf, unmount } from '../helpers/full-disk.js'
 import type { SqliteEventStore } from '../../src/eventstore/sqlite.js'
 import { ThreadRunner } from '../../projections/thread-runner.js'
 import { call, centsOf, expect201, killAll, ServerProcess, type Answer } from '../helpers/process.js'
@@ -188,27 +187,6 @@ t.test('in process: a full disk (max_page_count) refuses writes with 503, keeps 
   t.ok([...after.values()].every((count) => count === 1), 'each once: no retry wrote twice')
 })
 
-/** Why the tmpfs test cannot run here, or undefined when it can. In CI, as root, it must run. */
-function mountTmpfs(dir: string, size: string): string | undefined {
-  if (process.getuid?.() !== 0) return 'mounting a tmpfs needs root'
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'pipe' })
-    return undefined
-  } catch (error) {
-    const reason = `mount -t tmpfs failed: ${error instanceof Error ? error.message : String(error)}`
-    if (process.env.CI === 'true') throw new Error(`running as root in CI, but ${reason}`)
-    return reason
-  }
-}
-
-function unmount(dir: string): void {
-  try {
-    execFileSync('umount', [dir], { stdio: 'pipe' })
-  } catch {
-    execFileSync('umount', ['-l', dir], { stdio: 'pipe' })
-  }
-}
-
 t.test('a real full disk (tmpfs) under a service process: 503, reads, and writes again once a file is deleted', async (t) => {
   const mountPoint = mkdtempSync(join(tmpdir(), 'sojus-full-tmpfs-'))
   const servers: ServerProcess[] = []
@@ -218,7 +196,7 @@ t.test('a real full disk (tmpfs) under a service process: 503, reads, and writes
     if (mounted) unmount(mountPoint)
     rmSync(mountPoint, { recursive: true, force: true })
   })
-  const cannot = mountTmpfs(mountPoint, '8m')
+  const cannot = mountTmpfs(mountPoint, 'size=8m')
   if (cannot !== undefined) {
     t.plan(0, `skipped: ${cannot}`)
     return

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { chownSync, mkdirSync, mkdtempSync, realpathSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -13,6 +12,7 @@ import { createPgPool } from '../../src/sql/pg-pool.js'
 import { PostgresDatabase } from '../../src/sql/postgres.js'
 import { assertProblem, get, post, seed, spendingBody, type ApiResponse } from '../helpers/api.js'
 import { adminQuery, createTestSchema, skipWithoutPostgres, TEST_POSTGRES_URL } from '../helpers/postgres.js'
+import { mountTmpfs, unmount } from '../helpers/full-disk.js'
 import { centsOf } from '../helpers/process.js'
 import { recordUndeclaredAnswers } from '../helpers/service.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
@@ -51,37 +51,17 @@ async function localServer(): Promise<{ uid: number; gid: number } | string> {
     )
     const row = rows[0]
     if (row === undefined || !row.superuser) return 'CREATE TABLESPACE needs a superuser connection (TEST_POSTGRES_URL)'
-    let cwd: string
+    let same: boolean
     try {
-      cwd = realpathSync(`/proc/${row.pid}/cwd`)
+      same = realpathSync(`/proc/${row.pid}/cwd`) === realpathSync(row.dir)
     } catch {
       return 'the PostgreSQL server does not run on this machine'
     }
-    if (cwd !== realpathSync(row.dir)) return `the PostgreSQL server on this machine is another one than ${TEST_POSTGRES_URL}'s`
+    if (!same) return `the PostgreSQL server on this machine is another one than ${TEST_POSTGRES_URL}'s`
     const { uid, gid } = statSync(row.dir)
     return { uid, gid }
   } finally {
     await client.end()
-  }
-}
-
-/** Undefined once mounted, else why not; in CI, as root, a failed mount fails the test. */
-function mountTmpfs(dir: string, owner: { uid: number; gid: number }): string | undefined {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=16m,mode=0700,uid=${owner.uid},gid=${owner.gid}`, 'tmpfs', dir], { stdio: 'pipe' })
-    return undefined
-  } catch (error) {
-    const reason = `mount -t tmpfs failed: ${error instanceof Error ? error.message : String(error)}`
-    if (process.env.CI === 'true') throw new Error(`running as root in CI, but ${reason}`)
-    return reason
-  }
-}
-
-function unmount(dir: string): void {
-  try {
-    execFileSync('umount', [dir], { stdio: 'pipe' })
-  } catch {
-    execFileSync('umount', ['-l', dir], { stdio: 'pipe' })
   }
 }
 
@@ -118,7 +98,7 @@ t.test('PostgreSQL on a full disk (a tablespace on a tmpfs): 503, reads, nothing
     for (const step of steps) await step().catch((error: unknown) => failures.push(error))
     if (failures.length > 0) throw new AggregateError(failures, 'cleaning up after the full-disk test')
   })
-  const cannot = mountTmpfs(mountPoint, server)
+  const cannot = mountTmpfs(mountPoint, `size=16m,uid=${server.uid},gid=${server.gid}`)
   if (cannot !== undefined) {
     t.plan(0, `skipped: ${cannot}`)
     return

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import Database from 'better-sqlite3'
 import { ThreadRunner } from '../../projections/thread-runner.js'
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
@@ -36,4 +37,28 @@ export function pageLimitOf(target: SqliteEventStore | ThreadRunner | SqliteData
   }
   const db = connectionOf(target)
   return { fill: async () => fill(db), free: async () => free(db) }
+}
+
+/**
+ * Mounts a tmpfs of `options` (`size=8m`, an owner) on `dir`, for a real full disk: undefined once
+ * mounted, else why the test cannot run here. In CI, as root, a failed mount throws: it must run.
+ */
+export function mountTmpfs(dir: string, options: string): string | undefined {
+  if (process.getuid?.() !== 0) return 'mounting a tmpfs needs root'
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `${options},mode=0700`, 'tmpfs', dir], { stdio: 'pipe' })
+    return undefined
+  } catch (error) {
+    const reason = `mount -t tmpfs failed: ${error instanceof Error ? error.message : String(error)}`
+    if (process.env.CI === 'true') throw new Error(`running as root in CI, but ${reason}`)
+    return reason
+  }
+}
+
+export function unmount(dir: string): void {
+  try {
+    execFileSync('umount', [dir], { stdio: 'pipe' })
+  } catch {
+    execFileSync('umount', ['-l', dir], { stdio: 'pipe' })
+  }
 }
