@@ -138,6 +138,25 @@ t.test('the finance controller steers the year on the overview, and two controll
     t.equal(await allocation.getByLabel('Sozialraum').locator('option[value="mitte"]').count(), 1, 'the allocation form offers it')
   })
 
+  await t.test('a Sozialraum leaves its pilot through the form; the same status again is refused in German', async (t) => {
+    const form = page.getByRole('form', { name: 'Status eines Sozialraums ändern' })
+    await form.getByLabel('Sozialraum').selectOption('mitte')
+    await form.getByLabel('Neuer Status').selectOption('permanent')
+    await form.getByLabel('Beschluss (Aktenzeichen)').fill('JHA-2026/0412')
+    await form.getByRole('button', { name: 'Status ändern' }).click()
+    await form.getByRole('status').filter({ hasText: 'Mitte (mitte) hat jetzt den Status Regelbetrieb.' }).waitFor()
+    const row = page.locator('table.sozialraeume tr[data-sozialraum="mitte"]')
+    t.equal(await row.locator('td').nth(1).textContent(), 'Regelbetrieb', 'the list shows the new status')
+    const mitte = (await get(app, '/v1/sozialraeume')).body.items.find((item: { id: string }) => item.id === 'mitte')
+    t.equal(mitte?.status, 'permanent', 'the API has the new status')
+
+    await form.getByLabel('Beschluss (Aktenzeichen)').fill('JHA-2026/0413')
+    await form.getByRole('button', { name: 'Status ändern' }).click()
+    await form.getByText('Das gibt es schon, oder es hat diesen Stand bereits.').waitFor()
+    const log = await dashboard.service.store.readAll({ after: 0n, maxCount: 1_000 })
+    t.equal(log.filter((event) => event.type === 'SozialraumStatusChanged').length, 1, 'the refused change recorded nothing')
+  })
+
   await t.test('a move between Sozialräume shows on both budgets', async (t) => {
     const form = page.getByRole('form', { name: 'Zwischen Sozialräumen verschieben' })
     await form.getByLabel('Von Sozialraum').selectOption('nord')

@@ -196,6 +196,32 @@ export function RegisterSozialraumForm({ onRegistered }: { onRegistered: (answer
   )
 }
 
+/** A Sozialraum leaves its pilot (or goes back to it), by the decision that says so. */
+export function SozialraumStatusForm({ items, onChanged }: { items: readonly Sozialraum[]; onChanged: (answer: Written<Sozialraum>) => void }) {
+  const { api } = useApp()
+  const options = items.map((s) => ({ value: s.id, label: `${s.name} (${s.id})` }))
+  const statusLabel = (status: string) => SOZIALRAUM_STATUS_OPTIONS.find((option) => option.value === status)?.label ?? status
+  return (
+    <Form<Written<Sozialraum>>
+      key={options.map((o) => o.value).join()}
+      title="Status eines Sozialraums ändern"
+      fields={[
+        sozialraumField('sozialraum', options),
+        { name: 'status', label: 'Neuer Status', kind: 'select', options: SOZIALRAUM_STATUS_OPTIONS, required: true },
+        { name: 'decisionRef', label: 'Beschluss (Aktenzeichen)', kind: 'text', required: true, hint: 'z. B. JHA-2026/0412' },
+      ]}
+      initial={{ sozialraum: options[0]?.value ?? '', status: 'permanent' }}
+      submitLabel="Status ändern"
+      submit={(values, idempotencyKey) => {
+        const { sozialraum = '', ...rest } = values
+        return api.post(`/v1/sozialraeume/${seg(sozialraum)}/status`, bodyOf(rest), { idempotencyKey })
+      }}
+      done={onChanged}
+      success={(answer) => `${answer.name} (${answer.id}) hat jetzt den Status ${statusLabel(answer.status)}.`}
+    />
+  )
+}
+
 /** Every budget write of the page; those that need a budget appear once one exists. */
 export function WriteForms({ registered, budgeted, names, onWritten }: WriteFormsProps) {
   const options = budgeted.map((sozialraum) => ({ value: sozialraum, label: nameOf(names, sozialraum) }))

@@ -8,7 +8,7 @@ import { readAfter, type Written } from '../writes'
 import { ApprovalLists } from './finance-approvals'
 import { BudgetsOverview, withBudget } from './finance-budgets'
 import { loadApprovals, loadReports, type Approvals } from './finance-data'
-import { RegisterSozialraumForm, SozialraumList, WriteForms } from './finance-forms'
+import { RegisterSozialraumForm, SozialraumList, SozialraumStatusForm, WriteForms } from './finance-forms'
 import { BurnDown, MonitoringTable } from './finance-monitoring'
 import { MoveList } from './finance-moves'
 
@@ -52,7 +52,7 @@ export function FinancePage() {
     written(answer)
   }
 
-  // The list of Sozialräume is a read model: the answer adds the new one at once.
+  // The list of Sozialräume is a read model: a registration's or a status change's answer goes into it at once.
   const registered = (answer: Written<Sozialraum>) => {
     const { position: _position, revision: _revision, ...sozialraum } = answer
     sozialraeume.update((list) => ({ items: [...list.items.filter((item) => item.id !== sozialraum.id), sozialraum].sort((a, b) => (a.id < b.id ? -1 : 1)) }))
@@ -97,7 +97,10 @@ export function FinancePage() {
 
       <Section title="Sozialräume">
         {sozialraeume.data !== undefined && <SozialraumList items={sozialraeume.data.items} />}
-        <RegisterSozialraumForm onRegistered={registered} />
+        <div class="grid">
+          <RegisterSozialraumForm onRegistered={registered} />
+          {sozialraeume.data !== undefined && sozialraeume.data.items.length > 0 && <SozialraumStatusForm items={sozialraeume.data.items} onChanged={registered} />}
+        </div>
       </Section>
     </>
   )
