@@ -13,6 +13,7 @@
  * their thread. BENCH_STORE=<file> writes to the 20 budgets of 2025 in a copy of a store seeded
  * before (`sojus-ledger seed --sozialraeume 20 --years 1 --first-year 2025 --commitments 420
  * --spendings 400`, about 4,900 events per budget, as bench/http.ts does) instead of new ones.
+ * BENCH_DATABASE_URL=<postgres://…> writes to that database instead of a temporary SQLite file.
  */
 import autocannon from 'autocannon'
 import { randomBytes } from 'node:crypto'
@@ -35,8 +36,11 @@ const budgets = Number(process.env.BUDGETS ?? 20)
 const seeded = process.env.BENCH_STORE
 if (seeded !== undefined) copyFileSync(seeded, join(dir, 'p.db'))
 const threadsBeforeService = cpuSnapshot()
+// BENCH_DATABASE_URL=<postgres://…>: a database of the caller's instead (an empty schema, named by `options=-c search_path=…`).
+const database = process.env.BENCH_DATABASE_URL
+const target = database === undefined ? { DATABASE_URL: `sqlite:${join(dir, 'p.db')}` } : { DATABASE_URL: database, AUDIT_SEAL_KEY: randomBytes(32).toString('base64url') }
 const service = await openService(
-  parseConfig({ DATABASE_URL: `sqlite:${join(dir, 'p.db')}`, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '100000000', PORT: '0' }),
+  parseConfig({ ...target, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '100000000', PORT: '0' }),
   pino({ level: 'silent' }),
   // BENCH_PROJECTION_THREAD=0 projects on the event loop, to compare.
   { projectionThread: process.env.BENCH_PROJECTION_THREAD !== '0' },

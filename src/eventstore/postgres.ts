@@ -171,8 +171,8 @@ export class PostgresEventStore implements EventStore {
       try {
         // Read committed, whatever the database's default: the plan must read what committed
         // before the lock was granted, not a snapshot taken before the wait.
-        await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
-        await client.query({ name: 'sojus-append-lock', text: 'SELECT pg_advisory_xact_lock($1)', values: [this.appendLock] })
+        // One round trip for both: the lock's key is a number of ours, not a client's text.
+        await client.query(`BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(${this.appendLock})`)
         const outcomes = await this.writeGroup(client, group)
         await client.query('COMMIT')
         return outcomes
@@ -216,25 +216,23 @@ export class PostgresEventStore implements EventStore {
     }
     const positions = new Map<string, Position>()
     if (rows.id.length > 0) {
+      // One statement, one round trip under the lock: the events, their claims and the notification.
       // Positions are drawn in the order of the rows, so each stream's revisions follow its positions.
       const inserted = await client.query<{ event_id: string; position: string }>({
         name: 'sojus-append',
-        text: `INSERT INTO events (stream_id, revision, event_id, type, data, metadata)
-               SELECT s, r, i, t, d, m FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
-                 WITH ORDINALITY AS rows(s, r, i, t, d, m, n) ORDER BY n
-               RETURNING event_id, position::text`,
-        values: [rows.stream, rows.revision, rows.id, rows.type, rows.data, rows.metadata],
+        text: `WITH inserted AS (
+                 INSERT INTO events (stream_id, revision, event_id, type, data, metadata)
+                 SELECT s, r, i, t, d, m FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[])
+                   WITH ORDINALITY AS rows(s, r, i, t, d, m, n) ORDER BY n
+                 RETURNING event_id, position
+               ), claimed AS (
+                 INSERT INTO idempotency_claims (scope, key, stream_id, request_hash)
+                 SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[])
+               ), notified AS MATERIALIZED (SELECT pg_notify($11, ''))
+               SELECT inserted.event_id, inserted.position::text FROM inserted, notified`,
+        values: [rows.stream, rows.revision, rows.id, rows.type, rows.data, rows.metadata, claims.scope, claims.key, claims.stream, claims.hash, this.channel],
       })
       for (const row of inserted.rows) positions.set(row.event_id, BigInt(row.position))
-      await client.query({ name: 'sojus-notify', text: 'SELECT pg_notify($1, $2)', values: [this.channel, ''] })
-    }
-    if (claims.key.length > 0) {
-      await client.query({
-        name: 'sojus-claim',
-        text: `INSERT INTO idempotency_claims (scope, key, stream_id, request_hash)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])`,
-        values: [claims.scope, claims.key, claims.stream, claims.hash],
-      })
     }
     return this.outcomes(group, decisions, positions)
   }
@@ -259,39 +257,37 @@ export class PostgresEventStore implements EventStore {
     return results
   }
 
-  /** What the group's decisions depend on, read in the group's transaction. */
+  /**
+   * What the group's decisions depend on, read in the group's transaction, in one round trip under
+   * the lock: the group's event ids already stored, its streams' revisions, its claims already held.
+   */
   private async snapshot(client: pg.PoolClient, group: readonly PendingAppend[]): Promise<StoreSnapshot> {
-    const ids = group.flatMap((append) => append.events.map((event) => event.id))
-    const streams = [...new Set(group.map((append) => append.streamId))]
     const claimed = group.flatMap((append) => append.claims)
-    const [stored, revisions, claims] = [
-      await client.query<{ event_id: string; stream_id: string; revision: string; position: string }>({
-        name: 'sojus-stored-ids',
-        text: 'SELECT event_id, stream_id, revision::text, position::text FROM events WHERE event_id = ANY($1::text[])',
-        values: [ids],
-      }),
-      await client.query<{ stream_id: string; revision: string }>({
-        name: 'sojus-revisions',
-        text: `SELECT s AS stream_id, (SELECT max(revision) FROM events WHERE stream_id = s)::text AS revision
-               FROM unnest($1::text[]) AS s`,
-        values: [streams],
-      }),
-      claimed.length === 0
-        ? { rows: [] }
-        : await client.query<{ scope: string; key: string; stream_id: string; request_hash: string | null }>({
-            name: 'sojus-claims',
-            text: `SELECT c.scope, c.key, c.stream_id, c.request_hash FROM idempotency_claims c
-                   JOIN unnest($1::text[], $2::text[]) AS k(scope, key) ON c.scope = k.scope AND c.key = k.key`,
-            values: [claimed.map((claim) => claim.scope), claimed.map((claim) => claim.key)],
-          }),
-    ]
-    const byEventId = new Map<string, StoredRef>(
-      stored.rows.map((row) => [row.event_id, { streamId: row.stream_id, revision: BigInt(row.revision), position: BigInt(row.position) }]),
-    )
+    type Stored = { event_id: string; stream_id: string; revision: string; position: string }
+    type Claim = { scope: string; key: string; stream_id: string; request_hash: string | null }
+    const { rows } = await client.query<{ stored: Stored[]; revisions: Array<{ stream_id: string; revision: string | null }>; claims: Claim[] }>({
+      name: 'sojus-snapshot',
+      text: `SELECT
+               (SELECT coalesce(json_agg(json_build_object('event_id', event_id, 'stream_id', stream_id, 'revision', revision::text, 'position', position::text)), '[]')
+                  FROM events WHERE event_id = ANY($1::text[])) AS stored,
+               (SELECT coalesce(json_agg(json_build_object('stream_id', s, 'revision', (SELECT max(revision) FROM events WHERE stream_id = s)::text)), '[]')
+                  FROM unnest($2::text[]) AS s) AS revisions,
+               (SELECT coalesce(json_agg(json_build_object('scope', c.scope, 'key', c.key, 'stream_id', c.stream_id, 'request_hash', c.request_hash)), '[]')
+                  FROM idempotency_claims c JOIN unnest($3::text[], $4::text[]) AS k(scope, key) ON c.scope = k.scope AND c.key = k.key) AS claims`,
+      values: [
+        group.flatMap((append) => append.events.map((event) => event.id)),
+        [...new Set(group.map((append) => append.streamId))],
+        claimed.map((claim) => claim.scope),
+        claimed.map((claim) => claim.key),
+      ],
+    })
+    const { stored, revisions, claims } = rows[0] ?? { stored: [], revisions: [], claims: [] }
     return {
-      byEventId,
-      revisions: new Map(revisions.rows.filter((row) => row.revision !== null).map((row) => [row.stream_id, BigInt(row.revision)])),
-      claims: new Map(claims.rows.map((row) => [claimKey(row), { streamId: row.stream_id, requestHash: row.request_hash }])),
+      byEventId: new Map<string, StoredRef>(
+        stored.map((row) => [row.event_id, { streamId: row.stream_id, revision: BigInt(row.revision), position: BigInt(row.position) }]),
+      ),
+      revisions: new Map(revisions.filter((row) => row.revision !== null).map((row) => [row.stream_id, BigInt(row.revision as string)])),
+      claims: new Map(claims.map((row) => [claimKey(row), { streamId: row.stream_id, requestHash: row.request_hash }])),
     }
   }
 
