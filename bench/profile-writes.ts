@@ -1,7 +1,7 @@
 /**
- * A CPU profile of the write path: the service on a temporary SQLite file in this process, 32
- * autocannon connections writing spendings to BUDGETS budgets (20) for SECONDS (10) from a worker
- * thread. Run it under the profiler, and read the largest .cpuprofile (the event loop's) with
+ * A CPU profile of the write path: the service on a temporary SQLite file (or BENCH_DATABASE_URL)
+ * in this process, 32 autocannon connections writing spendings to BUDGETS budgets (20) for SECONDS
+ * (10) from a worker thread. Run it under the profiler, and read the largest .cpuprofile (the event loop's) with
  * Chrome's DevTools or any .cpuprofile reader:
  *
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/profile-writes.ts
@@ -38,6 +38,7 @@ if (seeded !== undefined) copyFileSync(seeded, join(dir, 'p.db'))
 const threadsBeforeService = cpuSnapshot()
 // BENCH_DATABASE_URL=<postgres://…>: a database of the caller's instead (an empty schema, named by `options=-c search_path=…`).
 const database = process.env.BENCH_DATABASE_URL
+if (database !== undefined && seeded !== undefined) throw new Error('BENCH_STORE is a SQLite file: it cannot go with BENCH_DATABASE_URL')
 const target = database === undefined ? { DATABASE_URL: `sqlite:${join(dir, 'p.db')}` } : { DATABASE_URL: database, AUDIT_SEAL_KEY: randomBytes(32).toString('base64url') }
 const service = await openService(
   parseConfig({ ...target, JWT_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: '100000000', PORT: '0' }),

@@ -128,6 +128,12 @@ export function isConnectionError(error: unknown): boolean {
 export const isDiskFull = (error: unknown): boolean => error instanceof Error && (error as { code?: unknown }).code === '53100'
 
 /**
+ * SQLSTATE 57014 query_canceled: the statement ran past statement_timeout (or an administrator
+ * cancelled it). Its transaction is rolled back whole; nothing of it is stored.
+ */
+export const isCancelled = (error: unknown): boolean => error instanceof Error && (error as { code?: unknown }).code === '57014'
+
+/**
  * Rethrows a lost connection as DatabaseUnavailableError and a full disk as StorageFullError (both
  * a StoreUnavailableError: 503 with Retry-After, and the projections try again within seconds),
  * anything else as it is.

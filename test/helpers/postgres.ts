@@ -88,6 +88,8 @@ export interface StoreOnSchemaOptions {
   pollIntervalMs?: number
   /** Connections of the store's own pool (default 10). */
   poolSize?: number
+  /** The pool's statement_timeout (default 30,000 ms). */
+  statementTimeoutMs?: number
   /** Runs when the store has closed its pool and session. */
   afterClose?: () => Promise<void>
 }
@@ -99,7 +101,7 @@ export interface StoreOnSchemaOptions {
  */
 export async function openStoreOn(url: string, options: StoreOnSchemaOptions = {}): Promise<PostgresEventStore> {
   const logger = pino({ level: 'silent' })
-  const poolOptions = { url, poolSize: options.poolSize ?? 10, statementTimeoutMs: 30_000, logger }
+  const poolOptions = { url, poolSize: options.poolSize ?? 10, statementTimeoutMs: options.statementTimeoutMs ?? 30_000, logger }
   const pool = createPgPool(poolOptions)
   const session = new PgSession(clientConfig(poolOptions), logger)
   const closeBoth = async () => {
