@@ -150,6 +150,13 @@ t.test('the finance controller steers the year on the overview, and two controll
     const mitte = (await get(app, '/v1/sozialraeume')).body.items.find((item: { id: string }) => item.id === 'mitte')
     t.equal(mitte?.status, 'permanent', 'the API has the new status')
 
+    t.equal(
+      await form.getByLabel('Sozialraum').locator('option[value="mitte"]').textContent(),
+      'Mitte (mitte), bisher Regelbetrieb',
+      'the choice shows the current status',
+    )
+    await form.getByLabel('Sozialraum').selectOption('mitte')
+    await form.getByLabel('Neuer Status').selectOption('permanent')
     await form.getByLabel('Beschluss (Aktenzeichen)').fill('JHA-2026/0413')
     await form.getByRole('button', { name: 'Status ändern' }).click()
     await form.getByText('Das gibt es schon, oder es hat diesen Stand bereits.').waitFor()

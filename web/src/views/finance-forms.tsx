@@ -199,8 +199,9 @@ export function RegisterSozialraumForm({ onRegistered }: { onRegistered: (answer
 /** A Sozialraum leaves its pilot (or goes back to it), by the decision that says so. */
 export function SozialraumStatusForm({ items, onChanged }: { items: readonly Sozialraum[]; onChanged: (answer: Written<Sozialraum>) => void }) {
   const { api } = useApp()
-  const options = items.map((s) => ({ value: s.id, label: `${s.name} (${s.id})` }))
   const statusLabel = (status: string) => SOZIALRAUM_STATUS_OPTIONS.find((option) => option.value === status)?.label ?? status
+  // The current status in the choice: the same status again is refused (409).
+  const options = items.map((s) => ({ value: s.id, label: `${s.name} (${s.id}), bisher ${statusLabel(s.status)}` }))
   return (
     <Form<Written<Sozialraum>>
       key={options.map((o) => o.value).join()}
