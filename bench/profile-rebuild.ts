@@ -8,7 +8,7 @@
  *
  * Given a PostgreSQL URL instead (its `search_path` naming a schema of the bench's own), it replays
  * there in place, as the service's runner on the event loop does on PostgreSQL (batches of 25 ms of
- * JavaScript, indexes built at the end unless `BENCH_DEFER_INDEXES=0`), after seeding the schema with about BENCH_EVENTS (200,000) events
+ * JavaScript, indexes kept), after seeding the schema with about BENCH_EVENTS (200,000) events
  * through the deciders if it holds none (`sojus-ledger seed`, 20 Sozialräume × 10 years).
  *
  * `BENCH_ONLY=<name>[,<name>…]` replays only those projections, to see what each costs beside the
@@ -48,7 +48,7 @@ const replayed = only === undefined ? projections : projections.filter((projecti
 if (only !== undefined && replayed.length !== only.length) throw new Error(`BENCH_ONLY names no projection of ${projections.map((p) => p.name).join(', ')}`)
 for (const projection of replayed) await resetProjection(db, projection)
 const head = await store.headPosition()
-const deferring = process.env.BENCH_DEFER_INDEXES !== '0'
+const deferring = !onPostgres && process.env.BENCH_DEFER_INDEXES !== '0'
 const runner = new ProjectionRunner({
   store,
   db,

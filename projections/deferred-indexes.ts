@@ -10,18 +10,19 @@ import type { Projection } from './projection.js'
  * events take about 1.2 to 1.6 times as long; building them at the end took 5 s (bench/rebuild.ts,
  * bench/profile-rebuild.ts). Below this many events the difference is lost in the noise.
  *
- * The embedded store's projection thread defers (projections/thread.ts sets it): there a build
- * holds no event loop, and the writer waits for the file's lock at most as long as one index takes
- * (its busy timeout is 5 s; the audit trail's largest index took under 2 s on 1,000,000 events).
- * So do read models on PostgreSQL (src/service.ts sets it): the server builds the index while the
- * event loop goes on, and a build blocks only writes to the projection's own tables, which this
- * runner alone makes. The embedded store's runner on the event loop keeps its indexes.
- * Unique indexes are never deferred: the rule they enforce holds during a replay too.
+ * Only the embedded store's projection thread defers (projections/thread.ts sets it): there a
+ * build holds no event loop, and the writer waits for the file's lock at most as long as one
+ * index takes (its busy timeout is 5 s; the audit trail's largest index took under 2 s on
+ * 1,000,000 events). The runner on the event loop (PostgreSQL, KurrentDB) keeps its indexes.
  */
 export const DEFER_INDEXES_BEHIND: Position = 100_000n
 
+/** sqlite_master lists the indexes; on PostgreSQL nothing is ever deferred. */
+const deferring = (db: SqlDatabase): boolean => db.dialect === 'sqlite'
+
 /** The projections whose indexes are deferred (dropped, with their definitions kept). */
 export async function projectionsWithDeferredIndexes(db: SqlDatabase): Promise<Set<string>> {
+  if (!deferring(db)) return new Set()
   const rows = await db.query<{ projection: string }>('SELECT DISTINCT projection FROM deferred_indexes')
   return new Set(rows.map((row) => row.projection))
 }
@@ -32,8 +33,12 @@ export async function projectionsWithDeferredIndexes(db: SqlDatabase): Promise<S
  * so no query waits on a missing index. Resolves with how many it dropped.
  */
 export async function deferIndexes(db: SqlDatabase, projection: Projection): Promise<number> {
-  if (projection.tables.length === 0) return 0
-  const indexes = await db.query<{ name: string; sql: string }>(SECONDARY_INDEXES[db.dialect](projection.tables.map(() => '?').join(', ')), projection.tables)
+  if (!deferring(db) || projection.tables.length === 0) return 0
+  const indexes = await db.query<{ name: string; sql: string }>(
+    `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL
+       AND tbl_name IN (${projection.tables.map(() => '?').join(', ')}) ORDER BY name`,
+    projection.tables,
+  )
   await db.transaction(
     indexes.flatMap(({ name, sql }) => [
       { sql: 'INSERT INTO deferred_indexes (name, projection, definition) VALUES (?, ?, ?)', params: [name, projection.name, sql] },
@@ -43,33 +48,8 @@ export async function deferIndexes(db: SqlDatabase, projection: Projection): Pro
   return indexes.length
 }
 
-/**
- * The secondary indexes of some tables (`in`: their placeholders), with the statements that build
- * them, by name: not the primary keys' nor the unique ones, nor SQLite's automatic ones (no `sql`).
- */
-const SECONDARY_INDEXES: Record<SqlDatabase['dialect'], (in_: string) => string> = {
-  sqlite: (in_) =>
-    `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND sql NOT LIKE 'CREATE UNIQUE%'
-       AND tbl_name IN (${in_}) ORDER BY name`,
-  postgres: (in_) =>
-    `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS sql
-       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid
-      WHERE t.relnamespace = current_schema()::regnamespace AND NOT i.indisunique AND NOT i.indisprimary
-        AND t.relname IN (${in_}) ORDER BY c.relname`,
-}
-
-/** Whether an index of this name exists (in the schema the connection works in). */
-const INDEX_EXISTS: Record<SqlDatabase['dialect'], string> = {
-  sqlite: "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
-  postgres: 'SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ?',
-}
-
-/**
- * Whether the database answered that an index's table or column is gone, so that its definition
- * no longer applies: SQLite says so in words, PostgreSQL by SQLSTATE (undefined_table, _column).
- */
-const obsolete = (error: unknown): boolean =>
-  error instanceof Error && (/no such (table|column)/.test(error.message) || ['42P01', '42703'].includes(String((error as { code?: unknown }).code)))
+/** What SQLite answers when an index's table or column is gone: its definition no longer applies. */
+const OBSOLETE = /no such (table|column)/
 
 /**
  * Builds the projection's deferred indexes again, one transaction each, so that a write waits for
@@ -86,7 +66,7 @@ export async function buildDeferredIndexes(db: SqlDatabase, projection: string, 
   const forget = { sql: 'DELETE FROM deferred_indexes WHERE name = ?', expectRows: 1 }
   for (const { name, definition } of rows) {
     if (stop()) return
-    const exists = await db.query(INDEX_EXISTS[db.dialect], [name])
+    const exists = await db.query("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", [name])
     if (exists.length > 0) {
       logger.warn({ projection, index: name }, 'a deferred index exists again (a migration made it): its old definition is dropped')
       await db.transaction([{ ...forget, params: [name] }])
@@ -95,7 +75,7 @@ export async function buildDeferredIndexes(db: SqlDatabase, projection: string, 
     try {
       await db.transaction([{ script: definition }, { ...forget, params: [name] }])
     } catch (error) {
-      if (!obsolete(error)) throw error
+      if (!(error instanceof Error && OBSOLETE.test(error.message))) throw error
       logger.warn({ projection, index: name, err: error }, 'a deferred index no longer applies (a migration changed its table): dropped')
       await db.transaction([{ ...forget, params: [name] }])
     }

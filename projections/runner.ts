@@ -238,10 +238,7 @@ export class ProjectionRunner implements Projector {
    */
   private async loadCheckpoints(unlessProjecting = false): Promise<void> {
     const stored = await this.storedCheckpoints()
-    // A follower learns too which projections wait for their indexes: it serves none of them.
-    const deferred = unlessProjecting && this.deferIndexesBehind !== undefined ? await projectionsWithDeferredIndexes(this.options.db) : undefined
     if (unlessProjecting && (this.projecting || this.term !== undefined)) return
-    if (deferred !== undefined) this.deferredIndexes = deferred
     let lowest: Position | undefined
     const reset: string[] = []
     for (const name of this.byName.keys()) {
@@ -362,8 +359,6 @@ export class ProjectionRunner implements Projector {
     await buildDeferredIndexes(this.options.db, name, this.options.logger, () => term.ended)
     if (term.ended) return
     this.deferredIndexes.delete(name)
-    // The followers (other processes on PostgreSQL) look again, and serve it too.
-    if (this.lease.announce.length > 0) await this.options.db.transaction([...this.lease.announce])
     this.options.logger.info({ projection: name, ms: Math.round(performance.now() - started) }, 'projection\'s indexes built')
     // A build that failed before (a full disk) reported an error that this one has answered.
     this.error = undefined

@@ -3,7 +3,6 @@ import { v7 as uuidv7 } from 'uuid'
 import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { projections } from '../projections/index.js'
-import { DEFER_INDEXES_BEHIND } from '../projections/deferred-indexes.js'
 import { Ledger } from './application/ledger.js'
 import { loadSealKey } from './audit/seal.js'
 import { LogVerifier, sqlEventLocator, type LocateEvent } from './audit/verify.js'
@@ -52,8 +51,6 @@ export interface ServiceOverrides {
   onApp?: (app: FastifyInstance) => void
   /** false runs the embedded store's projections on the event loop, as other stores do (the benchmarks compare both). */
   projectionThread?: boolean
-  /** On PostgreSQL, how far behind a replay from the start defers its indexes (DEFER_INDEXES_BEHIND; tests lower it). */
-  deferIndexesBehind?: bigint
 }
 
 /** The keys tokens are verified with; the embedded default makes its secret on first start. */
@@ -177,15 +174,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
     const embedded = overrides.projectionThread === false ? undefined : stores.embedded
     const runner: Projector = embedded
       ? new ThreadRunner({ path: embedded.path, store: embedded.store, logger: projectionLogger })
-      : new ProjectionRunner({
-          store,
-          db,
-          projections,
-          lease: stores.lease,
-          logger: projectionLogger,
-          // PostgreSQL builds a deferred index on the server: the event loop goes on meanwhile.
-          deferIndexesBehind: db.dialect === 'postgres' ? (overrides.deferIndexesBehind ?? DEFER_INDEXES_BEHIND) : undefined,
-        })
+      : new ProjectionRunner({ store, db, projections, lease: stores.lease, logger: projectionLogger })
     const readModels = new ReadModels(db)
     const fiscalYears = new FiscalYearQueries(db)
     const reports = new ReportQueries(db)
