@@ -1,8 +1,8 @@
 /**
  * A CPU profile of the write path: the service on a temporary SQLite file (or BENCH_DATABASE_URL)
  * in this process, 32 autocannon connections writing spendings to BUDGETS budgets (20) for SECONDS
- * (10) from a worker thread. Run it under the profiler, and read the largest .cpuprofile (the event loop's) with
- * Chrome's DevTools or any .cpuprofile reader:
+ * (10) from a worker thread. Run it under the profiler, and read the largest .cpuprofile (the
+ * event loop's) with Chrome's DevTools or any .cpuprofile reader:
  *
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/profile-writes.ts
  *
@@ -13,7 +13,8 @@
  * their thread. BENCH_STORE=<file> writes to the 20 budgets of 2025 in a copy of a store seeded
  * before (`sojus-ledger seed --sozialraeume 20 --years 1 --first-year 2025 --commitments 420
  * --spendings 400`, about 4,900 events per budget, as bench/http.ts does) instead of new ones.
- * BENCH_DATABASE_URL=<postgres://…> writes to that database instead of a temporary SQLite file.
+ * BENCH_DATABASE_URL=<postgres://…> writes to that database instead of a temporary SQLite file
+ * (an empty schema of the caller's, named by `options=-c search_path=…`).
  */
 import autocannon from 'autocannon'
 import { randomBytes } from 'node:crypto'
@@ -36,7 +37,6 @@ const budgets = Number(process.env.BUDGETS ?? 20)
 const seeded = process.env.BENCH_STORE
 if (seeded !== undefined) copyFileSync(seeded, join(dir, 'p.db'))
 const threadsBeforeService = cpuSnapshot()
-// BENCH_DATABASE_URL=<postgres://…>: a database of the caller's instead (an empty schema, named by `options=-c search_path=…`).
 const database = process.env.BENCH_DATABASE_URL
 if (database !== undefined && seeded !== undefined) throw new Error('BENCH_STORE is a SQLite file: it cannot go with BENCH_DATABASE_URL')
 const target = database === undefined ? { DATABASE_URL: `sqlite:${join(dir, 'p.db')}` } : { DATABASE_URL: database, AUDIT_SEAL_KEY: randomBytes(32).toString('base64url') }

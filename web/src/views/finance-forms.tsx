@@ -145,6 +145,7 @@ const SOZIALRAUM_STATUS_OPTIONS = [
   { value: 'pilot', label: 'Pilot' },
   { value: 'permanent', label: 'Regelbetrieb' },
 ]
+const sozialraumStatusLabel = (status: string) => SOZIALRAUM_STATUS_OPTIONS.find((option) => option.value === status)?.label ?? status
 
 /** The registered Sozialräume: who can get an allocation. */
 export function SozialraumList({ items }: { items: readonly Sozialraum[] }) {
@@ -166,7 +167,7 @@ export function SozialraumList({ items }: { items: readonly Sozialraum[] }) {
             <tr key={sozialraum.id} data-sozialraum={sozialraum.id}>
               <th scope="row">{sozialraum.name}</th>
               <td>{sozialraum.id}</td>
-              <td>{SOZIALRAUM_STATUS_OPTIONS.find((option) => option.value === sozialraum.status)?.label ?? sozialraum.status}</td>
+              <td>{sozialraumStatusLabel(sozialraum.status)}</td>
               <td>{timestamp(sozialraum.openedAt)}</td>
             </tr>
           ))}
@@ -199,9 +200,8 @@ export function RegisterSozialraumForm({ onRegistered }: { onRegistered: (answer
 /** A Sozialraum leaves its pilot (or goes back to it), by the decision that says so. */
 export function SozialraumStatusForm({ items, onChanged }: { items: readonly Sozialraum[]; onChanged: (answer: Written<Sozialraum>) => void }) {
   const { api } = useApp()
-  const statusLabel = (status: string) => SOZIALRAUM_STATUS_OPTIONS.find((option) => option.value === status)?.label ?? status
   // The current status in the choice: the same status again is refused (409).
-  const options = items.map((s) => ({ value: s.id, label: `${s.name} (${s.id}), bisher ${statusLabel(s.status)}` }))
+  const options = items.map((s) => ({ value: s.id, label: `${s.name} (${s.id}), bisher ${sozialraumStatusLabel(s.status)}` }))
   return (
     <Form<Written<Sozialraum>>
       key={options.map((o) => o.value).join()}
@@ -218,7 +218,7 @@ export function SozialraumStatusForm({ items, onChanged }: { items: readonly Soz
         return api.post(`/v1/sozialraeume/${seg(sozialraum)}/status`, bodyOf(rest), { idempotencyKey })
       }}
       done={onChanged}
-      success={(answer) => `${answer.name} (${answer.id}) hat jetzt den Status ${statusLabel(answer.status)}.`}
+      success={(answer) => `${answer.name} (${answer.id}) hat jetzt den Status ${sozialraumStatusLabel(answer.status)}.`}
     />
   )
 }
