@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import canonicalize from 'canonicalize'
+import { canonicalJson } from './canonical-json.js'
 
 /**
  * The tamper-evident chain. Every event carries in its metadata `previousHash`, the hash of the
@@ -41,20 +41,21 @@ export function linksOf(metadata: unknown): ChainLinks {
   }
 }
 
-/** The hash of an event that follows `previousHash` in its stream. */
+const LINK_FIELDS: ReadonlySet<string> = new Set(['hash', 'previousHash'])
+
+/**
+ * The hash of an event that follows `previousHash` in its stream: SHA-256 of the canonical JSON of
+ * { streamId, revision (as a string), type, data, metadata without its links, previousHash }.
+ */
 export function eventHash(event: ChainedContent, previousHash: string | null): string {
-  const { hash: _hash, previousHash: _previous, ...metadata } = (
-    typeof event.metadata === 'object' && event.metadata !== null ? event.metadata : {}
-  ) as Record<string, unknown>
-  const text = canonicalize({
-    streamId: event.streamId,
-    revision: event.revision.toString(),
-    type: event.type,
-    data: event.data,
-    metadata,
-    previousHash,
-  })
-  if (text === undefined) throw new Error('an event has no canonical form')
+  const metadata = typeof event.metadata === 'object' && event.metadata !== null ? event.metadata : {}
+  // That object's members in canonical (sorted) order: data, metadata, previousHash, revision,
+  // streamId, type; written out here so that only the members' values need canonicalJson. An array
+  // as metadata (never written, but a store could hold one) is hashed as the object of its indexes.
+  const text =
+    `{"data":${canonicalJson(event.data)},"metadata":${canonicalJson(Array.isArray(metadata) ? { ...metadata } : metadata, LINK_FIELDS)},` +
+    `"previousHash":${canonicalJson(previousHash)},"revision":${canonicalJson(event.revision.toString())},` +
+    `"streamId":${canonicalJson(event.streamId)},"type":${canonicalJson(event.type)}}`
   return createHash('sha256').update(text).digest('hex')
 }
 

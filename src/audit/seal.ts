@@ -1,6 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
-import canonicalize from 'canonicalize'
+import { canonicalJson } from './canonical-json.js'
 import { z } from 'zod'
 import { loadOrCreateSecret, MIN_SECRET_LENGTH, SecretFileError } from '../auth/tokens.js'
 import { ConfigError, type AuditSealKeyConfig } from '../config.js'
@@ -73,19 +73,13 @@ export const sealInputSchema = sealOf(streamHeadFields)
 export type StreamHead = z.infer<typeof streamHeadFields>
 export type Seal = z.infer<typeof sealSchema>
 
-function canonical(value: unknown): string {
-  const text = canonicalize(value)
-  if (text === undefined) throw new Error('a seal has no canonical form')
-  return text
-}
-
 /** The root over the heads: SHA-256 of their canonical JSON, in the order given (sorted by streamId). */
 export function rootOf(heads: readonly StreamHead[]): string {
-  return createHash('sha256').update(canonical(heads)).digest('hex')
+  return createHash('sha256').update(canonicalJson(heads)).digest('hex')
 }
 
 function hmacOf(content: Omit<Seal, 'hmac'>, key: string): string {
-  return createHmac('sha256', key).update(canonical(content)).digest('hex')
+  return createHmac('sha256', key).update(canonicalJson(content)).digest('hex')
 }
 
 /**

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { toStoredEvent, type StoredEvent } from '../application/stored-event.js'
 import type { CommitmentStatus } from '../domain/budget/index.js'
@@ -6,7 +5,8 @@ import { isBudgetEvent, isSozialraumEvent, LINES, type BudgetEvent, type Line } 
 import { centsFromStorage, formatCents, type Cents } from '../domain/money.js'
 import { MAX_READ_COUNT, START, type EventStore, type Position, type RecordedEvent } from '../eventstore/port.js'
 import type { SqlDatabase } from '../sql/port.js'
-import { isHash } from './chain.js'
+import { canonicalJson } from './canonical-json.js'
+import { eventHash, isHash } from './chain.js'
 import { LogDigest, sealForgery, takeSeal, type Seal } from './seal.js'
 
 /**
@@ -698,75 +698,6 @@ class Replay {
 // ---------------------------------------------------------------------------------------------
 // The chain
 
-/**
- * RFC 8785 canonical JSON of a value JSON.parse gave, byte for byte what `canonicalize` (which
- * chain.ts's eventHash uses) gives, and throwing where it throws (a lone surrogate, a number that
- * is not finite). canonicalize makes a Set per key and scans every string in JavaScript, which was
- * a third of a verify's time; test/audit/verify.test.ts checks the two agree on arbitrary JSON.
- */
-function canonicalJson(value: unknown, skip?: ReadonlySet<string>): string {
-  if (typeof value === 'string') {
-    if (!isWellFormed(value)) throw new Error('Lone surrogate is not allowed')
-    return JSON.stringify(value)
-  }
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new Error('a number that is not finite is not allowed')
-    return JSON.stringify(value)
-  }
-  if (typeof value === 'boolean') return value ? 'true' : 'false'
-  if (value === null) return 'null'
-  if (typeof value !== 'object') throw new Error(`a ${typeof value} is not JSON`)
-  if (Array.isArray(value)) {
-    let text = '['
-    for (let index = 0; index < value.length; index++) text += (index === 0 ? '' : ',') + canonicalJson(value[index])
-    return `${text}]`
-  }
-  const object = value as Record<string, unknown>
-  if (typeof object.toJSON === 'function') throw new Error('an object with toJSON is not JSON')
-  const keys = Object.keys(object).sort()
-  let text = '{'
-  let first = true
-  for (const key of keys) {
-    const member = object[key]
-    if (member === undefined || skip?.has(key)) continue
-    text += (first ? '' : ',') + quotedKey(key) + ':' + canonicalJson(member)
-    first = false
-  }
-  return `${text}}`
-}
-
-/** Most member names kept quoted: the events' names are a few dozen, repeated in every event. */
-const MAX_QUOTED_KEYS = 10_000
-const quotedKeys = new Map<string, string>()
-
-function quotedKey(key: string): string {
-  let quoted = quotedKeys.get(key)
-  if (quoted === undefined) {
-    quoted = canonicalJson(key)
-    if (quotedKeys.size < MAX_QUOTED_KEYS) quotedKeys.set(key, quoted)
-  }
-  return quoted
-}
-
-/** String.prototype.isWellFormed (ES2024, in Node 20): no lone surrogate. Not in this project's ES2022 lib. */
-const isWellFormed = (text: string): boolean => (text as unknown as { isWellFormed(): boolean }).isWellFormed()
-
-const LINK_FIELDS: ReadonlySet<string> = new Set(['hash', 'previousHash'])
-
-/** chain.ts's eventHash over canonicalJson: the same hash, several times faster. */
-export function fastEventHash(
-  event: { streamId: string; revision: bigint; type: string; data: unknown; metadata: unknown },
-  previousHash: string | null,
-): string {
-  const metadata = typeof event.metadata === 'object' && event.metadata !== null ? event.metadata : {}
-  // The members of eventHash's object in sorted order: data, metadata, previousHash, revision, streamId, type.
-  const text =
-    `{"data":${canonicalJson(event.data)},"metadata":${canonicalJson(Array.isArray(metadata) ? { ...metadata } : metadata, LINK_FIELDS)},` +
-    `"previousHash":${canonicalJson(previousHash)},"revision":${canonicalJson(event.revision.toString())},` +
-    `"streamId":${canonicalJson(event.streamId)},"type":${canonicalJson(event.type)}}`
-  return createHash('sha256').update(text).digest('hex')
-}
-
 /** Where an event is and which it is, whether it could be read or only located. */
 interface ObservedEvent {
   position: Position
@@ -799,7 +730,7 @@ interface StreamChain {
 /** The event's hash after `previousHash`, or undefined (and why) when its content has no canonical form. */
 function hashOf(event: RecordedEvent, previousHash: string | null, reasons: string[]): string | undefined {
   try {
-    return fastEventHash(event, previousHash)
+    return eventHash(event, previousHash)
   } catch (error) {
     reasons.push(`it has no canonical form to hash: ${error instanceof Error ? error.message : String(error)}`)
     return undefined
