@@ -40,6 +40,8 @@ if (source === undefined) throw new Error('usage: profile-rebuild.ts <ledger.db>
 const onPostgres = source.startsWith('postgres://') || source.startsWith('postgresql://')
 const walPages = wholeNumberFromEnvironment('BENCH_WAL_PAGES', WAL_AUTOCHECKPOINT_PAGES, 1, 1_000_000)
 const batchMs = wholeNumberFromEnvironment('BENCH_BATCH_MS', onPostgres ? 25 : CATCH_UP_BATCH_MS, 1, 10_000)
+// BENCH_MAX_BATCH=<n>: at most n events to a transaction, to see what the small batches of a runner following the head cost.
+const maxBatch = process.env.BENCH_MAX_BATCH === undefined ? undefined : wholeNumberFromEnvironment('BENCH_MAX_BATCH', 500, 1, 10_000)
 const { store, db, close } = onPostgres ? await openPostgres(source) : openSqliteCopy(source)
 // As the service would on its start: a store kept by an older version lacks the newer tables.
 await migrate(db, await loadMigrations())
@@ -55,6 +57,7 @@ const runner = new ProjectionRunner({
   projections: replayed,
   logger: pino({ level: 'warn' }),
   batchBudgetMs: batchMs,
+  ...(maxBatch === undefined ? {} : { batchSize: maxBatch, catchUpBatchSize: maxBatch }),
   ...(deferring ? { deferIndexesBehind: DEFER_INDEXES_BEHIND } : {}),
 })
 const started = performance.now()
@@ -65,7 +68,7 @@ while (!replayed.every((projection) => runner.isServing(projection.name))) await
 const seconds = (performance.now() - started) / 1_000
 const settings = onPostgres ? 'PostgreSQL' : `WAL ${walPages} pages`
 console.log(
-  `${head} events in ${seconds.toFixed(2)} s: ${Math.round(Number(head) / seconds)} events/s (${settings}, batches of ${batchMs} ms, indexes ${deferring ? 'built at the end' : 'kept up to date'})`,
+  `${head} events in ${seconds.toFixed(2)} s: ${Math.round(Number(head) / seconds)} events/s (${settings}, batches of ${batchMs} ms, indexes ${deferring ? 'built at the end' : 'kept up to date'}${maxBatch === undefined ? '' : `, at most ${maxBatch} events a batch`})`,
 )
 await runner.stop()
 await close()

@@ -26,6 +26,13 @@ export interface ProjectionRunnerOptions {
   catchUpBatchSize?: number
   /** About how long one catch-up batch may take (SQLite) or spend in JavaScript (PostgreSQL): 25 ms. */
   batchBudgetMs?: number
+  /**
+   * Least time between the starts of two batches while following the head (0: none). Under a
+   * steady write load the events of that time gather into one transaction; the first batch after
+   * a quiet spell starts at once, and so does every batch while someone waits for a position
+   * (`waitFor`, or `hurry` from the projection thread's stand-in).
+   */
+  followIntervalMs?: number
   /** Longest pause before trying again after a failed batch. */
   maxRetryDelayMs?: number
   /**
@@ -125,7 +132,11 @@ export class ProjectionRunner implements Projector {
   private readonly lease: ProjectorLease
   /** The position of the main group's last committed batch (it moves even with no projections). */
   private processed: Position = START
-  private readonly waiters = new PositionWaiters((names) => this.reached(names))
+  private readonly waiters = new PositionWaiters((names) => this.reached(names), () => this.hurry())
+  /** Until when (performance.now()) batches follow the head without gathering: someone waits for one. */
+  private hurriedUntil = Number.NEGATIVE_INFINITY
+  /** Ends each gathering pause under way. */
+  private readonly gathering = new Set<() => void>()
   private stopping = false
   private term: Term | undefined
   private termEnded: Promise<void> = Promise.resolve()
@@ -136,6 +147,7 @@ export class ProjectionRunner implements Projector {
   private refreshing: Promise<void> | undefined
   private refreshAgain = false
   private readonly batchSize: number
+  private readonly followIntervalMs: number
   private readonly catchUpBatchSize: number
   private readonly batchBudgetMs: number
   private readonly maxRetryDelayMs: number
@@ -143,6 +155,7 @@ export class ProjectionRunner implements Projector {
 
   constructor(private readonly options: ProjectionRunnerOptions) {
     this.batchSize = options.batchSize ?? 500
+    this.followIntervalMs = options.followIntervalMs ?? 0
     this.catchUpBatchSize = Math.min(MAX_READ_COUNT, Math.max(this.batchSize, options.catchUpBatchSize ?? MAX_READ_COUNT))
     this.batchBudgetMs = options.batchBudgetMs ?? DEFAULT_BATCH_BUDGET_MS
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000
@@ -202,6 +215,17 @@ export class ProjectionRunner implements Projector {
    */
   waitFor(position: Position, timeoutMs: number, names?: readonly string[]): Promise<boolean> {
     return this.waiters.wait(position, timeoutMs, names)
+  }
+
+  /**
+   * Someone waits for a position: for the next `followIntervalMs` batches start as soon as they
+   * have an event, beginning with the one gathering now. (The pause's whole point is throughput
+   * under load; a waiting reader should not pay for it, nor wait for a batch that began before
+   * its event arrived and then for a pause after it.)
+   */
+  hurry(): void {
+    this.hurriedUntil = performance.now() + this.followIntervalMs
+    for (const wake of this.gathering) wake()
   }
 
   async stop(): Promise<void> {
@@ -463,15 +487,25 @@ export class ProjectionRunner implements Projector {
 
   private async followLive(term: Term, group: Group, after: Position, closed: () => boolean): Promise<void> {
     const subscription = this.options.store.subscribeToAll({ after, batchSize: this.batchSize })
-    group.closeSubscription = () => subscription.close()
+    let stopGathering: (() => void) | undefined
+    group.closeSubscription = () => {
+      subscription.close()
+      stopGathering?.()
+    }
     if (term.ended || closed()) subscription.close()
     const iterator = subscription[Symbol.asyncIterator]()
     let pending: Promise<IteratorResult<RecordedEvent>> | undefined
+    let lastStarted = Number.NEGATIVE_INFINITY
     try {
       pending = iterator.next()
       while (!term.ended && (group.kind === 'main' || group.members.size > 0)) {
         const first = await pending
         if (first.done) return
+        // On the embedded store each commit writes every page the batch touched: a page that
+        // several events touch is written once in a large batch, once per batch in small ones.
+        const early = lastStarted + this.followIntervalMs - performance.now()
+        if (early > 0 && performance.now() >= this.hurriedUntil) await this.pause(early, (stop) => (stopGathering = stop))
+        lastStarted = performance.now()
         const batch: RecordedEvent[] = [first.value]
         pending = iterator.next()
         // Take what the subscription already has at hand into the same transaction; stop at the
@@ -491,6 +525,20 @@ export class ProjectionRunner implements Projector {
       // A read already under way for the next batch may fail (the database is away): nobody waits for it now.
       pending?.catch(() => undefined)
     }
+  }
+
+  /** Waits `ms`, less when someone hurries the runner or the group closes (`onStop` is given the means). */
+  private pause(ms: number, onStop: (stop: () => void) => void): Promise<void> {
+    return new Promise((resolve) => {
+      const stop = (): void => {
+        clearTimeout(timer)
+        this.gathering.delete(stop)
+        resolve()
+      }
+      const timer = setTimeout(stop, ms)
+      this.gathering.add(stop)
+      onStop(stop)
+    })
   }
 
   /**

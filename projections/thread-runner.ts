@@ -28,6 +28,17 @@ export interface ThreadRunnerOptions {
 export const CATCH_UP_BATCH_MS = 100
 
 /**
+ * Least time between two batches of the thread while it follows the head (ProjectionRunner's
+ * followIntervalMs). Each commit writes every page its batch touched, and the events of a steady
+ * write load touch the same pages (the audit trail's and the balance history's last pages, the
+ * budgets' rows): in batches of 20 events a replay ran at 5,200-7,000 events/s, in batches of 100
+ * at 8,400-9,600 (bench/profile-rebuild.ts, BENCH_MAX_BATCH). Under the write benchmark's load
+ * the thread's CPU per write fell by about a third (bench/profile-writes.ts, alternated). A batch
+ * after a quiet spell starts at once, and so does each one while a reader waits for a position.
+ */
+export const FOLLOW_INTERVAL_MS = 50
+
+/**
  * Pages in the write-ahead log before the thread's commits copy them into the database file
  * (SQLite's default is 1,000 pages): each copy ends with an fsync. Measured on a replay of 212,114
  * events, 10,000 pages (40 MB) replayed 1.7 times faster (bench/profile-rebuild.ts); 100,000 gained
@@ -53,13 +64,14 @@ export class ThreadRunner implements Projector {
   private current: ProjectionStatus = { position: START, error: undefined, projecting: false, projections: [] }
   /** The last status's projections by name: what isServing and waitFor ask on every read. */
   private byName = new Map<string, ProjectionProgress>()
-  private readonly waiters = new PositionWaiters((names) => this.reached(names))
+  private readonly waiters = new PositionWaiters((names) => this.reached(names), () => this.hurry())
   private readonly pragmas = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>()
   private nextPragma = 1
   private worker: Worker | undefined
   private exited: Promise<void> = Promise.resolve()
   private stopping = false
   private appendScheduled = false
+  private hurryScheduled = false
   private stopListening: (() => void) | undefined
   private restartDelayMs = FIRST_RESTART_DELAY_MS
   private restartTimer: NodeJS.Timeout | undefined
@@ -93,7 +105,7 @@ export class ThreadRunner implements Projector {
     const data: ProjectionThreadData = {
       path: this.options.path,
       logLevel: this.options.logger.level,
-      tuning: { batchBudgetMs: CATCH_UP_BATCH_MS, ...this.options.tuning },
+      tuning: { batchBudgetMs: CATCH_UP_BATCH_MS, followIntervalMs: FOLLOW_INTERVAL_MS, ...this.options.tuning },
       walAutocheckpointPages: WAL_AUTOCHECKPOINT_PAGES,
       ...(this.options.pollIntervalMs === undefined ? {} : { pollIntervalMs: this.options.pollIntervalMs }),
     }
@@ -184,6 +196,19 @@ export class ThreadRunner implements Projector {
     setImmediate(() => {
       this.appendScheduled = false
       if (!this.stopping) this.worker?.postMessage({ type: 'appended' } satisfies ToProjectionThread)
+    })
+  }
+
+  /**
+   * A reader waits for a position: the thread stops gathering events for a larger batch (ProjectionRunner.hurry).
+   * After the appends of this turn, so that it comes after the news of the write the reader waits for.
+   */
+  private hurry(): void {
+    if (this.hurryScheduled) return
+    this.hurryScheduled = true
+    setImmediate(() => {
+      this.hurryScheduled = false
+      if (!this.stopping) this.worker?.postMessage({ type: 'hurry' } satisfies ToProjectionThread)
     })
   }
 

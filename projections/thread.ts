@@ -12,7 +12,7 @@ import { ProjectionRunner, type ProjectionRunnerOptions, type ProjectionStatus }
  * loop that serves HTTP free. It tells the event loop its status after every change.
  */
 
-export type RunnerTuning = Pick<ProjectionRunnerOptions, 'batchSize' | 'catchUpBatchSize' | 'batchBudgetMs' | 'maxRetryDelayMs' | 'deferIndexesBehind'>
+export type RunnerTuning = Pick<ProjectionRunnerOptions, 'batchSize' | 'catchUpBatchSize' | 'batchBudgetMs' | 'followIntervalMs' | 'maxRetryDelayMs' | 'deferIndexesBehind'>
 
 export interface ProjectionThreadData {
   path: string
@@ -26,6 +26,8 @@ export interface ProjectionThreadData {
 export type ToProjectionThread =
   /** The event loop's store committed an append: read the log now, not at the next poll. */
   | { type: 'appended' }
+  /** A reader on the event loop waits for a position: apply what there is now, do not gather more. */
+  | { type: 'hurry' }
   /** A PRAGMA on the thread's read-model connection: how tests fill the disk (`max_page_count`). */
   | { type: 'pragma'; id: number; pragma: string }
   | { type: 'stop' }
@@ -68,6 +70,7 @@ async function close(): Promise<void> {
 
 port.on('message', (request: ToProjectionThread) => {
   if (request.type === 'appended') store?.noticeAppend()
+  else if (request.type === 'hurry') runner?.hurry()
   else if (request.type === 'pragma') {
     try {
       if (db === undefined) throw new Error('the read models are not open yet')

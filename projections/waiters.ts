@@ -18,12 +18,20 @@ interface Waiter {
 export class PositionWaiters {
   private readonly waiters = new Set<Waiter>()
 
-  /** `reached` answers the lowest position the named projections (all when undefined) have processed. */
-  constructor(private readonly reached: (names: readonly string[] | undefined) => Position) {}
+  /**
+   * `reached` answers the lowest position the named projections (all when undefined) have
+   * processed; `onWait` is told whenever a caller starts to wait (the runner then stops gathering
+   * events for a larger batch, see ProjectionRunner.hurry).
+   */
+  constructor(
+    private readonly reached: (names: readonly string[] | undefined) => Position,
+    private readonly onWait: () => void = () => undefined,
+  ) {}
 
   wait(position: Position, timeoutMs: number, names?: readonly string[]): Promise<boolean> {
     if (this.reached(names) >= position) return Promise.resolve(true)
     if (this.waiters.size >= MAX_WAITERS) return Promise.resolve(false)
+    this.onWait()
     return new Promise((resolve) => {
       const waiter: Waiter = {
         position,

@@ -87,6 +87,8 @@ t.test('in process: a full disk (max_page_count) refuses writes with 503, keeps 
   t.ok(service.runner instanceof ThreadRunner, 'the embedded store projects on its own thread')
   const readModels = pageLimitOf(service.runner as ThreadRunner)
   for (const sozialraum of SOZIALRAEUME) await seed(app, sozialraum, { flexible: '10000000.00' })
+  // The budgets in the read models before their disk fills (the thread gathers a steady load's events for a while).
+  t.ok(await service.runner.waitFor(await service.store.headPosition(), 10_000), 'the budgets are projected')
 
   const attempts: Attempt[] = []
   const write = async (attempt: Attempt): Promise<ApiResponse> => {

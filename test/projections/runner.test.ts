@@ -64,6 +64,66 @@ t.test('waitFor answers false after its timeout, and stop releases every waiter'
   t.equal(await pending, false)
 })
 
+/** A projection that writes nothing and notes the size of each batch it is given. */
+function batchCounter(): Projection & { batches: number[] } {
+  const batches: number[] = []
+  return { name: 'counter', tables: [], batches, project: () => [], projectBatch: (events) => (batches.push(events.length), []) }
+}
+
+/** Until the runner has processed `position`, asked without waitFor (which would hurry it). */
+async function processed(runner: ProjectionRunner, position: bigint): Promise<void> {
+  while (runner.status().position < position) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
+t.test('following under a steady load, events gather into fewer batches; the first after a quiet spell goes at once', async (t) => {
+  const { store, db } = await setup(t)
+  const counter = batchCounter()
+  // Four seconds: the appends below, 10 ms apart, take far less even on a slow machine.
+  const runner = new ProjectionRunner({ store, db, projections: [counter], logger: pino({ level: 'silent' }), followIntervalMs: 4_000 })
+  await runner.start()
+  t.teardown(() => runner.stop())
+  const quiet = await store.append('sozialraum-first', [registrationEvent('first')], 'no_stream')
+  const started = performance.now()
+  await processed(runner, quiet.position)
+  t.ok(performance.now() - started < 3_000, 'the first event after a quiet spell is projected without the pause')
+  const before = counter.batches.length
+  let last = quiet.position
+  for (const id of ['a', 'b', 'c', 'd', 'e']) {
+    last = (await store.append(`sozialraum-${id}`, [registrationEvent(id)], 'no_stream')).position
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  await processed(runner, last)
+  t.ok(counter.batches.length - before <= 2, `five events in at most two batches (${counter.batches.slice(before).join(', ')})`)
+  t.equal(counter.batches.slice(before).reduce((sum, size) => sum + size, 0), 5, 'each event once')
+})
+
+t.test('a reader waiting for a position is not kept waiting by the gathering', async (t) => {
+  const { store, db } = await setup(t)
+  const runner = new ProjectionRunner({ store, db, projections: [batchCounter()], logger: pino({ level: 'silent' }), followIntervalMs: 60_000 })
+  await runner.start()
+  t.teardown(() => runner.stop())
+  const first = await store.append('sozialraum-first', [registrationEvent('first')], 'no_stream')
+  await processed(runner, first.position)
+  // The runner now gathers for a minute after the next event; a reader cuts that short.
+  const second = await store.append('sozialraum-second', [registrationEvent('second')], 'no_stream')
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.ok(await runner.waitFor(second.position, 10_000), 'a write followed by a read of it is answered within the timeout')
+  const third = await store.append('sozialraum-third', [registrationEvent('third')], 'no_stream')
+  t.ok(await runner.waitFor(third.position, 10_000), 'and the next one too')
+})
+
+t.test('a stop does not wait for the gathering to end', async (t) => {
+  const { store, db } = await setup(t)
+  const runner = new ProjectionRunner({ store, db, projections: [batchCounter()], logger: pino({ level: 'silent' }), followIntervalMs: 60_000 })
+  await runner.start()
+  const first = await store.append('sozialraum-first', [registrationEvent('first')], 'no_stream')
+  await processed(runner, first.position)
+  await store.append('sozialraum-second', [registrationEvent('second')], 'no_stream')
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  const stopped = await Promise.race([runner.stop().then(() => 'stopped'), new Promise((resolve) => setTimeout(resolve, 10_000, 'still gathering'))])
+  t.equal(stopped, 'stopped', 'the stop ends the pause')
+})
+
 /** A projection that records each position it sees in its own table, whose key refuses a second application. */
 function recorder(name: string, failFirst = 0): Projection & { failuresLeft: number } {
   const projection = {

@@ -61,6 +61,20 @@ t.test('the thread projects what the event loop appends, and is told of each app
   )
 })
 
+t.test('a reader waiting on the event loop is not kept waiting by the thread\'s gathering', async (t) => {
+  const { path, store, logger } = await setup(t)
+  // A minute between batches: only the reader's hurry lets its waitFor succeed within the test.
+  const runner = new ThreadRunner({ path, store, logger, tuning: { followIntervalMs: 60_000 } })
+  await runner.start()
+  t.teardown(() => runner.stop())
+  const first = await register(store, 'first')
+  t.ok(await runner.waitFor(first, 10_000), 'the first event after a quiet spell')
+  for (const id of ['a', 'b', 'c']) {
+    const position = await register(store, id)
+    t.ok(await runner.waitFor(position, 10_000, ['sozialraeume']), `a read of the write of ${id}`)
+  }
+})
+
 t.test('a projection reset for a rebuild replays on the thread; its lines reach the service\'s logger', async (t) => {
   const { path, store, db, lines, logger } = await setup(t)
   const first = new ThreadRunner({ path, store, logger })
