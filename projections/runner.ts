@@ -219,9 +219,9 @@ export class ProjectionRunner implements Projector {
 
   /**
    * Someone waits for a position: for the next `followIntervalMs` batches start as soon as they
-   * have an event, beginning with the one gathering now. (The pause's whole point is throughput
-   * under load; a waiting reader should not pay for it, nor wait for a batch that began before
-   * its event arrived and then for a pause after it.)
+   * have an event, beginning with the one gathering now; the waiters say so again after each
+   * batch while any still waits. (The pause is for throughput under load: a waiting reader should
+   * not pay for it, nor wait for a batch that began before its event arrived and then a pause.)
    */
   hurry(): void {
     this.hurriedUntil = performance.now() + this.followIntervalMs
@@ -487,8 +487,10 @@ export class ProjectionRunner implements Projector {
 
   private async followLive(term: Term, group: Group, after: Position, closed: () => boolean): Promise<void> {
     const subscription = this.options.store.subscribeToAll({ after, batchSize: this.batchSize })
+    let closing = false
     let stopGathering: (() => void) | undefined
     group.closeSubscription = () => {
+      closing = true
       subscription.close()
       stopGathering?.()
     }
@@ -501,6 +503,8 @@ export class ProjectionRunner implements Projector {
       while (!term.ended && (group.kind === 'main' || group.members.size > 0)) {
         const first = await pending
         if (first.done) return
+        // Closed while the event was handed over: no pause that nothing would end.
+        if (term.ended || closing) return
         // On the embedded store each commit writes every page the batch touched: a page that
         // several events touch is written once in a large batch, once per batch in small ones.
         const early = lastStarted + this.followIntervalMs - performance.now()

@@ -20,8 +20,8 @@ export class PositionWaiters {
 
   /**
    * `reached` answers the lowest position the named projections (all when undefined) have
-   * processed; `onWait` is told whenever a caller starts to wait (the runner then stops gathering
-   * events for a larger batch, see ProjectionRunner.hurry).
+   * processed; `onWait` is told when a caller starts to wait, and after each progress while any
+   * still waits (the runner then gathers no events for larger batches, see ProjectionRunner.hurry).
    */
   constructor(
     private readonly reached: (names: readonly string[] | undefined) => Position,
@@ -46,7 +46,7 @@ export class PositionWaiters {
     })
   }
 
-  /** Answers every waiter whose position has been reached. */
+  /** Answers every waiter whose position has been reached; tells `onWait` again while some still wait. */
   notify(): void {
     for (const waiter of this.waiters) {
       if (this.reached(waiter.names) < waiter.position) continue
@@ -54,6 +54,7 @@ export class PositionWaiters {
       this.waiters.delete(waiter)
       waiter.resolve(true)
     }
+    if (this.waiters.size > 0) this.onWait()
   }
 
   /** Answers every waiter "not reached": the projections stop. */

