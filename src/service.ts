@@ -51,6 +51,8 @@ export interface ServiceOverrides {
   onApp?: (app: FastifyInstance) => void
   /** false runs the embedded store's projections on the event loop, as other stores do (the benchmarks compare both). */
   projectionThread?: boolean
+  /** How often the year-close and move processes look for work besides being kicked (1 s; tests raise it). */
+  processIntervalMs?: number
 }
 
 /** The keys tokens are verified with; the embedded default makes its secret on first start. */
@@ -207,6 +209,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       waitFor: (position, timeoutMs, names) => runner.waitFor(position, timeoutMs, names),
       isLeader: () => runner.status().projecting,
       logger: logger.child({ component: 'processes' }),
+      ...(overrides.processIntervalMs === undefined ? {} : { intervalMs: overrides.processIntervalMs }),
     })
     // Started before the HTTP app is built: the projection thread loads its code meanwhile, on the
     // second core. Awaited below; a failure meanwhile must not be an unhandled rejection.

@@ -125,6 +125,8 @@ export interface YearCloseOptions {
 /** The read models the close lists its work from: the year's budgets and its unsettled moves. */
 const CLOSE_READ_MODELS = ['balances', 'moves'] as const
 const READ_MODEL_WAIT_MS = 10_000
+/** The read models a round lists its work from: the moves in transit and the years being closed. */
+const ROUND_READ_MODELS = ['moves', 'fiscal-years'] as const
 /** Rounds over the year's budgets before the close gives up for now (a budget appearing each round). */
 const MAX_ROUNDS = 5
 
@@ -264,9 +266,18 @@ export class ProcessRunner {
     this.kick()
   }
 
-  /** Runs a round soon: after the current one, if one is running. */
-  kick(): void {
+  /**
+   * Runs a round soon: after the current one, if one is running. Given the position of the write
+   * that asks for it (an approved close, a move left in transit), once the read models the round
+   * lists its work from have processed it, or have failed to for a while: else the round would
+   * often not see that write, and the work would wait for the next interval.
+   */
+  kick(after?: Position): void {
     if (this.stopped) return
+    if (after !== undefined) {
+      void this.options.waitFor(after, READ_MODEL_WAIT_MS, ROUND_READ_MODELS).then(() => this.kick())
+      return
+    }
     if (this.running) {
       this.again = true
       return

@@ -1,6 +1,6 @@
 import type { Ledger } from '../application/ledger.js'
 import type { LogVerifier } from '../audit/verify.js'
-import type { EventStore } from '../eventstore/port.js'
+import type { EventStore, Position } from '../eventstore/port.js'
 import type { ServiceMetrics } from '../metrics.js'
 import type { UtilisationThresholds } from '../domain/budget/warnings.js'
 import type { FiscalYearQueries } from '../readmodels/fiscal-years.js'
@@ -17,8 +17,11 @@ export interface HttpDeps {
   fiscalYears: FiscalYearQueries
   /** The controlling reports (src/readmodels/reports.ts, docs/reports.md). */
   reports: ReportQueries
-  /** Runs the year-close and move processes soon (after an approval, or a move that could not finish at once). */
-  processes: { kick(): void }
+  /**
+   * Runs the year-close and move processes soon (after an approval, or a move that could not
+   * finish at once), once the read models they list their work from have that write's position.
+   */
+  processes: { kick(after?: Position): void }
   /** The service's clock: what "today" is for the reports that stand on a date. */
   clock: () => Date
   /** The utilisation thresholds a budget write warns about when it crosses one. */

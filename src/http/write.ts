@@ -8,6 +8,7 @@ import { lineChanges } from '../../projections/line-changes.js'
 import type { BudgetCommand, BudgetState, LineBalance } from '../domain/budget/index.js'
 import { crossedThresholds } from '../domain/budget/warnings.js'
 import type { BudgetEvent, EventDataOf, Line } from '../domain/events.js'
+import type { Position } from '../eventstore/port.js'
 import { formatCents, parseAmount, type Cents } from '../domain/money.js'
 import type { HttpDeps } from './deps.js'
 import { domainProblem, problem, sendProblem } from './problem.js'
@@ -45,7 +46,7 @@ export function commandContext(request: FastifyRequest): CommandContext {
 export async function sendWrite<State, Event>(
   reply: FastifyReply,
   write: () => Promise<WriteOutcome<State, Event>>,
-  body: (written: { state: State; events: Event[]; revision: bigint }) => object,
+  body: (written: { state: State; events: Event[]; revision: bigint; position: Position }) => object,
 ): Promise<void> {
   const outcome = await runWrite(reply, write)
   if (outcome === undefined) return

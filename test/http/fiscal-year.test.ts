@@ -142,6 +142,17 @@ t.test('closing a year over HTTP', async (t) => {
   })
 })
 
+t.test('an approved close starts at once, not at the processes\' next look for work', async (t) => {
+  // An hour between the processes' own looks: only the approval's kick can start the close in time.
+  const service = await startTestService(t, { processIntervalMs: 3_600_000 })
+  const app = service.app
+  await seed(app, 'fy-kick', { year: 2025 })
+  assertWritten(t, await post(app, '/v1/years/2025/close', { reason: 'Jahresabschluss 2025' }), 'asked')
+  assertWritten(t, await post(app, '/v1/years/2025/close/approval', { decision: 'approve' }, await asSecond()), 'approved')
+  const closed = await yearBecomes(app, 2025, 'closed')
+  t.equal(closed.body.status, 'closed', 'the close ran after the approval, once the read models showed the year closing')
+})
+
 t.test('moves between Sozialräume over HTTP', async (t) => {
   const service = await startTestService(t)
   const app = service.app

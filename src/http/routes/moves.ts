@@ -73,7 +73,7 @@ export const moveRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
         end = await finishMove(deps.ledger, move, request.actor)
       } catch (error) {
         request.log.warn({ err: error, move: move.id }, 'a move could not be finished at once; the move process finishes it')
-        deps.processes.kick()
+        deps.processes.kick(written.position)
         return reply.code(202).send(answerOf(move, 'in-transit', written.position, written.revision))
       }
       if (end.ended === 'reverted') {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { YearState } from '../../domain/year.js'
+import type { Position } from '../../eventstore/port.js'
 import { answer, problemAnswer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
 import { approvalBody, fiscalYearSchema, noQuery, readQuery, writeHeaders, yearCloseBody, yearParam, yearWriteSchema } from '../schemas.js'
@@ -90,6 +91,7 @@ export const yearRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
     async (request, reply) => {
       const year = Number(request.params.year)
       const { decision, comment } = request.body
+      let decided: Position | undefined
       await sendWrite(
         reply,
         () =>
@@ -98,9 +100,9 @@ export const yearRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
             { type: 'DecideClose', decision, comment, approver: { sub: request.actor.sub, role: request.actor.role } },
             commandContext(request),
           ),
-        ({ state }) => yearView(state),
+        ({ state, position }) => ((decided = position), yearView(state)),
       )
-      if (reply.statusCode === 201 && decision === 'approve') deps.processes.kick()
+      if (decided !== undefined && decision === 'approve') deps.processes.kick(decided)
     },
   )
 
