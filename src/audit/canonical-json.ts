@@ -7,8 +7,9 @@
  *
  * Written here rather than taken from `canonicalize` for speed: that package makes a Set per
  * object and scans every string in JavaScript for lone surrogates. It was a third of a verify's
- * time and about 7 % of the event loop's time per write. test/audit/canonical-json.test.ts checks
- * that the two agree on arbitrary JSON, `canonicalize` being the reference.
+ * time, and a spending's hash on the write path took about 19 µs with it against 9-10 µs with
+ * this. test/audit/canonical-json.test.ts checks that the two agree on arbitrary JSON,
+ * `canonicalize` being the reference.
  *
  * `skip` leaves out the named members of the outermost object (the chain's own links).
  */
