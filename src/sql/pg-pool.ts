@@ -120,18 +120,21 @@ export function isConnectionError(error: unknown): boolean {
   )
 }
 
+/** Whether the server answered with this SQLSTATE (pg puts it on the error as `code`). */
+const hasSqlState = (error: unknown, code: string): boolean => error instanceof Error && (error as { code?: unknown }).code === code
+
 /**
  * SQLSTATE 53100 disk_full: the server found no room to extend a table or an index (its disk or
  * the tablespace's is full). The statement failed and its transaction is rolled back whole; the
  * connection stays usable, and the same write succeeds once there is room.
  */
-export const isDiskFull = (error: unknown): boolean => error instanceof Error && (error as { code?: unknown }).code === '53100'
+export const isDiskFull = (error: unknown): boolean => hasSqlState(error, '53100')
 
 /**
  * SQLSTATE 57014 query_canceled: the statement ran past statement_timeout (or an administrator
  * cancelled it). Its transaction is rolled back whole; nothing of it is stored.
  */
-export const isCancelled = (error: unknown): boolean => error instanceof Error && (error as { code?: unknown }).code === '57014'
+export const isCancelled = (error: unknown): boolean => hasSqlState(error, '57014')
 
 /**
  * Rethrows a lost connection as DatabaseUnavailableError and a full disk as StorageFullError (both

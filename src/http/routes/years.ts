@@ -100,7 +100,10 @@ export const yearRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
             { type: 'DecideClose', decision, comment, approver: { sub: request.actor.sub, role: request.actor.role } },
             commandContext(request),
           ),
-        ({ state, position }) => ((decided = position), yearView(state)),
+        ({ state, position }) => {
+          decided = position
+          return yearView(state)
+        },
       )
       if (decided !== undefined && decision === 'approve') deps.processes.kick(decided)
     },
