@@ -33,8 +33,9 @@ export interface Decider<State, Command, Event extends DomainEvent> {
 /**
  * A rule outside the stream that a new write must pass (a budget's year must take writes):
  * asked after a retried request is recognised, so that a retry still answers as the first time.
+ * It is given the revision the write is decided on (undefined: the stream has no events yet).
  */
-export type WriteGuard = () => Promise<DomainError | undefined>
+export type WriteGuard = (revision: bigint | undefined) => Promise<DomainError | undefined>
 
 /** Who asks, and how the request ties into the history. */
 export interface CommandContext {
@@ -375,7 +376,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       }
     }
     if (expectedRevision !== undefined && expectedRevision !== revision) return { kind: 'precondition-failed', currentRevision: revision }
-    const refused = await item.guard?.()
+    const refused = await item.guard?.(revision)
     return refused ? this.rejection(streamId, item, refused) : undefined
   }
 

@@ -123,7 +123,7 @@ export class Ledger {
     // Once a close is approved, the year's budgets take no writes but the close's and the moves'
     // own steps. A write that passed this check just before the approval is still safe: the
     // budget's close step decides on its stream's latest state, so it carries what that wrote.
-    const guard = PROCESS_STEPS.has(command.type) ? undefined : () => this.checkYearTakesWrites(year)
+    const guard = PROCESS_STEPS.has(command.type) ? undefined : (revision: bigint | undefined) => this.checkYearTakesWrites(year, revision)
     return this.budgets.execute(
       budgetStreamId(year, sozialraum),
       () => initialBudgetState({ year, sozialraum }),
@@ -133,10 +133,17 @@ export class Ledger {
     )
   }
 
-  /** Asked of the cached year (no read per write); a refusal is confirmed on the latest state. */
-  private async checkYearTakesWrites(year: number): Promise<DomainError | undefined> {
+  /**
+   * Asked of the cached year (no read per write) when the budget has events; a refusal is
+   * confirmed on the latest state. Another process may have closed the year since this one
+   * looked: the close step it wrote into each of the year's budgets then fails this write's
+   * append, which is decided again on the closed budget. A budget without events has no such
+   * step, so its first write reads the year (else a process that saw the year open would open
+   * budgets in it after its close).
+   */
+  private async checkYearTakesWrites(year: number, budgetRevision: bigint | undefined): Promise<DomainError | undefined> {
     const cached = this.years.cached(yearStreamId(year))
-    if (cached !== undefined && yearTakesWrites(cached)) return undefined
+    if (budgetRevision !== undefined && cached !== undefined && yearTakesWrites(cached)) return undefined
     const { state } = await this.readYear(year)
     return yearTakesWrites(state) ? undefined : new DomainError('year-closed', `fiscal year ${year} is ${state.status}`)
   }

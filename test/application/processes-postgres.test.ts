@@ -102,3 +102,37 @@ async function totalMoney(service: Service, position: string): Promise<bigint> {
   }
   return total
 }
+
+/**
+ * A process that saw a year open, and another that closed it: the first must not open a budget in
+ * the closed year (its budgets that existed are closed in their own streams, a new one is not).
+ */
+t.test('a year another process closed takes no new budget', { skip }, async (t) => {
+  const schema = await createTestSchema()
+  const a = await openServiceOn(schema.url)
+  const b = await openServiceOn(schema.url)
+  t.teardown(async () => {
+    await a.close()
+    await b.close()
+    await schema.drop()
+  })
+  for (const id of ['pg-seen', 'pg-late']) await post(a.app, '/v1/sozialraeume', { id, name: id })
+  await post(a.app, '/v1/budgets/2030/pg-seen/allocations', { line: 'ambulatory', amount: '1000', decisionRef: 'JHA' })
+  // b writes to the year while it is open, and so remembers it open.
+  t.equal((await post(b.app, '/v1/budgets/2030/pg-seen/allocations', { line: 'ambulatory', amount: '10', decisionRef: 'JHA' })).status, 201)
+  t.equal((await post(a.app, '/v1/years/2030/close', { reason: 'Abschluss' })).status, 201)
+  const approved = await post(a.app, '/v1/years/2030/close/approval', { decision: 'approve' }, await bearer({ sub: 'finance-2', role: 'finance' }))
+  t.equal(approved.status, 201)
+  const deadline = Date.now() + 20_000
+  while ((await get(a.app, '/v1/years/2030')).body.status !== 'closed' && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.equal((await get(a.app, '/v1/years/2030')).body.status, 'closed')
+  const head = await b.store.headPosition()
+  for (const id of ['pg-late', 'pg-seen']) {
+    const refused = await post(b.app, `/v1/budgets/2030/${id}/allocations`, { line: 'ambulatory', amount: '10', decisionRef: 'JHA' })
+    t.equal(refused.status, 409, `${id}: ${refused.text}`)
+    t.equal(refused.body.type, 'urn:sojus-ledger:problem:year-closed')
+  }
+  t.equal(await b.store.headPosition(), head, 'nothing was written')
+})
