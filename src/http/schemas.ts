@@ -46,18 +46,38 @@ export const NO_CONTROL_CHARACTERS = /^[^\x00-\x1F\x7F-\x9F]*$/
 /** The same, but tab, line feed and carriage return are allowed (free text may break lines). */
 export const NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS = /^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$/
 
+/**
+ * Characters that show nothing, as a plain class of the BMP like those above: the soft hyphen, zero-width spaces and
+ * joiners, the bidirectional marks and controls, fillers, the blank braille pattern, variation
+ * selectors and the byte-order mark. Free text may hold some of them (a soft hyphen pasted from a
+ * letter), but they do not make a text say something.
+ */
+const INVISIBLE = '\\u00AD\\u034F\\u061C\\u115F\\u1160\\u17B4\\u17B5\\u180B-\\u180F\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u206F\\u2800\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0'
+const VISIBLE = new RegExp(`[^\\s${INVISIBLE}]`)
+const NO_INVISIBLE = new RegExp(`^[^${INVISIBLE}]*$`)
+/** Bidirectional overrides, embeddings and isolates: they make text show in another order than it is stored. */
+const NO_BIDI_CONTROLS = /^[^\u202A-\u202E\u2066-\u2069]*$/
+
 /** Text that says something: bounded, not blank, no control characters (free text may break lines). */
 const text = (maxLength: number, allowLineBreaks = false) =>
   z
     .string()
     .min(1)
     .max(maxLength)
-    .regex(/\S/, 'must not be blank')
+    .regex(VISIBLE, 'must not be blank')
     .regex(
       allowLineBreaks ? NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS : NO_CONTROL_CHARACTERS,
       allowLineBreaks ? 'must not hold control characters other than tabs and line breaks' : 'must not hold control characters',
     )
+    .regex(NO_BIDI_CONTROLS, 'must not hold bidirectional controls')
+/**
+ * A reference (an invoice number, a receipt, a decision, a case, a provider) is written one way
+ * only: no space at either end, no invisible character, no line break. Else "RE-7" and "RE-7 "
+ * would be two invoice numbers of one commitment, each booked once (docs/domain.md rule 2).
+ */
 export const reference = text(TEXT_LIMITS.reference)
+  .regex(/^\S(.*\S)?$/, 'must not begin or end with a space, nor break lines')
+  .regex(NO_INVISIBLE, 'must not hold invisible characters (zero-width spaces, soft hyphens, bidirectional marks)')
 export const freeText = text(TEXT_LIMITS.freeText, true).meta({ description: PERSONAL_DATA_NOTE })
 export const businessDate = z.iso
   .date()

@@ -151,7 +151,7 @@ t.test('the OpenAPI document', async (t) => {
     }
   })
 
-  t.test('text patterns, compiled without the u flag, take "Elterncafé" and refuse control characters', async (t) => {
+  t.test('text patterns, compiled without the u flag, take "Elterncafé" and refuse control, invisible and bidirectional characters; a reference has no space at either end', async (t) => {
     const spending = document.paths['/v1/budgets/{year}/{sozialraum}/spending'].post.requestBody.content['application/json'].schema.properties
     const registration = document.paths['/v1/sozialraeume'].post.requestBody.content['application/json'].schema.properties
     const texts: [string, RegExp[], boolean][] = [
@@ -168,7 +168,16 @@ t.test('the OpenAPI document', async (t) => {
         t.notOk(matchesAll(patterns, refused), `${name}: refuses ${JSON.stringify(refused)}`)
       }
       t.equal(matchesAll(patterns, 'line one\nline two\ttabbed'), lineBreaks, `${name}: line breaks ${lineBreaks ? 'allowed' : 'refused'}`)
+      for (const refused of ['\u200b', '\u2800 \u3164', 'a\u202eb', 'a\u2066b']) {
+        t.notOk(matchesAll(patterns, refused), `${name}: refuses ${JSON.stringify(refused)}`)
+      }
     }
+    const reference = patternsOfProperty(spending.receiptRef)
+    for (const refused of [' R-1', 'R-1 ', 'R\u200b-1', 'R\u00ad1', 'R-1\u2028', 'R-1\ufeff']) {
+      t.notOk(matchesAll(reference, refused), `a reference refuses ${JSON.stringify(refused)}`)
+    }
+    for (const accepted of ['R', 'RE 2025 07', 'Beschluss JHA 12/2025']) t.ok(matchesAll(reference, accepted), `a reference takes ${JSON.stringify(accepted)}`)
+    t.ok(matchesAll(patternsOfProperty(spending.purpose), 'Ferien\u00adfreizeit \u200dmit Übernachtung'), 'free text may hold a soft hyphen and a joiner')
   })
 
   t.test('amount and slug patterns are what the server takes', async (t) => {

@@ -191,6 +191,15 @@ t.test('bad input writes nothing', async (t) => {
     { name: 'a line break in a reference', send: (url) => post(app, `${url}/spending`, spendingBody({ receiptRef: 'R-1\nR-2' })), path: 'receiptRef' },
     { name: 'an escape character in free text', send: (url) => post(app, `${url}/spending`, spendingBody({ purpose: 'a\u001bb' })), path: 'purpose' },
     { name: 'a blank name', send: () => post(app, '/v1/sozialraeume', { id: 'blank-name', name: '   ' }), path: 'name' },
+    // A reference is written one way only: else one invoice number could be booked twice
+    ...(['RE-1 ', ' RE-1', 'RE-1\u200b', 'RE\u00ad-1', 'RE-1\u2028', '\u200b'] as const).map((invoiceNo) => ({
+      name: `the invoice number ${JSON.stringify(invoiceNo)}`,
+      send: () => post(app, `${commitment}/invoices`, { invoiceNo, amount: '1', invoiceDate: '2025-03-01' }),
+      path: 'invoiceNo',
+    })),
+    { name: 'an invisible receipt', send: (url) => post(app, `${url}/spending`, spendingBody({ receiptRef: '\u2800' })), path: 'receiptRef' },
+    { name: 'free text of invisible characters', send: (url) => post(app, `${url}/spending`, spendingBody({ purpose: '\u200b\u200d \ufeff' })), path: 'purpose' },
+    { name: 'a right-to-left override in free text', send: (url) => post(app, `${url}/spending`, spendingBody({ purpose: 'Ausflug \u202efdp.exe' })), path: 'purpose' },
     // Dates and the fiscal year
     { name: 'a date before 2000', send: (url) => post(app, `${url}/spending`, spendingBody({ date: '1999-12-31' })), path: 'date' },
     { name: 'a spending dated in another fiscal year', send: (url) => post(app, `${url}/spending`, spendingBody({ date: '2024-12-31' })), path: 'date' },
