@@ -600,6 +600,27 @@ t.test('the audit trail is compared row by row with the log, as far as its proje
     ])
   })
 
+  t.test('the newest event deleted: its row, and the checkpoints beyond the head, are reported', async (t) => {
+    const last = rows[rows.length - 1] as EventRow
+    const copy = await copyOf(t, url)
+    await tamper(copy, [{ sql: 'DELETE FROM events WHERE position = ?', params: [last.position] }])
+    const report = await verify(copy)
+    t.equal(report.ok, false)
+    t.equal(report.head, String(rows[rows.length - 2]?.position))
+    t.match(report.auditTrail.mismatches, [{ position: String(last.position), field: 'row', expected: 'missing', actual: 'present' }])
+    t.match(report.chain.breaks, [{ position: String(last.position), reason: new RegExp(`up to position ${last.position}, beyond its head ${report.head}`) }])
+
+    // The trail's row removed too: what is left to see is the checkpoints.
+    const both = await copyOf(t, url)
+    await tamper(both, [
+      { sql: 'DELETE FROM events WHERE position = ?', params: [last.position] },
+      { sql: 'DELETE FROM audit_events WHERE position = ?', params: [last.position] },
+    ])
+    const quiet = await verify(both)
+    t.equal(quiet.ok, false, 'not ok when the trail lost the row too')
+    t.match(quiet.chain.breaks, [{ reason: /beyond its head/ }])
+  })
+
   t.test('rows past the checkpoint are not compared', async (t) => {
     const copy = await copyOf(t, url)
     await tamper(copy, [
