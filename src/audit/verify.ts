@@ -5,6 +5,7 @@ import { isBudgetEvent, isSozialraumEvent, LINES, type BudgetEvent, type Line } 
 import { centsFromStorage, formatCents, type Cents } from '../domain/money.js'
 import { MAX_READ_COUNT, START, type EventStore, type Position, type RecordedEvent } from '../eventstore/port.js'
 import type { SqlDatabase } from '../sql/port.js'
+import { BalanceHistoryCheck, type HistoryFigures, type HistoryMismatch } from './balance-history-check.js'
 import { canonicalJson } from './canonical-json.js'
 import { eventHash, isHash } from './chain.js'
 import { LogDigest, sealForgery, takeSeal, type Seal } from './seal.js'
@@ -116,6 +117,8 @@ export interface VerifyReport {
   seal?: { ok: boolean; position: string; problems: SealProblem[]; problemsFound: number }
   /** `audit_events` compared row by row with the log, up to the `audit` projection's checkpoint (`comparedAt`). */
   auditTrail: { ok: boolean; comparedAt: string; mismatches: AuditTrailMismatch[]; mismatchesFound: number }
+  /** `balance_history` (the balances at past moments) compared with the replay, up to its projection's checkpoint. */
+  balanceHistory: { ok: boolean; comparedAt: string; mismatches: HistoryMismatch[]; mismatchesFound: number }
 }
 
 export interface VerifyProgress {
@@ -509,7 +512,11 @@ class Replay {
   private nextComparison: Position | undefined
   readonly mismatches = new Listing<Mismatch>()
 
-  constructor(private readonly snapshot: ReadModelSnapshot) {
+  /** `foldThrough`: the log is folded at least this far (the balance history is compared up to there). */
+  constructor(
+    private readonly snapshot: ReadModelSnapshot,
+    private readonly foldThrough: Position,
+  ) {
     this.nextComparison = this.lowestPending()
   }
 
@@ -549,13 +556,22 @@ class Replay {
     if (!match || Number(match[1]) !== event.data.year || match[2] !== event.data.sozialraum) {
       return `a ${event.type} of budget ${event.data.year}/${event.data.sozialraum} in stream ${streamId}`
     }
-    if (this.nextComparison === undefined) return undefined // every projection is compared: nothing left to fold for
+    // Every projection is compared, the balance history too: nothing left to fold for.
+    if (this.nextComparison === undefined && stored.position > this.foldThrough) return undefined
     const budget = this.budgetOf(event.data.year, event.data.sozialraum)
     budget.revision = stored.revision
     const problem = foldBudgetEvent(budget.state, event)
     if (problem !== undefined) return `it does not replay: ${problem}`
     this.observe(budget, event, stored.position)
     return undefined
+  }
+
+  /** A budget's figures as folded so far; undefined before its first event. */
+  figuresOf(year: number, sozialraum: string): HistoryFigures | undefined {
+    const budget = this.budgets.get(budgetKeyOf(year, sozialraum))
+    if (!budget) return undefined
+    const { lines, closed } = budget.state
+    return { revision: budget.revision, closed, lines: { ambulatory: { ...lines.ambulatory }, flexible: { ...lines.flexible } } }
   }
 
   private budgetOf(year: number, sozialraum: string): BudgetReplay {
@@ -932,10 +948,10 @@ const AUDIT_COLUMNS = ['stream_id', 'revision', 'event_id', 'type', 'version', '
 type AuditColumn = (typeof AUDIT_COLUMNS)[number]
 type AuditRow = Record<AuditColumn, string | null> & { position: string }
 
-async function readAuditCheckpoint(db: SqlDatabase): Promise<Position> {
-  const [row] = await db.query<{ position: string }>(
-    `SELECT CAST(position AS TEXT) AS position FROM projection_checkpoints WHERE name = 'audit'`,
-  )
+async function readCheckpoint(db: SqlDatabase, projection: 'audit' | 'balance-history'): Promise<Position> {
+  const [row] = await db.query<{ position: string }>('SELECT CAST(position AS TEXT) AS position FROM projection_checkpoints WHERE name = ?', [
+    projection,
+  ])
   return row ? BigInt(row.position) : START
 }
 
@@ -1102,21 +1118,25 @@ function parse(event: RecordedEvent, reasons: string[]): StoredEvent | undefined
 
 /**
  * One pass over the log: each event goes through the chain, the seal, the replay and the audit
- * trail's comparison, and the chain breaks found on the way are listed.
+ * trail's and the balance history's comparisons, and the chain breaks found on the way are listed.
  */
 class LogWalk {
   private readonly chain = new ChainCheck()
   private readonly replay: Replay
   private readonly seal: SealCheck | undefined
   private readonly breaks = new Listing<ChainBreak>()
+  readonly historyMismatches = new Listing<HistoryMismatch>()
+  readonly history: BalanceHistoryCheck
   eventsChecked = 0
 
   constructor(
     private readonly snapshot: ReadModelSnapshot,
     seal: Seal | undefined,
     readonly audit: AuditTrailCheck,
+    history: { db: SqlDatabase; checkpoint: Position; pageSize: number },
   ) {
-    this.replay = new Replay(snapshot)
+    this.history = new BalanceHistoryCheck(history.db, history.checkpoint, history.pageSize, (mismatch) => this.historyMismatches.add(mismatch))
+    this.replay = new Replay(snapshot, history.checkpoint)
     this.seal = seal === undefined ? undefined : new SealCheck(seal)
   }
 
@@ -1130,6 +1150,11 @@ class LogWalk {
     const stored = parse(event, reasons)
     const problem = stored && this.replay.apply(stored)
     if (problem !== undefined) reasons.push(problem)
+    else if (stored !== undefined && isBudgetEvent(stored.event)) {
+      const { year, sozialraum } = stored.event.data
+      const figures = this.replay.figuresOf(year, sozialraum)
+      if (figures) this.history.expect(year, sozialraum, position, figures)
+    }
     if (reasons.length > 0) {
       this.breaks.add({ position: position.toString(), streamId, revision: String(revision), eventId: id, reason: reasons.join('; ') })
     }
@@ -1165,7 +1190,7 @@ class LogWalk {
    * close, an export), so this is said whether or not any figure differs.
    */
   checkTail(head: Position): void {
-    const furthest = [this.audit.checkpoint, ...Object.values(this.snapshot.checkpoints)].reduce((max, at) => (at > max ? at : max), START)
+    const furthest = [this.audit.checkpoint, this.history.checkpoint, ...Object.values(this.snapshot.checkpoints)].reduce((max, at) => (at > max ? at : max), START)
     if (furthest <= head) return
     this.breaks.add({
       position: (head + 1n).toString(),
@@ -1183,8 +1208,10 @@ class LogWalk {
     const chain = { ok: breaks.found === 0, ...(brokenAt ? { brokenAt } : {}), breaks: breaks.items, breaksFound: breaks.found }
     const { mismatches } = this.replay
     const auditTrail = this.audit.report()
+    const { items, found } = this.historyMismatches
+    const balanceHistory = { ok: found === 0, comparedAt: this.history.checkpoint.toString(), mismatches: items, mismatchesFound: found }
     return {
-      ok: chain.ok && mismatches.found === 0 && (sealReport?.ok ?? true) && auditTrail.ok,
+      ok: chain.ok && mismatches.found === 0 && (sealReport?.ok ?? true) && auditTrail.ok && balanceHistory.ok,
       eventsChecked: this.eventsChecked,
       head: head.toString(),
       comparedAt: {
@@ -1197,6 +1224,7 @@ class LogWalk {
       chain,
       ...(sealReport ? { seal: sealReport } : {}),
       auditTrail,
+      balanceHistory,
     }
   }
 }
@@ -1206,9 +1234,10 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
   const snapshot = await loadReadModels(options.db)
   const pageSize = Math.min(options.pageSize ?? VERIFY_PAGE_SIZE, MAX_READ_COUNT)
   // Read before the head: the audit projection cannot have processed an event the head does not cover.
-  const audit = new AuditTrailCheck(options.db, await readAuditCheckpoint(options.db), pageSize)
+  const audit = new AuditTrailCheck(options.db, await readCheckpoint(options.db, 'audit'), pageSize)
+  const history = { db: options.db, checkpoint: await readCheckpoint(options.db, 'balance-history'), pageSize }
   const head = await options.store.headPosition()
-  const walk = new LogWalk(snapshot, options.seal, audit)
+  const walk = new LogWalk(snapshot, options.seal, audit, history)
   let after: Position = START
   let complete = true
   while (after < head) {
@@ -1229,14 +1258,19 @@ export async function verifyLog(options: VerifyOptions): Promise<VerifyReport> {
       after = page.unreadable.position
     }
     await audit.compareThrough(after < head ? after : head)
+    await walk.history.compareThrough(after < head ? after : head)
     options.onProgress?.({ eventsChecked: walk.eventsChecked, position: after < head ? after : head, head })
     await yieldToEventLoop()
   }
   // Rows past the last event, up to the checkpoint (beyond the head too), have no event; unless the walk stopped short of them.
   if (complete) {
     await audit.compareThrough(audit.checkpoint)
+    await walk.history.finish()
     walk.checkTail(head)
-  } else await audit.compareThrough(after)
+  } else {
+    await audit.compareThrough(after)
+    await walk.history.compareThrough(after)
+  }
   return walk.report(head)
 }
 

@@ -118,6 +118,7 @@ function describeFailure(report: VerifyReport): string {
   }
   if (report.mismatchesFound > 0) parts.push(`${report.mismatchesFound} read-model mismatch(es)`)
   if (!report.auditTrail.ok) parts.push(`${report.auditTrail.mismatchesFound} audit-trail mismatch(es)`)
+  if (!report.balanceHistory.ok) parts.push(`${report.balanceHistory.mismatchesFound} balance-history mismatch(es)`)
   return parts.join(', ') || 'the verify failed'
 }
 

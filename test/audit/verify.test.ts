@@ -634,6 +634,61 @@ t.test('the audit trail is compared row by row with the log, as far as its proje
   })
 })
 
+t.test('the balance history is compared with the replay, after each budget event', async (t) => {
+  const { url, history, rows } = await writtenLog(t)
+  const north = `budget-2025-${history.north.sozialraum}`
+  const spendings = rows.filter((row) => row.stream_id === north && row.type === 'SpendingRecorded')
+  const third = spendings[2] as EventRow
+  const transfer = rowOf(rows, (row) => row.type === 'BudgetTransferred', 'of a transfer')
+  // Small pages: the history is read in many stretches, budget by budget.
+  const verify = (copy: string) => verifyFile(copy, { pageSize: 3 })
+
+  const untouched = await verify(await copyOf(t, url))
+  t.strictSame(untouched.balanceHistory, { ok: true, comparedAt: untouched.head, mismatches: [], mismatchesFound: 0 }, 'an untouched history agrees')
+
+  t.test('a figure and a flag changed, a row deleted', async (t) => {
+    const copy = await copyOf(t, url)
+    await tamper(copy, [
+      { sql: 'UPDATE balance_history SET flexible_spent_cents = flexible_spent_cents + 1 WHERE position = ?', params: [third.position] },
+      { sql: 'UPDATE balance_history SET closed = 1 WHERE position = ?', params: [spendings[0]?.position] },
+      { sql: 'DELETE FROM balance_history WHERE position = ?', params: [transfer.position] },
+    ])
+    const report = await verify(copy)
+    t.equal(report.ok, false)
+    t.equal(report.chain.ok, true, 'the events are intact')
+    t.strictSame(report.mismatches, [], 'the current read models are untouched')
+    t.match(
+      [...report.balanceHistory.mismatches].sort((a, b) => Number(a.position) - Number(b.position)),
+      [
+        { position: String(spendings[0]?.position), field: 'closed', expected: '0', actual: '1' },
+        { position: String(transfer.position), field: 'row', expected: 'present', actual: 'missing' },
+        { position: String(third.position), field: 'flexible_spent_cents' },
+      ].sort((a, b) => Number(a.position) - Number(b.position)),
+    )
+    const spent = report.balanceHistory.mismatches.find((mismatch) => mismatch.field === 'flexible_spent_cents')
+    t.equal(BigInt(spent?.actual ?? 0) - BigInt(spent?.expected ?? 0), 1n, 'the cent added')
+    t.equal(report.balanceHistory.mismatchesFound, 3)
+  })
+
+  t.test('a row made up where its budget has no event', async (t) => {
+    const copy = await copyOf(t, url)
+    // A copy of the transfer's row under the position of an event of another stream.
+    const other = rowOf(rows, (row) => row.stream_id !== transfer.stream_id && row.position > transfer.position, 'of another stream')
+    await tamper(copy, [
+      {
+        sql: `INSERT INTO balance_history SELECT year, sozialraum, ?, recorded_up_to, revision, closed, ambulatory_allocated_cents,
+                ambulatory_committed_cents, ambulatory_spent_cents, flexible_allocated_cents, flexible_committed_cents, flexible_spent_cents,
+                over_budget_commitments, over_budget_cents FROM balance_history WHERE position = ?`,
+        params: [other.position, transfer.position],
+      },
+    ])
+    const report = await verify(copy)
+    t.equal(report.ok, false)
+    t.match(report.balanceHistory.mismatches, [{ field: /^(row|rows of 2025\/.+ without an event)$/ }])
+    t.equal(report.balanceHistory.mismatchesFound, 1, 'reported once')
+  })
+})
+
 // ---------------------------------------------------------------------------------------------
 // The command line
 

@@ -158,6 +158,7 @@ t.test('the auditor reads past balances, the trail, a verify and the export', { 
     t.equal(await page.locator('[data-figure="eventsChecked"] td').textContent(), String(report.body.eventsChecked), 'the events checked')
     t.equal(await page.locator('[data-figure="head"] td').textContent(), report.body.head, 'up to the head of the log')
     t.equal(await page.locator('[data-figure="chain"] td').textContent(), 'in Ordnung', 'the chains hold')
+    t.match(await page.locator('[data-figure="balanceHistory"] td').textContent(), /^in Ordnung/, 'the balance history agrees')
   })
 
   await t.test('the CSV export downloads the year’s file', async (t) => {

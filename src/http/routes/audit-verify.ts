@@ -56,6 +56,18 @@ const auditTrailMismatchSchema = z
   })
   .meta({ id: 'AuditTrailMismatch', description: 'An entry of the audit trail that is not the event at its position' })
 
+const balanceHistoryMismatchSchema = z
+  .object({
+    position,
+    field: z.string().meta({
+      description:
+        'A column of the history (`revision`, `closed`, `flexible_spent_cents`, …), `row` for a row on one side only, or `rows of <year>/<sozialraum> without an event`',
+    }),
+    expected: z.string().meta({ description: 'What the replay of the events says (cents for the figures), `present`, `missing` or a count' }),
+    actual: z.string(),
+  })
+  .meta({ id: 'BalanceHistoryMismatch', description: 'A row of the balance history that does not follow from the events' })
+
 const verifyReportSchema = z
   .object({
     ok: z.boolean().meta({ description: 'The chain holds, the read models follow from the events, and the seal (if given) is kept' }),
@@ -92,6 +104,17 @@ const verifyReportSchema = z
         mismatchesFound: z.number().int(),
       })
       .meta({ description: 'The audit trail (GET /v1/audit/events) compared with the log, entry by entry' }),
+    balanceHistory: z
+      .object({
+        ok: z.boolean(),
+        comparedAt: position.meta({ description: 'How far the balance history had processed the log: it is compared up to there' }),
+        mismatches: z.array(balanceHistoryMismatchSchema).meta({ description: 'At most 1000; `mismatchesFound` counts them all' }),
+        mismatchesFound: z.number().int(),
+      })
+      .meta({
+        description:
+          'The balances at past moments (GET /v1/audit/balances) compared with the replay of the log: after each budget event, its revision, `closed` and line figures',
+      }),
   })
   .meta({ id: 'VerifyReport' })
 

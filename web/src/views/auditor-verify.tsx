@@ -44,6 +44,8 @@ export interface VerifyReport {
   mismatchesFound: number
   chain: { ok: boolean; brokenAt?: ChainBreak; breaks: ChainBreak[]; breaksFound: number }
   auditTrail: { ok: boolean; comparedAt: string; mismatches: TrailMismatch[]; mismatchesFound: number }
+  /** The same shape: a position, a column (or `row`), what the events say and what the history holds. */
+  balanceHistory: { ok: boolean; comparedAt: string; mismatches: TrailMismatch[]; mismatchesFound: number }
 }
 
 /** A verify reads the whole log: about 35 s per million events (docs/api.md), so it gets far longer than other requests. */
@@ -115,6 +117,10 @@ function VerifyResult({ report }: { report: VerifyReport }) {
             {verdict(report.auditTrail.mismatchesFound, ['Abweichung', 'Abweichungen'])}
             <small class="muted au-block">verglichen bis Nr. {report.auditTrail.comparedAt}</small>
           </Figure>
+          <Figure label="Salden-Verlauf gegen Ereignisse" name="balanceHistory">
+            {verdict(report.balanceHistory.mismatchesFound, ['Abweichung', 'Abweichungen'])}
+            <small class="muted au-block">verglichen bis Nr. {report.balanceHistory.comparedAt}</small>
+          </Figure>
         </tbody>
       </table>
       <ProblemTable
@@ -149,6 +155,17 @@ function VerifyResult({ report }: { report: VerifyReport }) {
           ['Feld', (row) => row.field],
           ['laut Protokoll', (row) => row.expected],
           ['im Prüfpfad', (row) => row.actual],
+        ]}
+      />
+      <ProblemTable
+        title="Abweichungen des Salden-Verlaufs"
+        found={report.balanceHistory.mismatchesFound}
+        rows={report.balanceHistory.mismatches}
+        columns={[
+          ['Nr.', (row) => row.position],
+          ['Feld', (row) => row.field],
+          ['laut Ereignissen', (row) => row.expected],
+          ['im Verlauf', (row) => row.actual],
         ]}
       />
     </div>
