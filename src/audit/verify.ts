@@ -560,9 +560,10 @@ class Replay {
     if (this.nextComparison === undefined && stored.position > this.foldThrough) return undefined
     const budget = this.budgetOf(event.data.year, event.data.sozialraum)
     budget.revision = stored.revision
+    const before = this.figuresOf(event.data.year, event.data.sozialraum)
     const problem = foldBudgetEvent(budget.state, event)
     if (problem !== undefined) return `it does not replay: ${problem}`
-    this.observe(budget, event, stored.position)
+    this.observe(budget, event, stored.position, before)
     return undefined
   }
 
@@ -593,17 +594,24 @@ class Replay {
     return budget
   }
 
-  /** Compares what the event may have changed with the read models, for projections still to compare. */
-  private observe(budget: BudgetReplay, event: BudgetEvent, position: Position): void {
+  /**
+   * Compares what the event changed with the read models, for projections still to compare: a
+   * field the event left as it was is not observed, so that where a field parted (`divergedAt`)
+   * is an event that changed it. (Every event moves the budget's revision.)
+   */
+  private observe(budget: BudgetReplay, event: BudgetEvent, position: Position, before: HistoryFigures | undefined): void {
     const { rows, state } = budget
     if (!this.compared.has('balances') && state.exists) {
       budget.budget.observe('budget', 'row', rows?.revision !== undefined, position)
       budget.budget.observe('budget', 'revision', rows?.revision === budget.revision, position)
-      budget.budget.observe('budget', 'closed', rows?.closed === state.closed, position)
+      if (before?.closed !== state.closed) budget.budget.observe('budget', 'closed', rows?.closed === state.closed, position)
       for (const line of LINES) {
         const actual = rows?.lines[line]
         budget.budget.observe(line, 'row', actual !== undefined, position)
-        for (const field of LINE_FIELDS) budget.budget.observe(line, field, actual?.[field] === state.lines[line][field], position)
+        for (const field of LINE_FIELDS) {
+          const value = state.lines[line][field]
+          if (before?.lines[line][field] !== value) budget.budget.observe(line, field, actual?.[field] === value, position)
+        }
       }
     }
     const commitmentId = 'commitmentId' in event.data ? event.data.commitmentId : undefined

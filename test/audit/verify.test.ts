@@ -492,6 +492,22 @@ t.test('read models changed by hand are reported with budget, field, both values
     ])
   })
 
+  t.test('a line field parts at the first event that changed it, not at the budget\'s first event', async (t) => {
+    const copy = await copyOf(t, url)
+    await tamper(copy, [
+      { sql: "UPDATE budget_lines SET spent_cents = 1 WHERE year = 2025 AND sozialraum = 'nord' AND line = 'flexible'", params: [] },
+      { sql: "UPDATE budget_lines SET committed_cents = 1 WHERE year = 2025 AND sozialraum = 'sued' AND line = 'flexible'", params: [] },
+    ])
+    const first = rowOf(rows, (row) => row.stream_id === 'budget-2025-nord', 'of the north')
+    t.not(first.type, 'SpendingRecorded', 'the budget began with another event')
+    const report = await verifyFile(copy)
+    t.match(report.mismatches, [
+      { sozialraum: 'nord', field: 'lines.flexible.spent', actual: '0.01', divergedAt: String(spent[0]?.position) },
+      // No event of the south touched its flexible line's commitments.
+      { sozialraum: 'sued', field: 'lines.flexible.committed', actual: '0.01', divergedAt: null },
+    ])
+  })
+
   t.test('commitments and spendings: a field, a row deleted, a row made up', async (t) => {
     const copy = await copyOf(t, url)
     const madeUp = uuid(77)
@@ -532,12 +548,12 @@ t.test('read models changed by hand are reported with budget, field, both values
     const report = await verifyFile(copy)
     const created = rowOf(rows, (row) => row.type === 'CommitmentCreated' && row.data.includes(history.commitments.large), 'creating the large commitment')
     const data = JSON.parse(created.data) as { provider: string; helpType: string }
-    const first = rowOf(rows, (row) => row.stream_id === 'budget-2025-sued', 'of the south')
     const commitment = `commitments.${history.commitments.large}`
     t.strictSame(
       [...report.mismatches].sort((a, b) => a.field.localeCompare(b.field)),
       [
-        { year: 2025, sozialraum: 'sued', field: 'closed', expected: 'false', actual: 'true', divergedAt: String(first.position) },
+        // No event ever closed it: no event touched the field.
+        { year: 2025, sozialraum: 'sued', field: 'closed', expected: 'false', actual: 'true', divergedAt: null },
         { year: 2025, sozialraum: 'nord', field: `${commitment}.helpType`, expected: data.helpType, actual: 'null', divergedAt: String(created.position) },
         { year: 2025, sozialraum: 'nord', field: `${commitment}.overBudgetJustification`, expected: 'null', actual: 'erfunden', divergedAt: String(created.position) },
         { year: 2025, sozialraum: 'nord', field: `${commitment}.provider`, expected: data.provider, actual: 'Anderer Träger', divergedAt: String(created.position) },
@@ -650,7 +666,7 @@ t.test('the balance history is compared with the replay, after each budget event
     const copy = await copyOf(t, url)
     await tamper(copy, [
       { sql: 'UPDATE balance_history SET flexible_spent_cents = flexible_spent_cents + 1 WHERE position = ?', params: [third.position] },
-      { sql: 'UPDATE balance_history SET closed = 1 WHERE position = ?', params: [spendings[0]?.position] },
+      { sql: 'UPDATE balance_history SET closed = 1 WHERE position = ?', params: [(spendings[0] as EventRow).position] },
       { sql: 'DELETE FROM balance_history WHERE position = ?', params: [transfer.position] },
     ])
     const report = await verify(copy)
