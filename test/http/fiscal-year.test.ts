@@ -170,6 +170,7 @@ t.test('moves between Sozialräume over HTTP', async (t) => {
     const again = await move({}, { 'idempotency-key': 'move-1' })
     t.equal(again.status, 201)
     t.equal(again.body.id, moved.body.id, 'a retried request answers with the move it made')
+    t.ok(BigInt(again.body.position) >= BigInt(moved.body.position), "the retry's position is at or after the move's last step, not its debit's")
     t.equal((await get(app, a.url, moved.body.position)).body.lines.ambulatory.allocated, '750.00')
     t.equal((await get(app, b.url, moved.body.position)).body.lines.flexible.allocated, '350.00')
     const listed = await get(app, '/v1/budgets/2025/moves', moved.body.position)

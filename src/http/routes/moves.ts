@@ -83,7 +83,10 @@ export const moveRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
         )
       }
       reply.header('etag', `"${written.revision}"`)
-      return reply.code(201).send(answerOf(move, 'completed', end.position ?? written.position, written.revision))
+      // A retry (or a run of the move process) did the credit before this call: the head of the
+      // log lies at or after it, so that a read with ?minPosition= sees the move's end.
+      const position = end.position ?? (await deps.store.headPosition())
+      return reply.code(201).send(answerOf(move, 'completed', position, written.revision))
     },
   )
 
