@@ -270,27 +270,37 @@ async function startProcess(target: Target): Promise<{ url: string; stop: () => 
   }
 }
 
-/** Both processes take writes at once, each from half the connections; one row sums them. */
+/**
+ * Both processes take writes at once, each from half the connections; one row sums them. First
+ * every process writes to every budget (a load balancer that spreads requests evenly), then each
+ * to half of them (one that routes by the path's Sozialraum, as README.md "Scaling" advises).
+ */
 async function twoProcesses(rows: Row[], target: Target, template: autocannon.RequestTemplate, sozialraeume: string[]): Promise<void> {
   const processes = [await startProcess(target), await startProcess(target)]
-  try {
-    const title = `${target.name}, two processes: POST spending`
+  const half = Math.max(1, Math.floor(connections / 2))
+  const load = (title: string, budgetsOf: (index: number) => string[]) => {
     process.stderr.write(`running: ${title} (${seconds} s)\n`)
-    const half = Math.max(1, Math.floor(connections / 2))
-    const results = await Promise.all(
-      processes.map((child) =>
+    return Promise.all(
+      processes.map((child, index) =>
         autocannon({
           url: child.url,
           connections: half,
           duration: seconds,
           timeout: 10,
-          initialContext: { sozialraeume },
+          initialContext: { sozialraeume: budgetsOf(index) },
           headers: { authorization: AUTHORIZATION },
           requests: [{ ...template, setupRequest: SETUP_REQUEST }],
         }),
       ),
     )
-    rows.push({ scenario: title, result: combine(results), writes: true })
+  }
+  try {
+    for (const [title, budgetsOf] of [
+      [`${target.name}, two processes: POST spending`, () => sozialraeume],
+      [`${target.name}, two processes, routed by Sozialraum: POST spending`, (index: number) => sozialraeume.filter((_, j) => j % 2 === index)],
+    ] as const) {
+      rows.push({ scenario: title, result: combine(await load(title, budgetsOf)), writes: true })
+    }
   } finally {
     for (const child of processes) await child.stop()
   }
