@@ -47,16 +47,31 @@ export const NO_CONTROL_CHARACTERS = /^[^\x00-\x1F\x7F-\x9F]*$/
 export const NO_CONTROL_CHARACTERS_BUT_LINE_BREAKS = /^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$/
 
 /**
- * Characters that show nothing, as a plain class of the BMP like those above: the soft hyphen, zero-width spaces and
- * joiners, the bidirectional marks and controls, fillers, the blank braille pattern, variation
- * selectors and the byte-order mark. Free text may hold some of them (a soft hyphen pasted from a
- * letter), but they do not make a text say something.
+ * Invisible characters, as plain classes of the BMP like those above. Joiners and marks that some
+ * scripts need between letters (ZWNJ and ZWJ in Persian, the Arabic, left-to-right and
+ * right-to-left marks) may stand inside a reference; nothing needs the others there: the soft
+ * hyphen, the combining grapheme joiner, fillers, Mongolian separators, the zero-width space, the
+ * word joiner and invisible operators, the blank braille pattern, variation selectors and the
+ * byte-order mark. Free text may hold any of them (a soft hyphen pasted from a letter).
  */
-const INVISIBLE = '\\u00AD\\u034F\\u061C\\u115F\\u1160\\u17B4\\u17B5\\u180B-\\u180F\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u206F\\u2800\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0'
-const VISIBLE = new RegExp(`[^\\s${INVISIBLE}]`)
-const NO_INVISIBLE = new RegExp(`^[^${INVISIBLE}]*$`)
+const JOINERS_AND_MARKS = '\\u061C\\u200C-\\u200F'
+const IGNORABLE = '\\u00AD\\u034F\\u115F\\u1160\\u17B4\\u17B5\\u180B-\\u180F\\u200B\\u2060-\\u2065\\u206A-\\u206F\\u2800\\u3164\\uFE00-\\uFE0F\\uFEFF\\uFFA0'
 /** Bidirectional overrides, embeddings and isolates: they make text show in another order than it is stored. */
-const NO_BIDI_CONTROLS = /^[^\u202A-\u202E\u2066-\u2069]*$/
+const BIDI_CONTROLS = '\\u202A-\\u202E\\u2066-\\u2069'
+/**
+ * One character that shows something: not a space, not invisible, not half of a surrogate pair
+ * alone; outside the BMP any pair but the invisible tags and variation selectors (U+E0000–E007F,
+ * U+E0100–E01EF, whose high surrogate is U+DB40).
+ */
+const VISIBLE_CHARACTER = `(?:[^\\s${IGNORABLE}${JOINERS_AND_MARKS}${BIDI_CONTROLS}\\uD800-\\uDFFF]|[\\uD800-\\uDB3F\\uDB41-\\uDBFF][\\uDC00-\\uDFFF]|\\uDB40[\\uDC80-\\uDCFF\\uDDF0-\\uDFFF])`
+const VISIBLE = new RegExp(VISIBLE_CHARACTER)
+const NO_BIDI_CONTROLS = new RegExp(`^[^${BIDI_CONTROLS}]*$`)
+/**
+ * Visible characters, and between them plain spaces and the joiners and marks. The two sets are
+ * disjoint, so the pattern never backtracks: linear even on a long string it refuses (zod runs
+ * every check, the length's too).
+ */
+const ONE_WAY = new RegExp(`^${VISIBLE_CHARACTER}(?:[ ${JOINERS_AND_MARKS}]*${VISIBLE_CHARACTER})*$`)
 
 /** Text that says something: bounded, not blank, no control characters (free text may break lines). */
 const text = (maxLength: number, allowLineBreaks = false) =>
@@ -72,12 +87,14 @@ const text = (maxLength: number, allowLineBreaks = false) =>
     .regex(NO_BIDI_CONTROLS, 'must not hold bidirectional controls')
 /**
  * A reference (an invoice number, a receipt, a decision, a case, a provider) is written one way
- * only: no space at either end, no invisible character, no line break. Else "RE-7" and "RE-7 "
- * would be two invoice numbers of one commitment, each booked once (docs/domain.md rule 2).
+ * only: it begins and ends with a visible character, its only space is the plain one, it breaks
+ * no line and holds no invisible character but the joiners and marks between letters, and it is
+ * kept in Unicode's composed form (NFC). Else "RE-7", "RE-7 " and "RE 7" with a no-break space
+ * would be three invoice numbers of one commitment, each booked once (docs/domain.md rule 2).
  */
 export const reference = text(TEXT_LIMITS.reference)
-  .regex(/^\S(.*\S)?$/, 'must not begin or end with a space, nor break lines')
-  .regex(NO_INVISIBLE, 'must not hold invisible characters (zero-width spaces, soft hyphens, bidirectional marks)')
+  .regex(ONE_WAY, 'must begin and end with a visible character, and hold no line break, no other space than the plain one and no invisible character')
+  .normalize('NFC')
 export const freeText = text(TEXT_LIMITS.freeText, true).meta({ description: PERSONAL_DATA_NOTE })
 export const businessDate = z.iso
   .date()

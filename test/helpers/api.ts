@@ -167,3 +167,11 @@ export const balance = (allocated: string, committed: string, spent: string, ava
   spent,
   available,
 })
+
+/**
+ * Text as an assertion's name shows it: JSON, with every character beyond printable ASCII
+ * escaped. A raw line separator (U+2028) in a name ends the line of TAP that carries it.
+ */
+export function shown(text: string): string {
+  return JSON.stringify(text).replace(/[^\x20-\x7e]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}

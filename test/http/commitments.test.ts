@@ -137,6 +137,16 @@ t.test('commitments over HTTP', async (t) => {
     )
   })
 
+  t.test('an invoice number is one number, whether its letters come composed or decomposed', async (t) => {
+    const { url } = await seed(app, 'invoice-nfc')
+    const id = (await post(app, `${url}/commitments`, commitmentBody({ amount: '100.00' }))).body.id as string
+    const composed = await post(app, `${url}/commitments/${id}/invoices`, { invoiceNo: 'Tr\u00e4ger-1', amount: '10', invoiceDate: '2025-01-31' })
+    assertWritten(t, composed)
+    t.equal(composed.body.invoices[0].invoiceNo, 'Tr\u00e4ger-1')
+    const decomposed = await post(app, `${url}/commitments/${id}/invoices`, { invoiceNo: 'Tra\u0308ger-1', amount: '10', invoiceDate: '2025-01-31' })
+    assertProblem(t, decomposed, 409, 'conflict', 'the same number, written decomposed')
+  })
+
   t.test('invoice problems: above the remainder, duplicate invoiceNo; amendment below invoiced', async (t) => {
     const { url } = await seed(app, 'invoice-rules', { ambulatory: '2000.00' })
     const created = await post(app, `${url}/commitments`, commitmentBody({ amount: '1000.00' }))

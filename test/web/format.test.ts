@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import t from 'tap'
-import { addAmounts, euro, parseEuro, subtractAmount } from '../../web/src/format.js'
+import { reference } from '../../src/http/schemas.js'
+import { addAmounts, euro, parseEuro, subtractAmount, typedText } from '../../web/src/format.js'
 
 /** The dashboard's German amounts (web/src/format.ts): shown exactly, and typed input read exactly. */
 
@@ -63,3 +64,27 @@ t.test('sums are exact: no binary float on the way', async () => {
   )
   fc.assert(fc.property(cents, cents, (a, b) => subtractAmount(apiAmount(a), apiAmount(b)) === apiAmount(a - b)))
 })
+
+t.test('typed text: whatever one types into a one-line field, the API takes as a reference', async (t) => {
+  // Letters of several scripts, digits, punctuation, and what pasting brings along: spaces of
+  // every kind, soft hyphens, zero-width spaces and joiners, marks, the byte-order mark, and
+  // letters written decomposed (a + combining diaeresis).
+  const piece = fc.constantFrom(
+    'a', 'Z', 'ä', 'a\u0308', 'ß', '7', '-', '/', '.', '😀', 'م', 'ی', ' ', '\u00a0', '\u202f', '\u3000',
+    '\u00ad', '\u200b', '\u200c', '\u200d', '\u200e', '\u200f', '\u2060', '\ufeff',
+  )
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 40 }), (pieces) => {
+      const cleaned = typedText(pieces.join(''))
+      const parsed = reference.safeParse(cleaned)
+      // Empty, or only joiners between nothing: the form asks for it instead.
+      if (!/[^\s\u200c-\u200f]/.test(cleaned)) return true
+      if (!parsed.success) throw new Error(`${JSON.stringify(cleaned)}: ${parsed.error.issues.map((issue) => issue.message).join('; ')}`)
+      return parsed.data === cleaned
+    }),
+    { numRuns: 3000 },
+  )
+  t.equal(typedText('  RE\u00a02025\u00ad-07\u200b '), 'RE 2025-07', 'a pasted invoice number')
+  t.equal(typedText('Tra\u0308ger'), 'Tr\u00e4ger', 'composed')
+})
+

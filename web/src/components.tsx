@@ -3,7 +3,7 @@ import { createContext } from 'preact'
 import { useContext, useEffect, useRef, useState } from 'preact/hooks'
 import { asProblem, type ApiProblem } from './api'
 import { Chart, type ChartConfiguration } from './chart'
-import { euro, parseEuro } from './format'
+import { euro, parseEuro, typedText } from './format'
 import { fieldMessages, problemMessage } from './messages'
 
 /** An amount as the team reads it; the API's decimal string kept in a data attribute for tests and copy. */
@@ -174,7 +174,7 @@ export function Form<T>(props: FormProps<T>) {
     const checked: Values = {}
     const wrong: Record<string, string> = {}
     for (const field of props.fields) {
-      const text = (values[field.name] ?? '').trim()
+      const text = typedText(values[field.name] ?? '')
       if (text === '') {
         if (field.required === true) wrong[field.name] = 'Bitte ausfüllen.'
         checked[field.name] = ''

@@ -96,3 +96,17 @@ export function fractionOf(amount: string, numerator: number, denominator: numbe
 export function subtractAmount(a: string, b: string): string {
   return amountOfCents(centsOf(a) - centsOf(b))
 }
+
+/**
+ * What a user typed into a one-line field, as the API takes it (docs/api.md, "Conventions"):
+ * composed (NFC), other spaces (a no-break space pasted from a letter) as plain ones, the soft
+ * hyphen, zero-width space, word joiner and byte-order mark left out, and nothing invisible at
+ * either end. Joiners and marks between letters (Persian, Arabic) stay.
+ */
+export function typedText(text: string): string {
+  return text
+    .normalize('NFC')
+    .replace(/[\u00A0\u1680\u2000-\u200A\u202F\u205F\u3000]/g, ' ')
+    .replace(/[\u00AD\u200B\u2060\uFEFF]/g, '')
+    .replace(/^[\s\u061C\u200C-\u200F]+|[\s\u061C\u200C-\u200F]+$/g, '')
+}
