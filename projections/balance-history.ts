@@ -32,7 +32,8 @@ import { rowsInBulk, sql, tuples, type Projection } from './projection.js'
 
 type FigureColumn = `${Line}_${Figure}_cents`
 
-const figureColumn = (line: Line, figure: Figure): FigureColumn => `${line}_${figure}_cents`
+/** The column of `balance_history` (and `balance_history_budgets`) that holds a line's figure; the verifier reads them too. */
+export const figureColumn = (line: Line, figure: Figure): FigureColumn => `${line}_${figure}_cents`
 const FIGURE_COLUMNS: readonly FigureColumn[] = LINES.flatMap((line) =>
   (['allocated', 'committed', 'spent'] as const).map((figure) => figureColumn(line, figure)),
 )

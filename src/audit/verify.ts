@@ -68,8 +68,9 @@ export interface Mismatch {
   /** What the read model says, in the same notation. */
   actual: string
   /**
-   * The first event that touched the field after the last position at which the replayed value
-   * equalled the read model's; null when no event touched it (a row only the read model has).
+   * The first event that changed the field after the last position at which the replayed value
+   * equalled the read model's; null when no event changed it (a row only the read model has, or a
+   * figure no event moved).
    */
   divergedAt: string | null
 }
@@ -571,8 +572,8 @@ class Replay {
   figuresOf(year: number, sozialraum: string): HistoryFigures | undefined {
     const budget = this.budgets.get(budgetKeyOf(year, sozialraum))
     if (!budget) return undefined
-    const { lines, closed } = budget.state
-    return { revision: budget.revision, closed, lines: { ambulatory: { ...lines.ambulatory }, flexible: { ...lines.flexible } } }
+    const { lines, closed, exists } = budget.state
+    return { revision: budget.revision, exists, closed, lines: { ambulatory: { ...lines.ambulatory }, flexible: { ...lines.flexible } } }
   }
 
   private budgetOf(year: number, sozialraum: string): BudgetReplay {
@@ -1143,7 +1144,9 @@ class LogWalk {
     readonly audit: AuditTrailCheck,
     history: { db: SqlDatabase; checkpoint: Position; pageSize: number },
   ) {
-    this.history = new BalanceHistoryCheck(history.db, history.checkpoint, history.pageSize, (mismatch) => this.historyMismatches.add(mismatch))
+    this.history = new BalanceHistoryCheck(history.db, history.checkpoint, history.pageSize, ({ position, field, expected, actual }) =>
+      this.historyMismatches.add({ position, field: clipped(field), expected: clipped(expected), actual: clipped(actual) }),
+    )
     this.replay = new Replay(snapshot, history.checkpoint)
     this.seal = seal === undefined ? undefined : new SealCheck(seal)
   }
@@ -1159,9 +1162,10 @@ class LogWalk {
     const problem = stored && this.replay.apply(stored)
     if (problem !== undefined) reasons.push(problem)
     else if (stored !== undefined && isBudgetEvent(stored.event)) {
+      // The history has a row for each event from the budget's opening on (its allocation or a carried-in commitment).
       const { year, sozialraum } = stored.event.data
       const figures = this.replay.figuresOf(year, sozialraum)
-      if (figures) this.history.expect(year, sozialraum, position, figures)
+      if (figures?.exists) this.history.expect(year, sozialraum, position, figures)
     }
     if (reasons.length > 0) {
       this.breaks.add({ position: position.toString(), streamId, revision: String(revision), eventId: id, reason: reasons.join('; ') })

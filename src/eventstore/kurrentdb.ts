@@ -188,9 +188,15 @@ export class KurrentDbEventStore implements EventStore {
     return this.withDeadline(() => this.readHead())
   }
 
+  /**
+   * From the leader, whatever node the connection prefers: a follower may lag behind what a
+   * projection has processed already, and the verifier takes a checkpoint beyond the head for
+   * events removed from the log.
+   */
   private async readHead(): Promise<Position> {
     try {
-      for await (const resolved of this.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1, filter: ledgerFilter(), deadline: this.deadlineMs })) {
+      const head = this.client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1, filter: ledgerFilter(), deadline: this.deadlineMs, requiresLeader: true })
+      for await (const resolved of head) {
         const event = this.recordedOf(resolved)
         if (event) return event.position
       }

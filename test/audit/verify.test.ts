@@ -703,6 +703,22 @@ t.test('the balance history is compared with the replay, after each budget event
     t.match(report.balanceHistory.mismatches, [{ field: /^(row|rows of 2025\/.+ without an event)$/ }])
     t.equal(report.balanceHistory.mismatchesFound, 1, 'reported once')
   })
+
+  t.test('rows of a budget that has no event at all', async (t) => {
+    const copy = await copyOf(t, url)
+    await tamper(copy, [
+      {
+        sql: `INSERT INTO balance_history SELECT year, 'erfunden', position, recorded_up_to, revision, closed, ambulatory_allocated_cents,
+                ambulatory_committed_cents, ambulatory_spent_cents, flexible_allocated_cents, flexible_committed_cents, flexible_spent_cents,
+                over_budget_commitments, over_budget_cents FROM balance_history WHERE position IN (?, ?)`,
+        params: [transfer.position, third.position],
+      },
+    ])
+    const report = await verify(copy)
+    t.strictSame(report.balanceHistory.mismatches, [
+      { position: report.balanceHistory.comparedAt, field: 'rows of 2025/erfunden without an event', expected: '0', actual: '2' },
+    ])
+  })
 })
 
 // ---------------------------------------------------------------------------------------------

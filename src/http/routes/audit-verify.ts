@@ -31,7 +31,7 @@ const mismatchSchema = z
     expected: z.string().meta({ description: 'What the events say (money in EUR with two decimals)' }),
     actual: z.string().meta({ description: 'What the read model says' }),
     divergedAt: position.nullable().meta({
-      description: 'The first event that touched the field after the last position at which both agreed; null when no event touched it',
+      description: 'The first event that changed the field after the last position at which both agreed; null when no event changed it',
     }),
   })
   .meta({ id: 'Mismatch', description: 'A read-model value that does not follow from the events' })
@@ -70,7 +70,9 @@ const balanceHistoryMismatchSchema = z
 
 const verifyReportSchema = z
   .object({
-    ok: z.boolean().meta({ description: 'The chain holds, the read models follow from the events, and the seal (if given) is kept' }),
+    ok: z.boolean().meta({
+      description: 'The chain holds, the read models, the audit trail and the balance history follow from the events, and the seal (if given) is kept',
+    }),
     eventsChecked: z.number().int(),
     head: position.meta({ description: 'The log was verified up to this position, its head when the verify started' }),
     comparedAt: z
