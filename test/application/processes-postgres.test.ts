@@ -116,6 +116,10 @@ t.test('a year another process closed takes no new budget', { skip }, async (t) 
     await b.close()
     await schema.drop()
   })
+  // a projects and runs the close; b, which does not, learns of it only from the store (else its
+  // own process runner would refresh its year, and the test would pass without the fix).
+  t.equal(a.runner.status().projecting, true, 'a projects')
+  t.equal(b.runner.status().projecting, false, 'b does not')
   for (const id of ['pg-seen', 'pg-late']) await post(a.app, '/v1/sozialraeume', { id, name: id })
   await post(a.app, '/v1/budgets/2030/pg-seen/allocations', { line: 'ambulatory', amount: '1000', decisionRef: 'JHA' })
   // b writes to the year while it is open, and so remembers it open.
