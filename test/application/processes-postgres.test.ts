@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { closeYear } from '../../src/application/processes.js'
 import { Ledger } from '../../src/application/ledger.js'
 import { FiscalYearQueries } from '../../src/readmodels/fiscal-years.js'
@@ -42,7 +42,8 @@ function closer(service: Service) {
 
 const money = (text: string): bigint => BigInt(text.replace('.', ''))
 
-t.test('two processes closing one year write each step once', { skip }, async (t) => {
+/** Two service processes on one new schema, a started first; closed and dropped at the test's end. */
+async function twoProcesses(t: Test): Promise<{ a: Service; b: Service }> {
   const schema = await createTestSchema()
   const a = await openServiceOn(schema.url)
   const b = await openServiceOn(schema.url)
@@ -51,6 +52,11 @@ t.test('two processes closing one year write each step once', { skip }, async (t
     await b.close()
     await schema.drop()
   })
+  return { a, b }
+}
+
+t.test('two processes closing one year write each step once', { skip }, async (t) => {
+  const { a, b } = await twoProcesses(t)
   const open = new Map<string, bigint>()
   let position = '0'
   for (let index = 0; index < SOZIALRAEUME; index++) {
@@ -108,14 +114,7 @@ async function totalMoney(service: Service, position: string): Promise<bigint> {
  * the closed year (its budgets that existed are closed in their own streams, a new one is not).
  */
 t.test('a year another process closed takes no new budget', { skip }, async (t) => {
-  const schema = await createTestSchema()
-  const a = await openServiceOn(schema.url)
-  const b = await openServiceOn(schema.url)
-  t.teardown(async () => {
-    await a.close()
-    await b.close()
-    await schema.drop()
-  })
+  const { a, b } = await twoProcesses(t)
   // a projects and runs the close; b, which does not, learns of it only from the store (else its
   // own process runner would refresh its year, and the test would pass without the fix).
   t.equal(a.runner.status().projecting, true, 'a projects')

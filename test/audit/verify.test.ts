@@ -16,7 +16,7 @@ import {
   type CommitmentState,
 } from '../../src/domain/budget/index.js'
 import { EVENT_TYPES, isBudgetEvent, type BudgetEvent, type DomainEvent, type Line } from '../../src/domain/events.js'
-import type { Statement } from '../../src/sql/port.js'
+import type { SqlValue, Statement } from '../../src/sql/port.js'
 import { startTestService } from '../helpers/service.js'
 import { BUDGET_KEY, uuid } from '../helpers/decider-spec.js'
 import {
@@ -650,6 +650,17 @@ t.test('the audit trail is compared row by row with the log, as far as its proje
   })
 })
 
+/** Copies of history rows (`from`, by position), under another position or Sozialraum (SQL expressions). */
+function copiedHistoryRows(as: { position?: string; sozialraum?: string; from: number[] }, params: SqlValue[] = []): Statement {
+  return {
+    sql: `INSERT INTO balance_history SELECT year, ${as.sozialraum ?? 'sozialraum'}, ${as.position ?? 'position'}, recorded_up_to, revision, closed,
+            ambulatory_allocated_cents, ambulatory_committed_cents, ambulatory_spent_cents, flexible_allocated_cents, flexible_committed_cents,
+            flexible_spent_cents, over_budget_commitments, over_budget_cents
+          FROM balance_history WHERE position IN (${as.from.map(() => '?').join(', ')})`,
+    params: [...params, ...as.from],
+  }
+}
+
 t.test('the balance history is compared with the replay, after each budget event', async (t) => {
   const { url, history, rows } = await writtenLog(t)
   const north = `budget-2025-${history.north.sozialraum}`
@@ -691,12 +702,7 @@ t.test('the balance history is compared with the replay, after each budget event
     // A copy of the transfer's row under the position of an event of another stream.
     const other = rowOf(rows, (row) => row.stream_id !== transfer.stream_id && row.position > transfer.position, 'of another stream')
     await tamper(copy, [
-      {
-        sql: `INSERT INTO balance_history SELECT year, sozialraum, ?, recorded_up_to, revision, closed, ambulatory_allocated_cents,
-                ambulatory_committed_cents, ambulatory_spent_cents, flexible_allocated_cents, flexible_committed_cents, flexible_spent_cents,
-                over_budget_commitments, over_budget_cents FROM balance_history WHERE position = ?`,
-        params: [other.position, transfer.position],
-      },
+      copiedHistoryRows({ position: '?', from: [transfer.position] }, [other.position]),
     ])
     const report = await verify(copy)
     t.equal(report.ok, false)
@@ -707,12 +713,7 @@ t.test('the balance history is compared with the replay, after each budget event
   t.test('rows of a budget that has no event at all', async (t) => {
     const copy = await copyOf(t, url)
     await tamper(copy, [
-      {
-        sql: `INSERT INTO balance_history SELECT year, 'erfunden', position, recorded_up_to, revision, closed, ambulatory_allocated_cents,
-                ambulatory_committed_cents, ambulatory_spent_cents, flexible_allocated_cents, flexible_committed_cents, flexible_spent_cents,
-                over_budget_commitments, over_budget_cents FROM balance_history WHERE position IN (?, ?)`,
-        params: [transfer.position, third.position],
-      },
+      copiedHistoryRows({ sozialraum: "'erfunden'", from: [transfer.position, third.position] }),
     ])
     const report = await verify(copy)
     t.strictSame(report.balanceHistory.mismatches, [
