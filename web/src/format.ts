@@ -98,7 +98,7 @@ export function subtractAmount(a: string, b: string): string {
 }
 
 /**
- * What a user typed into a one-line field, as the API takes it (docs/api.md, "Conventions"):
+ * What a user typed into a text field, as the API takes a reference (docs/api.md, "Conventions"):
  * composed (NFC), other spaces (a no-break space pasted from a letter) as plain ones, the soft
  * hyphen, zero-width space, word joiner and byte-order mark left out, and nothing invisible at
  * either end. Joiners and marks between letters (Persian, Arabic) stay.
