@@ -120,6 +120,24 @@ export class StorageFullError extends StoreUnavailableError {
   }
 }
 
+/**
+ * The store cancelled a statement that ran past its time limit (PostgreSQL's statement_timeout,
+ * SQLSTATE 57014), e.g. behind another process's long hold on the append lock: its transaction
+ * was rolled back entirely, and the connection stays usable. The store is busy, not away; the
+ * caller may try again (a write with its Idempotency-Key).
+ */
+export class StoreTimeoutError extends StoreUnavailableError {
+  constructor(
+    /** The store by its plain name ("the database (PostgreSQL)"). */
+    readonly holder: string,
+    cause: unknown,
+  ) {
+    super(holder, cause)
+    this.message = `${holder} did not finish a statement in time: ${cause instanceof Error ? cause.message : String(cause)}`
+    this.name = 'StoreTimeoutError'
+  }
+}
+
 /** Event ids already stored in a way that does not repeat an earlier append exactly. */
 export class DuplicateEventIdError extends Error {
   constructor(readonly eventId: string) {

@@ -1,5 +1,5 @@
 import type pg from 'pg'
-import { asUnavailable, channelName, isCancelled, lockKey, withPooledClient } from '../sql/pg-pool.js'
+import { asUnavailable, channelName, lockKey, withPooledClient } from '../sql/pg-pool.js'
 import type { PgSession } from '../sql/pg-session.js'
 import { claimKey, planAppends, type AppendDecision, type StoreSnapshot, type StoredRef } from './append-plan.js'
 import {
@@ -139,10 +139,10 @@ export class PostgresEventStore implements EventStore {
     } catch (error) {
       // One append the database refuses (a trigger, a constraint) must not fail the others that
       // happened to share its transaction: they commit one by one. A lost connection, a full disk
-      // (a StoreUnavailableError) or a statement timeout fails them all: one by one they would fail
-      // the same way, and after a timeout on the lock each would wait its own statement_timeout
+      // or a statement timeout (each a StoreUnavailableError) fails them all: one by one they would
+      // fail the same way, and after a timeout on the lock each would wait its own statement_timeout
       // (an append that repeats one already stored fails with them, and is answered on its retry).
-      if (group.length > 1 && !(error instanceof StoreUnavailableError) && !isCancelled(error)) {
+      if (group.length > 1 && !(error instanceof StoreUnavailableError)) {
         for (const append of group) await this.flush([append])
         return
       }

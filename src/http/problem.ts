@@ -3,7 +3,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { DomainError, DomainErrorCode } from '../domain/errors.js'
-import { StorageFullError, StoreUnavailableError } from '../eventstore/port.js'
+import { StorageFullError, StoreTimeoutError, StoreUnavailableError } from '../eventstore/port.js'
 import { JsonBodyError } from './json-body.js'
 import type { SecurityHeaders } from './security-headers.js'
 
@@ -141,6 +141,13 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     request.log.warn({ err: error }, 'store full')
     reply.header('retry-after', '5')
     const detail = `${error.holder} cannot take writes: its disk is full. Nothing of this request was stored; try again later (with the same Idempotency-Key)`
+    return sendProblem(reply, problem('unavailable', 503, detail))
+  }
+  if (error instanceof StoreTimeoutError) {
+    // Busy, not away: e.g. another process held the append lock past the statement timeout.
+    request.log.warn({ err: error }, 'store timed out')
+    reply.header('retry-after', '5')
+    const detail = `${error.holder} is busy: a statement did not finish in time and was rolled back; try again shortly (with the same Idempotency-Key)`
     return sendProblem(reply, problem('unavailable', 503, detail))
   }
   if (error instanceof StoreUnavailableError) {

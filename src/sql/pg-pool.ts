@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import pg from 'pg'
 import type { Logger } from 'pino'
-import { StorageFullError, StoreUnavailableError } from '../eventstore/port.js'
+import { StorageFullError, StoreTimeoutError, StoreUnavailableError } from '../eventstore/port.js'
 
 export interface PgPoolOptions {
   /** postgres://…; TLS and other libpq options (sslmode, sslrootcert, options=-c search_path=…) pass through. */
@@ -115,7 +115,11 @@ export function isConnectionError(error: unknown): boolean {
     // max_connections are taken: a new connection is refused until another one ends)
     if (code === '57P01' || code === '57P02' || code === '57P03' || code === '53300') return true
   }
-  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(
+  // "Query read timeout": the server did not answer within query_timeout (the network is gone, or
+  // the server hangs). pg leaves the query running on that connection, so it must not go back to
+  // the pool; had the query been a COMMIT, its outcome is unknown, which a retry with the same
+  // Idempotency-Key settles (it is answered from the stored write, or written now).
+  return /Connection terminated|connection timeout|Client has encountered a connection error|timeout exceeded when trying to connect|Query read timeout/i.test(
     error.message,
   )
 }
@@ -134,16 +138,17 @@ export const isDiskFull = (error: unknown): boolean => hasSqlState(error, '53100
  * SQLSTATE 57014 query_canceled: the statement ran past statement_timeout (or an administrator
  * cancelled it). Its transaction is rolled back whole; nothing of it is stored.
  */
-export const isCancelled = (error: unknown): boolean => hasSqlState(error, '57014')
+const isCancelled = (error: unknown): boolean => hasSqlState(error, '57014')
 
 /**
- * Rethrows a lost connection as DatabaseUnavailableError and a full disk as StorageFullError (both
- * a StoreUnavailableError: 503 with Retry-After, and the projections try again within seconds),
- * anything else as it is.
+ * Rethrows a lost connection as DatabaseUnavailableError, a full disk as StorageFullError and a
+ * statement timeout as StoreTimeoutError (each a StoreUnavailableError: 503 with Retry-After, and
+ * the projections try again within seconds), anything else as it is.
  */
 export function asUnavailable(error: unknown): unknown {
   if (error instanceof StoreUnavailableError) return error
   if (isDiskFull(error)) return new StorageFullError(POSTGRES_STORE, error)
+  if (isCancelled(error)) return new StoreTimeoutError(POSTGRES_STORE, error)
   return isConnectionError(error) ? new DatabaseUnavailableError(error) : error
 }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import pg from 'pg'
 import t from 'tap'
-import { START } from '../../src/eventstore/port.js'
+import { START, StoreTimeoutError } from '../../src/eventstore/port.js'
 import { lockKey } from '../../src/sql/pg-pool.js'
 import { createTestSchema, openStoreOn, skipWithoutPostgres, TEST_POSTGRES_URL } from '../helpers/postgres.js'
 
@@ -60,7 +60,8 @@ else {
     const appends = Array.from({ length: 5 }, (_, index) =>
       store.append(`notes-${index}`, [event()], 'no_stream').then(
         () => settled.push({ index, code: 'stored' }),
-        (error: unknown) => settled.push({ index, code: (error as { code?: unknown }).code }),
+        (error: unknown) =>
+          settled.push({ index, code: error instanceof StoreTimeoutError ? (error.cause as { code?: unknown }).code : error }),
       ),
     )
     await Promise.race([appends[1], appends[2], appends[3], appends[4]])
@@ -73,7 +74,7 @@ else {
     )
     t.ok(
       settled.every((entry) => entry.code === '57014'),
-      'each failed on the statement timeout',
+      'each failed on the statement timeout (a StoreTimeoutError)',
     )
     await holder.query('ROLLBACK')
     t.same(await store.readAll({ after: START, maxCount: 10 }), [], 'nothing was stored')

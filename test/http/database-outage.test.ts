@@ -1,8 +1,10 @@
 import { createServer, connect, type Server, type Socket } from 'node:net'
+import pg from 'pg'
 import { pino } from 'pino'
 import t from 'tap'
 import { parseConfig } from '../../src/config.js'
 import { openService } from '../../src/service.js'
+import { lockKey } from '../../src/sql/pg-pool.js'
 import { recordUndeclaredAnswers } from '../helpers/service.js'
 import { bearer, DEFAULT_ACTOR, TEST_JWT_SECRET } from '../helpers/tokens.js'
 import { createTestSchema, skipWithoutPostgres, TEST_POSTGRES_URL } from '../helpers/postgres.js'
@@ -11,7 +13,8 @@ import { createTestSchema, skipWithoutPostgres, TEST_POSTGRES_URL } from '../hel
  * The database goes away under a running service: a TCP proxy between the service and
  * PostgreSQL is cut, as a network failure or a database restart would cut it. Writes answer 503
  * problem+json and store nothing; /ready answers 503 naming the database; once the proxy is back,
- * the service recovers by itself, without a restart.
+ * the service recovers by itself, without a restart. And the database is there but busy: a write
+ * that waits past the statement timeout is a 503 too, not a 500.
  */
 
 const skip = await skipWithoutPostgres()
@@ -108,5 +111,43 @@ t.test('a lost database: 503 on writes and on /ready, nothing half written, reco
   }
   t.equal(readyAgain.statusCode, 200, '/ready: 200 again within 10 s', { body: readyAgain.body })
   t.match(readyAgain.json(), { projections: { projecting: true, lag: '0' } }, 'projecting again, and caught up')
+  t.same([...undeclared], [], 'every answer is declared')
+})
+
+t.test('a write that waits past the statement timeout: 503 busy with Retry-After, nothing stored, its retry taken', { skip }, async (t) => {
+  const schema = await createTestSchema()
+  const undeclared = new Set<string>()
+  const service = await openService(
+    parseConfig({ DATABASE_URL: schema.url, DATABASE_STATEMENT_TIMEOUT_MS: '300', JWT_SECRET: TEST_JWT_SECRET, AUDIT_SEAL_KEY: 'k'.repeat(40) }),
+    pino({ level: 'silent' }),
+    { onApp: (app) => recordUndeclaredAnswers(app, undeclared) },
+  )
+  const holder = new pg.Client({ connectionString: TEST_POSTGRES_URL })
+  await holder.connect()
+  t.teardown(async () => {
+    await holder.end()
+    await service.close()
+    await schema.drop()
+  })
+  const headers = { ...(await bearer(DEFAULT_ACTOR)), 'content-type': 'application/json', 'idempotency-key': 'register-busy-1' }
+  const register = () =>
+    service.app.inject({ method: 'POST', url: '/v1/sozialraeume', headers, payload: JSON.stringify({ id: 'busy', name: 'Busy' }) })
+  const before = await service.store.headPosition()
+
+  // Another process holds the append lock for longer than the statement timeout.
+  await holder.query('BEGIN')
+  await holder.query('SELECT pg_advisory_xact_lock($1)', [lockKey(schema.schema, 'append').toString()])
+  const refused = await register()
+  t.equal(refused.statusCode, 503, 'a write behind the held lock: 503, not 500')
+  t.match(refused.headers['content-type'], /^application\/problem\+json/)
+  t.match(refused.json(), { type: /unavailable$/, status: 503, detail: /busy: a statement did not finish in time/ })
+  t.ok(refused.headers['retry-after'], 'with Retry-After')
+  await holder.query('ROLLBACK')
+
+  const retried = await register()
+  t.equal(retried.statusCode, 201, 'the same request with the same Idempotency-Key is taken once the lock is free')
+  t.equal((await register()).headers['idempotent-replayed'], 'true', 'and answered as a replay after that')
+  const events = await service.store.readAll({ after: before, maxCount: 100 })
+  t.equal(events.length, 1, 'the refused write stored nothing: one registration in all')
   t.same([...undeclared], [], 'every answer is declared')
 })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { StorageFullError, StoreUnavailableError } from '../../src/eventstore/port.js'
+import { StorageFullError, StoreTimeoutError, StoreUnavailableError } from '../../src/eventstore/port.js'
 import { asUnavailable, DatabaseUnavailableError, isConnectionError } from '../../src/sql/pg-pool.js'
 
 /**
@@ -23,6 +23,20 @@ t.test('a lost or refused connection is a DatabaseUnavailableError', async (t) =
   for (const code of ['08006', '08001', '57P01', '57P02', '57P03', '53300', 'ECONNREFUSED', 'ECONNRESET']) {
     t.ok(asUnavailable(pgError(code)) instanceof DatabaseUnavailableError, code)
   }
+})
+
+t.test('a statement timeout (57014) is a StoreTimeoutError, a 503 that says the database is busy', async (t) => {
+  const mapped = asUnavailable(pgError('57014', 'canceling statement due to statement timeout'))
+  t.ok(mapped instanceof StoreTimeoutError)
+  t.ok(mapped instanceof StoreUnavailableError)
+  t.match((mapped as Error).message, /the database \(PostgreSQL\) did not finish a statement in time: canceling statement/)
+  t.notOk(isConnectionError(pgError('57014')), 'the connection stays usable: it goes back to the pool')
+})
+
+t.test("pg's own read timeout discards the connection: its statement may still run", async (t) => {
+  const timedOut = new Error('Query read timeout')
+  t.ok(isConnectionError(timedOut), 'not put back in the pool')
+  t.ok(asUnavailable(timedOut) instanceof DatabaseUnavailableError)
 })
 
 t.test("a statement's own failure stays as it is", async (t) => {
