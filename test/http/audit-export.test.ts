@@ -36,6 +36,10 @@ const CSV_HEADER = [
   'Begründung / Zweck',
   'Beschluss / Beleg',
   'Ereignis-ID',
+  'Umbuchung',
+  'Gegenseite (Sozialraum / Linie)',
+  'Übertrag (Jahr)',
+  'Übertragene Mittelbindung',
 ]
 
 interface Exported {
@@ -58,7 +62,7 @@ const csvRows = (text: string): Record<string, string>[] =>
 
 /** What the free-text column holds for an event, before the CSV's formula guard. */
 function freeTextOf(data: Json): string {
-  return data.reason ?? data.purpose ?? data.note ?? data.comment ?? data.overBudgetJustification ?? ''
+  return data.reason ?? data.why ?? data.purpose ?? data.note ?? data.comment ?? data.overBudgetJustification ?? ''
 }
 
 t.test('GET /v1/audit/export', async (t) => {
@@ -83,6 +87,15 @@ t.test('GET /v1/audit/export', async (t) => {
   must(await post(app, `${a.url}/spending/${tricky.body.id}/reversal`, { reason: '@doppelt gebucht' }), 'reversal')
   must(await post(app, `${a.url}/adjustments`, { line: 'ambulatory', amount: '-100.00', reason: 'Korrektur' }), 'adjustment')
   must(await post(app, `${a.url}/transfers`, { fromLine: 'ambulatory', toLine: 'flexible', amount: '1000', reason: 'Umschichtung' }), 'transfer')
+  const move = must(
+    await post(app, '/v1/budgets/2025/moves', {
+      from: { sozialraum: 'export-a', line: 'flexible' },
+      to: { sozialraum: 'export-b', line: 'ambulatory' },
+      amount: '10.00',
+      reason: 'Ausgleich',
+    }),
+    'move',
+  )
   now = new Date('2026-01-05T08:00:00.000Z')
   const last = must(await post(app, '/v1/budgets/2026/export-b/allocations', { line: 'flexible', amount: '5.00', decisionRef: 'HH-2026' }), '2026')
   const head = last.body.position as string
@@ -159,6 +172,19 @@ t.test('GET /v1/audit/export', async (t) => {
     }
     const transfer = rows.find((row) => row.Ereignis === 'BudgetTransferred')
     t.equal(transfer?.Budgetlinie, 'ambulatory → flexible', 'a transfer names both lines')
+    const moved = rows.filter((row) => row.Umbuchung === move.body.id)
+    t.same(
+      moved.map((row) => [row.Ereignis, row.Sozialraum, row.Budgetlinie, row['Betrag (EUR)'], row['Gegenseite (Sozialraum / Linie)'], row['Begründung / Zweck']]),
+      [
+        ['BudgetMoveDebited', 'export-a', 'flexible', '10,00', 'export-b / ambulatory', 'Ausgleich'],
+        ['BudgetMoveCredited', 'export-b', 'ambulatory', '10,00', 'export-a / flexible', 'Ausgleich'],
+      ],
+      "a move's two ends, each naming the other, by the move's id",
+    )
+    t.ok(
+      rows.filter((row) => !row.Ereignis?.startsWith('BudgetMove')).every((row) => row.Umbuchung === '' && row['Gegenseite (Sozialraum / Linie)'] === ''),
+      'no other event names a move',
+    )
   })
 
   t.test('CSV bytes: BOM, `;`, CRLF, decimal comma, quoting, no formulas', async (t) => {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { parse } from 'csv-parse/sync'
 import t from 'tap'
 import { Ledger } from '../../src/application/ledger.js'
 import { assertProblem, assertWritten, budgetUrl, commitmentBody, get, post, seed, spendingBody, type ApiResponse } from '../helpers/api.js'
@@ -138,6 +139,24 @@ t.test('closing a year over HTTP', async (t) => {
     for (const type of ['YearCloseRequested', 'YearCloseApproved', 'CommitmentCarriedOver', 'AllocationCarriedOver', 'BudgetClosed', 'YearClosed']) {
       t.ok(types.includes(type), `the export of 2025 holds ${type}`)
     }
+    // The CSV links both sides of the close: the old commitment to the new one and back.
+    const rowsOf = async (year: number) =>
+      parse((await get(app, `/v1/audit/export?year=${year}&format=csv`)).text, { bom: true, delimiter: ';', columns: true, record_delimiter: '\r\n' }) as Record<string, string>[]
+    const linkOf = (row: Record<string, string> | undefined) => [row?.['Übertrag (Jahr)'], row?.['Übertragene Mittelbindung']]
+    const [old, next2026] = [await rowsOf(2025), await rowsOf(2026)]
+    const carriedOver = old.find((row) => row.Ereignis === 'CommitmentCarriedOver' && row.Mittelbindung === open.body.id)
+    t.same(linkOf(carriedOver), ['nach 2026', continued.id], 'CSV 2025: the carried commitment names its continuation')
+    const carriedIn = next2026.find((row) => row.Ereignis === 'CommitmentCarriedIn' && row.Mittelbindung === continued.id)
+    t.same(linkOf(carriedIn), ['aus 2025', open.body.id], 'CSV 2026: the continuation names its original')
+    t.same(
+      old.filter((row) => row.Ereignis === 'AllocationCarriedOver').map((row) => row['Übertrag (Jahr)']),
+      ['nach 2026', 'nach 2026', 'nach 2026'],
+      "CSV 2025: the lines' carry-overs name the year",
+    )
+    t.ok(
+      next2026.filter((row) => row.Ereignis === 'BudgetAllocated' && row['Übertrag (Jahr)'] === 'aus 2025').length > 0,
+      "CSV 2026: the carried-in allocations name the year they came from",
+    )
     t.equal(await money(app, [2025, 2026], (await get(app, '/ready')).body.position ?? '0'), before, 'no money created or lost')
   })
 })

@@ -97,8 +97,8 @@ const text = (value: unknown): string | undefined => (typeof value === 'string' 
 /**
  * The CSV's columns: what a reviewer filters on, with German headers. Values stay as stored
  * (event types, lines); amounts are numbers with a decimal comma. The free text of an event is its
- * reason, purpose, note, comment or over-budget justification, whichever it has (the JSONL export
- * has them all).
+ * reason, why (a refused or reverted move), purpose, note, comment or over-budget justification,
+ * whichever it has (the JSONL export has them all).
  */
 const CSV_COLUMNS = [
   { key: 'position', header: 'Position' },
@@ -119,9 +119,39 @@ const CSV_COLUMNS = [
   { key: 'text', header: 'Begründung / Zweck' },
   { key: 'reference', header: 'Beschluss / Beleg' },
   { key: 'eventId', header: 'Ereignis-ID' },
+  // Added in 0.12.4 after the others, so that a reader that goes by column number still finds them.
+  { key: 'move', header: 'Umbuchung' },
+  { key: 'counterpart', header: 'Gegenseite (Sozialraum / Linie)' },
+  { key: 'carryYear', header: 'Übertrag (Jahr)' },
+  { key: 'carriedCommitment', header: 'Übertragene Mittelbindung' },
 ] as const
 
 type CsvRow = Record<(typeof CSV_COLUMNS)[number]['key'], string | bigint | undefined>
+
+/** A move's other end (`{ sozialraum, line }`) as `nord / flexible`. */
+function endOf(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined
+  const end = value as AnyData
+  const sozialraum = text(end.sozialraum)
+  return sozialraum === undefined ? undefined : `${sozialraum} / ${text(end.line) ?? ''}`
+}
+
+/**
+ * The links across streams that a reviewer follows: a move's id and other end (the debit names
+ * where the money went, the credit and the refusal where it came from), and a carry-over's year and
+ * commitment on the other side of the close ("nach 2026" on the old year's events, "aus 2025" on the
+ * new year's).
+ */
+function links(data: AnyData): Pick<CsvRow, 'move' | 'counterpart' | 'carryYear' | 'carriedCommitment'> {
+  const from = typeof data.from === 'object' && data.from !== null ? (data.from as AnyData) : {}
+  const fromYear = typeof data.fromYear === 'number' ? data.fromYear : typeof from.year === 'number' ? from.year : undefined
+  return {
+    move: text(data.moveId),
+    counterpart: endOf(data.to) ?? endOf(data.from),
+    carryYear: typeof data.toYear === 'number' ? `nach ${data.toYear}` : fromYear === undefined ? undefined : `aus ${fromYear}`,
+    carriedCommitment: text(data.toCommitmentId) ?? text(from.commitmentId),
+  }
+}
 
 function csvRow(entry: ExportEntry): CsvRow {
   const data: AnyData = entry.data
@@ -143,9 +173,10 @@ function csvRow(entry: ExportEntry): CsvRow {
     invoice: text(data.invoiceNo),
     spending: text(data.spendingId),
     date: text(data.invoiceDate) ?? text(data.date),
-    text: text(data.reason) ?? text(data.purpose) ?? text(data.note) ?? text(data.comment) ?? text(data.overBudgetJustification),
+    text: text(data.reason) ?? text(data.why) ?? text(data.purpose) ?? text(data.note) ?? text(data.comment) ?? text(data.overBudgetJustification),
     reference: text(data.decisionRef) ?? text(data.receiptRef),
     eventId: entry.eventId,
+    ...links(data),
   }
 }
 
