@@ -5,6 +5,7 @@ import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type J
 import { z } from 'zod'
 import { ROLES, type Role } from '../domain/events.js'
 import { sozialraumId } from '../domain/sozialraum.js'
+import { displayName, subject } from '../http/schemas.js'
 
 /**
  * Bearer tokens (docs/api.md, "Authentication and roles"): verified with jose, never parsed by hand.
@@ -56,9 +57,9 @@ export const MIN_SECRET_LENGTH = 32
 
 const claimsSchema = z
   .object({
-    sub: z.string().min(1).max(256),
+    sub: subject,
     role: z.enum(ROLES),
-    name: z.string().max(200).optional(),
+    name: displayName.optional(),
     sozialraeume: z.array(sozialraumId).max(1000).optional(),
   })
   .refine((claims) => claims.role !== 'teamlead' || (claims.sozialraeume?.length ?? 0) > 0, {

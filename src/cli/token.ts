@@ -4,6 +4,7 @@ import { MAX_TOKEN_LIFETIME_SECONDS, signToken } from '../auth/tokens.js'
 import { parseConfig } from '../config.js'
 import { ROLES, type Role } from '../domain/events.js'
 import { sozialraumId } from '../domain/sozialraum.js'
+import { displayName, subject } from '../http/schemas.js'
 import { tokenKeys } from '../service.js'
 import { isMain, writeOut } from './run.js'
 
@@ -41,6 +42,10 @@ export async function tokenCommand(args: readonly string[]): Promise<void> {
   const { role, sub, sozialraum, name } = values
   if (role === undefined || !isRole(role)) fail(`--role must be one of ${ROLES.join(', ')}`)
   if (sub === undefined || sub === '') fail('--sub is required')
+  const badSub = subject.safeParse(sub).error?.issues[0]
+  if (badSub !== undefined) fail(`--sub ${JSON.stringify(sub)} ${badSub.message}: the service would refuse the token`)
+  const badName = name === undefined ? undefined : displayName.safeParse(name).error?.issues[0]
+  if (badName !== undefined) fail(`--name ${badName.message}: the service would refuse the token`)
   if (role === 'teamlead' && (sozialraum === undefined || sozialraum.length === 0)) {
     fail('a teamlead token needs at least one --sozialraum')
   }

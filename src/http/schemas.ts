@@ -96,6 +96,31 @@ export const reference = text(TEXT_LIMITS.reference)
   .regex(ONE_WAY, 'must begin and end with a visible character, and hold no line break, no other space than the plain one and no invisible character')
   .normalize('NFC')
 export const freeText = text(TEXT_LIMITS.freeText, true).meta({ description: PERSONAL_DATA_NOTE })
+
+/** No half of a surrogate pair alone (`"\ud800"` is valid JSON, but no text): the two alternatives are disjoint, so linear. */
+const WELL_FORMED = /^(?:[^\uD800-\uDFFF]|[\uD800-\uDBFF][\uDC00-\uDFFF])*$/
+
+/**
+ * Who someone is: a token's `sub` as the identity provider issued it, and the audit trail's filter
+ * by it. It is recorded in the metadata of every event the person writes and compared exactly (four
+ * eyes, rate limits), so it is written one way, as a reference is (no control or invisible
+ * character, no space at an end: else "anna" and "anna " would be two people, and a NUL would
+ * stop PostgreSQL's projections at that event for good). It is not normalised: the provider's
+ * value is the identity.
+ */
+export const subject = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(NO_CONTROL_CHARACTERS, 'must not hold control characters')
+  .regex(ONE_WAY, 'must begin and end with a visible character, and hold no line break, no other space than the plain one and no invisible character')
+/** A name to show (a token's `name`): no control characters, no bidirectional controls, no lone surrogates. */
+export const displayName = z
+  .string()
+  .max(TEXT_LIMITS.name)
+  .regex(NO_CONTROL_CHARACTERS, 'must not hold control characters')
+  .regex(NO_BIDI_CONTROLS, 'must not hold bidirectional controls')
+  .regex(WELL_FORMED, 'must not hold a lone surrogate')
 export const businessDate = z.iso
   .date()
   .regex(/^(20\d\d|2100)-/, 'must be a date in the years 2000 to 2100')

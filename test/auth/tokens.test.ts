@@ -1,6 +1,9 @@
+import fc from 'fast-check'
 import { SignJWT, type JWTPayload } from 'jose'
 import t from 'tap'
+import { canonicalJson } from '../../src/audit/canonical-json.js'
 import { cachedVerifier, InvalidTokenError, tokenVerifier, type Principal } from '../../src/auth/tokens.js'
+import { subject } from '../../src/http/schemas.js'
 
 /** A verifier that counts its calls; tokens named "bad…" are refused. */
 function countingVerifier(expiresAtMs: number) {
@@ -82,4 +85,26 @@ t.test('a token issued in the future (iat beyond the 30 s clock tolerance) is re
   t.equal((await verify(await signed(claims(nowSeconds())))).sub, 'anna', 'iat now')
   t.equal((await verify(await signed(claims(nowSeconds() - 600)))).sub, 'anna', 'iat ten minutes ago')
   t.equal((await verify(await signed(claims(undefined)))).sub, 'anna', 'no iat: nothing to check (iat is not required)')
+})
+
+/** Characters that tempt a sub to be two people, or to break what stores it: mixed with plain letters. */
+const TRICKY = ['\u0000', '\u001f', '\u007f', '\u0085', ' ', '\u00a0', '\t', '\n', '\u200b', '\u200c', '\u202e', '\u2066', '\ufeff', '\ud800', '\udc00', '\ud83d\ude00', 'ä', 'a', 'Z', '-', '@', '.']
+
+t.test('property: a sub the token rule takes is safe to record, compare and hash', async (t) => {
+  const isWellFormed = (text: string) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text)
+  let accepted = 0
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...TRICKY), { minLength: 1, maxLength: 12 }), (parts) => {
+      const sub = parts.join('')
+      if (!subject.safeParse(sub).success) return
+      accepted += 1
+      // eslint-disable-next-line no-control-regex
+      if (/[\u0000-\u001f\u007f-\u009f]/.test(sub)) throw new Error(`a control character: ${JSON.stringify(sub)}`)
+      if (!isWellFormed(sub)) throw new Error(`a lone surrogate: ${JSON.stringify(sub)}`)
+      if (sub !== sub.trim() || /[\u00a0\u200b\ufeff\u202e\u2066]/.test(sub)) throw new Error(`an invisible or outer space: ${JSON.stringify(sub)}`)
+      canonicalJson({ sub })
+    }),
+    { numRuns: 3_000 },
+  )
+  t.ok(accepted > 10, `the rule takes ordinary subs too (${accepted} of 3,000; about 4 % expected)`)
 })

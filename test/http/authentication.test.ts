@@ -19,6 +19,7 @@ import {
   get,
   post,
   seed,
+  shown,
   spendingBody,
   type ApiResponse,
   type Asserts,
@@ -281,6 +282,25 @@ t.test('a request without a token the service accepts is 401 with WWW-Authentica
         `Bearer ${await hs256(claims({ sub: 'ben', role: 'teamlead', sozialraeume: ['Unteres Malstatt'] }))}`,
       detail: /sozialraeume/,
     },
+    // The sub is in every event's metadata: a NUL would stop PostgreSQL's projections for good, a
+    // lone surrogate fail the hash chain, a space at an end make a second person of the same one.
+    ...[
+      ['a NUL', 'eve\u0000'],
+      ['a lone surrogate', 'mallory\ud800'],
+      ['a space at its end', 'anna '],
+      ['a zero-width space', 'an\u200bna'],
+      ['a line break', 'anna\nfinance'],
+      ['a bidirectional override', '\u202eanna'],
+    ].map(([what, sub]) => ({
+      rule: `a token whose sub holds ${what}`,
+      authorization: async () => `Bearer ${await hs256(claims({ sub }))}`,
+      detail: /sub/,
+    })),
+    {
+      rule: 'a token whose name holds a control character',
+      authorization: async () => `Bearer ${await hs256(claims({ name: 'Anna\u0000' }))}`,
+      detail: /name/,
+    },
     {
       rule: 'algorithm confusion: an RS256 token presented to the HS256 service',
       authorization: async () => `Bearer ${await sign(claims(), rsaPrivate, { alg: 'RS256', kid: 'rsa-1' })}`,
@@ -293,6 +313,13 @@ t.test('a request without a token the service accepts is 401 with WWW-Authentica
 
   t.test('control: the same write with a valid token is written', async (t) => {
     assertWritten(t, await post(service.app, '/v1/sozialraeume', REFUSED_WRITE, bearer(await hs256(claims()))))
+  })
+
+  t.test('a sub with inner spaces, letters of any script and the joiners they need is taken as it is', async (t) => {
+    for (const sub of ['Anna Müller', 'میرزا\u200cعلی', 'user@jugendamt.example', 'f3c1a0e2-5b7d-4c4e-9a1f-2b3c4d5e6f70']) {
+      const read = await get(service.app, '/v1/sozialraeume', undefined, bearer(await hs256(claims({ sub, name: `${sub} (Test)` }))))
+      t.equal(read.status, 200, shown(sub))
+    }
   })
 })
 

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { EVENT_TYPES } from '../../domain/events.js'
 import { answer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
-import { auditPageSchema, positionText, readQuery, slug, yearParam } from '../schemas.js'
+import { auditPageSchema, NO_CONTROL_CHARACTERS, positionText, readQuery, slug, yearParam } from '../schemas.js'
 
 export const MAX_AUDIT_PAGE = 1000
 
@@ -19,7 +19,9 @@ export const auditRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =>
           year: yearParam.optional(),
           sozialraum: slug.optional(),
           type: z.enum(EVENT_TYPES as [string, ...string[]]).optional(),
-          actor: z.string().min(1).max(256).optional(),
+          // Any `sub` a token may carry, and those recorded before 0.12.4 checked them; no control
+          // characters, which PostgreSQL cannot take in a query (a NUL).
+          actor: z.string().min(1).max(256).regex(NO_CONTROL_CHARACTERS, 'must not hold control characters').optional(),
           from: z.iso.datetime().optional().meta({ description: 'recordedAt at or after (ISO 8601 UTC)' }),
           to: z.iso.datetime().optional().meta({ description: 'recordedAt before (ISO 8601 UTC)' }),
           after: positionText.optional().meta({ description: 'the `next` of the previous page' }),

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { answer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
+import { StoreUnavailableError } from '../../eventstore/port.js'
 
 const projections = z.object({
   position: z.string(),
@@ -54,15 +55,15 @@ export const operationsRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
         },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
       let head: bigint
       try {
         head = await deps.store.headPosition()
       } catch (error) {
-        return reply.code(503).send({
-          status: 'unavailable' as const,
-          detail: `the event store is not reachable: ${error instanceof Error ? error.message : String(error)}`,
-        })
+        // Anyone may ask /ready: the driver's message (host names, ports, the database user) goes to the log only.
+        request.log.warn({ err: error }, 'readiness: the event store is not reachable')
+        const store = error instanceof StoreUnavailableError ? error.store : 'the event store'
+        return reply.code(503).send({ status: 'unavailable' as const, detail: `the event store is not reachable: ${store} does not answer` })
       }
       const status = deps.runner.status()
       const replaying = status.projections
