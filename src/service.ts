@@ -22,6 +22,7 @@ import { ReadModels } from './readmodels/queries.js'
 import { FiscalYearQueries } from './readmodels/fiscal-years.js'
 import { ReportQueries } from './readmodels/reports.js'
 import { ProcessRunner } from './application/processes.js'
+import { readModelYearOrder } from './application/year-order.js'
 import { loadMigrations, migrate } from './sql/migrate.js'
 import type { SqlDatabase } from './sql/port.js'
 import { SqliteDatabase } from './sql/sqlite.js'
@@ -201,6 +202,11 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       newEventId: uuidv7,
       findIdempotentWrite: (actorSub, key) => readModels.idempotentWrite(actorSub, key),
       budgetPolicy: { fourEyesThresholdCents: config.fourEyesThresholdCents },
+      yearOrder: readModelYearOrder({
+        queries: fiscalYears,
+        headPosition: () => store.headPosition(),
+        waitFor: (position, timeoutMs, names) => runner.waitFor(position, timeoutMs, names),
+      }),
     })
     const processes = new ProcessRunner({
       ledger,

@@ -17,7 +17,7 @@ import {
   type SozialraumEvent,
   type YearEvent,
 } from '../domain/events.js'
-import { decideYear, evolveYear, initialYearState, yearTakesWrites, type YearCommand, type YearState } from '../domain/year.js'
+import { decideYear, evolveYear, initialYearState, LAST_YEAR, yearTakesWrites, type YearCommand, type YearState } from '../domain/year.js'
 import {
   decideSozialraum,
   evolveSozialraum,
@@ -28,11 +28,18 @@ import {
 import { CommandHandler, type CommandContext, type CommandHandlerOptions, type WriteOutcome } from './command-handler.js'
 import { IdempotencyKeyIndex, type FindIdempotentWrite } from './idempotency-keys.js'
 import { budgetStreamId, sozialraumStreamId, yearStreamId } from './stored-event.js'
+import type { YearOrder } from './year-order.js'
 
 export interface LedgerOptions extends Omit<CommandHandlerOptions, 'idempotencyKeys'> {
   findIdempotentWrite?: FindIdempotentWrite
   /** The configurable rules (the four-eyes threshold); the defaults of docs/domain.md otherwise. */
   budgetPolicy?: BudgetPolicy
+  /**
+   * The order of the years across all of them (the service passes the read models'). Without it,
+   * only the neighbouring years' streams are checked: the tests of single streams and the seed,
+   * which closes no year, go without.
+   */
+  yearOrder?: YearOrder
 }
 
 export type BudgetOutcome = WriteOutcome<BudgetState, BudgetEvent>
@@ -47,8 +54,10 @@ export class Ledger {
   private readonly budgets: CommandHandler<BudgetState, BudgetCommand, BudgetEvent>
   private readonly sozialraeume: CommandHandler<SozialraumState, SozialraumCommand, SozialraumEvent>
   private readonly years: CommandHandler<YearState, YearCommand, YearEvent>
+  private readonly yearOrder: YearOrder | undefined
 
-  constructor({ findIdempotentWrite, budgetPolicy = DEFAULT_BUDGET_POLICY, ...common }: LedgerOptions) {
+  constructor({ findIdempotentWrite, budgetPolicy = DEFAULT_BUDGET_POLICY, yearOrder, ...common }: LedgerOptions) {
+    this.yearOrder = yearOrder
     const options: CommandHandlerOptions = { ...common, idempotencyKeys: new IdempotencyKeyIndex(findIdempotentWrite) }
     this.budgets = new CommandHandler(
       {
@@ -73,7 +82,9 @@ export class Ledger {
   /**
    * Years close in order: what a close carries lands in the next year, which must still take it,
    * and a year waits for the close of the one before it to end. So a close is neither asked for
-   * nor approved while the next year is closing or closed, or the previous one's close is under way.
+   * nor approved while the next year is closing or closed, or the previous one's close is under
+   * way; nor while an earlier year with budgets is not closed (it could never close after this
+   * one), nor for a year without a budget (a mistyped year would be closed for good, empty).
    */
   executeYear(year: number, command: YearCommand, context: CommandContext): Promise<YearOutcome> {
     const starts = command.type === 'RequestClose' || (command.type === 'DecideClose' && command.decision === 'approve')
@@ -89,6 +100,13 @@ export class Ledger {
     const previous = (await this.readYear(year - 1)).state.status
     if (previous === 'close-requested' || previous === 'closing') {
       return new DomainError('conflict', `the close of ${year - 1} is ${previous}: it must end first`)
+    }
+    // The last year's close is a 400 from decideYear: it has no year to carry into.
+    if (this.yearOrder === undefined || year >= LAST_YEAR) return undefined
+    if (!(await this.yearOrder.hasBudgets(year))) return new DomainError('conflict', `fiscal year ${year} has no budget: there is nothing to close`)
+    const earlier = await this.yearOrder.unclosedYearsBefore(year)
+    if (earlier.length > 0) {
+      return new DomainError('conflict', `years close in order: ${earlier.join(', ')} ${earlier.length > 1 ? 'have' : 'has'} budgets and must close first`)
     }
     return undefined
   }
@@ -139,12 +157,18 @@ export class Ledger {
    * looked: the close step it wrote into each of the year's budgets then fails this write's
    * append, which is decided again on the closed budget. A budget without events has no such
    * step, so its first write reads the year (else a process that saw the year open would open
-   * budgets in it after its close).
+   * budgets in it after its close); and no year before a closing or closed one opens a budget,
+   * which it could never close.
    */
   private async checkYearTakesWrites(year: number, budgetRevision: bigint | undefined): Promise<DomainError | undefined> {
     const cached = this.years.cached(yearStreamId(year))
     if (budgetRevision !== undefined && cached !== undefined && yearTakesWrites(cached)) return undefined
     const { state } = await this.readYear(year)
-    return yearTakesWrites(state) ? undefined : new DomainError('year-closed', `fiscal year ${year} is ${state.status}`)
+    if (!yearTakesWrites(state)) return new DomainError('year-closed', `fiscal year ${year} is ${state.status}`)
+    if (budgetRevision !== undefined || this.yearOrder === undefined) return undefined
+    const later = await this.yearOrder.closingYearAfter(year)
+    return later === undefined
+      ? undefined
+      : new DomainError('year-closed', `fiscal year ${later.year} is ${later.status}: ${year}, before it, opens no new budget`)
   }
 }

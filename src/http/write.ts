@@ -4,6 +4,7 @@ import stableStringify from 'safe-stable-stringify'
 import type { CommandContext, WriteOutcome } from '../application/command-handler.js'
 import { ConcurrencyExhaustedError, StreamBusyError } from '../application/command-handler.js'
 import { budgetViewOfState } from '../application/views.js'
+import { ReadModelsBehindError } from '../application/year-order.js'
 import { lineChanges } from '../../projections/line-changes.js'
 import type { BudgetCommand, BudgetState, LineBalance } from '../domain/budget/index.js'
 import { crossedThresholds } from '../domain/budget/warnings.js'
@@ -69,7 +70,7 @@ export async function runWrite<State, Event>(
   try {
     outcome = await write()
   } catch (error) {
-    if (error instanceof ConcurrencyExhaustedError || error instanceof StreamBusyError) {
+    if (error instanceof ConcurrencyExhaustedError || error instanceof StreamBusyError || error instanceof ReadModelsBehindError) {
       reply.header('retry-after', '1')
       sendProblem(reply, problem('unavailable', 503, `${error.message}; try again`))
       return undefined

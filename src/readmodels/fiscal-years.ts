@@ -156,6 +156,30 @@ export class FiscalYearQueries {
     return rows.map((row) => Number(row.year))
   }
 
+  /** Whether the year has a budget (from its first allocation on). */
+  async hasBudgets(year: number): Promise<boolean> {
+    return (await this.db.query('SELECT 1 AS found FROM budgets WHERE year = ? LIMIT 1', [year])).length > 0
+  }
+
+  /** The years before `year` that have a budget and are not closed, oldest first (at most `limit`). */
+  async unclosedYearsBefore(year: number, limit = 10): Promise<number[]> {
+    const rows = await this.db.query<{ year: Integer }>(
+      `SELECT DISTINCT b.year AS year FROM budgets b LEFT JOIN fiscal_years f ON f.year = b.year
+       WHERE b.year < ? AND (f.status IS NULL OR f.status <> 'closed') ORDER BY b.year LIMIT ?`,
+      [year, limit],
+    )
+    return rows.map((row) => Number(row.year))
+  }
+
+  /** The first year after `year` whose close is approved (closing) or done (closed). */
+  async closingYearAfter(year: number): Promise<{ year: number; status: YearStatus } | undefined> {
+    const [row] = await this.db.query<{ year: Integer; status: YearStatus }>(
+      `SELECT year, status FROM fiscal_years WHERE year > ? AND status IN ('closing', 'closed') ORDER BY year LIMIT 1`,
+      [year],
+    )
+    return row === undefined ? undefined : { year: Number(row.year), status: row.status }
+  }
+
   /** The Sozialräume with a budget in the year (from its first allocation on). */
   async budgetsOfYear(year: number): Promise<string[]> {
     const rows = await this.db.query<{ sozialraum: string }>('SELECT sozialraum FROM budgets WHERE year = ? ORDER BY sozialraum', [year])

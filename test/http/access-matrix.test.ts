@@ -139,13 +139,21 @@ function matrix(app: FastifyInstance): Row[] {
     return { ...budget, id, position: recorded.body.position }
   }
 
-  /** A year nobody has touched: each close row gets its own, two apart so that no two are neighbours. */
-  let years = 2030
-  const freshYear = (): number => (years += 2)
+  /**
+   * A year nobody else has touched, with a budget (a year without one is not closed): each close
+   * row gets its own, going back from 2024, so that no earlier year with budgets waits to close
+   * (the budgets of 2025 come after them). A neighbour whose close is only asked for stops none.
+   */
+  let years = 2025
+  async function freshYear(): Promise<number> {
+    const year = (years -= 1)
+    await seed(app, fresh(`year-${year}`), { year })
+    return year
+  }
 
   /** A fresh year whose close the default finance actor asked for (so that another controller may decide). */
   async function closeRequested(): Promise<number> {
-    const year = freshYear()
+    const year = await freshYear()
     mustWrite(await post(app, `/v1/years/${year}/close`, { reason: 'Jahresabschluss' }), 'close request')
     return year
   }
@@ -393,7 +401,7 @@ function matrix(app: FastifyInstance): Row[] {
       access: FINANCE_ONLY,
       success: 201,
       writes: true,
-      prepare: async () => ({ sozialraum: fresh('year'), url: `/v1/years/${freshYear()}/close`, body: { reason: 'Jahresabschluss' } }),
+      prepare: async () => ({ sozialraum: fresh('year'), url: `/v1/years/${await freshYear()}/close`, body: { reason: 'Jahresabschluss' } }),
     },
     {
       method: 'POST',

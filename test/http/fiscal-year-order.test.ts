@@ -5,8 +5,9 @@ import { bearer } from '../helpers/tokens.js'
 
 /**
  * Years close in order (docs/fiscal-year.md): a close is neither asked for nor approved while the
- * next year is closing or closed, or the previous year's close is under way; 2100 has no next
- * year. A request retried with its Idempotency-Key after the approval still gets its first answer.
+ * next year is closing or closed, the previous year's close is under way, or any earlier year with
+ * budgets is not closed; a year without a budget is not closed; 2100 has no next year; and no
+ * budget opens in a year before a closed one. A request retried with its Idempotency-Key after the approval still gets its first answer.
  */
 
 const second = () => bearer({ sub: 'finance-2', role: 'finance' })
@@ -45,12 +46,34 @@ t.test('years close in order', async (t) => {
 
   t.equal(await closed(app, 2025), 'closed')
 
-  // Years without budgets: a close waits for the previous one, and none starts below a closed year.
-  t.equal((await post(app, '/v1/years/2031/close', { reason: 'Abschluss' })).status, 201)
-  assertProblem(t, await post(app, '/v1/years/2032/close', { reason: 'zu früh' }), 409, 'conflict')
-  t.equal((await post(app, '/v1/years/2031/close/approval', { decision: 'reject' }, await second())).status, 201, 'rejected: open again')
-  t.equal((await post(app, '/v1/years/2032/close', { reason: 'Abschluss' })).status, 201)
-  t.equal((await post(app, '/v1/years/2032/close/approval', { decision: 'approve' }, await second())).status, 201)
-  t.equal(await closed(app, 2032), 'closed')
-  assertProblem(t, await post(app, '/v1/years/2031/close', { reason: 'zu spät' }), 409, 'conflict')
+  // Every earlier year with budgets closes first, not only the one before: 2028 has none, 2027 has.
+  const c = await seed(app, 'order-c', { year: 2027 })
+  const allocate = (year: number) => post(app, `/v1/budgets/${year}/order-c/allocations`, { line: 'flexible', amount: '100', decisionRef: 'HH' })
+  t.equal((await allocate(2029)).status, 201, 'a budget in 2029')
+  const early = await post(app, '/v1/years/2029/close', { reason: 'vertippt: 2027 gemeint' })
+  assertProblem(t, early, 409, 'conflict')
+  t.match(early.body.detail, /2027 has budgets and must close first/)
+  t.equal((await get(app, '/v1/years/2029')).body.status, 'open', 'nothing written')
+  // A year without a budget is not closed: a mistyped year would be closed for good, empty.
+  const empty = await post(app, '/v1/years/2031/close', { reason: 'vertippt' })
+  assertProblem(t, empty, 409, 'conflict')
+  t.match(empty.body.detail, /2031 has no budget/)
+
+  // Asked while the earlier year was open, approved after it was closed (the approval checks again).
+  t.equal((await post(app, '/v1/years/2027/close', { reason: 'Abschluss 2027' })).status, 201)
+  assertProblem(t, await post(app, '/v1/years/2029/close', { reason: 'zu früh' }), 409, 'conflict')
+  t.equal((await post(app, '/v1/years/2027/close/approval', { decision: 'approve' }, await second())).status, 201)
+  t.equal(await closed(app, 2027), 'closed')
+  t.equal((await post(app, '/v1/years/2029/close', { reason: 'Abschluss 2029' })).status, 201)
+  t.equal((await post(app, '/v1/years/2029/close/approval', { decision: 'approve' }, await second())).status, 201)
+  t.equal(await closed(app, 2029), 'closed')
+
+  // No budget opens before a closed year: it could never close. Right before one, in a gap, far before.
+  for (const year of [2026, 2028, 2020]) {
+    const refused = await allocate(year)
+    assertProblem(t, refused, 409, 'year-closed')
+    t.equal((await get(app, `/v1/budgets/${year}/order-c`)).status, 404, `${year}: nothing written`)
+  }
+  t.equal((await allocate(2030)).status, 201, 'a year after the closed ones opens budgets')
+  t.equal((await post(app, `${c.url}/allocations`, { line: 'flexible', amount: '1', decisionRef: 'HH' })).status, 409, 'and 2027 is closed')
 })
