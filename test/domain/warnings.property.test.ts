@@ -27,6 +27,25 @@ t.test('the level is the highest threshold whose share of the allocation is used
   t.pass('as decimal.js computes it')
 })
 
+t.test('the utilisation shown reaches a threshold exactly when the level does', async (t) => {
+  // Lines used within a few cents of the threshold, where rounding decides what is shown.
+  const nearThreshold = fc
+    .record({ allocated: fc.bigInt({ min: 1n, max: 10_000_000_000n }), hundredths: fc.integer({ min: 1, max: 100_000 }), offset: fc.bigInt({ min: -3n, max: 3n }) })
+    .map(({ allocated, hundredths, offset }) => {
+      const atThreshold = (BigInt(hundredths) * allocated) / 10_000n
+      const used = atThreshold + offset < 0n ? 0n : atThreshold + offset
+      return { line: { allocatedCents: allocated, committedCents: used, spentCents: 0n }, threshold: hundredths / 100 }
+    })
+  fc.assert(
+    fc.property(nearThreshold, ({ line, threshold }) => {
+      const shown = utilisationPercent(line)
+      return shown !== null && shown.gte(threshold) === (warningLevel(line, [threshold]) === threshold)
+    }),
+    { numRuns: 5000 },
+  )
+  t.pass('no "80.00" without the 80 % warning, no warning beside "79.99"')
+})
+
 t.test('a write warns once per line, for the highest threshold, only when it raises the level', async (t) => {
   fc.assert(
     fc.property(balance, balance, balance, balance, thresholds, (a1, f1, a2, f2, list) => {
@@ -57,6 +76,7 @@ t.test('examples', async (t) => {
   t.equal(warningLevel(line(0n, 1n), [80, 95]), 95, 'used with nothing allocated: every threshold is reached')
   t.equal(warningLevel(line(0n, 0n), [80, 95]), null)
   t.equal(utilisationPercent(line(300n, 100n))?.toFixed(2), '33.33')
-  t.equal(utilisationPercent(line(300n, 200n))?.toFixed(2), '66.67', 'rounded half up')
+  t.equal(utilisationPercent(line(300n, 200n))?.toFixed(2), '66.66', 'rounded down')
+  t.equal(utilisationPercent(line(200_000n, 159_990n))?.toFixed(2), '79.99', '79.995 %: below 80, and shown below it')
   t.equal(utilisationPercent(line(0n, 5n)), null)
 })

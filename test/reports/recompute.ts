@@ -396,7 +396,8 @@ function monitoringView(m: MonitoringCents, thresholds: readonly number[] | unde
     committed: twoDecimals(m.committed),
     spent: twoDecimals(m.spent),
     available: twoDecimals(m.allocated - m.committed - m.spent),
-    utilisation: m.allocated <= 0n ? null : twoDecimals(roundDiv(used * 10000n, m.allocated)),
+    // Rounded down (used and allocated are not negative here): a threshold shows reached when it is.
+    utilisation: m.allocated <= 0n ? null : twoDecimals((used * 10000n) / m.allocated),
     warningLevel: level,
     forecastResult: twoDecimals(m.forecastResult),
   }

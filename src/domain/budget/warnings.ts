@@ -21,15 +21,17 @@ export const DEFAULT_UTILISATION_THRESHOLDS: UtilisationThresholds = Object.free
 const usedCents = (balance: LineBalance): Cents => balance.committedCents + balance.spentCents
 
 /**
- * Utilisation in percent, exact to two decimals (rounded half up), or null when nothing is
- * allocated (a line with no money has no share to speak of; a use of it is over budget anyway).
+ * Utilisation in percent to two decimals, rounded down, or null when nothing is allocated (a line
+ * with no money has no share to speak of; a use of it is over budget anyway). Down, not to the
+ * nearest: then the figure shows a threshold (of at most two decimals) reached exactly when
+ * warningLevel says so. Rounded half up, 79.995 % showed "80.00" without the 80 % warning.
  */
 export function utilisationPercent(balance: LineBalance): Decimal | null {
   if (balance.allocatedCents <= 0n) return null
   return new Decimal(usedCents(balance).toString())
     .times(100)
     .dividedBy(balance.allocatedCents.toString())
-    .toDecimalPlaces(2, Decimal.ROUND_HALF_UP)
+    .toDecimalPlaces(2, Decimal.ROUND_DOWN)
 }
 
 /** The highest threshold the line has reached, or null below the first. A line used with nothing allocated has reached them all. */
