@@ -123,11 +123,16 @@ export class Ledger {
     return this.sozialraeume.execute(sozialraumStreamId(id), () => initialSozialraumState(id), command, context)
   }
 
+  /**
+   * `precondition` is asked, as the year's check is, after a retry is recognised (which gets its
+   * first answer) and before the decision: what another stream must allow (a move's target).
+   */
   async executeBudget(
     year: number,
     sozialraum: string,
     command: BudgetCommand,
     context: CommandContext,
+    precondition?: () => Promise<DomainError | undefined>,
   ): Promise<BudgetOutcome> {
     // Registration is never undone, so checking it outside the budget's own stream is safe, and
     // a registration once seen needs no read again.
@@ -141,7 +146,9 @@ export class Ledger {
     // Once a close is approved, the year's budgets take no writes but the close's and the moves'
     // own steps. A write that passed this check just before the approval is still safe: the
     // budget's close step decides on its stream's latest state, so it carries what that wrote.
-    const guard = PROCESS_STEPS.has(command.type) ? undefined : (revision: bigint | undefined) => this.checkYearTakesWrites(year, revision)
+    const guard = PROCESS_STEPS.has(command.type)
+      ? undefined
+      : async (revision: bigint | undefined) => (await this.checkYearTakesWrites(year, revision)) ?? (await precondition?.())
     return this.budgets.execute(
       budgetStreamId(year, sozialraum),
       () => initialBudgetState({ year, sozialraum }),

@@ -210,6 +210,23 @@ t.test('moves between Sozialräume over HTTP', async (t) => {
     assertProblem(t, await get(app, `/v1/budgets/2025/moves/${randomUUID()}`), 404, 'not-found')
   })
 
+  t.test('a move the target cannot take for the limit on balances: 422 before the debit, nothing written', async (t) => {
+    // mv-d's flexible line 100.00 short of the limit (100 billion EUR): 99 allocations of a billion and one short of it.
+    const d = await seed(app, 'mv-d', { year: 2025, ambulatory: '1000', flexible: '999999900.00' })
+    for (let i = 0; i < 99; i++) assertWritten(t, await post(app, `${d.url}/allocations`, { line: 'flexible', amount: '1000000000.00', decisionRef: `HH-${i}` }), `allocation ${i}`)
+    const toD = (amount: string, headers = {}) => move({ to: { sozialraum: 'mv-d', line: 'flexible' }, amount }, headers)
+    const filled = await toD('100.00', { 'idempotency-key': 'move-to-the-limit' })
+    t.equal(filled.status, 201, 'up to the limit exactly')
+    const retried = await toD('100.00', { 'idempotency-key': 'move-to-the-limit' })
+    t.equal(retried.status, 201, 'its retry answers as the first time, although the target could not take it again')
+    t.equal(retried.body.id, filled.body.id)
+    const [aBefore, dBefore] = [(await get(app, a.url, retried.body.position)).body.revision, (await get(app, d.url)).body.revision]
+    const refused = await toD('0.01')
+    assertProblem(t, refused, 422, 'limit-exceeded')
+    t.equal((await get(app, a.url)).body.revision, aBefore, 'the source was not debited')
+    t.equal((await get(app, d.url)).body.revision, dBefore, 'the target wrote no refusal')
+  })
+
   t.test('a move left in transit is finished by the move process', async (t) => {
     const ledger = new Ledger({ store: service.store, clock: () => new Date(), newEventId: randomUUID })
     const context = { actor: { sub: 'test-finance', role: 'finance' as const }, correlationId: 'c', causationId: 'c', idempotencyKey: null, requestHash: null, expectedRevision: undefined }

@@ -12,6 +12,7 @@ export { evolveBudget } from './evolve.js'
 export { assertBudgetChange, assertBudgetInvariants } from './invariants.js'
 export type { BudgetCommand } from './commands.js'
 export { carriedCommitmentId, carryOverOf, carriesAnything, type CarryOver } from './carry-over.js'
+export { creditRefusal } from './moves.js'
 export {
   availableCents,
   DEFAULT_BUDGET_POLICY,

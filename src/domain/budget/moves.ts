@@ -38,13 +38,22 @@ export function decideCreditMove(state: BudgetState, key: BudgetKey, command: Co
   if (done) return new DomainError('conflict', `move ${command.moveId} was ${done} here already`)
   const { moveId, from } = command
   const amountCents = centsToJson(command.amountCents)
-  const refuse = (why: string): BudgetEvent[] => [{ type: 'BudgetMoveRefused', data: { ...key, moveId, amountCents, from, why } }]
-  if (!state.exists) return refuse(`budget ${key.year} of ${key.sozialraum} has no allocation`)
-  const credit: BudgetEvent[] = [
-    { type: 'BudgetMoveCredited', data: { ...key, moveId, line: command.line, amountCents, from, reason: command.reason } },
-  ]
-  const beyond = checkBalanceLimits(state, credit)
-  return beyond ? refuse(beyond.message) : credit
+  const refusal = creditRefusal(state, key, command)
+  if (refusal) return [{ type: 'BudgetMoveRefused', data: { ...key, moveId, amountCents, from, why: refusal.message } }]
+  return [{ type: 'BudgetMoveCredited', data: { ...key, moveId, line: command.line, amountCents, from, reason: command.reason } }]
+}
+
+/**
+ * Why the target would refuse the credit on its state now (no allocation: not-found; a balance
+ * past its limit: limit-exceeded), or undefined. The move route asks it before the debit, so that
+ * a refusal it can foresee is a 4xx with nothing written; decideCreditMove asks it again at the
+ * credit, where the state may have changed meanwhile.
+ */
+export function creditRefusal(state: BudgetState, key: BudgetKey, command: Omit<CommandOf<'CreditMove'>, 'type'>): DomainError | undefined {
+  if (!state.exists) return new DomainError('not-found', `budget ${key.year} of ${key.sozialraum} has no allocation`)
+  const { moveId, from, line, reason } = command
+  const amountCents = centsToJson(command.amountCents)
+  return checkBalanceLimits(state, [{ type: 'BudgetMoveCredited', data: { ...key, moveId, line, amountCents, from, reason } }])
 }
 
 export function decideRevertMove(state: BudgetState, key: BudgetKey, command: CommandOf<'RevertMove'>): BudgetEvent[] | DomainError {

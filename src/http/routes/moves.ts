@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { finishMove, type MoveEnd, type MoveToFinish } from '../../application/processes.js'
+import { creditRefusal } from '../../domain/budget/index.js'
 import { answer, budgetWriteRefused, problemAnswer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
 import { problem, sendProblem } from '../problem.js'
@@ -42,19 +43,16 @@ export const moveRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
     async (request, reply) => {
       const year = Number(request.params.year)
       const body = request.body
-      // The target is checked before anything is written: a move to nowhere is bad input.
-      const target = await deps.ledger.readBudget(year, body.to.sozialraum)
-      if (!target.state.exists) {
-        return sendProblem(reply, problem('not-found', 404, `budget ${year} of ${body.to.sozialraum} has no allocation yet`))
+      const command = { type: 'DebitMove', moveId: randomUUID(), line: body.from.line, amountCents: cents(body.amount), to: body.to, reason: body.reason } as const
+      // The target is asked before anything is written (after a retry is recognised): a move to
+      // a budget without allocation, or one that would take a balance past its limit, is refused
+      // with nothing written, not debited, refused and credited back.
+      const targetTakesIt = async () => {
+        const target = await deps.ledger.readBudget(year, body.to.sozialraum)
+        const from = { sozialraum: body.from.sozialraum, line: body.from.line }
+        return creditRefusal(target.state, { year, sozialraum: body.to.sozialraum }, { ...command, line: body.to.line, from })
       }
-      const written = await runWrite(reply, () =>
-        deps.ledger.executeBudget(
-          year,
-          body.from.sozialraum,
-          { type: 'DebitMove', moveId: randomUUID(), line: body.from.line, amountCents: cents(body.amount), to: body.to, reason: body.reason },
-          commandContext(request),
-        ),
-      )
+      const written = await runWrite(reply, () => deps.ledger.executeBudget(year, body.from.sozialraum, command, commandContext(request), targetTakesIt))
       if (written === undefined) return
       if (written.kind === 'replayed') reply.header('idempotent-replayed', 'true')
       // From the events, not the body: a replayed request answers with the move it made first.
