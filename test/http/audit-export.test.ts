@@ -40,6 +40,9 @@ const CSV_HEADER = [
   'Gegenseite (Sozialraum / Linie)',
   'Übertrag (Jahr)',
   'Übertragene Mittelbindung',
+  'Davon ungebunden übertragen (EUR)',
+  'Verfallen ambulant (EUR)',
+  'Verfallen flexibel (EUR)',
 ]
 
 interface Exported {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { parse } from 'csv-parse/sync'
 import t from 'tap'
 import { Ledger } from '../../src/application/ledger.js'
+import { formatCents } from '../../src/domain/money.js'
 import { assertProblem, assertWritten, budgetUrl, commitmentBody, get, post, seed, spendingBody, type ApiResponse } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
 import { bearer } from '../helpers/tokens.js'
@@ -157,6 +158,11 @@ t.test('closing a year over HTTP', async (t) => {
       next2026.filter((row) => row.Ereignis === 'BudgetAllocated' && row['Übertrag (Jahr)'] === 'aus 2025').length > 0,
       "CSV 2026: the carried-in allocations name the year they came from",
     )
+    // What the close left behind adds up to what GET /v1/years says, in the CSV's decimal commas.
+    const centsIn = (column: string) => old.reduce((total, row) => total + BigInt((row[column] || '0').replace(',', '')), 0n)
+    const year2025 = (await get(app, '/v1/years/2025')).body
+    t.equal(formatCents(centsIn('Davon ungebunden übertragen (EUR)')), year2025.carried.unspent, 'CSV 2025: the unspent carried')
+    t.equal(formatCents(centsIn('Verfallen ambulant (EUR)') + centsIn('Verfallen flexibel (EUR)')), year2025.carried.lapsed, 'CSV 2025: what lapsed, both lines')
     t.equal(await money(app, [2025, 2026], (await get(app, '/ready')).body.position ?? '0'), before, 'no money created or lost')
   })
 })

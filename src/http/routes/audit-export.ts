@@ -124,9 +124,14 @@ const CSV_COLUMNS = [
   { key: 'counterpart', header: 'Gegenseite (Sozialraum / Linie)' },
   { key: 'carryYear', header: 'Übertrag (Jahr)' },
   { key: 'carriedCommitment', header: 'Übertragene Mittelbindung' },
+  // What a year's close left behind, so that the CSV adds up to the monitoring report's figures.
+  { key: 'unspentCarried', header: 'Davon ungebunden übertragen (EUR)' },
+  { key: 'lapsedAmbulatory', header: 'Verfallen ambulant (EUR)' },
+  { key: 'lapsedFlexible', header: 'Verfallen flexibel (EUR)' },
 ] as const
 
 type CsvRow = Record<(typeof CSV_COLUMNS)[number]['key'], string | bigint | undefined>
+const CROSS_STREAM_KEYS = ['move', 'counterpart', 'carryYear', 'carriedCommitment', 'unspentCarried', 'lapsedAmbulatory', 'lapsedFlexible'] as const
 
 /** A move's other end (`{ sozialraum, line }`) as `nord / flexible`. */
 function endOf(value: unknown): string | undefined {
@@ -140,18 +145,26 @@ function endOf(value: unknown): string | undefined {
  * The links across streams that a reviewer follows: a move's id and other end (the debit names
  * where the money went, the credit and the refusal where it came from), and a carry-over's year and
  * commitment on the other side of the close ("nach 2026" on the old year's events, "aus 2025" on the
- * new year's).
+ * new year's); and what the close left behind: the unspent part of a line's carry-over, and what
+ * lapsed per line.
  */
-function links(data: AnyData): Pick<CsvRow, 'move' | 'counterpart' | 'carryYear' | 'carriedCommitment'> {
+function crossStream(data: AnyData): Pick<CsvRow, (typeof CROSS_STREAM_KEYS)[number]> {
   const from = typeof data.from === 'object' && data.from !== null ? (data.from as AnyData) : {}
+  const lapsed = typeof data.lapsed === 'object' && data.lapsed !== null ? (data.lapsed as AnyData) : {}
   const fromYear = typeof data.fromYear === 'number' ? data.fromYear : typeof from.year === 'number' ? from.year : undefined
   return {
     move: text(data.moveId),
     counterpart: endOf(data.to) ?? endOf(data.from),
     carryYear: typeof data.toYear === 'number' ? `nach ${data.toYear}` : fromYear === undefined ? undefined : `aus ${fromYear}`,
     carriedCommitment: text(data.toCommitmentId) ?? text(from.commitmentId),
+    unspentCarried: centsOf(data.unspentCents),
+    lapsedAmbulatory: centsOf(lapsed.ambulatory),
+    lapsedFlexible: centsOf(lapsed.flexible),
   }
 }
+
+/** Cents as a bigint, which the CSV writes with a decimal comma; undefined for anything else. */
+const centsOf = (value: unknown): bigint | undefined => (typeof value === 'number' ? BigInt(value) : undefined)
 
 function csvRow(entry: ExportEntry): CsvRow {
   const data: AnyData = entry.data
@@ -165,7 +178,7 @@ function csvRow(entry: ExportEntry): CsvRow {
     sozialraum: text(data.sozialraum),
     line: fromLine === undefined ? (text(data.line) ?? (text(data.spendingId) ? 'flexible' : undefined)) : `${fromLine} → ${text(data.toLine)}`,
     // A bigint, so that the cast below writes it with a decimal comma and escape_formulas leaves its sign alone.
-    amount: typeof data.amountCents === 'number' ? BigInt(data.amountCents) : undefined,
+    amount: centsOf(data.amountCents),
     provider: text(data.provider),
     caseRef: text(data.caseRef),
     helpType: text(data.helpType),
@@ -176,7 +189,7 @@ function csvRow(entry: ExportEntry): CsvRow {
     text: text(data.reason) ?? text(data.why) ?? text(data.purpose) ?? text(data.note) ?? text(data.comment) ?? text(data.overBudgetJustification),
     reference: text(data.decisionRef) ?? text(data.receiptRef),
     eventId: entry.eventId,
-    ...links(data),
+    ...crossStream(data),
   }
 }
 
