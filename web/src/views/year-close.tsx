@@ -6,7 +6,7 @@ import { Form, LoadState, Money, Section, useLoad, type Values } from '../compon
 import { LINE_LABELS, timestamp } from '../format'
 import type { FiscalYear, Line, WriteAnswer } from '../types'
 import { readAfter } from '../writes'
-import { asFourEyes } from './finance-data'
+import { asFourEyes, asYearOrder } from './finance-data'
 
 const STATUS_LABELS: Record<FiscalYear['status'], string> = {
   open: 'offen',
@@ -93,7 +93,9 @@ function RequestCloseForm({ year, onWritten }: { year: number; onWritten: (answe
       initial={{ carryUnspent: 'none' }}
       submitLabel="Abschluss beantragen"
       submit={(values: Values, idempotencyKey) =>
-        api.post(`/v1/years/${seg(year)}/close`, { reason: values.reason, carryUnspent: linesOf(values.carryUnspent ?? '') }, { idempotencyKey })
+        api
+          .post<YearWritten>(`/v1/years/${seg(year)}/close`, { reason: values.reason, carryUnspent: linesOf(values.carryUnspent ?? '') }, { idempotencyKey })
+          .catch((error: unknown) => Promise.reject(asYearOrder(error)))
       }
       done={onWritten}
       success={() => 'Der Abschluss ist beantragt. Eine zweite Person aus dem Finanzcontrolling muss ihn freigeben.'}
@@ -124,7 +126,7 @@ function DecideCloseForm({ year, onWritten }: { year: number; onWritten: (answer
       submit={(values, idempotencyKey) =>
         api
           .post<YearWritten>(`/v1/years/${seg(year)}/close/approval`, { decision: values.decision, ...(values.comment === '' ? {} : { comment: values.comment }) }, { idempotencyKey })
-          .catch((error: unknown) => Promise.reject(asFourEyes(error)))
+          .catch((error: unknown) => Promise.reject(asYearOrder(asFourEyes(error))))
       }
       done={onWritten}
       success={(answer) => (answer.status === 'closing' ? 'Freigegeben: Der Abschluss läuft.' : 'Abgelehnt: Das Jahr bleibt offen.')}
