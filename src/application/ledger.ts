@@ -146,9 +146,12 @@ export class Ledger {
     // Once a close is approved, the year's budgets take no writes but the close's and the moves'
     // own steps. A write that passed this check just before the approval is still safe: the
     // budget's close step decides on its stream's latest state, so it carries what that wrote.
+    const yearTakes = (revision: bigint | undefined) => this.checkYearTakesWrites(year, revision)
     const guard = PROCESS_STEPS.has(command.type)
       ? undefined
-      : async (revision: bigint | undefined) => (await this.checkYearTakesWrites(year, revision)) ?? (await precondition?.())
+      : precondition === undefined
+        ? yearTakes
+        : async (revision: bigint | undefined) => (await yearTakes(revision)) ?? (await precondition())
     return this.budgets.execute(
       budgetStreamId(year, sozialraum),
       () => initialBudgetState({ year, sozialraum }),
