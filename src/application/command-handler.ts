@@ -33,9 +33,10 @@ export interface Decider<State, Command, Event extends DomainEvent> {
 /**
  * A rule outside the stream that a new write must pass (a budget's year must take writes):
  * asked after a retried request is recognised, so that a retry still answers as the first time.
- * It is given the revision the write is decided on (undefined: the stream has no events yet).
+ * It is given the revision the write is decided on (undefined: the stream has no events yet) and
+ * the state at that revision.
  */
-export type WriteGuard = (revision: bigint | undefined) => Promise<DomainError | undefined>
+export type WriteGuard<State> = (revision: bigint | undefined, state: State) => Promise<DomainError | undefined>
 
 /** Who asks, and how the request ties into the history. */
 export interface CommandContext {
@@ -85,7 +86,7 @@ export interface CommandHandlerOptions {
 interface QueuedWrite<State, Command, Event> {
   readonly command: Command
   readonly context: CommandContext
-  readonly guard: WriteGuard | undefined
+  readonly guard: WriteGuard<State> | undefined
   readonly settle: (outcome: WriteOutcome<State, Event>) => void
   readonly fail: (error: unknown) => void
 }
@@ -170,7 +171,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     initialState: () => State,
     command: Command,
     context: CommandContext,
-    guard?: WriteGuard,
+    guard?: WriteGuard<State>,
   ): Promise<WriteOutcome<State, Event>> {
     const key = context.idempotencyKey
     const keys = this.options.idempotencyKeys
@@ -192,7 +193,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     initialState: () => State,
     command: Command,
     context: CommandContext,
-    guard: WriteGuard | undefined,
+    guard: WriteGuard<State> | undefined,
   ): Promise<WriteOutcome<State, Event>> {
     let queue = this.queues.get(streamId)
     if (queue !== undefined && queue.items.length >= MAX_QUEUED_PER_STREAM) {
@@ -352,7 +353,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     before: { state: State; revision: bigint | undefined; lastHash: string | null },
     item: QueuedWrite<State, Command, Event>,
   ): Promise<Decision<State, Event>> {
-    const refused = await this.refusal(streamId, initialState, view, before.revision, item)
+    const refused = await this.refusal(streamId, initialState, view, before, item)
     if (refused) return { kind: 'answer', outcome: refused }
     const decided = this.decider.decide(before.state, item.command)
     if (decided instanceof DomainError) return { kind: 'answer', outcome: await this.rejection(streamId, item, decided) }
@@ -364,9 +365,10 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     streamId: string,
     initialState: () => State,
     view: StreamView<State>,
-    revision: bigint | undefined,
+    before: { state: State; revision: bigint | undefined },
     item: QueuedWrite<State, Command, Event>,
   ): Promise<WriteOutcome<State, Event> | undefined> {
+    const revision = before.revision
     const { idempotencyKey: key, actor, requestHash, expectedRevision } = item.context
     if (key !== null) {
       const earlier = view.idempotentWrites.get(scopedKey(actor.sub, key))
@@ -376,7 +378,7 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       }
     }
     if (expectedRevision !== undefined && expectedRevision !== revision) return { kind: 'precondition-failed', currentRevision: revision }
-    const refused = await item.guard?.(revision)
+    const refused = await item.guard?.(revision, before.state)
     return refused ? this.rejection(streamId, item, refused) : undefined
   }
 

@@ -146,12 +146,13 @@ export class Ledger {
     // Once a close is approved, the year's budgets take no writes but the close's and the moves'
     // own steps. A write that passed this check just before the approval is still safe: the
     // budget's close step decides on its stream's latest state, so it carries what that wrote.
-    const yearTakes = (revision: bigint | undefined) => this.checkYearTakesWrites(year, revision)
+    const opens = command.type === 'AllocateBudget'
+    const yearTakes = (revision: bigint | undefined, state: BudgetState) => this.checkYearTakesWrites(year, revision, opens && !state.exists)
     const guard = PROCESS_STEPS.has(command.type)
       ? undefined
       : precondition === undefined
         ? yearTakes
-        : async (revision: bigint | undefined) => (await yearTakes(revision)) ?? (await precondition())
+        : async (revision: bigint | undefined, state: BudgetState) => (await yearTakes(revision, state)) ?? (await precondition())
     return this.budgets.execute(
       budgetStreamId(year, sozialraum),
       () => initialBudgetState({ year, sozialraum }),
@@ -167,15 +168,15 @@ export class Ledger {
    * looked: the close step it wrote into each of the year's budgets then fails this write's
    * append, which is decided again on the closed budget. A budget without events has no such
    * step, so its first write reads the year (else a process that saw the year open would open
-   * budgets in it after its close); and no year before a closing or closed one opens a budget,
-   * which it could never close.
+   * budgets in it after its close). And no year before a closing or closed one opens a budget
+   * (`opensBudget`: the first allocation of a budget), which it could never close.
    */
-  private async checkYearTakesWrites(year: number, budgetRevision: bigint | undefined): Promise<DomainError | undefined> {
+  private async checkYearTakesWrites(year: number, budgetRevision: bigint | undefined, opensBudget: boolean): Promise<DomainError | undefined> {
     const cached = this.years.cached(yearStreamId(year))
-    if (budgetRevision !== undefined && cached !== undefined && yearTakesWrites(cached)) return undefined
+    if (budgetRevision !== undefined && !opensBudget && cached !== undefined && yearTakesWrites(cached)) return undefined
     const { state } = await this.readYear(year)
     if (!yearTakesWrites(state)) return new DomainError('year-closed', `fiscal year ${year} is ${state.status}`)
-    if (budgetRevision !== undefined || this.yearOrder === undefined) return undefined
+    if (!opensBudget || this.yearOrder === undefined) return undefined
     const later = await this.yearOrder.closingYearAfter(year)
     return later === undefined
       ? undefined

@@ -59,7 +59,8 @@ const claimsSchema = z
   .object({
     sub: subject,
     role: z.enum(ROLES),
-    name: displayName.optional(),
+    // Only shown, never stored: a name that is not plain text is left out, not a reason to refuse the token.
+    name: displayName.optional().catch(undefined),
     sozialraeume: z.array(sozialraumId).max(1000).optional(),
   })
   .refine((claims) => claims.role !== 'teamlead' || (claims.sozialraeume?.length ?? 0) > 0, {

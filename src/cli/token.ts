@@ -45,7 +45,7 @@ export async function tokenCommand(args: readonly string[]): Promise<void> {
   const badSub = subject.safeParse(sub).error?.issues[0]
   if (badSub !== undefined) fail(`--sub ${JSON.stringify(sub)} ${badSub.message}: the service would refuse the token`)
   const badName = name === undefined ? undefined : displayName.safeParse(name).error?.issues[0]
-  if (badName !== undefined) fail(`--name ${badName.message}: the service would refuse the token`)
+  if (badName !== undefined) fail(`--name ${badName.message}: the service would leave it out`)
   if (role === 'teamlead' && (sozialraum === undefined || sozialraum.length === 0)) {
     fail('a teamlead token needs at least one --sozialraum')
   }

@@ -60,9 +60,10 @@ const API_ROUTE: Readonly<Record<number, string>> = {
   429: 'Too many requests from this token, or too many failed authentications from this address (too-many-requests); see Retry-After',
   503:
     'Not now (unavailable); see Retry-After: the read models have not reached ?minPosition= in time, ' +
-    'a read model the route answers from is being rebuilt, the keys that verify tokens cannot be fetched, ' +
-    'the budget is too busy to take the write, or the database is not reachable (a write then took effect entirely or ' +
-    'not at all: send it again with its Idempotency-Key)',
+    'a read model the route answers from (or that the order of the fiscal years is checked on) is being rebuilt, ' +
+    'the keys that verify tokens cannot be fetched, the budget is too busy to take the write, or the database is not ' +
+    'reachable or did not finish a statement in time (a write then took effect entirely or not at all: send it again ' +
+    'with its Idempotency-Key)',
 }
 
 /** POST routes that only read: they check the ledger instead of changing it. */

@@ -147,7 +147,8 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     // Busy, not away: e.g. another process held the append lock past the statement timeout.
     request.log.warn({ err: error }, 'store timed out')
     reply.header('retry-after', '5')
-    const detail = `${error.holder} is busy: a statement did not finish in time and was rolled back; try again shortly (with the same Idempotency-Key)`
+    const write = request.method !== 'GET' && request.method !== 'HEAD'
+    const detail = `${error.holder} is busy: a statement did not finish in time and was rolled back; try again shortly${write ? ' (with the same Idempotency-Key)' : ''}`
     return sendProblem(reply, problem('unavailable', 503, detail))
   }
   if (error instanceof StoreUnavailableError) {

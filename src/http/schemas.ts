@@ -101,20 +101,22 @@ export const freeText = text(TEXT_LIMITS.freeText, true).meta({ description: PER
 const WELL_FORMED = /^(?:[^\uD800-\uDFFF]|[\uD800-\uDBFF][\uDC00-\uDFFF])*$/
 
 /**
- * Who someone is: a token's `sub` as the identity provider issued it, and the audit trail's filter
- * by it. It is recorded in the metadata of every event the person writes and compared exactly (four
- * eyes, rate limits), so it is written one way, as a reference is (no control or invisible
- * character, no space at an end: else "anna" and "anna " would be two people, and a NUL would
- * stop PostgreSQL's projections at that event for good). It is not normalised: the provider's
- * value is the identity.
+ * Who someone is: a token's `sub` as the identity provider issued it. It is recorded in the
+ * metadata of every event the person writes, so it must be text every store keeps and every
+ * hash covers: no control character (a NUL stopped PostgreSQL's projections at that event for
+ * good), no lone surrogate (no hash of it), no bidirectional control (the audit trail would show
+ * another name than is stored), not blank. Nothing more: the provider issues it and keeps it
+ * unique, and it is compared exactly and never normalised, as the provider's value is the identity.
  */
 export const subject = z
   .string()
   .min(1)
   .max(256)
+  .regex(VISIBLE, 'must not be blank')
   .regex(NO_CONTROL_CHARACTERS, 'must not hold control characters')
-  .regex(ONE_WAY, 'must begin and end with a visible character, and hold no line break, no other space than the plain one and no invisible character')
-/** A name to show (a token's `name`): no control characters, no bidirectional controls, no lone surrogates. */
+  .regex(NO_BIDI_CONTROLS, 'must not hold bidirectional controls')
+  .regex(WELL_FORMED, 'must not hold a lone surrogate')
+/** A name to show (a token's `name`): no control characters, no bidirectional controls, no lone surrogates; a token's other name is left out. */
 export const displayName = z
   .string()
   .max(TEXT_LIMITS.name)
@@ -153,7 +155,9 @@ export const spendingParams = commitmentParams
 export const noQuery = z.strictObject({})
 
 export const writeHeaders = z.looseObject({
-  'idempotency-key': z.string().min(1).max(128).optional(),
+  // Compared exactly and kept in the events' metadata: no control character (a tab, or C1
+  // controls, which HTTP lets through as Latin-1).
+  'idempotency-key': z.string().min(1).max(128).regex(NO_CONTROL_CHARACTERS, 'Idempotency-Key must not hold control characters').optional(),
   'if-match': z
     .string()
     .regex(/^"(0|[1-9]\d{0,18})"$/, 'If-Match must be a quoted revision, e.g. "3"')

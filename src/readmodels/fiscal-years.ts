@@ -161,12 +161,19 @@ export class FiscalYearQueries {
     return (await this.db.query('SELECT 1 AS found FROM budgets WHERE year = ? LIMIT 1', [year])).length > 0
   }
 
-  /** The years before `year` that have a budget and are not closed, oldest first (at most `limit`). */
+  /**
+   * The years between the last closed year before `year` and `year` that have a budget and are
+   * not closed, oldest first (at most `limit`). Years before a closed year are not among them:
+   * they can never close (nothing carries into a closed year), so waiting for them would stop
+   * every later close for good.
+   */
   async unclosedYearsBefore(year: number, limit = 10): Promise<number[]> {
     const rows = await this.db.query<{ year: Integer }>(
       `SELECT DISTINCT b.year AS year FROM budgets b LEFT JOIN fiscal_years f ON f.year = b.year
-       WHERE b.year < ? AND (f.status IS NULL OR f.status <> 'closed') ORDER BY b.year LIMIT ?`,
-      [year, limit],
+       WHERE b.year < ? AND (f.status IS NULL OR f.status <> 'closed')
+         AND b.year > COALESCE((SELECT MAX(c.year) FROM fiscal_years c WHERE c.year < ? AND c.status = 'closed'), 0)
+       ORDER BY b.year LIMIT ?`,
+      [year, year, limit],
     )
     return rows.map((row) => Number(row.year))
   }

@@ -90,7 +90,7 @@ t.test('a token issued in the future (iat beyond the 30 s clock tolerance) is re
 /** Characters that tempt a sub to be two people, or to break what stores it: mixed with plain letters. */
 const TRICKY = ['\u0000', '\u001f', '\u007f', '\u0085', ' ', '\u00a0', '\t', '\n', '\u200b', '\u200c', '\u202e', '\u2066', '\ufeff', '\ud800', '\udc00', '\ud83d\ude00', 'ä', 'a', 'Z', '-', '@', '.']
 
-t.test('property: a sub the token rule takes is safe to record, compare and hash', async (t) => {
+t.test('property: a sub the token rule takes is safe to record, show and hash', async (t) => {
   const isWellFormed = (text: string) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text)
   let accepted = 0
   fc.assert(
@@ -98,13 +98,13 @@ t.test('property: a sub the token rule takes is safe to record, compare and hash
       const sub = parts.join('')
       if (!subject.safeParse(sub).success) return
       accepted += 1
-      // eslint-disable-next-line no-control-regex
       if (/[\u0000-\u001f\u007f-\u009f]/.test(sub)) throw new Error(`a control character: ${JSON.stringify(sub)}`)
       if (!isWellFormed(sub)) throw new Error(`a lone surrogate: ${JSON.stringify(sub)}`)
-      if (sub !== sub.trim() || /[\u00a0\u200b\ufeff\u202e\u2066]/.test(sub)) throw new Error(`an invisible or outer space: ${JSON.stringify(sub)}`)
+      if (/[\u202e\u2066]/.test(sub)) throw new Error(`a bidirectional control: ${JSON.stringify(sub)}`)
+      if (!/[^\s\u200b\u200c\ufeff]/.test(sub)) throw new Error(`nothing visible: ${JSON.stringify(sub)}`)
       canonicalJson({ sub })
     }),
     { numRuns: 3_000 },
   )
-  t.ok(accepted > 10, `the rule takes ordinary subs too (${accepted} of 3,000; about 4 % expected)`)
+  t.ok(accepted > 10, `the rule takes ordinary subs too (${accepted} of 3,000; about 8 % expected)`)
 })

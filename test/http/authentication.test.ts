@@ -283,24 +283,19 @@ t.test('a request without a token the service accepts is 401 with WWW-Authentica
       detail: /sozialraeume/,
     },
     // The sub is in every event's metadata: a NUL would stop PostgreSQL's projections for good, a
-    // lone surrogate fail the hash chain, a space at an end make a second person of the same one.
+    // lone surrogate fail the hash chain, a bidirectional override show another name than is stored.
     ...[
       ['a NUL', 'eve\u0000'],
       ['a lone surrogate', 'mallory\ud800'],
-      ['a space at its end', 'anna '],
-      ['a zero-width space', 'an\u200bna'],
       ['a line break', 'anna\nfinance'],
+      ['a C1 control', 'anna\u0085'],
       ['a bidirectional override', '\u202eanna'],
+      ['nothing visible', ' \u200b '],
     ].map(([what, sub]) => ({
       rule: `a token whose sub holds ${what}`,
       authorization: async () => `Bearer ${await hs256(claims({ sub }))}`,
       detail: /sub/,
     })),
-    {
-      rule: 'a token whose name holds a control character',
-      authorization: async () => `Bearer ${await hs256(claims({ name: 'Anna\u0000' }))}`,
-      detail: /name/,
-    },
     {
       rule: 'algorithm confusion: an RS256 token presented to the HS256 service',
       authorization: async () => `Bearer ${await sign(claims(), rsaPrivate, { alg: 'RS256', kid: 'rsa-1' })}`,
@@ -315,11 +310,14 @@ t.test('a request without a token the service accepts is 401 with WWW-Authentica
     assertWritten(t, await post(service.app, '/v1/sozialraeume', REFUSED_WRITE, bearer(await hs256(claims()))))
   })
 
-  t.test('a sub with inner spaces, letters of any script and the joiners they need is taken as it is', async (t) => {
-    for (const sub of ['Anna Müller', 'میرزا\u200cعلی', 'user@jugendamt.example', 'f3c1a0e2-5b7d-4c4e-9a1f-2b3c4d5e6f70']) {
+  t.test("a sub as providers issue them is taken as it is, and a name that is no plain text is left out", async (t) => {
+    const subs = ['Anna Müller', 'میرزا\u200cعلی', '山田\u3000太郎', 'anna\u00a0mueller', 'user@jugendamt.example', 'f3c1a0e2-5b7d-4c4e-9a1f-2b3c4d5e6f70', 'auth0|64f1c2']
+    for (const sub of subs) {
       const read = await get(service.app, '/v1/sozialraeume', undefined, bearer(await hs256(claims({ sub, name: `${sub} (Test)` }))))
       t.equal(read.status, 200, shown(sub))
     }
+    const named = await get(service.app, '/v1/sozialraeume', undefined, bearer(await hs256(claims({ name: 'Anna\u0000\u202e' }))))
+    t.equal(named.status, 200, 'a name with control characters does not refuse the token')
   })
 })
 

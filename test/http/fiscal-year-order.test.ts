@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
-import { assertProblem, get, post, seed } from '../helpers/api.js'
+import { Ledger } from '../../src/application/ledger.js'
+import { assertProblem, commitmentBody, get, post, seed } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
 import { bearer } from '../helpers/tokens.js'
 
@@ -73,7 +75,17 @@ t.test('years close in order', async (t) => {
     const refused = await allocate(year)
     assertProblem(t, refused, 409, 'year-closed')
     t.equal((await get(app, `/v1/budgets/${year}/order-c`)).status, 404, `${year}: nothing written`)
+    // Only an allocation opens a budget: anything else on a budget without one is not found, as always.
+    assertProblem(t, await post(app, `/v1/budgets/${year}/order-c/commitments`, commitmentBody({ period: { from: `${year}-01-01`, to: `${year}-12-31` } })), 404, 'not-found')
   }
   t.equal((await allocate(2030)).status, 201, 'a year after the closed ones opens budgets')
   t.equal((await post(app, `${c.url}/allocations`, { line: 'flexible', amount: '1', decisionRef: 'HH' })).status, 409, 'and 2027 is closed')
+
+  // A budget before a closed year, as a store written before 0.12.4 may hold one (here through a
+  // Ledger without the year order): it can never close, so it does not hold up later closes.
+  const unchecked = new Ledger({ store: service.store, clock: () => new Date(), newEventId: randomUUID })
+  const context = { actor: { sub: 'test-finance', role: 'finance' as const }, correlationId: 'c', causationId: 'c', idempotencyKey: null, requestHash: null, expectedRevision: undefined }
+  const stray = await unchecked.executeBudget(2028, 'order-c', { type: 'AllocateBudget', line: 'flexible', amountCents: 100n, decisionRef: 'alt' }, context)
+  t.equal(stray.kind, 'written', 'a budget of 2028, before the closed 2029')
+  t.equal((await post(app, '/v1/years/2030/close', { reason: 'Abschluss 2030' })).status, 201, '2030 closes after 2029 all the same')
 })

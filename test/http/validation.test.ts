@@ -160,6 +160,17 @@ t.test('bad input writes nothing', async (t) => {
       path: /idempotency-key/,
     },
     {
+      // HTTP refuses a NUL in a header but lets a tab and C1 controls through (as Latin-1).
+      name: 'an Idempotency-Key with a tab',
+      send: (url) => post(app, `${url}/allocations`, { line: 'flexible', amount: '1', decisionRef: 'x' }, { 'idempotency-key': 'key\tx' }),
+      path: /idempotency-key/,
+    },
+    {
+      name: 'an Idempotency-Key with a C1 control',
+      send: (url) => post(app, `${url}/allocations`, { line: 'flexible', amount: '1', decisionRef: 'x' }, { 'idempotency-key': 'key\u0085x' }),
+      path: /idempotency-key/,
+    },
+    {
       name: 'an If-Match that is no quoted revision',
       send: (url) => post(app, `${url}/allocations`, { line: 'flexible', amount: '1', decisionRef: 'x' }, { 'if-match': 'W/"1"' }),
       path: /if-match/,
@@ -249,4 +260,20 @@ t.test('bad input writes nothing', async (t) => {
     const unknownCommitment = await get(app, `${seeded.url}/commitments/${uuid()}`)
     t.equal(unknownCommitment.status, 404)
   })
+})
+
+t.test('a correlation id with control characters is not kept: the request id stands in', async (t) => {
+  const service = await startTestService(t)
+  const seeded = await seed(service.app, 'correlation')
+  const write = (correlation: string) =>
+    post(service.app, `${seeded.url}/allocations`, { line: 'flexible', amount: '1', decisionRef: 'x' }, { 'x-correlation-id': correlation })
+  const plain = await write('vorgang-42')
+  const controlled = await write('vorgang\u0085\u009b31m')
+  t.equal(plain.status, 201)
+  t.equal(controlled.status, 201, 'the write itself is taken')
+  const [first, second] = await service.store.readAll({ after: BigInt(plain.body.position) - 1n, maxCount: 2 })
+  const correlationOf = (event: typeof first) => (event?.metadata as { correlationId?: string } | undefined)?.correlationId
+  t.equal(correlationOf(first), 'vorgang-42', "a plain one is the event's correlation id")
+  t.notMatch(correlationOf(second) ?? '', /[\u0080-\u009f]/, 'a controlled one is not')
+  t.ok((correlationOf(second) ?? '').length > 0, 'the request id stands in')
 })

@@ -36,7 +36,10 @@ export const moveRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
           409: problemAnswer(
             'The year is closing or closed (year-closed), or the target refused the move after the source was debited, and the source has the money back (conflict)',
           ),
-          422: budgetWriteRefused('the line the money comes from has not that much available (insufficient-funds)'),
+          422: budgetWriteRefused(
+            'the line the money comes from has not that much available (insufficient-funds)',
+            "the target's line would go beyond the limit on balances, checked before the debit (limit-exceeded)",
+          ),
         },
       },
     },

@@ -44,7 +44,7 @@ export const yearRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
           201: answer('The year, now close-requested', yearWriteSchema),
           400: problemAnswer('The request is not valid (validation), or the year is 2100, the last the ledger keeps, which has no next year to carry into'),
           409: problemAnswer(
-            'The close was asked for already (conflict), the year is closing or closed (year-closed), the next year is closing or closed already, so that nothing could carry into it, or the close of the previous year is under way (conflict)',
+            'The close was asked for already (conflict), the year is closing or closed (year-closed), the next year is closing or closed already, so that nothing could carry into it, the close of the previous year is under way, an earlier year with budgets (since the last closed one) is not closed, or the year has no budget (conflict)',
           ),
           422: problemAnswer('The Idempotency-Key was used before with another request (idempotency-key-reused)'),
         },
@@ -82,7 +82,7 @@ export const yearRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => 
           201: answer('The year, now closing (approved) or open again (rejected)', yearWriteSchema),
           403: problemAnswer("The token's role does not cover this request, or its holder asked for the close (forbidden)"),
           409: problemAnswer(
-            'No close of the year waits for a decision, or (for an approval) the next year is closing or closed, or the close of the previous year is under way (conflict)',
+            'No close of the year waits for a decision, or (for an approval) the next year is closing or closed, the close of the previous year is under way, an earlier year with budgets (since the last closed one) is not closed, or the year has no budget (conflict)',
           ),
           422: problemAnswer('The Idempotency-Key was used before with another request (idempotency-key-reused)'),
         },
