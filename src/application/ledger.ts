@@ -83,8 +83,9 @@ export class Ledger {
    * Years close in order: what a close carries lands in the next year, which must still take it,
    * and a year waits for the close of the one before it to end. So a close is neither asked for
    * nor approved while the next year is closing or closed, or the previous one's close is under
-   * way; nor while an earlier year with budgets is not closed (it could never close after this
-   * one), nor for a year without a budget (a mistyped year would be closed for good, empty).
+   * way; nor while an earlier year with budgets, since the last closed one, is not closed (it
+   * could never close after this one), nor for a year without a budget (a mistyped year would be
+   * closed for good, empty).
    */
   executeYear(year: number, command: YearCommand, context: CommandContext): Promise<YearOutcome> {
     const starts = command.type === 'RequestClose' || (command.type === 'DecideClose' && command.decision === 'approve')

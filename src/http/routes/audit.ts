@@ -19,8 +19,8 @@ export const auditRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) =>
           year: yearParam.optional(),
           sozialraum: slug.optional(),
           type: z.enum(EVENT_TYPES as [string, ...string[]]).optional(),
-          // Any `sub` a token may carry, and those recorded before 0.12.4 checked them; no control
-          // characters, which PostgreSQL cannot take in a query (a NUL).
+          // Any `sub` a token may carry, also one recorded before 0.12.4 checked them: only no
+          // control characters, which PostgreSQL cannot take in a query (a NUL).
           actor: z.string().min(1).max(256).regex(NO_CONTROL_CHARACTERS, 'must not hold control characters').optional(),
           from: z.iso.datetime().optional().meta({ description: 'recordedAt at or after (ISO 8601 UTC)' }),
           to: z.iso.datetime().optional().meta({ description: 'recordedAt before (ISO 8601 UTC)' }),
