@@ -134,30 +134,31 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return sendProblem(reply, problem('validation', error.statusCode, error.message, []))
   }
-  // The database is away: a transaction either committed entirely or not at all, and the pool
-  // reconnects by itself. The client may send the request again (with its Idempotency-Key).
-  if (error instanceof StorageFullError) {
-    // The store is there and reads work: only writes wait for room. The cause (with its file paths) stays in the log.
-    request.log.warn({ err: error }, 'store full')
-    reply.header('retry-after', '5')
-    const detail = `${error.holder} cannot take writes: its disk is full. Nothing of this request was stored; try again later (with the same Idempotency-Key)`
-    return sendProblem(reply, problem('unavailable', 503, detail))
-  }
-  if (error instanceof StoreTimeoutError) {
-    // Busy, not away: e.g. another process held the append lock past the statement timeout.
-    request.log.warn({ err: error }, 'store timed out')
-    reply.header('retry-after', '5')
-    const write = request.method !== 'GET' && request.method !== 'HEAD'
-    const detail = `${error.holder} is busy: a statement did not finish in time and was rolled back; try again shortly${write ? ' (with the same Idempotency-Key)' : ''}`
-    return sendProblem(reply, problem('unavailable', 503, detail))
-  }
+  // The store is away, busy or full: a transaction either committed entirely or not at all, and
+  // the pool reconnects by itself. The client may send the request again (with its Idempotency-Key).
   if (error instanceof StoreUnavailableError) {
-    request.log.warn({ err: error }, 'store unavailable')
+    const { what, detail } = unavailability(error, request.method !== 'GET' && request.method !== 'HEAD')
+    request.log.warn({ err: error }, what)
     reply.header('retry-after', '5')
-    return sendProblem(reply, problem('unavailable', 503, `${error.store} is not reachable right now; try again (with the same Idempotency-Key)`))
+    return sendProblem(reply, problem('unavailable', 503, detail))
   }
   request.log.error({ err: error }, 'request failed')
   return sendProblem(reply, problem('internal', 500, 'the request failed on the server; it has been logged'))
+}
+
+/** What the log says, and the 503's detail, for each way the store cannot serve. The causes (with file paths and hosts) stay in the log. */
+function unavailability(error: StoreUnavailableError, write: boolean): { what: string; detail: string } {
+  if (error instanceof StorageFullError) {
+    // The store is there and reads work: only writes wait for room.
+    const detail = `${error.holder} cannot take writes: its disk is full. Nothing of this request was stored; try again later (with the same Idempotency-Key)`
+    return { what: 'store full', detail }
+  }
+  if (error instanceof StoreTimeoutError) {
+    // Busy, not away: e.g. another process held the append lock past the statement timeout.
+    const key = write ? ' (with the same Idempotency-Key)' : ''
+    return { what: 'store timed out', detail: `${error.holder} is busy: a statement did not finish in time and was rolled back; try again shortly${key}` }
+  }
+  return { what: 'store unavailable', detail: `${error.store} is not reachable right now; try again (with the same Idempotency-Key)` }
 }
 
 /**

@@ -13,11 +13,9 @@ import type { Position } from '../eventstore/port.js'
 import { formatCents, parseAmount, type Cents } from '../domain/money.js'
 import type { HttpDeps } from './deps.js'
 import { domainProblem, problem, sendProblem } from './problem.js'
+import { NO_CONTROL_CHARACTERS } from './schemas.js'
 
 /** The write path every route shares: command context, the answer to a write, budget writes. */
-
-/** Not empty, and no control character (a tab, or C1 controls that arrive as Latin-1). */
-const PLAIN_HEADER = /^[^\x00-\x1F\x7F-\x9F]+$/
 
 /** Builds the command context of a write request: actor, ids, idempotency and If-Match. */
 export function commandContext(request: FastifyRequest): CommandContext {
@@ -29,7 +27,9 @@ export function commandContext(request: FastifyRequest): CommandContext {
     actor: request.actor,
     // A client's correlation id is kept in every event of the write, so it must be plain text;
     // else (too long, or control characters, which HTTP lets through as Latin-1) the request's own id.
-    correlationId: typeof correlation === 'string' && correlation.length <= 128 && PLAIN_HEADER.test(correlation) ? correlation : request.id,
+    correlationId: typeof correlation === 'string' && correlation.length <= 128 && correlation !== '' && NO_CONTROL_CHARACTERS.test(correlation)
+        ? correlation
+        : request.id,
     causationId: request.id,
     idempotencyKey,
     requestHash:

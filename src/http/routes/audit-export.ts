@@ -131,12 +131,13 @@ const CSV_COLUMNS = [
 ] as const
 
 type CsvRow = Record<(typeof CSV_COLUMNS)[number]['key'], string | bigint | undefined>
-const CROSS_STREAM_KEYS = ['move', 'counterpart', 'carryYear', 'carriedCommitment', 'unspentCarried', 'lapsedAmbulatory', 'lapsedFlexible'] as const
+
+/** A nested part of an event's data (`from`, `to`, `lapsed`), or nothing. */
+const part = (value: unknown): AnyData => (typeof value === 'object' && value !== null ? (value as AnyData) : {})
 
 /** A move's other end (`{ sozialraum, line }`) as `nord / flexible`. */
 function endOf(value: unknown): string | undefined {
-  if (typeof value !== 'object' || value === null) return undefined
-  const end = value as AnyData
+  const end = part(value)
   const sozialraum = text(end.sozialraum)
   return sozialraum === undefined ? undefined : `${sozialraum} / ${text(end.line) ?? ''}`
 }
@@ -148,9 +149,8 @@ function endOf(value: unknown): string | undefined {
  * new year's); and what the close left behind: the unspent part of a line's carry-over, and what
  * lapsed per line.
  */
-function crossStream(data: AnyData): Pick<CsvRow, (typeof CROSS_STREAM_KEYS)[number]> {
-  const from = typeof data.from === 'object' && data.from !== null ? (data.from as AnyData) : {}
-  const lapsed = typeof data.lapsed === 'object' && data.lapsed !== null ? (data.lapsed as AnyData) : {}
+function crossStream(data: AnyData) {
+  const [from, lapsed] = [part(data.from), part(data.lapsed)]
   const fromYear = typeof data.fromYear === 'number' ? data.fromYear : typeof from.year === 'number' ? from.year : undefined
   return {
     move: text(data.moveId),
