@@ -563,7 +563,9 @@ function credit(world: World, move: MoveModel): void {
   const type = result.map((event) => event.type).join(',')
   // Refused by a budget without allocation, or when the credit would take a balance beyond the limit.
   const balance = target.lines[move.toLine]
-  const beyond = balance.allocatedCents + move.amount > MAX_BALANCE_CENTS || availableCents(balance) + move.amount > MAX_BALANCE_CENTS
+  // What the target moved out of that line and did not get back counts as allocated (a revert may bring it).
+  const movedOut = world.moves.reduce((sum, m) => (m.year === move.year && m.from === move.to && m.fromLine === move.toLine && m.status !== 'reverted' ? sum + m.amount : sum), 0n)
+  const beyond = balance.allocatedCents + movedOut + move.amount > MAX_BALANCE_CENTS || availableCents(balance) + move.amount > MAX_BALANCE_CENTS
   if (beyond && target.exists) count('moves:refused-at-limit')
   const expected = target.exists && !beyond ? 'BudgetMoveCredited' : 'BudgetMoveRefused'
   if (type !== expected) world.fail(`the target answered ${type}, expected ${expected}`, command)
@@ -1013,6 +1015,8 @@ type MoveStep =
 
 interface MovesScenario {
   a: Cents
+  /** A's flexible line this far below the limit on balances, or ordinary: then A refuses moves too. */
+  aGap: Cents | null
   /** B: no budget, an ordinary one, or one whose flexible line stands `gap` below the limit on balances. */
   b: { kind: 'none' } | { kind: 'funded'; cents: Cents } | { kind: 'near-limit'; gap: Cents }
   steps: MoveStep[]
@@ -1020,6 +1024,7 @@ interface MovesScenario {
 
 const movesScenarioArb: fc.Arbitrary<MovesScenario> = fc.record({
   a: fc.bigInt({ min: 1n, max: MAX_AMOUNT_CENTS }),
+  aGap: fc.option(fc.bigInt({ min: 0n, max: 5_000_000n })),
   b: fc.oneof(
     fc.constant({ kind: 'none' } as const),
     fc.record({ kind: fc.constant('funded' as const), cents: fc.bigInt({ min: 1n, max: 10_000_000n }) }),
@@ -1039,7 +1044,7 @@ const movesScenarioArb: fc.Arbitrary<MovesScenario> = fc.record({
       },
       { weight: 3, arbitrary: fc.record({ kind: fc.constant('credit' as const), pick: pickArb, inTransit: fc.boolean() }) },
       { weight: 2, arbitrary: fc.record({ kind: fc.constant('revert' as const), pick: pickArb }) },
-      { weight: 1, arbitrary: fc.record({ kind: fc.constant('fund-b' as const), line: lineArb, cents: fc.bigInt({ min: 1n, max: 1_000_000n }) }) },
+      { weight: 2, arbitrary: fc.record({ kind: fc.constant('fund-b' as const), line: lineArb, cents: fc.bigInt({ min: 1n, max: 1_000_000n }) }) },
     ),
     { maxLength: 40, size: 'max' },
   ),
@@ -1049,19 +1054,17 @@ function runMoves(scenario: MovesScenario): void {
   const world = new World()
   const allocate = (key: typeof A, line: Line, cents: Cents) =>
     world.execute(key.year, key.sozialraum, { type: 'AllocateBudget', line, amountCents: cents, decisionRef: 'JHA' }, 'finance-1')
-  for (const line of LINES) allocate(A, line, scenario.a)
-  if (scenario.b.kind === 'funded') allocate(B, 'ambulatory', scenario.b.cents)
-  if (scenario.b.kind === 'near-limit') {
-    // Near the limit through a few allocations of at most the largest single amount would take
-    // thousands of steps: fold the allocation as one event of the history instead.
-    const event: BudgetEvent = {
-      type: 'BudgetAllocated',
-      data: { ...B, line: 'flexible', amountCents: Number(MAX_BALANCE_CENTS - scenario.b.gap), decisionRef: 'JHA', kind: 'allocation' },
-    }
-    const state = evolveBudget(initialBudgetState(B), event, contextBy('finance-1'))
-    world.states.set(`${B.year}/${B.sozialraum}`, state)
-    world.granted += MAX_BALANCE_CENTS - scenario.b.gap
+  // Near the limit through a few allocations of at most the largest single amount would take
+  // thousands of steps: fold the allocation as one event of the history instead.
+  const grantFlexible = (key: typeof A, cents: Cents) => {
+    const event: BudgetEvent = { type: 'BudgetAllocated', data: { ...key, line: 'flexible', amountCents: Number(cents), decisionRef: 'JHA', kind: 'allocation' } }
+    world.states.set(`${key.year}/${key.sozialraum}`, evolveBudget(world.state(key.year, key.sozialraum), event, contextBy('finance-1')))
+    world.granted += cents
   }
+  for (const line of LINES) allocate(A, line, scenario.a)
+  if (scenario.aGap !== null) grantFlexible(A, MAX_BALANCE_CENTS - scenario.aGap - scenario.a)
+  if (scenario.b.kind === 'funded') allocate(B, 'ambulatory', scenario.b.cents)
+  if (scenario.b.kind === 'near-limit') grantFlexible(B, MAX_BALANCE_CENTS - scenario.b.gap)
   const startTotal = world.granted
 
   const total = () =>
@@ -1073,6 +1076,11 @@ function runMoves(scenario: MovesScenario): void {
     const granted = world.granted // grows only with fund-b
     if (total() > granted) world.fail(`after ${what} the total ${total()} is above what was there, ${granted}`)
     if (total() + world.inTransit() !== granted) world.fail(`after ${what} the total and what is in transit do not add up`)
+    // The limit holds through moves: a revert brings back only what no allocation took the room of.
+    for (const key of [A, B]) {
+      const state = world.state(key.year, key.sozialraum)
+      if (LINES.some((line) => state.lines[line].allocatedCents > MAX_BALANCE_CENTS)) world.fail(`after ${what} ${key.sozialraum} is allocated beyond the limit`)
+    }
   }
 
   for (const step of scenario.steps) {
@@ -1106,9 +1114,12 @@ function runMoves(scenario: MovesScenario): void {
         if (move) revert(world, move)
         break
       }
-      case 'fund-b':
-        allocate(B, step.line, step.cents)
+      case 'fund-b': {
+        const result = allocate(B, step.line, step.cents)
+        const outOfB = world.moves.some((m) => m.from === B.sozialraum && m.fromLine === step.line && (m.status === 'debited' || m.status === 'refused'))
+        if (result instanceof DomainError && result.code === 'limit-exceeded' && outOfB) count('moves:room-kept-for-revert')
         break
+      }
     }
     check(step.kind)
   }
@@ -1132,6 +1143,7 @@ t.test('(b) moves between two Sozialräume: never more than there was, exactly t
     'event:BudgetMoveRefused',
     'event:BudgetMoveReverted',
     'moves:refused-at-limit',
+    'moves:room-kept-for-revert',
     'refused:CreditMove:conflict',
     'refused:RevertMove:conflict',
     'refused:DebitMove:insufficient-funds',

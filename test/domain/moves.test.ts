@@ -199,6 +199,23 @@ t.test('the revert at the source', async (t) => {
     budgetSpec(t).given([...debited, budgetClosed()]).when(revertMove(move, why)).thenFails('year-closed')
   })
 
+  t.test('an allocation cannot take the room a move in transit left, so its revert always fits', async (t) => {
+    const atLimit = [allocated('ambulatory', MAX_BALANCE_CENTS), moveDebited(move)]
+    budgetSpec(t)
+      .given(atLimit)
+      .when({ type: 'AllocateBudget', line: 'ambulatory', amountCents: eur('0.01'), decisionRef: 'JHA' })
+      .thenFails('limit-exceeded', "the ambulatory line's allocated amount with the 20000.00 moved out would become 100000000000.01, beyond the limit of 100000000000.00")
+    const state = budgetSpec(t).given(atLimit).when(revertMove(move, why)).then([moveReverted(move, why)])
+    t.equal(state.lines.ambulatory.allocatedCents, MAX_BALANCE_CENTS, 'back at the limit, not beyond it')
+    t.equal(state.movedOutCents.ambulatory, 0n, 'nothing counted as moved out any more')
+  })
+
+  t.test('a stream from before 0.12.5, allocated into that room, still gets its money back', async (t) => {
+    const written = [allocated('ambulatory', MAX_BALANCE_CENTS), moveDebited(move), { ...allocated('ambulatory', move.amountCents) }]
+    const state = budgetSpec(t).given(written).when(revertMove(move, why)).then([moveReverted(move, why)])
+    t.equal(state.lines.ambulatory.allocatedCents, MAX_BALANCE_CENTS + move.amountCents, 'past the limit by what the move took, which may only shrink now')
+  })
+
   t.test('debit, refusal, revert: both budgets end as they began', async (t) => {
     const refusedAt = budgetAfterAt(TARGET, [moveRefused(move, 'budget 2025 of unteres-alt-saarbruecken has no allocation')])
     const sourceAfter = budgetAfter([...debited, moveReverted(move, why)])

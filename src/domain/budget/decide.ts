@@ -14,7 +14,7 @@ import { DEFAULT_BUDGET_POLICY, type BudgetPolicy, type BudgetState } from './st
 /**
  * Checks a command against the budget's state and answers with the events it leads to, or with
  * the DomainError of the first rule it breaks; nothing else happens. The limit on balances
- * (MAX_BALANCE_CENTS) is checked last, on the state those events would lead to.
+ * (MAX_BALANCE_CENTS) is checked last, on the state those events would lead to (not for a revert).
  */
 export function decideBudget(
   state: BudgetState,
@@ -23,6 +23,10 @@ export function decideBudget(
 ): BudgetEvent[] | DomainError {
   const events = decideCommand(state, command, policy)
   if (events instanceof DomainError) return events
+  // A revert gives back what its move took, which the limit counted as allocated all along
+  // (movedOutCents). A stream written before it did (0.12.5) may be past the limit: the money goes
+  // back all the same, else the move stays in transit and the year's close waits for it for ever.
+  if (command.type === 'RevertMove') return events
   return checkBalanceLimits(state, events) ?? events
 }
 

@@ -2,7 +2,7 @@ import { DomainError } from '../errors.js'
 import { LINES, type BudgetEvent, type Line } from '../events.js'
 import { formatCents, MAX_BALANCE_CENTS, type Cents } from '../money.js'
 import { evolveBudget } from './evolve.js'
-import { availableCents, type BudgetState, type CommitmentState, type EventContext, type LineBalance } from './state.js'
+import { availableCents, type BudgetState, type CommitmentState, type EventContext } from './state.js'
 
 /**
  * The limit on every balance and sum the decider keeps (MAX_BALANCE_CENTS): checked on the state
@@ -21,13 +21,17 @@ const NO_CONTEXT: EventContext = { recordedAt: '', actorSub: '' }
 
 const magnitude = (cents: Cents): Cents => (cents < 0n ? -cents : cents)
 
-function lineBalances(line: Line, before: LineBalance, after: LineBalance): Balance[] {
+function lineBalances(line: Line, before: BudgetState, after: BudgetState): Balance[] {
   const name = (what: string) => `the ${line} line's ${what} amount`
+  const [was, becomes] = [before.lines[line], after.lines[line]]
+  // What moves out took counts as allocated until a revert brings it back (state.ts, movedOutCents).
+  const movedOut = after.movedOutCents[line]
+  const allocated = movedOut === 0n ? name('allocated') : `${name('allocated')} with the ${formatCents(movedOut)} moved out`
   return [
-    { name: name('allocated'), before: before.allocatedCents, after: after.allocatedCents },
-    { name: name('committed'), before: before.committedCents, after: after.committedCents },
-    { name: name('spent'), before: before.spentCents, after: after.spentCents },
-    { name: name('available'), before: availableCents(before), after: availableCents(after) },
+    { name: allocated, before: was.allocatedCents + before.movedOutCents[line], after: becomes.allocatedCents + movedOut },
+    { name: name('committed'), before: was.committedCents, after: becomes.committedCents },
+    { name: name('spent'), before: was.spentCents, after: becomes.spentCents },
+    { name: name('available'), before: availableCents(was), after: availableCents(becomes) },
   ]
 }
 
@@ -57,7 +61,7 @@ function beyondLimit(balance: Balance): DomainError | undefined {
 /** The first balance the events would take beyond MAX_BALANCE_CENTS, as a DomainError; else undefined. */
 export function checkBalanceLimits(state: BudgetState, events: readonly BudgetEvent[]): DomainError | undefined {
   const after = events.reduce((next, event) => evolveBudget(next, event, NO_CONTEXT), state)
-  const balances = LINES.flatMap((line) => lineBalances(line, state.lines[line], after.lines[line]))
+  const balances = LINES.flatMap((line) => lineBalances(line, state, after))
   const touched = new Set(events.flatMap((event) => ('commitmentId' in event.data ? [event.data.commitmentId] : [])))
   for (const id of touched) {
     const commitment = after.commitments.get(id)

@@ -78,6 +78,7 @@ export function evolveMove(state: BudgetState, event: MoveEvent): BudgetState {
         ...state,
         lines: changeLine(state.lines, event.data.line, { allocatedCents: -amount }),
         outgoingMoves: state.outgoingMoves.set(data.moveId, move),
+        movedOutCents: { ...state.movedOutCents, [event.data.line]: state.movedOutCents[event.data.line] + amount },
       }
     }
     case 'BudgetMoveCredited':
@@ -91,9 +92,11 @@ export function evolveMove(state: BudgetState, event: MoveEvent): BudgetState {
     case 'BudgetMoveReverted': {
       const move = state.outgoingMoves.get(data.moveId)
       if (!move) throw new Error(`event reverts unknown move ${data.moveId}: the stream is corrupt`)
+      const amount = BigInt(event.data.amountCents)
       return {
         ...state,
-        lines: changeLine(state.lines, event.data.line, { allocatedCents: BigInt(event.data.amountCents) }),
+        lines: changeLine(state.lines, event.data.line, { allocatedCents: amount }),
+        movedOutCents: { ...state.movedOutCents, [event.data.line]: state.movedOutCents[event.data.line] - amount },
         outgoingMoves: state.outgoingMoves.set(data.moveId, { ...move, reverted: true }),
       }
     }

@@ -115,6 +115,13 @@ export interface BudgetState extends BudgetKey {
   /** The years whose close carried money into this budget: each is received once. */
   carriedInFrom: ReadonlySet<number>
   outgoingMoves: PersistentMap<string, OutgoingMove>
+  /**
+   * Per line, what the moves out took and no revert brought back. The limit on the allocated
+   * amount counts it (limits.ts), so that a revert always fits: an allocation cannot take the room
+   * a move in transit left. The source never learns that the target credited a move, so a
+   * credited move counts for good; only a line within its moves of the limit notices.
+   */
+  movedOutCents: Readonly<Record<Line, Cents>>
   /** Moves from other Sozialräume, credited here or refused for good. */
   incomingMoves: PersistentMap<string, 'credited' | 'refused'>
 }
@@ -186,6 +193,7 @@ export function initialBudgetState(key: BudgetKey): BudgetState {
     unspentCarriedCents: { ambulatory: 0n, flexible: 0n },
     carriedInFrom: new Set(),
     outgoingMoves: PersistentMap.empty(),
+    movedOutCents: { ambulatory: 0n, flexible: 0n },
     incomingMoves: PersistentMap.empty(),
   }
 }
