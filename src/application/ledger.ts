@@ -46,6 +46,13 @@ export type BudgetOutcome = WriteOutcome<BudgetState, BudgetEvent>
 export type SozialraumOutcome = WriteOutcome<SozialraumState, SozialraumEvent>
 export type YearOutcome = WriteOutcome<YearState, YearEvent>
 
+/**
+ * How long a write to a budget that has events may take the year's state as this process last
+ * read it. Another process's approval of the close is seen within this time plus one read; the
+ * year's stream is short, so one read per year and second costs nothing measurable.
+ */
+export const YEAR_VIEW_MAX_AGE_MS = 1_000
+
 /** The budget commands only the year-close and move processes issue: they run while a year closes. */
 const PROCESS_STEPS: ReadonlySet<BudgetCommand['type']> = new Set(['CloseBudget', 'ReceiveCarryOver', 'CreditMove', 'RevertMove'])
 
@@ -55,9 +62,13 @@ export class Ledger {
   private readonly sozialraeume: CommandHandler<SozialraumState, SozialraumCommand, SozialraumEvent>
   private readonly years: CommandHandler<YearState, YearCommand, YearEvent>
   private readonly yearOrder: YearOrder | undefined
+  private readonly clock: () => Date
+  /** When this process last read each year's stream (the clock's milliseconds). */
+  private readonly yearReadAt = new Map<number, number>()
 
   constructor({ findIdempotentWrite, budgetPolicy = DEFAULT_BUDGET_POLICY, yearOrder, ...common }: LedgerOptions) {
     this.yearOrder = yearOrder
+    this.clock = common.clock
     const options: CommandHandlerOptions = { ...common, idempotencyKeys: new IdempotencyKeyIndex(findIdempotentWrite) }
     this.budgets = new CommandHandler(
       {
@@ -113,7 +124,14 @@ export class Ledger {
   }
 
   readYear(year: number): Promise<{ state: YearState; revision: bigint | undefined }> {
+    this.yearReadAt.set(year, this.clock().getTime())
     return this.years.read(yearStreamId(year), () => initialYearState(year))
+  }
+
+  /** This process read the year's stream within YEAR_VIEW_MAX_AGE_MS (a clock set back counts as stale). */
+  private yearViewFresh(year: number): boolean {
+    const age = this.clock().getTime() - (this.yearReadAt.get(year) ?? Number.NEGATIVE_INFINITY)
+    return age >= 0 && age < YEAR_VIEW_MAX_AGE_MS
   }
 
   readBudget(year: number, sozialraum: string): Promise<{ state: BudgetState; revision: bigint | undefined }> {
@@ -164,17 +182,19 @@ export class Ledger {
   }
 
   /**
-   * Asked of the cached year (no read per write) when the budget has events; a refusal is
-   * confirmed on the latest state. Another process may have closed the year since this one
-   * looked: the close step it wrote into each of the year's budgets then fails this write's
-   * append, which is decided again on the closed budget. A budget without events has no such
+   * Asked of the cached year (no read per write) when the budget has events and this process read
+   * the year within YEAR_VIEW_MAX_AGE_MS; a refusal is confirmed on the latest state. So another
+   * process's approval stops this process's writes within about a second, also while the close is
+   * stuck. A write that passes meanwhile is safe: the close step in the budget's stream fails its
+   * append once written, and the close carries what it left. A budget without events has no such
    * step, so its first write reads the year (else a process that saw the year open would open
    * budgets in it after its close). And no year before a closing or closed one opens a budget
    * (`opensBudget`: the first allocation of a budget), which it could never close.
    */
   private async checkYearTakesWrites(year: number, budgetRevision: bigint | undefined, opensBudget: boolean): Promise<DomainError | undefined> {
     const cached = this.years.cached(yearStreamId(year))
-    if (budgetRevision !== undefined && !opensBudget && cached !== undefined && yearTakesWrites(cached)) return undefined
+    const trusted = budgetRevision !== undefined && !opensBudget && cached !== undefined && this.yearViewFresh(year)
+    if (trusted && yearTakesWrites(cached)) return undefined
     const { state } = await this.readYear(year)
     if (!yearTakesWrites(state)) return new DomainError('year-closed', `fiscal year ${year} is ${state.status}`)
     if (!opensBudget || this.yearOrder === undefined) return undefined
