@@ -30,7 +30,12 @@ const environmentSchema = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** With it, the request rate limits are shared by every process through Redis. */
   REDIS_URL: z.string().regex(/^rediss?:\/\/.+/, 'must be redis://… or rediss://…').optional(),
-  EVENTSTORE_URL: z.string().regex(/^(kurrentdb|esdb)(\+discover)?:\/\/.+/, 'must be kurrentdb://…').optional(),
+  EVENTSTORE_URL: z
+    .string()
+    .regex(/^(kurrentdb|esdb)(\+discover)?:\/\/.+/, 'must be kurrentdb://…')
+    // With it, the client answers a conflict as a "successful" append of another revision.
+    .refine((url) => !/[?&]throwOnAppendFailure=false(&|$)/i.test(url), 'must not set throwOnAppendFailure=false: conflicts must fail the append')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   JWT_SECRET: z.string().min(MIN_SECRET_LENGTH, `must be at least ${MIN_SECRET_LENGTH} characters`).optional(),
   AUDIT_SEAL_KEY: z.string().min(MIN_SECRET_LENGTH, `must be at least ${MIN_SECRET_LENGTH} characters`).optional(),

@@ -93,6 +93,11 @@ t.test('EVENTSTORE_URL takes the forms KurrentDB\'s client takes', async (t) => 
     t.equal(parseConfig({ ...secret, EVENTSTORE_URL: url }).eventStoreUrl, url, url)
   }
   t.throws(() => parseConfig({ ...secret, EVENTSTORE_URL: 'http://localhost:2113' }), /EVENTSTORE_URL/)
+  // With it the client answers a conflict as a "successful" append: refused.
+  for (const url of ['kurrentdb://127.0.0.1:2113?tls=false&throwOnAppendFailure=false', 'esdb://h:2113?ThrowOnAppendFailure=false']) {
+    t.throws(() => parseConfig({ ...secret, EVENTSTORE_URL: url }), /EVENTSTORE_URL.*throwOnAppendFailure/, url)
+  }
+  t.ok(parseConfig({ ...secret, EVENTSTORE_URL: 'kurrentdb://h:2113?throwOnAppendFailure=true' }).eventStoreUrl, 'true is the default, and taken')
 })
 
 t.test('PostgreSQL settings', async (t) => {

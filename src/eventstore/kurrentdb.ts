@@ -39,7 +39,8 @@ import {
 /**
  * Where idempotency claims are kept beside KurrentDB, which can append to one stream at a time
  * only: the read models' SQL database. A claim is taken before the append and given back when the
- * append fails, so that a refused or failed write leaves nothing behind.
+ * append is refused, so that a refused write leaves nothing behind; an append whose outcome is
+ * unknown (the store unavailable) keeps its claim, which admits only a retry of the same request.
  */
 export interface ClaimRegistry {
   /** Takes the claim for `streamId`; false when this request held it already. Throws IdempotencyKeyClaimedError when it serves another. */
@@ -87,7 +88,14 @@ export class KurrentDbEventStore implements EventStore {
     )
     let nextExpectedRevision: bigint
     try {
-      const result = await this.client.appendToStream(streamId, data, { streamState: toStreamState(expected), deadline: this.deadlineMs })
+      // The client's deadline does not bound an append (its first call asks the server's features
+      // without one, and the append's stream has none): a node that accepts and never answers
+      // would hold the stream's writes for good. So the append is raced against the deadline too.
+      const result = await this.withDeadline(() =>
+        this.client.appendToStream(streamId, data, { streamState: toStreamState(expected), deadline: this.deadlineMs }),
+      )
+      // Only with throwOnAppendFailure=false, which the configuration refuses.
+      if (!result.success) throw new Error(`KurrentDB did not take the append to ${streamId} (success: false)`)
       nextExpectedRevision = result.nextExpectedRevision
     } catch (error) {
       const refused = fromClientError(error, expected)
@@ -95,9 +103,10 @@ export class KurrentDbEventStore implements EventStore {
       // cache: the same ids at the revisions the first attempt took make it a retry after all.
       const retried = refused instanceof WrongExpectedVersionError ? await this.findRetriedAppend(streamId, events, expected) : undefined
       if (retried) return retried
-      // Not a write of this request's: the key is free again. (If the store went away during the
-      // commit, the events may be stored after all; the idempotency-keys read model still knows the key then.)
-      await this.releaseAll(streamId, claimed)
+      // Refused: not a write of this request's, so the key is free again. Unavailable (the store
+      // went away, or gave no answer in time): the events may be stored after all, so the claim
+      // stays, and a retry of this request, which it admits, finds them.
+      if (!(refused instanceof StoreUnavailableError)) await this.releaseAll(streamId, claimed)
       throw refused
     }
     // The positions of the appended events, as $all gives them.
@@ -248,13 +257,13 @@ export class KurrentDbEventStore implements EventStore {
    * The client applies no deadline to reads (they go through its native bridge): a server that
    * takes connections but does not answer would hold them forever.
    */
-  private async withDeadline<T>(read: () => Promise<T>): Promise<T> {
+  private async withDeadline<T>(call: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new StoreUnavailableError(KURRENTDB, new Error(`no answer within ${this.deadlineMs} ms`))), this.deadlineMs)
     })
     try {
-      return await Promise.race([read(), expired])
+      return await Promise.race([call(), expired])
     } finally {
       clearTimeout(timer)
     }
