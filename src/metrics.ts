@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { WrongExpectedVersionError, type EventStore, type Position } from './eventstore/port.js'
 
@@ -114,7 +114,7 @@ export class ServiceMetrics {
     const registers = [this.registry]
     new Gauge({
       name: `${METRIC_PREFIX}projection_lag_events`,
-      help: 'Events in the log that the projection has not applied yet (head position minus its position); absent while the store is unreachable',
+      help: 'Head position minus the projection\'s position: events not applied yet on SQLite (on PostgreSQL plus gaps; on KurrentDB log bytes); absent while the store is unreachable',
       labelNames: ['projection'],
       registers,
       async collect() {
@@ -214,6 +214,15 @@ export function measureRequests(app: FastifyInstance, metrics: ServiceMetrics): 
       reply.elapsedTime / 1000,
     )
   })
+}
+
+/**
+ * Counts an answer the router gave before any route ran (Fastify's `frameworkErrors`: a path
+ * that is not valid percent-encoding, a path segment too long), which no hook sees: as
+ * `unmatched`, with a duration of 0 (Fastify does not time these; the answer costs next to nothing).
+ */
+export function measureFrameworkAnswer(metrics: ServiceMetrics, request: FastifyRequest, reply: FastifyReply): void {
+  metrics.httpRequestDuration.observe({ method: request.method, route: UNMATCHED_ROUTE, status: String(reply.statusCode) }, 0)
 }
 
 /** Compares a presented token with the configured one in constant time (digests of equal length). */

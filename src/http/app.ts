@@ -11,7 +11,7 @@ import { declareCommonAnswers } from './answers.js'
 import type { HttpDeps } from './deps.js'
 import { useJsonBodyParser } from './json-body.js'
 import { swaggerOptions } from './openapi.js'
-import { measureRequests, type ServiceMetrics } from '../metrics.js'
+import { measureFrameworkAnswer, measureRequests, type ServiceMetrics } from '../metrics.js'
 import {
   clientErrorHandler,
   errorHandler,
@@ -83,7 +83,10 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PATH_PARAMETER_LENGTH },
     // Every answer is problem+json, also those of the router and of requests that are not HTTP.
-    frameworkErrors: (error, request, reply) => frameworkErrorHandler(error, request, reply.headers(securityHeaders)),
+    frameworkErrors: (error, request, reply) => {
+      frameworkErrorHandler(error, request, reply.headers(securityHeaders))
+      if (deps.metrics !== undefined) measureFrameworkAnswer(deps.metrics, request, reply)
+    },
     clientErrorHandler: (error, socket) => clientErrorHandler(error, socket, securityHeaders),
     // A number of hops means: trust that many proxies nearest to the service.
     trustProxy: typeof deps.trustProxy === 'number' ? trustHops(deps.trustProxy) : (deps.trustProxy ?? false),

@@ -93,6 +93,8 @@ t.test('GET /metrics with METRICS_TOKEN: the counters move with requests and wri
   t.equal((await get(app, budget.url, spent.body.position)).status, 200)
   assertProblem(t, await get(app, '/v1/sozialraeume', undefined, { authorization: '' }), 401, 'unauthorized', 'no token')
   assertProblem(t, await get(app, '/v1/nowhere/at/all'), 404, 'not-found', 'no route')
+  // Answered by the router before any route or hook: a path that is not percent-encoding.
+  assertProblem(t, await get(app, '/v1/budgets/2025/%zz'), 400, 'validation', 'bad percent-encoding')
   t.ok(await service.runner.waitFor(BigInt(spent.body.position), 5000), 'the projections caught up')
 
   const response = await scrape(app)
@@ -111,6 +113,7 @@ t.test('GET /metrics with METRICS_TOKEN: the counters move with requests and wri
     t.equal(valueOf(samples, requests, { method: 'GET', route: '/v1/budgets/:year/:sozialraum', status: '200' }), 1, 'one read')
     t.equal(valueOf(samples, requests, { method: 'GET', route: '/v1/sozialraeume', status: '401' }), 1, 'one refused request')
     t.equal(valueOf(samples, requests, { method: 'GET', route: 'unmatched', status: '404' }), 1, 'no route: one label for all')
+    t.equal(valueOf(samples, requests, { method: 'GET', route: 'unmatched', status: '400' }), 1, 'an answer of the router, which no hook sees')
     t.equal(valueOf(samples, requests, { method: 'GET', route: '/metrics', status: '200' }), 1, 'the scrape before')
     t.ok((valueOf(samples, 'sojus_ledger_http_request_duration_seconds_sum', { route: '/v1/sozialraeume', method: 'POST' }) ?? 0) > 0, 'a duration')
     t.ok(
