@@ -14,7 +14,8 @@ import Database from 'better-sqlite3'
  * that never ends: the operating system drops it when the process dies, so a crash never leaves
  * a stale lock. The file names its owner, which others can read while the lock is held (WAL
  * mode lets readers in). As a second guard against a lock file deleted by hand, the owner also
- * signs in inside the store itself, and a newcomer refuses a store whose owner is still alive.
+ * signs in inside the store itself, and a newcomer refuses a store whose owner is still alive (a
+ * restore, which does not sign in, reads the owner as far as the store can be read).
  */
 export class StoreInUseError extends Error {
   override name = 'StoreInUseError'
@@ -73,6 +74,7 @@ export class StoreLock {
     try {
       const owner: Owner = { pid: process.pid, host: hostname(), purpose, since: new Date().toISOString() }
       if (signsIn) signIn(realPath, owner)
+      else refuseLiveOwner(realPath)
       // Commit the owner's name so that others can read it; the write lock is held throughout.
       lock.prepare(UPSERT_OWNER).run(owner.pid, owner.host, owner.purpose, owner.since)
       lock.exec('COMMIT')
@@ -100,12 +102,7 @@ function signIn(storePath: string, owner: Owner): void {
     store
       .transaction(() => {
         const current = store.prepare(SELECT_OWNER).get() as Owner | undefined
-        if (current && current.pid !== owner.pid && current.host === owner.host && isAlive(current.pid)) {
-          throw new StoreInUseError(
-            `the store ${storePath} is in use by ${describe(current)}, although its lock file was not held: ` +
-              'was the lock file deleted, or the store copied? Stop that process first',
-          )
-        }
+        if (current && isOtherLiveOwner(current)) throw liveOwnerError(storePath, current)
         store.prepare(UPSERT_OWNER).run(owner.pid, owner.host, owner.purpose, owner.since)
       })
       .immediate()
@@ -113,6 +110,34 @@ function signIn(storePath: string, owner: Owner): void {
     store.close()
   }
 }
+
+/**
+ * The second guard for a lock that does not sign in (a restore, which replaces the store): a
+ * store whose signed-in owner is still alive is refused, as far as the store can be read; one too
+ * damaged to read, or never signed in, has no owner to ask.
+ */
+function refuseLiveOwner(storePath: string): void {
+  let current: Owner | undefined
+  try {
+    const store = new Database(storePath, { readonly: true, fileMustExist: true, timeout: 5000 })
+    try {
+      current = store.prepare(SELECT_OWNER).get() as Owner | undefined
+    } finally {
+      store.close()
+    }
+  } catch {
+    return
+  }
+  if (current && isOtherLiveOwner(current)) throw liveOwnerError(storePath, current)
+}
+
+const isOtherLiveOwner = (owner: Owner): boolean => owner.pid !== process.pid && owner.host === hostname() && isAlive(owner.pid)
+
+const liveOwnerError = (storePath: string, owner: Owner): StoreInUseError =>
+  new StoreInUseError(
+    `the store ${storePath} is in use by ${describe(owner)}, although its lock file was not held: ` +
+      'was the lock file deleted, or the store copied? Stop that process first',
+  )
 
 /** The owner a lock file names, if it can be read. */
 function ownerIn(db: Database.Database): Owner | undefined {

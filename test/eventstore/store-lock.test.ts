@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, realpathSync, rmSync, statSync, symlinkSync } from 'node:fs'
+import { mkdtempSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -108,6 +108,36 @@ t.test('neither a deleted lock file nor a symlink to the store lets a second own
   t.equal(exit.code, 1, 'a rebuild is refused although the lock file is gone')
   t.match(exit.stderr, `in use by process ${process.pid}`)
   t.match(exit.stderr, /lock file was not held/)
+})
+
+t.test('a restore, which does not sign in, still refuses a store whose owner lives after its lock file was deleted', async (t) => {
+  const path = freshStore(t)
+  const holder = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--eval',
+      `import('${join(ROOT, 'src/eventstore/store-lock.ts')}').then(({ StoreLock }) => { StoreLock.acquire(${JSON.stringify(path)}, 'serve'); console.log('locked'); setInterval(() => {}, 1000) })`,
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const exited = new Promise((resolve) => holder.on('exit', resolve))
+  t.teardown(() => holder.kill('SIGKILL'))
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve())
+    holder.on('exit', (code) => reject(new Error(`the holder exited with ${code}`)))
+  })
+  for (const suffix of ['.lock', '.lock-wal', '.lock-shm']) rmSync(`${path}${suffix}`, { force: true })
+  // Before 0.12.5 a restore took the new lock file and replaced the store under the running service.
+  t.throws(() => StoreLock.acquire(path, 'restore', { signIn: false }), { name: 'StoreInUseError', message: /lock file was not held/ })
+  holder.kill('SIGKILL')
+  await exited
+  StoreLock.acquire(path, 'restore', { signIn: false }).release()
+  t.pass('taken once the owner is dead')
+  writeFileSync(path, 'not a database at all')
+  StoreLock.acquire(path, 'restore', { signIn: false }).release()
+  t.pass('a store too damaged to read has no owner to ask: a restore may replace it')
 })
 
 t.test('a lock refused while another process reads its owner is not mistaken for a holder', async (t) => {
