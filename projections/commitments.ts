@@ -42,17 +42,21 @@ const invoiceRow = (data: EventDataOf<'InvoiceBooked'>, position: bigint): SqlVa
   position,
 ]
 
-/** A new commitment's row: created, or carried in from the previous year (`from`). */
+/**
+ * A new commitment's row: created, or carried in from the previous year (`from`). One that waits
+ * for approval names its requester: whoever created it, or for one carried in whoever asked for
+ * it in the year before (the decider's rule, src/domain/budget/carry-over.ts).
+ */
 function insertCommitment(
-  data: EventDataOf<'CommitmentCreated'>,
+  data: EventDataOf<'CommitmentCreated'> & { requestedBy?: string | undefined },
   metadata: EventMetadata,
   from: { year: number; commitmentId: string } | null,
 ): Statement {
   return sql(
     `INSERT INTO commitments (year, sozialraum, id, line, provider, case_ref, help_type, period_from, period_to,
        decision_ref, amount_cents, status, over_budget, over_budget_justification, created_by, created_at,
-       carried_from_year, carried_from_id)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       carried_from_year, carried_from_id, requested_by)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     data.year,
     data.sozialraum,
     data.commitmentId,
@@ -71,6 +75,7 @@ function insertCommitment(
     metadata.recordedAt,
     from?.year ?? null,
     from?.commitmentId ?? null,
+    data.status === 'requested' ? (data.requestedBy ?? metadata.actor.sub) : null,
   )
 }
 
@@ -102,8 +107,9 @@ function projectOne({ event, metadata, position }: StoredEvent): Statement[] {
     case 'CommitmentApprovalRequested':
       return [
         sql(
-          `UPDATE commitments SET status = 'requested', over_budget = ?, over_budget_justification = ?
+          `UPDATE commitments SET status = 'requested', requested_by = ?, over_budget = ?, over_budget_justification = ?
            WHERE year = ? AND sozialraum = ? AND id = ?`,
+          metadata.actor.sub,
           event.data.overBudget ? 1 : 0,
           event.data.overBudgetJustification ?? null,
           event.data.year,
@@ -114,7 +120,7 @@ function projectOne({ event, metadata, position }: StoredEvent): Statement[] {
     case 'CommitmentApproved':
       return [
         sql(
-          `UPDATE commitments SET status = 'open', last_decision = 'approve', last_decision_by = ?,
+          `UPDATE commitments SET status = 'open', requested_by = NULL, last_decision = 'approve', last_decision_by = ?,
              last_decision_at = ?, last_decision_comment = ?
            WHERE year = ? AND sozialraum = ? AND id = ?`,
           ...decision(metadata, event.data),
@@ -126,7 +132,7 @@ function projectOne({ event, metadata, position }: StoredEvent): Statement[] {
       return [
         sql(
           `UPDATE commitments SET
-             amount_cents = amount_cents - ?, released_cents = released_cents + ?, status = ?,
+             amount_cents = amount_cents - ?, released_cents = released_cents + ?, status = ?, requested_by = NULL,
              over_budget = ?, over_budget_justification = ?,
              last_decision = 'reject', last_decision_by = ?, last_decision_at = ?, last_decision_comment = ?
            WHERE year = ? AND sozialraum = ? AND id = ?`,
@@ -144,7 +150,8 @@ function projectOne({ event, metadata, position }: StoredEvent): Statement[] {
     case 'CommitmentCarriedOver':
       return [
         sql(
-          `UPDATE commitments SET carried_cents = carried_cents + ?, carried_to_year = ?, carried_to_id = ?, status = 'closed'
+          `UPDATE commitments SET carried_cents = carried_cents + ?, carried_to_year = ?, carried_to_id = ?, status = 'closed',
+             requested_by = NULL
            WHERE year = ? AND sozialraum = ? AND id = ?`,
           event.data.amountCents,
           event.data.toYear,
@@ -157,7 +164,7 @@ function projectOne({ event, metadata, position }: StoredEvent): Statement[] {
     case 'CommitmentReleased':
       return [
         sql(
-          `UPDATE commitments SET released_cents = released_cents + ?, status = 'closed'
+          `UPDATE commitments SET released_cents = released_cents + ?, status = 'closed', requested_by = NULL
            WHERE year = ? AND sozialraum = ? AND id = ?`,
           event.data.amountCents,
           event.data.year,

@@ -53,6 +53,12 @@ export interface CommitmentView {
   overBudgetJustification?: string
   createdBy: string
   createdAt: string
+  /**
+   * Who asked for what waits for approval, null unless `requested`: the one person who may not
+   * approve it (docs/domain.md rule 6). Not always `createdBy`: an increase asked for by another
+   * team lead, or a commitment a year close carried in.
+   */
+  requestedBy: string | null
   invoices: Array<{ invoiceNo: string; amount: string; invoiceDate: string }>
   lastDecision?: { decision: 'approve' | 'reject'; by: string; at: string; comment?: string }
 }
@@ -147,6 +153,7 @@ export function commitmentView(state: BudgetState, commitment: CommitmentState):
       : { overBudgetJustification: commitment.overBudgetJustification }),
     createdBy: commitment.createdBy,
     createdAt: commitment.createdAt,
+    requestedBy: commitment.requestedBy ?? null,
     invoices: commitment.invoices.map((invoice) => ({
       invoiceNo: invoice.invoiceNo,
       amount: formatCents(invoice.amountCents),

@@ -276,6 +276,10 @@ export const commitmentSchema = z
     overBudgetJustification: z.string().optional(),
     createdBy: z.string(),
     createdAt: z.string(),
+    requestedBy: z.string().nullable().meta({
+      description:
+        'Who asked for what waits for approval (status `requested`), who may therefore not approve it; null otherwise. Not always `createdBy`: an increase asked for by another team lead, or a commitment carried in by a year close.',
+    }),
     invoices: z.array(invoiceSchema),
     lastDecision: z
       .object({ decision: z.enum(['approve', 'reject']), by: z.string(), at: z.string(), comment: z.string().optional() })

@@ -66,6 +66,7 @@ interface CommitmentRow {
   carried_to_id: string | null
   carried_from_year: Integer | null
   carried_from_id: string | null
+  requested_by: string | null
 }
 
 interface OverBudgetRow {
@@ -137,7 +138,7 @@ const COMMITMENT_COLUMNS = `year, sozialraum, id, line, provider, case_ref, help
   ${centsText('amount_cents', 'amount_cents')}, ${centsText('invoiced_cents', 'invoiced_cents')},
   ${centsText('released_cents', 'released_cents')}, status, over_budget, over_budget_justification, created_by, created_at,
   last_decision, last_decision_by, last_decision_at, last_decision_comment, ${centsText('carried_cents', 'carried_cents')},
-  carried_to_year, carried_to_id, carried_from_year, carried_from_id`
+  carried_to_year, carried_to_id, carried_from_year, carried_from_id, requested_by`
 
 const LINE_CENTS = [
   centsText('l.allocated_cents', 'allocated_cents'),
@@ -224,6 +225,8 @@ function commitmentFromRow(row: CommitmentRow, invoices: readonly InvoiceRow[]):
     ...(row.over_budget_justification === null ? {} : { overBudgetJustification: row.over_budget_justification }),
     createdBy: row.created_by,
     createdAt: row.created_at,
+    // Only a waiting commitment has a requester (the projection clears it with the decision).
+    requestedBy: row.status === 'requested' ? required(row.requested_by, 'requested_by') : null,
     invoices: invoices.map((invoice) => ({
       invoiceNo: invoice.invoice_no,
       amount: formatCents(centsFromStorage(invoice.amount_cents)),

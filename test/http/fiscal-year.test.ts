@@ -124,6 +124,7 @@ t.test('closing a year over HTTP', async (t) => {
     })
     const stillWaiting = (await get(app, `${budgetUrl(2026, 'fy-a')}/commitments?status=requested`)).body.items
     t.equal(stillWaiting.length, 1, 'the request waits for approval in the new year, too')
+    t.match(stillWaiting[0], { createdBy: 'finance-2', requestedBy: 'test-finance' }, 'carried in by the close, asked for by whoever asked in 2025')
     const approval = `${budgetUrl(2026, 'fy-a')}/commitments/${stillWaiting[0].id}/approval`
     assertProblem(t, await post(app, approval, { decision: 'approve' }), 403, 'forbidden')
     const approvedInNewYear = await post(app, approval, { decision: 'approve' }, await asSecond())

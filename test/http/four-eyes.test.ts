@@ -332,14 +332,21 @@ t.test('four eyes over HTTP', async (t) => {
     assertWritten(t, small)
     const raised = await post(app, `${url}/commitments/${String(small.body.id)}/amendments`, { amount: '5000.00', reason: 'länger' }, leadB)
     assertWritten(t, raised, 'lead-b asks for an increase')
-    t.match(raised.body, { amount: '11000.00', status: 'requested', createdBy: 'lead-a' })
+    t.match(raised.body, { amount: '11000.00', status: 'requested', createdBy: 'lead-a', requestedBy: 'lead-b' })
+    await assertReadAgrees(t, app, url, raised, 'the read model names who asked for the increase, not who created it', { latestOfBudget: false })
+    const listed = await get(app, `${url}/commitments?status=requested`, raised.body.position as string)
+    t.same(
+      listed.body.items.filter((item: { id: string }) => item.id === small.body.id).map((item: { requestedBy: unknown }) => item.requestedBy),
+      ['lead-b'],
+      'so does the list of waiting commitments',
+    )
     const increaseApproval = `${url}/commitments/${String(small.body.id)}/approval`
     const waiting = await head()
     assertProblem(t, await post(app, increaseApproval, { decision: 'approve' }, leadB), 403, 'forbidden', 'who asked for the increase approves')
     t.equal(await head(), waiting, 'nothing written')
     const withdrawnIncrease = await post(app, increaseApproval, { decision: 'reject' }, leadB)
     assertWritten(t, withdrawnIncrease, 'who asked for the increase withdraws it')
-    t.match(withdrawnIncrease.body, { amount: '6000.00', released: '0.00', remaining: '6000.00', status: 'open', overBudget: false })
+    t.match(withdrawnIncrease.body, { amount: '6000.00', released: '0.00', remaining: '6000.00', status: 'open', overBudget: false, requestedBy: null })
     t.match(withdrawnIncrease.body.lastDecision, { decision: 'reject', by: 'lead-b' })
     t.same(withdrawnIncrease.body.budget.lines.ambulatory, balance('100000.00', '6000.00', '0.00', '94000.00'), 'committed as approved')
     await assertReadAgrees(t, app, url, withdrawnIncrease, 'after withdrawing the increase')
