@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { Locator, Page } from 'playwright-core'
 import t from 'tap'
-import { get, seed, type Json } from '../helpers/api.js'
+import { commitmentBody, get, post, seed, type Json } from '../helpers/api.js'
+import { bearer } from '../helpers/tokens.js'
 import { screenshot, seriousViolations, SKIP, startDashboard } from './harness.js'
 
 /** The page shows the current year unless told otherwise; the budgets are seeded for it. */
@@ -155,4 +156,61 @@ t.test('a large commitment waits for a second team lead, who approves it', { ski
   const approved = await settled(app, `${url}/commitments/${id}`, (body) => body.status !== 'requested')
   t.equal(approved.status, 'open', 'the API has the commitment open')
   t.equal(approved.lastDecision?.by, 'tl-b', 'decided by the second team lead')
+})
+
+t.test('an increase asked for by another team lead: its creator decides, and the one who asked may only withdraw it', { skip: SKIP }, async (t) => {
+  const dashboard = await startDashboard(t)
+  const { app } = dashboard.service
+  const { url } = await seed(app, 'burbach', { year: YEAR, name: 'Burbach' })
+  const leadA = await bearer({ sub: 'tl-a', role: 'teamlead', sozialraeume: ['burbach'] })
+  const leadB = await bearer({ sub: 'tl-b', role: 'teamlead', sozialraeume: ['burbach'] })
+  const period = { from: `${YEAR}-01-01`, to: `${YEAR}-12-31` }
+  const created = await post(app, `${url}/commitments`, commitmentBody({ caseRef: 'HZE-2026-200', amount: '6000.00', period }), leadA)
+  t.equal(created.status, 201, created.text)
+  const id = String(created.body.id)
+  const raise = () => post(app, `${url}/commitments/${id}/amendments`, { amount: '5000.00', reason: 'länger' }, leadB)
+  const raised = await raise()
+  t.match(raised.body, { status: 'requested', createdBy: 'tl-a', requestedBy: 'tl-b' })
+  await settled(app, `${url}/commitments/${id}`, (body) => body.status === 'requested')
+
+  const asker = await dashboard.signIn({ sub: 'tl-b', role: 'teamlead', name: 'Tom Leitung', sozialraeume: ['burbach'] })
+  await asker.getByRole('heading', { name: `Burbach: Haushaltsjahr ${YEAR}` }).waitFor()
+  t.ok(await asker.getByText('Keine Mittelbindungen warten auf Ihre Freigabe.').isVisible(), 'who asked for the increase is offered no approval')
+  await asker.getByRole('button', { name: 'Mittelbindung HZE-2026-200 öffnen' }).click()
+  t.equal(await asker.locator('.tl-facts').getByText('tl-b', { exact: true }).count(), 1, 'the panel names who asked')
+  const withdraw = form(asker, 'Antrag zurückziehen')
+  await withdraw.getByRole('button', { name: 'Zurückziehen' }).click()
+  await asker.getByText('Antrag zu HZE-2026-200 zurückgezogen. Es gilt der zuletzt freigegebene Betrag.').first().waitFor()
+  t.equal(await asker.getByText('HZE-2026-200 freigegeben.').count(), 0, 'a withdrawal is never called an approval')
+  const withdrawn = await settled(app, `${url}/commitments/${id}`, (body) => body.status === 'open')
+  t.match(withdrawn, { amount: '6000.00', lastDecision: { decision: 'reject', by: 'tl-b' } })
+
+  const again = await raise()
+  t.equal(again.status, 201, again.text)
+  await settled(app, `${url}/commitments/${id}`, (body) => body.status === 'requested')
+  const creator = await dashboard.signIn({ sub: 'tl-a', role: 'teamlead', name: 'Tina Leitung', sozialraeume: ['burbach'] })
+  const decision = form(creator, 'Entscheidung zu HZE-2026-200')
+  await decision.waitFor()
+  t.match(await creator.locator('ul.tl-approvals li').innerText(), /beantragt von tl-b/, 'the list names who asked, not who created it')
+  await decision.getByLabel('Entscheidung').selectOption('approve')
+  await decision.getByRole('button', { name: 'Entscheidung senden' }).click()
+  await creator.getByText('HZE-2026-200 freigegeben.').first().waitFor()
+  const approved = await settled(app, `${url}/commitments/${id}`, (body) => body.status === 'open' && body.amount === '11000.00')
+  t.match(approved.lastDecision, { decision: 'approve', by: 'tl-a' }, 'the creator approved the increase another team lead asked for')
+
+  // A page that still offers the decision after the roles changed: its 403 says four eyes.
+  const third = await post(app, `${url}/commitments/${id}/amendments`, { amount: '1000.00', reason: 'noch länger' }, leadB)
+  t.equal(third.status, 201, third.text)
+  await settled(app, `${url}/commitments/${id}`, (body) => body.status === 'requested')
+  const stale = await dashboard.signIn({ sub: 'tl-a', role: 'teamlead', name: 'Tina Leitung', sozialraeume: ['burbach'] })
+  const staleDecision = form(stale, 'Entscheidung zu HZE-2026-200')
+  await staleDecision.waitFor()
+  const withdrawnByB = await post(app, `${url}/commitments/${id}/approval`, { decision: 'reject' }, leadB)
+  t.equal(withdrawnByB.status, 201, withdrawnByB.text)
+  const askedByA = await post(app, `${url}/commitments/${id}/amendments`, { amount: '1000.00', reason: 'nun selbst' }, leadA)
+  t.match(askedByA.body, { status: 'requested', requestedBy: 'tl-a' })
+  await staleDecision.getByLabel('Entscheidung').selectOption('approve')
+  await staleDecision.getByRole('button', { name: 'Entscheidung senden' }).click()
+  await staleDecision.getByText('Eine zweite Person muss entscheiden').waitFor()
+  t.pass('a 403 on the decision says that a second person must decide')
 })

@@ -63,6 +63,8 @@ export interface Commitment {
   overBudgetJustification?: string
   createdBy: string
   createdAt: string
+  /** Who asked for what waits for approval (null unless `requested`): the one person who may not approve it. */
+  requestedBy: string | null
   invoices: { invoiceNo: string; amount: string; invoiceDate: string }[]
   lastDecision?: Decision
 }

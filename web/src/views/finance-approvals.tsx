@@ -18,7 +18,7 @@ function CommitmentSummary({ commitment, names, id }: { commitment: Commitment; 
       {commitment.helpType !== undefined && <> ({commitment.helpType})</>}
       <br />
       <span class="muted">
-        {nameOf(names, commitment.sozialraum)}, {LINE_LABELS[commitment.line]}, {germanDate(commitment.period.from)} – {germanDate(commitment.period.to)}, von {commitment.createdBy}
+        {nameOf(names, commitment.sozialraum)}, {LINE_LABELS[commitment.line]}, {germanDate(commitment.period.from)} – {germanDate(commitment.period.to)}, von {commitment.requestedBy ?? commitment.createdBy}
       </span>
       {commitment.overBudget && (
         <>

@@ -4,6 +4,7 @@ import { bodyOf, Form, Money, type FieldSpec } from '../components'
 import { COMMITMENT_STATUS_LABELS, germanDate, LINE_LABELS, timestamp } from '../format'
 import type { Commitment } from '../types'
 import { LINE_OPTIONS, withWarnings, type Written } from '../writes'
+import { asFourEyes } from './finance-data'
 import type { LedgerHandle } from './teamlead-ledger'
 
 const OVER_BUDGET_HINT = 'Nur wenn die ambulante Linie nicht reicht. Dann entscheidet das Finanzcontrolling über die Freigabe.'
@@ -196,7 +197,7 @@ export function CommitmentPanel(props: { commitment: Commitment; ledger: LedgerH
             />
           </>
         )}
-        {commitment.status === 'requested' && commitment.createdBy === props.me && (
+        {commitment.status === 'requested' && commitment.requestedBy === props.me && (
           <DecisionForm commitment={commitment} ledger={ledger} withdraw />
         )}
       </div>
@@ -247,6 +248,12 @@ function CommitmentFacts({ commitment }: { commitment: Commitment }) {
       <dd>
         {commitment.createdBy}, {timestamp(commitment.createdAt)}
       </dd>
+      {commitment.requestedBy !== null && (
+        <>
+          <dt>Beantragt von</dt>
+          <dd>{commitment.requestedBy}</dd>
+        </>
+      )}
       {decision !== undefined && (
         <>
           <dt>Letzte Entscheidung</dt>
@@ -289,22 +296,42 @@ function InvoiceTable({ commitment }: { commitment: Commitment }) {
   )
 }
 
+/** A decision sent, with the answer: the message says what was sent (a rejected increase answers `open`). */
+interface Decided {
+  decision: 'approve' | 'reject'
+  answer: Written<Commitment>
+}
+
+function decidedMessage({ decision, answer }: Decided, withdraw: boolean): string {
+  // A rejection of an increase leaves the commitment open with the terms approved before.
+  const kept = answer.status === 'open' ? ' Es gilt der zuletzt freigegebene Betrag.' : ''
+  if (withdraw) return `Antrag zu ${answer.caseRef} zurückgezogen.${kept}`
+  return decision === 'approve' ? `${answer.caseRef} freigegeben.` : `${answer.caseRef} abgelehnt.${kept}`
+}
+
 /**
  * A decision on a commitment that waits for approval. Someone else's request is approved or
  * rejected; the requester can only withdraw their own (the API's rejection by the requester).
  */
 function DecisionForm({ commitment, ledger, withdraw = false }: { commitment: Commitment; ledger: LedgerHandle; withdraw?: boolean }) {
   return (
-    <Form
+    <Form<Decided>
       title={withdraw ? 'Antrag zurückziehen' : `Entscheidung zu ${commitment.caseRef}`}
       fields={withdraw ? WITHDRAW_FIELDS : DECISION_FIELDS}
       initial={{ decision: 'approve' }}
       submitLabel={withdraw ? 'Zurückziehen' : 'Entscheidung senden'}
-      submit={(values, key) =>
-        ledger.write<Commitment>(commitmentPath(commitment, 'approval'), bodyOf(withdraw ? { ...values, decision: 'reject' } : values), key)
-      }
-      done={ledger.commitmentWritten}
-      success={(answer) => (answer.status === 'open' ? `${answer.caseRef} freigegeben.` : `${answer.caseRef} abgelehnt.`)}
+      submit={async (values, key) => {
+        const decision = withdraw || values.decision === 'reject' ? 'reject' : 'approve'
+        try {
+          const answer = await ledger.write<Commitment>(commitmentPath(commitment, 'approval'), bodyOf({ ...values, decision }), key)
+          return { decision, answer }
+        } catch (error) {
+          // A 403 here means this person asked for it (the form is offered to no one else who may not decide).
+          throw asFourEyes(error)
+        }
+      }}
+      done={({ answer }) => ledger.commitmentWritten(answer)}
+      success={(decided) => decidedMessage(decided, withdraw)}
     />
   )
 }
@@ -314,7 +341,8 @@ function DecisionForm({ commitment, ledger, withdraw = false }: { commitment: Co
  * over-budget one is listed too, but only finance may decide on it (docs/domain.md, rule 6).
  */
 export function Approvals({ commitments, me, ledger }: { commitments: readonly Commitment[]; me: string; ledger: LedgerHandle }) {
-  const waiting = commitments.filter((commitment) => commitment.status === 'requested' && commitment.createdBy !== me)
+  // Who asked may not approve (rule 6): not always who created it (an increase, a carried commitment).
+  const waiting = commitments.filter((commitment) => commitment.status === 'requested' && commitment.requestedBy !== me)
   if (waiting.length === 0) return <p class="muted">Keine Mittelbindungen warten auf Ihre Freigabe.</p>
   return (
     <ul class="tl-approvals">
@@ -322,7 +350,7 @@ export function Approvals({ commitments, me, ledger }: { commitments: readonly C
         <li key={commitment.id} data-commitment={commitment.id}>
           <p>
             <strong>{commitment.caseRef}</strong>, {commitment.provider}, {LINE_LABELS[commitment.line]}: <Money amount={commitment.amount} /> für{' '}
-            {periodText(commitment.period)}; beantragt von {commitment.createdBy} am {timestamp(commitment.createdAt)}.
+            {periodText(commitment.period)}; beantragt von {commitment.requestedBy}, angelegt am {timestamp(commitment.createdAt)}.
           </p>
           {commitment.overBudget ? (
             <p class="warning">Überplanmäßig: Darüber entscheidet das Finanzcontrolling.</p>
