@@ -1,4 +1,6 @@
 import t from 'tap'
+import { signToken } from '../../src/auth/tokens.js'
+import { TEST_JWT_SECRET } from '../helpers/tokens.js'
 import { seriousViolations, SKIP, startDashboard } from './harness.js'
 
 t.test('the sign-in form refuses what is no token, then signs in and out', { skip: SKIP }, async (t) => {
@@ -16,4 +18,18 @@ t.test('the sign-in form refuses what is no token, then signs in and out', { ski
   await signedIn.getByRole('button', { name: 'Abmelden' }).click()
   await signedIn.getByLabel('Zugangstoken').waitFor()
   t.equal(await signedIn.evaluate("sessionStorage.getItem('sojus-ledger.token')"), null, 'sign-out forgets the token')
+})
+
+t.test('a token that expired while the tab was away is forgotten on reload, and the form says why', { skip: SKIP }, async (t) => {
+  const dashboard = await startDashboard(t)
+  const page = await dashboard.open()
+  const expired = await signToken(TEST_JWT_SECRET, { sub: 'anna', role: 'finance' }, Math.floor(Date.now() / 1000) - 60)
+  await page.evaluate(`sessionStorage.setItem('sojus-ledger.token', ${JSON.stringify(expired)})`)
+  await page.reload()
+  await page.getByText('Ihre Anmeldung ist abgelaufen. Bitte melden Sie sich erneut an.').first().waitFor()
+  t.pass('the sign-in form says the sign-in expired')
+  t.equal(await page.evaluate("sessionStorage.getItem('sojus-ledger.token')"), null, 'the expired token is gone from sessionStorage')
+  t.same(await seriousViolations(page), [], 'no serious accessibility violation with the message')
+  const signedIn = await dashboard.signIn({ sub: 'anna', role: 'finance', name: 'Anna Beispiel' })
+  t.ok(await signedIn.getByText('Anna Beispiel').isVisible(), 'a new token signs in')
 })

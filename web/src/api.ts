@@ -52,8 +52,8 @@ export interface WriteOptions {
 export class Api {
   constructor(
     private readonly token: string,
-    /** Called with a 401: the token expired or was refused, the user must sign in again. */
-    private readonly onUnauthorized: () => void = () => {},
+    /** Called with a 401: the token expired or was refused, the user must sign in again. `write`: the request was a write (it booked nothing). */
+    private readonly onUnauthorized: (write: boolean) => void = () => {},
   ) {}
 
   get<T>(path: string): Promise<T> {
@@ -96,7 +96,7 @@ export class Api {
       throw new ApiProblem(0, 'network', 'the service could not be reached')
     }
     if (response.ok) return response
-    if (response.status === 401) this.onUnauthorized()
+    if (response.status === 401) this.onUnauthorized(method !== 'GET')
     throw await problemOf(response)
   }
 }

@@ -1,9 +1,10 @@
 import { createContext, type ComponentChildren } from 'preact'
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { Api } from './api'
+import { Api, ApiProblem } from './api'
 import { finishOidcSignIn, forgetSession, keepSession, sessionOf, startOidcSignIn, storedSession, type Session, type SignInConfig } from './auth'
 import { Announce } from './components'
 import { ROLE_LABELS } from './format'
+import { problemMessage } from './messages'
 import type { Role } from './types'
 import { AuditorPage } from './views/auditor'
 import { FinancePage } from './views/finance'
@@ -58,10 +59,18 @@ function useHashPath(): string {
   return path
 }
 
+/** Why the sign-in form shows again: the token expired, or the service refused it (a 401). */
+const EXPIRED = 'Ihre Anmeldung ist abgelaufen. Bitte melden Sie sich erneut an.'
+const REFUSED = problemMessage(new ApiProblem(401, 'unauthorized', ''))
+const NOT_SAVED = ' Die letzte Eingabe wurde nicht gespeichert.'
+
 export function App() {
   const [config, setConfig] = useState<SignInConfig>()
-  const [session, setSession] = useState<Session | undefined>(storedSession)
+  // A token kept in this tab that has expired is forgotten at once, and the form says why.
+  const [stored] = useState(storedSession)
+  const [session, setSession] = useState<Session | undefined>(stored === 'expired' ? undefined : stored)
   const [failure, setFailure] = useState<string>()
+  const [reason, setReason] = useState<string | undefined>(stored === 'expired' ? EXPIRED : undefined)
 
   useEffect(() => {
     fetch('/dashboard/config', { cache: 'no-store', signal: AbortSignal.timeout(CONFIG_TIMEOUT_MS) })
@@ -78,21 +87,29 @@ export function App() {
 
   const signedIn = (next: Session) => {
     keepSession(next)
+    setReason(undefined)
     setSession(next)
   }
   // Whatever the page knew when the Api was made: forgetting clears every trace of the sign-in.
-  const signOut = () => {
+  // `why`: what the sign-in form says (none after the user signed out themselves).
+  const signOut = (why?: string) => {
     forgetSession()
+    setReason(why)
     setSession(undefined)
   }
+  // A 401: the token expired (or was refused); a write it refused booked nothing, and the form says so.
+  const refused = (token: string, write: boolean) => {
+    const expired = (sessionOf(token)?.expiresAt ?? 0) <= Date.now()
+    signOut(`${expired ? EXPIRED : REFUSED}${write ? NOT_SAVED : ''}`)
+  }
 
-  if (session === undefined) return <SignIn config={config} failure={failure} onSignedIn={signedIn} />
-  return <Shell session={session} onSignOut={signOut} />
+  if (session === undefined) return <SignIn config={config} failure={failure} reason={reason} onSignedIn={signedIn} />
+  return <Shell session={session} onSignOut={() => signOut()} onRefused={(write) => refused(session.token, write)} />
 }
 
-function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void }) {
+function Shell({ session, onSignOut, onRefused }: { session: Session; onSignOut: () => void; onRefused: (write: boolean) => void }) {
   const [year, setYear] = useState(initialYear)
-  const api = useMemo(() => new Api(session.token, onSignOut), [session.token])
+  const api = useMemo(() => new Api(session.token, onRefused), [session.token])
   const path = useHashPath()
   const pages = PAGES[session.role]
   const current = pages.find((page) => page.path === path) ?? pages[0]!
@@ -167,7 +184,8 @@ function yearsAround(year: number): number[] {
   return Array.from({ length: last - first + 1 }, (_, index) => first + index)
 }
 
-function SignIn({ config, failure, onSignedIn }: { config: SignInConfig | undefined; failure: string | undefined; onSignedIn: (session: Session) => void }) {
+function SignIn(props: { config: SignInConfig | undefined; failure: string | undefined; reason: string | undefined; onSignedIn: (session: Session) => void }) {
+  const { config, failure, onSignedIn } = props
   const [token, setToken] = useState('')
   const [message, setMessage] = useState<string>()
   const [busy, setBusy] = useState(false)
@@ -196,12 +214,19 @@ function SignIn({ config, failure, onSignedIn }: { config: SignInConfig | undefi
       <h1>SOJUS-Budget</h1>
       <p>Budgets der Sozialräume: Zuweisungen, Mittelbindungen, Rechnungen und flexible Hilfen.</p>
       {config === undefined && failure === undefined ? (
-        <p class="muted">Wird geladen …</p>
+        <>
+          {props.reason !== undefined && (
+            <p class="problem" role="alert">
+              {props.reason}
+            </p>
+          )}
+          <p class="muted">Wird geladen …</p>
+        </>
       ) : config?.signIn === 'oidc' ? (
         <>
-          {failure !== undefined && (
+          {(failure ?? props.reason) !== undefined && (
             <p class="problem" role="alert">
-              {failure}
+              {failure ?? props.reason}
             </p>
           )}
           <button type="button" onClick={() => void startOidcSignIn(config)}>
@@ -211,6 +236,11 @@ function SignIn({ config, failure, onSignedIn }: { config: SignInConfig | undefi
       ) : (
         <form onSubmit={submit} class="form" aria-labelledby="signin-title" noValidate>
           <h2 id="signin-title">Anmelden</h2>
+          {props.reason !== undefined && shown === undefined && (
+            <p class="problem" role="alert">
+              {props.reason}
+            </p>
+          )}
           <div class={shown !== undefined ? 'field invalid' : 'field'}>
             <label for="token">Zugangstoken</label>
             <textarea

@@ -45,10 +45,17 @@ export function sessionOf(token: string): Session | undefined {
   }
 }
 
-export function storedSession(): Session | undefined {
+/**
+ * The session this tab signed in with: 'expired' when its token has expired (or is none the page
+ * can read), which is then forgotten, so that no dead token stays in sessionStorage.
+ */
+export function storedSession(): Session | 'expired' | undefined {
   const token = sessionStorage.getItem(TOKEN_KEY)
-  const session = token === null ? undefined : sessionOf(token)
-  return session !== undefined && session.expiresAt > Date.now() ? session : undefined
+  if (token === null) return undefined
+  const session = sessionOf(token)
+  if (session !== undefined && session.expiresAt > Date.now()) return session
+  forgetSession()
+  return 'expired'
 }
 
 export function keepSession(session: Session): void {

@@ -7,7 +7,8 @@ import type { ApiProblem } from './api'
  */
 const PROBLEM_MESSAGES: Record<string, string> = {
   validation: 'Die Eingaben sind nicht gültig. Bitte prüfen Sie die markierten Felder.',
-  unauthorized: 'Ihre Anmeldung ist abgelaufen oder ungültig. Bitte melden Sie sich neu an.',
+  // Shown on the sign-in form the page returns to after a 401 (app.tsx).
+  unauthorized: 'Ihre Anmeldung ist abgelaufen oder ungültig. Bitte melden Sie sich erneut an.',
   forbidden: 'Dafür fehlt Ihnen die Berechtigung.',
   // Not an API code: a page gives a 403 on a four-eyes decision (the requester's own approval) this code.
   'four-eyes': 'Eine zweite Person muss entscheiden: Wer den Antrag gestellt hat, darf ihn nicht selbst freigeben.',
