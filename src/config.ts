@@ -16,6 +16,30 @@ const thresholdList = z
     return z.NEVER
   })
 
+/** An origin the browser may reach: https://, or http:// only on loopback (like OIDC_ISSUER). */
+const LOOPBACK_HTTP = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/
+
+/** "https://a.example, https://b.example": origins (scheme, host, port; no path), comma-separated. */
+const originList = z.string().transform((text, context) => {
+  const origins: string[] = []
+  for (const part of text.split(',').map((item) => item.trim())) {
+    let origin: string | undefined
+    try {
+      const url = new URL(part)
+      // The origin alone: a path, query or credentials would mean the value is not what it seems.
+      if (`${url.origin}` === part.replace(/\/$/, '') && (url.protocol === 'https:' || LOOPBACK_HTTP.test(url.origin))) origin = url.origin
+    } catch {
+      origin = undefined
+    }
+    if (origin === undefined) {
+      context.addIssue({ code: 'custom', message: `"${part}" must be an origin like https://oauth2.googleapis.com (http:// only on 127.0.0.1 or localhost)` })
+      return z.NEVER
+    }
+    if (!origins.includes(origin)) origins.push(origin)
+  }
+  return origins
+})
+
 /** The service's configuration, parsed once from the environment (docs/api.md, "Configuration"). */
 const environmentSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
@@ -77,6 +101,8 @@ const environmentSchema = z.object({
     )
     .optional(),
   OIDC_CLIENT_ID: z.string().min(1).max(256).optional(),
+  /** More origins the dashboard's sign-in talks to than the issuer's (a token endpoint elsewhere, as at Google). */
+  OIDC_CONNECT_ORIGINS: originList.optional(),
   OIDC_SCOPE: z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/, 'must be scopes separated by spaces').default('openid profile'),
   TRUST_PROXY: z
     .string()
@@ -96,6 +122,8 @@ export interface OidcConfig {
   issuer: string
   clientId: string
   scope: string
+  /** Origins besides the issuer's that the page fetches from while signing in (the CSP's connect-src). */
+  connectOrigins: string[]
 }
 
 export type Database =
@@ -176,14 +204,17 @@ export function parseConfig(environment: NodeJS.ProcessEnv): Config {
 
 /** The dashboard signs in at the identity provider whose keys verify its tokens: both, or neither. */
 function oidcOf(env: Environment, keys: TokenKeysConfig): OidcConfig | undefined {
-  if (env.OIDC_ISSUER === undefined && env.OIDC_CLIENT_ID === undefined) return undefined
+  if (env.OIDC_ISSUER === undefined && env.OIDC_CLIENT_ID === undefined) {
+    if (env.OIDC_CONNECT_ORIGINS !== undefined) throw new ConfigError('invalid configuration: OIDC_CONNECT_ORIGINS needs OIDC_ISSUER and OIDC_CLIENT_ID')
+    return undefined
+  }
   if (env.OIDC_ISSUER === undefined || env.OIDC_CLIENT_ID === undefined) {
     throw new ConfigError('invalid configuration: set OIDC_ISSUER and OIDC_CLIENT_ID together')
   }
   if (keys.kind !== 'jwks') {
     throw new ConfigError("invalid configuration: with OIDC_ISSUER, set JWKS_URL to the identity provider's keys")
   }
-  return { issuer: env.OIDC_ISSUER, clientId: env.OIDC_CLIENT_ID, scope: env.OIDC_SCOPE }
+  return { issuer: env.OIDC_ISSUER, clientId: env.OIDC_CLIENT_ID, scope: env.OIDC_SCOPE, connectOrigins: env.OIDC_CONNECT_ORIGINS ?? [] }
 }
 
 type Environment = z.infer<typeof environmentSchema>

@@ -118,7 +118,14 @@ t.test('the dashboard signs in at an identity provider with OIDC_ISSUER and OIDC
     issuer: provider.JWT_ISSUER,
     clientId: 'sojus-dashboard',
     scope: 'openid profile',
+    connectOrigins: [],
   })
+  t.same(
+    parseConfig({ ...provider, OIDC_ISSUER: 'https://accounts.google.com', OIDC_CLIENT_ID: 'c', OIDC_CONNECT_ORIGINS: 'https://oauth2.googleapis.com/, http://localhost:8080' })
+      .oidc?.connectOrigins,
+    ['https://oauth2.googleapis.com', 'http://localhost:8080'],
+    'OIDC_CONNECT_ORIGINS: origins, http only on loopback',
+  )
   t.equal(
     parseConfig({ ...provider, OIDC_ISSUER: 'http://127.0.0.1:8080/realms/x', OIDC_CLIENT_ID: 'c', OIDC_SCOPE: 'openid roles' }).oidc?.scope,
     'openid roles',
@@ -129,6 +136,10 @@ t.test('the dashboard signs in at an identity provider with OIDC_ISSUER and OIDC
     [{ OIDC_ISSUER: provider.JWT_ISSUER, OIDC_CLIENT_ID: 'c' }, /JWKS_URL/],
     [{ ...provider, OIDC_ISSUER: 'http://sso.example.org/realms/x', OIDC_CLIENT_ID: 'c' }, /OIDC_ISSUER/],
     [{ ...provider, OIDC_ISSUER: provider.JWT_ISSUER, OIDC_CLIENT_ID: 'c', OIDC_SCOPE: 'openid\nprofile' }, /OIDC_SCOPE/],
+    [{ ...provider, OIDC_CONNECT_ORIGINS: 'https://oauth2.googleapis.com' }, /OIDC_CONNECT_ORIGINS needs OIDC_ISSUER/],
+    ...['http://oauth2.googleapis.com', 'https://oauth2.googleapis.com/token', 'oauth2.googleapis.com', 'https://a.example,', "https://a.example 'unsafe-inline'", '*'].map(
+      (origins) => [{ ...provider, OIDC_ISSUER: provider.JWT_ISSUER, OIDC_CLIENT_ID: 'c', OIDC_CONNECT_ORIGINS: origins }, /OIDC_CONNECT_ORIGINS/] as const,
+    ),
   ] as const) {
     t.throws(() => parseConfig(bad), why, JSON.stringify(bad))
   }

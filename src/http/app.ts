@@ -57,10 +57,15 @@ const countersOf = (metrics: ServiceMetrics): AccessCounters => ({
   authenticationFailed: (scheme) => metrics.authenticationFailures.inc({ scheme }),
 })
 
-/** The dashboard talks to this service, and to the identity provider when it signs in there. */
+/**
+ * The dashboard talks to this service, and to the identity provider when it signs in there: the
+ * issuer's origin (discovery, and most providers' endpoints), and OIDC_CONNECT_ORIGINS for
+ * endpoints elsewhere (Google's token endpoint is on oauth2.googleapis.com, not accounts.google.com).
+ */
 function connectSources(deps: HttpDeps): string[] {
-  const issuer = deps.dashboard?.oidc?.issuer
-  return issuer === undefined ? ["'self'"] : ["'self'", new URL(issuer).origin]
+  const oidc = deps.dashboard?.oidc
+  if (oidc === undefined) return ["'self'"]
+  return [...new Set(["'self'", new URL(oidc.issuer).origin, ...oidc.connectOrigins])]
 }
 
 /** Builds the HTTP API from its dependencies; it neither listens nor opens anything itself. */

@@ -69,6 +69,17 @@ t.test("with OIDC_ISSUER: the identity provider's sign-in, and the CSP lets the 
   t.match(String(answer.headers['content-security-policy']), /connect-src 'self' https:\/\/sso\.example\.org(;|$)/)
 })
 
+t.test('with OIDC_CONNECT_ORIGINS: the CSP lets the page reach a token endpoint on another origin too', async (t) => {
+  const { app } = await startTestService(t, {}, {
+    ...OIDC,
+    OIDC_ISSUER: 'https://accounts.google.com',
+    OIDC_CONNECT_ORIGINS: 'https://oauth2.googleapis.com, https://accounts.google.com/',
+  })
+  const answer = await app.inject({ url: '/dashboard/config' })
+  t.same(answer.json(), { signIn: 'oidc', issuer: 'https://accounts.google.com', clientId: OIDC.OIDC_CLIENT_ID, scope: 'openid profile' }, 'the page is told nothing more')
+  t.match(String(answer.headers['content-security-policy']), /connect-src 'self' https:\/\/accounts\.google\.com https:\/\/oauth2\.googleapis\.com(;|$)/)
+})
+
 t.test('an unbuilt dashboard: / says how to build it', async (t) => {
   const app = Fastify()
   app.setValidatorCompiler(validatorCompiler)

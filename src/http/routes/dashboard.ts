@@ -54,7 +54,8 @@ const cacheHeaders =
   }
 
 export const dashboardRoutes: FastifyPluginAsyncZod<DashboardOptions> = async (app, options) => {
-  const config = options.oidc === undefined ? { signIn: 'token' as const } : { signIn: 'oidc' as const, ...options.oidc }
+  const oidc = options.oidc
+  const config = oidc === undefined ? { signIn: 'token' as const } : { signIn: 'oidc' as const, issuer: oidc.issuer, clientId: oidc.clientId, scope: oidc.scope }
   app.get(
     '/dashboard/config',
     {
