@@ -237,3 +237,22 @@ t.test('the finance controller steers the year on the overview, and two controll
     t.match(await second.locator('dl[data-status="closed"]').innerText(), 'freigegeben von bernd', 'and who approved it')
   })
 })
+
+t.test('approving a commitment another controller decided meanwhile says so, and the list is read again', { skip: SKIP }, async (t) => {
+  const dashboard = await startDashboard(t)
+  const { app } = dashboard.service
+  const { url } = await seed(app, 'sued', { year: YEAR, name: 'Süd' })
+  const lead = await bearer({ sub: 'tl-a', role: 'teamlead', sozialraeume: ['sued'] })
+  const large = await post(app, `${url}/commitments`, commitmentBody({ caseRef: 'FALL-0077', amount: '15000.00', period: { from: `${YEAR}-01-01`, to: `${YEAR}-12-31` } }), lead)
+  t.equal(large.body.status, 'requested', large.text)
+  const page = await dashboard.signIn({ sub: 'anna', role: 'finance', name: 'Anna Beispiel' })
+  const row = page.locator(`table.approvals tr[data-commitment="${large.body.id}"]`)
+  await row.waitFor()
+  const other = await post(app, `${url}/commitments/${large.body.id}/approval`, { decision: 'approve' }, await bearer({ sub: 'bernd', role: 'finance' }))
+  t.equal(other.status, 201, other.text)
+  await row.getByRole('button', { name: 'Freigeben' }).click()
+  await row.waitFor({ state: 'detached' })
+  await page.getByText('Inzwischen hat jemand anderes darüber entschieden.').waitFor()
+  t.ok(await page.getByText('Keine Mittelbindung wartet auf eine Freigabe.').isVisible(), 'the stale row is gone')
+  t.equal((await get(app, `${url}/commitments/${large.body.id}`)).body.lastDecision?.by, 'bernd', 'the other decision stands')
+})

@@ -214,3 +214,29 @@ t.test('an increase asked for by another team lead: its creator decides, and the
   await staleDecision.getByText('Eine zweite Person muss entscheiden').waitFor()
   t.pass('a 403 on the decision says that a second person must decide')
 })
+
+t.test('a decision on a request someone else decided meanwhile says so, and the list is read again', { skip: SKIP }, async (t) => {
+  const dashboard = await startDashboard(t)
+  const { app } = dashboard.service
+  const { url } = await seed(app, 'burbach', { year: YEAR, name: 'Burbach' })
+  const leadA = await bearer({ sub: 'tl-a', role: 'teamlead', sozialraeume: ['burbach'] })
+  const leadC = await bearer({ sub: 'tl-c', role: 'teamlead', sozialraeume: ['burbach'] })
+  const period = { from: `${YEAR}-01-01`, to: `${YEAR}-12-31` }
+  const created = await post(app, `${url}/commitments`, commitmentBody({ caseRef: 'HZE-2026-300', amount: '12000.00', period }), leadA)
+  t.equal(created.body.status, 'requested', created.text)
+  const id = String(created.body.id)
+  await settled(app, `${url}/commitments/${id}`, (body) => body.status === 'requested')
+
+  const page = await dashboard.signIn({ sub: 'tl-b', role: 'teamlead', name: 'Tom Leitung', sozialraeume: ['burbach'] })
+  const decision = form(page, 'Entscheidung zu HZE-2026-300')
+  await decision.waitFor()
+  const approved = await post(app, `${url}/commitments/${id}/approval`, { decision: 'approve' }, leadC)
+  t.equal(approved.status, 201, approved.text)
+  await decision.getByLabel('Entscheidung').selectOption('reject')
+  await decision.getByRole('button', { name: 'Entscheidung senden' }).click()
+  await page.getByText('Inzwischen hat jemand anderes darüber entschieden.').first().waitFor()
+  await page.getByText('Keine Mittelbindungen warten auf Ihre Freigabe.').waitFor()
+  t.ok(await page.getByText('Inzwischen hat jemand anderes darüber entschieden.').first().isVisible(), 'the message stays once the stale row is gone')
+  t.equal(await page.locator(`tr[data-commitment="${id}"] [data-status]`).getAttribute('data-status'), 'open', 'the list shows it as decided')
+  t.equal((await get(app, `${url}/commitments/${id}`)).body.lastDecision?.by, 'tl-c', 'the other decision stands')
+})

@@ -12,6 +12,8 @@ const PROBLEM_MESSAGES: Record<string, string> = {
   forbidden: 'Dafür fehlt Ihnen die Berechtigung.',
   // Not an API code: a page gives a 403 on a four-eyes decision (the requester's own approval) this code.
   'four-eyes': 'Eine zweite Person muss entscheiden: Wer den Antrag gestellt hat, darf ihn nicht selbst freigeben.',
+  // Not an API code either: a 409 conflict on a commitment's approval, which waits no longer.
+  'decided-meanwhile': 'Inzwischen hat jemand anderes darüber entschieden. Die Liste zeigt jetzt den aktuellen Stand.',
   // Not an API code either: a 409 on a year's close (docs/fiscal-year.md, "1. The request").
   'year-order':
     'Der Abschluss ist jetzt nicht möglich: Haushaltsjahre werden der Reihe nach abgeschlossen (ein früheres Jahr mit Budgets ist noch nicht abgeschlossen, oder der Abschluss des Vor- oder Folgejahres läuft), und ein Jahr ohne Budget wird nicht abgeschlossen. Falls sich der Stand geändert hat, laden Sie die Seite bitte neu.',

@@ -5,7 +5,7 @@ import { Announce, Money, useIdempotencyKey } from '../components'
 import { COMMITMENT_STATUS_LABELS, germanDate, LINE_LABELS } from '../format'
 import { problemMessage } from '../messages'
 import type { Commitment, WriteAnswer } from '../types'
-import { asFourEyes, type Approvals } from './finance-data'
+import { asDecidedMeanwhile, asFourEyes, type Approvals } from './finance-data'
 import { nameOf, type Names } from '../sozialraeume'
 
 type Decision = 'approve' | 'reject'
@@ -34,7 +34,7 @@ function CommitmentSummary({ commitment, names, id }: { commitment: Commitment; 
  * Approve or reject one commitment, with an optional comment. The Idempotency-Key follows the
  * decision and comment sent (useIdempotencyKey): a retry after a lost answer never decides twice.
  */
-function Decide({ commitment, describedBy, onDecided }: { commitment: Commitment; describedBy: string; onDecided: (answer: WriteAnswer & Commitment) => void }) {
+function Decide({ commitment, describedBy, onDecided, onStale }: Decisions & { commitment: Commitment; describedBy: string }) {
   const { api } = useApp()
   const announce = useContext(Announce)
   const [comment, setComment] = useState('')
@@ -59,9 +59,11 @@ function Decide({ commitment, describedBy, onDecided }: { commitment: Commitment
       // The row leaves the list with the decision: say what happened where the focus goes.
       announce(`${commitment.provider}, Fall ${commitment.caseRef}: ${decision === 'approve' ? 'freigegeben' : 'abgelehnt'}.`, row.current)
     } catch (error) {
-      const refused = asProblem(asFourEyes(error))
+      const refused = asProblem(asDecidedMeanwhile(asFourEyes(error)))
       idempotency.settled(refused)
       setProblem(problemMessage(refused))
+      // The row is stale: the list is read again, and says why the row went.
+      if (refused.code === 'decided-meanwhile') onStale(problemMessage(refused))
     } finally {
       setBusy(false)
     }
@@ -96,7 +98,7 @@ function Decide({ commitment, describedBy, onDecided }: { commitment: Commitment
 }
 
 /** The commitments waiting for a second person (four eyes), each with its decision. */
-function PendingTable({ pending, names, onDecided }: { pending: readonly Commitment[]; names: Names; onDecided: (answer: WriteAnswer & Commitment) => void }) {
+function PendingTable({ pending, names, onDecided, onStale }: Decisions & { pending: readonly Commitment[]; names: Names }) {
   if (pending.length === 0) return <p class="muted">Keine Mittelbindung wartet auf eine Freigabe.</p>
   return (
     <div class="table-wrap">
@@ -122,7 +124,7 @@ function PendingTable({ pending, names, onDecided }: { pending: readonly Commitm
                   <Money amount={commitment.amount} />
                 </td>
                 <td>
-                  <Decide commitment={commitment} describedBy={id} onDecided={onDecided} />
+                  <Decide commitment={commitment} describedBy={id} onDecided={onDecided} onStale={onStale} />
                 </td>
               </tr>
             )
@@ -169,11 +171,22 @@ function OverBudgetTable({ overBudget, names }: { overBudget: readonly Commitmen
   )
 }
 
-export function ApprovalLists({ approvals, names, onDecided }: { approvals: Approvals; names: Names; onDecided: (answer: WriteAnswer & Commitment) => void }) {
+/** What a decision tells the page: its answer, or that the row was stale (with the message to show once the list is read again). */
+interface Decisions {
+  onDecided: (answer: WriteAnswer & Commitment) => void
+  onStale: (message: string) => void
+}
+
+export function ApprovalLists({ approvals, names, notice, onDecided, onStale }: Decisions & { approvals: Approvals; names: Names; notice: string | undefined }) {
   return (
     <>
       <h3>Wartet auf Freigabe ({approvals.pending.length})</h3>
-      <PendingTable pending={approvals.pending} names={names} onDecided={onDecided} />
+      {notice !== undefined && (
+        <p class="problem" role="alert">
+          {notice}
+        </p>
+      )}
+      <PendingTable pending={approvals.pending} names={names} onDecided={onDecided} onStale={onStale} />
       <h3>Überplanmäßige Mittelbindungen ({approvals.overBudget.length})</h3>
       <OverBudgetTable overBudget={approvals.overBudget} names={names} />
     </>

@@ -38,6 +38,14 @@ export function asFourEyes(error: unknown): unknown {
   return error instanceof ApiProblem && error.status === 403 ? new ApiProblem(403, 'four-eyes', error.detail) : error
 }
 
+/**
+ * A 409 conflict on a commitment's approval: it waits no longer, someone else decided it (or its
+ * requester withdrew it) meanwhile. Say that; the page reads its list again.
+ */
+export function asDecidedMeanwhile(error: unknown): unknown {
+  return error instanceof ApiProblem && error.status === 409 && error.code === 'conflict' ? new ApiProblem(409, 'decided-meanwhile', error.detail) : error
+}
+
 /** A 409 conflict on a year's close or its approval is about the order of the years: say that, rather than "exists already". */
 export function asYearOrder(error: unknown): unknown {
   return error instanceof ApiProblem && error.status === 409 && error.code === 'conflict' ? new ApiProblem(409, 'year-order', error.detail) : error

@@ -45,7 +45,14 @@ export function FinancePage() {
   }
 
   // The decided commitment leaves the list at once; the lists are read again after the write all the same.
+  // A decision on a row someone else decided meanwhile: the list is read again, and says why the row went.
+  const [staleNotice, setStaleNotice] = useState<string>()
+  const stale = (message: string) => {
+    setStaleNotice(message)
+    approvals.reload()
+  }
   const decided = (answer: WriteAnswer & Commitment) => {
+    setStaleNotice(undefined)
     // Commitment ids are unique within a budget only.
     const other = (commitment: Commitment) => commitment.id !== answer.id || commitment.sozialraum !== answer.sozialraum
     approvals.update((current) => ({ ...current, pending: current.pending.filter(other) }))
@@ -73,7 +80,7 @@ export function FinancePage() {
 
       <Section title="Freigaben (Vier-Augen-Prinzip)">
         <LoadState loaded={approvals} />
-        {approvals.data !== undefined && <ApprovalLists approvals={approvals.data} names={names} onDecided={decided} />}
+        {approvals.data !== undefined && <ApprovalLists approvals={approvals.data} names={names} notice={staleNotice} onDecided={decided} onStale={stale} />}
       </Section>
 
       <Section title="Haushaltsüberwachung und Prognose">

@@ -1,10 +1,11 @@
-import { useEffect, useRef } from 'preact/hooks'
-import { seg } from '../api'
+import { useEffect, useRef, useState } from 'preact/hooks'
+import { ApiProblem, seg } from '../api'
 import { bodyOf, Form, Money, type FieldSpec } from '../components'
 import { COMMITMENT_STATUS_LABELS, germanDate, LINE_LABELS, timestamp } from '../format'
 import type { Commitment } from '../types'
 import { LINE_OPTIONS, withWarnings, type Written } from '../writes'
-import { asFourEyes } from './finance-data'
+import { problemMessage } from '../messages'
+import { asDecidedMeanwhile, asFourEyes } from './finance-data'
 import type { LedgerHandle } from './teamlead-ledger'
 
 const OVER_BUDGET_HINT = 'Nur wenn die ambulante Linie nicht reicht. Dann entscheidet das Finanzcontrolling über die Freigabe.'
@@ -154,6 +155,8 @@ export function CommitmentPanel(props: { commitment: Commitment; ledger: LedgerH
   const { commitment, ledger } = props
   const heading = useRef<HTMLHeadingElement>(null)
   useEffect(() => heading.current?.focus(), [commitment.id])
+  // Set when a withdrawal came too late (someone decided meanwhile): the form goes with the reload.
+  const [notice, setNotice] = useState<string>()
   return (
     <section class="card tl-panel" aria-labelledby="tl-panel-title" data-commitment={commitment.id}>
       <div class="card-head">
@@ -198,9 +201,14 @@ export function CommitmentPanel(props: { commitment: Commitment; ledger: LedgerH
           </>
         )}
         {commitment.status === 'requested' && commitment.requestedBy === props.me && (
-          <DecisionForm commitment={commitment} ledger={ledger} withdraw />
+          <DecisionForm commitment={commitment} ledger={ledger} withdraw onStale={setNotice} />
         )}
       </div>
+      {notice !== undefined && (
+        <p class="problem" role="alert">
+          {notice}
+        </p>
+      )}
       {commitment.status === 'requested' && (
         <p class="muted">Rechnungen und Änderungen sind erst nach der Freigabe möglich.</p>
       )}
@@ -313,7 +321,8 @@ function decidedMessage({ decision, answer }: Decided, withdraw: boolean): strin
  * A decision on a commitment that waits for approval. Someone else's request is approved or
  * rejected; the requester can only withdraw their own (the API's rejection by the requester).
  */
-function DecisionForm({ commitment, ledger, withdraw = false }: { commitment: Commitment; ledger: LedgerHandle; withdraw?: boolean }) {
+function DecisionForm(props: { commitment: Commitment; ledger: LedgerHandle; withdraw?: boolean; onStale: (message: string | undefined) => void }) {
+  const { commitment, ledger, withdraw = false } = props
   return (
     <Form<Decided>
       title={withdraw ? 'Antrag zurückziehen' : `Entscheidung zu ${commitment.caseRef}`}
@@ -327,10 +336,19 @@ function DecisionForm({ commitment, ledger, withdraw = false }: { commitment: Co
           return { decision, answer }
         } catch (error) {
           // A 403 here means this person asked for it (the form is offered to no one else who may not decide).
-          throw asFourEyes(error)
+          const refused = asDecidedMeanwhile(asFourEyes(error))
+          // A 409: it waits no longer. The budget is read again (the form goes), and the page says why.
+          if (refused instanceof ApiProblem && refused.code === 'decided-meanwhile') {
+            props.onStale(problemMessage(refused))
+            ledger.loaded.reload()
+          }
+          throw refused
         }
       }}
-      done={({ answer }) => ledger.commitmentWritten(answer)}
+      done={({ answer }) => {
+        props.onStale(undefined)
+        ledger.commitmentWritten(answer)
+      }}
       success={(decided) => decidedMessage(decided, withdraw)}
     />
   )
@@ -343,22 +361,39 @@ function DecisionForm({ commitment, ledger, withdraw = false }: { commitment: Co
 export function Approvals({ commitments, me, ledger }: { commitments: readonly Commitment[]; me: string; ledger: LedgerHandle }) {
   // Who asked may not approve (rule 6): not always who created it (an increase, a carried commitment).
   const waiting = commitments.filter((commitment) => commitment.status === 'requested' && commitment.requestedBy !== me)
-  if (waiting.length === 0) return <p class="muted">Keine Mittelbindungen warten auf Ihre Freigabe.</p>
+  // Set when a decision came too late (someone else decided meanwhile): the list is read again.
+  const [notice, setNotice] = useState<string>()
+  const said = notice !== undefined && (
+    <p class="problem" role="alert">
+      {notice}
+    </p>
+  )
+  if (waiting.length === 0) {
+    return (
+      <>
+        {said}
+        <p class="muted">Keine Mittelbindungen warten auf Ihre Freigabe.</p>
+      </>
+    )
+  }
   return (
-    <ul class="tl-approvals">
-      {waiting.map((commitment) => (
-        <li key={commitment.id} data-commitment={commitment.id}>
-          <p>
-            <strong>{commitment.caseRef}</strong>, {commitment.provider}, {LINE_LABELS[commitment.line]}: <Money amount={commitment.amount} /> für{' '}
-            {periodText(commitment.period)}; beantragt von {commitment.requestedBy}, angelegt am {timestamp(commitment.createdAt)}.
-          </p>
-          {commitment.overBudget ? (
-            <p class="warning">Überplanmäßig: Darüber entscheidet das Finanzcontrolling.</p>
-          ) : (
-            <DecisionForm commitment={commitment} ledger={ledger} />
-          )}
-        </li>
-      ))}
-    </ul>
+    <>
+      {said}
+      <ul class="tl-approvals">
+        {waiting.map((commitment) => (
+          <li key={commitment.id} data-commitment={commitment.id}>
+            <p>
+              <strong>{commitment.caseRef}</strong>, {commitment.provider}, {LINE_LABELS[commitment.line]}: <Money amount={commitment.amount} /> für{' '}
+              {periodText(commitment.period)}; beantragt von {commitment.requestedBy}, angelegt am {timestamp(commitment.createdAt)}.
+            </p>
+            {commitment.overBudget ? (
+              <p class="warning">Überplanmäßig: Darüber entscheidet das Finanzcontrolling.</p>
+            ) : (
+              <DecisionForm commitment={commitment} ledger={ledger} onStale={setNotice} />
+            )}
+          </li>
+        ))}
+      </ul>
+    </>
   )
 }
