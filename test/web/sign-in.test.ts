@@ -1,6 +1,6 @@
 import t from 'tap'
 import { signToken } from '../../src/auth/tokens.js'
-import { TEST_JWT_SECRET } from '../helpers/tokens.js'
+import { TEST_JWT_SECRET, tokenFor } from '../helpers/tokens.js'
 import { seriousViolations, SKIP, startDashboard } from './harness.js'
 
 t.test('the sign-in form refuses what is no token, then signs in and out', { skip: SKIP }, async (t) => {
@@ -32,4 +32,20 @@ t.test('a token that expired while the tab was away is forgotten on reload, and 
   t.same(await seriousViolations(page), [], 'no serious accessibility violation with the message')
   const signedIn = await dashboard.signIn({ sub: 'anna', role: 'finance', name: 'Anna Beispiel' })
   t.ok(await signedIn.getByText('Anna Beispiel').isVisible(), 'a new token signs in')
+})
+
+t.test('too many requests at sign-in: its own message, with the wait the answer names', { skip: SKIP }, async (t) => {
+  const dashboard = await startDashboard(t)
+  const page = await dashboard.open()
+  await page.route('**/v1/sozialraeume', (route) =>
+    route.fulfill({
+      status: 429,
+      headers: { 'content-type': 'application/problem+json', 'retry-after': '30' },
+      body: JSON.stringify({ type: 'urn:sojus-ledger:problem:too-many-requests', title: 'Too many requests', status: 429 }),
+    }),
+  )
+  await page.getByLabel('Zugangstoken').fill(await tokenFor({ sub: 'anna', role: 'finance' }))
+  await page.getByRole('button', { name: 'Anmelden' }).click()
+  await page.getByText('Zu viele Anfragen. Bitte versuchen Sie es in 30 Sekunden noch einmal.').waitFor()
+  t.pass('a 429 is not called unreachable')
 })

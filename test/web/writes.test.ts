@@ -78,3 +78,26 @@ t.test('an expired token signs the user out: a write is answered 401, and the pa
   t.pass('the sign-in form says the sign-in expired and the input was not saved')
   t.equal(await page.evaluate("sessionStorage.getItem('sojus-ledger.token')"), null, 'the expired token is forgotten')
 })
+
+t.test('too many requests on a write: the form says how long to wait', { skip: SKIP }, async (t) => {
+  const dashboard = await startDashboard(t)
+  await seed(dashboard.service.app, 'malstatt', { year: YEAR, name: 'Malstatt' })
+  const page = await dashboard.signIn(TEAM_LEAD)
+  await page.route('**/spending', (route) =>
+    route.request().method() !== 'POST'
+      ? route.continue()
+      : route.fulfill({
+          status: 429,
+          headers: { 'content-type': 'application/problem+json', 'retry-after': '5' },
+          body: JSON.stringify({ type: 'urn:sojus-ledger:problem:too-many-requests', title: 'Too many requests', status: 429 }),
+        }),
+  )
+  const form = page.getByRole('form', { name: 'Ausgabe erfassen' })
+  await form.getByLabel('Betrag').fill('120,00')
+  await form.getByLabel('Zweck').fill('Gruppenangebot')
+  await form.getByLabel('Belegnummer').fill('B-1')
+  await form.getByLabel('Datum').fill(`${YEAR}-03-01`)
+  await form.getByRole('button', { name: 'Ausgabe buchen' }).click()
+  await form.getByText('Zu viele Anfragen. Bitte versuchen Sie es in 5 Sekunden noch einmal.').waitFor()
+  t.pass('the wait from Retry-After is said in German')
+})

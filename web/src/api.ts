@@ -17,9 +17,20 @@ export class ApiProblem extends Error {
     readonly code: string,
     readonly detail: string,
     readonly errors: readonly FieldError[] = [],
+    /** Seconds to wait before trying again (the Retry-After of a 429 or 503), when the answer said. */
+    readonly retryAfter: number | undefined = undefined,
   ) {
     super(detail)
   }
+}
+
+/** A Retry-After header in seconds (it may be a number of seconds or an HTTP date); undefined without one. */
+export function retryAfterOf(response: Response): number | undefined {
+  const value = response.headers.get('retry-after')?.trim()
+  if (value === undefined || value === '') return undefined
+  if (/^\d+$/.test(value)) return Number(value)
+  const at = Date.parse(value)
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000))
 }
 
 const PROBLEM_PREFIX = 'urn:sojus-ledger:problem:'
@@ -105,9 +116,10 @@ async function problemOf(response: Response): Promise<ApiProblem> {
   try {
     const body = (await response.json()) as { type?: string; detail?: string; errors?: FieldError[] }
     const code = body.type?.startsWith(PROBLEM_PREFIX) === true ? body.type.slice(PROBLEM_PREFIX.length) : 'internal'
-    return new ApiProblem(response.status, code, body.detail ?? '', body.errors ?? [])
+    return new ApiProblem(response.status, code, body.detail ?? '', body.errors ?? [], retryAfterOf(response))
   } catch {
-    return new ApiProblem(response.status, 'internal', response.statusText)
+    // A proxy's own 429 comes without problem+json: still too many requests.
+    return new ApiProblem(response.status, response.status === 429 ? 'too-many-requests' : 'internal', response.statusText, [], retryAfterOf(response))
   }
 }
 

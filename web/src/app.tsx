@@ -1,10 +1,10 @@
 import { createContext, type ComponentChildren } from 'preact'
 import { useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks'
-import { Api, ApiProblem } from './api'
+import { Api, ApiProblem, retryAfterOf } from './api'
 import { finishOidcSignIn, forgetSession, keepSession, sessionOf, startOidcSignIn, storedSession, type Session, type SignInConfig } from './auth'
 import { Announce } from './components'
 import { ROLE_LABELS } from './format'
-import { problemMessage } from './messages'
+import { problemMessage, tooManyRequests } from './messages'
 import type { Role } from './types'
 import { AuditorPage } from './views/auditor'
 import { FinancePage } from './views/finance'
@@ -205,6 +205,7 @@ function SignIn(props: { config: SignInConfig | undefined; failure: string | und
     setBusy(false)
     if (answer?.ok === true) return onSignedIn(session)
     const refused = answer !== undefined && (answer.status === 401 || answer.status === 403)
+    if (answer?.status === 429) return setMessage(tooManyRequests(retryAfterOf(answer)))
     setMessage(refused ? 'Der Dienst hat dieses Token abgelehnt. Bitte erzeugen Sie ein neues.' : 'Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es gleich noch einmal.')
   }
   const shown = message ?? failure

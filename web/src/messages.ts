@@ -36,7 +36,15 @@ const PROBLEM_MESSAGES: Record<string, string> = {
 
 /** The German sentence for a refused request. */
 export function problemMessage(problem: ApiProblem): string {
+  if (problem.code === 'too-many-requests') return tooManyRequests(problem.retryAfter)
   return PROBLEM_MESSAGES[problem.code] ?? PROBLEM_MESSAGES.internal!
+}
+
+/** A 429: how long to wait, when the answer's Retry-After says. */
+export function tooManyRequests(retryAfter: number | undefined): string {
+  if (retryAfter === undefined) return PROBLEM_MESSAGES['too-many-requests']!
+  const wait = retryAfter <= 1 ? 'einer Sekunde' : retryAfter < 120 ? `${retryAfter} Sekunden` : `${Math.ceil(retryAfter / 60)} Minuten`
+  return `Zu viele Anfragen. Bitte versuchen Sie es in ${wait} noch einmal.`
 }
 
 /**
