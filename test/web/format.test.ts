@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { reference } from '../../src/http/schemas.js'
-import { addAmounts, euro, parseEuro, subtractAmount, typedText } from '../../web/src/format.js'
+import { addAmounts, euro, germanNumber, parseEuro, subtractAmount, thresholdPercent, typedText } from '../../web/src/format.js'
 
 /** The dashboard's German amounts (web/src/format.ts): shown exactly, and typed input read exactly. */
 
@@ -46,6 +46,13 @@ t.test('examples', async (t) => {
   for (const [typed, expected] of read) t.equal(parseEuro(typed), expected, JSON.stringify(typed))
   t.equal(addAmounts('1250.50', '-0.50', '0.10'), '1250.10')
   t.equal(subtractAmount('0.10', '0.30'), '-0.20')
+})
+
+t.test('utilisation thresholds with decimals read German', async (t) => {
+  t.equal(thresholdPercent(80), '80\u00a0%')
+  t.equal(thresholdPercent(80.5), '80,5\u00a0%')
+  t.equal(thresholdPercent(95.25), '95,25\u00a0%')
+  t.equal(germanNumber(1000), '1.000')
 })
 
 t.test('what the page shows reads back as the same amount', async () => {

@@ -101,3 +101,16 @@ t.test('too many requests on a write: the form says how long to wait', { skip: S
   await form.getByText('Zu viele Anfragen. Bitte versuchen Sie es in 5 Sekunden noch einmal.').waitFor()
   t.pass('the wait from Retry-After is said in German')
 })
+
+t.test('a crossed threshold with decimals is written the German way', { skip: SKIP }, async (t) => {
+  const dashboard = await startDashboard(t, { UTILISATION_WARNINGS_AMBULATORY: '80.5,95.25' })
+  await seed(dashboard.service.app, 'malstatt', { year: YEAR, name: 'Malstatt', ambulatory: '10000.00' })
+  const page = await dashboard.signIn(TEAM_LEAD)
+  const form = page.getByRole('form', { name: 'Neue Mittelbindung' })
+  await form.getByLabel('Träger').fill('Jugendhilfe Saar gGmbH')
+  await form.getByLabel('Aktenzeichen').fill('HZE-1')
+  await form.getByLabel('Betrag').fill('8.100,00')
+  await form.getByRole('button', { name: 'Mittelbindung anlegen' }).click()
+  await form.getByText('Mittelbindung HZE-1 angelegt.').waitFor()
+  t.match(await form.locator('.success').innerText(), /\(Schwelle 80,5\u00a0%\)/, 'the threshold reads 80,5 %')
+})

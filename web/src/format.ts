@@ -25,6 +25,18 @@ export function percent(value: string | null | undefined): string {
   return value === null || value === undefined ? '–' : `${(PERCENT as unknown as DecimalFormat).format(value)} %`
 }
 
+const NUMBER = new Intl.NumberFormat('de-DE', { maximumFractionDigits: 2 })
+
+/** A configured threshold in percent: 80 → "80", 80.5 → "80,5", 95.25 → "95,25" (no "%"). */
+export function germanNumber(value: number): string {
+  return NUMBER.format(value)
+}
+
+/** A utilisation threshold: 80.5 → "80,5 %" (a non-breaking space before the sign). */
+export function thresholdPercent(value: number): string {
+  return `${germanNumber(value)}\u00a0%`
+}
+
 /** "2025-03-03" → "03.03.2025". */
 export function germanDate(date: string): string {
   return DATE.format(new Date(`${date}T00:00:00Z`))

@@ -1,5 +1,5 @@
 import { LINES } from './budget'
-import { LINE_LABELS, percent } from './format'
+import { LINE_LABELS, percent, thresholdPercent } from './format'
 import type { Budget, WriteAnswer } from './types'
 
 /** A write's 201 answer: the envelope (position, revision, the budget, warnings) plus the resource it wrote. */
@@ -20,7 +20,7 @@ export function readAfter(path: string, position: string | undefined): string {
 export function withWarnings(message: string, answer: WriteAnswer): string {
   const warnings = (answer.warnings ?? []).map(
     (warning) =>
-      `${LINE_LABELS[warning.line]} ${warning.utilisation === null ? '' : `zu ${percent(warning.utilisation)} `}ausgelastet (Schwelle ${warning.threshold} %)`,
+      `${LINE_LABELS[warning.line]} ${warning.utilisation === null ? '' : `zu ${percent(warning.utilisation)} `}ausgelastet (Schwelle ${thresholdPercent(warning.threshold)})`,
   )
   return warnings.length === 0 ? message : `${message} Hinweis: ${warnings.join('; ')}.`
 }

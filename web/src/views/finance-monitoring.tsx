@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks'
 import { LINES } from '../budget'
 import { COLOURS, type ChartConfiguration } from '../chart'
 import { ChartCanvas, Money } from '../components'
-import { COMPACT_EURO, euro, fractionOf, germanDate, LINE_LABELS, percent, subtractAmount } from '../format'
+import { COMPACT_EURO, euro, fractionOf, germanDate, germanNumber, LINE_LABELS, percent, subtractAmount, thresholdPercent } from '../format'
 import type { MonitoringFigures, MonitoringReport, MonthFigures, MonthlyReport } from '../types'
 import { nameOf, type Names } from '../sozialraeume'
 
@@ -13,7 +13,7 @@ function WarningBadge({ level, thresholds }: { level: number | null; thresholds:
   if (level === null) return <span class="badge level-0">keine</span>
   // level-1 for the first threshold, level-2 for any higher one (the CSS knows two steps).
   const step = Math.min(2, thresholds.indexOf(level) + 1 || thresholds.length)
-  return <span class={`badge level-${step}`}>ab {level} %</span>
+  return <span class={`badge level-${step}`}>ab {thresholdPercent(level)}</span>
 }
 
 /** `line` is the API's line, or "total" for both together (tests compare by it). */
@@ -41,7 +41,7 @@ export function MonitoringTable({ report, names }: { report: MonitoringReport; n
     <div class="table-wrap">
       <table class="monitoring">
         <caption class="muted">
-          Stand {germanDate(report.asOf)}. Warnstufen ab {report.thresholds.ambulatory.join(' / ')} % (ambulant) und {report.thresholds.flexible.join(' / ')} % (flexibel) Auslastung;
+          Stand {germanDate(report.asOf)}. Warnstufen ab {report.thresholds.ambulatory.map(germanNumber).join(' / ')} % (ambulant) und {report.thresholds.flexible.map(germanNumber).join(' / ')} % (flexibel) Auslastung;
           die Prognose ist Zugewiesen minus die hochgerechneten Ausgaben bis 31.12. (negativ: erwartetes Defizit).
         </caption>
         <thead>
