@@ -7,6 +7,12 @@ t.test('the sign-in form refuses what is no token, then signs in and out', { ski
   const dashboard = await startDashboard(t)
   const page = await dashboard.open()
   t.same(await seriousViolations(page), [], 'no serious or critical accessibility violation on the sign-in page')
+  const field = page.getByLabel('Zugangstoken')
+  t.same(
+    [await field.getAttribute('spellcheck'), await field.getAttribute('autocomplete'), await field.getAttribute('autocapitalize')],
+    ['false', 'off', 'off'],
+    'the token goes to no spell checker, autofill or capitalisation',
+  )
   await page.getByLabel('Zugangstoken').fill('kein-token')
   await page.getByRole('button', { name: 'Anmelden' }).click()
   await page.getByText('Das ist kein gültiges Token').waitFor()

@@ -244,10 +244,14 @@ function SignIn(props: { config: SignInConfig | undefined; failure: string | und
           )}
           <div class={shown !== undefined ? 'field invalid' : 'field'}>
             <label for="token">Zugangstoken</label>
+            {/* No spell check: Chrome's enhanced spell check would send the token to Google. */}
             <textarea
               id="token"
               name="token"
               rows={4}
+              spellcheck={false}
+              autoComplete="off"
+              autoCapitalize="off"
               value={token}
               aria-invalid={shown !== undefined}
               aria-describedby={shown !== undefined ? 'token-hint token-error' : 'token-hint'}
