@@ -88,4 +88,14 @@ t.test('sign-in at the identity provider: code flow with PKCE, then the API answ
   await page.getByRole('button', { name: 'Abmelden' }).click()
   await page.getByRole('button', { name: 'Anmelden' }).waitFor()
   t.equal(await page.evaluate('sessionStorage.length'), 0, 'sign-out forgets the token and the provider session record')
+
+  // The provider sends the user back with an error (they cancelled, or were not let in).
+  const started = page.waitForRequest((request) => request.url().startsWith(`${issuer}/auth?`))
+  await page.getByRole('button', { name: 'Anmelden' }).click()
+  const state = new URL((await started).url()).searchParams.get('state')
+  await page.goto(`${dashboard.baseUrl}/?error=access_denied&state=${encodeURIComponent(String(state))}`)
+  await page.getByText('Die Anmeldung wurde beim Identitätsanbieter abgebrochen oder abgelehnt.').waitFor()
+  t.equal(new URL(page.url()).search, '', 'the error and state are gone from the address')
+  t.ok(await page.getByRole('button', { name: 'Anmelden' }).isVisible(), 'the user may sign in again')
+  t.equal(await page.evaluate("Object.keys(sessionStorage).filter((key) => key.startsWith('oidc.')).length"), 0, 'the stored state of the sign-in is gone')
 })

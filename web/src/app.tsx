@@ -80,6 +80,7 @@ export function App() {
         if (loaded.signIn !== 'oidc') return
         const returned = await finishOidcSignIn(loaded)
         if (returned === 'invalid') setFailure('Das Token des Identitätsdienstes nennt keine Rolle für das SOJUS-Budget. Bitte wenden Sie sich an den Betrieb.')
+        else if (returned === 'refused') setFailure('Die Anmeldung wurde beim Identitätsanbieter abgebrochen oder abgelehnt.')
         else if (returned !== undefined) signedIn(returned)
       })
       .catch(() => setFailure('Die Anmeldung ist fehlgeschlagen: Der Dienst oder der Identitätsdienst ist nicht erreichbar.'))

@@ -96,11 +96,24 @@ export function startOidcSignIn(config: Extract<SignInConfig, { signIn: 'oidc' }
 
 /**
  * Back from the identity provider (?code=…&state=…): the session of its access token, 'invalid'
- * when that token is none the ledger takes (no role), undefined when this is no return from it.
- * The address is cleaned either way: the code is single-use and means nothing to a bookmark.
+ * when that token is none the ledger takes (no role), 'refused' when the provider answered with
+ * an error instead (?error=access_denied&state=…: the user cancelled, or was not let in),
+ * undefined when this is no return from it. The address is cleaned either way: the code is
+ * single-use and means nothing to a bookmark.
  */
-export async function finishOidcSignIn(config: Extract<SignInConfig, { signIn: 'oidc' }>): Promise<Session | 'invalid' | undefined> {
+export async function finishOidcSignIn(config: Extract<SignInConfig, { signIn: 'oidc' }>): Promise<Session | 'invalid' | 'refused' | undefined> {
   const query = new URLSearchParams(location.search)
+  if (query.has('error') && query.has('state')) {
+    try {
+      // Takes the sign-in's stored state out of sessionStorage; with an error it always throws.
+      await userManager(config).signinRedirectCallback()
+    } catch {
+      // The error is what the provider said: the page says it in German.
+    } finally {
+      history.replaceState(null, '', `/${location.hash}`)
+    }
+    return 'refused'
+  }
   if (!query.has('code') || !query.has('state')) return undefined
   try {
     const user = await userManager(config).signinRedirectCallback()
