@@ -47,6 +47,9 @@ const environmentSchema = z.object({
   DATABASE_URL: z
     .string()
     .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'must be sqlite:<path> or postgres://…')
+    .refine((url) => !url.startsWith('sqlite:') || url.slice('sqlite:'.length).trim() !== '', 'sqlite: needs the path of the store file')
+    // SQLite's in-memory database would acknowledge writes and lose them all when the process ends.
+    .refine((url) => url !== 'sqlite::memory:', 'must name a file: sqlite::memory: would lose every event when the process ends')
     .default('sqlite:./data/sojus-ledger.db'),
   /** Bounded pool of PostgreSQL connections per process (DATABASE_URL=postgres://… only). */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(100).default(10),

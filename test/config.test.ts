@@ -50,6 +50,8 @@ t.test('values are read and checked', async (t) => {
     { PORT: 'eighty' },
     { PORT: '70000' },
     { DATABASE_URL: 'mysql://x' },
+    { DATABASE_URL: 'sqlite::memory:' },
+    { DATABASE_URL: 'sqlite: ' },
     { LOG_LEVEL: 'loud' },
     { EVENTSTORE_URL: 'http://x' },
     { JWT_SECRET: 'too-short' },
@@ -70,6 +72,13 @@ t.test('values are read and checked', async (t) => {
     t.throws(() => parseConfig(bad), ConfigError, JSON.stringify(bad))
   }
   t.throws(() => parseConfig({ PORT: 'eighty' }), /PORT/, 'the message names the variable')
+})
+
+t.test('DATABASE_URL=sqlite: names a file: not the in-memory database, not a blank path', async (t) => {
+  t.throws(() => parseConfig({ DATABASE_URL: 'sqlite::memory:' }), /DATABASE_URL: must name a file: sqlite::memory: would lose every event/)
+  t.throws(() => parseConfig({ DATABASE_URL: 'sqlite: ' }), /DATABASE_URL: sqlite: needs the path of the store file/)
+  t.throws(() => parseConfig({ DATABASE_URL: 'sqlite:\t' }), /DATABASE_URL/)
+  t.same(parseConfig({ DATABASE_URL: 'sqlite:./memory.db' }).database, { kind: 'sqlite', path: './memory.db' })
 })
 
 t.test('utilisation thresholds per line: 80 and 95 by default, a list, or none', async (t) => {
