@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
 import { ConfigError, parseConfig, type Config } from '../config.js'
 import { createPrivateFile } from '../eventstore/store-lock.js'
-import { refuseStoreFile, writeOut } from './run.js'
+import { refuseMissingStore, refuseStoreFile, writeOut } from './run.js'
 
 /**
  * `sojus-ledger backup <file>`: a consistent online copy of the embedded SQLite store, taken while
@@ -118,7 +118,7 @@ export async function backupSqlite(
   targetPath: string,
   onProgress?: (progress: BackupProgress) => void,
 ): Promise<BackupResult> {
-  if (!existsSync(sourcePath)) throw new ConfigError(`backup: there is no store at ${sourcePath} (DATABASE_URL)`)
+  refuseMissingStore(sourcePath, 'backup')
   const target = resolve(targetPath)
   if (!existsSync(dirname(target))) throw new ConfigError(`backup: the folder ${dirname(target)} does not exist`)
   refuseStoreFile(target, sourcePath, 'backup')

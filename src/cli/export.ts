@@ -8,7 +8,7 @@ import { EXPORT_FORMATS, exportPages, type ExportFormat } from '../http/routes/a
 import { ReadModels } from '../readmodels/queries.js'
 import { openStores, type Stores } from '../service.js'
 import { besidePath, fsyncPath } from './backup.js'
-import { refuseStoreFile } from './run.js'
+import { refuseMissingStore, refuseStoreFile } from './run.js'
 
 /**
  * `sojus-ledger export --year 2025 [--format csv|jsonl] [--out <file>]`: the events of a fiscal
@@ -72,6 +72,7 @@ export async function exportCommand(args: readonly string[]): Promise<void> {
   const config = parseConfig(process.env)
   const target = out === undefined ? undefined : resolve(out)
   if (target !== undefined && !existsSync(resolve(target, '..'))) throw new ConfigError(`export: the folder of ${out} does not exist`)
+  if (config.database.kind === 'sqlite') refuseMissingStore(config.database.path, 'export')
   if (target !== undefined && config.database.kind === 'sqlite') refuseStoreFile(target, config.database.path, 'export')
   const stores = await openStores(config, 'export')
   try {

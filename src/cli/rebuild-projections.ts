@@ -3,7 +3,7 @@ import { parseConfig } from '../config.js'
 import { resetProjection } from '../../projections/runner.js'
 import { openStores } from '../service.js'
 import { loadMigrations, migrate } from '../sql/migrate.js'
-import { isMain, runCommand } from './run.js'
+import { isMain, refuseMissingStore, runCommand } from './run.js'
 
 /**
  * `npm run rebuild-projections -- <name…|all>`: empties the named projections' tables and resets
@@ -22,7 +22,10 @@ export async function rebuildCommand(names: readonly string[]): Promise<void> {
     )
     process.exit(2)
   }
-  const stores = await openStores(parseConfig(process.env), 'rebuild-projections')
+  const config = parseConfig(process.env)
+  // Rebuilding a store that is not there would make and migrate a new, empty one.
+  if (config.database.kind === 'sqlite') refuseMissingStore(config.database.path, 'rebuild')
+  const stores = await openStores(config, 'rebuild-projections')
   try {
     await stores.db.exclusive('migrations', async () => migrate(stores.db, await loadMigrations()))
     for (const projection of chosen) await resetProjection(stores.db, projection, stores.lease.announce)

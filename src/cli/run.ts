@@ -5,7 +5,14 @@ import { SecretFileError } from '../auth/tokens.js'
 import { ConfigError } from '../config.js'
 import { StoreInUseError } from '../eventstore/store-lock.js'
 
-/** Errors that are the operator's to mend: said in one line, without a stack trace. */
+/**
+ * Refuses a SQLite store file that does not exist: opening it would make a new, empty store, so a
+ * read-only command on a mistyped DATABASE_URL would answer for an empty log (and leave it behind).
+ */
+export function refuseMissingStore(path: string, command: string): void {
+  if (!existsSync(path)) throw new ConfigError(`${command}: there is no store at ${path} (DATABASE_URL)`)
+}
+
 /**
  * Refuses an output path that is one of the store's own files (the database, its -wal, -shm,
  * -journal and .lock) or the secrets beside it: a command writing there would destroy the store.
@@ -24,6 +31,7 @@ export function refuseStoreFile(output: string, storePath: string, command: stri
   }
 }
 
+/** Errors that are the operator's to mend: said in one line, without a stack trace. */
 export function isOperatorError(error: unknown): error is Error {
   return error instanceof ConfigError || error instanceof SecretFileError || error instanceof StoreInUseError
 }

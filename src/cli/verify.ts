@@ -4,7 +4,7 @@ import { loadSealKey, sealForgery, sealInputSchema, type Seal } from '../audit/s
 import { verifyLog, type VerifyProgress } from '../audit/verify.js'
 import { parseConfig } from '../config.js'
 import { openStores } from '../service.js'
-import { isMain, runCommand, writeOut } from './run.js'
+import { isMain, refuseMissingStore, runCommand, writeOut } from './run.js'
 
 /**
  * `npm run verify [-- --seal <file>]`: the verify of POST /v1/audit/verify, offline. On SQLite it
@@ -58,6 +58,7 @@ function showProgress(progress: VerifyProgress): void {
 export async function verifyCommand(args: readonly string[]): Promise<void> {
   const sealPath = parseVerifyArguments(args)
   const config = parseConfig(process.env)
+  if (config.database.kind === 'sqlite') refuseMissingStore(config.database.path, 'verify')
   let seal: Seal | undefined
   if (sealPath !== undefined) {
     try {
