@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { canonicalJson } from './canonical-json.js'
 import { z } from 'zod'
@@ -185,4 +186,18 @@ export function loadSealKey(config: AuditSealKeyConfig | undefined): string {
         '(a new key makes every earlier seal fail to verify)',
     )
   }
+}
+
+/**
+ * The seal key for checking a seal, never made: a new key would call every genuine seal forged,
+ * and the service would sign its next seals with it. The embedded default's file must be there.
+ */
+export function readSealKey(config: AuditSealKeyConfig | undefined): string {
+  if (config?.kind === 'generated-key' && !existsSync(config.path)) {
+    throw new SecretFileError(
+      `no seal key at ${config.path}: restore it from where you keep it apart from the backups (README, "Backup and restore"), ` +
+        'or set AUDIT_SEAL_KEY; without it no seal can be checked',
+    )
+  }
+  return loadSealKey(config)
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { loadSealKey, sealForgery, sealInputSchema, type Seal } from '../audit/seal.js'
+import { readSealKey, sealForgery, sealInputSchema, type Seal } from '../audit/seal.js'
 import { verifyLog, type VerifyProgress } from '../audit/verify.js'
 import { parseConfig } from '../config.js'
 import { openStores } from '../service.js'
@@ -63,7 +63,7 @@ export async function verifyCommand(args: readonly string[]): Promise<void> {
   if (sealPath !== undefined) {
     try {
       seal = readSeal(sealPath)
-      const forged = sealForgery(seal, loadSealKey(config.auditSealKey))
+      const forged = sealForgery(seal, readSealKey(config.auditSealKey))
       if (forged !== undefined) throw new SealFileError(`${sealPath}: ${forged}`)
     } catch (error) {
       if (!(error instanceof SealFileError)) throw error

@@ -1,7 +1,8 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { signSeal } from '../../src/audit/seal.js'
 import { runScript } from '../helpers/cli.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
 
@@ -30,4 +31,21 @@ t.test('verify, export and rebuild refuse a store file that does not exist, and 
     t.equal(exit.stdout, '', `${args.join(' ')} prints nothing on stdout`)
   }
   t.same(readdirSync(dir), [], 'no store, lock or secret was made')
+})
+
+t.test('verify --seal with the seal key file missing says so and makes no key', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-cli-seal-key-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const environment = { DATABASE_URL: `sqlite:${join(dir, 'ledger.db')}`, JWT_SECRET: TEST_JWT_SECRET }
+  t.equal((await cli(['migrate'], environment)).code, 0, 'a store')
+  const key = join(dir, 'audit-seal-key')
+  rmSync(key, { force: true })
+  const sealFile = join(dir, 'seal.json')
+  writeFileSync(sealFile, JSON.stringify(signSeal([], 0n, new Date(), 'a-seal-key-the-store-was-sealed-with-0123456789')))
+  const exit = await cli(['verify', '--seal', sealFile], environment)
+  t.equal(exit.code, 1)
+  t.match(exit.stderr, oneLine)
+  t.match(exit.stderr, `no seal key at ${key}: restore it`)
+  t.equal(exit.stdout, '', 'nothing verified')
+  t.notOk(existsSync(key), 'no new key was made')
 })
