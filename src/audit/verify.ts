@@ -152,8 +152,8 @@ interface LineValues {
 const LINE_FIELDS = ['allocated', 'committed', 'spent'] as const
 
 interface BudgetRows {
-  /** The `budgets` row's revision; undefined when the budget has lines or commitments but no row. */
-  revision: bigint | undefined
+  /** The `budgets` row's revision (text when it holds no integer); undefined when the budget has lines or commitments but no row. */
+  revision: bigint | string | undefined
   /** The `budgets` row's `closed`; undefined when there is no row. */
   closed: boolean | undefined
   lines: Partial<Record<Line, LineValues>>
@@ -245,7 +245,8 @@ async function loadReadModels(db: SqlDatabase): Promise<ReadModelSnapshot> {
   }
   for (const row of budgets) {
     const rows = rowsOf(row.year, row.sozialraum)
-    rows.revision = BigInt(row.revision)
+    // Text that is no integer (a changed SQLite file) stays text: it matches no revision, and is reported.
+    rows.revision = /^-?\d+$/.test(row.revision) ? BigInt(row.revision) : row.revision
     rows.closed = Number(row.closed) !== 0
   }
   for (const row of lines) {
@@ -735,7 +736,8 @@ interface ObservedEvent {
 export interface LocatedEvent {
   position: Position
   streamId: string
-  revision: bigint
+  /** As stored; text when the column holds no integer (a changed SQLite file). */
+  revision: bigint | string
   eventId: string
 }
 
@@ -855,7 +857,8 @@ class ChainCheck {
   /** An event that cannot be read: its revision still counts; the link after it cannot be checked. */
   unreadable(event: LocatedEvent, reasons: string[]): void {
     const stream = this.streamOf(event.streamId)
-    if (this.follows(stream, event.revision, reasons)) stream.link = undefined
+    if (typeof event.revision === 'string') stream.link = undefined
+    else if (this.follows(stream, event.revision, reasons)) stream.link = undefined
   }
 }
 
@@ -884,10 +887,12 @@ class SealCheck {
     this.logDigest = seal.logDigest
   }
 
-  observe(event: ObservedEvent, link: string | undefined, recordedAt: number | undefined): void {
+  observe(event: ObservedEvent | LocatedEvent, link: string | undefined, recordedAt: number | undefined): void {
     const { streamId, revision, position } = event
     if (position <= this.position) this.order.add(position, streamId, revision, link)
-    else this.recordedAfter(event, recordedAt)
+    // A revision that is no integer is no sealed revision: the stream's head is found by the others.
+    if (typeof revision === 'string') return
+    if (position > this.position) this.recordedAfter({ ...event, revision }, recordedAt)
     const sealed = this.sealed.get(streamId)
     if (position <= this.position && (!sealed || revision > sealed.revision)) {
       this.problems.add({
@@ -1069,7 +1074,7 @@ class AuditTrailCheck {
 
 type Page = { events: RecordedEvent[]; unreadable?: undefined } | { events: RecordedEvent[]; unreadable: LocatedEvent | 'unknown' }
 
-/** A store's JSON.parse failing on stored text: the event is unreadable, the store is fine. */
+/** A store's JSON.parse (or an integer column's reading) failing on stored text: the event is unreadable, the store is fine. */
 const isUnreadable = (error: unknown): boolean => error instanceof SyntaxError
 
 /**
@@ -1095,7 +1100,10 @@ export function sqlEventLocator(db: SqlDatabase): LocateEvent {
        FROM events WHERE position > ? ORDER BY events.position LIMIT 1`,
       [after],
     )
-    return row && { position: BigInt(row.position), streamId: row.stream_id, revision: BigInt(row.revision), eventId: row.event_id }
+    if (row === undefined) return undefined
+    // The revision as stored when it is no integer (SQLite keeps text there): the verify reports it.
+    const revision = /^-?\d+$/.test(row.revision) ? BigInt(row.revision) : row.revision
+    return { position: BigInt(row.position), streamId: row.stream_id, revision, eventId: row.event_id }
   }
 }
 
@@ -1175,13 +1183,17 @@ class LogWalk {
 
   /** An event the store cannot read, as far as `locate` named it. */
   unreadable(located: LocatedEvent): void {
-    const reasons = ['it cannot be read: its data or metadata is not JSON']
+    const reasons = [
+      typeof located.revision === 'string'
+        ? `it cannot be read: its revision ${clipped(located.revision)} is not an integer`
+        : 'it cannot be read: its data or metadata is not JSON',
+    ]
     this.chain.unreadable(located, reasons)
     this.seal?.observe(located, undefined, undefined)
     this.audit.expect(located.position, undefined)
     this.replay.reach(located.position)
     const { position, streamId, revision, eventId } = located
-    this.breaks.add({ position: position.toString(), streamId, revision: revision.toString(), eventId, reason: reasons.join('; ') })
+    this.breaks.add({ position: position.toString(), streamId, revision: clipped(revision.toString()), eventId, reason: reasons.join('; ') })
     this.eventsChecked += 1
   }
 

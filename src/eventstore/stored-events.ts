@@ -26,12 +26,23 @@ export interface EventRow<Integer extends bigint | string = bigint | string> {
   metadata: string
 }
 
+/**
+ * A stored integer column as a bigint. SQLite keeps whatever it is given, so a changed file may
+ * hold text, a fraction or a blob there: the row does not read, a SyntaxError as for broken JSON
+ * (the audit verify reports such an event instead of stopping).
+ */
+function integerOf(value: unknown, column: string): bigint {
+  if (typeof value === 'bigint') return value
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value)
+  throw new SyntaxError(`the ${column} column holds no integer`)
+}
+
 export function toRecorded(row: EventRow): RecordedEvent {
   return {
     id: row.event_id,
     streamId: row.stream_id,
-    revision: BigInt(row.revision),
-    position: BigInt(row.position),
+    revision: integerOf(row.revision, 'revision'),
+    position: integerOf(row.position, 'position'),
     type: row.type,
     data: JSON.parse(row.data) as unknown,
     metadata: JSON.parse(row.metadata) as unknown,

@@ -376,6 +376,31 @@ t.test('a log as the service wrote it verifies; each change to the file is found
     assertNamed(t, report, third, /its hash does not match its content.*; it does not parse: cannot read event ZpendingRecorded/, 'an unknown type')
   })
 
+  t.test('a revision changed to text or a fraction (SQLite keeps what it is given)', { skip: url.startsWith('sqlite:') ? false : 'a BIGINT column holds integers only' }, async (t) => {
+    const copy = await copyOf(t, url)
+    await tamper(copy, [
+      { sql: 'UPDATE events SET revision = ? WHERE position = ?', params: ['abc', third.position] },
+      { sql: 'UPDATE events SET revision = ? WHERE position = ?', params: [1.5, fourth.position] },
+    ])
+    const report = await verifyFile(copy)
+    t.equal(report.ok, false, 'not ok, and no crash')
+    t.match(
+      breakOf(report, third),
+      { streamId: third.stream_id, revision: 'abc', eventId: third.event_id, reason: /cannot be read: its revision abc is not an integer/ },
+      'the break names the event and its revision as stored',
+    )
+    t.match(breakOf(report, fourth), { revision: '1.5', reason: /its revision 1\.5 is not an integer/ })
+    t.equal(report.eventsChecked, rows.length, 'the verify went on past them')
+  })
+
+  t.test('a budget row whose revision is no integer', { skip: url.startsWith('sqlite:') ? false : 'a BIGINT column holds integers only' }, async (t) => {
+    const copy = await copyOf(t, url)
+    await tamper(copy, [{ sql: "UPDATE budgets SET revision = 'abc' WHERE year = 2025 AND sozialraum = 'nord'", params: [] }])
+    const report = await verifyFile(copy)
+    t.equal(report.ok, false)
+    t.match(report.mismatches.find((mismatch) => mismatch.field === 'revision'), { year: 2025, sozialraum: 'nord', actual: 'abc' })
+  })
+
   t.test('an event deleted from the middle of its stream', async (t) => {
     const copy = await copyOf(t, url)
     await tamper(copy, [{ sql: 'DELETE FROM events WHERE position = ?', params: [third.position] }])
