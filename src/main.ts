@@ -1,5 +1,5 @@
 import { pino } from 'pino'
-import { isOperatorError } from './cli/run.js'
+import { isOperatorError, operatorMessage } from './cli/run.js'
 import { parseConfig } from './config.js'
 import { openService } from './service.js'
 
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   if (isOperatorError(error)) {
-    process.stderr.write(`${error.message}\n`)
+    process.stderr.write(`${operatorMessage('sojus-ledger', error)}\n`)
   } else {
     process.stderr.write(`sojus-ledger failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
   }

@@ -122,6 +122,7 @@ export async function backupSqlite(
   const target = resolve(targetPath)
   if (!existsSync(dirname(target))) throw new ConfigError(`backup: the folder ${dirname(target)} does not exist`)
   refuseStoreFile(target, sourcePath, 'backup')
+  if (existsSync(target) && statSync(target).isDirectory()) throw new ConfigError(`backup: ${target} is a folder; name a file (in it)`)
   const partial = besidePath(target, 'partial')
   removeDatabaseFiles(partial)
   createPrivateFile(partial) // mode 0600: the backup holds the same social data as the store

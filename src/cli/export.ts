@@ -1,4 +1,4 @@
-import { createWriteStream, existsSync, renameSync, rmSync } from 'node:fs'
+import { createWriteStream, existsSync, renameSync, rmSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -74,6 +74,7 @@ export async function exportCommand(args: readonly string[]): Promise<void> {
   if (target !== undefined && !existsSync(resolve(target, '..'))) throw new ConfigError(`export: the folder of ${out} does not exist`)
   if (config.database.kind === 'sqlite') refuseMissingStore(config.database.path, 'export')
   if (target !== undefined && config.database.kind === 'sqlite') refuseStoreFile(target, config.database.path, 'export')
+  if (target !== undefined && existsSync(target) && statSync(target).isDirectory()) throw new ConfigError(`export: ${out} is a folder; name a file (in it)`)
   const stores = await openStores(config, 'export')
   try {
     const head = await stores.store.headPosition()

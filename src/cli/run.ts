@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SecretFileError } from '../auth/tokens.js'
 import { ConfigError } from '../config.js'
+import { StoreUnavailableError } from '../eventstore/port.js'
 import { StoreInUseError } from '../eventstore/store-lock.js'
 
 /**
@@ -31,18 +32,55 @@ export function refuseStoreFile(output: string, storePath: string, command: stri
   }
 }
 
-/** Errors that are the operator's to mend: said in one line, without a stack trace. */
+/** Codes of the file system's refusals an operator mends (a folder named as a file, a missing folder, permissions, a full disk). */
+const FILE_ERROR_CODES = new Set(['EISDIR', 'ENOENT', 'EACCES', 'EPERM', 'ENOTDIR', 'EEXIST', 'EROFS', 'ENOSPC', 'EMFILE'])
+
+const codeOf = (error: unknown): unknown => (error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined)
+
+/** A file the command read or wrote was refused by the file system; its message names the path. */
+const isFileError = (error: unknown): boolean =>
+  error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string' && FILE_ERROR_CODES.has(String(codeOf(error)))
+
+/** A URL the driver could not parse (a port beyond 65535, say): its `input` may hold a password, so it is never shown. */
+const isInvalidUrl = (error: unknown): boolean => error instanceof TypeError && codeOf(error) === 'ERR_INVALID_URL'
+
+/**
+ * Errors that are the operator's to mend: said in one line, without a stack trace. Besides the
+ * configuration, the secrets and the store's lock: a store that cannot be reached (a PostgreSQL
+ * that is away), a file the file system refuses, and a URL no driver can parse.
+ */
 export function isOperatorError(error: unknown): error is Error {
-  return error instanceof ConfigError || error instanceof SecretFileError || error instanceof StoreInUseError
+  return (
+    error instanceof ConfigError ||
+    error instanceof SecretFileError ||
+    error instanceof StoreInUseError ||
+    error instanceof StoreUnavailableError ||
+    isFileError(error) ||
+    isInvalidUrl(error)
+  )
 }
+
+/** The one line that says an operator's error (isOperatorError); `name` is the command or program. */
+export function operatorMessage(name: string, error: Error): string {
+  if (isInvalidUrl(error)) return `${name}: a URL in the configuration is not valid (DATABASE_URL, REDIS_URL, EVENTSTORE_URL); sojus-ledger check-config names it`
+  if (isFileError(error) || error instanceof StoreUnavailableError) return `${name}: ${error.message}`
+  return error.message
+}
+
+/** Whether stdout's reader went away (`export | head`): the command stops quietly, as other tools do. */
+const isClosedPipe = (error: unknown): boolean => codeOf(error) === 'EPIPE'
 
 /** Runs a command-line program: exit 0 when it ends, 1 with one clear line when it fails. */
 export function runCommand(name: string, main: () => Promise<void>): void {
+  process.stdout.on('error', (error) => {
+    if (isClosedPipe(error)) process.exit(0)
+  })
   main().then(
     () => process.exit(0),
     (error: unknown) => {
+      if (isClosedPipe(error)) process.exit(0)
       const message = isOperatorError(error)
-        ? error.message
+        ? operatorMessage(name, error)
         : `${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`
       process.stderr.write(`${message}\n`)
       process.exit(1)

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import pg from 'pg'
 import type { Logger } from 'pino'
 import { StorageFullError, StoreTimeoutError, StoreUnavailableError } from '../eventstore/port.js'
+import { ConfigError } from '../config.js'
 
 export interface PgPoolOptions {
   /** postgres://…; TLS and other libpq options (sslmode, sslrootcert, options=-c search_path=…) pass through. */
@@ -168,6 +169,7 @@ export function channelName(schema: string, purpose: string): string {
 export async function currentSchema(pool: pg.Pool): Promise<string> {
   const { rows } = await pool.query<{ schema: string | null }>('SELECT current_schema() AS schema')
   const schema = rows[0]?.schema
-  if (!schema) throw new Error('the database connection has no schema to work in (check search_path)')
+  // The operator's to mend (a search_path in DATABASE_URL naming a schema that does not exist): one line.
+  if (!schema) throw new ConfigError('the database connection has no schema to work in: the search_path (DATABASE_URL) names no schema that exists')
   return schema
 }

@@ -1,9 +1,12 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { signSeal } from '../../src/audit/seal.js'
-import { runScript } from '../helpers/cli.js'
+import { isOperatorError, operatorMessage } from '../../src/cli/run.js'
+import { ROOT, runScript } from '../helpers/cli.js'
+import { skipWithoutPostgres, TEST_POSTGRES_URL } from '../helpers/postgres.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
 
 /**
@@ -48,4 +51,81 @@ t.test('verify --seal with the seal key file missing says so and makes no key', 
   t.match(exit.stderr, `no seal key at ${key}: restore it`)
   t.equal(exit.stdout, '', 'nothing verified')
   t.notOk(existsSync(key), 'no new key was made')
+})
+
+t.test('a folder named as the output, an unreachable PostgreSQL: one line each', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-cli-one-line-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const environment = { DATABASE_URL: `sqlite:${join(dir, 'ledger.db')}`, JWT_SECRET: TEST_JWT_SECRET }
+  t.equal((await cli(['migrate'], environment)).code, 0, 'a store')
+  const folder = join(dir, 'a-folder')
+  mkdirSync(folder)
+  for (const args of [['backup', folder, '--force'], ['export', '--year', '2025', '--out', folder]]) {
+    const exit = await cli(args, environment)
+    t.equal(exit.code, 1, args.join(' '))
+    t.match(exit.stderr, oneLine)
+    t.match(exit.stderr, `${args[0]}: ${folder} is a folder`)
+  }
+  t.same(readdirSync(dir).filter((name) => name.includes('.partial-')), [], 'no partial copy left')
+
+  const postgres = { JWT_SECRET: TEST_JWT_SECRET, AUDIT_SEAL_KEY: 'k'.repeat(40) }
+  const away = await cli(['verify'], { ...postgres, DATABASE_URL: 'postgres://postgres:not-shown@127.0.0.1:1/test' })
+  t.equal(away.code, 1)
+  t.match(away.stderr, oneLine)
+  t.match(away.stderr, /^verify: the database \(PostgreSQL\) is not reachable: /)
+  t.notMatch(away.stderr, /not-shown/, 'no password')
+})
+
+t.test('a search_path naming no schema: one line', { skip: await skipWithoutPostgres() }, async (t) => {
+  const url = new URL(TEST_POSTGRES_URL)
+  url.searchParams.set('options', '-c search_path=no_such_schema_helper51')
+  const exit = await cli(['export', '--year', '2025'], { DATABASE_URL: url.toString(), JWT_SECRET: TEST_JWT_SECRET, AUDIT_SEAL_KEY: 'k'.repeat(40) })
+  t.equal(exit.code, 1)
+  t.match(exit.stderr, oneLine)
+  t.match(exit.stderr, /no schema to work in: the search_path \(DATABASE_URL\) names no schema that exists/)
+})
+
+t.test('export into a pipe whose reader goes away stops quietly', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-cli-epipe-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const environment = { DATABASE_URL: `sqlite:${join(dir, 'ledger.db')}`, JWT_SECRET: TEST_JWT_SECRET }
+  const seeded = await cli(['seed', '--sozialraeume', '1', '--years', '1', '--first-year', '2025', '--spendings', '400'], environment)
+  t.equal(seeded.code, 0, seeded.stderr)
+  // `export | head -c 100`: the reader takes the first chunk and closes the pipe.
+  const exit = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'export', '--year', '2025'], {
+      cwd: ROOT,
+      env: { ...process.env, LOG_LEVEL: 'silent', ...environment },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+    child.stdout.once('data', () => child.stdout.destroy())
+    child.on('error', reject)
+    child.on('exit', (code) => resolve({ code, stderr }))
+  })
+  t.equal(exit.stderr, '', 'nothing on stderr')
+  t.equal(exit.code, 0, 'exit 0: the reader chose to stop')
+})
+
+t.test('the file system refusing a file, and a URL no driver parses, are the operator’s: one line, no password', async (t) => {
+  const thrown = (action: () => unknown): unknown => {
+    try {
+      action()
+    } catch (error) {
+      return error
+    }
+    throw new Error('it did not throw')
+  }
+  const missing = thrown(() => readFileSync(join(tmpdir(), 'no-such-folder-helper51', 'x')))
+  t.ok(isOperatorError(missing), 'ENOENT')
+  if (isOperatorError(missing)) t.match(operatorMessage('export', missing), /^export: ENOENT: no such file or directory, open '.*no-such-folder-helper51/)
+  const url = thrown(() => new URL('postgres://u:secret-pw@127.0.0.1:99999/db'))
+  t.ok(isOperatorError(url), 'an invalid URL')
+  if (isOperatorError(url)) {
+    t.match(operatorMessage('verify', url), /^verify: a URL in the configuration is not valid/)
+    t.notMatch(operatorMessage('verify', url), /secret-pw/)
+  }
+  t.notOk(isOperatorError(new Error('a bug')), 'a bug keeps its stack trace')
+  t.notOk(isOperatorError(new TypeError('x is not a function')))
 })
