@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs'
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
@@ -18,9 +18,10 @@ import { refuseMissingStore, refuseStoreFile, writeOut } from './run.js'
  *
  * The result is one self-contained SQLite file (journal mode DELETE, no -wal beside it) holding
  * the events and the read models as of one moment: every write acknowledged before the backup
- * began is in it. It is written beside the target as `<file>.partial-<pid>`, checked
+ * began is in it. It is written beside the target as `.<file>.partial-<pid>`, checked
  * (integrity_check), fsynced and renamed into place, so that a crash never leaves half a backup
- * under the target's name. The owner the service signed in inside the store is removed from the
+ * under the target's name. SIGINT and SIGTERM remove the partial copy; one that a killed process
+ * left is removed by the next backup to the same name. The owner the service signed in inside the store is removed from the
  * copy (a restored store has no owner until its service starts).
  *
  * The backup holds no secrets: the JWT secret and the audit seal key of the embedded default live
@@ -109,6 +110,52 @@ export function removeDatabaseFiles(path: string): void {
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true })
 }
 
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Removes the partial copies (besidePath `partial`) of `target` that a process no longer alive
+ * left behind, killed before it could (SIGKILL, a crash): each is a full copy of personal data.
+ */
+export function removeStalePartials(target: string): void {
+  const folder = dirname(target)
+  const prefix = `.${basename(target)}.partial-`
+  let names: string[]
+  try {
+    names = readdirSync(folder)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const pid = name.startsWith(prefix) ? /^(\d+)(-wal|-shm|-journal)?$/.exec(name.slice(prefix.length))?.[1] : undefined
+    if (pid !== undefined && !isAlive(Number(pid))) rmSync(join(folder, name), { force: true })
+  }
+}
+
+/**
+ * Until the answered function is called, SIGINT and SIGTERM remove `partial` (and its companions)
+ * and end the process (status 130 or 143): an interrupted copy leaves no copy of the data behind.
+ */
+export function removeOnSignal(partial: string, command: string): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    removeDatabaseFiles(partial)
+    process.stderr.write(`${command}: interrupted by ${signal}; the partial copy is removed\n`)
+    process.exit(signal === 'SIGINT' ? 130 : 143)
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  return () => {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
 /**
  * Copies the store at `sourcePath` into `targetPath` online, from a read-only connection, and
  * leaves there a checked, self-contained SQLite file with no owner signed in.
@@ -123,8 +170,10 @@ export async function backupSqlite(
   if (!existsSync(dirname(target))) throw new ConfigError(`backup: the folder ${dirname(target)} does not exist`)
   refuseStoreFile(target, sourcePath, 'backup')
   if (existsSync(target) && statSync(target).isDirectory()) throw new ConfigError(`backup: ${target} is a folder; name a file (in it)`)
+  removeStalePartials(target)
   const partial = besidePath(target, 'partial')
   removeDatabaseFiles(partial)
+  const release = removeOnSignal(partial, 'backup')
   createPrivateFile(partial) // mode 0600: the backup holds the same social data as the store
   try {
     const source = new Database(sourcePath, { readonly: true, fileMustExist: true, timeout: 5000 })
@@ -166,6 +215,8 @@ export async function backupSqlite(
   } catch (error) {
     removeDatabaseFiles(partial)
     throw error
+  } finally {
+    release()
   }
 }
 

@@ -7,7 +7,7 @@ import { ConfigError, parseConfig } from '../config.js'
 import { EXPORT_FORMATS, exportPages, type ExportFormat } from '../http/routes/audit-export.js'
 import { ReadModels } from '../readmodels/queries.js'
 import { openStores, type Stores } from '../service.js'
-import { besidePath, fsyncPath } from './backup.js'
+import { besidePath, fsyncPath, removeOnSignal, removeStalePartials } from './backup.js'
 import { refuseMissingStore, refuseStoreFile } from './run.js'
 
 /**
@@ -22,7 +22,8 @@ import { refuseMissingStore, refuseStoreFile } from './run.js'
  *
  * Unlike the HTTP route it records no AuditExported event: the command is the operator's, who
  * holds the data files anyway, and a read-only command should not write to the log it exports.
- * A file is written beside its name and renamed once complete.
+ * A file is written beside its name and renamed once complete; SIGINT and SIGTERM remove it, and
+ * one a killed export left is removed by the next export to the same name.
  */
 
 export const EXPORT_USAGE = `usage: sojus-ledger export --year <year> [--format csv|jsonl] [--out <file>]
@@ -84,13 +85,16 @@ export async function exportCommand(args: readonly string[]): Promise<void> {
       await pipeline(pages, process.stdout, { end: false })
       return
     }
+    removeStalePartials(target)
     const partial = besidePath(target, 'partial')
+    const release = removeOnSignal(partial, 'export')
     try {
       await pipeline(pages, createWriteStream(partial, { mode: 0o600 }))
       fsyncPath(partial)
       renameSync(partial, target)
     } finally {
       rmSync(partial, { force: true })
+      release()
     }
     process.stderr.write(`exported ${year} (${sozialraeume.length} budgets, up to position ${head}) to ${target}\n`)
   } finally {

@@ -129,3 +129,53 @@ t.test('the file system refusing a file, and a URL no driver parses, are the ope
   t.notOk(isOperatorError(new Error('a bug')), 'a bug keeps its stack trace')
   t.notOk(isOperatorError(new TypeError('x is not a function')))
 })
+
+t.test('an interrupted export leaves no partial copy; a killed one’s copy goes with the next run', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-cli-partial-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const environment = { DATABASE_URL: `sqlite:${join(dir, 'ledger.db')}`, JWT_SECRET: TEST_JWT_SECRET }
+  const seeded = await cli(['seed', '--sozialraeume', '2', '--years', '1', '--first-year', '2025'], environment)
+  t.equal(seeded.code, 0, seeded.stderr)
+  const out = join(dir, 'out')
+  mkdirSync(out)
+  const partials = () => readdirSync(out).filter((name) => name.includes('.partial-'))
+
+  // What a killed process (no pid alive: beyond any pid_max) left, and a partial copy of another file.
+  for (const name of ['.year.csv.partial-2147483646', '.year.csv.partial-2147483646-journal', '.other.db.partial-2147483646']) {
+    writeFileSync(join(out, name), 'personal data')
+  }
+  const exported = await cli(['export', '--year', '2025', '--out', join(out, 'year.csv')], environment)
+  t.equal(exported.code, 0, exported.stderr)
+  t.same(partials(), ['.other.db.partial-2147483646'], 'the stale copies of year.csv are gone, the other file’s stays')
+  const backup = await cli(['backup', join(out, 'other.db')], environment)
+  t.equal(backup.code, 0, backup.stderr)
+  t.same(partials(), [], 'a backup removes the stale copy of its own target')
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'export', '--year', '2025', '--out', join(out, 'interrupted.csv')], {
+        cwd: ROOT,
+        env: { ...process.env, LOG_LEVEL: 'silent', ...environment },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+      let stderr = ''
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+      // Interrupted once the partial copy is there.
+      const poll = setInterval(() => {
+        if (partials().some((name) => name.startsWith('.interrupted.csv.partial-'))) {
+          clearInterval(poll)
+          child.kill(signal)
+        }
+      }, 2)
+      child.on('error', reject)
+      child.on('exit', (code, exitSignal) => {
+        clearInterval(poll)
+        resolve({ code, signal: exitSignal, stderr })
+      })
+    })
+    t.equal(exit.code, signal === 'SIGINT' ? 130 : 143, `${signal}: ${exit.stderr}`)
+    t.match(exit.stderr, `export: interrupted by ${signal}; the partial copy is removed`)
+    t.same(partials(), [], `${signal}: no partial copy left`)
+    t.notOk(existsSync(join(out, 'interrupted.csv')), 'and no export under the name')
+  }
+})
