@@ -1,12 +1,12 @@
 import { parseArgs } from 'node:util'
 import { decodeJwt } from 'jose'
 import { MAX_TOKEN_LIFETIME_SECONDS, signToken } from '../auth/tokens.js'
-import { parseConfig } from '../config.js'
+import { ConfigError, parseConfig } from '../config.js'
 import { ROLES, type Role } from '../domain/events.js'
 import { sozialraumId } from '../domain/sozialraum.js'
 import { displayName, subject } from '../http/schemas.js'
 import { tokenKeys } from '../service.js'
-import { isMain, writeOut } from './run.js'
+import { isMain, runCommand, writeOut } from './run.js'
 
 /**
  * `npm run token -- --role teamlead --sub ben --sozialraum unteres-malstatt [--name "Ben B."] [--expires-in 8h]`
@@ -52,21 +52,24 @@ export async function tokenCommand(args: readonly string[]): Promise<void> {
   const notASlug = sozialraum?.find((id) => !sozialraumId.safeParse(id).success)
   if (notASlug !== undefined) fail(`--sozialraum ${notASlug} is not a Sozialraum id (a lowercase slug like unteres-malstatt)`)
 
+  // A bad configuration or secret file is not a wrong command line: runCommand says it in one line, exit 1.
+  const config = parseConfig(process.env)
+  const keys = tokenKeys(config.tokens.keys)
+  if (keys.kind === 'jwks') throw new ConfigError('token: JWKS_URL is set: tokens come from the identity provider, not from this command')
+  const expiresIn = values['expires-in']
+  let token: string
   try {
-    const config = parseConfig(process.env)
-    const keys = tokenKeys(config.tokens.keys)
-    if (keys.kind === 'jwks') fail('JWKS_URL is set: tokens come from the identity provider, not from this command')
-    const { secret } = keys
-    const token = await signToken(secret, { sub, role, name, sozialraeume: sozialraum }, values['expires-in'])
-    const lifetimeSeconds = (decodeJwt(token).exp ?? Infinity) - Date.now() / 1000
-    if (!(lifetimeSeconds <= MAX_TOKEN_LIFETIME_SECONDS)) {
-      fail(`--expires-in must be at most ${MAX_TOKEN_LIFETIME_SECONDS / 3600}h: the service refuses longer-lived tokens`)
-    }
-    await writeOut(`${token}\n`)
+    token = await signToken(keys.secret, { sub, role, name, sozialraeume: sozialraum }, expiresIn)
   } catch (error) {
-    // A bad configuration, secret file or --expires-in: say what, without a stack trace.
-    fail(error instanceof Error ? error.message : String(error))
+    if (!(error instanceof TypeError && /time period/i.test(error.message))) throw error
+    fail(`--expires-in ${JSON.stringify(expiresIn)} is not a time period like 8h, 30m or 90s`)
   }
+  const lifetimeSeconds = (decodeJwt(token).exp ?? Infinity) - Date.now() / 1000
+  if (!(lifetimeSeconds > 0)) fail(`--expires-in must be a positive time like 8h, 30m or 90s: ${expiresIn} would print a token expired already`)
+  if (!(lifetimeSeconds <= MAX_TOKEN_LIFETIME_SECONDS)) {
+    fail(`--expires-in must be at most ${MAX_TOKEN_LIFETIME_SECONDS / 3600}h: the service refuses longer-lived tokens`)
+  }
+  await writeOut(`${token}\n`)
 }
 
-if (isMain(import.meta.url)) await tokenCommand(process.argv.slice(2))
+if (isMain(import.meta.url)) runCommand('token', () => tokenCommand(process.argv.slice(2)))

@@ -179,3 +179,21 @@ t.test('an interrupted export leaves no partial copy; a killed one’s copy goes
     t.notOk(existsSync(join(out, 'interrupted.csv')), 'and no export under the name')
   }
 })
+
+t.test('token refuses a lifetime that is not positive, naming --expires-in; a bad configuration is exit 1, not the usage', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-cli-token-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const environment = { DATABASE_URL: `sqlite:${join(dir, 'ledger.db')}`, JWT_SECRET: TEST_JWT_SECRET }
+  for (const expiresIn of ['0s', '-1h', '-5m']) {
+    const exit = await cli(['token', '--role', 'finance', '--sub', 'anna', `--expires-in=${expiresIn}`], environment)
+    t.equal(exit.code, 2, `--expires-in ${expiresIn} exits 2`)
+    t.equal(exit.stdout, '', 'and prints no token')
+    t.match(exit.stderr, /^--expires-in must be a positive time like 8h/)
+  }
+  const notATime = await cli(['token', '--role', 'finance', '--sub', 'anna', '--expires-in', 'soon'], environment)
+  t.equal(notATime.code, 2)
+  t.match(notATime.stderr, /^--expires-in "soon" is not a time period like 8h/)
+  const bogus = await cli(['token', '--role', 'finance', '--sub', 'anna'], { ...environment, DATABASE_URL: 'bogus' })
+  t.equal(bogus.code, 1, 'a bad configuration exits 1')
+  t.equal(bogus.stderr, 'invalid configuration: DATABASE_URL: must be sqlite:<path> or postgres://…\n', 'its one line, without the usage')
+})

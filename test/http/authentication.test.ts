@@ -832,7 +832,7 @@ t.test('a secret file too short to be a secret is refused, by the service and by
   t.equal(readFileSync(secretPath, 'utf8'), 'abc\n', 'the file is left as it was')
 
   const token = await runTokenCli(['--role', 'finance', '--sub', 'anna'], databaseUrl)
-  t.equal(token.code, 2, 'npm run token exits 2')
+  t.equal(token.code, 1, 'npm run token exits 1: not a wrong command line')
   t.equal(token.stdout, '', 'and prints no token')
   t.match(token.stderr, /holds no usable secret/, 'stderr says why')
   t.ok(token.stderr.includes(secretPath), 'stderr names the file')
