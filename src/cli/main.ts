@@ -45,7 +45,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     run: async (args) => (await import('./token.js')).tokenCommand(args),
   },
   rebuild: {
-    summary: 'reset projections; the service replays them on its next start',
+    summary: 'reset projections; the service replays them (on SQLite at its next start)',
     help: `usage: sojus-ledger rebuild <${projections.map((projection) => projection.name).join('|')}|all> …
   Empties the named projections' tables and resets their checkpoints; the projector replays them
   from the event log. On SQLite only while the service is stopped (it takes the store's lock);

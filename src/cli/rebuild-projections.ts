@@ -29,7 +29,9 @@ export async function rebuildCommand(names: readonly string[]): Promise<void> {
   try {
     await stores.db.exclusive('migrations', async () => migrate(stores.db, await loadMigrations()))
     for (const projection of chosen) await resetProjection(stores.db, projection, stores.lease.announce)
-    process.stdout.write(`reset ${chosen.map((projection) => projection.name).join(', ')}; they are rebuilt on the next start\n`)
+    // On SQLite the service is stopped (the lock); on PostgreSQL a running projector replays at once.
+    const when = config.database.kind === 'sqlite' ? 'the service rebuilds them on its next start' : 'a running service rebuilds them now, a stopped one on its next start'
+    process.stdout.write(`reset ${chosen.map((projection) => projection.name).join(', ')}; ${when}\n`)
   } finally {
     await stores.close()
   }

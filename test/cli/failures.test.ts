@@ -6,7 +6,7 @@ import t from 'tap'
 import { signSeal } from '../../src/audit/seal.js'
 import { isOperatorError, operatorMessage } from '../../src/cli/run.js'
 import { ROOT, runScript } from '../helpers/cli.js'
-import { skipWithoutPostgres, TEST_POSTGRES_URL } from '../helpers/postgres.js'
+import { createTestSchema, skipWithoutPostgres, TEST_POSTGRES_URL } from '../helpers/postgres.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
 
 /**
@@ -196,4 +196,21 @@ t.test('token refuses a lifetime that is not positive, naming --expires-in; a ba
   const bogus = await cli(['token', '--role', 'finance', '--sub', 'anna'], { ...environment, DATABASE_URL: 'bogus' })
   t.equal(bogus.code, 1, 'a bad configuration exits 1')
   t.equal(bogus.stderr, 'invalid configuration: DATABASE_URL: must be sqlite:<path> or postgres://…\n', 'its one line, without the usage')
+})
+
+t.test('rebuild says when the projections are rebuilt: on SQLite at the next start, on PostgreSQL at once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-cli-rebuild-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const sqlite = { DATABASE_URL: `sqlite:${join(dir, 'ledger.db')}`, JWT_SECRET: TEST_JWT_SECRET }
+  t.equal((await cli(['migrate'], sqlite)).code, 0)
+  const onSqlite = await cli(['rebuild', 'balances'], sqlite)
+  t.equal(onSqlite.code, 0, onSqlite.stderr)
+  t.equal(onSqlite.stdout, 'reset balances; the service rebuilds them on its next start\n')
+  const skip = await skipWithoutPostgres()
+  if (skip) return t.comment(`not on PostgreSQL: ${skip}`)
+  const schema = await createTestSchema()
+  t.teardown(() => schema.drop())
+  const onPostgres = await cli(['rebuild', 'balances'], { DATABASE_URL: schema.url, JWT_SECRET: TEST_JWT_SECRET, AUDIT_SEAL_KEY: 'k'.repeat(40) })
+  t.equal(onPostgres.code, 0, onPostgres.stderr)
+  t.equal(onPostgres.stdout, 'reset balances; a running service rebuilds them now, a stopped one on its next start\n')
 })
