@@ -39,10 +39,26 @@ const originList = z.string().transform((text, context) => {
   }
   return origins
 })
+/**
+ * Whether the PostgreSQL driver (pg-connection-string) can parse `url`: as it does, spaces and
+ * stray % encoded, and an empty host (a socket in ?host=) allowed. A port beyond 65535 fails here,
+ * at the start, not at the first connection with "TypeError: Invalid URL".
+ */
+function parsesAsPostgresUrl(url: string): boolean {
+  const text = / |%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(url) ? encodeURI(url).replace(/%25(\d\d)/g, '%$1') : url
+  return URL.canParse(text, 'postgres://base') || URL.canParse(text.replace('@/', '@___DUMMY___/'), 'postgres://base')
+}
+
+/** A port: decimal digits only (no 0x50, 1e3 or spaces, which a number coercion takes), 0 for any free one. */
+const port = z
+  .string()
+  .regex(/^\d{1,5}$/, 'must be a port number in decimal digits, 0 to 65535')
+  .transform(Number)
+  .refine((value) => value <= 65_535, 'must be a port number in decimal digits, 0 to 65535')
 
 /** The service's configuration, parsed once from the environment (docs/api.md, "Configuration"). */
 const environmentSchema = z.object({
-  PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+  PORT: port.default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATABASE_URL: z
     .string()
@@ -50,13 +66,19 @@ const environmentSchema = z.object({
     .refine((url) => !url.startsWith('sqlite:') || url.slice('sqlite:'.length).trim() !== '', 'sqlite: needs the path of the store file')
     // SQLite's in-memory database would acknowledge writes and lose them all when the process ends.
     .refine((url) => url !== 'sqlite::memory:', 'must name a file: sqlite::memory: would lose every event when the process ends')
+    // The message never shows the URL: it may hold a password.
+    .refine((url) => !/^postgres(ql)?:/.test(url) || parsesAsPostgresUrl(url), 'is not a URL the PostgreSQL driver can parse (check the port, 0 to 65535)')
     .default('sqlite:./data/sojus-ledger.db'),
   /** Bounded pool of PostgreSQL connections per process (DATABASE_URL=postgres://… only). */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(100).default(10),
   /** Longest a PostgreSQL statement may run before the server cancels it. */
   DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   /** With it, the request rate limits are shared by every process through Redis. */
-  REDIS_URL: z.string().regex(/^rediss?:\/\/.+/, 'must be redis://… or rediss://…').optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/.+/, 'must be redis://… or rediss://…')
+    .refine((url) => URL.canParse(url), 'is not a URL that parses (check the port, 0 to 65535)')
+    .optional(),
   EVENTSTORE_URL: z
     .string()
     .regex(/^(kurrentdb|esdb)(\+discover)?:\/\/.+/, 'must be kurrentdb://…')

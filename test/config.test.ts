@@ -81,6 +81,45 @@ t.test('DATABASE_URL=sqlite: names a file: not the in-memory database, not a bla
   t.same(parseConfig({ DATABASE_URL: 'sqlite:./memory.db' }).database, { kind: 'sqlite', path: './memory.db' })
 })
 
+t.test('PORT is decimal digits; the PostgreSQL and Redis URLs must parse, and no message shows them', async (t) => {
+  t.equal(parseConfig({ PORT: '0' }).port, 0, '0: any free port')
+  t.equal(parseConfig({ PORT: '65535' }).port, 65_535)
+  for (const bad of ['0x50', '1e3', ' 80', '80 ', '8080.0', '-1', '65536', '+80']) {
+    t.throws(() => parseConfig({ PORT: bad }), /PORT: must be a port number in decimal digits, 0 to 65535/, `PORT=${JSON.stringify(bad)}`)
+  }
+  const secret = { JWT_SECRET: 'x'.repeat(32) }
+  for (const url of ['postgres://u:pw-not-shown@127.0.0.1:99999/db', 'postgresql://u:pw-not-shown@[::1:5432/db']) {
+    const error = (() => {
+      try {
+        parseConfig({ ...secret, DATABASE_URL: url })
+      } catch (error) {
+        return error
+      }
+    })()
+    t.type(error, ConfigError, url)
+    t.match(String(error), /DATABASE_URL: is not a URL the PostgreSQL driver can parse/)
+    t.notMatch(String(error), /pw-not-shown/, 'the password is not shown')
+  }
+  for (const url of [
+    'postgres://u@db/ledger',
+    'postgres://u:p%40ss@db:5432/ledger?sslmode=require',
+    'postgres://u@/ledger?host=/var/run/postgresql',
+    'postgres://u@db/ledger?options=-c%20search_path%3Dledger',
+    'postgres://u:pa ss@db/ledger',
+  ]) {
+    t.equal(parseConfig({ ...secret, DATABASE_URL: url }).database.kind, 'postgres', `${url} is taken`)
+  }
+  t.throws(() => parseConfig({ REDIS_URL: 'redis://:pw-not-shown@127.0.0.1:99999' }), /REDIS_URL: is not a URL that parses/)
+  t.notMatch(String((() => {
+    try {
+      parseConfig({ REDIS_URL: 'redis://:pw-not-shown@127.0.0.1:99999' })
+    } catch (error) {
+      return error
+    }
+  })()), /pw-not-shown/)
+  t.equal(parseConfig({ REDIS_URL: 'rediss://:pw@cache:6380/0' }).redisUrl, 'rediss://:pw@cache:6380/0')
+})
+
 t.test('utilisation thresholds per line: 80 and 95 by default, a list, or none', async (t) => {
   const base = { JWT_SECRET: 'x'.repeat(32) }
   t.same(parseConfig(base).utilisationThresholds, { ambulatory: [80, 95], flexible: [80, 95] })
