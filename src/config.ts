@@ -1,5 +1,6 @@
 import { join, dirname } from 'node:path'
 import { z } from 'zod'
+import { parse as parsePostgresUrl } from 'pg-connection-string'
 import { MIN_SECRET_LENGTH } from './auth/tokens.js'
 import { DEFAULT_FOUR_EYES_THRESHOLD_CENTS } from './domain/budget/index.js'
 import { DEFAULT_UTILISATION_THRESHOLDS, type UtilisationThresholds } from './domain/budget/warnings.js'
@@ -39,14 +40,18 @@ const originList = z.string().transform((text, context) => {
   }
   return origins
 })
+
 /**
- * Whether the PostgreSQL driver (pg-connection-string) can parse `url`: as it does, spaces and
- * stray % encoded, and an empty host (a socket in ?host=) allowed. A port beyond 65535 fails here,
- * at the start, not at the first connection with "TypeError: Invalid URL".
+ * Whether the PostgreSQL driver can parse `url`, asked of its own parser (pg-connection-string):
+ * a port beyond 65535 fails here, at the start, not at the first connection with "Invalid URL".
  */
 function parsesAsPostgresUrl(url: string): boolean {
-  const text = / |%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(url) ? encodeURI(url).replace(/%25(\d\d)/g, '%$1') : url
-  return URL.canParse(text, 'postgres://base') || URL.canParse(text.replace('@/', '@___DUMMY___/'), 'postgres://base')
+  try {
+    parsePostgresUrl(url)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** A port: decimal digits only (no 0x50, 1e3 or spaces, which a number coercion takes), 0 for any free one. */
