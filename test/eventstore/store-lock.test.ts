@@ -19,6 +19,27 @@ function freshStore(t: { teardown(fn: () => unknown): void }): string {
   return join(dir, 'data', 'ledger.db')
 }
 
+/** A process of its own that holds the store's lock as the service does, until killed (SIGKILL: no release). */
+async function lockInAnotherProcess(t: { teardown(fn: () => unknown): void }, path: string): Promise<{ pid: number | undefined; kill(): Promise<void> }> {
+  const holder = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--eval',
+      `import('${join(ROOT, 'src/eventstore/store-lock.ts')}').then(({ StoreLock }) => { StoreLock.acquire(${JSON.stringify(path)}, 'serve'); console.log('locked'); setInterval(() => {}, 1000) })`,
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const exited = new Promise((resolve) => holder.on('exit', resolve))
+  t.teardown(() => holder.kill('SIGKILL'))
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve())
+    holder.on('exit', (code) => reject(new Error(`the holder exited with ${code}`)))
+  })
+  return { pid: holder.pid, kill: async () => void (holder.kill('SIGKILL'), await exited) }
+}
+
 t.test('a second lock on the same store is refused, naming the file and the holder', async (t) => {
   const path = freshStore(t)
   const lock = StoreLock.acquire(path, 'serve')
@@ -72,25 +93,9 @@ t.test('a second service on a store in use stops at once', async (t) => {
 
 t.test('a process that dies holding the lock leaves no stale lock', async (t) => {
   const path = freshStore(t)
-  const holder = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--eval',
-      `import('${join(ROOT, 'src/eventstore/store-lock.ts')}').then(({ StoreLock }) => { StoreLock.acquire(${JSON.stringify(path)}, 'serve'); console.log('locked'); setInterval(() => {}, 1000) })`,
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  t.teardown(() => holder.kill('SIGKILL'))
-  await new Promise<void>((resolve, reject) => {
-    holder.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve())
-    holder.on('exit', (code) => reject(new Error(`the holder exited with ${code}`)))
-  })
+  const holder = await lockInAnotherProcess(t, path)
   t.throws(() => StoreLock.acquire(path, 'serve'), { name: 'StoreInUseError', message: new RegExp(`process ${holder.pid}`) })
-  const exited = new Promise((resolve) => holder.on('exit', resolve))
-  holder.kill('SIGKILL')
-  await exited
+  await holder.kill()
   const lock = StoreLock.acquire(path, 'serve')
   t.pass('the lock is free once its holder is dead')
   lock.release()
@@ -112,27 +117,11 @@ t.test('neither a deleted lock file nor a symlink to the store lets a second own
 
 t.test('a restore, which does not sign in, still refuses a store whose owner lives after its lock file was deleted', async (t) => {
   const path = freshStore(t)
-  const holder = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--eval',
-      `import('${join(ROOT, 'src/eventstore/store-lock.ts')}').then(({ StoreLock }) => { StoreLock.acquire(${JSON.stringify(path)}, 'serve'); console.log('locked'); setInterval(() => {}, 1000) })`,
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  const exited = new Promise((resolve) => holder.on('exit', resolve))
-  t.teardown(() => holder.kill('SIGKILL'))
-  await new Promise<void>((resolve, reject) => {
-    holder.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('locked') && resolve())
-    holder.on('exit', (code) => reject(new Error(`the holder exited with ${code}`)))
-  })
+  const holder = await lockInAnotherProcess(t, path)
   for (const suffix of ['.lock', '.lock-wal', '.lock-shm']) rmSync(`${path}${suffix}`, { force: true })
   // Before 0.12.5 a restore took the new lock file and replaced the store under the running service.
   t.throws(() => StoreLock.acquire(path, 'restore', { signIn: false }), { name: 'StoreInUseError', message: /lock file was not held/ })
-  holder.kill('SIGKILL')
-  await exited
+  await holder.kill()
   StoreLock.acquire(path, 'restore', { signIn: false }).release()
   t.pass('taken once the owner is dead')
   writeFileSync(path, 'not a database at all')
