@@ -61,6 +61,29 @@ export async function createTestDatabase(dir: string): Promise<TestDatabase> {
   return { url: schema.url, environment: { DATABASE_URL: schema.url, AUDIT_SEAL_KEY: POSTGRES_AUDIT_SEAL_KEY }, drop: schema.drop }
 }
 
+/**
+ * A fresh database (see TEST_STORE) with the configuration of a service on it, for a test that
+ * opens services on it one after the other (a restart, a rebuild between): each service it opens
+ * closes, and the database goes, when the test ends.
+ */
+export async function reopenableTestService(
+  t: { teardown(fn: () => unknown): void },
+  prefix: string,
+): Promise<{ database: TestDatabase; config: Config; open(): Promise<Service> }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  // Teardowns run last in, first out: the services close before the database goes.
+  const database = await createTestDatabase(dir)
+  t.teardown(() => database.drop())
+  const config = parseConfig({ ...database.environment, JWT_SECRET: TEST_JWT_SECRET })
+  const open = async (): Promise<Service> => {
+    const service = await openService(config, pino({ level: 'silent' }))
+    t.teardown(() => service.close())
+    return service
+  }
+  return { database, config, open }
+}
+
 /** A database the caller made and deletes itself (DATABASE_URL passed to startTestService). */
 function givenDatabase(url: string): TestDatabase {
   const environment: Record<string, string> = { DATABASE_URL: url }

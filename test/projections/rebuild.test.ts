@@ -1,13 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { pino } from 'pino'
 import t from 'tap'
-import { parseConfig } from '../../src/config.js'
-import { openService, type Service } from '../../src/service.js'
 import { get, post, seed, spendingBody } from '../helpers/api.js'
 import { runScript } from '../helpers/cli.js'
-import { createTestDatabase, TEST_STORE } from '../helpers/service.js'
+import { reopenableTestService, TEST_STORE } from '../helpers/service.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
 
 /**
@@ -20,18 +14,7 @@ const rebuild = (url: string, ...names: string[]) =>
   runScript('src/cli/rebuild-projections.ts', names, { DATABASE_URL: url, JWT_SECRET: TEST_JWT_SECRET })
 
 t.test('rebuild while serving is refused; rebuild while stopped replays to the same balances', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sojus-rebuild-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  // A fresh SQLite file or PostgreSQL schema (TEST_STORE), deleted after the services closed
-  // (teardowns run last in, first out).
-  const database = await createTestDatabase(dir)
-  t.teardown(() => database.drop())
-  const config = parseConfig({ ...database.environment, JWT_SECRET: TEST_JWT_SECRET })
-  const open = async (): Promise<Service> => {
-    const service = await openService(config, pino({ level: 'silent' }))
-    t.teardown(() => service.close())
-    return service
-  }
+  const { database, open } = await reopenableTestService(t, 'sojus-rebuild-')
 
   let service = await open()
   const budget = await seed(service.app, 'unteres-malstatt')

@@ -1,29 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { pino } from 'pino'
 import t from 'tap'
-import { parseConfig } from '../../src/config.js'
-import { openService, openStores, type Service } from '../../src/service.js'
+import { openStores } from '../../src/service.js'
 import { commitmentBody, get, post, seed } from '../helpers/api.js'
-import { createTestDatabase } from '../helpers/service.js'
-import { bearer, TEST_JWT_SECRET } from '../helpers/tokens.js'
+import { reopenableTestService } from '../helpers/service.js'
+import { bearer } from '../helpers/tokens.js'
 
 /**
  * Migration 009 adds `commitments.requested_by`: a database migrated before it, whose rows know no
  * requester, gets the column filled by the commitments projection replaying from the start.
  */
 t.test('after migration 009 the commitments replay and name who asked for what waits', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sojus-requester-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const database = await createTestDatabase(dir)
-  t.teardown(() => database.drop())
-  const config = parseConfig({ ...database.environment, JWT_SECRET: TEST_JWT_SECRET })
-  const open = async (): Promise<Service> => {
-    const service = await openService(config, pino({ level: 'silent' }))
-    t.teardown(() => service.close())
-    return service
-  }
+  const { config, open } = await reopenableTestService(t, 'sojus-requester-')
 
   let service = await open()
   const sr = 'requester-migration'
