@@ -1,3 +1,4 @@
+import type { Locator } from 'playwright-core'
 import t from 'tap'
 import { signToken } from '../../src/auth/tokens.js'
 import { get, seed } from '../helpers/api.js'
@@ -7,6 +8,15 @@ import { SKIP, startDashboard } from './harness.js'
 /** What every write of the dashboard shares (web/src/components.tsx, web/src/api.ts), in the browser. */
 const YEAR = new Date().getFullYear()
 const TEAM_LEAD = { sub: 'tl-a', role: 'teamlead', name: 'Tina Leitung', sozialraeume: ['malstatt'] } as const
+
+/** Fills the team lead's form "Ausgabe erfassen" with one booking of 120,00 € (receipt B-1) and sends it. */
+async function bookSpending(form: Locator): Promise<void> {
+  await form.getByLabel('Betrag').fill('120,00')
+  await form.getByLabel('Zweck').fill('Gruppenangebot')
+  await form.getByLabel('Belegnummer').fill('B-1')
+  await form.getByLabel('Datum').fill(`${YEAR}-03-01`)
+  await form.getByRole('button', { name: 'Ausgabe buchen' }).click()
+}
 
 t.test('sending again after a lost answer books once: the same input keeps its Idempotency-Key', { skip: SKIP }, async (t) => {
   const dashboard = await startDashboard(t)
@@ -26,11 +36,7 @@ t.test('sending again after a lost answer books once: the same input keeps its I
     await route.abort('connectionreset')
   })
   const form = page.getByRole('form', { name: 'Ausgabe erfassen' })
-  await form.getByLabel('Betrag').fill('120,00')
-  await form.getByLabel('Zweck').fill('Gruppenangebot')
-  await form.getByLabel('Belegnummer').fill('B-1')
-  await form.getByLabel('Datum').fill(`${YEAR}-03-01`)
-  await form.getByRole('button', { name: 'Ausgabe buchen' }).click()
+  await bookSpending(form)
   await form.getByText('Der Dienst ist nicht erreichbar').waitFor()
   t.pass('the lost answer is told in German')
   // Touching a field and putting it back is the same input.
@@ -47,11 +53,7 @@ t.test('sending again after a lost answer books once: the same input keeps its I
   t.equal(await page.locator('table.budget tr[data-line="flexible"] td[data-figure="spent"] .money').getAttribute('data-amount'), '120.00', 'the page shows it once')
 
   // The same booking again on purpose is a second booking: a new key.
-  await form.getByLabel('Betrag').fill('120,00')
-  await form.getByLabel('Zweck').fill('Gruppenangebot')
-  await form.getByLabel('Belegnummer').fill('B-1')
-  await form.getByLabel('Datum').fill(`${YEAR}-03-01`)
-  await form.getByRole('button', { name: 'Ausgabe buchen' }).click()
+  await bookSpending(form)
   await form.getByText('Ausgabe B-1 gebucht.').waitFor()
   t.not(keys[2], keys[1], 'a new key after a success')
   t.equal((await get(app, url)).body.lines.flexible.spent, '240.00', 'booked twice on purpose')
@@ -68,11 +70,7 @@ t.test('an expired token signs the user out: a write is answered 401, and the pa
   // The service allows 30 seconds of clock difference past exp (docs/api.md, "Claims").
   await page.waitForTimeout(expiresAt + 31_000 - Date.now())
   const form = page.getByRole('form', { name: 'Ausgabe erfassen' })
-  await form.getByLabel('Betrag').fill('120,00')
-  await form.getByLabel('Zweck').fill('Gruppenangebot')
-  await form.getByLabel('Belegnummer').fill('B-1')
-  await form.getByLabel('Datum').fill(`${YEAR}-03-01`)
-  await form.getByRole('button', { name: 'Ausgabe buchen' }).click()
+  await bookSpending(form)
   await page.getByLabel('Zugangstoken').waitFor()
   await page.getByText('Ihre Anmeldung ist abgelaufen. Bitte melden Sie sich erneut an. Die letzte Eingabe wurde nicht gespeichert.').waitFor()
   t.pass('the sign-in form says the sign-in expired and the input was not saved')
@@ -93,11 +91,7 @@ t.test('too many requests on a write: the form says how long to wait', { skip: S
         }),
   )
   const form = page.getByRole('form', { name: 'Ausgabe erfassen' })
-  await form.getByLabel('Betrag').fill('120,00')
-  await form.getByLabel('Zweck').fill('Gruppenangebot')
-  await form.getByLabel('Belegnummer').fill('B-1')
-  await form.getByLabel('Datum').fill(`${YEAR}-03-01`)
-  await form.getByRole('button', { name: 'Ausgabe buchen' }).click()
+  await bookSpending(form)
   await form.getByText('Zu viele Anfragen. Bitte versuchen Sie es in 5 Sekunden noch einmal.').waitFor()
   t.pass('the wait from Retry-After is said in German')
 })
