@@ -123,9 +123,13 @@ export class Ledger {
     return undefined
   }
 
-  readYear(year: number): Promise<{ state: YearState; revision: bigint | undefined }> {
-    this.yearReadAt.set(year, this.clock().getTime())
-    return this.years.read(yearStreamId(year), () => initialYearState(year))
+  async readYear(year: number): Promise<{ state: YearState; revision: bigint | undefined }> {
+    // The view is as fresh as the moment its read began, and only once that read has succeeded:
+    // writes that arrive while it is under way read too, rather than trust an older cached year.
+    const started = this.clock().getTime()
+    const read = await this.years.read(yearStreamId(year), () => initialYearState(year))
+    this.yearReadAt.set(year, Math.max(this.yearReadAt.get(year) ?? Number.NEGATIVE_INFINITY, started))
+    return read
   }
 
   /** This process read the year's stream within YEAR_VIEW_MAX_AGE_MS (a clock set back counts as stale). */
