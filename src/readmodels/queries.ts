@@ -225,8 +225,10 @@ function commitmentFromRow(row: CommitmentRow, invoices: readonly InvoiceRow[]):
     ...(row.over_budget_justification === null ? {} : { overBudgetJustification: row.over_budget_justification }),
     createdBy: row.created_by,
     createdAt: row.created_at,
-    // Only a waiting commitment has a requester (the projection clears it with the decision).
-    requestedBy: row.status === 'requested' ? required(row.requested_by, 'requested_by') : null,
+    // Only a waiting commitment has a requester (the projection clears it with the decision). A
+    // row a 0.12.4 process wrote after migration 009 (a rolling upgrade on PostgreSQL) has none:
+    // null then, rather than a 500 for every list that holds it; `rebuild commitments` fills it.
+    requestedBy: row.status === 'requested' ? row.requested_by : null,
     invoices: invoices.map((invoice) => ({
       invoiceNo: invoice.invoice_no,
       amount: formatCents(centsFromStorage(invoice.amount_cents)),
