@@ -44,13 +44,15 @@ const originList = z.string().transform((text, context) => {
 /**
  * Whether the PostgreSQL driver can parse `url`, asked of its own parser (pg-connection-string):
  * a port beyond 65535 fails here, at the start, not at the first connection with "Invalid URL".
+ * Only that counts: the parser also reads the files `sslrootcert`, `sslcert` and `sslkey` name,
+ * which a machine that checks the configuration may not hold; the connection reports those.
  */
 function parsesAsPostgresUrl(url: string): boolean {
   try {
     parsePostgresUrl(url)
     return true
-  } catch {
-    return false
+  } catch (error) {
+    return !(error instanceof TypeError && (error as NodeJS.ErrnoException).code === 'ERR_INVALID_URL')
   }
 }
 
