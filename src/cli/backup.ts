@@ -65,32 +65,22 @@ export function notSqlite(config: Config, command: 'backup' | 'restore'): Config
     )
   }
   if (config.database.kind === 'postgres') {
-    const schema = `--schema=${pgSchemaArgument(config.database.url)}`
-    const tool =
-      command === 'backup'
-        ? `pg_dump --format=custom ${schema} --file=sojus-ledger.dump "$DATABASE_URL"`
-        : `pg_restore --clean --if-exists --no-owner ${schema} --dbname="$DATABASE_URL" sojus-ledger.dump (with the service stopped)`
+    const tool = command === 'backup' ? PG_BACKUP : `${PG_RESTORE} (with the service stopped)`
     return new ConfigError(`${command} copies the embedded SQLite store; on PostgreSQL use ${tool} (README, "Backup and restore")`)
   }
   return undefined
 }
 
 /**
- * The schema the service works in, as pg_dump's and pg_restore's `--schema` take it: the first
- * of `search_path` in the URL's `options`, else `public`. Without `--schema` they copy and
- * (`--clean`) overwrite every schema of the database: the other instances' too.
+ * The service's schema as PostgreSQL's tools take it, asked of the database as the service finds
+ * it (`search_path` in the URL or PGOPTIONS, the role's settings), quoted where it needs quotes.
+ * Without `--schema` pg_dump copies, and pg_restore `--clean` overwrites, every schema of the
+ * database: the other instances' too.
  */
-export function pgSchemaArgument(url: string): string {
-  let options: string | null = null
-  try {
-    options = new URL(url).searchParams.get('options')
-  } catch {
-    // Not a URL the WHATWG parser takes: the pool reports it; the hint names the default.
-  }
-  const schema = /(?:^|\s)(?:-c\s*|--)search_path=\s*("[^"]+"|[^\s,]+)/.exec(options ?? '')?.[1] ?? 'public'
-  // pg_dump folds an unquoted name to lower case, as SQL does: a quoted or mixed-case name keeps its quotes.
-  return /^[a-z_][a-z0-9_$]*$/.test(schema) ? schema : `'${schema.startsWith('"') ? schema : `"${schema}"`}'`
-}
+const PG_SCHEMA = `--schema="$(psql "$DATABASE_URL" -Atc 'SELECT quote_ident(current_schema())')"`
+/** The shell commands that back up and restore a PostgreSQL store (README, "Backup and restore"). */
+export const PG_BACKUP = `pg_dump --format=custom ${PG_SCHEMA} --file=sojus-ledger.dump "$DATABASE_URL"`
+export const PG_RESTORE = `pg_restore --clean --if-exists --no-owner ${PG_SCHEMA} --dbname="$DATABASE_URL" sojus-ledger.dump`
 
 /** fsync a file, or a folder so that a rename in it is durable. */
 export function fsyncPath(path: string): void {
