@@ -3,7 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import Database from 'better-sqlite3'
 import { ConfigError, parseConfig, type Config } from '../config.js'
-import { createPrivateFile } from '../eventstore/store-lock.js'
+import { createPrivateFile, isAlive } from '../eventstore/store-lock.js'
 import { refuseMissingStore, refuseStoreFile, writeOut } from './run.js'
 
 /**
@@ -100,22 +100,14 @@ export function removeDatabaseFiles(path: string): void {
   for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(`${path}${suffix}`, { force: true })
 }
 
-const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /**
- * Removes the partial copies (besidePath `partial`) of `target` that a process no longer alive
- * left behind, killed before it could (SIGKILL, a crash): each is a full copy of personal data.
+ * Removes the partial copies (besidePath `what`: a backup's or export's `partial`, a restore's
+ * `restore`) of `target` that a process no longer alive left behind, killed before it could
+ * (SIGKILL, a crash): each is a full copy of personal data.
  */
-export function removeStalePartials(target: string): void {
+export function removeStalePartials(target: string, what: 'partial' | 'restore' = 'partial'): void {
   const folder = dirname(target)
-  const prefix = `.${basename(target)}.partial-`
+  const prefix = `.${basename(target)}.${what}-`
   let names: string[]
   try {
     names = readdirSync(folder)

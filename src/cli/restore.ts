@@ -8,7 +8,7 @@ import { SqliteEventStore } from '../eventstore/sqlite.js'
 import { createPrivateFile, StoreLock } from '../eventstore/store-lock.js'
 import { loadMigrations } from '../sql/migrate.js'
 import { SqliteDatabase } from '../sql/sqlite.js'
-import { besidePath, fsyncPath, notSqlite, removeDatabaseFiles, tableExists } from './backup.js'
+import { besidePath, fsyncPath, notSqlite, removeDatabaseFiles, removeOnSignal, removeStalePartials, tableExists } from './backup.js'
 import { writeOut } from './run.js'
 
 /**
@@ -159,7 +159,9 @@ export async function restoreSqlite(
   // Refused while the service (or any other owner) runs; creates an empty store file when there is
   // none. The lock file only: the store it replaces may be too damaged to open.
   const lock = StoreLock.acquire(target, 'restore', { signIn: false })
+  removeStalePartials(target, 'restore')
   const staged = besidePath(target, 'restore')
+  const release = removeOnSignal(staged, 'restore')
   try {
     removeDatabaseFiles(staged)
     createPrivateFile(staged)
@@ -204,6 +206,7 @@ export async function restoreSqlite(
     return { summary, replacedKeptAt }
   } finally {
     removeDatabaseFiles(staged)
+    release()
     lock.release()
   }
 }

@@ -158,7 +158,7 @@ function signOut(storePath: string): void {
 }
 
 /** Whether a process with this id runs a Node.js program (on Linux; elsewhere, whether it runs at all). */
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
   } catch (error) {

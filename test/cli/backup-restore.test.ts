@@ -133,8 +133,11 @@ t.test('a backup under 16 concurrent writers holds every write acknowledged befo
   const afterBackup = spendingsIn(databasePath).size
   t.ok(afterBackup > inBackup.size, `the live store went on (${afterBackup} spendings against ${inBackup.size} in the backup)`)
 
-  // Restore with the service stopped: the restored store is the backup, verified.
+  // Restore with the service stopped: the restored store is the backup, verified. A restore
+  // killed before (no pid alive: beyond any pid_max) left its staged copy: this one removes it.
+  writeFileSync(join(dir, '.ledger.db.restore-2147483646'), 'a staged copy of personal data')
   const restored = await cli(['restore', backupFile])
+  t.same(readdirSync(dir).filter((name) => name.includes('.restore-')), [], 'no staged copy left, also none of a killed restore')
   t.equal(restored.code, 0, `restore exits 0: ${restored.stderr}`)
   t.match(restored.stdout, /^restored \d+ events \(up to position \d+\) from .* into .*ledger\.db, verified\n/)
   t.match(restored.stdout, /the store it replaced is kept as .*ledger\.db\.before-restore-/)
