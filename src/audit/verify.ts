@@ -46,6 +46,13 @@ const MAX_REASON_LENGTH = 500
  * write decided just before another (or before a seal) may land just after it.
  */
 export const RECORDED_AT_TOLERANCE_MS = 60_000
+
+/**
+ * A stored integer as a bigint, or as the text it is when it is none (a changed SQLite file keeps
+ * text there): such a value matches no revision, and the verify reports it instead of stopping.
+ */
+const integerOrText = (text: string): bigint | string => (/^-?\d+$/.test(text) ? BigInt(text) : text)
+
 // ---------------------------------------------------------------------------------------------
 // The report
 
@@ -245,8 +252,7 @@ async function loadReadModels(db: SqlDatabase): Promise<ReadModelSnapshot> {
   }
   for (const row of budgets) {
     const rows = rowsOf(row.year, row.sozialraum)
-    // Text that is no integer (a changed SQLite file) stays text: it matches no revision, and is reported.
-    rows.revision = /^-?\d+$/.test(row.revision) ? BigInt(row.revision) : row.revision
+    rows.revision = integerOrText(row.revision)
     rows.closed = Number(row.closed) !== 0
   }
   for (const row of lines) {
@@ -1101,9 +1107,7 @@ export function sqlEventLocator(db: SqlDatabase): LocateEvent {
       [after],
     )
     if (row === undefined) return undefined
-    // The revision as stored when it is no integer (SQLite keeps text there): the verify reports it.
-    const revision = /^-?\d+$/.test(row.revision) ? BigInt(row.revision) : row.revision
-    return { position: BigInt(row.position), streamId: row.stream_id, revision, eventId: row.event_id }
+    return { position: BigInt(row.position), streamId: row.stream_id, revision: integerOrText(row.revision), eventId: row.event_id }
   }
 }
 
