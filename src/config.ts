@@ -17,8 +17,11 @@ const thresholdList = z
     return z.NEVER
   })
 
-/** An origin the browser may reach: https://, or http:// only on loopback (like OIDC_ISSUER). */
-const LOOPBACK_HTTP = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?$/
+/** https://, or http:// only on loopback: what is fetched over plain HTTP could be swapped on the way. */
+const isTlsOrLoopback = (url: string): boolean => url.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/.test(url)
+
+/** A URL the WHATWG parser refused (a port beyond 65535, say): `new URL`'s error, which drivers pass on. */
+export const isInvalidUrl = (error: unknown): boolean => error instanceof TypeError && (error as NodeJS.ErrnoException).code === 'ERR_INVALID_URL'
 
 /** "https://a.example, https://b.example": origins (scheme, host, port; no path), comma-separated. */
 const originList = z.string().transform((text, context) => {
@@ -28,7 +31,7 @@ const originList = z.string().transform((text, context) => {
     try {
       const url = new URL(part)
       // The origin alone: a path, query or credentials would mean the value is not what it seems.
-      if (`${url.origin}` === part.replace(/\/$/, '') && (url.protocol === 'https:' || LOOPBACK_HTTP.test(url.origin))) origin = url.origin
+      if (`${url.origin}` === part.replace(/\/$/, '') && isTlsOrLoopback(url.origin)) origin = url.origin
     } catch {
       origin = undefined
     }
@@ -52,7 +55,7 @@ function parsesAsPostgresUrl(url: string): boolean {
     parsePostgresUrl(url)
     return true
   } catch (error) {
-    return !(error instanceof TypeError && (error as NodeJS.ErrnoException).code === 'ERR_INVALID_URL')
+    return !isInvalidUrl(error)
   }
 }
 
@@ -99,7 +102,7 @@ const environmentSchema = z.object({
   JWKS_URL: z
     .url({ protocol: /^https?$/ })
     .refine(
-      (url) => url.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//.test(url),
+      isTlsOrLoopback,
       'must be https:// (http:// only on 127.0.0.1 or localhost)',
     )
     .optional(),
@@ -128,7 +131,7 @@ const environmentSchema = z.object({
   OIDC_ISSUER: z
     .url({ protocol: /^https?$/ })
     .refine(
-      (url) => url.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/.test(url),
+      isTlsOrLoopback,
       'must be https:// (http:// only on 127.0.0.1 or localhost)',
     )
     .optional(),

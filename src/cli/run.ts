@@ -2,7 +2,7 @@ import { existsSync, realpathSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SecretFileError } from '../auth/tokens.js'
-import { ConfigError } from '../config.js'
+import { ConfigError, isInvalidUrl } from '../config.js'
 import { StoreUnavailableError } from '../eventstore/port.js'
 import { StoreInUseError } from '../eventstore/store-lock.js'
 
@@ -41,8 +41,6 @@ const codeOf = (error: unknown): unknown => (error instanceof Error ? (error as 
 const isFileError = (error: unknown): boolean =>
   error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string' && FILE_ERROR_CODES.has(String(codeOf(error)))
 
-/** A URL the driver could not parse (a port beyond 65535, say): its `input` may hold a password, so it is never shown. */
-const isInvalidUrl = (error: unknown): boolean => error instanceof TypeError && codeOf(error) === 'ERR_INVALID_URL'
 
 /**
  * Errors that are the operator's to mend: said in one line, without a stack trace. Besides the
@@ -60,7 +58,10 @@ export function isOperatorError(error: unknown): error is Error {
   )
 }
 
-/** The one line that says an operator's error (isOperatorError); `name` is the command or program. */
+/**
+ * The one line that says an operator's error (isOperatorError); `name` is the command or program.
+ * A URL the driver could not parse is not shown: its `input` may hold a password.
+ */
 export function operatorMessage(name: string, error: Error): string {
   if (isInvalidUrl(error)) return `${name}: a URL in the configuration is not valid (DATABASE_URL, REDIS_URL, EVENTSTORE_URL); sojus-ledger check-config names it`
   if (isFileError(error) || error instanceof StoreUnavailableError) return `${name}: ${error.message}`
