@@ -1,7 +1,8 @@
 import fc from 'fast-check'
 import t from 'tap'
 import { reference } from '../../src/http/schemas.js'
-import { addAmounts, euro, germanNumber, parseEuro, subtractAmount, thresholdPercent, typedText } from '../../web/src/format.js'
+import { carryOverNote } from '../../src/domain/budget/carry-over.js'
+import { addAmounts, euro, germanNote, germanNumber, parseEuro, subtractAmount, thresholdPercent, typedText } from '../../web/src/format.js'
 
 /** The dashboard's German amounts (web/src/format.ts): shown exactly, and typed input read exactly. */
 
@@ -53,6 +54,19 @@ t.test('utilisation thresholds with decimals read German', async (t) => {
   t.equal(thresholdPercent(80.5), '80,5\u00a0%')
   t.equal(thresholdPercent(95.25), '95,25\u00a0%')
   t.equal(germanNumber(1000), '1.000')
+})
+
+t.test('the note a year close writes into a carry-over reads German, with euros', async (t) => {
+  t.equal(germanNote(carryOverNote(2026, 2, 24128950n)), 'Übertrag aus 2026: 2 offene Mittelbindungen, 241.289,50\u00a0€ nicht verbraucht')
+  t.equal(germanNote(carryOverNote(2026, 1, 0n)), 'Übertrag aus 2026: 1 offene Mittelbindung, 0,00\u00a0€ nicht verbraucht')
+  t.equal(germanNote('Haushaltsbeschluss 2026/14'), 'Haushaltsbeschluss 2026/14', 'any other note as written')
+  fc.assert(
+    fc.property(fc.integer({ min: 2000, max: 2999 }), fc.nat({ max: 10_000 }), cents, (year, count, unspent) => {
+      const shown = germanNote(carryOverNote(year, count, unspent))
+      return shown === `Übertrag aus ${year}: ${count} offene Mittelbindung${count === 1 ? '' : 'en'}, ${euro(apiAmount(unspent))} nicht verbraucht`
+    }),
+  )
+  fc.assert(fc.property(fc.string(), (note) => note.startsWith('carry-over of ') || germanNote(note) === note))
 })
 
 t.test('what the page shows reads back as the same amount', async () => {

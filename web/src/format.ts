@@ -37,6 +37,22 @@ export function thresholdPercent(value: number): string {
   return `${germanNumber(value)}\u00a0%`
 }
 
+/**
+ * The note a year close writes into a carry-over allocation (src/domain/budget/carry-over.ts,
+ * `carryOverNote`) is English, with the unspent money in cents, and events are never changed:
+ * the dashboard says it in German from its parts. Any other text is shown as written.
+ */
+const CARRY_OVER_NOTE = /^carry-over of (\d{4}): (\d+) open commitment\(s\) and (-?\d+) cents unspent$/
+
+/** "carry-over of 2026: 2 open commitment(s) and 24128950 cents unspent" → "Übertrag aus 2026: 2 offene Mittelbindungen, 241.289,50 € nicht verbraucht". */
+export function germanNote(note: string): string {
+  const match = CARRY_OVER_NOTE.exec(note)
+  if (match === null) return note
+  const [, year, count, cents] = match as unknown as [string, string, string, string]
+  const commitments = `${count} offene Mittelbindung${count === '1' ? '' : 'en'}`
+  return `Übertrag aus ${year}: ${commitments}, ${euro(amountOfCents(BigInt(cents)))} nicht verbraucht`
+}
+
 /** "2025-03-03" → "03.03.2025". */
 export function germanDate(date: string): string {
   return DATE.format(new Date(`${date}T00:00:00Z`))

@@ -189,6 +189,14 @@ function carriedIn(key: BudgetKey, fromYear: number, item: CarryOver['commitment
   }
 }
 
+/**
+ * The note of a carry-over allocation, as every close has written it. The dashboard shows it in
+ * German from its parts (web/src/format.ts, `germanNote`): change it only together with that.
+ */
+export function carryOverNote(fromYear: number, openCommitments: number, unspentCents: bigint): string {
+  return `carry-over of ${fromYear}: ${openCommitments} open commitment(s) and ${unspentCents} cents unspent`
+}
+
 export function decideReceiveCarryOver(
   state: BudgetState,
   key: BudgetKey,
@@ -219,7 +227,7 @@ export function decideReceiveCarryOver(
         line,
         amountCents: centsToJson(total),
         decisionRef: `year-close-${carry.fromYear}`,
-        note: `carry-over of ${carry.fromYear}: ${commitments.length} open commitment(s) and ${carry.unspent[line]} cents unspent`,
+        note: carryOverNote(carry.fromYear, commitments.length, carry.unspent[line]),
         kind: 'carry-over',
         fromYear: carry.fromYear,
       },

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact'
 import { Money } from '../components'
-import { amountOfCents, COMMITMENT_STATUS_LABELS, germanDate, LINE_LABELS } from '../format'
+import { amountOfCents, COMMITMENT_STATUS_LABELS, germanDate, germanNote, LINE_LABELS } from '../format'
 import type { AuditEntry } from '../types'
 
 /**
@@ -169,7 +169,12 @@ export function EventData({ entry }: { entry: AuditEntry }) {
         <div key={key}>
           <dt>{FIELD_LABELS[key] ?? key}</dt>
           <dd>
-            <DataValue field={key} value={value} cents={key.endsWith('Cents') || CENTS_OBJECTS.has(key)} />
+            {key === 'note' && entry.data.kind === 'carry-over' && typeof value === 'string' ? (
+              // The close's own note, in German; the recorded words on hover (and in the export).
+              <span title={value}>{germanNote(value)}</span>
+            ) : (
+              <DataValue field={key} value={value} cents={key.endsWith('Cents') || CENTS_OBJECTS.has(key)} />
+            )}
           </dd>
         </div>
       ))}
