@@ -2,7 +2,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises'
 import { toStoredEvent, type StoredEvent } from '../application/stored-event.js'
 import type { CommitmentStatus } from '../domain/budget/index.js'
 import { isBudgetEvent, isSozialraumEvent, LINES, type BudgetEvent, type Line } from '../domain/events.js'
-import { centsFromStorage, formatCents, type Cents } from '../domain/money.js'
+import { formatCents, type Cents } from '../domain/money.js'
 import { MAX_READ_COUNT, START, type EventStore, type Position, type RecordedEvent } from '../eventstore/port.js'
 import type { SqlDatabase } from '../sql/port.js'
 import { BalanceHistoryCheck, type HistoryFigures, type HistoryMismatch } from './balance-history-check.js'
@@ -52,6 +52,40 @@ export const RECORDED_AT_TOLERANCE_MS = 60_000
  * text there): such a value matches no revision, and the verify reports it instead of stopping.
  */
 const integerOrText = (text: string): bigint | string => (/^-?\d+$/.test(text) ? BigInt(text) : text)
+
+/** An amount of a read model (read as text) in cents, or the text it is when it is none: reported, as a revision is. */
+const storedCents = (text: string | null): Cents | string => (text === null ? 'null' : integerOrText(text))
+
+/**
+ * The read models cannot be compared with the events at all: a table is missing (a store that was
+ * never migrated, or a dropped table), or a checkpoint holds no position. They are not the record:
+ * a rebuild replays them from the events.
+ */
+export class ReadModelsUnreadableError extends Error {}
+
+/** A table that is not there: SQLite's message, PostgreSQL's undefined_table. */
+const isMissingTable = (error: unknown): error is Error =>
+  error instanceof Error && ((error as { code?: unknown }).code === '42P01' || /^no such table: /.test(error.message))
+
+/** Runs a read of the read models; a table that is not there says so (ReadModelsUnreadableError), any other failure passes on. */
+async function readTables<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read()
+  } catch (error) {
+    if (!isMissingTable(error)) throw error
+    throw new ReadModelsUnreadableError(
+      `${error.message}: the store was never migrated (\`sojus-ledger migrate\` creates its read models), or a table was dropped`,
+    )
+  }
+}
+
+/** A projection's checkpoint as a position; one that holds none (a changed SQLite file) leaves nothing to compare against. */
+function checkpointOf(name: string, text: string): Position {
+  if (/^\d+$/.test(text)) return BigInt(text)
+  throw new ReadModelsUnreadableError(
+    `the checkpoint of the ${name} projection holds ${JSON.stringify(text)}, not a position (\`sojus-ledger rebuild ${name}\` replays it from the events)`,
+  )
+}
 
 // ---------------------------------------------------------------------------------------------
 // The report
@@ -156,6 +190,8 @@ interface LineValues {
   committed: Cents
   spent: Cents
 }
+/** A line as the read model holds it: cents, or the text a changed SQLite file may hold instead. */
+type StoredLineValues = Record<keyof LineValues, Cents | string>
 const LINE_FIELDS = ['allocated', 'committed', 'spent'] as const
 
 interface BudgetRows {
@@ -163,10 +199,14 @@ interface BudgetRows {
   revision: bigint | string | undefined
   /** The `budgets` row's `closed`; undefined when there is no row. */
   closed: boolean | undefined
-  lines: Partial<Record<Line, LineValues>>
-  commitments: Map<string, ReplayedCommitment>
-  spendings: Map<string, ReplayedSpending>
+  lines: Partial<Record<Line, StoredLineValues>>
+  commitments: Map<string, StoredCommitment>
+  spendings: Map<string, { amount: Cents | string; reversed: boolean }>
 }
+
+type AmountField = 'amount' | 'invoiced' | 'released' | 'carried'
+/** A row of `commitments`: its amounts in cents, or the text a changed SQLite file may hold instead. */
+type StoredCommitment = Omit<ReplayedCommitment, AmountField> & Record<AmountField, Cents | string>
 
 interface ReadModelSnapshot {
   checkpoints: Record<ComparedProjection, Position>
@@ -200,13 +240,13 @@ const COMMITMENT_COLUMNS =
   'CAST(released_cents AS TEXT) AS released_cents, CAST(carried_cents AS TEXT) AS carried_cents, status, over_budget, provider, case_ref, help_type, period_from, period_to, ' +
   'decision_ref, over_budget_justification'
 
-function commitmentOfRow(row: CommitmentRow): ReplayedCommitment {
+function commitmentOfRow(row: CommitmentRow): StoredCommitment {
   return {
     line: row.line,
-    amount: centsFromStorage(row.amount_cents),
-    invoiced: centsFromStorage(row.invoiced_cents),
-    released: centsFromStorage(row.released_cents),
-    carried: centsFromStorage(row.carried_cents),
+    amount: storedCents(row.amount_cents),
+    invoiced: storedCents(row.invoiced_cents),
+    released: storedCents(row.released_cents),
+    carried: storedCents(row.carried_cents),
     status: row.status,
     overBudget: Number(row.over_budget) !== 0,
     provider: row.provider,
@@ -232,15 +272,15 @@ type SpendingRow = { year: Integer; sozialraum: string; id: string; amount_cents
  */
 async function loadReadModels(db: SqlDatabase): Promise<ReadModelSnapshot> {
   const cents = (column: string) => `CAST(${column} AS TEXT) AS ${column}`
-  const [checkpointRows, budgets, lines, commitments, spendings] = (await db.queryTogether([
+  const [checkpointRows, budgets, lines, commitments, spendings] = (await readTables(() => db.queryTogether([
     { sql: 'SELECT name, CAST(position AS TEXT) AS position FROM projection_checkpoints WHERE name IN (?, ?, ?)', params: [...COMPARED_PROJECTIONS] },
     { sql: 'SELECT year, sozialraum, CAST(revision AS TEXT) AS revision, closed FROM budgets' },
     { sql: `SELECT year, sozialraum, line, ${cents('allocated_cents')}, ${cents('committed_cents')}, ${cents('spent_cents')} FROM budget_lines` },
     { sql: `SELECT ${COMMITMENT_COLUMNS} FROM commitments` },
     { sql: `SELECT year, sozialraum, id, ${cents('amount_cents')}, reversed FROM spendings` },
-  ])) as [Array<{ name: string; position: string }>, BudgetRow[], LineRow[], CommitmentRow[], SpendingRow[]]
+  ]))) as [Array<{ name: string; position: string }>, BudgetRow[], LineRow[], CommitmentRow[], SpendingRow[]]
   const checkpoints = { balances: START, commitments: START, spending: START }
-  for (const row of checkpointRows) checkpoints[row.name as ComparedProjection] = BigInt(row.position)
+  for (const row of checkpointRows) checkpoints[row.name as ComparedProjection] = checkpointOf(row.name, row.position)
   const snapshot: ReadModelSnapshot = { checkpoints, budgets: new Map() }
   const rowsOf = (year: Integer, sozialraum: string): BudgetRows => {
     const key = budgetKeyOf(year, sozialraum)
@@ -257,14 +297,14 @@ async function loadReadModels(db: SqlDatabase): Promise<ReadModelSnapshot> {
   }
   for (const row of lines) {
     rowsOf(row.year, row.sozialraum).lines[row.line] = {
-      allocated: centsFromStorage(row.allocated_cents),
-      committed: centsFromStorage(row.committed_cents),
-      spent: centsFromStorage(row.spent_cents),
+      allocated: storedCents(row.allocated_cents),
+      committed: storedCents(row.committed_cents),
+      spent: storedCents(row.spent_cents),
     }
   }
   for (const row of commitments) rowsOf(row.year, row.sozialraum).commitments.set(row.id, commitmentOfRow(row))
   for (const row of spendings) {
-    rowsOf(row.year, row.sozialraum).spendings.set(row.id, { amount: centsFromStorage(row.amount_cents), reversed: Number(row.reversed) !== 0 })
+    rowsOf(row.year, row.sozialraum).spendings.set(row.id, { amount: storedCents(row.amount_cents), reversed: Number(row.reversed) !== 0 })
   }
   return snapshot
 }
@@ -969,10 +1009,10 @@ type AuditColumn = (typeof AUDIT_COLUMNS)[number]
 type AuditRow = Record<AuditColumn, string | null> & { position: string }
 
 async function readCheckpoint(db: SqlDatabase, projection: 'audit' | 'balance-history'): Promise<Position> {
-  const [row] = await db.query<{ position: string }>('SELECT CAST(position AS TEXT) AS position FROM projection_checkpoints WHERE name = ?', [
-    projection,
-  ])
-  return row ? BigInt(row.position) : START
+  const [row] = await readTables(() =>
+    db.query<{ position: string }>('SELECT CAST(position AS TEXT) AS position FROM projection_checkpoints WHERE name = ?', [projection]),
+  )
+  return row ? checkpointOf(projection, row.position) : START
 }
 
 /** Canonical JSON, so that the projection's JSON.stringify and the store's text compare by value. */

@@ -1,6 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { ReadModelsUnreadableError } from '../audit/verify.js'
 import { SecretFileError } from '../auth/tokens.js'
 import { ConfigError, isInvalidUrl } from '../config.js'
 import { StoreUnavailableError } from '../eventstore/port.js'
@@ -53,6 +54,7 @@ export function isOperatorError(error: unknown): error is Error {
     error instanceof SecretFileError ||
     error instanceof StoreInUseError ||
     error instanceof StoreUnavailableError ||
+    error instanceof ReadModelsUnreadableError ||
     isFileError(error) ||
     isInvalidUrl(error)
   )
@@ -65,6 +67,7 @@ export function isOperatorError(error: unknown): error is Error {
 export function operatorMessage(name: string, error: Error): string {
   if (isInvalidUrl(error)) return `${name}: a URL in the configuration is not valid (DATABASE_URL, REDIS_URL, EVENTSTORE_URL); sojus-ledger check-config names it`
   if (isFileError(error) || error instanceof StoreUnavailableError) return `${name}: ${error.message}`
+  if (error instanceof ReadModelsUnreadableError) return `${name}: the read models cannot be compared with the events: ${error.message}`
   return error.message
 }
 

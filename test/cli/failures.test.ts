@@ -36,6 +36,17 @@ t.test('verify, export and rebuild refuse a store file that does not exist, and 
   t.same(readdirSync(dir), [], 'no store, lock or secret was made')
 })
 
+t.test('verify on a store seeded but never migrated says what is missing, in one line', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-cli-unmigrated-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const environment = { DATABASE_URL: `sqlite:${join(dir, 'seeded.db')}`, JWT_SECRET: TEST_JWT_SECRET }
+  t.equal((await cli(['seed', '--sozialraeume', '1', '--years', '1'], environment)).code, 0, 'seeded')
+  const exit = await cli(['verify'], environment)
+  t.equal(exit.code, 1)
+  t.match(exit.stderr, oneLine)
+  t.match(exit.stderr, /^verify: the read models cannot be compared with the events: no such table: \w+: the store was never migrated \(`sojus-ledger migrate` creates its read models\)/)
+})
+
 t.test('verify --seal with the seal key file missing says so and makes no key', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'sojus-cli-seal-key-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
