@@ -1,7 +1,9 @@
+import { isIPv6 } from 'node:net'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { Redis } from 'ioredis'
+import { Address6 } from 'ip-address'
 import { InvalidTokenError, KeysUnavailableError, type Principal, type VerifyToken } from '../auth/tokens.js'
 import type { Actor, Role } from '../domain/events.js'
 import { sameToken, type AuthenticationScheme, type RateLimit } from '../metrics.js'
@@ -166,7 +168,41 @@ function bearerToken(request: FastifyRequest): string | undefined {
   return match?.[1]
 }
 
-/** How long a request may wait for Redis before its limit is skipped (see skipOnError below). */
+/**
+ * The address failed authentications are counted under. An IPv6 client commonly holds a whole /64
+ * (as @fastify/rate-limit's own key assumes): counted per address, it would have 2^64 counters.
+ * An IPv4 address mapped into IPv6 counts as the IPv4 address.
+ */
+export function addressKey(ip: string): string {
+  if (!isIPv6(ip)) return ip
+  const address = new Address6(ip)
+  if (address.isMapped4()) return address.to4().correctForm()
+  return `${new Address6(`${ip}/64`).startAddress().correctForm()}/64`
+}
+
+/**
+ * Says once per outage that Redis cannot count the limits (unreachable, too slow, or refusing the
+ * command: a read-only replica after a failover, out of memory, an ACL), and once that it counts
+ * again. Never the URL: it may hold a password.
+ */
+class RedisCounting {
+  private counting = true
+  constructor(private readonly log: FastifyBaseLogger) {}
+
+  failed(error: unknown, why: string): void {
+    if (!this.counting) return
+    this.counting = false
+    this.log.warn({ err: error }, `${why}: rate limits are not enforced until it counts again`)
+  }
+
+  succeeded(message: string): void {
+    if (this.counting) return
+    this.counting = true
+    this.log.info(message)
+  }
+}
+
+/** How long a request may wait for Redis before its limit is skipped (see countIn below). */
 const REDIS_TIMEOUT_MS = 500
 
 /**
@@ -176,7 +212,7 @@ const REDIS_TIMEOUT_MS = 500
  * serves, so that the first requests count too; when Redis cannot be reached the service starts
  * anyway, with a warning, and the client keeps reconnecting in the background.
  */
-async function connectRedis(url: string, log: FastifyBaseLogger): Promise<Redis> {
+async function connectRedis(url: string, health: RedisCounting): Promise<Redis> {
   const redis = new Redis(url, {
     connectionName: 'sojus-ledger',
     lazyConnect: true,
@@ -185,18 +221,9 @@ async function connectRedis(url: string, log: FastifyBaseLogger): Promise<Redis>
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
   })
-  // The client reports every failed (re)connection; say it once per outage, never the URL (it may hold a password).
-  let reachable = true
-  redis.on('error', (error: Error) => {
-    if (!reachable) return
-    reachable = false
-    log.warn({ err: error }, 'Redis unreachable: rate limits are not enforced until it is back')
-  })
-  redis.on('ready', () => {
-    if (reachable) return
-    reachable = true
-    log.info('Redis reachable again: rate limits are shared and enforced again')
-  })
+  // The client reports every failed (re)connection: said once per outage.
+  redis.on('error', (error: Error) => health.failed(error, 'Redis unreachable'))
+  redis.on('ready', () => health.succeeded('Redis reachable again: rate limits are shared and enforced again'))
   // Failure is logged by the handler above.
   await redis.connect().catch(() => undefined)
   return redis
@@ -222,7 +249,8 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
     route.config = { ...route.config, access: rules[0] }
   })
 
-  const redis = options.redisUrl === undefined ? undefined : await connectRedis(options.redisUrl, app.log)
+  const health = new RedisCounting(app.log)
+  const redis = options.redisUrl === undefined ? undefined : await connectRedis(options.redisUrl, health)
   if (redis) {
     app.addHook('onClose', async () => {
       try {
@@ -233,21 +261,25 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
       }
     })
   }
-  await app.register(rateLimit, {
-    global: false,
-    ...(redis === undefined
-      ? {}
-      : {
-          redis,
-          nameSpace: RATE_LIMIT_NAMESPACE,
-          // When Redis cannot count (down, unreachable, too slow), the request is served without
-          // its limit rather than refused: the limits protect the ledger from floods, while
-          // refusing every booking and every read of a finance ledger because a counter is
-          // missing would be an outage of its own. Tokens are still verified and roles still
-          // checked; connectRedis logs a warning when Redis goes away and when it is back.
-          skipOnError: true,
-        }),
-  })
+  // Errors reach countIn below (skipOnError off), which serves the request and says why.
+  await app.register(rateLimit, { global: false, skipOnError: false, ...(redis === undefined ? {} : { redis, nameSpace: RATE_LIMIT_NAMESPACE }) })
+  type Limiter = ReturnType<typeof app.createRateLimit>
+  /**
+   * The limit's count, or undefined when Redis cannot count it: the request is then served without
+   * its limit rather than refused. The limits protect the ledger from floods, while refusing every
+   * booking and every read of a finance ledger because a counter is missing would be an outage of
+   * its own. Tokens are still verified and roles still checked. (In memory, counting cannot fail.)
+   */
+  async function countIn(limiter: Limiter, request: FastifyRequest) {
+    try {
+      const count = await limiter(request)
+      health.succeeded('Redis counts the rate limits again')
+      return count
+    } catch (error) {
+      health.failed(error, 'Redis cannot count the rate limits')
+      return undefined
+    }
+  }
   const perToken =
     options.rateLimitPerMinute > 0
       ? app.createRateLimit({
@@ -259,7 +291,7 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
   const failedPerAddress = app.createRateLimit({
     max: options.failedAuthenticationsPerMinute ?? DEFAULT_FAILED_AUTHENTICATIONS_PER_MINUTE,
     timeWindow: MINUTE_MS,
-    keyGenerator: (request) => `failed:${request.ip}`,
+    keyGenerator: (request) => `failed:${addressKey(request.ip)}`,
   })
 
   /**
@@ -272,8 +304,8 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
     detail: string,
     scheme: AuthenticationScheme = 'jwt',
   ): Promise<void> {
-    const failures = await failedPerAddress(request)
-    if (!failures.isAllowed && failures.isExceeded) {
+    const failures = await countIn(failedPerAddress, request)
+    if (failures !== undefined && !failures.isAllowed && failures.isExceeded) {
       options.counters?.rateLimited('failed-authentications')
       return tooManyRequests(reply, failures.ttlInSeconds, 'too many failed authentications from this address')
     }
@@ -317,8 +349,8 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
     request.actor = { sub: principal.sub, role: principal.role }
 
     if (perToken) {
-      const limit = await perToken(request)
-      if (!limit.isAllowed && limit.isExceeded) {
+      const limit = await countIn(perToken, request)
+      if (limit !== undefined && !limit.isAllowed && limit.isExceeded) {
         options.counters?.rateLimited('token')
         return tooManyRequests(reply, limit.ttlInSeconds, `more than ${options.rateLimitPerMinute} requests per minute`)
       }

@@ -11,7 +11,7 @@ import { pino, type Logger } from 'pino'
 import t, { type Test } from 'tap'
 import { MAX_TOKEN_LIFETIME_SECONDS, SecretFileError } from '../../src/auth/tokens.js'
 import { parseConfig } from '../../src/config.js'
-import { ACCESS_TABLE, accessPlugin } from '../../src/http/access.js'
+import { ACCESS_TABLE, accessPlugin, addressKey } from '../../src/http/access.js'
 import { openService, type Service, type ServiceOverrides } from '../../src/service.js'
 import {
   assertProblem,
@@ -668,6 +668,23 @@ t.test('failed authentications are limited per client address; only failures are
 
   t.equal((await get(app, '/v1/sozialraeume', undefined, valid)).status, 200, 'a valid token still: 200')
   t.equal((await get(app, '/health', undefined, { authorization: '' })).status, 200, 'public routes still answer')
+})
+
+t.test('failed authentications from one IPv6 /64 count together; an IPv4 address counts alike mapped into IPv6', async (t) => {
+  // A client holds a whole /64: counted per address, it could fail without end.
+  const service = await startTestService(t, { failedAuthenticationsPerMinute: 3 })
+  const fromAddress = async (remoteAddress: string) =>
+    (await service.app.inject({ method: 'GET', url: '/v1/sozialraeume', remoteAddress, headers: { authorization: 'Bearer abc' } })).statusCode
+  for (const n of [1, 2, 3]) t.equal(await fromAddress(`2001:db8:1:1::${n}`), 401, `address ${n} of the /64: 401`)
+  t.equal(await fromAddress('2001:db8:1:1:ffff:ffff:ffff:ffff'), 429, 'a 4th address of the same /64: 429')
+  t.equal(await fromAddress('2001:db8:1:2::1'), 401, 'another /64: its own count')
+  for (const n of [1, 2, 3]) t.equal(await fromAddress('192.0.2.7'), 401, `IPv4 failure ${n}: 401`)
+  t.equal(await fromAddress('::ffff:192.0.2.7'), 429, 'the same IPv4 address mapped into IPv6: 429')
+  t.same(
+    ['192.0.2.7', '::ffff:192.0.2.7', '2001:db8:1:1::1', '2001:0db8:0001:0001:abcd::'].map(addressKey),
+    ['192.0.2.7', '192.0.2.7', '2001:db8:1:1::/64', '2001:db8:1:1::/64'],
+    'the keys',
+  )
 })
 
 // ---------------------------------------------------------------------------------------------

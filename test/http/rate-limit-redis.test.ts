@@ -161,3 +161,36 @@ t.test('when Redis cannot be reached, the access plugin logs one warning, withou
   t.match(warnings[0]?.msg, /Redis unreachable: rate limits are not enforced/)
   t.notMatch(JSON.stringify(lines), /not-to-be-logged/, 'the password in the URL is not logged')
 })
+
+t.test('when Redis refuses to count (a wrong type, as a read-only replica or an ACL would refuse), requests are served and one warning says so', needsRedis, async (t) => {
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
+  const lines: Record<string, unknown>[] = []
+  const logger = pino({ level: 'info' }, { write: (chunk: string) => void lines.push(JSON.parse(chunk) as Record<string, unknown>) })
+  const app = Fastify({ loggerInstance: logger })
+  t.teardown(async () => {
+    await app.close()
+    const keys = await keysOfThisRun(redis)
+    if (keys.length > 0) await redis.del(...keys)
+    await redis.quit()
+  })
+  const principal: Principal = { sub: `${RUN}-refused`, role: 'finance', name: undefined, sozialraeume: [], expiresAtMs: Date.now() + 60_000 }
+  await app.register(accessPlugin, { verifyToken: async () => principal, rateLimitPerMinute: 1, redisUrl: REDIS_URL })
+  app.get('/v1/sozialraeume', async () => ({ items: [] }))
+  const request = () => app.inject({ method: 'GET', url: '/v1/sozialraeume', headers: { authorization: 'Bearer x' } })
+
+  t.equal((await request()).statusCode, 200, 'the first request of a limit of 1 is counted')
+  const [key] = (await keysOfThisRun(redis)).filter((name) => name.endsWith(`token:${principal.sub}`))
+  t.ok(key, 'its count is in Redis')
+  await redis.del(key!)
+  await redis.hset(key!, 'not', 'a counter')
+  for (let n = 1; n <= 3; n++) t.equal((await request()).statusCode, 200, `request ${n} while Redis refuses: served`)
+  const warnings = lines.filter((line) => line.level === 40)
+  t.equal(warnings.length, 1, 'one warning, not one per request')
+  t.match(warnings[0]?.msg, /Redis cannot count the rate limits: rate limits are not enforced/)
+  t.match(JSON.stringify(warnings[0]?.err), /WRONGTYPE/, 'with Redis’s reason')
+
+  await redis.del(key!)
+  t.equal((await request()).statusCode, 200, 'counted again')
+  t.equal((await request()).statusCode, 429, 'and the limit holds again')
+  t.ok(lines.some((line) => line.level === 30 && line.msg === 'Redis counts the rate limits again'), 'an info line says so')
+})
