@@ -280,6 +280,27 @@ function settingsOf(env: Environment, database: Database): Omit<Config, 'tokens'
   }
 }
 
+/** Fewer different characters than this, and a secret is a placeholder (36 × "a"), not random. */
+const MIN_DISTINCT_SECRET_CHARACTERS = 8
+
+/**
+ * The given secrets that look like placeholders, one sentence each. Warned about at start and by
+ * check-config, not refused: the length is the rule (a shorter one is refused), and a passphrase
+ * of few letters is an odd choice but not an error. A random secret of 32 hex digits has about 14.
+ */
+export function weakSecrets(config: Config): string[] {
+  const given: [string, string | undefined][] = [
+    ['JWT_SECRET', config.tokens.keys.kind === 'secret' ? config.tokens.keys.secret : undefined],
+    ['AUDIT_SEAL_KEY', config.auditSealKey?.kind === 'key' ? config.auditSealKey.key : undefined],
+    ['METRICS_TOKEN', config.metricsToken],
+  ]
+  return given.flatMap(([name, secret]) => {
+    const distinct = new Set(secret ?? '').size
+    if (secret === undefined || distinct >= MIN_DISTINCT_SECRET_CHARACTERS) return []
+    return [`${name} has ${distinct} different character(s): it looks like a placeholder, not a random secret (make one with: openssl rand -base64 48)`]
+  })
+}
+
 function trustProxyOf(text: string | undefined): boolean | number | string {
   if (text === undefined || text === 'false') return false
   if (text === 'true') return true

@@ -1,6 +1,6 @@
 import { pino } from 'pino'
 import { isOperatorError, operatorMessage } from './cli/run.js'
-import { parseConfig } from './config.js'
+import { parseConfig, weakSecrets } from './config.js'
 import { openService } from './service.js'
 
 const SHUTDOWN_TIMEOUT_MS = 10_000
@@ -11,6 +11,7 @@ async function main(): Promise<void> {
     level: config.logLevel,
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
   })
+  for (const warning of weakSecrets(config)) logger.warn(warning)
   const service = await openService(config, logger)
   const address = await service.app.listen({ port: config.port, host: config.host })
   logger.info({ address, database: config.database.kind }, 'sojus-ledger is listening')

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { parseConfig, type Config } from '../config.js'
+import { parseConfig, weakSecrets, type Config } from '../config.js'
 import { writeOut } from './run.js'
 
 /**
@@ -67,5 +67,7 @@ export async function checkConfigCommand(): Promise<void> {
   const config = parseConfig(process.env)
   await writeOut(`${JSON.stringify(maskedConfig(config), null, 2)}\n`)
   for (const line of notes(config)) process.stderr.write(`${line}\n`)
-  process.stderr.write('configuration ok\n')
+  const warnings = weakSecrets(config)
+  for (const line of warnings) process.stderr.write(`warning: ${line}\n`)
+  process.stderr.write(warnings.length === 0 ? 'configuration ok\n' : 'configuration ok, with warnings\n')
 }

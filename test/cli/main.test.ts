@@ -81,6 +81,14 @@ t.test('check-config prints the configuration with secrets masked, and refuses a
   t.equal(embedded.code, 0, embedded.stderr)
   t.same(JSON.parse(embedded.stdout).tokens.keys, { kind: 'generated-secret', path: '/var/lib/sojus/jwt-secret' })
 
+  t.notMatch(valid.stderr, /^warning:/m, 'random secrets: no warning')
+  const placeholders = await cli(['check-config'], { JWT_SECRET: ' '.repeat(40), AUDIT_SEAL_KEY: 'ab'.repeat(20), METRICS_TOKEN: 'changeme'.repeat(4) })
+  t.equal(placeholders.code, 0, 'placeholders are valid, if long enough')
+  t.match(placeholders.stderr, /warning: JWT_SECRET has 1 different character\(s\): it looks like a placeholder/)
+  t.match(placeholders.stderr, /warning: AUDIT_SEAL_KEY has 2 different character\(s\)/)
+  t.match(placeholders.stderr, /warning: METRICS_TOKEN has 7 different character\(s\)/)
+  t.match(placeholders.stderr, /configuration ok, with warnings\n$/)
+
   const invalid = await cli(['check-config'], { PORT: 'eighty', DATABASE_URL: 'mysql://nope' })
   t.equal(invalid.code, 1, 'an invalid configuration exits 1')
   t.equal(invalid.stdout, '', 'and prints no configuration')
