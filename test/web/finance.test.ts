@@ -280,6 +280,7 @@ t.test('approving a commitment another controller decided meanwhile says so, and
   await row.getByRole('button', { name: 'Freigeben' }).click()
   await row.waitFor({ state: 'detached' })
   await page.getByText('Inzwischen hat jemand anderes darüber entschieden.').waitFor()
-  t.ok(await page.getByText('Keine Mittelbindung wartet auf eine Freigabe.').isVisible(), 'the stale row is gone')
+  await page.getByText('Keine Mittelbindung wartet auf eine Freigabe.').waitFor()
+  t.pass('the stale row is gone')
   t.equal((await get(app, `${url}/commitments/${large.body.id}`)).body.lastDecision?.by, 'bernd', 'the other decision stands')
 })

@@ -74,6 +74,7 @@ t.test('a team lead commits, invoices and spends through the forms, and a refuse
   await spend.getByLabel('Datum').fill(`${YEAR}-04-15`)
   await spend.getByRole('button', { name: 'Ausgabe buchen' }).click()
   await spend.getByText('Ausgabe B-0001 gebucht.').waitFor()
+  t.equal(await spend.locator('button[type="submit"]:focus').count(), 1, 'the keyboard focus stays on the button it was on while the write was sent')
 
   const revision = await page.locator('[data-revision]').getAttribute('data-revision')
   const budget = await settled(app, url, (body) => body.revision === revision)
@@ -116,6 +117,12 @@ t.test('a team lead commits, invoices and spends through the forms, and a refuse
   await release.getByLabel('Grund').fill('Hilfe beendet')
   await release.getByRole('button', { name: 'Abschließen' }).click()
   await page.locator('table.tl-commitments [data-status="closed"]').waitFor()
+  const flash = page.locator('main > p.flash')
+  t.match(await flash.innerText(), /\S/, 'the release form went with the write: the page-wide message says it')
+  await page.getByLabel('Haushaltsjahr').selectOption(String(YEAR + 1))
+  await page.getByLabel('Haushaltsjahr').selectOption(String(YEAR))
+  await page.getByRole('heading', { name: `Malstatt: Haushaltsjahr ${YEAR}` }).waitFor()
+  t.equal(await flash.innerText(), '', 'another year (or page) does not repeat it')
   const releasedAt = await page.locator('[data-revision]').getAttribute('data-revision')
   const released = await settled(app, url, (body) => body.revision === releasedAt)
   t.same(await shownBalances(page), apiBalances(released), 'after reversal and release the screen still shows the API’s figures')
@@ -137,7 +144,8 @@ t.test('a large commitment waits for a second team lead, who approves it', { ski
   await commit.getByRole('button', { name: 'Mittelbindung anlegen' }).click()
   await commit.getByText('wartet auf die Freigabe').waitFor()
   const id = await requester.locator('table.tl-commitments tbody tr').first().getAttribute('data-commitment')
-  t.ok(await requester.getByText('Keine Mittelbindungen warten auf Ihre Freigabe.').isVisible(), 'nobody approves their own request')
+  await requester.getByText('Keine Mittelbindungen warten auf Ihre Freigabe.').waitFor()
+  t.pass('nobody approves their own request')
   await settled(app, `${url}/commitments/${id}`, (body) => body.status === 'requested')
 
   // The second team lead has two Sozialräume: the first is shown, the other is picked.
@@ -175,7 +183,9 @@ t.test('an increase asked for by another team lead: its creator decides, and the
 
   const asker = await dashboard.signIn({ sub: 'tl-b', role: 'teamlead', name: 'Tom Leitung', sozialraeume: ['burbach'] })
   await asker.getByRole('heading', { name: `Burbach: Haushaltsjahr ${YEAR}` }).waitFor()
-  t.ok(await asker.getByText('Keine Mittelbindungen warten auf Ihre Freigabe.').isVisible(), 'who asked for the increase is offered no approval')
+  // Waited for: the list of approvals arrives after the heading.
+  await asker.getByText('Keine Mittelbindungen warten auf Ihre Freigabe.').waitFor()
+  t.pass('who asked for the increase is offered no approval')
   await asker.getByRole('button', { name: 'Mittelbindung HZE-2026-200 öffnen' }).click()
   t.equal(await asker.locator('.tl-facts').getByText('tl-b', { exact: true }).count(), 1, 'the panel names who asked')
   const withdraw = form(asker, 'Antrag zurückziehen')

@@ -131,6 +131,8 @@ function Shell({ session, onSignOut, onRefused }: { session: Session; onSignOut:
   useEffect(() => {
     if (said !== undefined) flash.current?.focus()
   }, [said])
+  // The message is about the page it was said on: another page or year does not repeat it.
+  useEffect(() => setSaid(undefined), [path, year])
   return (
     <Context.Provider value={{ api, session, year }}>
       <Announce.Provider value={announce}>
@@ -168,7 +170,7 @@ function Shell({ session, onSignOut, onRefused }: { session: Session; onSignOut:
           </div>
         </header>
         <main id="inhalt" tabIndex={-1}>
-          <p class="flash success" role="status" tabIndex={-1} ref={flash} key={said?.at}>
+          <p class="flash success" role="status" tabIndex={-1} ref={flash}>
             {said}
           </p>
           {/* A key per year: a page's loaded data never outlives the year it was loaded for. */}

@@ -155,6 +155,8 @@ export function Form<T>(props: FormProps<T>) {
   const [messages, setMessages] = useState<Record<string, string>>({})
   const [status, setStatus] = useState<string>('')
   const [busy, setBusy] = useState(false)
+  // Guards a second submit before the page has drawn `busy` (a double click, Enter twice).
+  const sending = useRef(false)
   const idempotency = useIdempotencyKey()
   const announce = useContext(Announce)
   const formRef = useRef<HTMLFormElement>(null)
@@ -171,6 +173,7 @@ export function Form<T>(props: FormProps<T>) {
 
   const onSubmit = async (event: Event) => {
     event.preventDefault()
+    if (sending.current) return
     const checked: Values = {}
     const wrong: Record<string, string> = {}
     for (const field of props.fields) {
@@ -190,6 +193,7 @@ export function Form<T>(props: FormProps<T>) {
       focusFirstWrong(wrong)
       return
     }
+    sending.current = true
     setBusy(true)
     setMessages({})
     setStatus('')
@@ -209,6 +213,7 @@ export function Form<T>(props: FormProps<T>) {
       setMessages(found)
       focusFirstWrong(found)
     } finally {
+      sending.current = false
       setBusy(false)
     }
   }
@@ -229,7 +234,8 @@ export function Form<T>(props: FormProps<T>) {
           {status}
         </p>
       )}
-      <button type="submit" disabled={busy}>
+      {/* aria-disabled, not disabled: a disabled button drops the keyboard focus to the page's top. */}
+      <button type="submit" aria-disabled={busy || undefined}>
         {busy ? 'Wird gesendet …' : props.submitLabel}
       </button>
     </form>

@@ -39,11 +39,15 @@ function Decide({ commitment, describedBy, onDecided, onStale }: Decisions & { c
   const announce = useContext(Announce)
   const [comment, setComment] = useState('')
   const [busy, setBusy] = useState(false)
+  // Guards a second decision before the page has drawn `busy` (a double click).
+  const sending = useRef(false)
   const [problem, setProblem] = useState<string>()
   const idempotency = useIdempotencyKey()
   const row = useRef<HTMLDivElement>(null)
 
   const decide = async (decision: Decision) => {
+    if (sending.current) return
+    sending.current = true
     setBusy(true)
     setProblem(undefined)
     const text = comment.trim()
@@ -65,6 +69,7 @@ function Decide({ commitment, describedBy, onDecided, onStale }: Decisions & { c
       // The row is stale: the list is read again, and says why the row went.
       if (refused.code === 'decided-meanwhile') onStale(problemMessage(refused))
     } finally {
+      sending.current = false
       setBusy(false)
     }
   }
@@ -81,10 +86,11 @@ function Decide({ commitment, describedBy, onDecided, onStale }: Decisions & { c
         onInput={(event) => setComment((event.currentTarget as HTMLInputElement).value)}
       />
       <div class="actions">
-        <button type="button" disabled={busy} aria-describedby={describedBy} onClick={() => void decide('approve')}>
+        {/* aria-disabled, not disabled: a disabled button drops the keyboard focus to the page's top. */}
+        <button type="button" aria-disabled={busy || undefined} aria-describedby={describedBy} onClick={() => void decide('approve')}>
           Freigeben
         </button>
-        <button type="button" class="secondary" disabled={busy} aria-describedby={describedBy} onClick={() => void decide('reject')}>
+        <button type="button" class="secondary" aria-disabled={busy || undefined} aria-describedby={describedBy} onClick={() => void decide('reject')}>
           Ablehnen
         </button>
       </div>
