@@ -166,11 +166,22 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
       lapsedCents: 0,
     }
     let closedThisRound = 0
+    // A budget that cannot close this round does not hold up the others: their carry-over reaches
+    // the next year now. The year completes in a later round, once every budget has closed.
+    const stuck: string[] = []
     for (const sozialraum of await queries.budgetsOfYear(year)) {
-      const { state: closed, closedNow } = await closeBudget(ledger, year, sozialraum, carryUnspent, context)
-      if (closedNow) closedThisRound += 1
-      await receiveCarryOver(ledger, closed, context)
-      totals = addTotals(totals, closed)
+      try {
+        const { state: closed, closedNow } = await closeBudget(ledger, year, sozialraum, carryUnspent, context)
+        if (closedNow) closedThisRound += 1
+        await receiveCarryOver(ledger, closed, context)
+        totals = addTotals(totals, closed)
+      } catch (error) {
+        if (!(error instanceof ProcessStepError)) throw error
+        stuck.push(error.message)
+      }
+    }
+    if (stuck.length > 0) {
+      throw new ProcessStepError(`closing ${year}: ${stuck.length} budget(s) did not close this round: ${stuck.slice(0, 3).join('; ')}`)
     }
     if (closedThisRound > 0) continue
     const outcome = await ledger.executeYear(year, { type: 'CompleteClose', totals }, context)

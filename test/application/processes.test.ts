@@ -7,6 +7,7 @@ import { closeYear, finishMove } from '../../src/application/processes.js'
 import type { CommandContext } from '../../src/application/command-handler.js'
 import { Ledger, YEAR_VIEW_MAX_AGE_MS } from '../../src/application/ledger.js'
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
+import { DomainError } from '../../src/domain/errors.js'
 import type { FiscalYearQueries } from '../../src/readmodels/fiscal-years.js'
 
 /**
@@ -68,6 +69,51 @@ t.test('a move the read models do not show is settled before its source closes',
   // Run again on the finished move: nothing changes.
   const again = await finishMove(ledger, { id: toB, year: 2025, from: { sozialraum: 'a', line: 'flexible' }, to: { sozialraum: 'b', line: 'flexible' }, amount: '1.00', amountCents: 100n, reason: 'Deckung' }, { sub: 'f1', role: 'finance' })
   t.same(again, { ended: 'completed', position: undefined }, 'finishing a finished move writes nothing')
+})
+
+/** A ledger whose close of one budget is refused while `failing`: a step that keeps failing, as a store could. */
+class LedgerFailingToClose extends Ledger {
+  failing = true
+  constructor(options: ConstructorParameters<typeof Ledger>[0], private readonly sozialraum: string) {
+    super(options)
+  }
+  override executeBudget(...args: Parameters<Ledger['executeBudget']>): ReturnType<Ledger['executeBudget']> {
+    const [, sozialraum, command] = args
+    if (this.failing && sozialraum === this.sozialraum && command.type === 'CloseBudget') {
+      return Promise.resolve({ kind: 'rejected', error: new DomainError('conflict', 'refused, as by a store that keeps failing') })
+    }
+    return super.executeBudget(...args)
+  }
+}
+
+t.test("a budget that cannot close does not hold up the year's other budgets; the year closes once it can", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-processes-'))
+  const store = new SqliteEventStore(join(dir, 'ledger.db'))
+  t.teardown(async () => {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const ledger = new LedgerFailingToClose({ store, clock: () => new Date('2025-12-31T12:00:00Z'), newEventId: randomUUID }, 'a')
+  for (const id of ['a', 'b', 'c']) {
+    await ledger.executeSozialraum(id, { type: 'RegisterSozialraum', name: id, status: 'pilot' }, finance('f1'))
+    await ledger.executeBudget(2025, id, { type: 'AllocateBudget', line: 'flexible', amountCents: 1_000n, decisionRef: 'JHA' }, finance('f1'))
+  }
+  await ledger.executeYear(2025, { type: 'RequestClose', reason: 'Abschluss', carryUnspent: ['flexible'] }, finance('f1'))
+  await ledger.executeYear(2025, { type: 'DecideClose', decision: 'approve', approver: { sub: 'f2', role: 'finance' } }, finance('f2'))
+  const queries = { unsettledMoves: async () => [], budgetsOfYear: async () => ['a', 'b', 'c'] } as unknown as FiscalYearQueries
+  const options = { ledger, queries, store, waitFor: async () => true }
+
+  await t.rejects(closeYear(options, 2025), /closing 2025: 1 budget\(s\) did not close this round: closing budget 2025 of a: refused/)
+  t.notOk((await ledger.readBudget(2025, 'a')).state.closed, 'a is not closed')
+  for (const id of ['b', 'c']) {
+    t.ok((await ledger.readBudget(2025, id)).state.closed, `${id}, after it in the list, is closed`)
+    t.ok((await ledger.readBudget(2026, id)).state.carriedInFrom.has(2025), `and 2026 of ${id} has its carry-over`)
+  }
+  t.equal((await ledger.readYear(2025)).state.status, 'closing', 'the year waits for a')
+
+  ledger.failing = false
+  t.equal(await closeYear(options, 2025), 'closed')
+  t.match((await ledger.readYear(2025)).state.totals, { budgets: 3, unspentCarriedCents: 3_000 }, 'every budget, nothing carried twice')
 })
 
 /**
