@@ -3,7 +3,7 @@ import { LINES, type Line } from '../domain/events.js'
 import { centsFromStorage, formatCents, type Cents } from '../domain/money.js'
 import { daysBefore, daysBetween } from '../domain/reports/dates.js'
 import { changePercent, percentOf, perCase } from '../domain/reports/figures.js'
-import { forecastYear, type CommitmentStatus, type ForecastBudgetInput, type ForecastFigures, type YearForecast } from '../domain/reports/forecast.js'
+import { forecastAsOf, forecastYear, type CommitmentStatus, type ForecastBudgetInput, type ForecastFigures, type YearForecast } from '../domain/reports/forecast.js'
 import type { SqlDatabase, SqlValue } from '../sql/port.js'
 
 /**
@@ -299,6 +299,8 @@ const GROUP_FIGURES = `${centsTextOf(`SUM(${COMMITTED})`, 'committed_cents')}, $
   ${centsTextOf(`SUM(CASE WHEN status IN ('open', 'requested') THEN ${REMAINING} ELSE 0 END)`, 'open_cents')},
   COUNT(DISTINCT case_ref) AS cases`
 
+const NO_SPENDING = Object.freeze({ onOrBeforeAsOfCents: 0n, afterAsOfCents: 0n })
+
 /** null sorts after every name: commitments without a help type come last. */
 const byGroupName = (a: string | null, b: string | null): number => (a === b ? 0 : a === null ? 1 : b === null ? -1 : byCodeUnits(a, b))
 
@@ -316,6 +318,8 @@ export class ReportQueries {
   ): Promise<{ lines: LineRow[]; forecast: YearForecast }> {
     const where = scope('sozialraum', visible)
     const params = [year, ...where.params]
+    // The run rate extrapolates the spending dated up to asOf; what is dated later is already recorded of the days it forecasts.
+    const on = forecastAsOf(year, asOf)
     const [lines, commitments, spendings] = (await this.db.queryTogether([
       { sql: `SELECT sozialraum, line, ${LINE_COLUMNS} FROM budget_lines WHERE year = ?${where.sql}`, params },
       {
@@ -324,28 +328,29 @@ export class ReportQueries {
         params,
       },
       {
-        sql: `SELECT sozialraum, ${centsTextOf('SUM(amount_cents)', 'spent_cents')} FROM spendings
+        sql: `SELECT sozialraum, ${centsTextOf('SUM(CASE WHEN spent_on <= ? THEN amount_cents ELSE 0 END)', 'until_cents')},
+         ${centsTextOf('SUM(CASE WHEN spent_on > ? THEN amount_cents ELSE 0 END)', 'after_cents')} FROM spendings
          WHERE year = ? AND reversed = 0${where.sql} GROUP BY sozialraum`,
-        params,
+        params: [on, on, ...params],
       },
     ])) as [
       LineRow[],
       Array<{ sozialraum: string; line: Line; status: CommitmentStatus; remaining_cents: CentsText; period_from: string; period_to: string }>,
-      Array<{ sozialraum: string; spent_cents: CentsText | null }>,
+      Array<{ sozialraum: string; until_cents: CentsText | null; after_cents: CentsText | null }>,
     ]
     const budgets = new Map<string, ForecastBudgetInput & { commitments: ForecastBudgetInput['commitments'][number][] }>()
     for (const row of lines) {
       let budget = budgets.get(row.sozialraum)
       if (budget === undefined) {
         const empty = { allocatedCents: 0n, spentCents: 0n }
-        budget = { sozialraum: row.sozialraum, lines: { ambulatory: empty, flexible: empty }, flexibleSpendingCents: 0n, commitments: [] }
+        budget = { sozialraum: row.sozialraum, lines: { ambulatory: empty, flexible: empty }, flexibleSpending: NO_SPENDING, commitments: [] }
         budgets.set(row.sozialraum, budget)
       }
       budget.lines = { ...budget.lines, [row.line]: { allocatedCents: cents(row.allocated_cents), spentCents: cents(row.spent_cents) } }
     }
     for (const row of spendings) {
       const budget = budgets.get(row.sozialraum)
-      if (budget) budget.flexibleSpendingCents = cents(row.spent_cents)
+      if (budget) budget.flexibleSpending = { onOrBeforeAsOfCents: cents(row.until_cents), afterAsOfCents: cents(row.after_cents) }
     }
     for (const row of commitments) {
       budgets.get(row.sozialraum)?.commitments.push({
@@ -356,7 +361,7 @@ export class ReportQueries {
       })
     }
     const ordered = [...budgets.values()].sort((a, b) => byCodeUnits(a.sozialraum, b.sozialraum))
-    return { lines, forecast: forecastYear(year, asOf, ordered) }
+    return { lines, forecast: forecastYear(year, on, ordered) }
   }
 
   /** Haushaltsüberwachungsliste: every budget's lines with their flows, use, warning level and forecast result. */

@@ -25,7 +25,7 @@ const commitment = (remainingCents: bigint, from: string, to: string, status: Co
 const budget = (overrides: Partial<ForecastBudgetInput> = {}): ForecastBudgetInput => ({
   sozialraum: 'nord',
   lines: { ambulatory: { allocatedCents: 100_000_00n, spentCents: 20_000_00n }, flexible: { allocatedCents: 10_000_00n, spentCents: 1_810_00n } },
-  flexibleSpendingCents: 1_810_00n,
+  flexibleSpending: { onOrBeforeAsOfCents: 1_810_00n, afterAsOfCents: 0n },
   commitments: [],
   ...overrides,
 })
@@ -60,13 +60,18 @@ t.test('expected from a commitment', async (t) => {
 })
 
 t.test('run rate of the flexible line', async (t) => {
+  const upTo = (onOrBeforeAsOfCents: bigint) => ({ onOrBeforeAsOfCents, afterAsOfCents: 0n })
   // 30 June 2025: 181 days elapsed (inclusive), 184 left.
-  t.equal(runRateCents(181_00n, YEAR, '2025-06-30'), 184_00n, 'per day elapsed, times the days left')
-  t.equal(runRateCents(181_00n, YEAR, '2025-12-31'), 0n, 'nothing left on 31 December')
-  t.equal(runRateCents(1_00n, YEAR, '2025-01-01'), 364_00n, 'on 1 January: a day elapsed, 364 left')
-  t.equal(runRateCents(1n, 2024, '2024-12-30'), 0n, 'a leap year: 365 days elapsed, one left, 1/365 of a cent rounds down')
-  t.equal(runRateCents(183n, 2024, '2024-07-01'), 183n, 'a leap year: 183 days elapsed, 183 left')
-  t.equal(runRateCents(0n, YEAR, '2025-06-30'), 0n, 'nothing spent, nothing extrapolated')
+  t.equal(runRateCents(upTo(181_00n), YEAR, '2025-06-30'), 184_00n, 'per day elapsed, times the days left')
+  t.equal(runRateCents(upTo(181_00n), YEAR, '2025-12-31'), 0n, 'nothing left on 31 December')
+  t.equal(runRateCents(upTo(1_00n), YEAR, '2025-01-01'), 364_00n, 'on 1 January: a day elapsed, 364 left')
+  t.equal(runRateCents(upTo(1n), 2024, '2024-12-30'), 0n, 'a leap year: 365 days elapsed, one left, 1/365 of a cent rounds down')
+  t.equal(runRateCents(upTo(183n), 2024, '2024-07-01'), 183n, 'a leap year: 183 days elapsed, 183 left')
+  t.equal(runRateCents(upTo(0n), YEAR, '2025-06-30'), 0n, 'nothing spent, nothing extrapolated')
+  const split = (onOrBeforeAsOfCents: bigint, afterAsOfCents: bigint) => ({ onOrBeforeAsOfCents, afterAsOfCents })
+  t.equal(runRateCents(split(0n, 1_000_00n), YEAR, '2025-01-31'), 0n, 'spending dated after asOf is no pace: nothing extrapolated')
+  t.equal(runRateCents(split(181_00n, 100_00n), YEAR, '2025-06-30'), 84_00n, 'what is recorded of the days after asOf is taken off')
+  t.equal(runRateCents(split(181_00n, 200_00n), YEAR, '2025-06-30'), 0n, 'never below 0: more is recorded than the pace forecasts')
 })
 
 t.test('a budget: each line, and both together', async (t) => {
@@ -127,7 +132,7 @@ const budgetInput = fc.record({
     ambulatory: fc.record({ allocatedCents: cents, spentCents: cents }),
     flexible: fc.record({ allocatedCents: cents, spentCents: cents }),
   }),
-  flexibleSpendingCents: cents,
+  flexibleSpending: fc.record({ onOrBeforeAsOfCents: cents, afterAsOfCents: cents }),
   commitments: fc.array(forecastCommitment, { maxLength: 8 }),
 })
 

@@ -59,11 +59,11 @@ const text = (value: string | null): string => (value === null ? '' : /^[=+\-@\t
 
 export const CSV_HEADERS: Record<ReportName, string[]> = {
   monitoring: [
-    'Stichtag', 'Sozialraum', 'Budgetlinie', 'Zugewiesen', 'Übertrag aus Vorjahr', 'Übertrag ins Folgejahr', 'Verschiebung Eingang',
+    'Prognosestichtag', 'Sozialraum', 'Budgetlinie', 'Zugewiesen', 'Übertrag aus Vorjahr', 'Übertrag ins Folgejahr', 'Verschiebung Eingang',
     'Verschiebung Ausgang', 'Verfallen', 'Gebunden', 'Ausgegeben', 'Verfügbar', 'Auslastung (%)', 'Warnstufe (%)', 'Prognose Jahresergebnis',
   ],
   forecast: [
-    'Stichtag', 'Sozialraum', 'Budgetlinie', 'Zugewiesen', 'Ausgegeben', 'Erwartet aus Mittelbindungen', 'Hochrechnung flexible Ausgaben',
+    'Prognosestichtag', 'Sozialraum', 'Budgetlinie', 'Zugewiesen', 'Ausgegeben', 'Erwartet aus Mittelbindungen', 'Hochrechnung flexible Ausgaben',
     'Prognose Ausgaben', 'Prognose Jahresergebnis',
   ],
   providers: ['Träger', 'Sozialraum', 'Gebunden', 'Abgerechnet', 'Offen', 'Fälle', 'Kosten je Fall'],

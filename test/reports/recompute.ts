@@ -311,12 +311,15 @@ function expectedOf(c: Commitment, year: number, asOf: string): bigint {
 }
 
 function forecastCents(ledger: Ledger, year: number, asOf: string, sozialraum: string, lines: Record<Line, LineFigures>): Record<Line, ForecastCents> {
-  const flexibleSpending = [...ledger.spendings.values()]
-    .filter((s) => s.year === year && s.sozialraum === sozialraum && !s.reversed)
-    .reduce((sum, s) => sum + s.amount, 0n)
+  const spendings = [...ledger.spendings.values()].filter((s) => s.year === year && s.sozialraum === sozialraum && !s.reversed)
+  const sum = (list: typeof spendings): bigint => list.reduce((total, s) => total + s.amount, 0n)
+  const until = sum(spendings.filter((s) => s.date <= asOf))
+  const after = sum(spendings.filter((s) => s.date > asOf))
   const elapsed = dayOf(asOf) - dayOf(`${year}-01-01`) + 1
   const left = dayOf(`${year}-12-31`) - dayOf(asOf)
-  const runRate = left === 0 ? 0n : roundDiv(flexibleSpending * BigInt(left), BigInt(elapsed))
+  // The pace of the spending dated up to asOf, less what is recorded already of the days after it.
+  const toCome = left === 0 ? 0n : roundDiv(until * BigInt(left), BigInt(elapsed)) - after
+  const runRate = toCome > 0n ? toCome : 0n
   const result = {} as Record<Line, ForecastCents>
   for (const line of LINES) {
     const expected = [...ledger.commitments.values()]

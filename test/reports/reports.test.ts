@@ -1,5 +1,5 @@
 import t from 'tap'
-import { assertProblem, budgetUrl, commitmentBody, get, post, spendingBody, uuid, type ApiResponse } from '../helpers/api.js'
+import { assertProblem, budgetUrl, commitmentBody, get, post, seed, spendingBody, uuid, type ApiResponse } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
 import {
   assertCsvMatches,
@@ -237,4 +237,44 @@ t.test('controlling reports', async (t) => {
     t.equal((await report(app, year - 1, 'monitoring', {}, head)).body.asOf, `${year - 1}-12-31`, 'a past year: its 31 December')
     t.equal((await report(app, year + 1, 'stale-commitments', {}, head)).body.asOf, `${year + 1}-01-01`, 'a future year: its 1 January')
   })
+})
+
+t.test('asOf sets the horizon: the run rate extrapolates the spending dated up to it, the figures are those recorded', async (t) => {
+  const { app } = await startTestService(t)
+  await seed(app, 'nord', { ambulatory: '10000', flexible: '10000' })
+  const commitment = uuid()
+  must(await post(app, `${budgetUrl(2025, 'nord')}/commitments`, commitmentBody({ id: commitment, amount: '1200', line: 'ambulatory' })), 'commitment')
+  must(await post(app, `${budgetUrl(2025, 'nord')}/commitments/${commitment}/invoices`, { invoiceNo: 'R-11', amount: '1100', invoiceDate: '2025-11-30' }), 'invoice')
+  let head = must(await post(app, `${budgetUrl(2025, 'nord')}/spending`, spendingBody({ id: uuid(), amount: '1000', date: '2025-11-30' })), 'spending').body.position
+  const figures = (allocated: string, spent: string, expectedCommitments: string, runRate: string, forecastSpent: string, forecastResult: string) =>
+    ({ allocated, spent, expectedCommitments, runRate, forecastSpent, forecastResult })
+
+  let forecast = await report(app, 2025, 'forecast', { asOf: '2025-01-31' }, head)
+  t.strictSame(
+    forecast.body.items[0].lines,
+    {
+      ambulatory: figures('10000.00', '1100.00', '100.00', '0.00', '1200.00', '8800.00'),
+      flexible: figures('10000.00', '1000.00', '0.00', '0.00', '1000.00', '9000.00'),
+    },
+    'on 31 January: no spending dated up to it, no run rate (it was 10774.19, a deficit of 1774.19 that does not exist); spent is all that is recorded',
+  )
+  const monitoring = await report(app, 2025, 'monitoring', { asOf: '2025-01-31' }, head)
+  const lines = monitoring.body.items[0].lines
+  t.strictSame(
+    [lines.ambulatory.spent, lines.ambulatory.forecastResult, lines.flexible.spent, lines.flexible.forecastResult],
+    ['1100.00', '8800.00', '1000.00', '9000.00'],
+    'monitoring: the figures recorded, the forecast result on asOf',
+  )
+
+  // 310.00 dated in January: 10.00 a day over 31 days, 3,340.00 over the 334 days left, of which 1,000.00 is recorded.
+  head = must(await post(app, `${budgetUrl(2025, 'nord')}/spending`, spendingBody({ id: uuid(), amount: '310', date: '2025-01-10' })), 'spending').body.position
+  forecast = await report(app, 2025, 'forecast', { asOf: '2025-01-31' }, head)
+  t.strictSame(
+    forecast.body.items[0].lines.flexible,
+    figures('10000.00', '1310.00', '0.00', '2340.00', '3650.00', '6350.00'),
+    'the pace of January, less what is recorded already of the days after 31 January',
+  )
+  forecast = await report(app, 2025, 'forecast', { asOf: '2025-11-30' }, head)
+  // 1,310.00 over 334 days, times the 31 days left: 121.59 (121.586…).
+  t.strictSame(forecast.body.items[0].lines.flexible, figures('10000.00', '1310.00', '0.00', '121.59', '1431.59', '8568.41'), 'on 30 November every spending is dated up to it')
 })

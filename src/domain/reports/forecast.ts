@@ -19,12 +19,16 @@ import { divideRounded } from './figures.js'
  *      is left of its period, and only the part up to 31 December counts this year. A period that
  *      starts after 31 December adds nothing.
  *    Each commitment's share is rounded to the nearest cent, halves up.
- * 3. Run rate of the flexible line: the flexible spending so far (recorded spending net of
- *    reversals; invoices on flexible commitments are forecast by step 2) / the days from 1 January
- *    to asOf (inclusive) × the days after asOf to 31 December; rounded to the nearest cent, halves
- *    up. 0 on 31 December. The ambulatory line has no run rate.
- * 4. forecastSpent = spent (the line's spent: invoices and spending so far) + expected from
- *    commitments + run rate; forecastResult = allocated − forecastSpent (negative: a deficit).
+ * 3. Run rate of the flexible line: the flexible spending dated 1 January to asOf (recorded
+ *    spending net of reversals; invoices on flexible commitments are forecast by step 2) / the
+ *    days from 1 January to asOf (inclusive) × the days after asOf to 31 December, rounded to the
+ *    nearest cent, halves up; less the flexible spending already recorded with a date after asOf
+ *    (it is in `spent`, and it falls on those days), never below 0. 0 on 31 December. The
+ *    ambulatory line has no run rate.
+ * 4. forecastSpent = spent (the line's spent: every invoice and spending recorded, whatever its
+ *    date) + expected from commitments + run rate; forecastResult = allocated − forecastSpent
+ *    (negative: a deficit). asOf sets the horizon of steps 2 and 3; the figures are those recorded
+ *    now, not as they stood on asOf.
  *
  * A budget's total, and the total of all budgets, are the sums of their lines, figure by figure.
  */
@@ -42,8 +46,12 @@ export interface ForecastCommitment {
 export interface ForecastBudgetInput {
   sozialraum: string
   lines: Readonly<Record<Line, { allocatedCents: Cents; spentCents: Cents }>>
-  /** The flexible spending recorded so far, net of reversals: what the run rate extrapolates. */
-  flexibleSpendingCents: Cents
+  /**
+   * The flexible spending recorded, net of reversals, split by its date against asOf (as
+   * forecastAsOf moves it into the year): dated on or before asOf is what the run rate
+   * extrapolates, dated after it is what the run rate already has of the days it forecasts.
+   */
+  flexibleSpending: { onOrBeforeAsOfCents: Cents; afterAsOfCents: Cents }
   commitments: readonly ForecastCommitment[]
 }
 
@@ -89,12 +97,17 @@ export function expectedFromCommitment(commitment: ForecastCommitment, year: num
   return divideRounded(remaining * BigInt(inYear), BigInt(left))
 }
 
-/** Step 3: the flexible spending so far, extrapolated over the days after `asOf` (which lies in the year). */
-export function runRateCents(flexibleSpendingCents: Cents, year: number, asOf: string): Cents {
+/**
+ * Step 3: the flexible spending dated up to `asOf` (which lies in the year), extrapolated over the
+ * days after it, less what is already recorded with a later date; never below 0.
+ */
+export function runRateCents(spending: ForecastBudgetInput['flexibleSpending'], year: number, asOf: string): Cents {
   const elapsed = daysInclusive(`${year}-01-01`, asOf)
   const remaining = dayNumber(lastDayOf(year)) - dayNumber(asOf)
   if (elapsed <= 0 || remaining <= 0) return 0n
-  return divideRounded(flexibleSpendingCents * BigInt(remaining), BigInt(elapsed))
+  const extrapolated = divideRounded(spending.onOrBeforeAsOfCents * BigInt(remaining), BigInt(elapsed))
+  const toCome = extrapolated - spending.afterAsOfCents
+  return toCome > 0n ? toCome : 0n
 }
 
 const ZERO: ForecastFigures = {
@@ -121,7 +134,7 @@ export function addForecasts(a: ForecastFigures, b: ForecastFigures): ForecastFi
 export function forecastBudget(year: number, asOf: string, input: ForecastBudgetInput): BudgetForecast {
   const expected: Record<Line, Cents> = { ambulatory: 0n, flexible: 0n }
   for (const commitment of input.commitments) expected[commitment.line] += expectedFromCommitment(commitment, year, asOf)
-  const runRate = runRateCents(input.flexibleSpendingCents, year, asOf)
+  const runRate = runRateCents(input.flexibleSpending, year, asOf)
   const lineForecast = (line: Line): ForecastFigures => {
     const { allocatedCents, spentCents } = input.lines[line]
     const runRateOfLine = line === 'flexible' ? runRate : 0n

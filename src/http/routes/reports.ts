@@ -36,7 +36,10 @@ const formatQuery = {
 const asOfQuery = {
   asOf: businessDate
     .optional()
-    .meta({ description: 'The date the report stands on (YYYY-MM-DD), moved into the fiscal year; today (UTC) by default' }),
+    .meta({
+      description:
+        'The date the report stands on (YYYY-MM-DD), moved into the fiscal year; today (UTC) by default. It is the horizon of the forecast (monitoring, forecast) and the date overdue days count to (stale-commitments); the figures are those recorded now, whatever their dates, not as they stood on asOf',
+    }),
 }
 const daysQuery = {
   days: z
@@ -83,19 +86,19 @@ const monitoringFigures = z
     movedIn: moneyOut.meta({ description: 'Moved in from other Sozialräume (part of allocated)' }),
     movedOut: moneyOut.meta({ description: 'Moved out to other Sozialräume (taken off allocated)' }),
     lapsed: moneyOut.meta({ description: "What this year's close let lapse" }),
-    committed: moneyOut,
-    spent: moneyOut,
+    committed: moneyOut.meta({ description: "The open remainders of the line's commitments, as recorded now" }),
+    spent: moneyOut.meta({ description: 'Invoices and flexible spending recorded so far, net of reversals, whatever their dates (asOf does not filter it)' }),
     available: moneyOut.meta({ description: 'allocated − committed − spent' }),
     utilisation: percentOut.nullable().meta({ description: '(committed + spent) / allocated in percent; null when nothing is allocated' }),
     warningLevel: z.number().nullable().meta({ description: "The highest configured threshold (percent) the line reached, or null; always null for both lines together" }),
-    forecastResult: moneyOut.meta({ description: 'allocated − forecast spending (see the forecast report)' }),
+    forecastResult: moneyOut.meta({ description: 'allocated − forecast spending, with asOf as its horizon (see the forecast report)' }),
   })
   .meta({ id: 'MonitoringFigures' })
 const monitoringLines = { lines: z.object({ ambulatory: monitoringFigures, flexible: monitoringFigures }), total: monitoringFigures }
 const monitoringSchema = z
   .object({
     year: z.number().int(),
-    asOf: z.string(),
+    asOf: z.string().meta({ description: 'The horizon of forecastResult (the query\'s asOf moved into the year); the other figures are those recorded now' }),
     thresholds: z.object({ ambulatory: z.array(z.number()), flexible: z.array(z.number()) }),
     items: z.array(z.object({ sozialraum: z.string(), ...monitoringLines })),
     total: z.object(monitoringLines),
@@ -103,7 +106,7 @@ const monitoringSchema = z
   .meta({ id: 'MonitoringReport', description: 'Haushaltsüberwachungsliste: every budget of the year by line, and the totals' })
 
 const MONITORING_HEADERS = [
-  'Stichtag',
+  'Prognosestichtag',
   'Sozialraum',
   'Budgetlinie',
   'Zugewiesen',
@@ -150,9 +153,12 @@ function monitoringCsv(report: MonitoringReport): string {
 const forecastFigures = z
   .object({
     allocated: moneyOut,
-    spent: moneyOut.meta({ description: 'Spent so far: invoices and flexible spending, net of reversals' }),
+    spent: moneyOut.meta({ description: 'Spent so far: every invoice and flexible spending recorded, net of reversals, whatever its date (asOf does not filter it)' }),
     expectedCommitments: moneyOut.meta({ description: "Open and requested commitments' remainders, spread evenly over their periods, up to 31 December" }),
-    runRate: moneyOut.meta({ description: "Flexible line: the spending so far per day elapsed, times the days left (0 on the ambulatory line)" }),
+    runRate: moneyOut.meta({
+      description:
+        'Flexible line: the spending dated 1 January to asOf per day elapsed, times the days after asOf, less the flexible spending already recorded with a later date; never below 0 (0 on the ambulatory line)',
+    }),
     forecastSpent: moneyOut.meta({ description: 'spent + expectedCommitments + runRate' }),
     forecastResult: moneyOut.meta({ description: 'allocated − forecastSpent; negative is a deficit' }),
   })
@@ -161,14 +167,14 @@ const forecastLines = { lines: z.object({ ambulatory: forecastFigures, flexible:
 const forecastSchema = z
   .object({
     year: z.number().int(),
-    asOf: z.string(),
+    asOf: z.string().meta({ description: 'The horizon of the forecast (the query\'s asOf moved into the year); spent is what is recorded now' }),
     items: z.array(z.object({ sozialraum: z.string(), ...forecastLines })),
     total: z.object(forecastLines),
   })
   .meta({ id: 'ForecastReport', description: 'Hochrechnung: the year-end forecast of every budget by line, and the totals' })
 
 const FORECAST_HEADERS = [
-  'Stichtag',
+  'Prognosestichtag',
   'Sozialraum',
   'Budgetlinie',
   'Zugewiesen',
