@@ -66,8 +66,8 @@ export const CSV_HEADERS: Record<ReportName, string[]> = {
     'Prognosestichtag', 'Sozialraum', 'Budgetlinie', 'Zugewiesen', 'Ausgegeben', 'Erwartet aus Mittelbindungen', 'Hochrechnung flexible Ausgaben',
     'Prognose Ausgaben', 'Prognose Jahresergebnis',
   ],
-  providers: ['Träger', 'Sozialraum', 'Gebunden', 'Abgerechnet', 'Offen', 'Fälle', 'Kosten je Fall'],
-  'help-types': ['Hilfeart', 'Sozialraum', 'Gebunden', 'Abgerechnet', 'Offen', 'Fälle', 'Kosten je Fall'],
+  providers: ['Zeile', 'Träger', 'Sozialraum', 'Gebunden', 'Abgerechnet', 'Offen', 'Fälle', 'Kosten je Fall'],
+  'help-types': ['Zeile', 'Hilfeart', 'Sozialraum', 'Gebunden', 'Abgerechnet', 'Offen', 'Fälle', 'Kosten je Fall'],
   comparison: [
     'Sozialraum', 'Gebunden ambulant', 'Fälle', 'Kosten je Fall', 'Ausgaben flexibel', 'Ausgaben gesamt', 'Anteil flexibel (%)',
     'Kosten je Fall Vorjahr', 'Veränderung Kosten je Fall (%)', 'Ausgaben gesamt Vorjahr', 'Veränderung Ausgaben gesamt (%)',
@@ -103,15 +103,15 @@ export function csvRowsOf(name: ReportName, body: Json): string[][] {
     case 'providers':
     case 'help-types': {
       const key = name === 'providers' ? 'provider' : 'helpType'
-      const row = (group: string | null, sozialraum: string, f: Json) => [
-        text(group), sozialraum, num(f.committed), num(f.invoiced), num(f.open), num(f.cases), num(f.costPerCase),
+      const row = (kind: string, group: string | null, sozialraum: string, f: Json) => [
+        kind, text(group), sozialraum, num(f.committed), num(f.invoiced), num(f.open), num(f.cases), num(f.costPerCase),
       ]
       return [
         ...body.items.flatMap((item: Json) => [
-          ...item.sozialraeume.map((s: Json) => row(item[key], s.sozialraum, s)),
-          row(item[key], BOTH, item.total),
+          ...item.sozialraeume.map((s: Json) => row('Einzeln', item[key], s.sozialraum, s)),
+          row('Summe', item[key], BOTH, item.total),
         ]),
-        row(TOTAL, BOTH, body.total),
+        row('Gesamt', TOTAL, BOTH, body.total),
       ]
     }
     case 'comparison': {

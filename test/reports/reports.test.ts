@@ -1,3 +1,4 @@
+import { parse } from 'csv-parse/sync'
 import t from 'tap'
 import { assertProblem, budgetUrl, commitmentBody, get, post, seed, spendingBody, uuid, type ApiResponse } from '../helpers/api.js'
 import { startTestService } from '../helpers/service.js'
@@ -181,9 +182,9 @@ t.test('controlling reports', async (t) => {
     const providers = await report(app, 2025, 'providers', {}, head)
     t.notOk(providers.body.items.some((item: { provider: string; sozialraeume: unknown[] }) => item.provider === 'traeger-b' && JSON.stringify(item).includes('F-9')), 'the rejected commitment is left out')
     const csv = await report(app, 2025, 'providers', { format: 'csv' }, head)
-    t.match(csv.text, /\r\n'=SUMME\(A1\);nord;/, 'a provider Excel would run as a formula is written as text')
+    t.match(csv.text, /\r\nEinzeln;'=SUMME\(A1\);nord;/, 'a provider Excel would run as a formula is written as text')
     const helpCsv = await report(app, 2025, 'help-types', { format: 'csv' }, head)
-    t.match(helpCsv.text, /\r\n"Hilfe; mit ""Semikolon""";nord;/, 'a help type with ; and " is quoted')
+    t.match(helpCsv.text, /\r\nEinzeln;"Hilfe; mit ""Semikolon""";nord;/, 'a help type with ; and " is quoted')
     const comparison = await report(app, 2025, 'comparison', {}, head)
     const ost = comparison.body.items.find((item: { sozialraum: string }) => item.sozialraum === 'ost')
     t.strictSame(ost.previous, { costPerCase: null, totalSpent: null }, 'ost had no budget in 2024')
@@ -277,4 +278,27 @@ t.test('asOf sets the horizon: the run rate extrapolates the spending dated up t
   forecast = await report(app, 2025, 'forecast', { asOf: '2025-11-30' }, head)
   // 1,310.00 over 334 days, times the 31 days left: 121.59 (121.586…).
   t.strictSame(forecast.body.items[0].lines.flexible, figures('10000.00', '1310.00', '0.00', '121.59', '1431.59', '8568.41'), 'on 30 November every spending is dated up to it')
+})
+
+t.test('the CSV of providers and help types tells a total row from a provider named Gesamt or a help type named Summe', async (t) => {
+  const { app } = await startTestService(t)
+  await seed(app, 'nord')
+  const head = must(
+    await post(app, `${budgetUrl(2025, 'nord')}/commitments`, commitmentBody({ id: uuid(), provider: 'Gesamt', helpType: 'Summe', amount: '1200' })),
+    'commitment',
+  ).body.position
+  const rowsOf = async (name: 'providers' | 'help-types') => {
+    const csv = await report(app, 2025, name, { format: 'csv' }, head)
+    return (parse(csv.text, { bom: true, delimiter: ';', record_delimiter: '\r\n' }) as string[][]).slice(1).map((row) => row.slice(0, 4))
+  }
+  t.strictSame(
+    await rowsOf('providers'),
+    [['Einzeln', 'Gesamt', 'nord', '1200,00'], ['Summe', 'Gesamt', 'Summe', '1200,00'], ['Gesamt', 'Gesamt', 'Summe', '1200,00']],
+    'providers: the column Zeile says which row is the provider Gesamt and which the total',
+  )
+  t.strictSame(
+    await rowsOf('help-types'),
+    [['Einzeln', 'Summe', 'nord', '1200,00'], ['Summe', 'Summe', 'Summe', '1200,00'], ['Gesamt', 'Gesamt', 'Summe', '1200,00']],
+    'help types: the help type Summe is a row of its own',
+  )
 })

@@ -227,7 +227,15 @@ const helpTypesSchema = z
   })
   .meta({ id: 'HelpTypesReport', description: "The year's commitments by help type, per Sozialraum and in total" })
 
-const groupRow = (group: string | null, sozialraum: string, figures: GroupFigures): CsvCell[] => [
+/**
+ * The first column of the providers' and help types' CSVs, what a row is: one Sozialraum of a
+ * group, a group's total, or the report's total. Provider and help type are free text (a provider
+ * may be named "Gesamt"), so their cells cannot tell a total from a group.
+ */
+const GROUP_ROW = { sozialraum: 'Einzeln', group: 'Summe', total: 'Gesamt' } as const
+
+const groupRow = (kind: keyof typeof GROUP_ROW, group: string | null, sozialraum: string, figures: GroupFigures): CsvCell[] => [
+  GROUP_ROW[kind],
   group,
   sozialraum,
   money(figures.committed),
@@ -238,11 +246,11 @@ const groupRow = (group: string | null, sozialraum: string, figures: GroupFigure
 ]
 function groupCsv(groupHeader: string, report: { items: Array<{ name: string | null; sozialraeume: Array<{ sozialraum: string } & GroupFigures>; total: GroupFigures }>; total: GroupFigures }): string {
   const rows = report.items.flatMap((item) => [
-    ...item.sozialraeume.map((row) => groupRow(item.name, row.sozialraum, row)),
-    groupRow(item.name, BOTH_LINES, item.total),
+    ...item.sozialraeume.map((row) => groupRow('sozialraum', item.name, row.sozialraum, row)),
+    groupRow('group', item.name, BOTH_LINES, item.total),
   ])
-  rows.push(groupRow(TOTAL, BOTH_LINES, report.total))
-  return csvText([groupHeader, 'Sozialraum', 'Gebunden', 'Abgerechnet', 'Offen', 'Fälle', 'Kosten je Fall'], rows)
+  rows.push(groupRow('total', TOTAL, BOTH_LINES, report.total))
+  return csvText(['Zeile', groupHeader, 'Sozialraum', 'Gebunden', 'Abgerechnet', 'Offen', 'Fälle', 'Kosten je Fall'], rows)
 }
 const providersCsv = (report: GroupReport<'provider'>): string =>
   groupCsv('Träger', { ...report, items: report.items.map((item) => ({ ...item, name: item.provider })) })
