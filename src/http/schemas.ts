@@ -136,7 +136,11 @@ export const positionText = z
   // zod runs this even when the pattern failed: only digits may reach BigInt.
   .refine((text) => !/^\d+$/.test(text) || BigInt(text) <= MAX_POSITION, 'must not exceed 2^63 - 1')
 
-export const readQuery = { minPosition: positionText.optional() }
+export const readQuery = {
+  minPosition: positionText.optional().meta({
+    description: `Read your own write: answer once the read models have reached this position of the event log (a whole number from 0 to 2^63 − 1 = ${MAX_POSITION})`,
+  }),
+}
 
 /**
  * The id of a commitment or spending: a UUID, taken in any case and kept in lower case, so that

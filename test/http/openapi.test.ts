@@ -210,6 +210,28 @@ t.test('the OpenAPI document', async (t) => {
       t.equal(served.status, accepted ? 200 : 400, `the server ${accepted ? 'takes' : 'refuses'} limit=${value}`)
     }
   })
+  t.test("the stale commitments' days are declared as they are enforced", async (t) => {
+    const parameter = document.paths['/v1/reports/{year}/stale-commitments'].get.parameters.find((candidate: Json) => candidate.name === 'days')
+    const days = patternsOfProperty(parameter.schema)
+    t.equal(days.length, 1, 'a pattern')
+    for (let value = 0; value <= 99_999; value += 1) {
+      if (matchesAll(days, String(value)) !== value <= 3650) {
+        t.fail(`the pattern ${value <= 3650 ? 'refuses' : 'takes'} days=${value}`)
+        return
+      }
+    }
+    for (const [value, accepted] of [['0', true], ['3650', true], ['3651', false], ['9999', false], ['07', false], ['-1', false]] as const) {
+      t.equal(matchesAll(days, value), accepted, `the pattern ${accepted ? 'takes' : 'refuses'} days=${value}`)
+      const served = await get(service.app, `/v1/reports/2025/stale-commitments?days=${value}`)
+      t.equal(served.status, accepted ? 200 : 400, `the server ${accepted ? 'takes' : 'refuses'} days=${value}`)
+    }
+  })
+
+  t.test('minPosition says its maximum, which the server enforces', async (t) => {
+    const parameter = document.paths['/v1/budgets/{year}'].get.parameters.find((candidate: Json) => candidate.name === 'minPosition')
+    t.match(parameter.description, /9223372036854775807/, 'the description names 2^63 − 1')
+    t.equal((await get(service.app, '/v1/budgets/2025?minPosition=9223372036854775808')).status, 400, 'the server refuses 2^63')
+  })
 })
 
 t.test('answers keyed by content type are still serialised through their schema', async (t) => {

@@ -44,8 +44,8 @@ const asOfQuery = {
 const daysQuery = {
   days: z
     .string()
-    .regex(/^(0|[1-9][0-9]{0,3})$/, 'days must be a whole number from 0 to 3650')
-    .refine((text) => !/^[0-9]+$/.test(text) || Number(text) <= 3650, 'days must be a whole number from 0 to 3650')
+    // 0 to 3650, as a pattern, so that the OpenAPI document says what is enforced.
+    .regex(/^(0|[1-9][0-9]{0,2}|[12][0-9]{3}|3[0-5][0-9]{2}|36[0-4][0-9]|3650)$/, 'days must be a whole number from 0 to 3650')
     .optional()
     .meta({ description: 'How many days a period must have ended before asOf: more than this (0 to 3650; 30 by default)' }),
 }
