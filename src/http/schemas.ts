@@ -73,10 +73,15 @@ const NO_BIDI_CONTROLS = new RegExp(`^[^${BIDI_CONTROLS}]*$`)
  */
 const ONE_WAY = new RegExp(`^${VISIBLE_CHARACTER}(?:[ ${JOINERS_AND_MARKS}]*${VISIBLE_CHARACTER})*$`)
 
-/** Text that says something: bounded, not blank, no control characters (free text may break lines). */
-const text = (maxLength: number, allowLineBreaks = false) =>
-  z
-    .string()
+/**
+ * Text that says something: bounded, not blank, no control characters (free text may break lines).
+ * With `normalize`, the text is first put in Unicode's composed form (NFC) and every rule is
+ * checked on that, as it is what is stored: NFC lengthens some characters (U+0958 becomes two code
+ * units, U+FB2C three), and a length checked before it let text through that the event schema's
+ * limit then refused, a 500.
+ */
+const text = (maxLength: number, allowLineBreaks = false, normalize = false) =>
+  (normalize ? z.string().normalize('NFC') : z.string())
     .min(1)
     .max(maxLength)
     .regex(VISIBLE, 'must not be blank')
@@ -92,9 +97,10 @@ const text = (maxLength: number, allowLineBreaks = false) =>
  * kept in Unicode's composed form (NFC). Else "RE-7", "RE-7 " and "RE 7" with a no-break space
  * would be three invoice numbers of one commitment, each booked once (docs/domain.md rule 2).
  */
-export const reference = text(TEXT_LIMITS.reference)
-  .regex(ONE_WAY, 'must begin and end with a visible character, and hold no line break, no other space than the plain one and no invisible character')
-  .normalize('NFC')
+export const reference = text(TEXT_LIMITS.reference, false, true).regex(
+  ONE_WAY,
+  'must begin and end with a visible character, and hold no line break, no other space than the plain one and no invisible character',
+)
 export const freeText = text(TEXT_LIMITS.freeText, true).meta({ description: PERSONAL_DATA_NOTE })
 
 /** No half of a surrogate pair alone (`"\ud800"` is valid JSON, but no text): the two alternatives are disjoint, so linear. */

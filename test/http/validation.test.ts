@@ -211,6 +211,25 @@ t.test('bad input writes nothing', async (t) => {
     { name: 'an invisible receipt', send: (url) => post(app, `${url}/spending`, spendingBody({ receiptRef: '\u2800' })), path: 'receiptRef' },
     { name: 'free text of invisible characters', send: (url) => post(app, `${url}/spending`, spendingBody({ purpose: '\u200b\u200d \ufeff' })), path: 'purpose' },
     { name: 'a right-to-left override in free text', send: (url) => post(app, `${url}/spending`, spendingBody({ purpose: 'Ausflug \u202efdp.exe' })), path: 'purpose' },
+    // A reference's length counts after NFC, which lengthens some characters: U+0958 is two code
+    // units there, U+FB2C three (they were taken and the event schema refused them: a 500)
+    {
+      name: 'a decision reference that NFC makes longer than 128',
+      send: (url) => post(app, `${url}/allocations`, { line: 'flexible', amount: '1', decisionRef: '\u0958'.repeat(100) }),
+      path: 'decisionRef',
+    },
+    { name: 'a receipt that NFC makes longer than 128', send: (url) => post(app, `${url}/spending`, spendingBody({ receiptRef: '\ufb2c'.repeat(43) })), path: 'receiptRef' },
+    { name: 'a provider that NFC makes longer than 128', send: (url) => post(app, `${url}/commitments`, commitmentBody({ provider: '\u0958'.repeat(100) })), path: 'provider' },
+    {
+      name: 'an invoice number that NFC makes longer than 128',
+      send: () => post(app, `${commitment}/invoices`, { invoiceNo: '\u0958'.repeat(65), amount: '1', invoiceDate: '2025-03-01' }),
+      path: 'invoiceNo',
+    },
+    {
+      name: "a status change's decision reference that NFC makes longer than 128",
+      send: () => post(app, '/v1/sozialraeume/valid/status', { status: 'permanent', decisionRef: '\u0958'.repeat(100) }),
+      path: 'decisionRef',
+    },
     // Dates and the fiscal year
     { name: 'a date before 2000', send: (url) => post(app, `${url}/spending`, spendingBody({ date: '1999-12-31' })), path: 'date' },
     { name: 'a spending dated in another fiscal year', send: (url) => post(app, `${url}/spending`, spendingBody({ date: '2024-12-31' })), path: 'date' },
@@ -276,4 +295,18 @@ t.test('a correlation id with control characters is not kept: the request id sta
   t.equal(correlationOf(first), 'vorgang-42', "a plain one is the event's correlation id")
   t.notMatch(correlationOf(second) ?? '', /[\u0080-\u009f]/, 'a controlled one is not')
   t.ok((correlationOf(second) ?? '').length > 0, 'the request id stands in')
+})
+
+t.test('a reference is measured composed: 128 code units after NFC are taken, and a refused one leaves its Idempotency-Key free', async (t) => {
+  const service = await startTestService(t)
+  const seeded = await seed(service.app, 'nfc')
+  const allocate = (decisionRef: string) =>
+    post(service.app, `${seeded.url}/allocations`, { line: 'flexible', amount: '1', decisionRef }, { 'idempotency-key': 'nfc-1' })
+  const head = await service.store.headPosition()
+  assertProblem(t, await allocate('\u0958'.repeat(65)), 400, 'validation', '130 code units once composed')
+  t.equal(await service.store.headPosition(), head, 'nothing written')
+  const taken = await allocate('\u0958'.repeat(64))
+  t.equal(taken.status, 201, `the corrected request with the same key is taken (got ${taken.status} ${taken.body?.type})`)
+  const [event] = await service.store.readAll({ after: head, maxCount: 1 })
+  t.equal((event?.data as { decisionRef?: string } | undefined)?.decisionRef, '\u0915\u093c'.repeat(64), 'stored composed')
 })
