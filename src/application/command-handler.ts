@@ -88,7 +88,12 @@ interface QueuedWrite<State, Command, Event> {
   readonly context: CommandContext
   readonly guard: WriteGuard<State> | undefined
   readonly settle: (outcome: WriteOutcome<State, Event>) => void
-  readonly fail: (error: unknown) => void
+  /**
+   * Fails the command. `beforeAppend`: the error came before any append of its events (deciding
+   * or reading threw, other writers kept coming first), so the store holds nothing of it; else
+   * whether it was stored is unknown (an append that failed may have committed).
+   */
+  readonly fail: (error: unknown, beforeAppend?: boolean) => void
 }
 
 interface StreamQueue<State, Command, Event> {
@@ -178,13 +183,17 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     const request = { streamId, requestHash: context.requestHash }
     if (key !== null && keys && !keys.claim(context.actor.sub, key, request)) return { kind: 'idempotency-key-reused' }
     let outcome: WriteOutcome<State, Event> | undefined
+    const failure = { beforeAppend: false }
     try {
-      outcome = await this.enqueue(streamId, initialState, command, context, guard)
+      outcome = await this.enqueue(streamId, initialState, command, context, guard, failure)
       return outcome
     } finally {
       const wrote = outcome?.kind === 'written' || outcome?.kind === 'replayed'
-      // An error may have come after the write committed: keep the claim then, to be safe.
-      if (key !== null && keys && outcome !== undefined && !wrote) keys.release(context.actor.sub, key, request)
+      // A key binds to a write: it is freed when nothing was written, by an outcome or by an error
+      // known to have come before the append. An error of an append may have come after the write
+      // committed (KurrentDB unreachable mid-append): the claim is kept then, to be safe.
+      const nothingWritten = outcome === undefined ? failure.beforeAppend : !wrote
+      if (key !== null && keys && nothingWritten) keys.release(context.actor.sub, key, request)
     }
   }
 
@@ -194,14 +203,31 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     command: Command,
     context: CommandContext,
     guard: WriteGuard<State> | undefined,
+    failure: { beforeAppend: boolean },
   ): Promise<WriteOutcome<State, Event>> {
     let queue = this.queues.get(streamId)
     if (queue !== undefined && queue.items.length >= MAX_QUEUED_PER_STREAM) {
+      failure.beforeAppend = true
       return Promise.reject(new StreamBusyError(streamId, queue.items.length))
     }
     const started = queue === undefined
     if (queue === undefined) this.queues.set(streamId, (queue = { initialState, items: [] }))
-    const written = new Promise<WriteOutcome<State, Event>>((settle, fail) => queue.items.push({ command, context, guard, settle, fail }))
+    const written = new Promise<WriteOutcome<State, Event>>((resolve, reject) => {
+      // Only the first answer counts (the drain fails a whole batch on a bug, answered or not).
+      let answered = false
+      const settle = (outcome: WriteOutcome<State, Event>) => {
+        if (!answered) resolve(outcome)
+        answered = true
+      }
+      const fail = (error: unknown, beforeAppend = false) => {
+        if (!answered) {
+          failure.beforeAppend = beforeAppend
+          reject(error)
+        }
+        answered = true
+      }
+      queue.items.push({ command, context, guard, settle, fail })
+    })
     if (started) void this.drain(streamId, queue)
     return written
   }
@@ -222,8 +248,10 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
         first = false
         queue.items.unshift(...left)
       } catch (error) {
-        // writeBatch answers every command itself; this is a bug, and no command may hang on it.
-        for (const item of batch) item.fail(error)
+        // A read of the stream failed before any append of the batch; else writeBatch answers
+        // every command itself, this is a bug, and no command may hang on it.
+        if (error instanceof ReadBeforeAppendError) for (const item of batch) item.fail(error.cause, true)
+        else for (const item of batch) item.fail(error)
       }
     }
     this.queues.delete(streamId)
@@ -249,13 +277,13 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       // (its next write is queued before this one is refused) lets this one in.
       if (attempt > 1) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 ** attempt, 64)))
       if (view === undefined) {
-        view = await this.load(streamId, initialState)
+        view = await this.loadBeforeAppend(streamId, initialState)
         latest = true
       }
       const decided = await this.decideBatch(streamId, initialState, view, pending)
       if (!latest && refusesAny(decided)) {
         // Decided on the cached state: another process may have written since. Confirm on the latest.
-        const caughtUp = await this.load(streamId, initialState)
+        const caughtUp = await this.loadBeforeAppend(streamId, initialState)
         latest = true
         if (caughtUp.revision !== view.revision) {
           view = caughtUp
@@ -273,9 +301,19 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       pending = pending.filter((item) => !appended.answered.has(item))
       view = undefined
     }
+    // Each attempt's append was refused as a conflict: nothing of these commands is stored.
     const error = new ConcurrencyExhaustedError(streamId, this.maxAttempts)
-    for (const item of pending) item.fail(error)
+    for (const item of pending) item.fail(error, true)
     return []
+  }
+
+  /** `load` for a batch not yet appended: a failure is marked as one that stored nothing. */
+  private async loadBeforeAppend(streamId: string, initialState: () => State): Promise<StreamView<State>> {
+    try {
+      return await this.load(streamId, initialState)
+    } catch (error) {
+      throw new ReadBeforeAppendError(error)
+    }
   }
 
   /** Appends what a batch decided and answers its commands; a conflict sends the batch back to be decided again. */
@@ -561,7 +599,7 @@ function answer<State, Command, Event>(
       continue
     }
     if (decision.kind === 'failed') {
-      item.fail(decision.error)
+      item.fail(decision.error, true)
       continue
     }
     const position = positions[decision.lastEventIndex]
@@ -586,11 +624,18 @@ function failBatch<State, Command, Event>(
     const item = pending[index]
     if (item === undefined) continue
     if (decision.kind === 'write') item.fail(error)
-    else if (decision.kind === 'failed') item.fail(decision.error)
+    else if (decision.kind === 'failed') item.fail(decision.error, true)
     else if (index < firstWrite) item.settle(decision.outcome)
     else left.push(item)
   }
   return left
+}
+
+/** A read of the stream that failed before its batch was appended; drain fails the batch with the cause. */
+class ReadBeforeAppendError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('reading the stream before its append failed', { cause })
+  }
 }
 
 export class ConcurrencyExhaustedError extends Error {

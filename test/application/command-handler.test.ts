@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { CommandHandler, type CommandContext, type Decider } from '../../src/application/command-handler.js'
+import { IdempotencyKeyIndex } from '../../src/application/idempotency-keys.js'
 import { toStoredEvent } from '../../src/application/stored-event.js'
 import { InvalidEventError, isSozialraumEvent, type SozialraumEvent } from '../../src/domain/events.js'
 import {
@@ -13,7 +14,7 @@ import {
   type SozialraumCommand,
   type SozialraumState,
 } from '../../src/domain/sozialraum.js'
-import { START } from '../../src/eventstore/port.js'
+import { START, StoreUnavailableError, type EventStore } from '../../src/eventstore/port.js'
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
 
 /**
@@ -125,4 +126,64 @@ t.test('what is stored is what the schema reads: fields the schema does not know
   t.equal((await execute('extra')).kind, 'written')
   const [recorded] = await store.readAll({ after: START, maxCount: 10 })
   t.same(recorded?.data, { sozialraumId: 'extra', name: 'x', status: 'pilot' })
+})
+
+/**
+ * A key binds to a write: a request that failed before its append leaves the key free for the
+ * corrected request; one whose append failed may have been stored, and keeps it.
+ */
+t.test('an Idempotency-Key is freed by an error before the append, and kept by a failed append', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-handler-'))
+  const sqlite = new SqliteEventStore(join(dir, 'events.db'))
+  t.teardown(async () => {
+    await sqlite.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const failNext = { read: false, append: false }
+  const store: EventStore = Object.assign(Object.create(sqlite) as EventStore, {
+    readStream: (...args: Parameters<EventStore['readStream']>) => {
+      if (!failNext.read) return sqlite.readStream(...args)
+      failNext.read = false
+      return Promise.reject(new StoreUnavailableError('the database', new Error('gone (injected)')))
+    },
+    append: (...args: Parameters<EventStore['append']>) => {
+      if (!failNext.append) return sqlite.append(...args)
+      failNext.append = false
+      return Promise.reject(new StoreUnavailableError('KurrentDB', new Error('no answer in time (injected)')))
+    },
+  })
+  const decider: Decider<SozialraumState, SozialraumCommand, SozialraumEvent> = {
+    ...sozialraumDecider,
+    // A name the event's schema refuses stands in for a bug: InvalidEventError, before the append.
+    decide: (state, command) =>
+      command.type === 'RegisterSozialraum' && command.name === 'invalid'
+        ? [{ type: 'SozialraumRegistered', data: { sozialraumId: state.id, name: '', status: 'pilot' } }]
+        : decideSozialraum(state, command),
+  }
+  const handler = new CommandHandler(decider, {
+    store,
+    clock: () => new Date('2025-03-01T10:00:00Z'),
+    newEventId: randomUUID,
+    idempotencyKeys: new IdempotencyKeyIndex(undefined),
+  })
+  const execute = (id: string, name: string, key: string) =>
+    handler.execute(`sozialraum-${id}`, () => initialSozialraumState(id), { ...register, name }, {
+      ...context,
+      idempotencyKey: key,
+      requestHash: `hash-of-${name}`,
+    })
+
+  await t.rejects(execute('a', 'invalid', 'k-decided'), InvalidEventError)
+  t.equal((await execute('a', 'Valid', 'k-decided')).kind, 'written', 'a refused event frees the key')
+
+  failNext.read = true
+  await t.rejects(execute('b', 'First', 'k-read'), StoreUnavailableError)
+  t.equal((await execute('b', 'Second', 'k-read')).kind, 'written', 'a failed read of the stream frees the key')
+
+  const head = await sqlite.headPosition()
+  failNext.append = true
+  await t.rejects(execute('c', 'First', 'k-append'), StoreUnavailableError)
+  t.equal(await sqlite.headPosition(), head, 'nothing stored here, but a store may not say so')
+  t.equal((await execute('c', 'Second', 'k-append')).kind, 'idempotency-key-reused', 'a failed append keeps the key')
+  t.equal((await execute('c', 'First', 'k-append')).kind, 'written', 'for its own request alone')
 })
