@@ -28,9 +28,28 @@ export class UnsupportedCharsetError extends Error {
   override name = 'UnsupportedCharsetError'
   readonly statusCode = 415
   readonly code = 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-  constructor(charset: string) {
-    super(`the body is declared as ${charset}; send JSON as UTF-8`)
+  constructor(charset: string, why = '') {
+    super(`the body is declared as ${charset}${why}; send JSON as UTF-8`)
   }
+}
+
+/** The WHATWG Encoding Standard's labels of UTF-8 (what browsers and most clients take as UTF-8). */
+const UTF8_LABELS = new Set(['utf-8', 'utf8', 'unicode-1-1-utf-8', 'unicode11utf8', 'unicode20utf8', 'x-unicode20utf8'])
+/** ASCII, a subset of UTF-8: taken when the body holds only ASCII bytes. */
+const ASCII_LABELS = new Set(['us-ascii'])
+
+/**
+ * Refuses a body declared in a charset other than UTF-8 (JSON is UTF-8, RFC 8259; a body in
+ * another would be misread). ASCII is taken while the body is ASCII: bytes beyond it mean
+ * something else in each charset that calls itself ASCII (WHATWG reads `us-ascii` as windows-1252).
+ */
+export function checkCharset(contentType: string, body: Buffer): void {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1]
+  if (charset === undefined) return
+  const label = charset.toLowerCase()
+  if (UTF8_LABELS.has(label)) return
+  if (!ASCII_LABELS.has(label)) throw new UnsupportedCharsetError(charset)
+  if (body.some((byte) => byte >= 0x80)) throw new UnsupportedCharsetError(charset, ' but holds bytes beyond ASCII')
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
@@ -113,9 +132,7 @@ export function useJsonBodyParser(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     try {
-      // JSON is UTF-8 (RFC 8259); a body that says it is another charset would be misread.
-      const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers['content-type'] ?? '')?.[1]
-      if (charset !== undefined && charset.toLowerCase() !== 'utf-8') throw new UnsupportedCharsetError(charset)
+      checkCharset(request.headers['content-type'] ?? '', body as Buffer)
       done(null, parseJsonBody(body as Buffer))
     } catch (error) {
       done(error as Error, undefined)

@@ -4,7 +4,7 @@ import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { DomainError, DomainErrorCode } from '../domain/errors.js'
 import { StorageFullError, StoreTimeoutError, StoreUnavailableError } from '../eventstore/port.js'
-import { JsonBodyError } from './json-body.js'
+import { JsonBodyError, UnsupportedCharsetError } from './json-body.js'
 import type { SecurityHeaders } from './security-headers.js'
 
 /** RFC 9457 problem details. The `type` is a URN ending in the problem's stable code. */
@@ -125,6 +125,8 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
   if (error instanceof JsonBodyError) {
     return sendProblem(reply, problem('validation', 400, error.message, [{ path: error.path, message: error.message }]))
   }
+  // Its code is Fastify's for a media type it does not take, but its message names the charset.
+  if (error instanceof UnsupportedCharsetError) return sendProblem(reply, problem('unsupported-media-type', 415, error.message))
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return sendProblem(reply, problem('payload-too-large', 413, error.message))

@@ -159,3 +159,24 @@ t.test('a JSON body declared in another charset than UTF-8 is 415', async (t) =>
   })
   t.equal(utf8.statusCode, 201, 'UTF-8 said aloud is fine')
 })
+
+t.test("a refused charset is named in the answer; UTF-8's other labels and ASCII are taken", async (t) => {
+  const service = await startTestService(t)
+  const send = async (id: string, contentType: string, name = 'x') =>
+    service.app.inject({
+      method: 'POST',
+      url: '/v1/sozialraeume',
+      payload: Buffer.from(JSON.stringify({ id, name }), 'utf8'),
+      headers: { ...(await bearer(DEFAULT_ACTOR)), 'content-type': contentType },
+    })
+  const latin1 = await send('latin', 'application/json; charset=iso-8859-1')
+  t.equal(latin1.statusCode, 415)
+  t.match(latin1.json(), { type: 'urn:sojus-ledger:problem:unsupported-media-type', detail: 'the body is declared as iso-8859-1; send JSON as UTF-8' })
+  t.equal((await send('utf-acht', 'application/json; charset=utf8')).statusCode, 201, 'utf8, the WHATWG label of UTF-8')
+  t.equal((await send('utf-acht-quoted', 'application/json; charset="UTF8"')).statusCode, 201, 'quoted, in upper case')
+  t.equal((await send('ascii', 'application/json; charset=us-ascii')).statusCode, 201, 'us-ascii, while the body is ASCII')
+  const beyond = await send('ascii-not', 'application/json; charset=us-ascii', 'Bürgerhaus')
+  t.equal(beyond.statusCode, 415, 'us-ascii with bytes beyond ASCII: they mean something else in each ASCII-named charset')
+  t.match(beyond.json(), { detail: 'the body is declared as us-ascii but holds bytes beyond ASCII; send JSON as UTF-8' })
+  t.equal((await send('text', 'text/plain')).json().detail, 'send the body as application/json', 'another media type is still named so')
+})
