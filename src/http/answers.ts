@@ -66,6 +66,10 @@ const API_ROUTE: Readonly<Record<number, string>> = {
     'with its Idempotency-Key)',
 }
 
+/** The 400 of a /v1 GET: a ?minPosition= no write has reached is refused rather than waited for (read-models.ts). */
+const API_READ_400 =
+  'The request is not valid (validation): its path, query or headers, or ?minPosition= is beyond the last event of the log; `errors` names each field'
+
 /** POST routes that only read: they check the ledger instead of changing it. */
 const READ_ONLY_POSTS: ReadonlySet<string> = new Set(['/v1/audit/verify'])
 
@@ -94,6 +98,7 @@ export function declareCommonAnswers(route: RouteOptions): void {
 
   const common: Record<number, string> = { ...ANY_ROUTE }
   if (isApiRoute(route.url)) Object.assign(common, API_ROUTE)
+  if (isApiRoute(route.url) && methods.includes('GET')) common[400] = API_READ_400
   if (isApiRoute(route.url) && methods.includes('POST')) {
     // A POST that writes nothing (verify) takes a body, but no If-Match and no Idempotency-Key.
     if (READ_ONLY_POSTS.has(route.url)) Object.assign(common, { 413: API_WRITE[413], 415: API_WRITE[415] })

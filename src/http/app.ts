@@ -134,7 +134,11 @@ export async function buildApp(deps: HttpDeps & AccessOptions & AppOptions): Pro
 
   // Before any route: every read route must say which projections it reads. A GET with
   // ?minPosition= answers once those have reached it; a projection that replays serves nothing.
-  await app.register(readModelPlugin, { progress: deps.runner, readYourWritesTimeoutMs: deps.readYourWritesTimeoutMs })
+  await app.register(readModelPlugin, {
+    progress: deps.runner,
+    readYourWritesTimeoutMs: deps.readYourWritesTimeoutMs,
+    headPosition: () => deps.store.headPosition(),
+  })
 
   await app.register(swagger, swaggerOptions)
   await app.register(swaggerUi, { routePrefix: '/docs' })

@@ -64,6 +64,11 @@ export interface ReadModelOptions {
   progress: ReadModelProgress
   /** How long `?minPosition=` waits for the read models. */
   readYourWritesTimeoutMs: number
+  /**
+   * The head of the log, read from the store (never a cache: with several processes, another
+   * one's write must count): a `?minPosition=` beyond it is refused instead of waited for.
+   */
+  headPosition: () => Promise<Position>
 }
 
 const isRead = (method: string): boolean => method === 'GET' || method === 'HEAD'
@@ -95,8 +100,27 @@ async function gate(options: ReadModelOptions, request: FastifyRequest, reply: F
   if (names.length === 0) return
   const minPosition = (request.query as { minPosition?: unknown } | undefined)?.minPosition
   if (typeof minPosition !== 'string' || !/^\d{1,19}$/.test(minPosition)) return
-  if (await options.progress.waitFor(BigInt(minPosition), options.readYourWritesTimeoutMs, names)) return
+  const position = BigInt(minPosition)
+  // A position no write has reached would be waited for in vain: refused at once, as
+  // /v1/audit/balances?position= is. The store is asked only when the read models are behind it.
+  if (!reached(options.progress, position, names)) {
+    const head = await options.headPosition()
+    if (position > head) {
+      const message = `is beyond the last event of the log (position ${head})`
+      return sendProblem(reply, problem('validation', 400, `minPosition ${position} ${message}`, [{ path: 'querystring.minPosition', message }]))
+    }
+  }
+  if (await options.progress.waitFor(position, options.readYourWritesTimeoutMs, names)) return
   return unavailable(reply, `the read models have not reached position ${minPosition} yet; try again`)
+}
+
+/** Whether the named projections have processed `position` already, as far as this process knows. */
+function reached(progress: ReadModelProgress, position: Position, names: readonly string[]): boolean {
+  const projections = progress.status().projections
+  return names.every((name) => {
+    const projection = projections.find((candidate) => candidate.name === name)
+    return projection !== undefined && projection.position >= position
+  })
 }
 
 export const readModelPlugin = fp(async (app: FastifyInstance, options: ReadModelOptions) => {

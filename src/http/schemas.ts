@@ -144,7 +144,9 @@ export const positionText = z
 
 export const readQuery = {
   minPosition: positionText.optional().meta({
-    description: `Read your own write: answer once the read models have reached this position of the event log (a whole number from 0 to 2^63 − 1 = ${MAX_POSITION})`,
+    description:
+      `Read your own write: answer once the read models have processed this position of the event log (a write's \`position\`, a whole number from 0 to 2^63 − 1 = ${MAX_POSITION}); 503 after 5 seconds. ` +
+      'A position beyond the last event of the log is refused at once (400)',
   }),
 }
 

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto'
+import pino from 'pino'
 import t from 'tap'
+import { openService } from '../../src/service.js'
 import { assertProblem, get, post, seed } from '../helpers/api.js'
-import { startTestService } from '../helpers/service.js'
+import { startTestService, TEST_STORE } from '../helpers/service.js'
 
 t.test('operations endpoints', async (t) => {
   const service = await startTestService(t)
@@ -87,13 +89,20 @@ t.test('operations endpoints', async (t) => {
     }
   })
 
-  t.test('?minPosition= beyond the head: 503 with Retry-After after the wait', async (t) => {
+  t.test('?minPosition= beyond the head of the log: 400 at once, naming minPosition (no write will reach it)', async (t) => {
     const head = await service.store.headPosition()
-    const started = Date.now()
-    const response = await get(app, '/v1/sozialraeume', String(head + 1000n))
-    assertProblem(t, response, 503, 'unavailable')
-    t.equal(response.headers['retry-after'], '1')
-    t.ok(Date.now() - started >= 4000, 'it waited for the read models first')
+    for (const minPosition of [String(head + 1n), '9223372036854775807']) {
+      const started = Date.now()
+      const response = await get(app, '/v1/sozialraeume', minPosition)
+      assertProblem(t, response, 400, 'validation', `minPosition ${minPosition}`)
+      t.same(response.body.errors, [{ path: 'querystring.minPosition', message: `is beyond the last event of the log (position ${head})` }])
+      t.ok(Date.now() - started < 2000, 'not waited for')
+    }
+    const written = await post(app, '/v1/sozialraeume', { id: 'am-kopf', name: 'Am Kopf' })
+    t.equal(written.status, 201)
+    const atHead = await get(app, '/v1/sozialraeume', written.body.position)
+    t.equal(atHead.status, 200, 'the position of the last write, the head, is waited for and read')
+    t.ok(atHead.body.items.some((item: { id: string }) => item.id === 'am-kopf'))
   })
 
   t.test('?minPosition= that is not a position is 400 on API routes', async (t) => {
@@ -108,6 +117,26 @@ t.test('operations endpoints', async (t) => {
     }
   })
 })
+
+t.test(
+  "?minPosition= of another process's write is waited for, not refused: the head is the store's",
+  { skip: TEST_STORE === 'postgres' ? false : 'two services on one database: PostgreSQL only (TEST_STORE=postgres)' },
+  async (t) => {
+    const first = await startTestService(t)
+    await seed(first.app, 'erster')
+    // Teardowns run last in, first out: this one closes before the first service drops the schema.
+    const second = await openService(first.config, pino({ level: 'silent' }), {})
+    t.teardown(() => second.close())
+    t.equal((await get(second.app, '/v1/sozialraeume', String(await first.store.headPosition()))).status, 200, 'the second reads once')
+    for (let i = 0; i < 3; i++) {
+      const written = await post(first.app, '/v1/sozialraeume', { id: `im-ersten-${i}`, name: `Im ersten ${i}` })
+      t.equal(written.status, 201)
+      const read = await get(second.app, '/v1/sozialraeume', written.body.position)
+      t.equal(read.status, 200, `the other process's write at ${written.body.position} (got ${read.status} ${read.body?.detail})`)
+      t.ok(read.body.items.some((item: { id: string }) => item.id === `im-ersten-${i}`))
+    }
+  },
+)
 
 t.test('GET /ready is 503 degraded while a projection cannot read the log', async (t) => {
   const service = await startTestService(t)
@@ -129,4 +158,11 @@ t.test('GET /ready is 503 degraded while a projection cannot read the log', asyn
   t.equal(body.projections.head, '1')
   t.equal(body.projections.lag, '1')
   t.match(body.projections.error, /SomethingNew/)
+
+  // A position in the log that the read models cannot reach: 503 with Retry-After, after the wait.
+  const started = Date.now()
+  const stuck = await get(service.app, '/v1/sozialraeume', '1')
+  assertProblem(t, stuck, 503, 'unavailable')
+  t.equal(stuck.headers['retry-after'], '1')
+  t.ok(Date.now() - started >= 4000, 'it waited for the read models first')
 })

@@ -32,9 +32,9 @@ function progress(replaying: string[]) {
   return { value, waited }
 }
 
-async function appWith(progress: ReadModelProgress) {
+async function appWith(progress: ReadModelProgress, headPosition: () => Promise<Position> = async () => 1000n) {
   const app = Fastify()
-  await app.register(readModelPlugin, { progress, readYourWritesTimeoutMs: 100 })
+  await app.register(readModelPlugin, { progress, readYourWritesTimeoutMs: 100, headPosition })
   app.get('/v1/sozialraeume', async () => ({ items: [] }))
   app.get('/v1/audit/events', async () => ({ items: [] }))
   app.post('/v1/sozialraeume', async () => ({ written: true }))
@@ -63,6 +63,33 @@ t.test('?minPosition= waits only for the projections the route reads', async (t)
   t.same(waited, [{ position: 42n, names: ['sozialraeume'] }])
 })
 
+t.test('?minPosition= beyond the head of the log is 400 at once; at the head it waits', async (t) => {
+  // Every projection serves, at position 99.
+  const { value, waited } = progress([])
+  let head = 120n
+  let headReads = 0
+  const app = await appWith(value, async () => {
+    headReads += 1
+    return head
+  })
+  t.teardown(() => app.close())
+  const beyond = await app.inject({ method: 'GET', url: '/v1/sozialraeume?minPosition=121' })
+  t.equal(beyond.statusCode, 400)
+  t.match(beyond.json(), {
+    type: 'urn:sojus-ledger:problem:validation',
+    detail: 'minPosition 121 is beyond the last event of the log (position 120)',
+    errors: [{ path: 'querystring.minPosition', message: 'is beyond the last event of the log (position 120)' }],
+  })
+  t.same(waited, [], 'not waited for')
+  t.equal((await app.inject({ method: 'GET', url: '/v1/sozialraeume?minPosition=120' })).statusCode, 200, 'the head itself')
+  t.same(waited, [{ position: 120n, names: ['sozialraeume'] }], 'is waited for')
+  head = 121n
+  t.equal((await app.inject({ method: 'GET', url: '/v1/sozialraeume?minPosition=121' })).statusCode, 200, 'the head is read anew: another process wrote')
+  t.equal(headReads, 3)
+  t.equal((await app.inject({ method: 'GET', url: '/v1/audit/events?minPosition=99' })).statusCode, 200, 'read models there already')
+  t.equal(headReads, 3, 'the store is not asked when the read models are there')
+})
+
 t.test('writes go on while the index of idempotency keys replays: the store claims the keys', async (t) => {
   const app = await appWith(progress(['idempotency-keys', 'sozialraeume']).value)
   t.teardown(() => app.close())
@@ -73,7 +100,7 @@ t.test('writes go on while the index of idempotency keys replays: the store clai
 
 t.test('a read route that does not say which projections it reads stops the service at start', async (t) => {
   const app = Fastify()
-  await app.register(readModelPlugin, { progress: progress([]).value, readYourWritesTimeoutMs: 100 })
+  await app.register(readModelPlugin, { progress: progress([]).value, readYourWritesTimeoutMs: 100, headPosition: async () => 0n })
   t.throws(() => app.get('/v1/unlisted', async () => ({})), /not in READ_MODELS/)
   await app.close()
 })

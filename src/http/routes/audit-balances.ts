@@ -52,7 +52,7 @@ export const auditBalanceRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, d
           200: answer('Every budget of the year as it stood then, with their total', budgetListSchema),
           400: problemAnswer(
             'The request is not valid (validation): a query parameter, neither or both of position and asOf, ' +
-              'or a position beyond the last event of the log; `errors` names each field',
+              'or a position or minPosition beyond the last event of the log; `errors` names each field',
           ),
         },
       },

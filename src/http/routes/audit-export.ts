@@ -347,7 +347,9 @@ export const auditExportRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, de
               'application/x-ndjson': { schema: z.string().meta({ description: 'One JSON object per line (JSON Lines)' }) },
             },
           },
-          400: problemAnswer('The year or the format is missing or not valid (validation); `errors` names each field'),
+          400: problemAnswer(
+            'The year or the format is missing or not valid, or minPosition is beyond the last event of the log (validation); `errors` names each field',
+          ),
         },
       },
     },

@@ -173,8 +173,13 @@ export const auditVerifyRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, de
           'Reads the whole log from the event store and signs where every stream stands with a key kept outside the database. ' +
           'Keep the answer as it is: POST /v1/audit/verify with it reports every stream that lost events or changed since.',
         // It reads the event store itself: ?minPosition= is taken, as by every GET, and needs no wait.
-        querystring: z.strictObject(readQuery),
-        response: { 200: answer('The seal of the log as it is now, signed by this service', sealSchema) },
+        querystring: z.strictObject({
+          minPosition: readQuery.minPosition.meta({ description: 'Taken as by every GET; the seal reads the event store itself, so nothing waits for it' }),
+        }),
+        response: {
+          200: answer('The seal of the log as it is now, signed by this service', sealSchema),
+          400: problemAnswer('The query string is not valid (validation); `errors` names each field'),
+        },
       },
     },
     () => deps.verifier.seal(),
