@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { closeYear, finishMove } from '../../src/application/processes.js'
 import type { CommandContext } from '../../src/application/command-handler.js'
 import { Ledger, YEAR_VIEW_MAX_AGE_MS } from '../../src/application/ledger.js'
@@ -26,13 +26,19 @@ const finance = (sub: string): CommandContext => ({
   expectedRevision: undefined,
 })
 
-t.test('a move the read models do not show is settled before its source closes', async (t) => {
+/** A SQLite store in a folder of its own, closed and removed when the test ends. */
+function openStore(t: Test): SqliteEventStore {
   const dir = mkdtempSync(join(tmpdir(), 'sojus-processes-'))
   const store = new SqliteEventStore(join(dir, 'ledger.db'))
   t.teardown(async () => {
     await store.close()
     rmSync(dir, { recursive: true, force: true })
   })
+  return store
+}
+
+t.test('a move the read models do not show is settled before its source closes', async (t) => {
+  const store = openStore(t)
   const ledger = new Ledger({ store, clock: () => new Date('2025-12-31T12:00:00Z'), newEventId: randomUUID })
   for (const id of ['a', 'b', 'c']) {
     await ledger.executeSozialraum(id, { type: 'RegisterSozialraum', name: id, status: 'pilot' }, finance('f1'))
@@ -87,12 +93,7 @@ class LedgerFailingToClose extends Ledger {
 }
 
 t.test("a budget that cannot close does not hold up the year's other budgets; the year closes once it can", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sojus-processes-'))
-  const store = new SqliteEventStore(join(dir, 'ledger.db'))
-  t.teardown(async () => {
-    await store.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const store = openStore(t)
   const ledger = new LedgerFailingToClose({ store, clock: () => new Date('2025-12-31T12:00:00Z'), newEventId: randomUUID }, 'a')
   for (const id of ['a', 'b', 'c']) {
     await ledger.executeSozialraum(id, { type: 'RegisterSozialraum', name: id, status: 'pilot' }, finance('f1'))
@@ -124,12 +125,7 @@ t.test("a budget that cannot close does not hold up the year's other budgets; th
  * while a close was stuck.
  */
 t.test("another process's approval stops this process's writes within the year view's age", async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'sojus-year-view-'))
-  const store = new SqliteEventStore(join(dir, 'ledger.db'))
-  t.teardown(async () => {
-    await store.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+  const store = openStore(t)
   let now = Date.parse('2025-12-31T12:00:00Z')
   const clock = () => new Date(now)
   const here = new Ledger({ store, clock, newEventId: randomUUID })
