@@ -3,6 +3,8 @@ import { EVENT_VERSIONS, eventMetadataSchema, validateNewEvent } from '../domain
 import { DomainError } from '../domain/errors.js'
 import {
   IdempotencyKeyClaimedError,
+  StorageFullError,
+  StoreTimeoutError,
   WrongExpectedVersionError,
   type EventStore,
   type EventToAppend,
@@ -89,11 +91,12 @@ interface QueuedWrite<State, Command, Event> {
   readonly guard: WriteGuard<State> | undefined
   readonly settle: (outcome: WriteOutcome<State, Event>) => void
   /**
-   * Fails the command. `beforeAppend`: the error came before any append of its events (deciding
-   * or reading threw, other writers kept coming first), so the store holds nothing of it; else
-   * whether it was stored is unknown (an append that failed may have committed).
+   * Fails the command. `nothingStored`: the store holds nothing of it, because the error came
+   * before any append of its events (deciding or reading threw, other writers kept coming first)
+   * or the append was rolled back whole (a full disk, a statement timeout); else whether it was
+   * stored is unknown (an append that failed may have committed).
    */
-  readonly fail: (error: unknown, beforeAppend?: boolean) => void
+  readonly fail: (error: unknown, nothingStored?: boolean) => void
 }
 
 interface StreamQueue<State, Command, Event> {
@@ -183,16 +186,16 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     const request = { streamId, requestHash: context.requestHash }
     if (key !== null && keys && !keys.claim(context.actor.sub, key, request)) return { kind: 'idempotency-key-reused' }
     let outcome: WriteOutcome<State, Event> | undefined
-    const failure = { beforeAppend: false }
+    const failure = { nothingStored: false }
     try {
       outcome = await this.enqueue(streamId, initialState, command, context, guard, failure)
       return outcome
     } finally {
       const wrote = outcome?.kind === 'written' || outcome?.kind === 'replayed'
       // A key binds to a write: it is freed when nothing was written, by an outcome or by an error
-      // known to have come before the append. An error of an append may have come after the write
+      // known to have stored nothing. Any other error of an append may have come after the write
       // committed (KurrentDB unreachable mid-append): the claim is kept then, to be safe.
-      const nothingWritten = outcome === undefined ? failure.beforeAppend : !wrote
+      const nothingWritten = outcome === undefined ? failure.nothingStored : !wrote
       if (key !== null && keys && nothingWritten) keys.release(context.actor.sub, key, request)
     }
   }
@@ -203,11 +206,11 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     command: Command,
     context: CommandContext,
     guard: WriteGuard<State> | undefined,
-    failure: { beforeAppend: boolean },
+    failure: { nothingStored: boolean },
   ): Promise<WriteOutcome<State, Event>> {
     let queue = this.queues.get(streamId)
     if (queue !== undefined && queue.items.length >= MAX_QUEUED_PER_STREAM) {
-      failure.beforeAppend = true
+      failure.nothingStored = true
       return Promise.reject(new StreamBusyError(streamId, queue.items.length))
     }
     const started = queue === undefined
@@ -219,9 +222,9 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
         if (!answered) resolve(outcome)
         answered = true
       }
-      const fail = (error: unknown, beforeAppend = false) => {
+      const fail = (error: unknown, nothingStored = false) => {
         if (!answered) {
-          failure.beforeAppend = beforeAppend
+          failure.nothingStored = nothingStored
           reject(error)
         }
         answered = true
@@ -623,7 +626,8 @@ function failBatch<State, Command, Event>(
   for (const [index, decision] of decisions.entries()) {
     const item = pending[index]
     if (item === undefined) continue
-    if (decision.kind === 'write') item.fail(error)
+    // The port's full disk and statement timeout roll the whole append back: nothing of it is stored.
+    if (decision.kind === 'write') item.fail(error, error instanceof StorageFullError || error instanceof StoreTimeoutError)
     else if (decision.kind === 'failed') item.fail(decision.error, true)
     else if (index < firstWrite) item.settle(decision.outcome)
     else left.push(item)

@@ -131,6 +131,8 @@ export interface AccessOptions {
    * without it, each process counts in its own memory (see Config.redisUrl).
    */
   redisUrl?: string
+  /** How long Redis must count without a failure before its outage is over (tests shorten it). */
+  redisQuietMs?: number
   /** The bearer token `GET /metrics` requires; undefined turns metrics off (404). */
   metricsToken?: string
   /** Counts the 429 and 401 answers for the metrics (src/metrics.ts). */
@@ -180,24 +182,35 @@ export function addressKey(ip: string): string {
   return `${new Address6(`${ip}/64`).startAddress().correctForm()}/64`
 }
 
+/** How long Redis must count without a failure before it is said to count again (see RedisCounting). */
+const REDIS_QUIET_MS = 60_000
+
 /**
  * Says once per outage that Redis cannot count the limits (unreachable, too slow, or refusing the
  * command: a read-only replica after a failover, out of memory, an ACL), and once that it counts
- * again. Never the URL: it may hold a password.
+ * again. An outage ends only after `quietMs` without a failure: a Redis that fails some counts and
+ * not others (one bad key, answers around the time-out) is one outage, not a warning per request.
+ * Never the URL: it may hold a password.
  */
 class RedisCounting {
-  private counting = true
-  constructor(private readonly log: FastifyBaseLogger) {}
+  private failing = false
+  private lastFailure = 0
+
+  constructor(
+    private readonly log: FastifyBaseLogger,
+    private readonly quietMs: number,
+  ) {}
 
   failed(error: unknown, why: string): void {
-    if (!this.counting) return
-    this.counting = false
+    this.lastFailure = Date.now()
+    if (this.failing) return
+    this.failing = true
     this.log.warn({ err: error }, `${why}: rate limits are not enforced until it counts again`)
   }
 
   succeeded(message: string): void {
-    if (this.counting) return
-    this.counting = true
+    if (!this.failing || Date.now() - this.lastFailure < this.quietMs) return
+    this.failing = false
     this.log.info(message)
   }
 }
@@ -249,7 +262,7 @@ export const accessPlugin = fp(async (app: FastifyInstance, options: AccessOptio
     route.config = { ...route.config, access: rules[0] }
   })
 
-  const health = new RedisCounting(app.log)
+  const health = new RedisCounting(app.log, options.redisQuietMs ?? REDIS_QUIET_MS)
   const redis = options.redisUrl === undefined ? undefined : await connectRedis(options.redisUrl, health)
   if (redis) {
     app.addHook('onClose', async () => {

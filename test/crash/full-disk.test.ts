@@ -159,7 +159,12 @@ t.test('in process: a full disk (max_page_count) refuses writes with 503, keeps 
   // Room again: the refused writes, sent again with their keys, and new ones are taken.
   await events.free()
   await readModels.free()
-  for (const attempt of refusedAttempts) {
+  // A full disk rolls the whole append back: its key is free for a corrected request, too.
+  const [corrected, ...resent] = refusedAttempts
+  const correctedBody = { ...spendingOf(corrected!), purpose: `corrected ${corrected!.key}` }
+  const correctedAnswer = await post(app, `/v1/budgets/${YEAR}/${corrected!.sozialraum}/spending`, correctedBody, { 'idempotency-key': corrected!.key })
+  t.equal(correctedAnswer.status, 201, `a corrected request with a refused write's key is taken (${correctedAnswer.status === 201 ? '' : correctedAnswer.text})`)
+  for (const attempt of resent) {
     const again = await write(attempt)
     t.equal(again.status, 201, `a refused write is taken once there is room (${again.status === 201 ? '' : again.text})`)
   }

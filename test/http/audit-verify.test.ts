@@ -120,3 +120,17 @@ t.test('one verify at a time: a second one while the first runs is 409', async (
   t.equal(done.body.ok, true)
   t.equal((await post(service.app, '/v1/audit/verify', {})).status, 200, 'once it has ended, the next one runs')
 })
+
+t.test('read models that cannot be compared: 503 with what mends it, and the next verify is not blocked', async (t) => {
+  const service = await startTestService(t, {}, { AUDIT_SEAL_KEY: TEST_SEAL_KEY })
+  const history = await writeHistory(service.app)
+  t.ok(await service.runner.waitFor(BigInt(history.position), 5000), 'the projections have the history')
+  await service.db.transaction([{ script: 'DROP TABLE spendings' }])
+  const auditor = await bearer({ sub: 'dora', role: 'auditor' })
+  for (const attempt of ['the verify', 'the next one']) {
+    const verified = await post(service.app, '/v1/audit/verify', {}, auditor)
+    assertProblem(t, verified, 503, 'unavailable', attempt)
+    t.match(verified.body.detail, /^the read models cannot be compared with the events: .*spendings.*never migrated .*or a table was dropped/, `${attempt}: the detail says why`)
+    t.equal(verified.headers['retry-after'], '60', `${attempt}: Retry-After a minute`)
+  }
+})

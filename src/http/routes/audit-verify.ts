@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { SEAL_BODY_LIMIT_BYTES, sealInputSchema, sealSchema } from '../../audit/seal.js'
+import { ReadModelsUnreadableError } from '../../audit/verify.js'
 import { answer, problemAnswer } from '../answers.js'
 import type { HttpDeps } from '../deps.js'
 import { problem, sendProblem } from '../problem.js'
@@ -120,6 +121,9 @@ const verifyReportSchema = z
   })
   .meta({ id: 'VerifyReport' })
 
+/** Read models that cannot be compared wait for an operator (a migration, a rebuild): a minute, not a second. */
+const UNREADABLE_RETRY_AFTER_SECONDS = 60
+
 export const auditVerifyRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, deps) => {
   app.post(
     '/v1/audit/verify',
@@ -146,6 +150,10 @@ export const auditVerifyRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, de
               'its HMAC does not match (validation, at `seal.hmac`)',
           ),
           409: problemAnswer('Another verify is under way (conflict); try again when it has ended'),
+          503: problemAnswer(
+            'Not now (unavailable); see Retry-After: the read models cannot be compared with the events at all (a table missing, ' +
+              'a checkpoint holding no position: the detail says which, and what mends it), or as for every route',
+          ),
           413: problemAnswer(`The body is larger than ${SEAL_BODY_LIMIT_BYTES / 1024 / 1024} MiB (payload-too-large)`),
         },
       },
@@ -159,7 +167,15 @@ export const auditVerifyRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, de
       if (started.kind === 'busy') {
         return sendProblem(reply, problem('conflict', 409, 'a verify is under way; try again when it has ended'))
       }
-      return started.report
+      try {
+        return await started.report
+      } catch (error) {
+        if (!(error instanceof ReadModelsUnreadableError)) throw error
+        // An operator mends it (a migration, a rebuild): said to the auditor, not only logged.
+        request.log.error({ err: error }, 'verify: the read models cannot be compared')
+        reply.header('retry-after', String(UNREADABLE_RETRY_AFTER_SECONDS))
+        return sendProblem(reply, problem('unavailable', 503, `the read models cannot be compared with the events: ${error.message}`))
+      }
     },
   )
 
