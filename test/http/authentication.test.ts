@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import fc from 'fast-check'
 import Fastify from 'fastify'
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose'
 import { pino, type Logger } from 'pino'
@@ -685,6 +686,25 @@ t.test('failed authentications from one IPv6 /64 count together; an IPv4 address
     ['192.0.2.7', '192.0.2.7', '2001:db8:1:1::/64', '2001:db8:1:1::/64'],
     'the keys',
   )
+})
+
+t.test('property: two IPv6 addresses share a failed-authentication count exactly when their first 64 bits agree', async () => {
+  const half = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n })
+  // Written out in full, and compressed the way a proxy might (the longest run of zero groups as ::).
+  const written = (high: bigint, low: bigint, compressed: boolean): string => {
+    const groups = ((high << 64n) | low).toString(16).padStart(32, '0').match(/.{4}/g)!.map((group) => group.replace(/^0+(?=.)/, ''))
+    const full = groups.join(':')
+    return compressed ? full.replace(/(^|:)0(:0)+(:|$)/, '::') : full
+  }
+  // A high half of 0 holds the IPv4-mapped addresses, which count as IPv4: left out here.
+  const high = half.filter((value) => value !== 0n)
+  fc.assert(
+    fc.property(high, high, half, half, fc.boolean(), fc.boolean(), (highA, highB, lowA, lowB, compressA, compressB) => {
+      const same = addressKey(written(highA, lowA, compressA)) === addressKey(written(highB, lowB, compressB))
+      return same === (highA === highB)
+    }),
+  )
+  fc.assert(fc.property(high, half, half, (prefix, lowA, lowB) => addressKey(written(prefix, lowA, true)) === addressKey(written(prefix, lowB, false))))
 })
 
 // ---------------------------------------------------------------------------------------------
