@@ -3,6 +3,7 @@ import { v7 as uuidv7 } from 'uuid'
 import type { FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { projections } from '../projections/index.js'
+import type { KeyHolds } from './application/idempotency-keys.js'
 import { Ledger } from './application/ledger.js'
 import { loadSealKey } from './audit/seal.js'
 import { LogVerifier, sqlEventLocator, type LocateEvent } from './audit/verify.js'
@@ -26,6 +27,7 @@ import { readModelYearOrder } from './application/year-order.js'
 import { loadMigrations, migrate } from './sql/migrate.js'
 import type { SqlDatabase } from './sql/port.js'
 import { SqliteDatabase } from './sql/sqlite.js'
+import { PgKeyHolds } from './sql/pg-key-holds.js'
 import { PgProjectorLease } from './sql/pg-lease.js'
 import { asUnavailable, clientConfig, createPgPool, currentSchema } from './sql/pg-pool.js'
 import { PgSession } from './sql/pg-session.js'
@@ -54,6 +56,8 @@ export interface ServiceOverrides {
   projectionThread?: boolean
   /** How often the year-close and move processes look for work besides being kicked (1 s; tests raise it). */
   processIntervalMs?: number
+  /** How long a keyed write waits for another process's hold on its key (5 s; tests lower it). */
+  keyHoldWaitMs?: number
 }
 
 /** The keys tokens are verified with; the embedded default makes its secret on first start. */
@@ -72,6 +76,8 @@ export interface Stores {
   db: SqlDatabase
   /** Who projects: on PostgreSQL one process of several, elected; on SQLite the one owner. */
   lease: ProjectorLease
+  /** Holds a keyed write's Idempotency-Key across the processes of one PostgreSQL store; none on SQLite (one process). */
+  keyHolds: KeyHolds | undefined
   /** Where verify finds an event the store cannot read (the SQL stores keep an `events` table; KurrentDB has none). */
   locate: LocateEvent | undefined
   /** The embedded store in a file, whose projections may run on a thread of their own with their own connections. */
@@ -82,6 +88,8 @@ export interface Stores {
 
 export interface StoreOptions {
   logger?: Logger
+  /** How long a write waits for another process's hold on its key (KEY_HOLD_WAIT_MS; tests lower it). */
+  keyHoldWaitMs?: number
 }
 
 /** The event store kept outside the SQL database (KurrentDB), made once the SQL side is open. */
@@ -97,7 +105,7 @@ export async function openStores(config: Config, purpose: string, options: Store
   const logger = options.logger ?? pino({ level: 'silent' })
   const url = config.eventStoreUrl
   const external: ExternalEventStore = url === undefined ? undefined : (db) => new KurrentDbEventStore({ url, claims: new SqlClaims(db) })
-  if (config.database.kind === 'postgres') return openPostgresStores(config.database, logger, external)
+  if (config.database.kind === 'postgres') return openPostgresStores(config.database, { ...options, logger }, external)
   return openSqliteStores(config.database.path, purpose, external)
 }
 
@@ -111,6 +119,7 @@ function openSqliteStores(path: string, purpose: string, external: ExternalEvent
       store,
       db,
       lease: soleProjector,
+      keyHolds: undefined,
       locate: external ? undefined : sqlEventLocator(db),
       embedded: embedded && path !== ':memory:' ? { path, store: embedded } : undefined,
       close: async () => {
@@ -130,7 +139,7 @@ function openSqliteStores(path: string, purpose: string, external: ExternalEvent
 
 async function openPostgresStores(
   database: Extract<Config['database'], { kind: 'postgres' }>,
-  logger: Logger,
+  { logger, keyHoldWaitMs }: StoreOptions & { logger: Logger },
   external: ExternalEventStore,
 ): Promise<Stores> {
   const poolOptions = { url: database.url, poolSize: database.poolSize, statementTimeoutMs: database.statementTimeoutMs, logger }
@@ -149,6 +158,7 @@ async function openPostgresStores(
       store,
       db,
       lease: new PgProjectorLease(session, schema, logger.child({ component: 'projections' })),
+      keyHolds: new PgKeyHolds(session, schema, keyHoldWaitMs),
       locate: external ? undefined : sqlEventLocator(db),
       embedded: undefined,
       close: async () => {
@@ -165,7 +175,10 @@ async function openPostgresStores(
 /** Wires the whole service: the one place where the parts meet. */
 export async function openService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
   // The stores first: they create the data folder with its private mode, and refuse a second owner.
-  const stores = await openStores(config, 'serve', { logger })
+  const stores = await openStores(config, 'serve', {
+    logger,
+    ...(overrides.keyHoldWaitMs === undefined ? {} : { keyHoldWaitMs: overrides.keyHoldWaitMs }),
+  })
   const { store, db } = stores
   let app: FastifyInstance | undefined
   let starting: { runner: Projector; started: Promise<void> } | undefined
@@ -201,6 +214,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
       // instead of one random page each, so the writer writes fewer pages per commit (README, Performance).
       newEventId: uuidv7,
       findIdempotentWrite: (actorSub, key) => readModels.idempotentWrite(actorSub, key),
+      ...(stores.keyHolds === undefined ? {} : { keyHolds: stores.keyHolds }),
       budgetPolicy: { fourEyesThresholdCents: config.fourEyesThresholdCents },
       yearOrder: readModelYearOrder({
         queries: fiscalYears,

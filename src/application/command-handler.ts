@@ -13,7 +13,7 @@ import {
   type RecordedEvent,
 } from '../eventstore/port.js'
 import { linkOf, withLinks } from '../audit/chain.js'
-import { scopedKey, type IdempotencyKeyIndex } from './idempotency-keys.js'
+import { scopedKey, type IdempotencyKeyIndex, type KeyHolds, type Unhold } from './idempotency-keys.js'
 import { toStoredEvent } from './stored-event.js'
 
 /**
@@ -57,6 +57,8 @@ export type WriteOutcome<State, Event> =
   | { kind: 'rejected'; error: DomainError }
   | { kind: 'precondition-failed'; currentRevision: bigint | undefined }
   | { kind: 'idempotency-key-reused' }
+  /** Another process still writes with this key (KeyHolds): retry in a moment, and get its answer. */
+  | { kind: 'idempotency-key-in-progress' }
 
 interface IdempotentWrite {
   requestHash: string | null
@@ -82,6 +84,8 @@ export interface CommandHandlerOptions {
   maxCachedStreams?: number
   /** Refuses a key that serves another request on another stream. */
   idempotencyKeys?: IdempotencyKeyIndex
+  /** Holds a keyed write's key across processes while it is decided and written (none: one process). */
+  keyHolds?: KeyHolds
 }
 
 /** One command waiting for its stream's next append. */
@@ -129,6 +133,7 @@ interface DecidedBatch<State, Event> {
 }
 
 const READ_PAGE_SIZE = 1000
+const NO_HOLD: Unhold = () => {}
 /** Writes waiting for one stream; beyond this the stream is busy and the client is asked to retry. */
 const MAX_QUEUED_PER_STREAM = 1000
 /** Most commands decided into one append, and most events that append takes on after its first command. */
@@ -180,6 +185,25 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     command: Command,
     context: CommandContext,
     guard?: WriteGuard<State>,
+  ): Promise<WriteOutcome<State, Event>> {
+    const key = context.idempotencyKey
+    const holds = this.options.keyHolds
+    const unhold = key === null || holds === undefined ? NO_HOLD : await holds.hold(scopedKey(context.actor.sub, key))
+    if (unhold === undefined) return { kind: 'idempotency-key-in-progress' }
+    try {
+      return await this.executeHeld(streamId, initialState, command, context, guard)
+    } finally {
+      // After the answer is settled: a retry waiting in another process then finds this write.
+      unhold()
+    }
+  }
+
+  private async executeHeld(
+    streamId: string,
+    initialState: () => State,
+    command: Command,
+    context: CommandContext,
+    guard: WriteGuard<State> | undefined,
   ): Promise<WriteOutcome<State, Event>> {
     const key = context.idempotencyKey
     const keys = this.options.idempotencyKeys

@@ -60,3 +60,18 @@ export class IdempotencyKeyIndex {
 
 const sameRequest = (a: IdempotentWriteRecord, b: IdempotentWriteRecord): boolean =>
   a.streamId === b.streamId && a.requestHash === b.requestHash
+
+/** Gives back a hold on a key; it never throws. */
+export type Unhold = () => void
+
+/**
+ * Holds an actor's key for every process that writes to the same store, from before its request is
+ * decided until it is answered. The store's own claim keeps a key to one request in any case; the
+ * hold makes a retry sent to a second process while the first is still writing wait for that write,
+ * and so answer as it did (a replay), instead of being decided on a state that does not hold it yet.
+ * One process needs none: its writes to a stream are decided in order.
+ */
+export interface KeyHolds {
+  /** The key held by this process, or undefined when another process still held it after the wait. */
+  hold(scopedKey: string): Promise<Unhold | undefined>
+}

@@ -73,9 +73,11 @@ const API_READ_400 =
 /** POST routes that only read: they check the ledger instead of changing it. */
 const READ_ONLY_POSTS: ReadonlySet<string> = new Set(['/v1/audit/verify'])
 
+const KEY_IN_PROGRESS = 'a request with its Idempotency-Key is still being written by another process (idempotency-key-in-progress; see Retry-After)'
+
 /** Statuses every /v1 write may answer with, besides its own. */
 const API_WRITE: Readonly<Record<number, string>> = {
-  409: 'The write does not fit the current state (conflict, year-closed, …)',
+  409: `The write does not fit the current state (conflict, year-closed, …); or ${KEY_IN_PROGRESS}`,
   412: 'If-Match does not name the current revision (precondition-failed)',
   413: 'The body is larger than 64 KiB (payload-too-large)',
   415: 'The body is not application/json (unsupported-media-type)',
@@ -107,7 +109,12 @@ export function declareCommonAnswers(route: RouteOptions): void {
   // The router refuses an over-long path parameter before the route runs, but for this route's path.
   if (route.url.includes(':')) common[414] = 'A path parameter is longer than 100 characters (uri-too-long)'
 
-  const declared = (route.schema?.response ?? {}) as Record<string, unknown>
+  const declared = { ...((route.schema?.response ?? {}) as Record<string, unknown>) }
+  // Every write that takes an Idempotency-Key may meet its key held by another process.
+  const own409 = declared[409] as { description?: string } | undefined
+  if (common[409] === API_WRITE[409] && own409?.description !== undefined) {
+    declared[409] = problemAnswer(`${own409.description}; or ${KEY_IN_PROGRESS}`)
+  }
   const response: Record<string, unknown> = {}
   const statuses = new Set([...Object.keys(declared), ...Object.keys(common)])
   for (const status of [...statuses].sort()) {

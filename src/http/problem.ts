@@ -12,6 +12,7 @@ export type ProblemCode =
   | DomainErrorCode
   | 'precondition-failed'
   | 'idempotency-key-reused'
+  | 'idempotency-key-in-progress'
   | 'unauthorized'
   | 'forbidden'
   | 'payload-too-large'
@@ -48,6 +49,7 @@ const TITLES: Record<ProblemCode, string> = {
   'limit-exceeded': 'A balance would exceed its limit',
   'precondition-failed': 'Precondition failed',
   'idempotency-key-reused': 'Idempotency key reused with another request',
+  'idempotency-key-in-progress': 'A request with this idempotency key is still in progress',
   unauthorized: 'Unauthorized',
   forbidden: 'Forbidden',
   'payload-too-large': 'Payload too large',

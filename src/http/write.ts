@@ -101,6 +101,13 @@ export async function runWrite<State, Event>(
     case 'idempotency-key-reused':
       sendProblem(reply, problem('idempotency-key-reused', 422, 'this Idempotency-Key was used before with another request'))
       return undefined
+    case 'idempotency-key-in-progress':
+      reply.header('retry-after', '1')
+      sendProblem(
+        reply,
+        problem('idempotency-key-in-progress', 409, 'a request with this Idempotency-Key is still being written; send it again in a moment to get its answer'),
+      )
+      return undefined
     case 'written':
     case 'replayed':
       return outcome

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { CommandHandler, type CommandContext, type Decider } from '../../src/application/command-handler.js'
-import { IdempotencyKeyIndex } from '../../src/application/idempotency-keys.js'
+import { IdempotencyKeyIndex, scopedKey, type KeyHolds } from '../../src/application/idempotency-keys.js'
 import { toStoredEvent } from '../../src/application/stored-event.js'
 import { InvalidEventError, isSozialraumEvent, type SozialraumEvent } from '../../src/domain/events.js'
 import {
@@ -186,4 +186,60 @@ t.test('an Idempotency-Key is freed by an error before the append, and kept by a
   t.equal(await sqlite.headPosition(), head, 'nothing stored here, but a store may not say so')
   t.equal((await execute('c', 'Second', 'k-append')).kind, 'idempotency-key-reused', 'a failed append keeps the key')
   t.equal((await execute('c', 'First', 'k-append')).kind, 'written', 'for its own request alone')
+})
+
+t.test('a keyed write holds its key until it is answered, whatever the answer; a key held elsewhere is in progress', async (t) => {
+  const { store } = setup(t, sozialraumDecider)
+  const events: string[] = []
+  let heldElsewhere = false
+  const keyHolds: KeyHolds = {
+    hold: async (scoped) => {
+      if (heldElsewhere) return undefined
+      events.push(`hold ${scoped}`)
+      return () => events.push(`unhold ${scoped}`)
+    },
+  }
+  const decider: Decider<SozialraumState, SozialraumCommand, SozialraumEvent> = {
+    ...sozialraumDecider,
+    decide: (state, command) => {
+      if (command.type === 'RegisterSozialraum' && command.name === 'throws') throw new Error('a bug (injected)')
+      events.push('decide')
+      return decideSozialraum(state, command)
+    },
+  }
+  const handler = new CommandHandler(decider, {
+    store,
+    clock: () => new Date('2025-03-01T10:00:00Z'),
+    newEventId: randomUUID,
+    idempotencyKeys: new IdempotencyKeyIndex(undefined),
+    keyHolds,
+  })
+  const execute = (id: string, name: string, key: string | null) =>
+    handler.execute(`sozialraum-${id}`, () => initialSozialraumState(id), { ...register, name }, {
+      ...context,
+      idempotencyKey: key,
+      requestHash: key === null ? null : `hash-of-${name}`,
+    })
+  const scoped = (key: string) => scopedKey('anna', key)
+
+  t.equal((await execute('a', 'Malstatt', 'k-1')).kind, 'written')
+  t.same(events, [`hold ${scoped('k-1')}`, 'decide', `unhold ${scoped('k-1')}`], 'held before deciding, given back after')
+  events.length = 0
+  t.equal((await execute('a', 'Malstatt', 'k-2')).kind, 'rejected', 'registered already')
+  t.same(events, [`hold ${scoped('k-2')}`, 'decide', `unhold ${scoped('k-2')}`], 'a refusal gives it back')
+  events.length = 0
+  await t.rejects(execute('b', 'throws', 'k-3'))
+  t.same(events, [`hold ${scoped('k-3')}`, `unhold ${scoped('k-3')}`], 'so does a failure')
+  events.length = 0
+  t.equal((await execute('c', 'Burbach', null)).kind, 'written')
+  t.same(events, ['decide'], 'a write without a key holds nothing')
+
+  events.length = 0
+  heldElsewhere = true
+  const head = await store.headPosition()
+  t.same(await execute('d', 'Burbach', 'k-4'), { kind: 'idempotency-key-in-progress' })
+  t.same(events, [], 'not decided')
+  t.equal(await store.headPosition(), head, 'nothing written')
+  heldElsewhere = false
+  t.equal((await execute('d', 'Burbach', 'k-4')).kind, 'written', 'and the key is free for the request once the hold is gone')
 })

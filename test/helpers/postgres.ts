@@ -3,7 +3,7 @@ import pg from 'pg'
 import { pino } from 'pino'
 import { parseConfig } from '../../src/config.js'
 import { PostgresEventStore } from '../../src/eventstore/postgres.js'
-import { openService, type Service } from '../../src/service.js'
+import { openService, type Service, type ServiceOverrides } from '../../src/service.js'
 import { clientConfig, createPgPool, currentSchema } from '../../src/sql/pg-pool.js'
 import { PgSession } from '../../src/sql/pg-session.js'
 import { TEST_JWT_SECRET } from './tokens.js'
@@ -133,7 +133,20 @@ export const TEST_POSTGRES_SEAL_KEY = 'a-seal-key-for-the-postgres-tests-0123456
  * The service in this process on an existing schema (a TestSchema's url), as one of several
  * processes sharing it: its own pool, session, projector lease and runner. The caller closes it.
  */
-export async function openServiceOn(url: string, environment: Record<string, string> = {}): Promise<Service> {
+export async function openServiceOn(
+  url: string,
+  environment: Record<string, string> = {},
+  overrides: ServiceOverrides = {},
+): Promise<Service> {
   const config = parseConfig({ DATABASE_URL: url, JWT_SECRET: TEST_JWT_SECRET, AUDIT_SEAL_KEY: TEST_POSTGRES_SEAL_KEY, ...environment })
-  return openService(config, pino({ level: 'silent' }))
+  return openService(config, pino({ level: 'silent' }), overrides)
+}
+
+/** A dedicated session on `url`, as a process keeps beside its pool; the caller closes it. */
+export async function openSession(url: string): Promise<PgSession> {
+  const logger = pino({ level: 'silent' })
+  const session = new PgSession(clientConfig({ url, poolSize: 1, statementTimeoutMs: 30_000, logger }), logger)
+  await session.start()
+  if (!session.connected) throw new Error(`the session on ${url} did not connect`)
+  return session
 }

@@ -27,6 +27,7 @@ const PROBLEM_MESSAGES: Record<string, string> = {
   'exceeds-commitment': 'Der Betrag übersteigt den Rest der Mittelbindung (oder unterschreitet das bereits Abgerechnete).',
   'limit-exceeded': 'Der Betrag überschreitet die zulässige Höchstgrenze.',
   'idempotency-key-reused': 'Dieser Vorgang wurde schon mit anderen Angaben gesendet. Bitte senden Sie das Formular neu ab.',
+  'idempotency-key-in-progress': 'Dieser Vorgang wird gerade noch gebucht. Bitte senden Sie ihn gleich noch einmal ab, um das Ergebnis zu sehen.',
   'too-many-requests': 'Zu viele Anfragen. Bitte warten Sie einen Moment.',
   'payload-too-large': 'Die Eingaben sind zu lang.',
   unavailable: 'Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es gleich noch einmal.',
