@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { ConfigError } from '../config.js'
 import type { SqlDatabase } from './port.js'
 
 /** `migrations/` at the top of the project, found from here whether run from src/ or dist/src/. */
@@ -30,8 +31,24 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
 }
 
 /**
+ * The database holds migrations this version does not know: a newer version migrated it. This one
+ * would project into tables it does not fully know (a column a newer projection fills left empty,
+ * its checkpoint moved on all the same), so it does not start on it.
+ */
+export class NewerSchemaError extends ConfigError {
+  override name = 'NewerSchemaError'
+  constructor(readonly unknown: readonly string[]) {
+    super(
+      `the database was migrated by a newer sojus-ledger (migrations ${unknown.join(', ')} are unknown to this version): ` +
+        'run that version or a newer one, or restore a backup made by this one',
+    )
+  }
+}
+
+/**
  * Applies the migrations that the database has not seen, each in its own transaction together
- * with its row in schema_migrations, so a failed migration leaves nothing half applied.
+ * with its row in schema_migrations, so a failed migration leaves nothing half applied. Refuses
+ * (NewerSchemaError, before applying anything) a database that a newer version migrated.
  */
 export async function migrate(db: SqlDatabase, migrations: readonly Migration[]): Promise<number[]> {
   await db.transaction([
@@ -40,11 +57,11 @@ export async function migrate(db: SqlDatabase, migrations: readonly Migration[])
         'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
     },
   ])
-  const applied = new Set(
-    (await db.query<{ version: number | string }>('SELECT version FROM schema_migrations')).map((row) =>
-      Number(row.version),
-    ),
-  )
+  const rows = await db.query<{ version: number | string; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')
+  const applied = new Set(rows.map((row) => Number(row.version)))
+  const known = new Set(migrations.map((migration) => migration.version))
+  const unknown = rows.filter((row) => !known.has(Number(row.version))).map((row) => row.name)
+  if (unknown.length > 0) throw new NewerSchemaError(unknown)
   const newlyApplied: number[] = []
   for (const migration of migrations) {
     if (applied.has(migration.version)) continue

@@ -7,6 +7,7 @@ import { signSeal } from '../../src/audit/seal.js'
 import { isOperatorError, operatorMessage } from '../../src/cli/run.js'
 import { ROOT, runScript } from '../helpers/cli.js'
 import { createTestSchema, skipWithoutPostgres, TEST_POSTGRES_URL } from '../helpers/postgres.js'
+import { runSql, withSql } from '../helpers/stores.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
 
 /**
@@ -224,4 +225,32 @@ t.test('rebuild says when the projections are rebuilt: on SQLite at the next sta
   const onPostgres = await cli(['rebuild', 'balances'], { DATABASE_URL: schema.url, JWT_SECRET: TEST_JWT_SECRET, AUDIT_SEAL_KEY: 'k'.repeat(40) })
   t.equal(onPostgres.code, 0, onPostgres.stderr)
   t.equal(onPostgres.stdout, 'reset balances; a running service rebuilds them now, a stopped one on its next start\n')
+})
+
+t.test('a database a newer version migrated is refused by serve, migrate and rebuild, in one line, before anything is applied', async (t) => {
+  const postgres = await skipWithoutPostgres()
+  const dir = mkdtempSync(join(tmpdir(), 'sojus-cli-newer-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const stores: Array<[string, Record<string, string>]> = [['SQLite', { DATABASE_URL: `sqlite:${join(dir, 'ledger.db')}` }]]
+  if (postgres === false) {
+    const schema = await createTestSchema()
+    t.teardown(schema.drop)
+    stores.push(['PostgreSQL', { DATABASE_URL: schema.url, AUDIT_SEAL_KEY: 'a-seal-key-for-the-newer-schema-test-0123456789' }])
+  }
+  for (const [name, database] of stores) {
+    const environment = { ...database, JWT_SECRET: TEST_JWT_SECRET, PORT: '0' }
+    t.equal((await cli(['migrate'], environment)).code, 0, `${name}: migrated`)
+    await runSql(database.DATABASE_URL!, [
+      { sql: 'DELETE FROM schema_migrations WHERE version = ?', params: [9] },
+      { sql: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', params: [999, '999_from_a_newer_version.sql', new Date().toISOString()] },
+    ])
+    for (const args of [['migrate'], ['serve'], ['rebuild', 'all']]) {
+      const exit = await cli(args, environment)
+      t.equal(exit.code, 1, `${name}: ${args.join(' ')} exits 1`)
+      t.match(exit.stderr, oneLine, `${name}: ${args.join(' ')}: one line`)
+      t.match(exit.stderr, 'the database was migrated by a newer sojus-ledger (migrations 999_from_a_newer_version.sql are unknown to this version)')
+    }
+    const versions = await withSql(database.DATABASE_URL!, (db) => db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version'))
+    t.notOk(versions.some((row) => Number(row.version) === 9), `${name}: the migration it lacks was not applied either`)
+  }
 })
