@@ -182,6 +182,7 @@ async function sampleLag(
  */
 export function meteredEventStore(store: EventStore, metrics: ServiceMetrics): EventStore {
   return {
+    maxAppendBytes: store.maxAppendBytes,
     async append(streamId, events, expected, options) {
       const end = metrics.appendDuration.startTimer()
       try {

@@ -2,6 +2,8 @@ import type { Actor, DomainEvent, EventMetadata } from '../domain/events.js'
 import { EVENT_VERSIONS, eventMetadataSchema, validateNewEvent } from '../domain/events.js'
 import { DomainError } from '../domain/errors.js'
 import {
+  AppendTooLargeError,
+  appendBytes,
   IdempotencyKeyClaimedError,
   StorageFullError,
   StoreTimeoutError,
@@ -392,6 +394,8 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
     const toAppend: EventToAppend[] = []
     const claims: IdempotencyClaim[] = []
     const end = { state: view.state, revision: view.revision, lastHash: view.lastHash }
+    const maxBytes = this.options.store.maxAppendBytes
+    let bytes = 0
     for (const item of pending) {
       if (toAppend.length >= MAX_BATCH_EVENTS) break
       try {
@@ -402,6 +406,16 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
       }
       const decision = decisions[decisions.length - 1]
       if (decision?.kind !== 'write') continue
+      if (maxBytes !== undefined) {
+        // A store with a limit per append (KurrentDB): a command whose events would take the batch
+        // past it waits for the next batch, decided again there. Alone, it goes out as it is.
+        const more = decision.toAppend.reduce((sum, event) => sum + appendBytes(event), 0)
+        if (toAppend.length > 0 && bytes + more > maxBytes) {
+          decisions.pop()
+          break
+        }
+        bytes += more
+      }
       toAppend.push(...decision.toAppend)
       decision.lastEventIndex = toAppend.length - 1
       const { idempotencyKey: key, actor, requestHash } = item.context
@@ -650,14 +664,17 @@ function failBatch<State, Command, Event>(
   for (const [index, decision] of decisions.entries()) {
     const item = pending[index]
     if (item === undefined) continue
-    // The port's full disk and statement timeout roll the whole append back: nothing of it is stored.
-    if (decision.kind === 'write') item.fail(error, error instanceof StorageFullError || error instanceof StoreTimeoutError)
+    // The port's full disk, statement timeout and refused size roll the whole append back: nothing of it is stored.
+    if (decision.kind === 'write') item.fail(error, rolledBack(error))
     else if (decision.kind === 'failed') item.fail(decision.error, true)
     else if (index < firstWrite) item.settle(decision.outcome)
     else left.push(item)
   }
   return left
 }
+
+const rolledBack = (error: unknown): boolean =>
+  error instanceof StorageFullError || error instanceof StoreTimeoutError || error instanceof AppendTooLargeError
 
 /** A read of the stream that failed before its batch was appended; drain fails the batch with the cause. */
 class ReadBeforeAppendError extends Error {

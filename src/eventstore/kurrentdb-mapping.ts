@@ -15,6 +15,7 @@ import {
   type RecordedEvent as KurrentRecordedEvent,
 } from '@kurrent/kurrentdb-client'
 import {
+  AppendTooLargeError,
   START,
   StoreUnavailableError,
   WrongExpectedVersionError,
@@ -99,7 +100,7 @@ const UNAVAILABLE_TYPES: ReadonlySet<string> = new Set([
 /** gRPC's UNAVAILABLE (14) and DEADLINE_EXCEEDED (4), which the client sometimes passes on unwrapped. */
 const GRPC_UNAVAILABLE = /^(14 UNAVAILABLE|4 DEADLINE_EXCEEDED)\b|^Failed to discover after \d+ attempts/
 
-/** The port's error for a client error: a conflict, the store being away, or the error as it is. */
+/** The port's error for a client error: a conflict, the store being away, an append too large, or the error as it is. */
 export function fromClientError(error: unknown, expected?: ExpectedState): unknown {
   if (error instanceof Error && isCommandError(error)) {
     if (error.type === ErrorType.WRONG_EXPECTED_VERSION) {
@@ -110,6 +111,7 @@ export function fromClientError(error: unknown, expected?: ExpectedState): unkno
       )
     }
     if (UNAVAILABLE_TYPES.has(error.type)) return new StoreUnavailableError(KURRENTDB, error)
+    if (error.type === ErrorType.MAXIMUM_APPEND_SIZE_EXCEEDED) return new AppendTooLargeError(KURRENTDB, error.maxAppendSize, error)
   }
   if (error instanceof Error && GRPC_UNAVAILABLE.test(error.message)) return new StoreUnavailableError(KURRENTDB, error)
   return error

@@ -55,7 +55,16 @@ export interface KurrentDbEventStoreOptions {
   claims: ClaimRegistry
   /** How long one call may take before it fails (the client's deadline). */
   deadlineMs?: number
+  /** The most bytes of event data and metadata one append carries (KURRENTDB_MAX_APPEND_BYTES). */
+  maxAppendBytes?: number
 }
+
+/**
+ * Three quarters of KurrentDB's default MaxAppendSize (1 MiB): the server counts each event's
+ * data and metadata as the client sends them, and the quarter is left for what the client adds
+ * to ours. A server set lower refuses larger appends (AppendTooLargeError, nothing stored).
+ */
+export const KURRENTDB_MAX_APPEND_BYTES = 786_432
 
 /**
  * The event store on KurrentDB (EventStoreDB), through its gRPC client, which reconnects by
@@ -68,12 +77,14 @@ export class KurrentDbEventStore implements EventStore {
   private readonly client: KurrentDBClient
   private readonly claims: ClaimRegistry
   private readonly deadlineMs: number
+  readonly maxAppendBytes: number
   private closed = false
 
   constructor(options: KurrentDbEventStoreOptions) {
     this.client = KurrentDBClient.connectionString(options.url)
     this.claims = options.claims
     this.deadlineMs = options.deadlineMs ?? 10_000
+    this.maxAppendBytes = options.maxAppendBytes ?? KURRENTDB_MAX_APPEND_BYTES
   }
 
   async append(streamId: string, events: readonly EventToAppend[], expected: ExpectedState, options: AppendOptions = {}): Promise<AppendResult> {

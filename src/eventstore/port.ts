@@ -46,6 +46,27 @@ export interface AppendOptions {
   claims?: readonly IdempotencyClaim[]
 }
 
+/**
+ * The append is larger than the store takes at once (KurrentDB's MaxAppendSize): nothing of it
+ * was stored. The command handler keeps its batches below `EventStore.maxAppendBytes`, so only
+ * one write whose own events are that large meets it.
+ */
+export class AppendTooLargeError extends Error {
+  constructor(
+    readonly store: string,
+    /** The store's limit in bytes, when it says. */
+    readonly maxBytes: number | undefined,
+    cause: unknown,
+  ) {
+    super(`${store} takes at most ${maxBytes === undefined ? 'a limited size' : `${maxBytes} bytes`} in one append; nothing was stored`, { cause })
+    this.name = 'AppendTooLargeError'
+  }
+}
+
+/** The bytes of an event's data and metadata as JSON, as a store that limits an append counts them. */
+export const appendBytes = (event: EventToAppend): number =>
+  Buffer.byteLength(JSON.stringify(event.data)) + Buffer.byteLength(JSON.stringify(event.metadata))
+
 /** The claimed key serves another request or stream already: nothing was appended. */
 export class IdempotencyKeyClaimedError extends Error {
   constructor(
@@ -179,6 +200,11 @@ export interface Subscription extends AsyncIterable<RecordedEvent> {
 export const MAX_READ_COUNT = 10_000
 
 export interface EventStore {
+  /**
+   * The most bytes (appendBytes) one append may carry, or undefined when the store has no limit
+   * (SQLite, PostgreSQL): KurrentDB refuses an append beyond its MaxAppendSize.
+   */
+  readonly maxAppendBytes?: number | undefined
   /** Appends atomically: every event and the claim, or nothing. */
   append(
     streamId: string,

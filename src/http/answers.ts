@@ -79,7 +79,7 @@ const KEY_IN_PROGRESS = 'a request with its Idempotency-Key is still being writt
 const API_WRITE: Readonly<Record<number, string>> = {
   409: `The write does not fit the current state (conflict, year-closed, …); or ${KEY_IN_PROGRESS}`,
   412: 'If-Match does not name the current revision (precondition-failed)',
-  413: 'The body is larger than 64 KiB (payload-too-large)',
+  413: "The body is larger than 64 KiB, or (KurrentDB) the write's events are larger than the event store takes in one append (payload-too-large)",
   415: 'The body is not application/json (unsupported-media-type)',
   422: 'The Idempotency-Key was used before with another request (idempotency-key-reused)',
 }

@@ -3,7 +3,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { DomainError, DomainErrorCode } from '../domain/errors.js'
-import { StorageFullError, StoreTimeoutError, StoreUnavailableError } from '../eventstore/port.js'
+import { AppendTooLargeError, StorageFullError, StoreTimeoutError, StoreUnavailableError } from '../eventstore/port.js'
 import { JsonBodyError, UnsupportedCharsetError } from './json-body.js'
 import type { SecurityHeaders } from './security-headers.js'
 
@@ -145,6 +145,12 @@ export function errorHandler(error: FastifyError, request: FastifyRequest, reply
     request.log.warn({ err: error }, what)
     reply.header('retry-after', '5')
     return sendProblem(reply, problem('unavailable', 503, detail))
+  }
+  // One write whose own events are more than the event store takes at once (KurrentDB's
+  // MaxAppendSize): batches stay below it, so this is a write that large, refused whole.
+  if (error instanceof AppendTooLargeError) {
+    request.log.warn({ err: error }, 'a write was larger than the event store takes in one append')
+    return sendProblem(reply, problem('payload-too-large', 413, `this write's events are larger than the event store takes in one append (${error.message})`))
   }
   request.log.error({ err: error }, 'request failed')
   return sendProblem(reply, problem('internal', 500, 'the request failed on the server; it has been logged'))

@@ -1,5 +1,6 @@
 import {
   ANY,
+  MaxAppendSizeExceededError,
   NO_STREAM,
   START as KURRENT_START,
   STREAM_EXISTS,
@@ -21,7 +22,8 @@ import {
   toStreamState,
   UnsupportedPositionError,
 } from '../../src/eventstore/kurrentdb-mapping.js'
-import { START, StoreUnavailableError, WrongExpectedVersionError } from '../../src/eventstore/port.js'
+import { AppendTooLargeError, START, StoreUnavailableError, WrongExpectedVersionError } from '../../src/eventstore/port.js'
+import { KURRENTDB_MAX_APPEND_BYTES } from '../../src/eventstore/kurrentdb.js'
 
 /**
  * What the KurrentDB adapter translates, tested against the client's own types and errors: no
@@ -89,6 +91,15 @@ t.test('an unreachable store becomes StoreUnavailableError naming KurrentDB; oth
   t.equal(fromClientError('text'), 'text')
   t.ok(isStreamNotFound(new StreamNotFoundError(undefined, 'budget-2030-x')))
   t.notOk(isStreamNotFound(new UnavailableError()))
+})
+
+t.test("an append beyond the server's MaxAppendSize becomes AppendTooLargeError with the limit, nothing stored", async (t) => {
+  const refused = MaxAppendSizeExceededError.fromMaxAppendSize(1_048_576)
+  const mapped = fromClientError(refused, { revision: 3n })
+  t.ok(mapped instanceof AppendTooLargeError)
+  t.match(mapped, { store: 'KurrentDB', maxBytes: 1_048_576, message: 'KurrentDB takes at most 1048576 bytes in one append; nothing was stored' })
+  t.equal((mapped as AppendTooLargeError).cause, refused, 'the client error is kept as the cause')
+  t.ok(KURRENTDB_MAX_APPEND_BYTES < 1_048_576, "the adapter's batches stay below the server's default")
 })
 
 t.test('the filter drops system events on the server', async (t) => {
