@@ -190,6 +190,9 @@ export class CommandHandler<State, Command, Event extends DomainEvent> {
   ): Promise<WriteOutcome<State, Event>> {
     const key = context.idempotencyKey
     const holds = this.options.keyHolds
+    // A stream too busy to queue the write refuses it before its key is held: holds are bounded.
+    const queued = this.queues.get(streamId)?.items.length ?? 0
+    if (queued >= MAX_QUEUED_PER_STREAM) throw new StreamBusyError(streamId, queued)
     const unhold = key === null || holds === undefined ? NO_HOLD : await holds.hold(scopedKey(context.actor.sub, key))
     if (unhold === undefined) return { kind: 'idempotency-key-in-progress' }
     try {

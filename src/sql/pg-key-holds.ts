@@ -5,10 +5,18 @@ import type { PgSession } from './pg-session.js'
 
 /** How long a write waits for another process's hold on its key before it is answered 409. */
 export const KEY_HOLD_WAIT_MS = 5_000
+/** How long one take may go unanswered before the write goes on unheld: the session hangs. */
+const TAKE_ANSWER_MS = 5_000
 const FIRST_POLL_MS = 5
 const MAX_POLL_MS = 100
 /** Most takes and gives-back sent in one query. */
 const MAX_BATCH = 512
+/**
+ * Most keys one process holds at once; beyond them a write goes on unheld. Each held key is an
+ * entry in the server's shared lock table (max_locks_per_transaction × max_connections, 6,400 by
+ * default), which the appends' own locks need too.
+ */
+export const MAX_HELD_KEYS = 256
 
 /**
  * Each row one operation, in order: try to take the lock (true) or give it back (false). A session
@@ -18,13 +26,31 @@ const MAX_BATCH = 512
 const OPERATE = `SELECT CASE WHEN t.take THEN pg_try_advisory_lock(t.key) ELSE pg_advisory_unlock(t.key) END AS ok
   FROM unnest($1::bigint[], $2::boolean[]) WITH ORDINALITY AS t(key, take, n) ORDER BY t.n`
 
+interface Taken {
+  ok: boolean
+  generation: number
+}
+
+const UNHELD: Unhold = () => {}
+
+/** The answer, or 'late' when it did not come within `ms`. */
+async function answerWithin<T>(answer: Promise<T>, ms: number): Promise<T | 'late'> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)))
+  try {
+    return await Promise.race([answer, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 interface Operation {
   key: string
   take: boolean
   /** The connection a give-back belongs to (see `generation`). */
   generation: number
   /** A take's answer: whether it holds the key now; undefined while the session is away. */
-  answer?: (taken: { ok: boolean; generation: number } | undefined) => void
+  answer?: (taken: Taken | undefined) => void
 }
 
 /**
@@ -45,6 +71,10 @@ export class PgKeyHolds implements KeyHolds {
    * on the new one could give back another request's hold of the same key.
    */
   private generation = 0
+  /** Keys held on the current connection (a take that succeeded and is not yet given back). */
+  private held = 0
+  /** Takes sent and not yet answered: they count against MAX_HELD_KEYS too. */
+  private taking = 0
   private readonly queue: Operation[] = []
   private sending = false
 
@@ -53,23 +83,39 @@ export class PgKeyHolds implements KeyHolds {
     private readonly schema: string,
     private readonly maxWaitMs = KEY_HOLD_WAIT_MS,
   ) {
-    session.on('connected', () => this.generation++)
+    session.on('connected', () => {
+      this.generation++
+      this.held = 0
+    })
   }
 
   async hold(scopedKey: string): Promise<Unhold | undefined> {
+    if (this.held + this.taking >= MAX_HELD_KEYS) return UNHELD
     // Per schema, so that two ledgers in one database never wait for each other.
     const key = lockKey(this.schema, `idempotency-key\0${scopedKey}`).toString()
     const deadline = Date.now() + this.maxWaitMs
     for (let pause = FIRST_POLL_MS; ; pause = Math.min(pause * 2, MAX_POLL_MS)) {
-      const taken = await new Promise<{ ok: boolean; generation: number } | undefined>((answer) =>
-        this.submit({ key, take: true, generation: this.generation, answer }),
-      )
-      if (taken === undefined) return () => {}
-      if (taken.ok) return () => this.submit({ key, take: false, generation: taken.generation })
+      this.taking++
+      const take = new Promise<Taken | undefined>((answer) => this.submit({ key, take: true, generation: this.generation, answer }))
+      void take.then(() => this.taking--)
+      const taken = await answerWithin(take, TAKE_ANSWER_MS)
+      if (taken === 'late') {
+        // The session hangs: go on unheld, and give the key back should the take still land.
+        void take.then((late) => late?.ok && this.giveBack(key, late.generation))
+        return UNHELD
+      }
+      if (taken === undefined) return UNHELD
+      if (taken.ok) return () => this.giveBack(key, taken.generation)
       const left = deadline - Date.now()
       if (left <= 0) return undefined
       await sleep(Math.min(pause, left))
     }
+  }
+
+  private giveBack(key: string, generation: number): void {
+    if (generation !== this.generation) return
+    this.held--
+    this.submit({ key, take: false, generation })
   }
 
   private submit(operation: Operation): void {
@@ -89,10 +135,17 @@ export class PgKeyHolds implements KeyHolds {
         let rows: Array<{ ok: boolean | null }> | undefined
         try {
           rows = await this.session.query<{ ok: boolean | null }>(OPERATE, [batch.map((op) => op.key), batch.map((op) => op.take)])
-        } catch {
+        } catch (error) {
           rows = undefined
+          // A statement that failed part-way (the server's lock table full, a cancel) keeps the locks
+          // its rows took before the error, and nobody knows which: a new connection drops them all.
+          if (generation === this.generation) this.session.reset(error)
         }
-        batch.forEach((op, index) => op.answer?.(rows === undefined ? undefined : { ok: rows[index]?.ok === true, generation }))
+        for (const [index, op] of batch.entries()) {
+          const ok = rows?.[index]?.ok === true
+          if (ok && op.take && generation === this.generation) this.held++
+          op.answer?.(rows === undefined ? undefined : { ok, generation })
+        }
       }
     } finally {
       this.sending = false

@@ -5,6 +5,13 @@ import type { Logger } from 'pino'
 const MAX_RECONNECT_DELAY_MS = 5_000
 /** How often the session asks the server whether it is still there, while it waits. */
 const KEEPALIVE_MS = 5_000
+/**
+ * The server ends the session after this long without a query (PostgreSQL 14 or later). The
+ * keepalive above never lets a live session idle that long; a session whose network went silent
+ * (no FIN, no RST) is idle on the server, and its locks (the projector's lease, held keys) would
+ * otherwise stay until the server's TCP keepalive gives up, two hours by default.
+ */
+const IDLE_SESSION_TIMEOUT = '20s'
 
 /**
  * One dedicated connection per process beside the pool, for what a pooled connection cannot do:
@@ -60,6 +67,8 @@ export class PgSession extends EventEmitter {
     client.on('notification', (message) => this.emit('notification', message.channel, message.payload ?? ''))
     try {
       await client.connect()
+      // Older servers do not know the setting: they keep their own TCP keepalive.
+      await client.query(`SET idle_session_timeout = '${IDLE_SESSION_TIMEOUT}'`).catch(() => undefined)
       for (const channel of this.channels) await client.query(`LISTEN ${channel}`)
     } catch (error) {
       client.removeAllListeners('end')
@@ -76,6 +85,15 @@ export class PgSession extends EventEmitter {
     this.reconnectDelayMs = 100
     this.keepalive = setInterval(() => void client.query('SELECT 1').catch((error) => this.lost(client, error)), KEEPALIVE_MS)
     this.emit('connected')
+  }
+
+  /**
+   * Ends the connection and opens a new one: the server drops every lock the session held. For a
+   * session whose locks are no longer known (a statement that failed part-way, having taken some).
+   */
+  reset(reason: unknown): void {
+    const client = this.client
+    if (client) this.lost(client, reason)
   }
 
   private lost(client: pg.Client, error: unknown): void {
