@@ -105,7 +105,7 @@ export async function openStores(config: Config, purpose: string, options: Store
   const logger = options.logger ?? pino({ level: 'silent' })
   const url = config.eventStoreUrl
   const external: ExternalEventStore = url === undefined ? undefined : (db) => new KurrentDbEventStore({ url, claims: new SqlClaims(db) })
-  if (config.database.kind === 'postgres') return openPostgresStores(config.database, { ...options, logger }, external)
+  if (config.database.kind === 'postgres') return openPostgresStores(config.database, purpose, { ...options, logger }, external)
   return openSqliteStores(config.database.path, purpose, external)
 }
 
@@ -139,26 +139,32 @@ function openSqliteStores(path: string, purpose: string, external: ExternalEvent
 
 async function openPostgresStores(
   database: Extract<Config['database'], { kind: 'postgres' }>,
+  purpose: string,
   { logger, keyHoldWaitMs }: StoreOptions & { logger: Logger },
   external: ExternalEventStore,
 ): Promise<Stores> {
   const poolOptions = { url: database.url, poolSize: database.poolSize, statementTimeoutMs: database.statementTimeoutMs, logger }
   const pool = createPgPool(poolOptions)
   const session = new PgSession(clientConfig(poolOptions), logger.child({ component: 'database-session' }))
+  // The held Idempotency-Keys have a session of their own, for the service only: resetting it
+  // (a batch of takes that failed part-way) must not end the projector's lease or the LISTENs.
+  const keySession = purpose === 'serve' ? new PgSession(clientConfig(poolOptions), logger.child({ component: 'key-holds' })) : undefined
   const closeAll = async () => {
+    await keySession?.close()
     await session.close()
     await pool.end()
   }
   try {
     const schema = await currentSchema(pool).catch((error: unknown) => Promise.reject(asUnavailable(error)))
     await session.start()
+    await keySession?.start()
     const db = new PostgresDatabase(pool, schema)
     const store = external ? external(db) : await PostgresEventStore.open({ pool, session, schema })
     return {
       store,
       db,
       lease: new PgProjectorLease(session, schema, logger.child({ component: 'projections' })),
-      keyHolds: new PgKeyHolds(session, schema, keyHoldWaitMs),
+      keyHolds: keySession && new PgKeyHolds(keySession, schema, keyHoldWaitMs),
       locate: external ? undefined : sqlEventLocator(db),
       embedded: undefined,
       close: async () => {

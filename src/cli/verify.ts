@@ -4,6 +4,7 @@ import { readSealKey, sealForgery, sealInputSchema, type Seal } from '../audit/s
 import { verifyLog, type VerifyProgress } from '../audit/verify.js'
 import { parseConfig } from '../config.js'
 import { openStores } from '../service.js'
+import { assertKnownSchema, loadMigrations } from '../sql/migrate.js'
 import { isMain, refuseMissingStore, runCommand, writeOut } from './run.js'
 
 /**
@@ -72,6 +73,12 @@ export async function verifyCommand(args: readonly string[]): Promise<void> {
     }
   }
   const stores = await openStores(config, 'verify')
+  try {
+    await assertKnownSchema(stores.db, await loadMigrations())
+  } catch (error) {
+    await stores.close()
+    throw error
+  }
   const progress = process.stderr.isTTY ? showProgress : undefined
   let ok: boolean
   try {

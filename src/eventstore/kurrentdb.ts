@@ -55,7 +55,7 @@ export interface KurrentDbEventStoreOptions {
   claims: ClaimRegistry
   /** How long one call may take before it fails (the client's deadline). */
   deadlineMs?: number
-  /** The most bytes of event data and metadata one append carries (KURRENTDB_MAX_APPEND_BYTES). */
+  /** The most bytes of event data and metadata one append carries (default: the constant KURRENTDB_MAX_APPEND_BYTES). */
   maxAppendBytes?: number
 }
 

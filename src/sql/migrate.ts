@@ -40,9 +40,32 @@ export class NewerSchemaError extends ConfigError {
   constructor(readonly unknown: readonly string[]) {
     super(
       `the database was migrated by a newer sojus-ledger (migrations ${unknown.join(', ')} are unknown to this version): ` +
-        'run that version or a newer one, or restore a backup made by this one',
+        'run that version or a newer one, or restore a backup taken before the newer version migrated it',
     )
   }
+}
+
+/** The migrations the database has seen; throws NewerSchemaError when one of them is unknown here. */
+async function knownSchemaVersions(db: SqlDatabase, migrations: readonly Migration[]): Promise<Set<number>> {
+  const rows = await db.query<{ version: number | string; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')
+  const known = new Set(migrations.map((migration) => migration.version))
+  const unknown = rows.filter((row) => !known.has(Number(row.version))).map((row) => row.name)
+  if (unknown.length > 0) throw new NewerSchemaError(unknown)
+  return new Set(rows.map((row) => Number(row.version)))
+}
+
+/**
+ * For a command that reads the read models without migrating them (verify): refuses a database a
+ * newer version migrated, whose read models this version would misjudge. A database never
+ * migrated passes: the command says what is missing itself.
+ */
+export async function assertKnownSchema(db: SqlDatabase, migrations: readonly Migration[]): Promise<void> {
+  const [table] = await db.query<{ present: number }>(
+    db.dialect === 'postgres'
+      ? "SELECT 1 AS present FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+      : "SELECT 1 AS present FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+  )
+  if (table !== undefined) await knownSchemaVersions(db, migrations)
 }
 
 /**
@@ -57,11 +80,7 @@ export async function migrate(db: SqlDatabase, migrations: readonly Migration[])
         'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
     },
   ])
-  const rows = await db.query<{ version: number | string; name: string }>('SELECT version, name FROM schema_migrations ORDER BY version')
-  const applied = new Set(rows.map((row) => Number(row.version)))
-  const known = new Set(migrations.map((migration) => migration.version))
-  const unknown = rows.filter((row) => !known.has(Number(row.version))).map((row) => row.name)
-  if (unknown.length > 0) throw new NewerSchemaError(unknown)
+  const applied = await knownSchemaVersions(db, migrations)
   const newlyApplied: number[] = []
   for (const migration of migrations) {
     if (applied.has(migration.version)) continue

@@ -5,6 +5,8 @@ import type { PgSession } from './pg-session.js'
 
 /** How long a write waits for another process's hold on its key before it is answered 409. */
 export const KEY_HOLD_WAIT_MS = 5_000
+/** After the session was reset for a failed batch, writes go on unheld this long: a cause that lasts (the lock table full) must not reconnect it on every write. */
+const RESET_PAUSE_MS = 1_000
 /** How long one take may go unanswered before the write goes on unheld: the session hangs. */
 const TAKE_ANSWER_MS = 5_000
 const FIRST_POLL_MS = 5
@@ -75,6 +77,7 @@ export class PgKeyHolds implements KeyHolds {
   private held = 0
   /** Takes sent and not yet answered: they count against MAX_HELD_KEYS too. */
   private taking = 0
+  private resetAt = Number.NEGATIVE_INFINITY
   private readonly queue: Operation[] = []
   private sending = false
 
@@ -90,7 +93,7 @@ export class PgKeyHolds implements KeyHolds {
   }
 
   async hold(scopedKey: string): Promise<Unhold | undefined> {
-    if (this.held + this.taking >= MAX_HELD_KEYS) return UNHELD
+    if (this.held + this.taking >= MAX_HELD_KEYS || Date.now() - this.resetAt < RESET_PAUSE_MS) return UNHELD
     // Per schema, so that two ledgers in one database never wait for each other.
     const key = lockKey(this.schema, `idempotency-key\0${scopedKey}`).toString()
     const deadline = Date.now() + this.maxWaitMs
@@ -118,6 +121,15 @@ export class PgKeyHolds implements KeyHolds {
     this.submit({ key, take: false, generation })
   }
 
+  private reset(error: unknown): void {
+    this.resetAt = Date.now()
+    try {
+      this.session.reset(error)
+    } catch {
+      // A listener of the session failed: the batch's takes are still answered below.
+    }
+  }
+
   private submit(operation: Operation): void {
     this.queue.push(operation)
     if (!this.sending) void this.send()
@@ -139,7 +151,7 @@ export class PgKeyHolds implements KeyHolds {
           rows = undefined
           // A statement that failed part-way (the server's lock table full, a cancel) keeps the locks
           // its rows took before the error, and nobody knows which: a new connection drops them all.
-          if (generation === this.generation) this.session.reset(error)
+          if (generation === this.generation) this.reset(error)
         }
         for (const [index, op] of batch.entries()) {
           const ok = rows?.[index]?.ok === true

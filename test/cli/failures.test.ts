@@ -227,7 +227,7 @@ t.test('rebuild says when the projections are rebuilt: on SQLite at the next sta
   t.equal(onPostgres.stdout, 'reset balances; a running service rebuilds them now, a stopped one on its next start\n')
 })
 
-t.test('a database a newer version migrated is refused by serve, migrate and rebuild, in one line, before anything is applied', async (t) => {
+t.test('a database a newer version migrated is refused by serve, migrate, rebuild and verify, in one line, before anything is applied', async (t) => {
   const postgres = await skipWithoutPostgres()
   const dir = mkdtempSync(join(tmpdir(), 'sojus-cli-newer-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -244,7 +244,7 @@ t.test('a database a newer version migrated is refused by serve, migrate and reb
       { sql: 'DELETE FROM schema_migrations WHERE version = ?', params: [9] },
       { sql: 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', params: [999, '999_from_a_newer_version.sql', new Date().toISOString()] },
     ])
-    for (const args of [['migrate'], ['serve'], ['rebuild', 'all']]) {
+    for (const args of [['migrate'], ['serve'], ['rebuild', 'all'], ['verify']]) {
       const exit = await cli(args, environment)
       t.equal(exit.code, 1, `${name}: ${args.join(' ')} exits 1`)
       t.match(exit.stderr, oneLine, `${name}: ${args.join(' ')}: one line`)

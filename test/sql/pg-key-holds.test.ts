@@ -177,8 +177,15 @@ t.test('a batch that fails after taking locks resets the session, and the server
   t.pass('the session reconnected')
   const taken = await other.hold('k')
   t.type(taken, 'function', 'the lock the failed statement took is gone with the old connection')
-  unheld!()
-  taken!()
+  const paused = await holds.hold('k2')
+  t.type(paused, 'function', 'right after the reset a write goes on at once')
+  const free = await other.hold('k2')
+  t.type(free, 'function', 'unheld for a moment, so that a lasting cause does not reconnect on every write')
+  for (const unhold of [unheld, taken, paused, free]) unhold!()
+  await sleep(1_100)
+  const again = await holds.hold('k3')
+  t.equal(await other.hold('k3'), undefined, 'a second later keys are held again')
+  again!()
 })
 
 t.test('the session asks the server to end it when it falls silent', { skip }, async (t) => {
