@@ -2,6 +2,7 @@ import { setImmediate as nextTick } from 'node:timers/promises'
 import type { Logger } from 'pino'
 import { toStoredEvent, type StoredEvent } from '../src/application/stored-event.js'
 import { MAX_READ_COUNT, START, StoreUnavailableError, type EventStore, type Position, type RecordedEvent } from '../src/eventstore/port.js'
+import { NewerSchemaError, type SchemaGuard } from '../src/sql/migrate.js'
 import { RowCountError, type SqlDatabase, type Statement } from '../src/sql/port.js'
 import { buildDeferredIndexes, deferIndexes, projectionsWithDeferredIndexes } from './deferred-indexes.js'
 import { soleProjector, type ProjectorLease } from './lease.js'
@@ -40,6 +41,12 @@ export interface ProjectionRunnerOptions {
    * the projection thread sets DEFER_INDEXES_BEHIND, tests less. Undefined: never.
    */
   deferIndexesBehind?: Position
+  /**
+   * Keeps this runner from projecting into a schema a newer version migrated (PostgreSQL): every
+   * batch begins with its statements, every term with its check. On a newer schema the runner
+   * gives the lease up for good and follows the newer projector's checkpoints.
+   */
+  schemaGuard?: SchemaGuard
   /** Called when `status()` may have changed: a batch committed, another process's checkpoints read, an error, the lease. */
   onProgress?: () => void
 }
@@ -85,6 +92,8 @@ const DEFAULT_BATCH_BUDGET_MS = 25
  * the store does.
  */
 const MAX_UNAVAILABLE_RETRY_DELAY_MS = 5_000
+/** How often a follower looks whether a newer version migrated the database, at most (its projector's batches tell it when to look). */
+const SCHEMA_CHECK_MS = 5_000
 const CHECKPOINT_CREATE = 'INSERT INTO projection_checkpoints (name, position) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'
 /** Compare-and-set: only the runner that read the checkpoint can move it, and only once. */
 const CHECKPOINT_MOVE = 'UPDATE projection_checkpoints SET position = ? WHERE name = ? AND position = ?'
@@ -138,6 +147,10 @@ export class ProjectionRunner implements Projector {
   /** Ends each gathering pause under way. */
   private readonly gathering = new Set<() => void>()
   private stopping = false
+  /** Why this runner never projects again: a newer version migrated the database (NewerSchemaError). */
+  private retired: string | undefined
+  /** When a follower last looked whether a newer version migrated the database (performance.now()). */
+  private schemaCheckedAt = Number.NEGATIVE_INFINITY
   private term: Term | undefined
   private termEnded: Promise<void> = Promise.resolve()
   private projecting = false
@@ -179,6 +192,7 @@ export class ProjectionRunner implements Projector {
     for (const [name, position] of this.checkpoints) this.targets.set(name, head ?? position)
     this.lease.onAnnounced(() => void (this.projecting ? this.checkForReset() : this.refresh()))
     await this.lease.start((held) => {
+      if (this.retired !== undefined) return
       this.projecting = held
       // A failed batch's error belongs to the term it ended; whoever projects next reports its own.
       this.error = undefined
@@ -206,7 +220,7 @@ export class ProjectionRunner implements Projector {
       target: this.targets.get(name) ?? START,
       serving: this.isServing(name),
     }))
-    return { position: this.reached(undefined), error: this.error, projecting: this.projecting, projections }
+    return { position: this.reached(undefined), error: this.retired ?? this.error, projecting: this.projecting, projections }
   }
 
   /**
@@ -312,10 +326,14 @@ export class ProjectionRunner implements Projector {
         this.refreshAgain = false
         try {
           await this.loadCheckpoints(true)
+          await this.checkSchema()
         } catch (error) {
-          this.options.logger.warn({ err: error }, 'could not read the projections\' checkpoints; trying again in a second')
-          // No announcement may come for a while: try again, so that waiters are not left waiting.
-          setTimeout(() => void this.refresh(), 1_000).unref()
+          if (error instanceof NewerSchemaError) this.retire(error)
+          else {
+            this.options.logger.warn({ err: error }, 'could not read the projections\' checkpoints; trying again in a second')
+            // No announcement may come for a while: try again, so that waiters are not left waiting.
+            setTimeout(() => void this.refresh(), 1_000).unref()
+          }
         }
         if (!this.projecting) this.notifyWaiters()
       } while (this.refreshAgain && !this.stopping)
@@ -324,7 +342,7 @@ export class ProjectionRunner implements Projector {
   }
 
   private beginTerm(): void {
-    if (this.term || this.stopping || !this.projecting) return
+    if (this.term || this.stopping || this.retired !== undefined || !this.projecting) return
     const term: Term = {
       main: newGroup('main'),
       catchUp: newGroup('catch-up'),
@@ -336,6 +354,7 @@ export class ProjectionRunner implements Projector {
     this.term = term
     this.termEnded = (async () => {
       try {
+        await this.options.schemaGuard?.check()
         await this.loadCheckpoints()
         await this.deferReplayIndexes(term)
         let highest = START
@@ -419,6 +438,7 @@ export class ProjectionRunner implements Projector {
     term.ended = true
     term.unavailable = error instanceof StoreUnavailableError
     for (const group of [term.main, term.catchUp]) group.closeSubscription?.()
+    if (error instanceof NewerSchemaError) return this.retire(error)
     this.error = error instanceof Error ? error.message : String(error)
     this.options.onProgress?.()
     const moved = error instanceof RowCountError
@@ -426,6 +446,28 @@ export class ProjectionRunner implements Projector {
       { err: error, retryDelayMs: this.retryDelayMs },
       moved ? 'a checkpoint was moved by another runner; starting again from the database' : 'projection batch failed; retrying from the checkpoints',
     )
+  }
+
+  /**
+   * A newer version migrated the database (the guard rolled a batch back, or a check found it):
+   * this runner gives the lease to a process that knows the schema for good, and follows it.
+   */
+  private retire(error: NewerSchemaError): void {
+    if (this.retired !== undefined) return
+    // In /ready (degraded): a load balancer stops sending reads this version could misjudge.
+    this.retired = error.message
+    this.projecting = false
+    this.options.logger.error({ err: error }, 'a newer version migrated the database: this process no longer projects; replace it with that version')
+    void this.lease.stop()
+    this.options.onProgress?.()
+  }
+
+  /** A follower looks at most every SCHEMA_CHECK_MS whether a newer version migrated the database. */
+  private async checkSchema(): Promise<void> {
+    const guard = this.options.schemaGuard
+    if (guard === undefined || performance.now() - this.schemaCheckedAt < SCHEMA_CHECK_MS) return
+    this.schemaCheckedAt = performance.now()
+    await guard.check()
   }
 
   private async run(term: Term, group: Group): Promise<void> {
@@ -575,7 +617,7 @@ export class ProjectionRunner implements Projector {
     // main group has taken on, so that no event falls between the two groups.
     if (group.kind === 'main' && last > term.mainHighWater) term.mainHighWater = last
     const javascriptMs = performance.now() - started
-    if (moves.length > 0) await this.options.db.transaction([...moves, ...statements, ...this.lease.announce])
+    if (moves.length > 0) await this.commit([...moves, ...statements, ...this.lease.announce])
 
     for (const [name, position] of advanced) this.checkpoints.set(name, position)
     if (group.kind === 'main' && last > this.processed) this.processed = last
@@ -586,6 +628,19 @@ export class ProjectionRunner implements Projector {
     if (group.kind === 'catch-up') this.admitCaughtUp(term)
     this.notifyWaiters()
     return javascriptMs
+  }
+
+  /** Commits a batch, behind the schema guard where there is one; a batch the guard rolled back fails with NewerSchemaError. */
+  private async commit(statements: readonly Statement[]): Promise<void> {
+    const guard = this.options.schemaGuard
+    if (guard === undefined) return this.options.db.transaction(statements)
+    try {
+      await this.options.db.transaction([...guard.statements, ...statements])
+    } catch (error) {
+      // Its check found a newer migration: the check says which (NewerSchemaError).
+      if (error instanceof RowCountError && guard.statements.some((statement) => 'sql' in statement && statement.sql === error.sql)) await guard.check()
+      throw error
+    }
   }
 
   /** Moves the catch-up projections that have reached the main group's position into it. */

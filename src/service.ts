@@ -24,7 +24,7 @@ import { FiscalYearQueries } from './readmodels/fiscal-years.js'
 import { ReportQueries } from './readmodels/reports.js'
 import { ProcessRunner } from './application/processes.js'
 import { readModelYearOrder } from './application/year-order.js'
-import { loadMigrations, migrate } from './sql/migrate.js'
+import { loadMigrations, migrateExclusively, schemaGuard } from './sql/migrate.js'
 import type { SqlDatabase } from './sql/port.js'
 import { SqliteDatabase } from './sql/sqlite.js'
 import { PgKeyHolds } from './sql/pg-key-holds.js'
@@ -190,13 +190,15 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
   let starting: { runner: Projector; started: Promise<void> } | undefined
   try {
     const verifyToken = openTokenVerifier(config)
-    const applied = await db.exclusive('migrations', async () => migrate(db, await loadMigrations()))
+    const migrations = await loadMigrations()
+    const applied = await migrateExclusively(db, migrations)
     if (applied.length > 0) logger.info({ applied }, 'applied migrations')
+    const guard = schemaGuard(db, migrations)
     const projectionLogger = logger.child({ component: 'projections' })
     const embedded = overrides.projectionThread === false ? undefined : stores.embedded
     const runner: Projector = embedded
       ? new ThreadRunner({ path: embedded.path, store: embedded.store, logger: projectionLogger })
-      : new ProjectionRunner({ store, db, projections, lease: stores.lease, logger: projectionLogger })
+      : new ProjectionRunner({ store, db, projections, lease: stores.lease, logger: projectionLogger, ...(guard && { schemaGuard: guard }) })
     const readModels = new ReadModels(db)
     const fiscalYears = new FiscalYearQueries(db)
     const reports = new ReportQueries(db)

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ConfigError } from '../config.js'
-import type { SqlDatabase } from './port.js'
+import type { SqlDatabase, Statement } from './port.js'
 
 /** `migrations/` at the top of the project, found from here whether run from src/ or dist/src/. */
 export const MIGRATIONS_DIR = fileURLToPath(
@@ -55,6 +55,37 @@ async function knownSchemaVersions(db: SqlDatabase, migrations: readonly Migrati
 }
 
 /**
+ * What keeps a running projector from writing into a schema a newer version migrated (PostgreSQL,
+ * where processes of two versions may share the database during a rolling upgrade). The
+ * start-time refusal (`migrate`) does not reach a process that is already running.
+ */
+export interface SchemaGuard {
+  /**
+   * Statements a projection batch begins with: they wait while any process migrates (a shared hold
+   * on the lock `migrate` runs under) and then find no migration newer than this version knows,
+   * or the batch rolls back whole (RowCountError). Under the hold no migration can commit before
+   * the batch does, so the check cannot go stale.
+   */
+  readonly statements: readonly Statement[]
+  /** Throws NewerSchemaError when a newer version migrated the database. */
+  check(): Promise<void>
+}
+
+/** The guard for a database that processes of several versions may share; none for one that has a single owner (SQLite). */
+export function schemaGuard(db: SqlDatabase, migrations: readonly Migration[]): SchemaGuard | undefined {
+  const hold = db.sharedHold?.(MIGRATIONS_LOCK)
+  if (hold === undefined) return undefined
+  const newest = Math.max(0, ...migrations.map((migration) => migration.version))
+  return {
+    statements: [hold, { sql: 'SELECT version FROM schema_migrations WHERE version > ?', params: [newest], expectRows: 0 }],
+    check: async () => void (await knownSchemaVersions(db, migrations)),
+  }
+}
+
+/** The lock (`SqlDatabase.exclusive`) every process migrates under, so that two never apply one migration both. */
+export const MIGRATIONS_LOCK = 'migrations'
+
+/**
  * For a command that reads the read models without migrating them (verify): refuses a database a
  * newer version migrated, whose read models this version would misjudge. A database never
  * migrated passes: the command says what is missing itself.
@@ -66,6 +97,11 @@ export async function assertKnownSchema(db: SqlDatabase, migrations: readonly Mi
       : "SELECT 1 AS present FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
   )
   if (table !== undefined) await knownSchemaVersions(db, migrations)
+}
+
+/** Applies the migrations under the lock every process migrates under (MIGRATIONS_LOCK). */
+export function migrateExclusively(db: SqlDatabase, migrations: readonly Migration[]): Promise<number[]> {
+  return db.exclusive(MIGRATIONS_LOCK, () => migrate(db, migrations))
 }
 
 /**

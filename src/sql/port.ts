@@ -10,8 +10,9 @@ export type Statement =
       sql: string
       params: readonly SqlValue[]
       /**
-       * How many rows the statement must change; any other count rolls the whole transaction
-       * back with a RowCountError (a compare-and-set, such as a checkpoint moved by its holder).
+       * How many rows the statement must change (a SELECT: return); any other count rolls the
+       * whole transaction back with a RowCountError (a compare-and-set, such as a checkpoint moved
+       * by its holder).
        */
       expectRows?: number
     }
@@ -56,5 +57,11 @@ export interface SqlDatabase {
    * do not both apply one.
    */
   exclusive<T>(name: string, work: () => Promise<T>): Promise<T>
+  /**
+   * A statement that, in a transaction, waits while another process runs `exclusive(name)`, and
+   * keeps it from starting until the transaction ends. Only where several processes share the
+   * database (PostgreSQL); the embedded store has one owner.
+   */
+  sharedHold?(name: string): Statement
   close(): Promise<void>
 }

@@ -144,6 +144,11 @@ export class PostgresDatabase implements SqlDatabase {
     })
   }
 
+  /** A shared transaction-level advisory lock on the key `exclusive(name)` holds exclusively at session level: the two conflict. */
+  sharedHold(name: string): Statement {
+    return { sql: 'SELECT pg_advisory_xact_lock_shared(?)', params: [lockKey(this.schema, name)] }
+  }
+
   private withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     return withPooledClient(this.pool, work)
   }

@@ -42,7 +42,7 @@ export const operationsRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, dep
           503: {
             description:
               'Not ready: a projection replays the log after a rebuild or a long stop (catching-up: its routes answer 503 meanwhile, all other routes and the writes serve), ' +
-              'a projection stopped at an event it cannot read (degraded), or the event store is not reachable (unavailable)',
+              'a projection stopped at an event it cannot read or a newer version migrated the database (degraded), or the event store is not reachable (unavailable)',
             content: {
               'application/json': {
                 schema: z.union([
