@@ -29,6 +29,12 @@ export class PgSession extends EventEmitter {
   private reconnectDelayMs = 100
   private keepalive: NodeJS.Timeout | undefined
   private connecting: Promise<void> | undefined
+  /**
+   * The last query asked of the current connection: each waits for the one before. node-postgres 8
+   * queues overlapping queries itself but warns that pg 9 will refuse them; the lease's tries, the
+   * keepalive and the LISTENs overlap.
+   */
+  private tail: Promise<unknown> = Promise.resolve()
 
   constructor(
     private readonly config: pg.ClientConfig,
@@ -49,14 +55,21 @@ export class PgSession extends EventEmitter {
 
   async listen(channel: string): Promise<void> {
     this.channels.add(channel)
-    await this.client?.query(`LISTEN ${channel}`).catch(() => undefined)
+    if (this.client) await this.inTurn(this.client, `LISTEN ${channel}`).catch(() => undefined)
   }
 
   /** Runs a query on the session's connection; throws when it is not connected. */
   async query<Row extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<Row[]> {
     const client = this.client
     if (!client) throw new Error('the database session is not connected')
-    return (await client.query<Row>(text, values)).rows
+    return (await this.inTurn<Row>(client, text, values)).rows
+  }
+
+  /** Runs a query on `client` once the queries asked of it before have ended. */
+  private inTurn<Row extends pg.QueryResultRow>(client: pg.Client, text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
+    const result = this.tail.then(() => client.query<Row>(text, values))
+    this.tail = result.catch(() => undefined)
+    return result
   }
 
   private async connect(): Promise<void> {
@@ -82,8 +95,10 @@ export class PgSession extends EventEmitter {
       return
     }
     this.client = client
+    // A query of the lost connection may never end: the new one does not wait for it.
+    this.tail = Promise.resolve()
     this.reconnectDelayMs = 100
-    this.keepalive = setInterval(() => void client.query('SELECT 1').catch((error) => this.lost(client, error)), KEEPALIVE_MS)
+    this.keepalive = setInterval(() => void this.inTurn(client, 'SELECT 1').catch((error) => this.lost(client, error)), KEEPALIVE_MS)
     this.emit('connected')
   }
 

@@ -1,0 +1,52 @@
+import t from 'tap'
+import { createTestSchema, openSession, skipWithoutPostgres } from '../helpers/postgres.js'
+
+/**
+ * The process's dedicated session takes one query at a time: the projector lease's tries, the
+ * keepalive and the LISTENs overlap, and node-postgres 8 queues overlapping queries itself but
+ * warns that pg 9 will refuse them.
+ */
+
+const skip = await skipWithoutPostgres()
+
+t.test('overlapping queries on the session run one after another, in order, without the driver\'s warning', { skip }, async (t) => {
+  const schema = await createTestSchema()
+  const session = await openSession(schema.url)
+  t.teardown(async () => {
+    await session.close()
+    await schema.drop()
+  })
+  const warnings: string[] = []
+  const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`)
+  process.on('warning', onWarning)
+  t.teardown(() => void process.off('warning', onWarning))
+
+  const finished: number[] = []
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      session.query<{ n: number }>('SELECT pg_sleep($1::float / 1000), $2::int AS n', [20 - i, i]).then((rows) => {
+        finished.push(i)
+        return rows[0]?.n
+      }),
+    ),
+  )
+  await session.listen('pg_session_test')
+  t.same(answers, Array.from({ length: 20 }, (_, i) => i), 'each query answers its own')
+  t.same(finished, Array.from({ length: 20 }, (_, i) => i), 'in the order asked, though the first ones sleep longest')
+  // Warnings are emitted on the next tick.
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(warnings.filter((warning) => warning.includes('pg@9')), [], 'node-postgres did not warn of overlapping queries')
+})
+
+t.test('a failed query does not hold up the next one', { skip }, async (t) => {
+  const schema = await createTestSchema()
+  const session = await openSession(schema.url)
+  t.teardown(async () => {
+    await session.close()
+    await schema.drop()
+  })
+  const failing = session.query('SELECT no_such_column FROM no_such_table')
+  const next = session.query<{ one: number }>('SELECT 1 AS one')
+  await t.rejects(failing, /no_such_table/)
+  t.same(await next, [{ one: 1 }])
+})
