@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { EventToAppend } from '../../src/eventstore/port.js'
+import type { EventStore, EventToAppend, Position } from '../../src/eventstore/port.js'
 
 /** A valid SozialraumRegistered event as the store holds it, for tests that append to a store directly. */
 export function registrationEvent(id: string): EventToAppend {
@@ -17,4 +17,11 @@ export function registrationEvent(id: string): EventToAppend {
       requestHash: null,
     },
   }
+}
+
+/** Appends `count` registrations, each to a new Sozialraum stream; resolves with the last one's position. */
+export async function appendRegistrations(store: EventStore, count: number): Promise<Position> {
+  let last = 0n
+  for (let i = 0; i < count; i++) last = (await store.append(`sozialraum-${randomUUID()}`, [registrationEvent(`s${i}`)], 'no_stream')).position
+  return last
 }

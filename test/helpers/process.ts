@@ -32,9 +32,9 @@ export async function within<T>(promise: Promise<T>, timeoutMs: number, what: st
 }
 
 /** Polls `condition` every few milliseconds until it holds; fails after `timeoutMs`. */
-export async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 10))
   }

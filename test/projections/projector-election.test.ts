@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import type { Projection } from '../../projections/index.js'
@@ -8,8 +7,9 @@ import { openStores, type Stores } from '../../src/service.js'
 import { loadMigrations, migrate } from '../../src/sql/migrate.js'
 import { RowCountError } from '../../src/sql/port.js'
 import { createTestSchema, skipWithoutPostgres } from '../helpers/postgres.js'
+import { until } from '../helpers/process.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
-import { registrationEvent } from '../helpers/events.js'
+import { appendRegistrations } from '../helpers/events.js'
 
 /**
  * Several processes on one PostgreSQL database: exactly one runner projects (the lease holder),
@@ -49,19 +49,7 @@ function runnerOf(stores: Stores): ProjectionRunner {
   return new ProjectionRunner({ ...stores, projections: [counting], logger, maxRetryDelayMs: 50 })
 }
 
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
-async function appendRegistrations(stores: Stores, count: number): Promise<bigint> {
-  let last = 0n
-  for (let i = 0; i < count; i++) last = (await stores.store.append(`sozialraum-${randomUUID()}`, [registrationEvent(`s${i}`)], 'no_stream')).position
-  return last
-}
 
 async function appliedPositions(stores: Stores): Promise<number[]> {
   return (await stores.db.query<{ position: number }>('SELECT position FROM applied ORDER BY position')).map((row) => Number(row.position))
@@ -81,14 +69,14 @@ t.test('one runner projects; the other follows its checkpoints and takes over wh
   t.equal(first.status().projecting, true, 'the first runner to start projects')
   t.equal(second.status().projecting, false, 'the second follows')
 
-  const head = await appendRegistrations(b, 20)
+  const head = await appendRegistrations(b.store, 20)
   t.ok(await second.waitFor(head, 10_000), 'the follower hears of the projector\'s batches (minPosition from any process)')
   t.ok(await first.waitFor(head, 1_000), 'the projector reached the head')
 
   await first.stop()
   await until(() => second.status().projecting, 10_000, 'the second runner takes over')
   t.pass('the second runner took over')
-  const later = await appendRegistrations(a, 20)
+  const later = await appendRegistrations(a.store, 20)
   t.ok(await second.waitFor(later, 10_000), 'the new projector goes on from the checkpoint')
   const applied = await appliedPositions(a)
   t.equal(applied.length, 40, 'every event applied exactly once (the primary key refuses a second)')
@@ -98,7 +86,7 @@ t.test('one runner projects; the other follows its checkpoints and takes over wh
 t.test('a checkpoint moved behind the runner\'s back fails the batch whole; the runner starts again from the database', { skip }, async (t) => {
   const [stores] = await processes(t, 1)
   if (!stores) throw new Error('one process expected')
-  const head = await appendRegistrations(stores, 5)
+  const head = await appendRegistrations(stores.store, 5)
   const runner = runnerOf(stores)
   await runner.start()
   t.teardown(() => runner.stop())
@@ -106,7 +94,7 @@ t.test('a checkpoint moved behind the runner\'s back fails the batch whole; the 
 
   // Another runner (or a rebuild) moved the checkpoint on: the next batch must not apply.
   await stores.db.transaction([{ sql: 'UPDATE projection_checkpoints SET position = ? WHERE name = ?', params: [head + 3n, 'counting'] }])
-  const next = await appendRegistrations(stores, 5)
+  const next = await appendRegistrations(stores.store, 5)
   t.ok(await runner.waitFor(next, 10_000), 'the runner recovers and reaches the head')
   const applied = await appliedPositions(stores)
   t.same(
@@ -141,7 +129,7 @@ t.test('a projection reset by another process beside an idle projector is replay
   const runner = runnerOf(a)
   await runner.start()
   t.teardown(() => runner.stop())
-  const head = await appendRegistrations(a, 30)
+  const head = await appendRegistrations(a.store, 30)
   t.ok(await runner.waitFor(head, 10_000), 'projected')
 
   // As `npm run rebuild-projections` does from another process while the service runs.
@@ -161,7 +149,7 @@ t.test('resets racing with batches under load never leave an event applied twice
   t.teardown(() => runner.stop())
   let head = 0n
   const writing = (async () => {
-    for (let i = 0; i < 10; i++) head = await appendRegistrations(a, 10)
+    for (let i = 0; i < 10; i++) head = await appendRegistrations(a.store, 10)
   })()
   for (let i = 0; i < 3; i++) {
     await new Promise((resolve) => setTimeout(resolve, 100))

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import type { Projection } from '../../projections/index.js'
@@ -8,8 +7,9 @@ import { openStores, type Stores } from '../../src/service.js'
 import { loadMigrations, migrateExclusively, schemaGuard, type Migration } from '../../src/sql/migrate.js'
 import { lockKey } from '../../src/sql/pg-pool.js'
 import { get } from '../helpers/api.js'
-import { registrationEvent } from '../helpers/events.js'
+import { appendRegistrations } from '../helpers/events.js'
 import { adminQuery, createTestSchema, openServiceOn, openSession, skipWithoutPostgres } from '../helpers/postgres.js'
+import { until } from '../helpers/process.js'
 import { TEST_JWT_SECRET } from '../helpers/tokens.js'
 
 /**
@@ -58,19 +58,7 @@ async function processes(t: Test, count: number) {
   return { schema, opened, runnerOn }
 }
 
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
 
-async function appendRegistrations(stores: Stores, count: number): Promise<bigint> {
-  let last = 0n
-  for (let i = 0; i < count; i++) last = (await stores.store.append(`sozialraum-${randomUUID()}`, [registrationEvent(`s${i}`)], 'no_stream')).position
-  return last
-}
 
 async function applied(stores: Stores): Promise<number[]> {
   return (await stores.db.query<{ position: number }>('SELECT position FROM applied ORDER BY position')).map((row) => Number(row.position))
@@ -89,7 +77,7 @@ t.test('an old projector stops once a newer version migrated; the newer one take
   const oldFollower = runnerOn(c, migrations)
   await old.start()
   await oldFollower.start()
-  const before = await appendRegistrations(a, 5)
+  const before = await appendRegistrations(a.store, 5)
   t.ok(await old.waitFor(before, 10_000), 'the old version projects while the schema is its own')
   t.ok(await oldFollower.waitFor(before, 10_000), 'its follower follows')
 
@@ -99,7 +87,7 @@ t.test('an old projector stops once a newer version migrated; the newer one take
   await current.start()
   t.equal(current.status().projecting, false, 'the old process still holds the lease')
 
-  const after = await appendRegistrations(a, 5)
+  const after = await appendRegistrations(a.store, 5)
   await until(() => !old.status().projecting, 10_000, 'the old projector gives up')
   t.match(old.status().error, /migrated by a newer sojus-ledger \(migrations 999_newer\.sql are unknown/, 'it says why (in /ready)')
   await until(() => current.status().projecting, 10_000, 'the newer process takes the lease')
@@ -121,14 +109,14 @@ t.test('a batch waits while another process migrates, and rolls back when that m
   if (!a) throw new Error('one process expected')
   const runner = runnerOn(a, migrations)
   await runner.start()
-  const first = await appendRegistrations(a, 1)
+  const first = await appendRegistrations(a.store, 1)
   t.ok(await runner.waitFor(first, 10_000))
 
   // A newer process migrating: it holds the migrations lock, as migrateExclusively does.
   const migrating = await openSession(schema.url)
   t.teardown(() => migrating.close())
   await migrating.query('SELECT pg_advisory_lock($1)', [lockKey(schema.schema, 'migrations').toString()])
-  await appendRegistrations(a, 3)
+  await appendRegistrations(a.store, 3)
   await new Promise((resolve) => setTimeout(resolve, 500))
   t.equal(await checkpoint(a), first, 'the batch waits for the migration to end')
 
@@ -148,7 +136,7 @@ t.test('the service wires the guard: after a newer migration its /ready is degra
   })
   t.equal((await get(service.app, '/ready')).status, 200, 'ready on its own schema')
   await migrateExclusively(service.db, newer)
-  await service.store.append(`sozialraum-${randomUUID()}`, [registrationEvent('s-newer')], 'no_stream')
+  await appendRegistrations(service.store, 1)
   await until(() => service.runner.status().error !== undefined, 10_000, 'the projector gives up')
   const ready = await get(service.app, '/ready')
   t.equal(ready.status, 503)
