@@ -151,6 +151,8 @@ export class ProjectionRunner implements Projector {
   private retired: string | undefined
   /** When a follower last looked whether a newer version migrated the database (performance.now()). */
   private schemaCheckedAt = Number.NEGATIVE_INFINITY
+  /** A follower's check put off by SCHEMA_CHECK_MS, so that the last announcement of a burst is looked at too. */
+  private schemaCheckTimer: NodeJS.Timeout | undefined
   private term: Term | undefined
   private termEnded: Promise<void> = Promise.resolve()
   private projecting = false
@@ -245,6 +247,7 @@ export class ProjectionRunner implements Projector {
   async stop(): Promise<void> {
     this.stopping = true
     clearTimeout(this.retryTimer)
+    clearTimeout(this.schemaCheckTimer)
     await this.endTerm()
     await this.lease.stop()
     await this.refreshing
@@ -303,6 +306,8 @@ export class ProjectionRunner implements Projector {
     const term = this.term
     if (!term || term.ended) return
     try {
+      // The announcement may be another process's migration (migrateStores): a newer one retires this runner.
+      await this.options.schemaGuard?.check()
       const stored = await this.storedCheckpoints()
       const movedBack = [...stored].some(([name, position]) => this.byName.has(name) && position < (this.checkpoints.get(name) ?? START))
       if (!movedBack || term.ended) return
@@ -310,7 +315,8 @@ export class ProjectionRunner implements Projector {
       term.ended = true
       for (const group of [term.main, term.catchUp]) group.closeSubscription?.()
     } catch (error) {
-      this.options.logger.warn({ err: error }, 'could not read the projections\' checkpoints')
+      if (error instanceof NewerSchemaError) this.fail(term, error)
+      else this.options.logger.warn({ err: error }, 'could not read the projections\' checkpoints')
     }
   }
 
@@ -457,15 +463,28 @@ export class ProjectionRunner implements Projector {
     // In /ready (degraded): a load balancer stops sending reads this version could misjudge.
     this.retired = error.message
     this.projecting = false
+    // A term the lease began while a follower's check was under way ends too (its batches would roll back).
+    void this.endTerm()
     this.options.logger.error({ err: error }, 'a newer version migrated the database: this process no longer projects; replace it with that version')
     void this.lease.stop()
     this.options.onProgress?.()
   }
 
-  /** A follower looks at most every SCHEMA_CHECK_MS whether a newer version migrated the database. */
+  /**
+   * A follower looks whether a newer version migrated the database when it hears an announcement,
+   * at most every SCHEMA_CHECK_MS: one that comes sooner is looked at once that time is up.
+   */
   private async checkSchema(): Promise<void> {
     const guard = this.options.schemaGuard
-    if (guard === undefined || performance.now() - this.schemaCheckedAt < SCHEMA_CHECK_MS) return
+    if (guard === undefined || this.retired !== undefined) return
+    const wait = this.schemaCheckedAt + SCHEMA_CHECK_MS - performance.now()
+    if (wait > 0) {
+      this.schemaCheckTimer ??= setTimeout(() => {
+        this.schemaCheckTimer = undefined
+        void this.refresh()
+      }, wait).unref()
+      return
+    }
     this.schemaCheckedAt = performance.now()
     await guard.check()
   }
@@ -637,8 +656,11 @@ export class ProjectionRunner implements Projector {
     try {
       await this.options.db.transaction([...guard.statements, ...statements])
     } catch (error) {
-      // Its check found a newer migration: the check says which (NewerSchemaError).
-      if (error instanceof RowCountError && guard.statements.some((statement) => 'sql' in statement && statement.sql === error.sql)) await guard.check()
+      // The guard refused the batch, or the newer schema broke one of its statements: the check
+      // says which migrations are newer (NewerSchemaError). Else the batch failed for its own reason.
+      await guard.check().catch((checked: unknown) => {
+        if (checked instanceof NewerSchemaError) throw checked
+      })
       throw error
     }
   }

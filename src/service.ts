@@ -24,7 +24,7 @@ import { FiscalYearQueries } from './readmodels/fiscal-years.js'
 import { ReportQueries } from './readmodels/reports.js'
 import { ProcessRunner } from './application/processes.js'
 import { readModelYearOrder } from './application/year-order.js'
-import { loadMigrations, migrateExclusively, schemaGuard } from './sql/migrate.js'
+import { loadMigrations, migrateExclusively, schemaGuard, type Migration } from './sql/migrate.js'
 import type { SqlDatabase } from './sql/port.js'
 import { SqliteDatabase } from './sql/sqlite.js'
 import { PgKeyHolds } from './sql/pg-key-holds.js'
@@ -178,6 +178,17 @@ async function openPostgresStores(
   }
 }
 
+/**
+ * Applies the migrations under the lock every process migrates under and, when it applied any,
+ * tells the other processes: a running projector of an older version then stops at once
+ * (runner.ts, schemaGuard), not only at its next batch.
+ */
+export async function migrateStores(stores: Stores, migrations: readonly Migration[]): Promise<number[]> {
+  const applied = await migrateExclusively(stores.db, migrations)
+  if (applied.length > 0 && stores.lease.announce.length > 0) await stores.db.transaction(stores.lease.announce)
+  return applied
+}
+
 /** Wires the whole service: the one place where the parts meet. */
 export async function openService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<Service> {
   // The stores first: they create the data folder with its private mode, and refuse a second owner.
@@ -191,7 +202,7 @@ export async function openService(config: Config, logger: Logger, overrides: Ser
   try {
     const verifyToken = openTokenVerifier(config)
     const migrations = await loadMigrations()
-    const applied = await migrateExclusively(db, migrations)
+    const applied = await migrateStores(stores, migrations)
     if (applied.length > 0) logger.info({ applied }, 'applied migrations')
     const guard = schemaGuard(db, migrations)
     const projectionLogger = logger.child({ component: 'projections' })

@@ -1,8 +1,8 @@
 import { projections } from '../../projections/index.js'
 import { parseConfig } from '../config.js'
 import { resetProjection } from '../../projections/runner.js'
-import { openStores } from '../service.js'
-import { loadMigrations, migrateExclusively } from '../sql/migrate.js'
+import { migrateStores, openStores } from '../service.js'
+import { loadMigrations } from '../sql/migrate.js'
 import { isMain, refuseMissingStore, runCommand } from './run.js'
 
 /**
@@ -27,7 +27,7 @@ export async function rebuildCommand(names: readonly string[]): Promise<void> {
   if (config.database.kind === 'sqlite') refuseMissingStore(config.database.path, 'rebuild')
   const stores = await openStores(config, 'rebuild-projections')
   try {
-    await migrateExclusively(stores.db, await loadMigrations())
+    await migrateStores(stores, await loadMigrations())
     for (const projection of chosen) await resetProjection(stores.db, projection, stores.lease.announce)
     // On SQLite the service is stopped (the lock); on PostgreSQL a running projector replays at once.
     const when = config.database.kind === 'sqlite' ? 'the service rebuilds them on its next start' : 'a running service rebuilds them now, a stopped one on its next start'

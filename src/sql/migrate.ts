@@ -63,8 +63,8 @@ export interface SchemaGuard {
   /**
    * Statements a projection batch begins with: they wait while any process migrates (a shared hold
    * on the lock `migrate` runs under) and then find no migration newer than this version knows,
-   * or the batch rolls back whole (RowCountError). Under the hold no migration can commit before
-   * the batch does, so the check cannot go stale.
+   * or fail, and the batch rolls back whole. Under the hold no migration can commit before the
+   * batch does, so the check cannot go stale.
    */
   readonly statements: readonly Statement[]
   /** Throws NewerSchemaError when a newer version migrated the database. */
@@ -76,8 +76,13 @@ export function schemaGuard(db: SqlDatabase, migrations: readonly Migration[]): 
   const hold = db.sharedHold?.(MIGRATIONS_LOCK)
   if (hold === undefined) return undefined
   const newest = Math.max(0, ...migrations.map((migration) => migration.version))
+  // An error, not a row count: the server skips the rest of the batch. PostgreSQL, the only
+  // database with a shared hold; the version is an integer of this version's own files.
+  const refuseNewer =
+    `DO $$ BEGIN IF EXISTS (SELECT 1 FROM schema_migrations WHERE version > ${newest}) ` +
+    `THEN RAISE EXCEPTION 'a newer version migrated this database'; END IF; END $$`
   return {
-    statements: [hold, { sql: 'SELECT version FROM schema_migrations WHERE version > ?', params: [newest], expectRows: 0 }],
+    statements: [hold, { sql: refuseNewer, params: [] }],
     check: async () => void (await knownSchemaVersions(db, migrations)),
   }
 }

@@ -10,9 +10,8 @@ export type Statement =
       sql: string
       params: readonly SqlValue[]
       /**
-       * How many rows the statement must change (a SELECT: return); any other count rolls the
-       * whole transaction back with a RowCountError (a compare-and-set, such as a checkpoint moved
-       * by its holder).
+       * How many rows the statement must change; any other count rolls the whole transaction
+       * back with a RowCountError (a compare-and-set, such as a checkpoint moved by its holder).
        */
       expectRows?: number
     }

@@ -1,9 +1,10 @@
-import { pino } from 'pino'
+import { Writable } from 'node:stream'
+import { pino, type Logger } from 'pino'
 import t, { type Test } from 'tap'
 import type { Projection } from '../../projections/index.js'
 import { ProjectionRunner } from '../../projections/runner.js'
 import { parseConfig } from '../../src/config.js'
-import { openStores, type Stores } from '../../src/service.js'
+import { migrateStores, openStores, type Stores } from '../../src/service.js'
 import { loadMigrations, migrateExclusively, schemaGuard, type Migration } from '../../src/sql/migrate.js'
 import { lockKey } from '../../src/sql/pg-pool.js'
 import { get } from '../helpers/api.js'
@@ -48,10 +49,10 @@ async function processes(t: Test, count: number) {
     await schema.drop()
   })
   /** A runner of the version that knows `known`. */
-  const runnerOn = (stores: Stores, known: readonly Migration[]) => {
+  const runnerOn = (stores: Stores, known: readonly Migration[], runnerLogger: Logger = logger) => {
     const guard = schemaGuard(stores.db, known)
     if (guard === undefined) throw new Error('PostgreSQL has a schema guard')
-    const runner = new ProjectionRunner({ ...stores, projections: [counting], logger, maxRetryDelayMs: 50, schemaGuard: guard })
+    const runner = new ProjectionRunner({ ...stores, projections: [counting], logger: runnerLogger, maxRetryDelayMs: 50, schemaGuard: guard })
     runners.push(runner)
     return runner
   }
@@ -59,6 +60,18 @@ async function processes(t: Test, count: number) {
 }
 
 
+
+/** A logger that keeps the messages it logs. */
+function capturing(): { logger: Logger; messages: string[] } {
+  const messages: string[] = []
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      messages.push((JSON.parse(String(chunk)) as { msg: string }).msg)
+      done()
+    },
+  })
+  return { logger: pino({ level: 'info' }, sink), messages }
+}
 
 async function applied(stores: Stores): Promise<number[]> {
   return (await stores.db.query<{ position: number }>('SELECT position FROM applied ORDER BY position')).map((row) => Number(row.position))
@@ -141,4 +154,64 @@ t.test('the service wires the guard: after a newer migration its /ready is degra
   const ready = await get(service.app, '/ready')
   t.equal(ready.status, 503)
   t.match(ready.body, { status: 'degraded', projections: { projecting: false, error: /999_newer\.sql/ } })
+})
+
+t.test('an idle old projector stops as soon as a newer version migrated: the migration is announced', { skip }, async (t) => {
+  const { opened, runnerOn } = await processes(t, 2)
+  const [a, b] = opened
+  if (!a || !b) throw new Error('two processes expected')
+  const old = runnerOn(a, migrations)
+  await old.start()
+  const before = await appendRegistrations(a.store, 5)
+  t.ok(await old.waitFor(before, 10_000))
+  // As migration 009 did to its projection: reset the checkpoint and empty the table. No write follows.
+  const resetting: Migration[] = [
+    ...migrations,
+    { version: 999, name: '999_newer.sql', sql: "UPDATE projection_checkpoints SET position = 0 WHERE name = 'counting'; DELETE FROM applied" },
+  ]
+  await migrateStores(b, resetting)
+  const current = runnerOn(b, resetting)
+  await current.start()
+  await until(() => current.status().projecting, 5_000, 'the newer process takes the lease without a write')
+  await until(() => current.isServing('counting'), 5_000, 'and replays the reset projection')
+  t.same(await applied(b), Array.from({ length: 5 }, (_, i) => Number(before) - 4 + i), 'each event applied once, by the newer process')
+  t.match(old.status(), { projecting: false, error: /999_newer\.sql/ })
+})
+
+t.test('a newer schema that breaks the old statements retires the runner without a failed batch', { skip }, async (t) => {
+  const { opened, runnerOn } = await processes(t, 1)
+  const [a] = opened
+  if (!a) throw new Error('one process expected')
+  const { logger: runnerLogger, messages } = capturing()
+  const old = runnerOn(a, migrations, runnerLogger)
+  await old.start()
+  t.ok(await old.waitFor(await appendRegistrations(a.store, 2), 10_000))
+  // A newer version as 0.12.7 migrated: without an announcement; its migration renames a column the old projection writes.
+  await migrateExclusively(a.db, [...migrations, { version: 999, name: '999_newer.sql', sql: 'ALTER TABLE applied RENAME COLUMN position TO pos' }])
+  await appendRegistrations(a.store, 1)
+  await until(() => old.status().error !== undefined, 10_000, 'the runner retires')
+  t.match(old.status(), { projecting: false, error: /999_newer\.sql/ }, 'with the reason, not the SQL error')
+  t.notOk(messages.includes('projection batch failed; retrying from the checkpoints'), 'no batch was reported failed')
+  t.ok(messages.some((message) => message.startsWith('a newer version migrated the database')), 'it says why in the log')
+})
+
+t.test('an old follower notices a newer schema within seconds of the last announcement, though it looked just before', { skip }, async (t) => {
+  const { opened, runnerOn } = await processes(t, 2)
+  const [b, c] = opened
+  if (!b || !c) throw new Error('two processes expected')
+  // The newer version projects (it knows the schema before and after its migration); the
+  // follower is old, and looks at the schema on the first announcement.
+  const current = runnerOn(b, newer)
+  await current.start()
+  const follower = runnerOn(c, migrations)
+  await follower.start()
+  t.ok(await follower.waitFor(await appendRegistrations(b.store, 1), 10_000), 'the follower heard the first batch')
+  t.equal(follower.status().error, undefined, 'the schema is its own still')
+  // Migrated without an announcement, as 0.12.7 does; one batch within 5 s of the follower's look, then nothing.
+  await migrateExclusively(b.db, newer)
+  const started = Date.now()
+  t.ok(await follower.waitFor(await appendRegistrations(b.store, 1), 10_000), 'the follower heard the second batch')
+  await until(() => follower.status().error !== undefined, 8_000, 'the follower looks again once 5 s are up')
+  t.ok(Date.now() - started < 7_000, 'within about 5 s of that batch')
+  t.match(follower.status().error, /999_newer\.sql/)
 })
