@@ -12,6 +12,8 @@ const KEEPALIVE_MS = 5_000
  * otherwise stay until the server's TCP keepalive gives up, two hours by default.
  */
 const IDLE_SESSION_TIMEOUT = '20s'
+/** node-postgres's error for a query unanswered within the client's query_timeout. */
+const QUERY_READ_TIMEOUT = 'Query read timeout'
 
 /**
  * One dedicated connection per process beside the pool, for what a pooled connection cannot do:
@@ -65,10 +67,16 @@ export class PgSession extends EventEmitter {
     return (await this.inTurn<Row>(client, text, values)).rows
   }
 
-  /** Runs a query on `client` once the queries asked of it before have ended. */
+  /**
+   * Runs a query on `client` once the queries asked of it before have ended. One the server has not
+   * answered within query_timeout ends the connection: the network went silent, and every query
+   * after it (the keepalive's too) would wait behind it.
+   */
   private inTurn<Row extends pg.QueryResultRow>(client: pg.Client, text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
     const result = this.tail.then(() => client.query<Row>(text, values))
-    this.tail = result.catch(() => undefined)
+    this.tail = result.catch((error: unknown) => {
+      if (error instanceof Error && error.message === QUERY_READ_TIMEOUT) this.lost(client, error)
+    })
     return result
   }
 

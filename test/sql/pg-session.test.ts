@@ -1,5 +1,10 @@
+import { once } from 'node:events'
+import { pino } from 'pino'
 import t from 'tap'
+import { clientConfig } from '../../src/sql/pg-pool.js'
+import { PgSession } from '../../src/sql/pg-session.js'
 import { createTestSchema, openSession, skipWithoutPostgres } from '../helpers/postgres.js'
+import { until } from '../helpers/process.js'
 
 /**
  * The process's dedicated session takes one query at a time: the projector lease's tries, the
@@ -49,4 +54,26 @@ t.test('a failed query does not hold up the next one', { skip }, async (t) => {
   const next = session.query<{ one: number }>('SELECT 1 AS one')
   await t.rejects(failing, /no_such_table/)
   t.same(await next, [{ one: 1 }])
+})
+
+t.test('a query the server does not answer within query_timeout ends the connection, and the session reconnects', { skip }, async (t) => {
+  const schema = await createTestSchema()
+  const logger = pino({ level: 'silent' })
+  // The server's statement_timeout off, the client's query_timeout short: as a network gone silent looks to the client.
+  const config = { ...clientConfig({ url: schema.url, poolSize: 1, statementTimeoutMs: 30_000, logger }), statement_timeout: 0, query_timeout: 300 }
+  const session = new PgSession(config, logger)
+  await session.start()
+  t.teardown(async () => {
+    await session.close()
+    await schema.drop()
+  })
+  const disconnected = once(session, 'disconnected')
+  const stuck = session.query('SELECT pg_sleep(5)')
+  const behind = session.query('SELECT 1 AS one')
+  await t.rejects(stuck, /Query read timeout/)
+  await disconnected
+  t.pass('the session dropped the connection')
+  await t.rejects(behind, 'a query waiting behind it on that connection fails too')
+  await until(() => session.connected, 5_000, 'the session reconnects')
+  t.same(await session.query('SELECT 1 AS one'), [{ one: 1 }], 'the new connection answers at once')
 })
