@@ -191,6 +191,28 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
   throw new ProcessStepError(`closing ${year}: new budgets kept appearing for ${MAX_ROUNDS} rounds`)
 }
 
+/**
+ * Closes a budget that got its first allocation after its year closed: the allocation passed the
+ * year's check just before the approval, and landed after the close's last round had listed the
+ * budgets (no store here orders two streams' appends). It is closed as the close would have
+ * closed it, by the close's approver and with its choice of lines to carry, and the next year's
+ * budget receives what it carried. The year's totals (YearClosed) stay as recorded; the budget's
+ * own BudgetClosed records the late close. Resolves false when there is nothing to do.
+ */
+export async function closeLateBudget(ledger: Ledger, year: number, sozialraum: string): Promise<boolean> {
+  const { state: fiscalYear } = await ledger.readYear(year)
+  if (fiscalYear.status !== 'closed' || !fiscalYear.decision || !fiscalYear.request) return false
+  if ((await ledger.readBudget(year, sozialraum)).state.closed) return false
+  const next = (await ledger.readYear(year + 1)).state.status
+  if (next === 'closing' || next === 'closed') {
+    throw new ProcessStepError(`closing budget ${year} of ${sozialraum} late: ${year + 1} is ${next}, so nothing could carry into it`)
+  }
+  const context = stepContext({ sub: fiscalYear.decision.by, role: 'finance' }, `year-close-${year}`)
+  const { state: closed } = await closeBudget(ledger, year, sozialraum, fiscalYear.request.carryUnspent, context)
+  await receiveCarryOver(ledger, closed, context)
+  return true
+}
+
 function finishMoveOf(ledger: Ledger, move: MoveView & { amountCents: bigint }): Promise<MoveEnd> {
   return finishMove(ledger, move, { sub: move.requestedBy, role: 'finance' })
 }
@@ -321,6 +343,12 @@ export class ProcessRunner {
     for (const year of years ?? []) {
       if ((await this.attempt(`closing ${year}`, () => closeYear(this.options, year))) === 'closed') {
         logger.info({ year }, 'closed the fiscal year')
+      }
+    }
+    const late = await this.attempt('listing budgets left open in closed years', () => queries.openBudgetsOfClosedYears())
+    for (const { year, sozialraum } of late ?? []) {
+      if (await this.attempt(`closing budget ${year} of ${sozialraum} late`, () => closeLateBudget(ledger, year, sozialraum))) {
+        logger.warn({ year, sozialraum }, 'closed a budget that was opened after its year closed')
       }
     }
   }

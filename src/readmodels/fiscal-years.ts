@@ -193,6 +193,23 @@ export class FiscalYearQueries {
     return rows.map((row) => row.sozialraum)
   }
 
+  /**
+   * Budgets that are open in a closed year, whose next year can still receive a carry-over (it is
+   * neither closing nor closed): a first allocation that passed its year's check just before the
+   * approval, and landed after the close had listed the budgets for the last time. The close
+   * process closes them late (processes.ts, closeLateBudget). At most `limit`, oldest year first.
+   */
+  async openBudgetsOfClosedYears(limit = 100): Promise<Array<{ year: number; sozialraum: string }>> {
+    const rows = await this.db.query<{ year: Integer; sozialraum: string }>(
+      `SELECT b.year, b.sozialraum FROM budgets b JOIN fiscal_years f ON f.year = b.year
+       WHERE f.status = 'closed' AND b.closed = 0
+         AND NOT EXISTS (SELECT 1 FROM fiscal_years n WHERE n.year = b.year + 1 AND n.status IN ('closing', 'closed'))
+       ORDER BY b.year, b.sozialraum LIMIT ?`,
+      [limit],
+    )
+    return rows.map((row) => ({ year: Number(row.year), sozialraum: row.sozialraum }))
+  }
+
   /** Moves that are debited but neither credited nor reverted yet, with their amount in cents: the move process finishes them. */
   async unsettledMoves(year?: number): Promise<Array<MoveView & { amountCents: Cents }>> {
     const rows = await this.db.query<MoveRow>(

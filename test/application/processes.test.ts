@@ -3,12 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { closeYear, finishMove } from '../../src/application/processes.js'
+import { closeLateBudget, closeYear, finishMove } from '../../src/application/processes.js'
 import type { CommandContext } from '../../src/application/command-handler.js'
 import { Ledger, YEAR_VIEW_MAX_AGE_MS } from '../../src/application/ledger.js'
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
 import { DomainError } from '../../src/domain/errors.js'
 import type { FiscalYearQueries } from '../../src/readmodels/fiscal-years.js'
+import { LedgerReadingTheYearEarlier } from '../helpers/ledgers.js'
 
 /**
  * The close process on a real store, with read models that cannot see everything: a move that
@@ -148,4 +149,60 @@ t.test("another process's approval stops this process's writes within the year v
   const late = await Promise.all([spend('a'), spend('b')])
   t.same(late.map((outcome) => outcome.kind), ['rejected', 'rejected'], 'a second later this process refuses both writes')
   t.match(late, [{ error: { code: 'year-closed' } }, { error: { code: 'year-closed' } }])
+})
+
+/**
+ * The race docs/fiscal-year.md names: a budget's first allocation passes its year's check just
+ * before the approval and lands after the close's last round listed the budgets. The budget was
+ * then left open in a closed year for good; the close process now closes it late, as the close
+ * would have, and the next year receives what it carried.
+ */
+t.test('a budget opened after its year closed is closed late, and carries into the next year', async (t) => {
+  const store = openStore(t)
+  const clock = () => new Date('2025-12-31T12:00:00Z')
+  const ledger = new Ledger({ store, clock, newEventId: randomUUID })
+  const racing = new LedgerReadingTheYearEarlier({ store, clock, newEventId: randomUUID })
+  for (const id of ['a', 'late']) await ledger.executeSozialraum(id, { type: 'RegisterSozialraum', name: id, status: 'pilot' }, finance('f1'))
+  await ledger.executeBudget(2025, 'a', { type: 'AllocateBudget', line: 'flexible', amountCents: 1_000n, decisionRef: 'JHA' }, finance('f1'))
+  await ledger.executeYear(2025, { type: 'RequestClose', reason: 'Abschluss', carryUnspent: ['flexible'] }, finance('f1'))
+  racing.earlier = await ledger.readYear(2025)
+  await ledger.executeYear(2025, { type: 'DecideClose', decision: 'approve', approver: { sub: 'f2', role: 'finance' } }, finance('f2'))
+  const queries = { unsettledMoves: async () => [], budgetsOfYear: async () => ['a'] } as unknown as FiscalYearQueries
+  t.equal(await closeYear({ ledger, queries, store, waitFor: async () => true }, 2025), 'closed')
+
+  const slipped = await racing.executeBudget(2025, 'late', { type: 'AllocateBudget', line: 'flexible', amountCents: 500n, decisionRef: 'JHA-spät' }, finance('f1'))
+  t.equal(slipped.kind, 'written', 'the first allocation that read the year before the approval lands after the close')
+  t.notOk((await ledger.readBudget(2025, 'late')).state.closed, 'its budget is open in a closed year')
+
+  t.equal(await closeLateBudget(ledger, 2025, 'late'), true, 'the process closes it')
+  const late = (await ledger.readBudget(2025, 'late')).state
+  t.ok(late.closed, 'closed')
+  t.equal(late.unspentCarriedCents.flexible, 500n, 'with the lines the close chose to carry')
+  const next = (await ledger.readBudget(2026, 'late')).state
+  t.ok(next.carriedInFrom.has(2025), '2026 received it')
+  t.equal(next.lines.flexible.allocatedCents, 500n, 'all of it')
+  t.match((await ledger.readYear(2025)).state.totals, { budgets: 1 }, "the year's totals stay as recorded")
+  t.equal(await closeLateBudget(ledger, 2025, 'late'), false, 'run again, it has nothing to do')
+  t.equal(await closeLateBudget(ledger, 2025, 'a'), false, 'nor for a budget the close closed')
+  t.equal((await ledger.readBudget(2026, 'late')).state.lines.flexible.allocatedCents, 500n, 'nothing carried twice')
+})
+
+t.test('a budget opened after its year closed stays open while the next year is closing: nothing could carry into it', async (t) => {
+  const store = openStore(t)
+  const clock = () => new Date('2026-12-31T12:00:00Z')
+  const ledger = new Ledger({ store, clock, newEventId: randomUUID })
+  const racing = new LedgerReadingTheYearEarlier({ store, clock, newEventId: randomUUID })
+  for (const id of ['a', 'late']) await ledger.executeSozialraum(id, { type: 'RegisterSozialraum', name: id, status: 'pilot' }, finance('f1'))
+  await ledger.executeBudget(2025, 'a', { type: 'AllocateBudget', line: 'flexible', amountCents: 1_000n, decisionRef: 'JHA' }, finance('f1'))
+  await ledger.executeYear(2025, { type: 'RequestClose', reason: 'Abschluss', carryUnspent: ['flexible'] }, finance('f1'))
+  racing.earlier = await ledger.readYear(2025)
+  await ledger.executeYear(2025, { type: 'DecideClose', decision: 'approve', approver: { sub: 'f2', role: 'finance' } }, finance('f2'))
+  const queries = { unsettledMoves: async () => [], budgetsOfYear: async () => ['a'] } as unknown as FiscalYearQueries
+  t.equal(await closeYear({ ledger, queries, store, waitFor: async () => true }, 2025), 'closed')
+  await ledger.executeYear(2026, { type: 'RequestClose', reason: 'Abschluss', carryUnspent: [] }, finance('f1'))
+  await ledger.executeYear(2026, { type: 'DecideClose', decision: 'approve', approver: { sub: 'f2', role: 'finance' } }, finance('f2'))
+  t.equal((await racing.executeBudget(2025, 'late', { type: 'AllocateBudget', line: 'flexible', amountCents: 500n, decisionRef: 'JHA' }, finance('f1'))).kind, 'written')
+
+  await t.rejects(closeLateBudget(ledger, 2025, 'late'), /closing budget 2025 of late late: 2026 is closing, so nothing could carry into it/)
+  t.notOk((await ledger.readBudget(2025, 'late')).state.closed, 'it stays open, visible in the reports')
 })

@@ -4,6 +4,7 @@ import t from 'tap'
 import { Ledger } from '../../src/application/ledger.js'
 import { formatCents } from '../../src/domain/money.js'
 import { assertProblem, assertWritten, budgetUrl, commitmentBody, get, post, seed, spendingBody, type ApiResponse } from '../helpers/api.js'
+import { LedgerReadingTheYearEarlier } from '../helpers/ledgers.js'
 import { startTestService } from '../helpers/service.js'
 import { bearer } from '../helpers/tokens.js'
 
@@ -177,6 +178,37 @@ t.test('an approved close starts at once, not at the processes\' next look for w
   assertWritten(t, await post(app, '/v1/years/2025/close/approval', { decision: 'approve' }, await asSecond()), 'approved')
   const closed = await yearBecomes(app, 2025, 'closed')
   t.equal(closed.body.status, 'closed', 'the close ran after the approval, once the read models showed the year closing')
+})
+
+t.test('a budget whose first allocation landed after its year closed is closed late by the processes, and carried', async (t) => {
+  const service = await startTestService(t, { processIntervalMs: 100 })
+  const app = service.app
+  await seed(app, 'fy-on-time', { year: 2025, flexible: '1000' })
+  await post(app, '/v1/sozialraeume', { id: 'fy-late', name: 'Spät' })
+  assertWritten(t, await post(app, '/v1/years/2025/close', { reason: 'Jahresabschluss 2025', carryUnspent: ['flexible'] }), 'asked')
+  // Another process's first allocation that read the year before the approval, and lands after the close.
+  const racing = new LedgerReadingTheYearEarlier({ store: service.store, clock: () => new Date(), newEventId: randomUUID })
+  racing.earlier = await racing.readYear(2025)
+  assertWritten(t, await post(app, '/v1/years/2025/close/approval', { decision: 'approve' }, await asSecond()), 'approved')
+  t.equal((await yearBecomes(app, 2025, 'closed')).body.status, 'closed')
+  const context = { actor: { sub: 'finance-1', role: 'finance' as const }, correlationId: 'late', causationId: 'late', idempotencyKey: null, requestHash: null, expectedRevision: undefined }
+  const slipped = await racing.executeBudget(2025, 'fy-late', { type: 'AllocateBudget', line: 'flexible', amountCents: 25_000n, decisionRef: 'JHA-spät' }, context)
+  t.equal(slipped.kind, 'written', 'the late first allocation is written')
+
+  /** Reads `url` until `done` holds of the answer, up to 15 s. */
+  const readUntil = async (url: string, done: (read: ApiResponse) => boolean): Promise<ApiResponse> => {
+    const deadline = Date.now() + 15_000
+    let read = await get(app, url)
+    while (!done(read) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      read = await get(app, url)
+    }
+    return read
+  }
+  t.equal((await readUntil('/v1/budgets/2025/fy-late', (read) => read.body?.closed === true)).body.closed, true, 'the processes closed it')
+  const next = await readUntil('/v1/budgets/2026/fy-late', (read) => read.status === 200)
+  t.equal(next.status, 200, '2026 has the budget it carried into')
+  t.equal(next.body.lines.flexible.allocated, '250.00', 'with all of its unspent flexible money, as the close chose')
 })
 
 t.test('moves between Sozialräume over HTTP', async (t) => {
