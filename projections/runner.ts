@@ -456,7 +456,8 @@ export class ProjectionRunner implements Projector {
 
   /**
    * A newer version migrated the database (the guard rolled a batch back, or a check found it):
-   * this runner gives the lease to a process that knows the schema for good, and follows it.
+   * this runner gives the lease up for good, so that a process that knows the schema takes it,
+   * and follows that one's checkpoints.
    */
   private retire(error: NewerSchemaError): void {
     if (this.retired !== undefined) return
