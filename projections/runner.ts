@@ -316,7 +316,7 @@ export class ProjectionRunner implements Projector {
       for (const group of [term.main, term.catchUp]) group.closeSubscription?.()
     } catch (error) {
       if (error instanceof NewerSchemaError) this.fail(term, error)
-      else this.options.logger.warn({ err: error }, 'could not read the projections\' checkpoints')
+      else this.options.logger.warn({ err: error }, 'could not read the schema or the projections\' checkpoints')
     }
   }
 
@@ -336,7 +336,7 @@ export class ProjectionRunner implements Projector {
         } catch (error) {
           if (error instanceof NewerSchemaError) this.retire(error)
           else {
-            this.options.logger.warn({ err: error }, 'could not read the projections\' checkpoints; trying again in a second')
+            this.options.logger.warn({ err: error }, 'could not read the projections\' checkpoints or the schema; trying again in a second')
             // No announcement may come for a while: try again, so that waiters are not left waiting.
             setTimeout(() => void this.refresh(), 1_000).unref()
           }
@@ -657,10 +657,11 @@ export class ProjectionRunner implements Projector {
     try {
       await this.options.db.transaction([...guard.statements, ...statements])
     } catch (error) {
-      // The guard refused the batch, or the newer schema broke one of its statements: the check
-      // says which migrations are newer (NewerSchemaError). Else the batch failed for its own reason.
+      // The guard refused the batch (or a schema change no migration recorded broke it): the
+      // check names the migrations this version does not know. Else the batch failed for its own
+      // reason, which is what the runner reports, whatever the check ran into.
       await guard.check().catch((checked: unknown) => {
-        if (checked instanceof NewerSchemaError) throw checked
+        if (checked instanceof NewerSchemaError) throw new NewerSchemaError(checked.unknown, { cause: error })
       })
       throw error
     }

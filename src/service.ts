@@ -185,7 +185,9 @@ async function openPostgresStores(
  */
 export async function migrateStores(stores: Stores, migrations: readonly Migration[]): Promise<number[]> {
   const applied = await migrateExclusively(stores.db, migrations)
-  if (applied.length > 0 && stores.lease.announce.length > 0) await stores.db.transaction(stores.lease.announce)
+  // Best effort: the migrations are committed, and an old projector that is not told stops at its
+  // next batch all the same (the guard); failing here would leave nobody to announce them.
+  if (applied.length > 0 && stores.lease.announce.length > 0) await stores.db.transaction(stores.lease.announce).catch(() => undefined)
   return applied
 }
 

@@ -37,10 +37,14 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
  */
 export class NewerSchemaError extends ConfigError {
   override name = 'NewerSchemaError'
-  constructor(readonly unknown: readonly string[]) {
+  constructor(
+    readonly unknown: readonly string[],
+    options?: ErrorOptions,
+  ) {
     super(
       `the database was migrated by a newer sojus-ledger (migrations ${unknown.join(', ')} are unknown to this version): ` +
         'run that version or a newer one, or restore a backup taken before the newer version migrated it',
+      options,
     )
   }
 }
@@ -62,9 +66,9 @@ async function knownSchemaVersions(db: SqlDatabase, migrations: readonly Migrati
 export interface SchemaGuard {
   /**
    * Statements a projection batch begins with: they wait while any process migrates (a shared hold
-   * on the lock `migrate` runs under) and then find no migration newer than this version knows,
-   * or fail, and the batch rolls back whole. Under the hold no migration can commit before the
-   * batch does, so the check cannot go stale.
+   * on MIGRATIONS_LOCK, which `migrateExclusively` holds) and then find no migration this version
+   * does not know, or fail, and the batch rolls back whole. Under the hold no migration can
+   * commit before the batch does, so the check cannot go stale.
    */
   readonly statements: readonly Statement[]
   /** Throws NewerSchemaError when a newer version migrated the database. */
@@ -75,11 +79,12 @@ export interface SchemaGuard {
 export function schemaGuard(db: SqlDatabase, migrations: readonly Migration[]): SchemaGuard | undefined {
   const hold = db.sharedHold?.(MIGRATIONS_LOCK)
   if (hold === undefined) return undefined
-  const newest = Math.max(0, ...migrations.map((migration) => migration.version))
+  // Written into the SQL: integers parsed from this version's own file names.
+  const known = migrations.map((migration) => migration.version).join(', ') || 'NULL'
   // An error, not a row count: the server skips the rest of the batch. PostgreSQL, the only
-  // database with a shared hold; the version is an integer of this version's own files.
+  // database with a shared hold.
   const refuseNewer =
-    `DO $$ BEGIN IF EXISTS (SELECT 1 FROM schema_migrations WHERE version > ${newest}) ` +
+    `DO $$ BEGIN IF EXISTS (SELECT 1 FROM schema_migrations WHERE version NOT IN (${known})) ` +
     `THEN RAISE EXCEPTION 'a newer version migrated this database'; END IF; END $$`
   return {
     statements: [hold, { sql: refuseNewer, params: [] }],

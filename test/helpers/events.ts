@@ -22,6 +22,9 @@ export function registrationEvent(id: string): EventToAppend {
 /** Appends `count` registrations, each to a new Sozialraum stream; resolves with the last one's position. */
 export async function appendRegistrations(store: EventStore, count: number): Promise<Position> {
   let last = 0n
-  for (let i = 0; i < count; i++) last = (await store.append(`sozialraum-${randomUUID()}`, [registrationEvent(`s${i}`)], 'no_stream')).position
+  for (let i = 0; i < count; i++) {
+    const id = randomUUID()
+    last = (await store.append(`sozialraum-${id}`, [registrationEvent(id)], 'no_stream')).position
+  }
   return last
 }

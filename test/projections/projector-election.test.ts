@@ -27,7 +27,6 @@ const counting: Projection = {
   project: ({ position }) => [{ sql: 'INSERT INTO applied (position) VALUES (?)', params: [position] }],
 }
 
-
 /** Opens `count` processes' worth of stores on one new schema, each with its own pool, session and lease. */
 async function processes(t: Test, count: number): Promise<Stores[]> {
   const schema = await createTestSchema()
@@ -48,8 +47,6 @@ async function processes(t: Test, count: number): Promise<Stores[]> {
 function runnerOf(stores: Stores): ProjectionRunner {
   return new ProjectionRunner({ ...stores, projections: [counting], logger, maxRetryDelayMs: 50 })
 }
-
-
 
 async function appliedPositions(stores: Stores): Promise<number[]> {
   return (await stores.db.query<{ position: number }>('SELECT position FROM applied ORDER BY position')).map((row) => Number(row.position))

@@ -1,4 +1,5 @@
 import { once } from 'node:events'
+import pg from 'pg'
 import { pino } from 'pino'
 import t from 'tap'
 import { clientConfig } from '../../src/sql/pg-pool.js'
@@ -25,6 +26,17 @@ t.test('overlapping queries on the session run one after another, in order, with
   const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`)
   process.on('warning', onWarning)
   t.teardown(() => void process.off('warning', onWarning))
+  // The driver warns once per process at most: count the queries it is given at once as well.
+  const query = pg.Client.prototype.query
+  let running = 0
+  let most = 0
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    most = Math.max(most, ++running)
+    const answer = (query as (...args: unknown[]) => unknown).apply(this, args)
+    void Promise.resolve(answer).finally(() => (running -= 1)).catch(() => undefined)
+    return answer
+  } as typeof query
+  t.teardown(() => void (pg.Client.prototype.query = query))
 
   const finished: number[] = []
   const answers = await Promise.all(
@@ -41,6 +53,7 @@ t.test('overlapping queries on the session run one after another, in order, with
   // Warnings are emitted on the next tick.
   await new Promise((resolve) => setImmediate(resolve))
   t.same(warnings.filter((warning) => warning.includes('pg@9')), [], 'node-postgres did not warn of overlapping queries')
+  t.equal(most, 1, 'it was given one query at a time')
 })
 
 t.test('a failed query does not hold up the next one', { skip }, async (t) => {

@@ -59,8 +59,6 @@ async function processes(t: Test, count: number) {
   return { schema, opened, runnerOn }
 }
 
-
-
 /** A logger that keeps the messages it logs. */
 function capturing(): { logger: Logger; messages: string[] } {
   const messages: string[] = []
@@ -178,7 +176,7 @@ t.test('an idle old projector stops as soon as a newer version migrated: the mig
   t.match(old.status(), { projecting: false, error: /999_newer\.sql/ })
 })
 
-t.test('a newer schema that breaks the old statements retires the runner without a failed batch', { skip }, async (t) => {
+t.test('a batch the guard refuses, though the newer schema would break its statements, is not reported as failed', { skip }, async (t) => {
   const { opened, runnerOn } = await processes(t, 1)
   const [a] = opened
   if (!a) throw new Error('one process expected')
@@ -214,4 +212,29 @@ t.test('an old follower notices a newer schema within seconds of the last announ
   await until(() => follower.status().error !== undefined, 8_000, 'the follower looks again once 5 s are up')
   t.ok(Date.now() - started < 7_000, 'within about 5 s of that batch')
   t.match(follower.status().error, /999_newer\.sql/)
+})
+
+t.test('an idle old projector stops on an announced migration that resets nothing', { skip }, async (t) => {
+  const { opened, runnerOn } = await processes(t, 2)
+  const [a, b] = opened
+  if (!a || !b) throw new Error('two processes expected')
+  const old = runnerOn(a, migrations)
+  await old.start()
+  t.ok(await old.waitFor(await appendRegistrations(a.store, 2), 10_000))
+  await migrateStores(b, newer)
+  const current = runnerOn(b, newer)
+  await current.start()
+  await until(() => current.status().projecting, 5_000, 'the newer process takes the lease without a write')
+  t.match(old.status(), { projecting: false, error: /999_newer\.sql/ })
+})
+
+t.test('an old runner that takes the lease on a newer schema gives it up without a write', { skip }, async (t) => {
+  const { opened, runnerOn } = await processes(t, 1)
+  const [a] = opened
+  if (!a) throw new Error('one process expected')
+  await migrateExclusively(a.db, newer)
+  const old = runnerOn(a, migrations)
+  await old.start()
+  await until(() => old.status().error !== undefined, 3_000, 'the old runner retires at its term\'s start')
+  t.match(old.status(), { projecting: false, error: /999_newer\.sql/ })
 })
