@@ -122,8 +122,8 @@ export interface YearCloseOptions {
   waitFor(position: Position, timeoutMs: number, projections: readonly string[]): Promise<boolean>
 }
 
-/** The read models the close lists its work from: the year's budgets and its unsettled moves. */
-const CLOSE_READ_MODELS = ['balances', 'moves'] as const
+/** The read models the close lists its work from: the year's budgets, its unsettled moves, and what the previous year's close left unfinished. */
+const CLOSE_READ_MODELS = ['balances', 'moves', 'commitments'] as const
 const READ_MODEL_WAIT_MS = 10_000
 /** The read models a round lists its work from: the moves in transit and the years being closed. */
 const ROUND_READ_MODELS = ['moves', 'fiscal-years'] as const
@@ -157,6 +157,12 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
     }
     // A refused move credits its source back, which a closed budget could not take: moves first.
     for (const move of await queries.unsettledMoves(year)) await finishMoveOf(ledger, move)
+    // What the previous year's close left unfinished carries into this year before its budgets
+    // close; a budget it opens or changes here is listed in the next round.
+    let carriedLate = 0
+    for (const late of await queries.unfinishedBudgetsOfClosedYears(year - 1)) {
+      if (await finishLateBudget(ledger, late.year, late.sozialraum)) carriedLate += 1
+    }
     let totals: CloseTotals = {
       budgets: 0,
       carriedCommitments: 0,
@@ -183,7 +189,7 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
     if (stuck.length > 0) {
       throw new ProcessStepError(`closing ${year}: ${stuck.length} budget(s) did not close this round: ${stuck.slice(0, 3).join('; ')}`)
     }
-    if (closedThisRound > 0) continue
+    if (closedThisRound > 0 || carriedLate > 0) continue
     const outcome = await ledger.executeYear(year, { type: 'CompleteClose', totals }, context)
     if (outcome.kind === 'written' || (await ledger.readYear(year)).state.status === 'closed') return 'closed'
     throw new ProcessStepError(`closing ${year}: ${outcome.kind === 'rejected' ? outcome.error.message : outcome.kind}`)
@@ -192,20 +198,26 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
 }
 
 /**
- * Closes a budget that got its first allocation after its year closed: the allocation passed the
- * year's check just before the approval, and landed after the close's last round had listed the
- * budgets (no store here orders two streams' appends). It is closed as the close would have
- * closed it, by the close's approver and with its choice of lines to carry, and the next year's
- * budget receives what it carried. The year's totals (YearClosed) stay as recorded; the budget's
- * own BudgetClosed records the late close. Resolves false when there is nothing to do.
+ * Finishes a budget of a closed year that its close did not finish: one that got its first
+ * allocation after the close's last round (the allocation passed the year's check just before the
+ * approval; no store here orders two streams' appends), or one closed whose carry-over the next
+ * year did not receive (the process stopped between the two steps). It is closed as the close
+ * would have closed it, by the close's approver and with its choice of lines to carry, and the
+ * next year's budget receives what it carried; a step already done is skipped. A budget whose
+ * next year's budget is closed, or whose next year is closed, stays open: nothing could carry
+ * into it. The year's totals (YearClosed) stay as recorded; the budget's own BudgetClosed records
+ * the late close. Resolves whether it wrote anything.
  */
-export async function closeLateBudget(ledger: Ledger, year: number, sozialraum: string): Promise<boolean> {
+export async function finishLateBudget(ledger: Ledger, year: number, sozialraum: string): Promise<boolean> {
   const { state: fiscalYear } = await ledger.readYear(year)
   if (fiscalYear.status !== 'closed' || !fiscalYear.decision || !fiscalYear.request) return false
-  if ((await ledger.readBudget(year, sozialraum)).state.closed) return false
-  const next = (await ledger.readYear(year + 1)).state.status
-  if (next === 'closing' || next === 'closed') {
-    throw new ProcessStepError(`closing budget ${year} of ${sozialraum} late: ${year + 1} is ${next}, so nothing could carry into it`)
+  const { state: budget } = await ledger.readBudget(year, sozialraum)
+  const received = (await ledger.readBudget(year + 1, sozialraum)).state
+  if (budget.closed && (!carriesAnything(carryOverOf(budget)) || received.carriedInFrom.has(year))) return false
+  const nextYear = (await ledger.readYear(year + 1)).state.status
+  if (nextYear === 'closed' || received.closed) {
+    if (!budget.closed) return false
+    throw new ProcessStepError(`carrying ${year} of ${sozialraum} into ${year + 1}: that budget is closed; what ${year} carried out waits there`)
   }
   const context = stepContext({ sub: fiscalYear.decision.by, role: 'finance' }, `year-close-${year}`)
   const { state: closed } = await closeBudget(ledger, year, sozialraum, fiscalYear.request.carryUnspent, context)
@@ -345,10 +357,10 @@ export class ProcessRunner {
         logger.info({ year }, 'closed the fiscal year')
       }
     }
-    const late = await this.attempt('listing budgets left open in closed years', () => queries.openBudgetsOfClosedYears())
+    const late = await this.attempt('listing budgets of closed years left unfinished', () => queries.unfinishedBudgetsOfClosedYears())
     for (const { year, sozialraum } of late ?? []) {
-      if (await this.attempt(`closing budget ${year} of ${sozialraum} late`, () => closeLateBudget(ledger, year, sozialraum))) {
-        logger.warn({ year, sozialraum }, 'closed a budget that was opened after its year closed')
+      if (await this.attempt(`finishing budget ${year} of ${sozialraum} late`, () => finishLateBudget(ledger, year, sozialraum))) {
+        logger.warn({ year, sozialraum }, 'finished the close of a budget after its year closed')
       }
     }
   }

@@ -194,18 +194,25 @@ export class FiscalYearQueries {
   }
 
   /**
-   * Budgets that are open in a closed year, whose next year can still receive a carry-over (it is
-   * neither closing nor closed): a first allocation that passed its year's check just before the
-   * approval, and landed after the close had listed the budgets for the last time. The close
-   * process closes them late (processes.ts, closeLateBudget). At most `limit`, oldest year first.
+   * Budgets of a closed year that the close did not finish: open (a first allocation that passed
+   * its year's check just before the approval, and landed after the close's last round), or
+   * closed with a carry-over the next year's budget has not received (the process stopped
+   * between the two steps). `year` given: that year's, for the close of the year after it. Else
+   * every closed year's whose next years are all neither closing nor closed (the processes'
+   * rounds; those of a year before a closing one are the close's to finish, see closeYear). At
+   * most `limit`, oldest year first.
    */
-  async openBudgetsOfClosedYears(limit = 100): Promise<Array<{ year: number; sozialraum: string }>> {
+  async unfinishedBudgetsOfClosedYears(year?: number, limit = 100): Promise<Array<{ year: number; sozialraum: string }>> {
     const rows = await this.db.query<{ year: Integer; sozialraum: string }>(
       `SELECT b.year, b.sozialraum FROM budgets b JOIN fiscal_years f ON f.year = b.year
-       WHERE f.status = 'closed' AND b.closed = 0
-         AND NOT EXISTS (SELECT 1 FROM fiscal_years n WHERE n.year = b.year + 1 AND n.status IN ('closing', 'closed'))
+       WHERE f.status = 'closed' AND ${year === undefined ? `NOT EXISTS (SELECT 1 FROM fiscal_years l WHERE l.year > b.year AND l.status IN ('closing', 'closed'))` : 'b.year = ?'}
+         AND (b.closed = 0 OR (
+           (EXISTS (SELECT 1 FROM budget_lines o WHERE o.year = b.year AND o.sozialraum = b.sozialraum AND o.carried_out_cents > 0)
+             OR EXISTS (SELECT 1 FROM commitments c WHERE c.year = b.year AND c.sozialraum = b.sozialraum AND c.carried_to_year IS NOT NULL))
+           AND NOT EXISTS (SELECT 1 FROM budget_lines i WHERE i.year = b.year + 1 AND i.sozialraum = b.sozialraum AND i.carried_in_cents > 0)
+           AND NOT EXISTS (SELECT 1 FROM commitments n WHERE n.year = b.year + 1 AND n.sozialraum = b.sozialraum AND n.carried_from_year = b.year)))
        ORDER BY b.year, b.sozialraum LIMIT ?`,
-      [limit],
+      year === undefined ? [limit] : [year, limit],
     )
     return rows.map((row) => ({ year: Number(row.year), sozialraum: row.sozialraum }))
   }

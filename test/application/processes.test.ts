@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { closeLateBudget, closeYear, finishMove } from '../../src/application/processes.js'
+import { closeYear, finishLateBudget, finishMove, ProcessStepError } from '../../src/application/processes.js'
 import type { CommandContext } from '../../src/application/command-handler.js'
 import { Ledger, YEAR_VIEW_MAX_AGE_MS } from '../../src/application/ledger.js'
 import { SqliteEventStore } from '../../src/eventstore/sqlite.js'
@@ -58,7 +58,7 @@ t.test('a move the read models do not show is settled before its source closes',
   await ledger.executeYear(2025, { type: 'DecideClose', decision: 'approve', approver: { sub: 'f2', role: 'finance' } }, finance('f2'))
 
   // Read models that list the budgets but none of the moves.
-  const queries = { unsettledMoves: async () => [], budgetsOfYear: async () => ['a', 'b'] } as unknown as FiscalYearQueries
+  const queries = { unsettledMoves: async () => [], budgetsOfYear: async () => ['a', 'b'], unfinishedBudgetsOfClosedYears: async () => [] } as unknown as FiscalYearQueries
   const closed = await closeYear({ ledger, queries, store, waitFor: async () => true }, 2025)
   t.equal(closed, 'closed')
 
@@ -102,7 +102,7 @@ t.test("a budget that cannot close does not hold up the year's other budgets; th
   }
   await ledger.executeYear(2025, { type: 'RequestClose', reason: 'Abschluss', carryUnspent: ['flexible'] }, finance('f1'))
   await ledger.executeYear(2025, { type: 'DecideClose', decision: 'approve', approver: { sub: 'f2', role: 'finance' } }, finance('f2'))
-  const queries = { unsettledMoves: async () => [], budgetsOfYear: async () => ['a', 'b', 'c'] } as unknown as FiscalYearQueries
+  const queries = { unsettledMoves: async () => [], budgetsOfYear: async () => ['a', 'b', 'c'], unfinishedBudgetsOfClosedYears: async () => [] } as unknown as FiscalYearQueries
   const options = { ledger, queries, store, waitFor: async () => true }
 
   await t.rejects(closeYear(options, 2025), /closing 2025: 1 budget\(s\) did not close this round: closing budget 2025 of a: refused/)
@@ -151,58 +151,120 @@ t.test("another process's approval stops this process's writes within the year v
   t.match(late, [{ error: { code: 'year-closed' } }, { error: { code: 'year-closed' } }])
 })
 
+/** A ledger that refuses the next year's carry-over while `failing`: as a process stopped, or a store failing, between the two steps. */
+class LedgerFailingToCarry extends LedgerReadingTheYearEarlier {
+  failing: Error | undefined
+  override executeBudget(...args: Parameters<Ledger['executeBudget']>): ReturnType<Ledger['executeBudget']> {
+    if (this.failing && args[2].type === 'ReceiveCarryOver') return Promise.reject(this.failing)
+    return super.executeBudget(...args)
+  }
+}
+
 /**
  * The race docs/fiscal-year.md names: a budget's first allocation passes its year's check just
  * before the approval and lands after the close's last round listed the budgets. The budget was
- * then left open in a closed year for good; the close process now closes it late, as the close
- * would have, and the next year receives what it carried.
+ * then left open in a closed year for good; the processes now finish it late, as the close would
+ * have, and the next year receives what it carried. Set up: 2025 closed with budget a; the
+ * allocation to `late` read the year before the approval.
  */
-t.test('a budget opened after its year closed is closed late, and carries into the next year', async (t) => {
+async function closedWithALateBudget(t: Test) {
   const store = openStore(t)
   const clock = () => new Date('2025-12-31T12:00:00Z')
-  const ledger = new Ledger({ store, clock, newEventId: randomUUID })
-  const racing = new LedgerReadingTheYearEarlier({ store, clock, newEventId: randomUUID })
+  const ledger = new LedgerFailingToCarry({ store, clock, newEventId: randomUUID })
   for (const id of ['a', 'late']) await ledger.executeSozialraum(id, { type: 'RegisterSozialraum', name: id, status: 'pilot' }, finance('f1'))
   await ledger.executeBudget(2025, 'a', { type: 'AllocateBudget', line: 'flexible', amountCents: 1_000n, decisionRef: 'JHA' }, finance('f1'))
   await ledger.executeYear(2025, { type: 'RequestClose', reason: 'Abschluss', carryUnspent: ['flexible'] }, finance('f1'))
-  racing.earlier = await ledger.readYear(2025)
+  const beforeApproval = await ledger.readYear(2025)
   await ledger.executeYear(2025, { type: 'DecideClose', decision: 'approve', approver: { sub: 'f2', role: 'finance' } }, finance('f2'))
-  const queries = { unsettledMoves: async () => [], budgetsOfYear: async () => ['a'] } as unknown as FiscalYearQueries
+  const queries = { unsettledMoves: async () => [], budgetsOfYear: async () => ['a'], unfinishedBudgetsOfClosedYears: async () => [] } as unknown as FiscalYearQueries
   t.equal(await closeYear({ ledger, queries, store, waitFor: async () => true }, 2025), 'closed')
-
-  const slipped = await racing.executeBudget(2025, 'late', { type: 'AllocateBudget', line: 'flexible', amountCents: 500n, decisionRef: 'JHA-spät' }, finance('f1'))
+  ledger.earlier = beforeApproval
+  const slipped = await ledger.executeBudget(2025, 'late', { type: 'AllocateBudget', line: 'flexible', amountCents: 500n, decisionRef: 'JHA-spät' }, finance('f1'))
   t.equal(slipped.kind, 'written', 'the first allocation that read the year before the approval lands after the close')
+  ledger.earlier = undefined
   t.notOk((await ledger.readBudget(2025, 'late')).state.closed, 'its budget is open in a closed year')
+  return { store, ledger }
+}
 
-  t.equal(await closeLateBudget(ledger, 2025, 'late'), true, 'the process closes it')
+/** Σ (allocated − spent) over both years' budgets of the Sozialräume: what the close must conserve. */
+async function money(ledger: Ledger, years = [2025, 2026]): Promise<bigint> {
+  let total = 0n
+  for (const year of years) {
+    for (const id of ['a', 'late']) {
+      const { lines } = (await ledger.readBudget(year, id)).state
+      for (const line of Object.values(lines)) total += line.allocatedCents - line.spentCents
+    }
+  }
+  return total
+}
+
+t.test('a budget opened after its year closed is closed late, and carries into the next year', async (t) => {
+  const { ledger } = await closedWithALateBudget(t)
+  const before = await money(ledger)
+  t.equal(await finishLateBudget(ledger, 2025, 'late'), true, 'the process closes it')
   const late = (await ledger.readBudget(2025, 'late')).state
   t.ok(late.closed, 'closed')
   t.equal(late.unspentCarriedCents.flexible, 500n, 'with the lines the close chose to carry')
   const next = (await ledger.readBudget(2026, 'late')).state
   t.ok(next.carriedInFrom.has(2025), '2026 received it')
   t.equal(next.lines.flexible.allocatedCents, 500n, 'all of it')
+  t.equal(await money(ledger), before, 'no money created or lost')
   t.match((await ledger.readYear(2025)).state.totals, { budgets: 1 }, "the year's totals stay as recorded")
-  t.equal(await closeLateBudget(ledger, 2025, 'late'), false, 'run again, it has nothing to do')
-  t.equal(await closeLateBudget(ledger, 2025, 'a'), false, 'nor for a budget the close closed')
+  t.equal(await finishLateBudget(ledger, 2025, 'late'), false, 'run again, it has nothing to do')
+  t.equal(await finishLateBudget(ledger, 2025, 'a'), false, 'nor for a budget the close closed')
   t.equal((await ledger.readBudget(2026, 'late')).state.lines.flexible.allocatedCents, 500n, 'nothing carried twice')
 })
 
-t.test('a budget opened after its year closed stays open while the next year is closing: nothing could carry into it', async (t) => {
-  const store = openStore(t)
-  const clock = () => new Date('2026-12-31T12:00:00Z')
-  const ledger = new Ledger({ store, clock, newEventId: randomUUID })
-  const racing = new LedgerReadingTheYearEarlier({ store, clock, newEventId: randomUUID })
-  for (const id of ['a', 'late']) await ledger.executeSozialraum(id, { type: 'RegisterSozialraum', name: id, status: 'pilot' }, finance('f1'))
-  await ledger.executeBudget(2025, 'a', { type: 'AllocateBudget', line: 'flexible', amountCents: 1_000n, decisionRef: 'JHA' }, finance('f1'))
-  await ledger.executeYear(2025, { type: 'RequestClose', reason: 'Abschluss', carryUnspent: ['flexible'] }, finance('f1'))
-  racing.earlier = await ledger.readYear(2025)
-  await ledger.executeYear(2025, { type: 'DecideClose', decision: 'approve', approver: { sub: 'f2', role: 'finance' } }, finance('f2'))
-  const queries = { unsettledMoves: async () => [], budgetsOfYear: async () => ['a'] } as unknown as FiscalYearQueries
-  t.equal(await closeYear({ ledger, queries, store, waitFor: async () => true }, 2025), 'closed')
+t.test('a late close that stopped between its two steps carries when run again', async (t) => {
+  const { ledger } = await closedWithALateBudget(t)
+  const before = await money(ledger)
+  ledger.failing = new Error('connection terminated')
+  await t.rejects(finishLateBudget(ledger, 2025, 'late'), /connection terminated/, 'the carry fails after the close step')
+  t.ok((await ledger.readBudget(2025, 'late')).state.closed, '2025 of late is closed')
+  t.notOk((await ledger.readBudget(2026, 'late')).state.carriedInFrom.has(2025), '2026 has not received it')
+  ledger.failing = undefined
+  t.equal(await finishLateBudget(ledger, 2025, 'late'), true, 'the next run carries it')
+  t.equal((await ledger.readBudget(2026, 'late')).state.lines.flexible.allocatedCents, 500n, '2026 received it')
+  t.equal(await money(ledger), before, 'no money lost')
+})
+
+t.test("the next year's close finishes what the previous close left unfinished before its budgets close", async (t) => {
+  const { store, ledger } = await closedWithALateBudget(t)
+  const before = await money(ledger, [2025, 2026, 2027])
+  await ledger.executeBudget(2026, 'a', { type: 'AllocateBudget', line: 'flexible', amountCents: 100n, decisionRef: 'JHA' }, finance('f1'))
+  await ledger.executeYear(2026, { type: 'RequestClose', reason: 'Abschluss', carryUnspent: ['flexible'] }, finance('f1'))
+  await ledger.executeYear(2026, { type: 'DecideClose', decision: 'approve', approver: { sub: 'f2', role: 'finance' } }, finance('f2'))
+  const unfinished = async (year?: number) => {
+    if (year !== 2025) return []
+    const { state } = await ledger.readBudget(2025, 'late')
+    return state.closed && (await ledger.readBudget(2026, 'late')).state.carriedInFrom.has(2025) ? [] : [{ year: 2025, sozialraum: 'late' }]
+  }
+  // The late budget's carry opens 2026 of late before the close lists 2026's budgets.
+  const budgetsOfYear = async () => ['a', 'late']
+  const queries = { unsettledMoves: async () => [], budgetsOfYear, unfinishedBudgetsOfClosedYears: unfinished } as unknown as FiscalYearQueries
+  t.equal(await closeYear({ ledger, queries, store, waitFor: async () => true }, 2026), 'closed')
+  t.ok((await ledger.readBudget(2025, 'late')).state.closed, '2025 of late closed')
+  const late2026 = (await ledger.readBudget(2026, 'late')).state
+  t.ok(late2026.carriedInFrom.has(2025) && late2026.closed, '2026 of late received it, and was closed with its year')
+  t.equal((await ledger.readBudget(2027, 'late')).state.lines.flexible.allocatedCents, 500n, 'so the money reached 2027')
+  t.equal(await money(ledger, [2025, 2026, 2027]), before + 100n, 'no money lost: all of it is in 2027, with the 100 allocated to 2026')
+})
+
+t.test('a refused carry leaves the late budget closed, its carry waiting, and says so each time', async (t) => {
+  const { ledger } = await closedWithALateBudget(t)
+  ledger.failing = new ProcessStepError("carrying 2025 of late into 2026: the flexible line's allocated amount would pass the limit")
+  await t.rejects(finishLateBudget(ledger, 2025, 'late'), ProcessStepError)
+  await t.rejects(finishLateBudget(ledger, 2025, 'late'), ProcessStepError, 'again on the next round, while it is refused')
+  ledger.failing = undefined
+  t.equal(await finishLateBudget(ledger, 2025, 'late'), true, 'carried once it is taken')
+})
+
+t.test('a budget opened after its year closed stays open once the next year is closed: nothing could carry into it', async (t) => {
+  const { ledger } = await closedWithALateBudget(t)
   await ledger.executeYear(2026, { type: 'RequestClose', reason: 'Abschluss', carryUnspent: [] }, finance('f1'))
   await ledger.executeYear(2026, { type: 'DecideClose', decision: 'approve', approver: { sub: 'f2', role: 'finance' } }, finance('f2'))
-  t.equal((await racing.executeBudget(2025, 'late', { type: 'AllocateBudget', line: 'flexible', amountCents: 500n, decisionRef: 'JHA' }, finance('f1'))).kind, 'written')
-
-  await t.rejects(closeLateBudget(ledger, 2025, 'late'), /closing budget 2025 of late late: 2026 is closing, so nothing could carry into it/)
+  await ledger.executeYear(2026, { type: 'CompleteClose', totals: { budgets: 0, carriedCommitments: 0, carriedCents: 0, allocationCarriedCents: 0, unspentCarriedCents: 0, lapsedCents: 0 } }, finance('f2'))
+  t.equal((await ledger.readYear(2026)).state.status, 'closed')
+  t.equal(await finishLateBudget(ledger, 2025, 'late'), false, 'nothing is written')
   t.notOk((await ledger.readBudget(2025, 'late')).state.closed, 'it stays open, visible in the reports')
 })

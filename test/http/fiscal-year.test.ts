@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { parse } from 'csv-parse/sync'
 import t from 'tap'
 import { Ledger } from '../../src/application/ledger.js'
+import { finishLateBudget } from '../../src/application/processes.js'
+import { FiscalYearQueries } from '../../src/readmodels/fiscal-years.js'
 import { formatCents } from '../../src/domain/money.js'
 import { assertProblem, assertWritten, budgetUrl, commitmentBody, get, post, seed, spendingBody, type ApiResponse } from '../helpers/api.js'
 import { LedgerReadingTheYearEarlier } from '../helpers/ledgers.js'
@@ -209,6 +211,40 @@ t.test('a budget whose first allocation landed after its year closed is closed l
   const next = await readUntil('/v1/budgets/2026/fy-late', (read) => read.status === 200)
   t.equal(next.status, 200, '2026 has the budget it carried into')
   t.equal(next.body.lines.flexible.allocated, '250.00', 'with all of its unspent flexible money, as the close chose')
+})
+
+t.test('the read models list a closed year\'s budget as unfinished while it is open or its carry-over is not received', async (t) => {
+  // The processes look for work only when kicked: the approval's kick closes the year, nothing more runs.
+  const service = await startTestService(t, { processIntervalMs: 3_600_000 })
+  const app = service.app
+  await seed(app, 'fy-q-a', { year: 2025, flexible: '1000' })
+  await post(app, '/v1/sozialraeume', { id: 'fy-q-late', name: 'Spät' })
+  assertWritten(t, await post(app, '/v1/years/2025/close', { reason: 'Jahresabschluss 2025', carryUnspent: ['flexible'] }), 'asked')
+  const racing = new LedgerReadingTheYearEarlier({ store: service.store, clock: () => new Date(), newEventId: randomUUID })
+  racing.earlier = await racing.readYear(2025)
+  assertWritten(t, await post(app, '/v1/years/2025/close/approval', { decision: 'approve' }, await asSecond()), 'approved')
+  t.equal((await yearBecomes(app, 2025, 'closed')).body.status, 'closed')
+  const queries = new FiscalYearQueries(service.db)
+  const caughtUp = async () => t.ok(await service.runner.waitFor(await service.store.headPosition(), 10_000), 'the read models caught up')
+  await caughtUp()
+  t.same(await queries.unfinishedBudgetsOfClosedYears(), [], 'the close finished every budget it listed')
+
+  const context = { actor: { sub: 'finance-1', role: 'finance' as const }, correlationId: 'late', causationId: 'late', idempotencyKey: null, requestHash: null, expectedRevision: undefined }
+  t.equal((await racing.executeBudget(2025, 'fy-q-late', { type: 'AllocateBudget', line: 'flexible', amountCents: 25_000n, decisionRef: 'JHA-spät' }, context)).kind, 'written')
+  await caughtUp()
+  t.same(await queries.unfinishedBudgetsOfClosedYears(), [{ year: 2025, sozialraum: 'fy-q-late' }], 'open in a closed year')
+  t.same(await queries.unfinishedBudgetsOfClosedYears(2025), [{ year: 2025, sozialraum: 'fy-q-late' }], 'also when asked for 2025 alone')
+
+  // Closed as the close would, and stopped before the carry-over.
+  t.equal((await racing.executeBudget(2025, 'fy-q-late', { type: 'CloseBudget', carryUnspent: ['flexible'] }, context)).kind, 'written')
+  await caughtUp()
+  t.same(await queries.unfinishedBudgetsOfClosedYears(), [{ year: 2025, sozialraum: 'fy-q-late' }], 'closed, its carry-over not received')
+
+  racing.earlier = undefined
+  t.equal(await finishLateBudget(racing, 2025, 'fy-q-late'), true, 'finished')
+  await caughtUp()
+  t.same(await queries.unfinishedBudgetsOfClosedYears(), [], 'nothing left')
+  t.equal((await get(app, '/v1/budgets/2026/fy-q-late')).body.lines.flexible.allocated, '250.00', '2026 received it')
 })
 
 t.test('moves between Sozialräume over HTTP', async (t) => {
