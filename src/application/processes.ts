@@ -123,7 +123,7 @@ export interface YearCloseOptions {
 }
 
 /** The read models the close lists its work from: the year's budgets, its unsettled moves, and what the previous year's close left unfinished. */
-const CLOSE_READ_MODELS = ['balances', 'moves', 'commitments'] as const
+const CLOSE_READ_MODELS = ['balances', 'moves', 'commitments', 'fiscal-years'] as const
 const READ_MODEL_WAIT_MS = 10_000
 /** The read models a round lists its work from: the moves in transit and the years being closed. */
 const ROUND_READ_MODELS = ['moves', 'fiscal-years'] as const
@@ -203,10 +203,10 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
  * approval; no store here orders two streams' appends), or one closed whose carry-over the next
  * year did not receive (the process stopped between the two steps). It is closed as the close
  * would have closed it, by the close's approver and with its choice of lines to carry, and the
- * next year's budget receives what it carried; a step already done is skipped. A budget whose
- * next year's budget is closed, or whose next year is closed, stays open: nothing could carry
- * into it. The year's totals (YearClosed) stay as recorded; the budget's own BudgetClosed records
- * the late close. Resolves whether it wrote anything.
+ * next year's budget receives what it carried; a step already done is skipped. Where the next
+ * year, or its budget of the Sozialraum, is closed, nothing could carry into it: an open budget
+ * stays open, and a carry not received stays so, visible in the year's figures. The year's totals (YearClosed) stay as recorded; the budget's own BudgetClosed records
+ * the late close. Resolves whether it finished the budget (another run may have written the steps).
  */
 export async function finishLateBudget(ledger: Ledger, year: number, sozialraum: string): Promise<boolean> {
   const { state: fiscalYear } = await ledger.readYear(year)
@@ -215,10 +215,10 @@ export async function finishLateBudget(ledger: Ledger, year: number, sozialraum:
   const received = (await ledger.readBudget(year + 1, sozialraum)).state
   if (budget.closed && (!carriesAnything(carryOverOf(budget)) || received.carriedInFrom.has(year))) return false
   const nextYear = (await ledger.readYear(year + 1)).state.status
-  if (nextYear === 'closed' || received.closed) {
-    if (!budget.closed) return false
-    throw new ProcessStepError(`carrying ${year} of ${sozialraum} into ${year + 1}: that budget is closed; what ${year} carried out waits there`)
-  }
+  // Nothing could carry there any more. An open budget stays open; a carry that was not received
+  // stays visible in the year's figures (carried, received). Blocking a close on it would get none
+  // of it back.
+  if (nextYear === 'closed' || received.closed) return false
   const context = stepContext({ sub: fiscalYear.decision.by, role: 'finance' }, `year-close-${year}`)
   const { state: closed } = await closeBudget(ledger, year, sozialraum, fiscalYear.request.carryUnspent, context)
   await receiveCarryOver(ledger, closed, context)

@@ -194,20 +194,25 @@ export class FiscalYearQueries {
   }
 
   /**
-   * Budgets of a closed year that the close did not finish: open (a first allocation that passed
+   * Budgets of a closed year that the close did not finish, which can still be finished (the next
+   * year and its budget of the Sozialraum are not closed): open (a first allocation that passed
    * its year's check just before the approval, and landed after the close's last round), or
    * closed with a carry-over the next year's budget has not received (the process stopped
    * between the two steps). `year` given: that year's, for the close of the year after it. Else
-   * every closed year's whose next years are all neither closing nor closed (the processes'
-   * rounds; those of a year before a closing one are the close's to finish, see closeYear). At
-   * most `limit`, oldest year first.
+   * every closed year's, but an open budget only where no later year is closing or closed: one
+   * before a closing year is that close's to finish (closeYear), and one before a closed year
+   * would open a budget that could never close. At most `limit`, oldest year first.
    */
   async unfinishedBudgetsOfClosedYears(year?: number, limit = 100): Promise<Array<{ year: number; sozialraum: string }>> {
+    const openMayFinish =
+      year === undefined ? `NOT EXISTS (SELECT 1 FROM fiscal_years l WHERE l.year > b.year AND l.status IN ('closing', 'closed'))` : '1 = 1'
     const rows = await this.db.query<{ year: Integer; sozialraum: string }>(
       `SELECT b.year, b.sozialraum FROM budgets b JOIN fiscal_years f ON f.year = b.year
-       WHERE f.status = 'closed' AND ${year === undefined ? `NOT EXISTS (SELECT 1 FROM fiscal_years l WHERE l.year > b.year AND l.status IN ('closing', 'closed'))` : 'b.year = ?'}
-         AND (b.closed = 0 OR (
-           (EXISTS (SELECT 1 FROM budget_lines o WHERE o.year = b.year AND o.sozialraum = b.sozialraum AND o.carried_out_cents > 0)
+       WHERE f.status = 'closed' AND ${year === undefined ? '1 = 1' : 'b.year = ?'}
+         AND NOT EXISTS (SELECT 1 FROM fiscal_years nf WHERE nf.year = b.year + 1 AND nf.status = 'closed')
+         AND NOT EXISTS (SELECT 1 FROM budgets nb WHERE nb.year = b.year + 1 AND nb.sozialraum = b.sozialraum AND nb.closed = 1)
+         AND ((b.closed = 0 AND ${openMayFinish}) OR (b.closed = 1
+           AND (EXISTS (SELECT 1 FROM budget_lines o WHERE o.year = b.year AND o.sozialraum = b.sozialraum AND o.carried_out_cents > 0)
              OR EXISTS (SELECT 1 FROM commitments c WHERE c.year = b.year AND c.sozialraum = b.sozialraum AND c.carried_to_year IS NOT NULL))
            AND NOT EXISTS (SELECT 1 FROM budget_lines i WHERE i.year = b.year + 1 AND i.sozialraum = b.sozialraum AND i.carried_in_cents > 0)
            AND NOT EXISTS (SELECT 1 FROM commitments n WHERE n.year = b.year + 1 AND n.sozialraum = b.sozialraum AND n.carried_from_year = b.year)))

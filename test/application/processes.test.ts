@@ -268,3 +268,15 @@ t.test('a budget opened after its year closed stays open once the next year is c
   t.equal(await finishLateBudget(ledger, 2025, 'late'), false, 'nothing is written')
   t.notOk((await ledger.readBudget(2025, 'late')).state.closed, 'it stays open, visible in the reports')
 })
+
+t.test('a carry that can no longer land (the next year closed meanwhile) is left, and holds up nothing', async (t) => {
+  const { ledger } = await closedWithALateBudget(t)
+  ledger.failing = new Error('connection terminated')
+  await t.rejects(finishLateBudget(ledger, 2025, 'late'), /connection terminated/)
+  ledger.failing = undefined
+  await ledger.executeYear(2026, { type: 'RequestClose', reason: 'Abschluss', carryUnspent: [] }, finance('f1'))
+  await ledger.executeYear(2026, { type: 'DecideClose', decision: 'approve', approver: { sub: 'f2', role: 'finance' } }, finance('f2'))
+  await ledger.executeYear(2026, { type: 'CompleteClose', totals: { budgets: 0, carriedCommitments: 0, carriedCents: 0, allocationCarriedCents: 0, unspentCarriedCents: 0, lapsedCents: 0 } }, finance('f2'))
+  t.equal(await finishLateBudget(ledger, 2025, 'late'), false, 'nothing is written, and no error stops the round')
+  t.ok((await ledger.readBudget(2025, 'late')).state.closed, '2025 of late stays closed, its carry not received')
+})
