@@ -205,8 +205,9 @@ export async function closeYear(options: YearCloseOptions, year: number): Promis
  * would have closed it, by the close's approver and with its choice of lines to carry, and the
  * next year's budget receives what it carried; a step already done is skipped. Where the next
  * year, or its budget of the Sozialraum, is closed, nothing could carry into it: an open budget
- * stays open, and a carry not received stays so, visible in the year's figures. The year's totals (YearClosed) stay as recorded; the budget's own BudgetClosed records
- * the late close. Resolves whether it finished the budget (another run may have written the steps).
+ * stays open, and a carry not received stays so, visible in the year's figures. The year's
+ * totals (YearClosed) stay as recorded; the budget's own BudgetClosed records the late close.
+ * Resolves whether it finished the budget (another run may have written the steps).
  */
 export async function finishLateBudget(ledger: Ledger, year: number, sozialraum: string): Promise<boolean> {
   const { state: fiscalYear } = await ledger.readYear(year)
