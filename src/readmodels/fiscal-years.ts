@@ -204,14 +204,15 @@ export class FiscalYearQueries {
    * would open a budget that could never close. At most `limit`, oldest year first.
    */
   async unfinishedBudgetsOfClosedYears(year?: number, limit = 100): Promise<Array<{ year: number; sozialraum: string }>> {
+    const ofYear = year === undefined ? '' : 'AND b.year = ?'
     const openMayFinish =
-      year === undefined ? `NOT EXISTS (SELECT 1 FROM fiscal_years l WHERE l.year > b.year AND l.status IN ('closing', 'closed'))` : '1 = 1'
+      year === undefined ? `AND NOT EXISTS (SELECT 1 FROM fiscal_years l WHERE l.year > b.year AND l.status IN ('closing', 'closed'))` : ''
     const rows = await this.db.query<{ year: Integer; sozialraum: string }>(
       `SELECT b.year, b.sozialraum FROM budgets b JOIN fiscal_years f ON f.year = b.year
-       WHERE f.status = 'closed' AND ${year === undefined ? '1 = 1' : 'b.year = ?'}
+       WHERE f.status = 'closed' ${ofYear}
          AND NOT EXISTS (SELECT 1 FROM fiscal_years nf WHERE nf.year = b.year + 1 AND nf.status = 'closed')
          AND NOT EXISTS (SELECT 1 FROM budgets nb WHERE nb.year = b.year + 1 AND nb.sozialraum = b.sozialraum AND nb.closed = 1)
-         AND ((b.closed = 0 AND ${openMayFinish}) OR (b.closed = 1
+         AND ((b.closed = 0 ${openMayFinish}) OR (b.closed = 1
            AND (EXISTS (SELECT 1 FROM budget_lines o WHERE o.year = b.year AND o.sozialraum = b.sozialraum AND o.carried_out_cents > 0)
              OR EXISTS (SELECT 1 FROM commitments c WHERE c.year = b.year AND c.sozialraum = b.sozialraum AND c.carried_to_year IS NOT NULL))
            AND NOT EXISTS (SELECT 1 FROM budget_lines i WHERE i.year = b.year + 1 AND i.sozialraum = b.sozialraum AND i.carried_in_cents > 0)

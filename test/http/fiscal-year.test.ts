@@ -23,12 +23,18 @@ const asTeamLead = () => bearer({ sub: 'lead-a', role: 'teamlead', sozialraeume:
 
 /** Waits until GET /v1/years/{year} answers `status`, up to 15 s. */
 async function yearBecomes(app: Parameters<typeof get>[0], year: number, status: string): Promise<ApiResponse> {
+  return readUntil(app, `/v1/years/${year}`, (read) => read.body?.status === status)
+}
+
+/** Reads `url` until `done` holds of the answer, up to 15 s; answers the last read. */
+async function readUntil(app: Parameters<typeof get>[0], url: string, done: (read: ApiResponse) => boolean): Promise<ApiResponse> {
   const deadline = Date.now() + 15_000
-  for (;;) {
-    const read = await get(app, `/v1/years/${year}`)
-    if (read.body?.status === status || Date.now() > deadline) return read
+  let read = await get(app, url)
+  while (!done(read) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 50))
+    read = await get(app, url)
   }
+  return read
 }
 
 /** Σ (allocated − spent) over every budget of the years: the money the close must conserve. */
@@ -208,18 +214,8 @@ t.test('a budget whose first allocation landed after its year closed is closed l
   const slipped = await racing.executeBudget(2025, 'fy-late', { type: 'AllocateBudget', line: 'flexible', amountCents: 25_000n, decisionRef: 'JHA-spät' }, context)
   t.equal(slipped.kind, 'written', 'the late first allocation is written')
 
-  /** Reads `url` until `done` holds of the answer, up to 15 s. */
-  const readUntil = async (url: string, done: (read: ApiResponse) => boolean): Promise<ApiResponse> => {
-    const deadline = Date.now() + 15_000
-    let read = await get(app, url)
-    while (!done(read) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50))
-      read = await get(app, url)
-    }
-    return read
-  }
-  t.equal((await readUntil('/v1/budgets/2025/fy-late', (read) => read.body?.closed === true)).body.closed, true, 'the processes closed it')
-  const next = await readUntil('/v1/budgets/2026/fy-late', (read) => read.status === 200)
+  t.equal((await readUntil(app, '/v1/budgets/2025/fy-late', (read) => read.body?.closed === true)).body.closed, true, 'the processes closed it')
+  const next = await readUntil(app, '/v1/budgets/2026/fy-late', (read) => read.status === 200)
   t.equal(next.status, 200, '2026 has the budget it carried into')
   t.equal(next.body.lines.flexible.allocated, '250.00', 'with all of its unspent flexible money, as the close chose')
 })
